@@ -1,0 +1,47 @@
+"""What came back from the driver (or the model), decoded and checked: one StepResult per step.
+
+These are produced only by ``harness.protocol`` decoding response bytes; the verdict layer
+compares them against the scenario's expectations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Per-step disposition, independent of the NTSTATUS the CLFS call returned.
+RAN = "ran"                    # the step executed; ``status`` is what the routine returned
+NOT_RUN = "not_run"            # an earlier step failed with stop-on-failure set
+INPUT_MISSING = "input_missing"  # a ${saved} input was never produced (its step failed or did not run)
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    index: int               # 1-based, matches Step.index
+    op: str
+    disposition: str         # RAN | NOT_RUN | INPUT_MISSING
+    status: int              # NTSTATUS as an unsigned 32-bit value (0 when not run)
+    irql: int                # IRQL observed inside the step's context (0 PASSIVE, 1 APC, 2 DISPATCH)
+    context: str             # the context the step ran in, as requested
+    outputs: dict            # output name -> int, only the outputs the op produced
+    elapsed_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupSummary:
+    """What the driver had to release at the end of the request (nonzero = the scenario leaked)."""
+    logs_closed: int = 0
+    areas_deleted: int = 0
+    reservations_freed: int = 0
+    containers_removed: int = 0
+    failures: int = 0        # cleanup calls that themselves failed
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    target: str                       # "model", "vm-linux", "windows", ...
+    steps: tuple[StepResult, ...]
+    cleanup: CleanupSummary
+    identity: dict = field(default_factory=dict)   # target identity: build, image hash, driver hash
+    request: bytes = b""
+    response: bytes = b""
+    elapsed_s: float = 0.0

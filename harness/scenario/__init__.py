@@ -1,0 +1,1 @@
+"""The scenario language: source-mapped YAML loading, JSON Schema validation, checks, matrix expansion."""

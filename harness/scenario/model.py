@@ -1,0 +1,90 @@
+"""The checked, expanded form of a scenario: what every later layer consumes.
+
+A ``Case`` is one scenario with one combination of matrix values substituted. Everything in it
+has been validated; nothing downstream re-checks the user's YAML. ``SourceLoc`` travels with
+each step so a result can point back at the line that asked for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLoc:
+    file: str
+    line: int  # 1-based
+    col: int   # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True, slots=True)
+class SavedRef:
+    """``${name}``: a value an earlier step saved; the driver resolves it when the step runs."""
+    name: str
+
+
+# What a step argument can be once checked: ints carry their final numeric value (units applied).
+ArgValue = Union[int, str, bool, tuple, SavedRef]
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A check on one output, such as ``adjustment: {ge: 512}`` -> Condition('ge', 512)."""
+    comparator: str  # eq ne lt le gt ge
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What a step must return.
+
+    ``status`` is ``success`` (NT_SUCCESS), ``failure`` (not NT_SUCCESS), ``any``, or an exact
+    code in ``status_code`` (``status`` then holds the name as written, e.g. STATUS_INVALID_PARAMETER).
+    """
+    status: str = "success"
+    status_code: int | None = None
+    outputs: tuple[tuple[str, tuple[Condition, ...]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    index: int                  # 1-based, as in messages ("step 3")
+    op: str                     # a key of harness.scenario.ops.OPS
+    args: dict                  # param name -> ArgValue; defaults filled in
+    context: str                # passive | apc | guarded | critical | dispatch
+    expect: Expectation
+    save: dict                  # saved name -> output name of this op
+    stop_on_failure: bool       # driver stops the request if this step's status is not NT_SUCCESS
+    loc: SourceLoc
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Requirements:
+    min_windows_build: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One runnable case: a scenario with its matrix values applied."""
+    id: str                      # "marshalling/create.scenario.yaml::basic[buffer=4096]"
+    file: str                    # path of the scenario file, as collected
+    scenario: str                # scenario name
+    params: dict                 # matrix values of this case, in matrix order
+    description: str
+    tags: tuple[str, ...]
+    steps: tuple[Step, ...]
+    expect_bugcheck: int | None  # bugcheck code the scenario expects, or None
+    timeout_s: float
+    requires: Requirements
+    skip_targets: frozenset[str]
+    loc: SourceLoc
+    objects: dict = field(default_factory=dict)  # object name -> kind ("log" | "area"), in creation order
+
+    @property
+    def name_with_params(self) -> str:
+        return self.id.split("::", 1)[1]
