@@ -71,6 +71,8 @@ class Param:
     min_items: int = 0                  # for lists
     max_items: int = 64
     doc: str = ""
+    minimum: int | None = None          # tighter lower bound than the C type's, for integers
+    size: bool = False                  # a byte count: accepts units (512KiB, 1MiB)
 
 
 @dataclass(frozen=True)
@@ -107,13 +109,13 @@ OPS: dict[str, Op] = {op.name: op for op in (
     ), doc="Create or open a dedicated CLFS log."),
     Op("add_container", "ClfsAddLogContainer", (
         _log_ref(),
-        Param("size", "u64", required=True, doc="container size, bytes or with a unit (512KiB)"),
+        Param("size", "u64", required=True, size=True, doc="container size, bytes or with a unit (512KiB)"),
         Param("path", "str", doc="container path; default: next to the log, numbered"),
     ), outputs=("container_size",), doc="Add one container to a log."),
     Op("add_container_set", "ClfsAddLogContainerSet", (
         _log_ref(),
-        Param("count", "u16", required=True, doc="number of containers (cContainers)"),
-        Param("size", "u64", required=True, doc="size of each container"),
+        Param("count", "u16", required=True, minimum=1, doc="number of containers (cContainers)"),
+        Param("size", "u64", required=True, size=True, doc="size of each container"),
     ), outputs=("container_size",), doc="Add several containers in one call."),
     Op("create_marshalling_area", "ClfsCreateMarshallingArea", (
         Param("name", "define", required=True, object_kind=AREA),
@@ -123,31 +125,32 @@ OPS: dict[str, Op] = {op.name: op for op in (
               doc="pass the driver's counting pfnAllocBuffer (independent of free_callback)"),
         Param("free_callback", "bool", default=False,
               doc="pass the driver's counting pfnFreeBuffer (independent of alloc_callback)"),
-        Param("buffer_size", "u32", required=True, doc="cbMarshallingBuffer"),
+        Param("buffer_size", "u32", required=True, size=True, doc="cbMarshallingBuffer"),
         Param("max_write_buffers", "u32inf", default="INFINITE", doc="cMaxWriteBuffers; INFINITE allowed"),
         Param("max_read_buffers", "u32", default=4, doc="cMaxReadBuffers"),
     ), doc="Create a marshalling area on a log."),
     Op("align_reserved_log", "ClfsAlignReservedLog", (
         _area_ref(),
-        Param("record_sizes", "list_i64", required=True, min_items=1,
+        Param("record_sizes", "list_i64", required=True, min_items=1, size=True,
               doc="rgcbReservation: one LONGLONG size per record; cRecords is the list's length"),
     ), outputs=("aligned_size",), doc="Compute the reservation size for a set of records."),
     Op("alloc_reserved_log", "ClfsAllocReservedLog", (
         _area_ref(),
-        Param("records", "u32", required=True, doc="cRecords; must match the align step's record count"),
-        Param("adjustment", "i64var", required=True,
+        Param("records", "u32", required=True, minimum=1,
+              doc="cRecords; must match the align step's record count"),
+        Param("adjustment", "i64var", required=True, size=True,
               doc="*pcbAdjustment: a literal or ${saved} from align_reserved_log"),
     ), outputs=("adjustment",), doc="Reserve space in a marshalling area for a set of records."),
     Op("free_reserved_log", "ClfsFreeReservedLog", (
         _area_ref(),
-        Param("records", "u32", required=True),
-        Param("adjustment", "i64var", required=True),
+        Param("records", "u32", required=True, minimum=1),
+        Param("adjustment", "i64var", required=True, size=True),
     ), outputs=("adjustment",), doc="Release a reservation (undocumented routine, declared in wdm.h)."),
     Op("reserve_and_append", "ClfsReserveAndAppendLog", (
         _area_ref(),
-        Param("records", "list_u32", default=(), max_items=64,
+        Param("records", "list_u32", default=(), max_items=64, size=True,
               doc="payload size of each record written (rgWriteEntries); a fixed pattern is written"),
-        Param("reservations", "list_i64", default=(), max_items=64,
+        Param("reservations", "list_i64", default=(), max_items=64, size=True,
               doc="rgcbReservation: sizes to reserve; negative values release"),
         Param("flags", "flags", default=(), choices=APPEND_FLAGS),
     ), outputs=("lsn",), doc="Reserve space and/or append records."),
