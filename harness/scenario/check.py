@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from harness.scenario import ops
 from harness.scenario.model import Case, Requirements, SourceLoc, Step
 from harness.scenario.steps import StepChecker
-from harness.scenario.values import IDENT_RE, ValueProblem, parse_duration, show
+from harness.scenario.values import IDENT_RE, ValueProblem, parse_duration, show, whole_placeholder
 from harness.scenario.values import suggest as _suggest
 from harness.scenario.yamlsrc import Document
 
@@ -119,8 +119,9 @@ def _check_header(scope: _Scope, data: dict) -> _Header:
     h.tags = tuple(_ident_list(scope, data, "tags", lower=True))
     h.skip_targets = frozenset(_ident_list(scope, data, "skip_targets"))
     if "context" in data:
-        if data["context"] in ops.CONTEXTS:
-            h.context = data["context"]
+        matrix = data.get("matrix") if isinstance(data.get("matrix"), dict) else {}
+        if data["context"] in ops.CONTEXTS or whole_placeholder(data["context"]) in matrix:
+            h.context = data["context"]  # a ${matrix} name is resolved per case by the step checker
         else:
             scope.problem(("context",), f"context: expected one of {', '.join(ops.CONTEXTS)}, got "
                                         f"{show(data['context'])}{_suggest(data['context'], ops.CONTEXTS)}")

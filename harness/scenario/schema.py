@@ -82,7 +82,7 @@ def _step_schema(op: Op) -> dict:
         "required": [op.name],
         "properties": {
             op.name: params,
-            "context": {"enum": list(ops.CONTEXTS)},
+            "context": {"anyOf": [{"enum": list(ops.CONTEXTS)}, _PLACEHOLDER]},
             "expect": _expect_schema(op),
             "save": {"type": "object", "minProperties": 1,
                      "propertyNames": {"pattern": _IDENT},
@@ -108,7 +108,8 @@ def build_schema() -> dict:
             "description": {"type": "string", "minLength": 1,
                             "description": "what the scenario checks; quote the documented sentence"},
             "tags": {"type": "array", "uniqueItems": True, "items": {"type": "string", "pattern": "^[a-z_][a-z0-9_]*$"}},
-            "context": {"enum": list(ops.CONTEXTS), "description": "default IRQL context of the steps"},
+            "context": {"anyOf": [{"enum": list(ops.CONTEXTS)}, _PLACEHOLDER],
+                        "description": "default IRQL context of the steps"},
             "matrix": {"type": "object", "minProperties": 1,
                        "propertyNames": {"pattern": _IDENT, "not": {"const": "scratch"}},
                        "additionalProperties": {"type": "array", "minItems": 1,

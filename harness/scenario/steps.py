@@ -242,6 +242,8 @@ class StepChecker:
     def _context(self, raw: dict, path: tuple) -> str | None:
         context = raw.get("context", self.header.context)
         where = path + ("context",) if "context" in raw else ("context",)
+        if whole_placeholder(context) in self.matrix:
+            context = self.matrix[whole_placeholder(context)]
         if context not in ops.CONTEXTS:
             self._problem(where, f"context: expected one of {', '.join(ops.CONTEXTS)}, got {show(context)}"
                                  f"{_suggest(context, ops.CONTEXTS)}")
@@ -297,6 +299,14 @@ class StepChecker:
                 self._problem(path + (comparator,), f"expect.{output}: unknown comparison {comparator!r}; use "
                                                     f"{', '.join(ops.COMPARATORS)}", key=True)
                 return None
+            name = whole_placeholder(value)
+            if name is not None:
+                if name not in self.matrix:
+                    why = "conditions compare with literals or matrix values, not values saved at run time" \
+                        if name in self.saved else self._undefined(name)
+                    self._problem(path, f"expect.{output}: {why}")
+                    return None
+                value = self.matrix[name]
             try:
                 result.append(Condition(comparator, parse_int(number, value)))
             except ValueProblem as exc:

@@ -1,0 +1,142 @@
+"""pytest plugin: every case in a ``*.scenario.yaml`` file becomes a test item.
+
+Registered through the ``pytest11`` entry point, so ``pytest scenarios/`` just works:
+* item IDs are ``<file>::<scenario>[<matrix values>]``;
+* scenario tags become markers (``-m marshalling``; registered here, so ``--strict-markers`` holds);
+* a file with problems is one collection error carrying every ``file:line:col`` message;
+* ``--target NAME`` picks where cases run (default ``model``); each result names its target.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HarnessError, ScenarioError
+from harness.scenario.load import SUFFIX, load_file
+from harness.scenario.model import Case
+
+DEFAULT_TARGET = "model"
+_TARGETS_KEY = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("clfs-harness")
+    group.addoption("--target", default=os.environ.get("CLFS_HARNESS_TARGET", DEFAULT_TARGET),
+                    help="where scenario cases run: model (default), or a VM target (see clfs-harness doctor)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_TARGETS_KEY] = {}
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    name = config.getoption("--target")
+    note = " (the documented-rules model built for the host, not Windows)" if name == "model" else ""
+    return [f"clfs-harness: scenario target: {name}{note}"]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for instance, _ in config.stash.get(_TARGETS_KEY, {}).values():
+        if instance is not None:
+            instance.close()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    if file_path.name.endswith(SUFFIX):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioFile(pytest.File):
+    def collect(self):
+        display = _display_path(self.path)
+        file_id = _display_path(self.path, self.config.rootpath)
+        cases, problems = load_file(self.path, file_id=file_id, display=display)
+        if problems:
+            raise ScenarioError(problems)
+        for case in cases:
+            item = ScenarioItem.from_parent(self, name=case.name_with_params, case=case)
+            for tag in case.tags:
+                self.config.addinivalue_line("markers", f"{tag}: scenario tag")
+                item.add_marker(tag)
+            yield item
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ScenarioError):
+            return "\n".join(excinfo.value.problems)
+        return super().repr_failure(excinfo, style)
+
+
+class ScenarioFailed(Exception):
+    """The target ran the case and it did not behave as the scenario says."""
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, case: Case, **kwargs):
+        super().__init__(**kwargs)
+        self.case = case
+
+    def runtest(self) -> None:
+        from harness.verdict.judge import PASS, judge
+
+        name = self.config.getoption("--target")
+        if name in self.case.skip_targets:
+            pytest.skip(f"scenario {self.case.scenario!r} lists target {name!r} in skip_targets")
+        target = _target(self.config, name)
+        self.user_properties.append(("target", name))
+        result = target.execute(self.case)
+        verdict = judge(self.case, result)
+        self.user_properties.append(("outcome", verdict.outcome))
+        if verdict.outcome != PASS:
+            raise ScenarioFailed(verdict.diff())
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ScenarioFailed):
+            return f"{self.case.id}: CLFS did not behave as the scenario says\n{excinfo.value}"
+        if isinstance(excinfo.value, HarnessError):
+            return f"{self.case.id}: {type(excinfo.value).__name__}: {excinfo.value}"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, self.case.loc.line - 1, f"{self.case.id}"
+
+
+def _target(config: pytest.Config, name: str):
+    """The session's instance of target ``name``, prepared once.
+
+    A target whose module does not exist in this build skips with the reason; one that fails
+    to prepare (a build or boot error) errors every item that needs it, with the same message.
+    """
+    from harness import targets
+
+    cache = config.stash[_TARGETS_KEY]
+    if name not in cache:
+        try:
+            instance = targets.target_class(name)()
+        except ModuleNotFoundError as exc:
+            cache[name] = (None, f"target {name!r} is not available in this build ({exc.name} is missing)")
+        else:
+            try:
+                instance.prepare()
+            except HarnessError as exc:
+                instance.close()
+                cache[name] = (None, exc)
+            else:
+                cache[name] = (instance, None)
+    instance, problem = cache[name]
+    if isinstance(problem, str):
+        pytest.skip(problem)
+    if problem is not None:
+        raise problem
+    return instance
+
+
+def _display_path(path: Path, base: Path | None = None) -> str:
+    base = base or Path.cwd()
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return str(path)
