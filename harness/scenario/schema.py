@@ -61,9 +61,9 @@ def _expect_schema(op: Op) -> dict:
     status = {"anyOf": [{"enum": ["success", "failure", "any"]},
                         {"type": "string", "pattern": "^STATUS_[A-Z0-9_]+$"},
                         {"type": "integer", "minimum": 0, "maximum": ops.U32_MAX}]}
-    condition = {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": _SIZE_PATTERN},
+    condition = {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": _SIZE_PATTERN}, _PLACEHOLDER,
                            {"type": "object", "additionalProperties": False, "minProperties": 1,
-                            "properties": {c: {"anyOf": [{"type": "integer"},
+                            "properties": {c: {"anyOf": [{"type": "integer"}, _PLACEHOLDER,
                                                          {"type": "string", "pattern": _SIZE_PATTERN}]}
                                            for c in ops.COMPARATORS}}]}
     detailed = {"type": "object", "additionalProperties": False,

@@ -116,6 +116,8 @@ class StepChecker:
                 value = param.default
                 if param.kind == "str" and isinstance(value, str):
                     value = value.replace("${name}", str(raw.get("name", "")))
+                elif param.kind in ops.INT_KINDS:
+                    value = parse_int(param, value)  # e.g. INFINITE -> 0xFFFFFFFF
             if value is _BAD:
                 ok = False
             else:

@@ -109,7 +109,10 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str) -> YamlProblem:
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = exc.problem or "syntax error"
-    if "tab" in problem or "'\\t'" in problem:
+    lines = text.splitlines()
+    source_line = lines[line - 1] if 0 < line <= len(lines) else ""
+    indent = source_line[: len(source_line) - len(source_line.lstrip(" \t"))]
+    if "\t" in indent or "tab" in problem:
         message = "tab character in indentation; YAML indents with spaces only"
     else:
         message = f"YAML syntax error: {problem}"
@@ -131,8 +134,10 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path, depth: int = 0) -> object:
         self.count += 1
         if self.count > MAX_NODES_PER_DOCUMENT:
-            raise _at(node, f"document expands to more than {MAX_NODES_PER_DOCUMENT} nodes "
-                            "(aliases multiply: an alias bomb?)")
+            # Blame the top-level entry whose value expands, not whichever leaf tipped the count.
+            line, col = self.key_locs.get(path[:1]) or self.locs.get(path[:1]) or (1, 1)
+            raise YamlProblem(line, col, f"document expands to more than {MAX_NODES_PER_DOCUMENT} nodes "
+                                         "(aliases multiply: an alias bomb?)")
         if depth > MAX_DEPTH:
             raise _at(node, f"nesting deeper than {MAX_DEPTH} levels")
         self.locs[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
