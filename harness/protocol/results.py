@@ -34,6 +34,8 @@ class CleanupSummary:
     reservations_freed: int = 0
     containers_removed: int = 0
     failures: int = 0        # cleanup calls that themselves failed
+    alloc_calls: int = 0     # the driver's counting marshalling-area allocator: calls in the request
+    free_calls: int = 0      # ... and its counting free
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +47,6 @@ class CaseResult:
     request: bytes = b""
     response: bytes = b""
     elapsed_s: float = 0.0
+    bugcheck: int | None = None        # model only: the bugcheck the model simulated (code)
+    bugcheck_step: int | None = None   # model only: the step that caused it
+    stopped: bool = False              # a stop-on-failure step failed; later steps are NOT_RUN

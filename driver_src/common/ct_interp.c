@@ -1,0 +1,629 @@
+/*
+ * ct_interp.c - request validation, step execution, registers, slots and cleanup.
+ *
+ * The request bytes come from user mode (or from a fuzzer): nothing is used before it is
+ * checked, records are copied out with memcpy (the buffer need not be aligned), and all offset
+ * arithmetic is done in 64 bits so it cannot wrap. IRQL: PASSIVE_LEVEL; ops run in the context
+ * their step names, entered and left through the backend.
+ */
+#include <string.h>
+
+#include "ct_interp.h"
+
+/*                            name                       slot                slot2        val str lst l2 out args flags live */
+const ct_op_spec ct_op_specs[CT_OP_COUNT] = {
+    [0] = {"?", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+    [CT_OP_CREATE_LOG] =            {"create_log",              CT_USE_DEFINE_LOG,  CT_USE_NONE, 0, 2, 0, 0, 0,  1, 0, 0},
+    [CT_OP_ADD_CONTAINER] =         {"add_container",           CT_USE_LOG,         CT_USE_NONE, 1, 1, 0, 0, 1,  0, 0, 1},
+    [CT_OP_ADD_CONTAINER_SET] =     {"add_container_set",       CT_USE_LOG,         CT_USE_NONE, 1, 0, 0, 0, 1,  1, 0, 1},
+    [CT_OP_CREATE_MARSHALLING_AREA] = {"create_marshalling_area", CT_USE_DEFINE_AREA, CT_USE_LOG, 0, 0, 0, 0, 0,  4,
+                                       CT_STEP_ALLOC_CALLBACK | CT_STEP_FREE_CALLBACK, 1},
+    [CT_OP_ALIGN_RESERVED_LOG] =    {"align_reserved_log",      CT_USE_AREA,        CT_USE_NONE, 0, 0, 2, 0, 1,  0, 0, 1},
+    [CT_OP_ALLOC_RESERVED_LOG] =    {"alloc_reserved_log",      CT_USE_AREA,        CT_USE_NONE, 2, 0, 0, 0, 1,  1, 0, 1},
+    [CT_OP_FREE_RESERVED_LOG] =     {"free_reserved_log",       CT_USE_AREA,        CT_USE_NONE, 2, 0, 0, 0, 1,  1, 0, 1},
+    [CT_OP_RESERVE_AND_APPEND] =    {"reserve_and_append",      CT_USE_AREA,        CT_USE_NONE, 0, 0, 1, 1, 1,  1, 0, 1},
+    [CT_OP_FLUSH_BUFFERS] =         {"flush_buffers",           CT_USE_AREA,        CT_USE_NONE, 0, 0, 0, 0, 0,  0, 0, 1},
+    [CT_OP_FLUSH_TO_LSN] =          {"flush_to_lsn",            CT_USE_AREA,        CT_USE_NONE, 2, 0, 0, 0, 1,  0, 0, 1},
+    [CT_OP_DELETE_MARSHALLING_AREA] = {"delete_marshalling_area", CT_USE_AREA,      CT_USE_NONE, 0, 0, 0, 0, 3,  0, 0, 1},
+    [CT_OP_CLOSE_LOG] =             {"close_log",               CT_USE_LOG,         CT_USE_NONE, 0, 0, 0, 0, 0,  0, 0, 1},
+    [CT_OP_DELETE_LOG] =            {"delete_log",              CT_USE_LOG,         CT_USE_NONE, 0, 0, 0, 0, 0,  0, 0, 0},
+    [CT_OP_QUERY_LOG_INFO] =        {"query_log_info",          CT_USE_LOG,         CT_USE_NONE, 0, 0, 0, 0, 11, 1, 0, 1},
+};
+
+static const char *const reject_names[CT_REJ_COUNT] = {
+    "ok", "request shorter than its header", "bad magic", "protocol version mismatch",
+    "bad header size", "total size disagrees with the buffer or exceeds the limit",
+    "unknown request flag", "reserved field not zero", "bad step count", "bad step size",
+    "steps and payload do not tile the request", "too many slots", "too many registers",
+    "step index out of sequence", "unknown op", "bad context (dispatch needs expect_bugcheck)",
+    "unknown step flag", "bad object slot", "bad register", "bad string", "bad list",
+    "bad save entry", "argument out of range", "response buffer too small", "out of memory",
+};
+
+const char *ct_reject_name(uint32_t reject)
+{
+    return reject < CT_REJ_COUNT ? reject_names[reject] : "unknown rejection";
+}
+
+/* ---- validation ----------------------------------------------------------------------------- */
+
+static int in_payload(const ct_req_header *h, uint64_t off, uint64_t len)
+{
+    return off <= h->payload_size && len <= (uint64_t)h->payload_size - off;
+}
+
+static uint32_t check_string(const ct_interp *st, const ct_step *s, uint8_t use)
+{
+    const ct_req_header *h = &st->hdr;
+    uint16_t ch;
+    uint32_t i;
+
+    if (use == 0)
+        return (s->str_offset | s->str_bytes) ? CT_REJ_STRING : CT_OK;
+    if (s->str_bytes == 0)
+        return (use == 2 || s->str_offset != 0) ? CT_REJ_STRING : CT_OK;
+    if ((s->str_offset & 1u) || (s->str_bytes & 1u) || s->str_bytes > CT_MAX_PATH_CHARS * 2u ||
+        !in_payload(h, s->str_offset, s->str_bytes))
+        return CT_REJ_STRING;
+    for (i = 0; i < s->str_bytes; i += 2) {
+        memcpy(&ch, st->req + h->payload_offset + s->str_offset + i, 2);
+        if (ch == 0)
+            return CT_REJ_STRING;
+    }
+    return CT_OK;
+}
+
+static uint32_t check_list(const ct_req_header *h, uint32_t off, uint32_t count, uint8_t use)
+{
+    if (use == 0)
+        return (off | count) ? CT_REJ_LIST : CT_OK;
+    if (count == 0)
+        return (use == 2 || off != 0) ? CT_REJ_LIST : CT_OK;
+    if (count > CT_MAX_LIST || (off & 7u) || !in_payload(h, off, (uint64_t)count * 8u))
+        return CT_REJ_LIST;
+    return CT_OK;
+}
+
+static int64_t list_item(const ct_interp *st, uint32_t off, uint32_t i)
+{
+    int64_t v;
+    memcpy(&v, st->req + st->hdr.payload_offset + off + (uint64_t)i * 8u, 8);
+    return v;
+}
+
+/* Op-specific argument ranges: enumerations and the shape of lists. */
+static uint32_t check_args(const ct_interp *st, const ct_step *s)
+{
+    uint32_t i;
+
+    switch (s->op) {
+    case CT_OP_CREATE_LOG:
+        if (s->arg[0] != CT_CREATE_NEW && s->arg[0] != CT_OPEN_EXISTING && s->arg[0] != CT_OPEN_ALWAYS)
+            return CT_REJ_ARG;
+        break;
+    case CT_OP_ADD_CONTAINER_SET:
+        if (s->arg[0] > CT_MAX_CONTAINER_SET)
+            return CT_REJ_ARG;
+        break;
+    case CT_OP_CREATE_MARSHALLING_AREA:
+        if (s->arg[0] != CT_POOL_NONPAGED && s->arg[0] != CT_POOL_PAGED && s->arg[0] != CT_POOL_NONPAGED_NX)
+            return CT_REJ_ARG;
+        break;
+    case CT_OP_RESERVE_AND_APPEND:
+        if (s->arg[0] & ~CT_APPEND_FLAGS_ALL)
+            return CT_REJ_ARG;
+        for (i = 0; i < s->list_count; i++) {   /* record payload sizes are ULONG */
+            int64_t v = list_item(st, s->list_offset, i);
+            if (v < 0 || v > (int64_t)0xFFFFFFFF)
+                return CT_REJ_LIST;
+        }
+        break;
+    case CT_OP_QUERY_LOG_INFO:
+        if (s->arg[0] != CT_INFO_BASIC && s->arg[0] != CT_INFO_BASIC_PHYSICAL)
+            return CT_REJ_ARG;
+        break;
+    default:
+        break;
+    }
+    return CT_OK;
+}
+
+static uint32_t check_slot(ct_interp *st, uint16_t slot, uint8_t use)
+{
+    switch (use) {
+    case CT_USE_NONE:
+        return slot == CT_NO_SLOT ? CT_OK : CT_REJ_SLOT;
+    case CT_USE_DEFINE_LOG:
+    case CT_USE_DEFINE_AREA:
+        if (slot >= st->hdr.slot_count || st->slots[slot].kind != CT_KIND_NONE)
+            return CT_REJ_SLOT;
+        st->slots[slot].kind = use == CT_USE_DEFINE_LOG ? CT_KIND_LOG : CT_KIND_AREA;
+        return CT_OK;
+    case CT_USE_LOG:
+        return slot < st->hdr.slot_count && st->slots[slot].kind == CT_KIND_LOG ? CT_OK : CT_REJ_SLOT;
+    case CT_USE_AREA:
+        return slot < st->hdr.slot_count && st->slots[slot].kind == CT_KIND_AREA ? CT_OK : CT_REJ_SLOT;
+    default:
+        return CT_REJ_SLOT;
+    }
+}
+
+static uint32_t validate_step(ct_interp *st, const ct_step *s, uint32_t i)
+{
+    const ct_req_header *h = &st->hdr;
+    const ct_op_spec *spec;
+    uint32_t rc, k;
+
+    if (s->index != i + 1)
+        return CT_REJ_STEP_INDEX;
+    if (s->op == 0 || s->op >= CT_OP_COUNT)
+        return CT_REJ_OP;
+    spec = &ct_op_specs[s->op];
+    if (s->context >= CT_CTX_COUNT ||
+        (s->context == CT_CTX_DISPATCH && !(h->flags & CT_REQ_EXPECT_BUGCHECK)))
+        return CT_REJ_CONTEXT;
+    if (s->flags & ~(CT_STEP_STOP_ON_FAILURE | spec->step_flags))
+        return CT_REJ_STEP_FLAGS;
+    if (s->reserved[0] | s->reserved[1] | s->reserved[2])
+        return CT_REJ_RESERVED;
+    /* Refs are checked before defines so a step cannot refer to the object it defines. */
+    if ((rc = check_slot(st, s->slot2, spec->slot2_use)) != CT_OK)
+        return rc;
+    if ((rc = check_slot(st, s->slot, spec->slot_use)) != CT_OK)
+        return rc;
+    if (spec->value_use == 0 && s->value != 0)
+        return CT_REJ_ARG;
+    if (s->value_reg != CT_NO_REG && (spec->value_use != 2 || s->value_reg >= h->reg_count))
+        return CT_REJ_REG;
+    if (s->value_reg != CT_NO_REG && s->value != 0)
+        return CT_REJ_ARG;
+    for (k = spec->args; k < 4; k++)
+        if (s->arg[k] != 0)
+            return CT_REJ_ARG;
+    if ((rc = check_string(st, s, spec->str_use)) != CT_OK)
+        return rc;
+    if ((rc = check_list(h, s->list_offset, s->list_count, spec->list_use)) != CT_OK)
+        return rc;
+    if ((rc = check_list(h, s->list2_offset, s->list2_count, spec->list2_use)) != CT_OK)
+        return rc;
+    if (s->save_count == 0) {
+        if (s->save_offset != 0)
+            return CT_REJ_SAVE;
+    } else {
+        if (s->save_count > CT_MAX_SAVES || spec->outputs == 0 || (s->save_offset & 3u) ||
+            !in_payload(h, s->save_offset, (uint64_t)s->save_count * sizeof(ct_save)))
+            return CT_REJ_SAVE;
+        for (k = 0; k < s->save_count; k++) {
+            ct_save sv;
+            memcpy(&sv, st->req + h->payload_offset + s->save_offset + k * sizeof(ct_save), sizeof sv);
+            if (sv.output >= spec->outputs || sv.reg >= h->reg_count)
+                return CT_REJ_SAVE;
+        }
+    }
+    return check_args(st, s);
+}
+
+static void reset(ct_interp *st)
+{
+    memset(st, 0, sizeof *st);
+}
+
+uint32_t ct_validate(ct_interp *st, const uint8_t *req, uint32_t req_len, uint32_t *reject_step)
+{
+    ct_req_header *h = &st->hdr;
+    uint64_t steps_end;
+    uint32_t i, k, rc;
+
+    reset(st);
+    st->req = req;
+    st->req_len = req_len;
+    *reject_step = 0;
+    if (req == NULL || req_len < sizeof(ct_req_header))
+        return CT_REJ_TOO_SHORT;
+    memcpy(h, req, sizeof *h);
+    if (h->magic != CT_REQ_MAGIC)
+        return CT_REJ_MAGIC;
+    if (h->version != CT_PROTO_VERSION)
+        return CT_REJ_VERSION;
+    if (h->header_size != sizeof(ct_req_header))
+        return CT_REJ_HEADER_SIZE;
+    if (h->total_size != req_len || req_len > CT_MAX_REQUEST)
+        return CT_REJ_TOTAL_SIZE;
+    if (h->flags & ~CT_REQ_FLAGS_ALL)
+        return CT_REJ_FLAGS;
+    if (h->reserved0)
+        return CT_REJ_RESERVED;
+    for (k = 0; k < 5; k++)
+        if (h->reserved[k])
+            return CT_REJ_RESERVED;
+    if (h->step_count == 0 || h->step_count > CT_MAX_STEPS)
+        return CT_REJ_STEP_COUNT;
+    if (h->step_size != sizeof(ct_step))
+        return CT_REJ_STEP_SIZE;
+    steps_end = (uint64_t)h->steps_offset + (uint64_t)h->step_count * sizeof(ct_step);
+    if (h->steps_offset != sizeof(ct_req_header) || h->payload_offset != steps_end ||
+        h->payload_size > CT_MAX_PAYLOAD ||
+        (uint64_t)h->payload_offset + h->payload_size != (uint64_t)h->total_size ||
+        (h->payload_offset & 7u))
+        return CT_REJ_LAYOUT;
+    if (h->slot_count > CT_MAX_SLOTS)
+        return CT_REJ_SLOT_COUNT;
+    if (h->reg_count > CT_MAX_REGS)
+        return CT_REJ_REG_COUNT;
+    for (i = 0; i < h->step_count; i++) {
+        ct_step s;
+        memcpy(&s, req + h->steps_offset + (uint64_t)i * sizeof(ct_step), sizeof s);
+        rc = validate_step(st, &s, i);
+        if (rc != CT_OK) {
+            *reject_step = i + 1;
+            return rc;
+        }
+    }
+    return CT_OK;
+}
+
+/* ---- execution ------------------------------------------------------------------------------ */
+
+uint32_t ct_default_container_path(const ct_slot *log, uint32_t n, uint16_t *out, uint32_t cap)
+{
+    char digits[12];
+    uint32_t nd = 0, len = 0, i;
+
+    do {
+        digits[nd++] = (char)('0' + n % 10u);
+        n /= 10u;
+    } while (n != 0);
+    if ((uint64_t)log->path_chars + 2u + nd + 1u > cap)
+        return 0;
+    for (i = 0; i < log->path_chars; i++)
+        out[len++] = log->path[i];
+    out[len++] = '_';
+    out[len++] = 'c';
+    while (nd)
+        out[len++] = (uint16_t)digits[--nd];
+    out[len] = 0;
+    return len;
+}
+
+uint32_t ct_live_slots(const ct_interp *st)
+{
+    uint32_t i, n = 0;
+    for (i = 0; i < CT_MAX_SLOTS; i++)
+        n += st->slots[i].state == CT_SLOT_LIVE;
+    return n;
+}
+
+static void put_result(uint8_t *resp, uint32_t i, const ct_step_result *r)
+{
+    memcpy(resp + sizeof(ct_resp_header) + (uint64_t)i * sizeof(ct_step_result), r, sizeof *r);
+}
+
+static int same_path(const ct_slot *a, const ct_slot *b)
+{
+    return a->path_chars == b->path_chars &&
+           memcmp(a->path, b->path, (size_t)a->path_chars * 2u) == 0;
+}
+
+/* Build st->call from a validated step. Returns CT_DISP_RAN, or CT_DISP_INPUT_MISSING when an
+ * object or register it needs was never produced. */
+static uint32_t build_call(ct_interp *st, const ct_step *s)
+{
+    const ct_op_spec *spec = &ct_op_specs[s->op];
+    const uint8_t *payload = st->req + st->hdr.payload_offset;
+    ct_call *c = &st->call;
+    uint32_t i;
+
+    memset(c, 0, sizeof *c);
+    c->step = *s;
+    if (s->slot != CT_NO_SLOT) {
+        c->obj = &st->slots[s->slot];
+        if (spec->slot_use != CT_USE_DEFINE_LOG && spec->slot_use != CT_USE_DEFINE_AREA &&
+            c->obj->state == CT_SLOT_EMPTY)
+            return CT_DISP_INPUT_MISSING;
+    }
+    if (s->slot2 != CT_NO_SLOT) {
+        c->obj2 = &st->slots[s->slot2];
+        if (c->obj2->state == CT_SLOT_EMPTY)
+            return CT_DISP_INPUT_MISSING;
+    }
+    if (s->value_reg != CT_NO_REG) {
+        if (!st->reg_set[s->value_reg])
+            return CT_DISP_INPUT_MISSING;
+        c->value = st->regs[s->value_reg];
+    } else {
+        c->value = s->value;
+    }
+    if (s->str_bytes) {
+        c->str_chars = s->str_bytes / 2u;
+        memcpy(c->str, payload + s->str_offset, s->str_bytes);
+        c->str[c->str_chars] = 0;
+    }
+    if (s->op == CT_OP_ADD_CONTAINER || s->op == CT_OP_ADD_CONTAINER_SET) {
+        c->seq_base = c->obj->container_seq;
+        if (s->op == CT_OP_ADD_CONTAINER && c->str_chars == 0)
+            c->str_chars = ct_default_container_path(c->obj, c->seq_base, c->str, CT_CALL_STR_CHARS + 1);
+    }
+    c->list_count = s->list_count;
+    for (i = 0; i < s->list_count; i++)
+        c->list[i] = list_item(st, s->list_offset, i);
+    c->list2_count = s->list2_count;
+    for (i = 0; i < s->list2_count; i++)
+        c->list2[i] = list_item(st, s->list2_offset, i);
+    return CT_DISP_RAN;
+}
+
+static void sub_reserved(ct_slot *a, uint32_t records, int64_t bytes)
+{
+    a->reserved_records = records >= a->reserved_records ? 0 : a->reserved_records - records;
+    a->reserved_bytes = (bytes < 0 || bytes >= a->reserved_bytes) ? 0 : a->reserved_bytes - bytes;
+}
+
+/* Interpreter-side bookkeeping after a step returned: slot states and reservation counts, so
+ * cleanup knows what is still held whatever the backend. */
+static void account(ct_interp *st, const ct_call *c, ct_status status)
+{
+    ct_slot *o = c->obj;
+    uint32_t i;
+
+    if (c->step.op == CT_OP_ADD_CONTAINER)
+        o->container_seq += 1;
+    if (c->step.op == CT_OP_ADD_CONTAINER_SET)
+        o->container_seq += c->step.arg[0];
+    if (!CT_NT_SUCCESS(status))
+        return;
+    switch (c->step.op) {
+    case CT_OP_CREATE_LOG:
+        o->state = CT_SLOT_LIVE;
+        o->created = 1;
+        o->deleted = 0;
+        break;
+    case CT_OP_ADD_CONTAINER:
+        o->containers += 1;
+        break;
+    case CT_OP_ADD_CONTAINER_SET:
+        o->containers += c->step.arg[0];
+        break;
+    case CT_OP_CREATE_MARSHALLING_AREA:
+        o->state = CT_SLOT_LIVE;
+        o->log_slot = c->step.slot2;
+        break;
+    case CT_OP_ALLOC_RESERVED_LOG:
+        o->reserved_records += c->step.arg[0];
+        o->reserved_bytes += c->value > 0 ? c->value : 0;
+        break;
+    case CT_OP_FREE_RESERVED_LOG:
+        sub_reserved(o, c->step.arg[0], c->value);
+        break;
+    case CT_OP_RESERVE_AND_APPEND:
+        for (i = 0; i < c->list2_count; i++) {
+            if (c->list2[i] >= 0) {
+                o->reserved_records += 1;
+                o->reserved_bytes += c->list2[i];
+            } else {
+                sub_reserved(o, 1, -c->list2[i]);
+            }
+        }
+        if (c->list_count && (c->step.arg[0] & CT_APPEND_USE_RESERVATION))
+            sub_reserved(o, 1, 0);
+        break;
+    case CT_OP_DELETE_MARSHALLING_AREA:
+        o->state = CT_SLOT_CLOSED;
+        o->handle = NULL;
+        o->reserved_records = 0;
+        o->reserved_bytes = 0;
+        break;
+    case CT_OP_CLOSE_LOG:
+        o->state = CT_SLOT_CLOSED;
+        o->handle = NULL;
+        break;
+    case CT_OP_DELETE_LOG:
+        for (i = 0; i < CT_MAX_SLOTS; i++)
+            if (st->slots[i].kind == CT_KIND_LOG && same_path(&st->slots[i], o))
+                st->slots[i].deleted = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+static void run_step(ct_interp *st, const ct_backend *be, const ct_step *s, ct_step_result *r)
+{
+    const ct_op_spec *spec = &ct_op_specs[s->op];
+    ct_call *c = &st->call;
+    ct_out out;
+    uint8_t saved = 0;
+    uint64_t t0, t1;
+    ct_status status;
+    uint32_t k;
+
+    r->disposition = (uint8_t)build_call(st, s);
+    if (r->disposition != CT_DISP_RAN)
+        return;
+    if (spec->slot_use == CT_USE_DEFINE_LOG) {
+        /* The log keeps its path: delete_log and default container names use it. */
+        c->obj->path_chars = (uint16_t)c->str_chars;
+        memcpy(c->obj->path, c->str, (size_t)c->str_chars * 2u);
+    }
+    memset(&out, 0, sizeof out);
+    if ((spec->needs_live && c->obj && c->obj->state == CT_SLOT_CLOSED) ||
+        (c->obj2 && c->obj2->state == CT_SLOT_CLOSED)) {
+        /* Never hand CLFS a pointer that a step already released. */
+        r->status = (uint32_t)CT_STATUS_INVALID_HANDLE;
+        r->irql = 0;
+        return;
+    }
+    be->enter_context(be->ctx, s->context, &saved);
+    r->irql = (uint8_t)be->current_irql(be->ctx);
+    t0 = be->now_us(be->ctx);
+    status = be->ops[s->op](be->ctx, c, &out);
+    t1 = be->now_us(be->ctx);
+    be->leave_context(be->ctx, s->context, saved);
+    r->status = (uint32_t)status;
+    r->elapsed_us = t1 >= t0 ? t1 - t0 : 0;
+    account(st, c, status);
+    if (CT_NT_SUCCESS(status)) {
+        r->output_mask = out.mask & ((1u << spec->outputs) - 1u);
+        for (k = 0; k < CT_MAX_OUTPUTS; k++)
+            r->outputs[k] = (r->output_mask >> k) & 1u ? out.v[k] : 0;
+        for (k = 0; k < s->save_count; k++) {
+            ct_save sv;
+            memcpy(&sv, st->req + st->hdr.payload_offset + s->save_offset + k * sizeof(ct_save), sizeof sv);
+            if ((r->output_mask >> sv.output) & 1u) {
+                st->regs[sv.reg] = (int64_t)r->outputs[sv.output];
+                st->reg_set[sv.reg] = 1;
+            }
+        }
+    }
+}
+
+/* Run one cleanup op on a slot at PASSIVE_LEVEL; returns its status. */
+static ct_status cleanup_op(ct_interp *st, const ct_backend *be, uint16_t op, uint16_t slot,
+                            uint32_t records, int64_t value)
+{
+    ct_call *c = &st->call;
+    ct_out out;
+    ct_status status;
+
+    memset(c, 0, sizeof *c);
+    memset(&out, 0, sizeof out);
+    c->step.op = op;
+    c->step.slot = slot;
+    c->step.slot2 = CT_NO_SLOT;
+    c->step.value_reg = CT_NO_REG;
+    c->step.arg[0] = records;
+    c->step.value = value;
+    c->value = value;
+    c->obj = &st->slots[slot];
+    status = be->ops[op](be->ctx, c, &out);
+    account(st, c, status);
+    return status;
+}
+
+/* Release everything still held, areas before logs, newest first. */
+static void cleanup(ct_interp *st, const ct_backend *be)
+{
+    ct_cleanup *cl = &st->cleanup;
+    uint32_t i, j;
+
+    for (i = CT_MAX_SLOTS; i-- > 0;) {
+        ct_slot *a = &st->slots[i];
+        if (a->kind != CT_KIND_AREA || a->state != CT_SLOT_LIVE)
+            continue;
+        if (a->reserved_records) {
+            uint32_t n = a->reserved_records;
+            /* Adjustment 0: the interpreter knows the records, not the bytes CLFS charged. */
+            if (CT_NT_SUCCESS(cleanup_op(st, be, CT_OP_FREE_RESERVED_LOG, (uint16_t)i, n, 0)))
+                cl->reservations_freed += n;
+            else
+                cl->failures++;
+        }
+        if (CT_NT_SUCCESS(cleanup_op(st, be, CT_OP_DELETE_MARSHALLING_AREA, (uint16_t)i, 0, 0))) {
+            cl->areas_deleted++;
+        } else {
+            cl->failures++;
+            a->state = CT_SLOT_CLOSED;   /* given up: never touched again */
+            a->handle = NULL;
+        }
+    }
+    for (i = CT_MAX_SLOTS; i-- > 0;) {
+        ct_slot *l = &st->slots[i];
+        if (l->kind != CT_KIND_LOG || l->state != CT_SLOT_LIVE)
+            continue;
+        if (CT_NT_SUCCESS(cleanup_op(st, be, CT_OP_CLOSE_LOG, (uint16_t)i, 0, 0))) {
+            cl->logs_closed++;
+        } else {
+            cl->failures++;
+            l->state = CT_SLOT_CLOSED;
+            l->handle = NULL;
+        }
+    }
+    /* Logs this request created and nobody deleted: delete them by name, once per path, so the
+     * next request starts from a clean scratch directory. Containers go with the log. */
+    for (i = 0; i < CT_MAX_SLOTS; i++) {
+        ct_slot *l = &st->slots[i];
+        uint32_t containers = 0;
+        if (l->kind != CT_KIND_LOG || !l->created || l->deleted)
+            continue;
+        for (j = 0; j < CT_MAX_SLOTS; j++)
+            if (st->slots[j].kind == CT_KIND_LOG && same_path(&st->slots[j], l))
+                containers += st->slots[j].containers;
+        if (CT_NT_SUCCESS(cleanup_op(st, be, CT_OP_DELETE_LOG, (uint16_t)i, 0, 0)))
+            cl->containers_removed += containers;
+        else
+            cl->failures++;
+        for (j = 0; j < CT_MAX_SLOTS; j++)    /* whatever happened, one attempt per path */
+            if (st->slots[j].kind == CT_KIND_LOG && same_path(&st->slots[j], l))
+                st->slots[j].deleted = 1;
+    }
+    be->counters(be->ctx, &cl->alloc_calls, &cl->free_calls);
+    st->live_slots_after = ct_live_slots(st);
+}
+
+static uint32_t write_header(uint8_t *resp, uint32_t reject, uint32_t reject_step, uint32_t steps,
+                             uint32_t flags, uint32_t bugcheck, uint32_t bugcheck_step,
+                             const ct_cleanup *cl)
+{
+    ct_resp_header h;
+    uint32_t total = CT_RESPONSE_SIZE(steps);
+
+    memset(&h, 0, sizeof h);
+    h.magic = CT_RESP_MAGIC;
+    h.version = CT_PROTO_VERSION;
+    h.header_size = sizeof(ct_resp_header);
+    h.total_size = total;
+    h.reject = reject;
+    h.reject_step = reject_step;
+    h.step_count = steps;
+    h.result_size = sizeof(ct_step_result);
+    h.cleanup_size = sizeof(ct_cleanup);
+    h.results_offset = sizeof(ct_resp_header);
+    h.cleanup_offset = sizeof(ct_resp_header) + steps * (uint32_t)sizeof(ct_step_result);
+    h.flags = flags;
+    h.bugcheck = bugcheck;
+    h.bugcheck_step = bugcheck_step;
+    memcpy(resp, &h, sizeof h);
+    memcpy(resp + h.cleanup_offset, cl, sizeof *cl);
+    return total;
+}
+
+uint32_t ct_run(ct_interp *st, const ct_backend *be, const uint8_t *req, uint32_t req_len,
+                uint8_t *resp, uint32_t resp_cap)
+{
+    uint32_t reject, reject_step, i, flags = be->resp_flags, bugcheck = 0, bugcheck_step = 0;
+    ct_cleanup none;
+
+    if (resp == NULL || resp_cap < CT_RESPONSE_SIZE(0))
+        return 0;
+    memset(&none, 0, sizeof none);
+    reject = ct_validate(st, req, req_len, &reject_step);
+    if (reject == CT_OK && resp_cap < CT_RESPONSE_SIZE(st->hdr.step_count))
+        reject = CT_REJ_RESPONSE_SIZE;
+    if (reject != CT_OK)
+        return write_header(resp, reject, reject_step, 0, flags, 0, 0, &none);
+
+    for (i = 0; i < st->hdr.step_count; i++) {
+        ct_step s;
+        ct_step_result r;
+
+        memcpy(&s, req + st->hdr.steps_offset + (uint64_t)i * sizeof(ct_step), sizeof s);
+        memset(&r, 0, sizeof r);
+        r.index = s.index;
+        r.op = s.op;
+        r.context = s.context;
+        if (st->stopped || bugcheck) {
+            r.disposition = CT_DISP_NOT_RUN;
+        } else {
+            run_step(st, be, &s, &r);
+            if (r.disposition == CT_DISP_RAN && (bugcheck = be->halted(be->ctx)) != 0)
+                bugcheck_step = s.index;
+            if ((s.flags & CT_STEP_STOP_ON_FAILURE) &&
+                (r.disposition != CT_DISP_RAN || !CT_NT_SUCCESS((ct_status)r.status)))
+                st->stopped = 1;
+        }
+        put_result(resp, i, &r);
+    }
+    cleanup(st, be);
+    if (st->stopped)
+        flags |= CT_RESP_STOPPED;
+    return write_header(resp, CT_OK, 0, st->hdr.step_count, flags, bugcheck, bugcheck_step, &st->cleanup);
+}

@@ -1,0 +1,140 @@
+/*
+ * ct_interp.h - the portable request interpreter shared by the kernel driver and the host model.
+ *
+ * What: parses and validates a whole request (ct_validate), then runs its steps through a
+ * backend's ops table (ct_run), records each step's NTSTATUS, IRQL, outputs and time, and at the
+ * end releases every object still alive on every path, reporting what it had to clean up.
+ * Why: the driver's own logic (parsing, slots, registers, cleanup) is the same code on Windows
+ * and on the host, so the host tests and the fuzzer exercise what the kernel runs.
+ * IRQL: ct_validate and ct_run are called at PASSIVE_LEVEL; each op runs inside the context its
+ * step names (the backend raises/enters and leaves it). No Windows headers here.
+ */
+#ifndef CT_INTERP_H
+#define CT_INTERP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clfstest_proto.h"
+#include "ct_status.h"
+
+/* Slot states. */
+#define CT_SLOT_EMPTY   0   /* never created (its create step failed or did not run) */
+#define CT_SLOT_LIVE    1
+#define CT_SLOT_CLOSED  2   /* closed (log) or deleted (area) by a step */
+
+/* One log or marshalling area of the request. */
+typedef struct ct_slot {
+    uint8_t  kind;              /* enum ct_kind, fixed by validation */
+    uint8_t  state;             /* CT_SLOT_* */
+    uint8_t  deleted;           /* log: deleted by name (a delete_log step or cleanup) */
+    uint8_t  created;           /* log: a create_log step succeeded on this slot */
+    uint16_t log_slot;          /* area: the slot of its log */
+    uint16_t path_chars;        /* log: UTF-16 units in path */
+    void    *handle;            /* backend object: PLOG_FILE_OBJECT, marshalling context, model object */
+    uint32_t containers;        /* log: containers added by this request */
+    uint32_t container_seq;     /* log: next default container number */
+    uint32_t reserved_records;  /* area: reserved records not yet used or freed */
+    uint32_t pad;
+    int64_t  reserved_bytes;    /* area: bytes those records hold */
+    uint16_t path[CT_MAX_PATH_CHARS]; /* log: path as the request gave it */
+} ct_slot;
+
+/* Longest default container path: the log path plus "_c" and up to 10 digits. */
+#define CT_CALL_STR_CHARS (CT_MAX_PATH_CHARS + 16u)
+
+/* The decoded arguments of one step, as an op sees them. */
+typedef struct ct_call {
+    ct_step  step;              /* the record, copied */
+    ct_slot *obj;               /* step.slot, or NULL */
+    ct_slot *obj2;              /* step.slot2, or NULL */
+    int64_t  value;             /* literal or register value */
+    uint32_t str_chars;         /* UTF-16 units in str (0: none) */
+    uint32_t seq_base;          /* add_container(_set): number of the first default container */
+    uint16_t str[CT_CALL_STR_CHARS + 1]; /* NUL-terminated */
+    uint32_t list_count;
+    uint32_t list2_count;
+    int64_t  list[CT_MAX_LIST];
+    int64_t  list2[CT_MAX_LIST]; /* in/out: reserve_and_append writes actual reservation sizes back */
+} ct_call;
+
+/* What an op produced: outputs[i] valid when bit i of mask is set. */
+typedef struct ct_out {
+    uint64_t v[CT_MAX_OUTPUTS];
+    uint32_t mask;
+} ct_out;
+
+typedef ct_status (*ct_op_fn)(void *ctx, ct_call *call, ct_out *out);
+
+/* What a backend (kernel CLFS calls, or the model) supplies. Every member is required. */
+typedef struct ct_backend {
+    void    *ctx;
+    ct_op_fn ops[CT_OP_COUNT];                                   /* indexed by enum ct_op */
+    void     (*enter_context)(void *ctx, unsigned context, uint8_t *saved);
+    void     (*leave_context)(void *ctx, unsigned context, uint8_t saved);
+    unsigned (*current_irql)(void *ctx);
+    uint64_t (*now_us)(void *ctx);
+    void     (*counters)(void *ctx, uint32_t *alloc_calls, uint32_t *free_calls);
+    /* Model only: non-zero when the last op simulated a bugcheck (the request halts). */
+    uint32_t (*halted)(void *ctx);
+    uint32_t resp_flags;                                         /* CT_RESP_MODEL for the model */
+} ct_backend;
+
+/* Interpreter state for one request: large (slots hold paths), so the caller allocates it
+ * (pool in the kernel, heap or static on the host). ct_run initialises it. */
+typedef struct ct_interp {
+    ct_req_header hdr;
+    const uint8_t *req;
+    uint32_t req_len;
+    uint32_t stopped;
+    ct_slot  slots[CT_MAX_SLOTS];
+    int64_t  regs[CT_MAX_REGS];
+    uint8_t  reg_set[CT_MAX_REGS];
+    ct_call  call;
+    ct_cleanup cleanup;
+    uint32_t live_slots_after;  /* slots still LIVE after cleanup: 0 unless a release failed */
+} ct_interp;
+
+/* Static description of an op, used by validation and by the kernel/model ops. */
+#define CT_USE_NONE         0
+#define CT_USE_DEFINE_LOG   1
+#define CT_USE_DEFINE_AREA  2
+#define CT_USE_LOG          3
+#define CT_USE_AREA         4
+
+typedef struct ct_op_spec {
+    const char *name;
+    uint8_t slot_use;           /* CT_USE_* */
+    uint8_t slot2_use;          /* CT_USE_NONE or CT_USE_LOG */
+    uint8_t value_use;          /* 0 none, 1 literal, 2 literal or register */
+    uint8_t str_use;            /* 0 none, 1 optional (empty = default), 2 required */
+    uint8_t list_use;           /* 0 none, 1 optional, 2 at least one item */
+    uint8_t list2_use;          /* 0 none, 1 optional */
+    uint8_t outputs;            /* number of outputs */
+    uint8_t args;               /* arg[] entries used; the rest must be zero */
+    uint8_t step_flags;         /* CT_STEP_* allowed besides STOP_ON_FAILURE */
+    uint8_t needs_live;         /* refuse (STATUS_INVALID_HANDLE) when the object was closed */
+} ct_op_spec;
+
+extern const ct_op_spec ct_op_specs[CT_OP_COUNT];
+
+/* Validate a whole request. Fills st->hdr and the slot kinds. Returns CT_OK or a CT_REJ_* code,
+ * with the 1-based step it is about in *reject_step (0 = header). Executes nothing. */
+uint32_t ct_validate(ct_interp *st, const uint8_t *req, uint32_t req_len, uint32_t *reject_step);
+
+/* Validate, run and clean up. Writes the response into resp and returns its length; returns 0
+ * only when resp_cap < CT_RESPONSE_SIZE(0). A refused request gets a response too. */
+uint32_t ct_run(ct_interp *st, const ct_backend *be, const uint8_t *req, uint32_t req_len,
+                uint8_t *resp, uint32_t resp_cap);
+
+/* Default container path: the log path followed by "_c<n>". Returns the UTF-16 units written
+ * (NUL-terminated, cap includes the terminator) or 0 if it does not fit. */
+uint32_t ct_default_container_path(const ct_slot *log, uint32_t n, uint16_t *out, uint32_t cap);
+
+/* Human-readable name of a CT_REJ_* code (for clfsctl and tests). */
+const char *ct_reject_name(uint32_t reject);
+
+/* Slots still LIVE (for the failure-injection tests: must be 0 after ct_run). */
+uint32_t ct_live_slots(const ct_interp *st);
+
+#endif /* CT_INTERP_H */

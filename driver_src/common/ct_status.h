@@ -1,0 +1,35 @@
+/*
+ * ct_status.h - the NTSTATUS values the interpreter and the model use, without Windows headers.
+ * Values from ntstatus.h (harness/protocol/ntstatus.py holds the same table for Python).
+ */
+#ifndef CT_STATUS_H
+#define CT_STATUS_H
+
+#include <stdint.h>
+
+typedef int32_t ct_status;
+
+#define CT_NT_SUCCESS(s) ((ct_status)(s) >= 0)
+#define CT_ST(x) ((ct_status)(uint32_t)(x))
+
+#define CT_STATUS_SUCCESS                   CT_ST(0x00000000u)
+#define CT_STATUS_UNSUCCESSFUL              CT_ST(0xC0000001u)
+#define CT_STATUS_INVALID_HANDLE            CT_ST(0xC0000008u)
+#define CT_STATUS_INVALID_PARAMETER         CT_ST(0xC000000Du)
+#define CT_STATUS_NO_MEMORY                 CT_ST(0xC0000017u)
+#define CT_STATUS_OBJECT_NAME_INVALID       CT_ST(0xC0000033u)
+#define CT_STATUS_OBJECT_NAME_NOT_FOUND     CT_ST(0xC0000034u)
+#define CT_STATUS_OBJECT_NAME_COLLISION     CT_ST(0xC0000035u)
+#define CT_STATUS_DELETE_PENDING            CT_ST(0xC0000056u)
+#define CT_STATUS_INSUFFICIENT_RESOURCES    CT_ST(0xC000009Au)
+#define CT_STATUS_NOT_SUPPORTED             CT_ST(0xC00000BBu)
+#define CT_STATUS_INVALID_PARAMETER_MIX     CT_ST(0xC0000030u)
+#define CT_STATUS_FILE_CLOSED               CT_ST(0xC0000128u)
+#define CT_STATUS_LOG_INVALID_RANGE         CT_ST(0xC01A0005u)
+#define CT_STATUS_LOG_CONTAINER_LIMIT_EXCEEDED CT_ST(0xC01A0012u)
+#define CT_STATUS_LOG_RECORDS_RESERVED_INVALID CT_ST(0xC01A001Au)
+#define CT_STATUS_LOG_SPACE_RESERVED_INVALID   CT_ST(0xC01A001Bu)
+#define CT_STATUS_LOG_FULL                  CT_ST(0xC01A001Du)
+#define CT_STATUS_LOG_NOT_ENOUGH_CONTAINERS CT_ST(0xC01A0023u)
+
+#endif /* CT_STATUS_H */

@@ -1,0 +1,316 @@
+/*
+ * clfstest_proto.h - the clfstest wire format: the single source of truth.
+ *
+ * A request is one buffer: a ct_req_header, step_count fixed-size ct_step records, then a
+ * payload area holding the variable parts (UTF-16LE strings, int64 lists, save entries) that
+ * steps point at by offset. A response is a ct_resp_header, one ct_step_result per step and a
+ * ct_cleanup record. Everything is little-endian, every record has a fixed size that the header
+ * states, every reserved field must be zero, and every length is checked before it is used.
+ *
+ * harness/protocol/wire.py mirrors this file; tests/unit/test_protocol_offsets.py compiles a
+ * program against it and compares every sizeof and offsetof with the Python side.
+ *
+ * Shared by kernel (driver_src/sys), host (driver_src/model, tests, fuzz) and client code, so it
+ * includes nothing but <stdint.h>-style fixed-width types.
+ */
+#ifndef CLFSTEST_PROTO_H
+#define CLFSTEST_PROTO_H
+
+#include <stdint.h>
+
+/* ---- versions, magics, limits ------------------------------------------------------------ */
+
+#define CT_PROTO_VERSION      1u
+#define CT_REQ_MAGIC          0x51544C43u  /* "CLTQ" */
+#define CT_RESP_MAGIC         0x52544C43u  /* "CLTR" */
+#define CT_INFO_MAGIC         0x49544C43u  /* "CLTI" */
+
+#define CT_MAX_STEPS          256u         /* steps per request */
+#define CT_MAX_SLOTS          32u          /* logs + marshalling areas per request */
+#define CT_MAX_REGS           64u          /* saved-value registers per request */
+#define CT_MAX_LIST           64u          /* items in one int64 list */
+#define CT_MAX_SAVES          16u          /* save entries per step */
+#define CT_MAX_OUTPUTS        12u          /* outputs one step can report */
+#define CT_MAX_PATH_CHARS     512u         /* UTF-16 code units in one path, no terminator */
+#define CT_MAX_CONTAINER_SET  2048u        /* cContainers of one add_container_set */
+#define CT_MAX_PAYLOAD        (256u * 1024u)
+#define CT_MAX_REQUEST        (1024u * 1024u)
+
+#define CT_NO_SLOT            0xFFFFu
+#define CT_NO_REG             0xFFFFu
+
+/* ---- IOCTLs ------------------------------------------------------------------------------- */
+
+#ifndef CTL_CODE
+#define CTL_CODE(DeviceType, Function, Method, Access) \
+    (((DeviceType) << 16) | ((Access) << 14) | ((Function) << 2) | (Method))
+#endif
+#define CT_FILE_DEVICE_UNKNOWN   0x00000022u
+#define CT_METHOD_BUFFERED       0u
+#define CT_FILE_READ_ACCESS      0x0001u
+#define CT_FILE_WRITE_ACCESS     0x0002u
+
+/* Run a request: input buffer = request, output buffer = response (ct_response_size()). */
+#define IOCTL_CLFSTEST_RUN  CTL_CODE(CT_FILE_DEVICE_UNKNOWN, 0x800, CT_METHOD_BUFFERED, \
+                                     CT_FILE_READ_ACCESS | CT_FILE_WRITE_ACCESS)
+/* Version and build: no input, output = ct_info. */
+#define IOCTL_CLFSTEST_INFO CTL_CODE(CT_FILE_DEVICE_UNKNOWN, 0x801, CT_METHOD_BUFFERED, \
+                                     CT_FILE_READ_ACCESS | CT_FILE_WRITE_ACCESS)
+
+#define CT_DEVICE_NAME_W   L"\\Device\\ClfsTest"
+#define CT_DOS_NAME_W      L"\\DosDevices\\ClfsTest"
+#define CT_USER_PATH_W     L"\\\\.\\ClfsTest"
+/* SYSTEM and Administrators only (IoCreateDeviceSecure). */
+#define CT_DEVICE_SDDL_W   L"D:P(A;;GA;;;SY)(A;;GA;;;BA)"
+
+/* ---- enumerations ------------------------------------------------------------------------- */
+
+/* Ops: the order of harness/scenario/ops.py OPS. */
+enum ct_op {
+    CT_OP_CREATE_LOG = 1,
+    CT_OP_ADD_CONTAINER = 2,
+    CT_OP_ADD_CONTAINER_SET = 3,
+    CT_OP_CREATE_MARSHALLING_AREA = 4,
+    CT_OP_ALIGN_RESERVED_LOG = 5,
+    CT_OP_ALLOC_RESERVED_LOG = 6,
+    CT_OP_FREE_RESERVED_LOG = 7,
+    CT_OP_RESERVE_AND_APPEND = 8,
+    CT_OP_FLUSH_BUFFERS = 9,
+    CT_OP_FLUSH_TO_LSN = 10,
+    CT_OP_DELETE_MARSHALLING_AREA = 11,
+    CT_OP_CLOSE_LOG = 12,
+    CT_OP_DELETE_LOG = 13,
+    CT_OP_QUERY_LOG_INFO = 14,
+    CT_OP_COUNT = 15            /* one past the last op */
+};
+
+/* IRQL contexts a step runs in. */
+enum ct_context {
+    CT_CTX_PASSIVE = 0,
+    CT_CTX_APC = 1,             /* KeRaiseIrql(APC_LEVEL) */
+    CT_CTX_GUARDED = 2,         /* KeEnterGuardedRegion */
+    CT_CTX_CRITICAL = 3,        /* KeEnterCriticalRegion */
+    CT_CTX_DISPATCH = 4,        /* KeRaiseIrql(DISPATCH_LEVEL): only with CT_REQ_EXPECT_BUGCHECK */
+    CT_CTX_COUNT = 5
+};
+
+/* Object kinds of a slot. */
+enum ct_kind { CT_KIND_NONE = 0, CT_KIND_LOG = 1, CT_KIND_AREA = 2 };
+
+/* ct_req_header.flags */
+#define CT_REQ_EXPECT_BUGCHECK   0x00000001u
+#define CT_REQ_FLAGS_ALL         0x00000001u
+
+/* ct_step.flags */
+#define CT_STEP_STOP_ON_FAILURE  0x01u
+#define CT_STEP_ALLOC_CALLBACK   0x02u   /* create_marshalling_area: pass the counting allocator */
+#define CT_STEP_FREE_CALLBACK    0x04u   /* create_marshalling_area: pass the counting free */
+#define CT_STEP_FLAGS_ALL        0x07u
+
+/* Win32 creation dispositions (create_log arg[0]); the kernel headers do not define them. */
+#define CT_CREATE_NEW      1u
+#define CT_OPEN_EXISTING   3u
+#define CT_OPEN_ALWAYS     4u
+
+/* POOL_TYPE values (create_marshalling_area arg[0]). */
+#define CT_POOL_NONPAGED     0u
+#define CT_POOL_PAGED        1u
+#define CT_POOL_NONPAGED_NX  512u
+
+/* reserve_and_append arg[0]: CLFS_FLAG_* values. */
+#define CT_APPEND_FORCE_APPEND    0x1u
+#define CT_APPEND_FORCE_FLUSH     0x2u
+#define CT_APPEND_USE_RESERVATION 0x4u
+#define CT_APPEND_FLAGS_ALL       0x7u
+
+/* query_log_info arg[0]: CLFS_LOG_INFORMATION_CLASS. */
+#define CT_INFO_BASIC            0u
+#define CT_INFO_BASIC_PHYSICAL   1u
+
+/* ct_step_result.disposition */
+enum ct_disposition {
+    CT_DISP_RAN = 1,
+    CT_DISP_NOT_RUN = 2,         /* an earlier stop-on-failure step failed */
+    CT_DISP_INPUT_MISSING = 3    /* a register or object this step needs was never produced */
+};
+
+/* ct_resp_header.reject: why a request was refused before any step ran (0 = accepted). */
+enum ct_reject {
+    CT_OK = 0,
+    CT_REJ_TOO_SHORT = 1,        /* fewer bytes than a header */
+    CT_REJ_MAGIC = 2,
+    CT_REJ_VERSION = 3,
+    CT_REJ_HEADER_SIZE = 4,
+    CT_REJ_TOTAL_SIZE = 5,       /* total_size disagrees with the buffer length or a limit */
+    CT_REJ_FLAGS = 6,            /* unknown request flag */
+    CT_REJ_RESERVED = 7,         /* a reserved field is not zero */
+    CT_REJ_STEP_COUNT = 8,
+    CT_REJ_STEP_SIZE = 9,
+    CT_REJ_LAYOUT = 10,          /* steps/payload offsets do not tile the buffer */
+    CT_REJ_SLOT_COUNT = 11,
+    CT_REJ_REG_COUNT = 12,
+    CT_REJ_STEP_INDEX = 13,
+    CT_REJ_OP = 14,
+    CT_REJ_CONTEXT = 15,         /* unknown context, or dispatch without CT_REQ_EXPECT_BUGCHECK */
+    CT_REJ_STEP_FLAGS = 16,
+    CT_REJ_SLOT = 17,            /* slot out of range, wrong kind, redefined, used before defined */
+    CT_REJ_REG = 18,
+    CT_REJ_STRING = 19,          /* offset/length outside the payload, odd, too long, NUL inside */
+    CT_REJ_LIST = 20,
+    CT_REJ_SAVE = 21,
+    CT_REJ_ARG = 22,             /* an argument outside what the op accepts */
+    CT_REJ_RESPONSE_SIZE = 23,   /* the output buffer cannot hold the response */
+    CT_REJ_NO_MEMORY = 24,
+    CT_REJ_COUNT = 25
+};
+
+/* Output indexes per op (the order of the op's outputs in ops.py). */
+#define CT_OUT_CONTAINER_SIZE    0
+#define CT_OUT_ALIGNED_SIZE      0
+#define CT_OUT_ADJUSTMENT        0
+#define CT_OUT_LSN               0
+#define CT_OUT_LAST_FLUSHED_LSN  0
+#define CT_OUT_ALLOC_CALLS       0
+#define CT_OUT_ALLOC_BYTES       1
+#define CT_OUT_FREE_CALLS        2
+#define CT_OUT_INFO_TOTAL_AVAILABLE     0
+#define CT_OUT_INFO_CURRENT_AVAILABLE   1
+#define CT_OUT_INFO_TOTAL_RESERVATION   2
+#define CT_OUT_INFO_BASE_FILE_SIZE      3
+#define CT_OUT_INFO_CONTAINER_SIZE      4
+#define CT_OUT_INFO_TOTAL_CONTAINERS    5
+#define CT_OUT_INFO_FREE_CONTAINERS     6
+#define CT_OUT_INFO_SECTOR_SIZE         7
+#define CT_OUT_INFO_BASE_LSN            8
+#define CT_OUT_INFO_LAST_FLUSHED_LSN    9
+#define CT_OUT_INFO_LAST_LSN            10
+
+/* ---- records ------------------------------------------------------------------------------ */
+
+#pragma pack(push, 8)
+
+/* Request header: 64 bytes. */
+typedef struct ct_req_header {
+    uint32_t magic;              /*  0 CT_REQ_MAGIC */
+    uint16_t version;            /*  4 CT_PROTO_VERSION */
+    uint16_t header_size;        /*  6 sizeof(ct_req_header) */
+    uint32_t total_size;         /*  8 bytes of the whole request */
+    uint32_t flags;              /* 12 CT_REQ_* */
+    uint32_t step_count;         /* 16 1..CT_MAX_STEPS */
+    uint16_t step_size;          /* 20 sizeof(ct_step) */
+    uint16_t slot_count;         /* 22 object slots used, <= CT_MAX_SLOTS */
+    uint32_t steps_offset;       /* 24 == header_size */
+    uint32_t payload_offset;     /* 28 == steps_offset + step_count * step_size */
+    uint32_t payload_size;       /* 32 payload_offset + payload_size == total_size */
+    uint16_t reg_count;          /* 36 registers used, <= CT_MAX_REGS */
+    uint16_t reserved0;          /* 38 zero */
+    uint32_t expected_bugcheck;  /* 40 informational: the bugcheck code the scenario expects */
+    uint32_t reserved[5];        /* 44 zero */
+} ct_req_header;
+
+/* One step: 80 bytes. Which fields an op uses is fixed per op; unused ones must be zero
+ * (slots and registers: CT_NO_SLOT / CT_NO_REG). */
+typedef struct ct_step {
+    uint32_t index;              /*  0 1-based step number, echoed in the result */
+    uint16_t op;                 /*  4 enum ct_op */
+    uint8_t  context;            /*  6 enum ct_context */
+    uint8_t  flags;              /*  7 CT_STEP_* */
+    uint16_t slot;               /*  8 the object the step defines or acts on */
+    uint16_t slot2;              /* 10 second object: the log of create_marshalling_area */
+    uint16_t value_reg;          /* 12 register that supplies `value`, or CT_NO_REG */
+    uint16_t save_count;         /* 14 ct_save entries at save_offset */
+    uint32_t arg[4];             /* 16 32-bit arguments, meaning per op */
+    int64_t  value;              /* 32 the 64-bit argument: size, adjustment, LSN */
+    uint32_t str_offset;         /* 40 payload offset of a UTF-16LE string (2-aligned) */
+    uint32_t str_bytes;          /* 44 its length in bytes, no terminator; 0 = default */
+    uint32_t list_offset;        /* 48 payload offset of int64 items (8-aligned) */
+    uint32_t list_count;         /* 52 */
+    uint32_t list2_offset;       /* 56 second int64 list (reserve_and_append reservations) */
+    uint32_t list2_count;        /* 60 */
+    uint32_t save_offset;        /* 64 payload offset of ct_save entries (4-aligned) */
+    uint32_t reserved[3];        /* 68 zero */
+} ct_step;
+
+/* A save: after a successful step, register `reg` := output `output` of the step. 4 bytes. */
+typedef struct ct_save {
+    uint16_t output;             /* 0 output index of the op */
+    uint16_t reg;                /* 2 register */
+} ct_save;
+
+/* Response header: 48 bytes. */
+typedef struct ct_resp_header {
+    uint32_t magic;              /*  0 CT_RESP_MAGIC */
+    uint16_t version;            /*  4 CT_PROTO_VERSION */
+    uint16_t header_size;        /*  6 sizeof(ct_resp_header) */
+    uint32_t total_size;         /*  8 bytes of the whole response */
+    uint32_t reject;             /* 12 enum ct_reject; non-zero: no step ran, step_count 0 */
+    uint32_t reject_step;        /* 16 1-based step the rejection is about, 0 = header */
+    uint32_t step_count;         /* 20 results that follow */
+    uint16_t result_size;        /* 24 sizeof(ct_step_result) */
+    uint16_t cleanup_size;       /* 26 sizeof(ct_cleanup) */
+    uint32_t results_offset;     /* 28 == header_size */
+    uint32_t cleanup_offset;     /* 32 == results_offset + step_count * result_size */
+    uint32_t flags;              /* 36 CT_RESP_* */
+    uint32_t bugcheck;           /* 40 model only: simulated bugcheck code, 0 = none */
+    uint32_t bugcheck_step;      /* 44 model only: the step that caused it */
+} ct_resp_header;
+
+#define CT_RESP_MODEL       0x00000001u   /* produced by the documented-rules model */
+#define CT_RESP_STOPPED     0x00000002u   /* a stop-on-failure step failed */
+#define CT_RESP_FLAGS_ALL   0x00000003u
+
+/* One step's result: 128 bytes. */
+typedef struct ct_step_result {
+    uint32_t index;              /*  0 1-based, as in the request */
+    uint16_t op;                 /*  4 */
+    uint8_t  disposition;        /*  6 enum ct_disposition */
+    uint8_t  context;            /*  7 as requested */
+    uint32_t status;             /*  8 NTSTATUS (0 when not run) */
+    uint8_t  irql;               /* 12 IRQL observed inside the context */
+    uint8_t  reserved0[3];       /* 13 zero */
+    uint32_t output_mask;        /* 16 bit i set: outputs[i] is valid */
+    uint32_t reserved1;          /* 20 zero */
+    uint64_t elapsed_us;         /* 24 time spent in the routine */
+    uint64_t outputs[CT_MAX_OUTPUTS]; /* 32 raw 64-bit values (LONGLONG outputs as two's complement) */
+} ct_step_result;
+
+/* What the end-of-request cleanup had to release: 32 bytes. Non-zero = the scenario leaked. */
+typedef struct ct_cleanup {
+    uint32_t logs_closed;        /*  0 */
+    uint32_t areas_deleted;      /*  4 */
+    uint32_t reservations_freed; /*  8 reserved records released */
+    uint32_t containers_removed; /* 12 containers deleted with the logs cleanup deleted */
+    uint32_t failures;           /* 16 cleanup calls that failed */
+    uint32_t alloc_calls;        /* 20 counting allocator calls during the request */
+    uint32_t free_calls;         /* 24 counting free calls during the request */
+    uint32_t reserved;           /* 28 zero */
+} ct_cleanup;
+
+/* IOCTL_CLFSTEST_INFO output: 64 bytes. */
+typedef struct ct_info {
+    uint32_t magic;              /*  0 CT_INFO_MAGIC */
+    uint16_t version;            /*  4 CT_PROTO_VERSION */
+    uint16_t info_size;          /*  6 sizeof(ct_info) */
+    uint32_t max_steps;          /*  8 */
+    uint32_t max_request;        /* 12 */
+    char     build[48];          /* 16 NUL-terminated build string */
+} ct_info;
+
+#pragma pack(pop)
+
+/* Size a response needs for `step_count` steps. */
+#define CT_RESPONSE_SIZE(step_count) \
+    ((uint32_t)sizeof(ct_resp_header) + (uint32_t)(step_count) * (uint32_t)sizeof(ct_step_result) + \
+     (uint32_t)sizeof(ct_cleanup))
+
+/* Compile-time layout checks: the wire is fixed, whatever the compiler. */
+#define CT_STATIC_ASSERT(cond, name) typedef char ct_static_assert_##name[(cond) ? 1 : -1]
+CT_STATIC_ASSERT(sizeof(ct_req_header) == 64, req_header_size);
+CT_STATIC_ASSERT(sizeof(ct_step) == 80, step_size);
+CT_STATIC_ASSERT(sizeof(ct_save) == 4, save_size);
+CT_STATIC_ASSERT(sizeof(ct_resp_header) == 48, resp_header_size);
+CT_STATIC_ASSERT(sizeof(ct_step_result) == 128, step_result_size);
+CT_STATIC_ASSERT(sizeof(ct_cleanup) == 32, cleanup_size);
+CT_STATIC_ASSERT(sizeof(ct_info) == 64, info_size);
+
+#endif /* CLFSTEST_PROTO_H */

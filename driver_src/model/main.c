@@ -1,0 +1,105 @@
+/*
+ * main.c - clfstest-model: the interpreter with the documented-rules model, on the host.
+ *
+ *   clfstest-model REQUEST RESPONSE   run one request file, write the response file
+ *   clfstest-model --serve            frames on stdin/stdout: u32 little-endian length, then
+ *                                     that many request bytes; answered the same way. A zero
+ *                                     length or end of input ends the server.
+ *
+ * The server is what harness/targets/model.py keeps running: one process per session instead
+ * of one per case, and a crash in C stays in this process. Exit codes: 0 ok, 1 I/O error,
+ * 2 usage, 3 bad frame.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_model.h"
+
+static ct_interp g_interp;
+static ct_model g_model;
+static uint8_t g_req[CT_MAX_REQUEST];
+static uint8_t g_resp[CT_RESPONSE_SIZE(CT_MAX_STEPS)];
+
+static uint32_t run_one(const uint8_t *req, uint32_t len)
+{
+    ct_backend be;
+    ct_model_backend(&g_model, &be);
+    return ct_run(&g_interp, &be, req, len, g_resp, sizeof g_resp);
+}
+
+static int read_full(FILE *f, void *buf, size_t n)
+{
+    return fread(buf, 1, n, f) == n;
+}
+
+static int serve(void)
+{
+    for (;;) {
+        uint8_t lenb[4];
+        uint32_t len, out;
+        if (!read_full(stdin, lenb, 4))
+            return feof(stdin) ? 0 : 1;
+        len = (uint32_t)lenb[0] | (uint32_t)lenb[1] << 8 | (uint32_t)lenb[2] << 16 | (uint32_t)lenb[3] << 24;
+        if (len == 0)
+            return 0;
+        if (len > sizeof g_req) {
+            fprintf(stderr, "clfstest-model: frame of %u bytes exceeds %u\n", len, (unsigned)sizeof g_req);
+            return 3;
+        }
+        if (!read_full(stdin, g_req, len)) {
+            fprintf(stderr, "clfstest-model: truncated frame\n");
+            return 3;
+        }
+        out = run_one(g_req, len);
+        lenb[0] = (uint8_t)out; lenb[1] = (uint8_t)(out >> 8);
+        lenb[2] = (uint8_t)(out >> 16); lenb[3] = (uint8_t)(out >> 24);
+        if (fwrite(lenb, 1, 4, stdout) != 4 || fwrite(g_resp, 1, out, stdout) != out || fflush(stdout) != 0)
+            return 1;
+    }
+}
+
+static int run_files(const char *in, const char *outpath)
+{
+    FILE *f = fopen(in, "rb");
+    size_t n;
+    uint32_t out;
+    if (!f) {
+        fprintf(stderr, "clfstest-model: cannot open %s: %s\n", in, strerror(errno));
+        return 1;
+    }
+    n = fread(g_req, 1, sizeof g_req, f);
+    if (!feof(f)) {
+        fprintf(stderr, "clfstest-model: %s is larger than %u bytes\n", in, (unsigned)sizeof g_req);
+        fclose(f);
+        return 1;
+    }
+    fclose(f);
+    out = run_one(g_req, (uint32_t)n);
+    f = fopen(outpath, "wb");
+    if (!f || fwrite(g_resp, 1, out, f) != out || fclose(f) != 0) {
+        fprintf(stderr, "clfstest-model: cannot write %s: %s\n", outpath, strerror(errno));
+        return 1;
+    }
+    {
+        ct_resp_header h;
+        memcpy(&h, g_resp, sizeof h);
+        if (h.reject) {
+            fprintf(stderr, "clfstest-model: request refused: %s (step %u)\n",
+                    ct_reject_name(h.reject), h.reject_step);
+            return 4;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--serve") == 0)
+        return serve();
+    if (argc == 3)
+        return run_files(argv[1], argv[2]);
+    fprintf(stderr, "usage: clfstest-model REQUEST RESPONSE | clfstest-model --serve\n");
+    return 2;
+}

@@ -1,0 +1,138 @@
+"""Response bytes -> CaseResult, checked field by field.
+
+The bytes come from a guest (or a C process): every length, offset, enumeration and reserved
+field is checked, and each result must answer the step the case asked for, in order. Anything
+off raises ProtocolError; nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from harness.errors import ProtocolError
+from harness.protocol import wire
+from harness.protocol.results import INPUT_MISSING, NOT_RUN, RAN, CaseResult, CleanupSummary, StepResult
+from harness.scenario.model import Case
+from harness.scenario.ops import OPS
+
+_HDR = struct.Struct(wire.RESP_HEADER.fmt)
+_RES = struct.Struct(wire.STEP_RESULT.fmt)
+_CLEAN = struct.Struct(wire.CLEANUP.fmt)
+_DISPOSITIONS = {wire.DISP_RAN: RAN, wire.DISP_NOT_RUN: NOT_RUN, wire.DISP_INPUT_MISSING: INPUT_MISSING}
+_MAX_IRQL = 31  # HIGH_LEVEL on x64 is 15; anything above 31 is garbage
+
+
+class RequestRejected(ProtocolError):
+    """The driver refused the request before running any step (``reject`` in the header)."""
+
+    def __init__(self, code: int, step: int):
+        self.code = code
+        self.step = step
+        reason = wire.REJECT_NAMES[code] if 0 <= code < len(wire.REJECT_NAMES) else f"code {code}"
+        where = f" at step {step}" if step else ""
+        super().__init__(f"driver refused the request{where}: {reason}")
+
+
+def _bad(message: str) -> ProtocolError:
+    return ProtocolError(f"bad response: {message}")
+
+
+def decode_response(data: bytes, case: Case, *, target: str) -> CaseResult:
+    """Decode and check a response to ``encode_request(case)``.
+
+    Args:
+        data: the response bytes as received.
+        case: the case the request was made from (results must answer its steps).
+        target: the target name recorded in the result (``model``, ``vm-linux``...).
+    Returns:
+        CaseResult with one StepResult per step. ``identity['model']`` is True when the model
+        produced it; ``bugcheck``/``bugcheck_step`` carry a model-simulated bugcheck.
+    Raises:
+        RequestRejected: the driver refused the request (a ProtocolError).
+        ProtocolError: the bytes are not a well-formed answer to this case.
+    """
+    data = bytes(data)
+    if len(data) < _HDR.size:
+        raise _bad(f"{len(data)} bytes, shorter than the {_HDR.size}-byte header")
+    (magic, version, header_size, total_size, reject, reject_step, step_count, result_size,
+     cleanup_size, results_offset, cleanup_offset, flags, bugcheck, bugcheck_step) = _HDR.unpack_from(data)
+    if magic != wire.RESP_MAGIC:
+        raise _bad(f"magic 0x{magic:08X}, expected 0x{wire.RESP_MAGIC:08X}")
+    if version != wire.PROTO_VERSION:
+        raise _bad(f"protocol version {version}, expected {wire.PROTO_VERSION}")
+    if header_size != _HDR.size or result_size != _RES.size or cleanup_size != _CLEAN.size:
+        raise _bad(f"record sizes {header_size}/{result_size}/{cleanup_size}, expected "
+                   f"{_HDR.size}/{_RES.size}/{_CLEAN.size}")
+    if total_size != len(data):
+        raise _bad(f"total_size {total_size} but {len(data)} bytes received")
+    if flags & ~wire.RESP_FLAGS_ALL:
+        raise _bad(f"unknown flags 0x{flags:08X}")
+    if reject:
+        if step_count != 0 or reject_step > len(case.steps):
+            raise _bad(f"refusal {reject} with {step_count} results, step {reject_step}")
+        raise RequestRejected(reject, reject_step)
+    if reject_step != 0:
+        raise _bad("reject_step set on an accepted request")
+    if step_count != len(case.steps):
+        raise _bad(f"{step_count} step results for {len(case.steps)} steps")
+    if results_offset != _HDR.size or cleanup_offset != results_offset + step_count * _RES.size:
+        raise _bad(f"offsets {results_offset}/{cleanup_offset} do not follow the layout")
+    if total_size != wire.response_size(step_count):
+        raise _bad(f"total_size {total_size}, expected {wire.response_size(step_count)}")
+    model = bool(flags & wire.RESP_MODEL)
+    if bugcheck and not model:
+        raise _bad("bugcheck field set by a non-model target")
+    if (bugcheck == 0) != (bugcheck_step == 0) or bugcheck_step > step_count:
+        raise _bad(f"bugcheck 0x{bugcheck:X} at step {bugcheck_step}")
+
+    steps = tuple(_decode_step(data, results_offset + i * _RES.size, step)
+                  for i, step in enumerate(case.steps))
+    cleanup = _decode_cleanup(data, cleanup_offset)
+    identity = {"target": target, "model": model}
+    return CaseResult(target=target, steps=steps, cleanup=cleanup, identity=identity,
+                      response=data, bugcheck=bugcheck or None, bugcheck_step=bugcheck_step or None,
+                      stopped=bool(flags & wire.RESP_STOPPED))
+
+
+def _decode_step(data: bytes, offset: int, step) -> StepResult:
+    (index, op, disposition, context, status, irql, reserved0, output_mask, reserved1,
+     elapsed_us, *outputs) = _RES.unpack_from(data, offset)
+    where = f"step {step.index}"
+    if index != step.index:
+        raise _bad(f"{where}: result carries index {index}")
+    if wire.OP_NAMES.get(op) != step.op:
+        raise _bad(f"{where}: result for op {op}, expected {step.op}")
+    if wire.CONTEXT_NAMES.get(context) != step.context:
+        raise _bad(f"{where}: context {context}, expected {step.context}")
+    if disposition not in _DISPOSITIONS:
+        raise _bad(f"{where}: unknown disposition {disposition}")
+    if reserved0 != b"\0\0\0" or reserved1 != 0:
+        raise _bad(f"{where}: reserved bytes not zero")
+    if irql > _MAX_IRQL:
+        raise _bad(f"{where}: IRQL {irql}")
+    names = OPS[step.op].outputs
+    if output_mask >> len(names):
+        raise _bad(f"{where}: output mask 0x{output_mask:X} names outputs {step.op} does not have")
+    if any(v for i, v in enumerate(outputs) if not (output_mask >> i) & 1):
+        raise _bad(f"{where}: values in outputs the mask does not mark")
+    if disposition != wire.DISP_RAN and (status or irql or output_mask or elapsed_us):
+        raise _bad(f"{where}: a step that did not run carries results")
+    if output_mask and status & 0x8000_0000:
+        raise _bad(f"{where}: outputs on a failed step")
+    values = {}
+    for i, name in enumerate(names):
+        if (output_mask >> i) & 1:
+            v = outputs[i]
+            values[name] = v - (1 << 64) if name in wire.SIGNED_OUTPUTS and v >= (1 << 63) else v
+    return StepResult(index=index, op=step.op, disposition=_DISPOSITIONS[disposition], status=status,
+                      irql=irql, context=step.context, outputs=values, elapsed_us=elapsed_us)
+
+
+def _decode_cleanup(data: bytes, offset: int) -> CleanupSummary:
+    (logs_closed, areas_deleted, reservations_freed, containers_removed, failures, alloc_calls,
+     free_calls, reserved) = _CLEAN.unpack_from(data, offset)
+    if reserved:
+        raise _bad("cleanup: reserved field not zero")
+    return CleanupSummary(logs_closed=logs_closed, areas_deleted=areas_deleted,
+                          reservations_freed=reservations_freed, containers_removed=containers_removed,
+                          failures=failures, alloc_calls=alloc_calls, free_calls=free_calls)

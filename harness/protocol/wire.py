@@ -1,0 +1,152 @@
+"""The wire format in Python: a mirror of ``driver_src/include/clfstest_proto.h``.
+
+Each record is a list of ``(field, struct code)`` in C order; the C header lays records out with
+explicit padding, so packing them with ``<`` (little-endian, no implicit padding) gives the same
+bytes. ``tests/unit/test_protocol_offsets.py`` compiles a C program against the header and checks
+every ``sizeof`` and ``offsetof`` against :data:`RECORDS`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+PROTO_VERSION = 1
+REQ_MAGIC = 0x51544C43   # "CLTQ"
+RESP_MAGIC = 0x52544C43  # "CLTR"
+INFO_MAGIC = 0x49544C43  # "CLTI"
+
+MAX_STEPS = 256
+MAX_SLOTS = 32
+MAX_REGS = 64
+MAX_LIST = 64
+MAX_SAVES = 16
+MAX_OUTPUTS = 12
+MAX_PATH_CHARS = 512
+MAX_CONTAINER_SET = 2048
+MAX_PAYLOAD = 256 * 1024
+MAX_REQUEST = 1024 * 1024
+
+NO_SLOT = 0xFFFF
+NO_REG = 0xFFFF
+
+# IOCTLs: CTL_CODE(FILE_DEVICE_UNKNOWN, 0x800/0x801, METHOD_BUFFERED, FILE_READ_ACCESS|FILE_WRITE_ACCESS)
+IOCTL_CLFSTEST_RUN = (0x22 << 16) | (3 << 14) | (0x800 << 2) | 0
+IOCTL_CLFSTEST_INFO = (0x22 << 16) | (3 << 14) | (0x801 << 2) | 0
+
+# enum ct_op: the order of harness.scenario.ops.OPS
+OP_CODES: dict[str, int] = {
+    "create_log": 1,
+    "add_container": 2,
+    "add_container_set": 3,
+    "create_marshalling_area": 4,
+    "align_reserved_log": 5,
+    "alloc_reserved_log": 6,
+    "free_reserved_log": 7,
+    "reserve_and_append": 8,
+    "flush_buffers": 9,
+    "flush_to_lsn": 10,
+    "delete_marshalling_area": 11,
+    "close_log": 12,
+    "delete_log": 13,
+    "query_log_info": 14,
+}
+OP_NAMES = {code: name for name, code in OP_CODES.items()}
+
+CONTEXT_CODES = {"passive": 0, "apc": 1, "guarded": 2, "critical": 3, "dispatch": 4}
+CONTEXT_NAMES = {code: name for name, code in CONTEXT_CODES.items()}
+
+REQ_EXPECT_BUGCHECK = 0x1
+
+STEP_STOP_ON_FAILURE = 0x01
+STEP_ALLOC_CALLBACK = 0x02
+STEP_FREE_CALLBACK = 0x04
+
+DISPOSITION_CODES = {"create_new": 1, "open_existing": 3, "open_always": 4}   # Win32 values
+POOL_CODES = {"nonpaged": 0, "paged": 1, "nonpaged_nx": 512}                   # POOL_TYPE
+APPEND_FLAG_CODES = {"force_append": 0x1, "force_flush": 0x2, "use_reservation": 0x4}  # CLFS_FLAG_*
+INFO_CLASS_CODES = {"basic": 0, "basic_physical": 1}
+
+DISP_RAN, DISP_NOT_RUN, DISP_INPUT_MISSING = 1, 2, 3
+
+RESP_MODEL = 0x1
+RESP_STOPPED = 0x2
+RESP_FLAGS_ALL = 0x3
+
+REJECT_NAMES = (
+    "ok", "request shorter than its header", "bad magic", "protocol version mismatch",
+    "bad header size", "total size disagrees with the buffer or exceeds the limit",
+    "unknown request flag", "reserved field not zero", "bad step count", "bad step size",
+    "steps and payload do not tile the request", "too many slots", "too many registers",
+    "step index out of sequence", "unknown op", "bad context (dispatch needs expect_bugcheck)",
+    "unknown step flag", "bad object slot", "bad register", "bad string", "bad list",
+    "bad save entry", "argument out of range", "response buffer too small", "out of memory",
+)
+
+# Outputs whose C type is LONGLONG: decoded as signed.
+SIGNED_OUTPUTS = frozenset({"aligned_size", "adjustment"})
+
+
+@dataclass(frozen=True)
+class Record:
+    """One C struct: its name, fields in order and the struct module format."""
+    name: str
+    fields: tuple[tuple[str, str], ...]
+
+    @property
+    def fmt(self) -> str:
+        return "<" + "".join(code for _, code in self.fields)
+
+    @property
+    def size(self) -> int:
+        return struct.calcsize(self.fmt)
+
+    def offsets(self) -> dict[str, int]:
+        """Field name -> byte offset (array fields by their base name)."""
+        out, off = {}, 0
+        for name, code in self.fields:
+            out[name] = off
+            off += struct.calcsize("<" + code)
+        return out
+
+
+REQ_HEADER = Record("ct_req_header", (
+    ("magic", "I"), ("version", "H"), ("header_size", "H"), ("total_size", "I"), ("flags", "I"),
+    ("step_count", "I"), ("step_size", "H"), ("slot_count", "H"), ("steps_offset", "I"),
+    ("payload_offset", "I"), ("payload_size", "I"), ("reg_count", "H"), ("reserved0", "H"),
+    ("expected_bugcheck", "I"), ("reserved", "5I"),
+))
+STEP = Record("ct_step", (
+    ("index", "I"), ("op", "H"), ("context", "B"), ("flags", "B"), ("slot", "H"), ("slot2", "H"),
+    ("value_reg", "H"), ("save_count", "H"), ("arg", "4I"), ("value", "q"), ("str_offset", "I"),
+    ("str_bytes", "I"), ("list_offset", "I"), ("list_count", "I"), ("list2_offset", "I"),
+    ("list2_count", "I"), ("save_offset", "I"), ("reserved", "3I"),
+))
+SAVE = Record("ct_save", (("output", "H"), ("reg", "H")))
+RESP_HEADER = Record("ct_resp_header", (
+    ("magic", "I"), ("version", "H"), ("header_size", "H"), ("total_size", "I"), ("reject", "I"),
+    ("reject_step", "I"), ("step_count", "I"), ("result_size", "H"), ("cleanup_size", "H"),
+    ("results_offset", "I"), ("cleanup_offset", "I"), ("flags", "I"), ("bugcheck", "I"),
+    ("bugcheck_step", "I"),
+))
+STEP_RESULT = Record("ct_step_result", (
+    ("index", "I"), ("op", "H"), ("disposition", "B"), ("context", "B"), ("status", "I"),
+    ("irql", "B"), ("reserved0", "3s"), ("output_mask", "I"), ("reserved1", "I"),
+    ("elapsed_us", "Q"), ("outputs", f"{MAX_OUTPUTS}Q"),
+))
+CLEANUP = Record("ct_cleanup", (
+    ("logs_closed", "I"), ("areas_deleted", "I"), ("reservations_freed", "I"),
+    ("containers_removed", "I"), ("failures", "I"), ("alloc_calls", "I"), ("free_calls", "I"),
+    ("reserved", "I"),
+))
+INFO = Record("ct_info", (
+    ("magic", "I"), ("version", "H"), ("info_size", "H"), ("max_steps", "I"), ("max_request", "I"),
+    ("build", "48s"),
+))
+
+RECORDS: tuple[Record, ...] = (REQ_HEADER, STEP, SAVE, RESP_HEADER, STEP_RESULT, CLEANUP, INFO)
+
+
+def response_size(step_count: int) -> int:
+    """CT_RESPONSE_SIZE: bytes a response for ``step_count`` steps takes."""
+    return RESP_HEADER.size + step_count * STEP_RESULT.size + CLEANUP.size
