@@ -1,0 +1,545 @@
+/*
+ * ct_tests.c - host unit tests of the interpreter and the model (built with ASan/UBSan).
+ *
+ * Covers: every request rejection, each op's argument checks, registers (saved values and
+ * INPUT_MISSING), stop-on-failure, and cleanup: a failure injected at each op call in turn
+ * (steps and cleanup alike) must leave zero live slots. Output: one line per failed check and a
+ * summary "ct_tests: N checks, M failed"; exit status 1 when any failed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_model.h"
+
+static int g_checks, g_failed;
+
+#define CHECK(cond, ...) do { g_checks++; if (!(cond)) { g_failed++; \
+    printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); printf(__VA_ARGS__); printf("\n"); } } while (0)
+
+/* ---- request builder ------------------------------------------------------------------------ */
+
+typedef struct rb {
+    ct_req_header h;
+    ct_step steps[CT_MAX_STEPS + 1];
+    uint32_t n;
+    uint8_t payload[8192];
+    uint32_t psize;
+    uint8_t out[CT_MAX_REQUEST];
+    uint32_t len;
+} rb;
+
+static rb g_rb;
+static ct_interp g_st;
+static ct_model g_model;
+static uint8_t g_resp[CT_RESPONSE_SIZE(CT_MAX_STEPS)];
+
+static rb *rb_new(uint16_t slots, uint16_t regs)
+{
+    rb *b = &g_rb;
+    memset(b, 0, sizeof *b);
+    b->h.magic = CT_REQ_MAGIC;
+    b->h.version = CT_PROTO_VERSION;
+    b->h.header_size = sizeof(ct_req_header);
+    b->h.step_size = sizeof(ct_step);
+    b->h.slot_count = slots;
+    b->h.reg_count = regs;
+    return b;
+}
+
+static uint32_t rb_data(rb *b, const void *data, uint32_t len, uint32_t align)
+{
+    uint32_t off;
+    while (b->psize % align) b->payload[b->psize++] = 0;
+    off = b->psize;
+    memcpy(b->payload + off, data, len);
+    b->psize += len;
+    return off;
+}
+
+static ct_step *rb_step(rb *b, uint16_t op, uint16_t slot)
+{
+    ct_step *s = &b->steps[b->n];
+    memset(s, 0, sizeof *s);
+    s->index = b->n + 1;
+    s->op = op;
+    s->slot = slot;
+    s->slot2 = CT_NO_SLOT;
+    s->value_reg = CT_NO_REG;
+    s->flags = CT_STEP_STOP_ON_FAILURE;
+    b->n++;
+    return s;
+}
+
+static void rb_str(rb *b, ct_step *s, const char *ascii)
+{
+    uint16_t w[CT_MAX_PATH_CHARS];
+    uint32_t i, n = (uint32_t)strlen(ascii);
+    for (i = 0; i < n; i++) w[i] = (uint16_t)ascii[i];
+    s->str_offset = rb_data(b, w, n * 2, 2);
+    s->str_bytes = n * 2;
+}
+
+static void rb_list(rb *b, ct_step *s, int second, const int64_t *v, uint32_t n)
+{
+    uint32_t off = rb_data(b, v, n * 8, 8);
+    if (second) { s->list2_offset = off; s->list2_count = n; }
+    else { s->list_offset = off; s->list_count = n; }
+}
+
+static void rb_save(rb *b, ct_step *s, uint16_t output, uint16_t reg)
+{
+    ct_save sv = {output, reg};
+    s->save_offset = rb_data(b, &sv, sizeof sv, 4);
+    s->save_count = 1;
+}
+
+static uint32_t rb_finish(rb *b)
+{
+    b->h.step_count = b->n;
+    b->h.steps_offset = sizeof(ct_req_header);
+    b->h.payload_offset = b->h.steps_offset + b->n * (uint32_t)sizeof(ct_step);
+    while (b->psize % 8) b->payload[b->psize++] = 0;
+    b->h.payload_size = b->psize;
+    b->h.total_size = b->h.payload_offset + b->psize;
+    memcpy(b->out, &b->h, sizeof b->h);
+    memcpy(b->out + b->h.steps_offset, b->steps, b->n * sizeof(ct_step));
+    memcpy(b->out + b->h.payload_offset, b->payload, b->psize);
+    b->len = b->h.total_size;
+    return b->len;
+}
+
+/* Common prefix: log (slot 0) with two containers, area (slot 1). */
+static void rb_log_area(rb *b, uint32_t buffer)
+{
+    ct_step *s = rb_step(b, CT_OP_CREATE_LOG, 0);
+    rb_str(b, s, "C:\\scratch\\log");
+    s->arg[0] = CT_OPEN_ALWAYS;
+    s = rb_step(b, CT_OP_ADD_CONTAINER_SET, 0);
+    s->arg[0] = 2;
+    s->value = 512 * 1024;
+    s = rb_step(b, CT_OP_CREATE_MARSHALLING_AREA, 1);
+    s->slot2 = 0;
+    s->arg[1] = buffer;
+    s->arg[2] = 0xFFFFFFFFu;
+    s->arg[3] = 4;
+}
+
+/* ---- running -------------------------------------------------------------------------------- */
+
+typedef struct run {
+    ct_resp_header h;
+    ct_step_result r[CT_MAX_STEPS];
+    ct_cleanup cl;
+    uint32_t len;
+} run;
+
+static run g_run;
+
+static run *run_bytes(const uint8_t *req, uint32_t len, uint32_t fail_at)
+{
+    ct_backend be;
+    run *r = &g_run;
+    memset(r, 0, sizeof *r);
+    g_model.fail_at = fail_at;
+    ct_model_backend(&g_model, &be);
+    r->len = ct_run(&g_st, &be, req, len, g_resp, sizeof g_resp);
+    memcpy(&r->h, g_resp, sizeof r->h);
+    if (r->h.step_count <= CT_MAX_STEPS)
+        memcpy(r->r, g_resp + sizeof r->h, r->h.step_count * sizeof(ct_step_result));
+    memcpy(&r->cl, g_resp + r->h.cleanup_offset, sizeof r->cl);
+    return r;
+}
+
+static run *run_rb(rb *b) { rb_finish(b); return run_bytes(b->out, b->len, 0); }
+
+static uint32_t reject_of(rb *b) { return run_rb(b)->h.reject; }
+
+/* ---- tests: validation ---------------------------------------------------------------------- */
+
+static void test_rejections(void)
+{
+    rb *b;
+    ct_step *s;
+    uint8_t tiny[8] = {0};
+    run *r;
+
+    r = run_bytes(tiny, sizeof tiny, 0);
+    CHECK(r->h.reject == CT_REJ_TOO_SHORT, "got %u", r->h.reject);
+    CHECK(r->len == CT_RESPONSE_SIZE(0), "len %u", r->len);
+
+#define BASE() do { b = rb_new(2, 2); rb_log_area(b, 4096); } while (0)
+#define EXPECT_REJ(code, mutate) do { BASE(); mutate; { uint32_t got = reject_of(b); \
+    CHECK(got == (code), "%s: got %u (%s)", #mutate, got, ct_reject_name(got)); } } while (0)
+
+    BASE();
+    CHECK(reject_of(b) == CT_OK, "baseline request refused");
+    EXPECT_REJ(CT_REJ_MAGIC, b->h.magic = 1);
+    EXPECT_REJ(CT_REJ_VERSION, b->h.version = 2);
+    EXPECT_REJ(CT_REJ_HEADER_SIZE, b->h.header_size = 60);
+    EXPECT_REJ(CT_REJ_FLAGS, b->h.flags = 0x10);
+    EXPECT_REJ(CT_REJ_RESERVED, b->h.reserved[4] = 1);
+    EXPECT_REJ(CT_REJ_RESERVED, b->h.reserved0 = 1);
+    EXPECT_REJ(CT_REJ_STEP_SIZE, b->h.step_size = 72);
+    EXPECT_REJ(CT_REJ_SLOT_COUNT, b->h.slot_count = CT_MAX_SLOTS + 1);
+    EXPECT_REJ(CT_REJ_REG_COUNT, b->h.reg_count = CT_MAX_REGS + 1);
+    EXPECT_REJ(CT_REJ_STEP_INDEX, b->steps[1].index = 7);
+    EXPECT_REJ(CT_REJ_OP, b->steps[1].op = CT_OP_COUNT);
+    EXPECT_REJ(CT_REJ_OP, b->steps[1].op = 0);
+    EXPECT_REJ(CT_REJ_CONTEXT, b->steps[1].context = CT_CTX_DISPATCH);
+    EXPECT_REJ(CT_REJ_CONTEXT, b->steps[1].context = 9);
+    EXPECT_REJ(CT_REJ_STEP_FLAGS, b->steps[1].flags |= CT_STEP_ALLOC_CALLBACK);
+    EXPECT_REJ(CT_REJ_STEP_FLAGS, b->steps[2].flags |= 0x80);
+    EXPECT_REJ(CT_REJ_RESERVED, b->steps[2].reserved[1] = 3);
+    EXPECT_REJ(CT_REJ_SLOT, b->steps[1].slot = 1);          /* area slot used as a log */
+    EXPECT_REJ(CT_REJ_SLOT, b->steps[1].slot = 5);          /* beyond slot_count */
+    EXPECT_REJ(CT_REJ_SLOT, b->steps[2].slot = 0);          /* redefine the log as an area */
+    EXPECT_REJ(CT_REJ_SLOT, b->steps[2].slot2 = 1);         /* area refers to itself */
+    EXPECT_REJ(CT_REJ_SLOT, b->steps[2].slot2 = CT_NO_SLOT);
+    EXPECT_REJ(CT_REJ_ARG, b->steps[0].arg[0] = 2);         /* CREATE_ALWAYS is not offered */
+    EXPECT_REJ(CT_REJ_ARG, b->steps[2].arg[0] = 2);         /* pool */
+    EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[1] = 1);         /* unused arg */
+    EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[0] = CT_MAX_CONTAINER_SET + 1);
+    EXPECT_REJ(CT_REJ_ARG, b->steps[0].value = 5);          /* create_log takes no value */
+    EXPECT_REJ(CT_REJ_REG, b->steps[1].value_reg = 0);      /* add_container_set: literal only */
+    EXPECT_REJ(CT_REJ_STRING, b->steps[0].str_bytes = 0);   /* path required */
+    EXPECT_REJ(CT_REJ_STRING, b->steps[0].str_bytes = 3);   /* odd */
+    EXPECT_REJ(CT_REJ_STRING, b->steps[0].str_offset = 1);
+    EXPECT_REJ(CT_REJ_STRING, b->steps[0].str_offset = 8000);
+    EXPECT_REJ(CT_REJ_STRING, b->steps[1].str_bytes = 2);   /* op has no string */
+    EXPECT_REJ(CT_REJ_STRING, b->payload[4] = 0; b->payload[5] = 0);  /* NUL inside */
+    EXPECT_REJ(CT_REJ_LIST, b->steps[1].list_count = 1);
+    EXPECT_REJ(CT_REJ_SAVE, b->steps[0].save_count = 1);    /* create_log has no outputs */
+
+    /* total_size must match the buffer */
+    BASE();
+    rb_finish(b);
+    r = run_bytes(b->out, b->len - 8, 0);
+    CHECK(r->h.reject == CT_REJ_TOTAL_SIZE, "truncated: %u", r->h.reject);
+    /* layout: payload offset moved */
+    BASE();
+    rb_finish(b);
+    {
+        ct_req_header h;
+        memcpy(&h, b->out, sizeof h);
+        h.payload_offset += 8;
+        h.payload_size -= 8;
+        memcpy(b->out, &h, sizeof h);
+        r = run_bytes(b->out, b->len, 0);
+        CHECK(r->h.reject == CT_REJ_LAYOUT, "layout: %u", r->h.reject);
+    }
+    /* step counts */
+    b = rb_new(1, 0);
+    CHECK(reject_of(b) == CT_REJ_STEP_COUNT, "zero steps accepted");
+    b = rb_new(1, 0);
+    {
+        uint32_t i;
+        for (i = 0; i <= CT_MAX_STEPS; i++) rb_step(b, CT_OP_FLUSH_BUFFERS, CT_NO_SLOT);
+        CHECK(reject_of(b) == CT_REJ_STEP_COUNT, "too many steps accepted");
+    }
+    /* dispatch is accepted with the bugcheck flag */
+    BASE();
+    b->h.flags = CT_REQ_EXPECT_BUGCHECK;
+    b->steps[1].context = CT_CTX_DISPATCH;
+    r = run_rb(b);
+    CHECK(r->h.reject == CT_OK, "dispatch with flag: %u", r->h.reject);
+    CHECK(r->h.bugcheck == CT_MODEL_BUGCHECK_IRQL && r->h.bugcheck_step == 2, "bugcheck %x step %u",
+          r->h.bugcheck, r->h.bugcheck_step);
+    CHECK(r->r[2].disposition == CT_DISP_NOT_RUN, "step after bugcheck ran");
+    CHECK(r->r[1].irql == 2, "irql %u", r->r[1].irql);
+    /* list items of reserve_and_append records must be ULONG */
+    BASE();
+    s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
+    { int64_t v[1] = {-1}; rb_list(b, s, 0, v, 1); }
+    CHECK(reject_of(b) == CT_REJ_LIST, "negative record size accepted");
+    BASE();
+    s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
+    s->arg[0] = 0x8;
+    CHECK(reject_of(b) == CT_REJ_ARG, "unknown append flag accepted");
+    BASE();
+    s = rb_step(b, CT_OP_ALIGN_RESERVED_LOG, 1);
+    CHECK(reject_of(b) == CT_REJ_LIST, "align without records accepted");
+    BASE();
+    s = rb_step(b, CT_OP_QUERY_LOG_INFO, 0);
+    s->arg[0] = 2;
+    CHECK(reject_of(b) == CT_REJ_ARG, "info class 2 accepted");
+    BASE();
+    s = rb_step(b, CT_OP_FLUSH_TO_LSN, 1);
+    s->value_reg = 2;   /* reg_count is 2 */
+    CHECK(reject_of(b) == CT_REJ_REG, "register beyond reg_count accepted");
+    BASE();
+    s = rb_step(b, CT_OP_ALIGN_RESERVED_LOG, 1);
+    { int64_t v[1] = {10}; rb_list(b, s, 0, v, 1); }
+    rb_save(b, s, 1, 0);   /* align has one output */
+    CHECK(reject_of(b) == CT_REJ_SAVE, "save of a missing output accepted");
+    /* a response buffer too small gets a refusal, not an overflow */
+    BASE();
+    rb_finish(b);
+    {
+        ct_backend be;
+        uint32_t n;
+        ct_resp_header h;
+        ct_model_backend(&g_model, &be);
+        n = ct_run(&g_st, &be, b->out, b->len, g_resp, CT_RESPONSE_SIZE(1));
+        memcpy(&h, g_resp, sizeof h);
+        CHECK(n == CT_RESPONSE_SIZE(0) && h.reject == CT_REJ_RESPONSE_SIZE, "small response: %u %u", n, h.reject);
+        CHECK(ct_run(&g_st, &be, b->out, b->len, g_resp, 10) == 0, "tiny response buffer written");
+    }
+#undef BASE
+#undef EXPECT_REJ
+}
+
+/* ---- tests: ops ----------------------------------------------------------------------------- */
+
+static uint32_t status_of(run *r, uint32_t step) { return r->r[step - 1].status; }
+
+static void test_ops(void)
+{
+    rb *b;
+    ct_step *s;
+    run *r;
+
+    /* create_marshalling_area needs two containers (ClfsCreateMarshallingArea.md) */
+    b = rb_new(2, 0);
+    s = rb_step(b, CT_OP_CREATE_LOG, 0); rb_str(b, s, "C:\\l"); s->arg[0] = CT_CREATE_NEW;
+    s = rb_step(b, CT_OP_ADD_CONTAINER, 0); s->value = 1; s->flags = 0;
+    s = rb_step(b, CT_OP_CREATE_MARSHALLING_AREA, 1); s->slot2 = 0; s->arg[1] = 512; s->flags = 0;
+    r = run_rb(b);
+    CHECK(status_of(r, 2) == 0 && r->r[1].outputs[0] == 512 * 1024, "container rounded to 512K: %llx",
+          (unsigned long long)r->r[1].outputs[0]);
+    CHECK(status_of(r, 3) == (uint32_t)CT_STATUS_LOG_NOT_ENOUGH_CONTAINERS, "one container: %x", status_of(r, 3));
+    CHECK(r->cl.logs_closed == 1 && r->cl.containers_removed == 1 && r->cl.areas_deleted == 0,
+          "cleanup %u %u %u", r->cl.logs_closed, r->cl.containers_removed, r->cl.areas_deleted);
+
+    /* callbacks both or neither; buffer a sector multiple */
+    b = rb_new(2, 0); rb_log_area(b, 4096); b->steps[2].flags |= CT_STEP_ALLOC_CALLBACK;
+    CHECK(status_of(run_rb(b), 3) == (uint32_t)CT_STATUS_INVALID_PARAMETER, "alloc without free accepted");
+    b = rb_new(2, 0); rb_log_area(b, 1000);
+    CHECK(status_of(run_rb(b), 3) == (uint32_t)CT_STATUS_INVALID_PARAMETER, "buffer 1000 accepted");
+    b = rb_new(2, 0); rb_log_area(b, 4096);
+    b->steps[2].flags |= CT_STEP_ALLOC_CALLBACK | CT_STEP_FREE_CALLBACK;
+    s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
+    { int64_t v[1] = {100}; rb_list(b, s, 0, v, 1); }
+    s = rb_step(b, CT_OP_DELETE_MARSHALLING_AREA, 1);
+    r = run_rb(b);
+    CHECK(status_of(r, 5) == 0 && r->r[4].outputs[0] == 1 && r->r[4].outputs[1] == 4096 &&
+          r->r[4].outputs[2] == 1, "callback counts %llu %llu %llu",
+          (unsigned long long)r->r[4].outputs[0], (unsigned long long)r->r[4].outputs[1],
+          (unsigned long long)r->r[4].outputs[2]);
+    CHECK(r->cl.areas_deleted == 0 && r->cl.logs_closed == 1, "area deleted by the step, log by cleanup");
+
+    /* align/alloc record counts must match; saved value flows through a register */
+    b = rb_new(2, 1); rb_log_area(b, 4096);
+    s = rb_step(b, CT_OP_ALIGN_RESERVED_LOG, 1);
+    { int64_t v[2] = {100, 200}; rb_list(b, s, 0, v, 2); }
+    rb_save(b, s, CT_OUT_ALIGNED_SIZE, 0);
+    s = rb_step(b, CT_OP_ALLOC_RESERVED_LOG, 1); s->arg[0] = 1; s->value_reg = 0; s->flags = 0;
+    s = rb_step(b, CT_OP_ALLOC_RESERVED_LOG, 1); s->arg[0] = 2; s->value_reg = 0;
+    r = run_rb(b);
+    CHECK(status_of(r, 5) == (uint32_t)CT_STATUS_INVALID_PARAMETER, "count mismatch: %x", status_of(r, 5));
+    CHECK(status_of(r, 6) == 0 && r->r[5].outputs[0] == r->r[3].outputs[0], "alloc with saved size");
+    CHECK(r->cl.reservations_freed == 2 && r->cl.areas_deleted == 1, "reservations freed %u",
+          r->cl.reservations_freed);
+
+    /* a register never written: INPUT_MISSING, and with stop-on-failure the rest is NOT_RUN */
+    b = rb_new(2, 1); rb_log_area(b, 4096);
+    s = rb_step(b, CT_OP_FLUSH_TO_LSN, 1); s->value_reg = 0;
+    s = rb_step(b, CT_OP_FLUSH_BUFFERS, 1);
+    r = run_rb(b);
+    CHECK(r->r[3].disposition == CT_DISP_INPUT_MISSING && r->r[3].status == 0, "input missing");
+    CHECK(r->r[4].disposition == CT_DISP_NOT_RUN, "stopped after missing input");
+    CHECK(r->h.flags & CT_RESP_STOPPED, "stopped flag");
+
+    /* stop-on-failure off: the request continues */
+    b = rb_new(2, 0); rb_log_area(b, 1000); b->steps[2].flags = 0;
+    s = rb_step(b, CT_OP_QUERY_LOG_INFO, 0);
+    r = run_rb(b);
+    CHECK(r->r[3].disposition == CT_DISP_RAN && r->r[3].status == 0 && r->r[3].output_mask == 0x7FF,
+          "query after a failure");
+    CHECK(r->r[3].outputs[CT_OUT_INFO_TOTAL_CONTAINERS] == 2, "two containers");
+
+    /* an object whose create failed: steps on it get INPUT_MISSING */
+    b = rb_new(2, 0); rb_log_area(b, 1000); b->steps[2].flags = 0;
+    s = rb_step(b, CT_OP_FLUSH_BUFFERS, 1);
+    r = run_rb(b);
+    CHECK(r->r[3].disposition == CT_DISP_INPUT_MISSING, "area never created: %u", r->r[3].disposition);
+
+    /* a call on a deleted area / closed log fails without reaching the backend */
+    b = rb_new(2, 0); rb_log_area(b, 4096);
+    s = rb_step(b, CT_OP_DELETE_MARSHALLING_AREA, 1);
+    s = rb_step(b, CT_OP_FLUSH_BUFFERS, 1); s->flags = 0;
+    s = rb_step(b, CT_OP_CLOSE_LOG, 0);
+    s = rb_step(b, CT_OP_QUERY_LOG_INFO, 0); s->flags = 0;
+    s = rb_step(b, CT_OP_DELETE_LOG, 0);
+    r = run_rb(b);
+    CHECK(status_of(r, 5) == (uint32_t)CT_STATUS_INVALID_HANDLE, "deleted area: %x", status_of(r, 5));
+    CHECK(status_of(r, 7) == (uint32_t)CT_STATUS_INVALID_HANDLE, "closed log: %x", status_of(r, 7));
+    CHECK(status_of(r, 8) == 0, "delete after close: %x", status_of(r, 8));
+    CHECK(r->cl.logs_closed == 0 && r->cl.areas_deleted == 0 && r->cl.containers_removed == 0 &&
+          r->cl.failures == 0, "nothing left to clean");
+
+    /* create_new on an existing stream, open_existing on a deleted one */
+    b = rb_new(3, 0);
+    s = rb_step(b, CT_OP_CREATE_LOG, 0); rb_str(b, s, "C:\\x"); s->arg[0] = CT_CREATE_NEW;
+    s = rb_step(b, CT_OP_CREATE_LOG, 1); rb_str(b, s, "C:\\x"); s->arg[0] = CT_CREATE_NEW; s->flags = 0;
+    s = rb_step(b, CT_OP_DELETE_LOG, 0);
+    s = rb_step(b, CT_OP_CREATE_LOG, 2); rb_str(b, s, "C:\\x"); s->arg[0] = CT_OPEN_EXISTING; s->flags = 0;
+    r = run_rb(b);
+    CHECK(status_of(r, 2) == (uint32_t)CT_STATUS_OBJECT_NAME_COLLISION, "create_new twice: %x", status_of(r, 2));
+    CHECK(status_of(r, 4) == (uint32_t)CT_STATUS_DELETE_PENDING, "open while delete pending: %x", status_of(r, 4));
+
+    /* LSNs only grow; flush_to_lsn past the end fails */
+    b = rb_new(2, 2); rb_log_area(b, 4096);
+    {
+        int i;
+        int64_t v[1] = {300};
+        for (i = 0; i < 20; i++) {
+            s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
+            rb_list(b, s, 0, v, 1);
+            if (i == 7) s->arg[0] = CT_APPEND_FORCE_FLUSH;
+        }
+        rb_save(b, s, CT_OUT_LSN, 0);
+        s = rb_step(b, CT_OP_FLUSH_TO_LSN, 1); s->value_reg = 0;
+        rb_save(b, s, CT_OUT_LAST_FLUSHED_LSN, 1);
+        s = rb_step(b, CT_OP_FLUSH_TO_LSN, 1); s->value_reg = 1; s->flags = 0;
+        r = run_rb(b);
+        for (i = 4; i < 4 + 19; i++)
+            CHECK(r->r[i].outputs[0] > r->r[i - 1].outputs[0], "lsn %d not greater", i);
+        CHECK(status_of(r, 24) == 0 && r->r[23].outputs[0] > r->r[22].outputs[0], "flushed > requested");
+        CHECK(status_of(r, 25) == (uint32_t)CT_STATUS_LOG_INVALID_RANGE, "flush past end: %x", status_of(r, 25));
+    }
+
+    /* USE_RESERVATION with reservations is invalid; without any reserved record it fails */
+    b = rb_new(2, 0); rb_log_area(b, 4096);
+    s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1); s->flags = 0;
+    { int64_t v[1] = {100}; rb_list(b, s, 0, v, 1); rb_list(b, s, 1, v, 1); }
+    s->arg[0] = CT_APPEND_USE_RESERVATION;
+    s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1); s->flags = 0;
+    { int64_t v[1] = {100}; rb_list(b, s, 0, v, 1); }
+    s->arg[0] = CT_APPEND_USE_RESERVATION;
+    r = run_rb(b);
+    CHECK(status_of(r, 4) == (uint32_t)CT_STATUS_INVALID_PARAMETER, "use_reservation + list: %x", status_of(r, 4));
+    CHECK(status_of(r, 5) == (uint32_t)CT_STATUS_LOG_RECORDS_RESERVED_INVALID, "nothing reserved: %x", status_of(r, 5));
+
+    /* containers: smaller than existing fails; relative path with .. fails; default paths */
+    b = rb_new(1, 0);
+    s = rb_step(b, CT_OP_CREATE_LOG, 0); rb_str(b, s, "C:\\l"); s->arg[0] = CT_OPEN_ALWAYS;
+    s = rb_step(b, CT_OP_ADD_CONTAINER, 0); s->value = 1024 * 1024;
+    s = rb_step(b, CT_OP_ADD_CONTAINER, 0); s->value = 1; s->flags = 0;
+    s = rb_step(b, CT_OP_ADD_CONTAINER, 0); s->value = 2 * 1024 * 1024; rb_str(b, s, "%BLF%\\..\\x"); s->flags = 0;
+    s = rb_step(b, CT_OP_ADD_CONTAINER, 0); s->value = 0; s->flags = 0;
+    r = run_rb(b);
+    CHECK(status_of(r, 3) == (uint32_t)CT_STATUS_INVALID_PARAMETER, "smaller container: %x", status_of(r, 3));
+    CHECK(status_of(r, 4) == (uint32_t)CT_STATUS_OBJECT_NAME_INVALID, "dotdot: %x", status_of(r, 4));
+    CHECK(status_of(r, 5) == (uint32_t)CT_STATUS_INVALID_PARAMETER, "zero size: %x", status_of(r, 5));
+    CHECK(g_st.slots[0].container_seq == 4, "container numbers advance per attempt: %u", g_st.slots[0].container_seq);
+    {
+        uint16_t buf[64];
+        ct_slot l;
+        memset(&l, 0, sizeof l);
+        l.path[0] = 'L'; l.path_chars = 1;
+        CHECK(ct_default_container_path(&l, 12, buf, 64) == 5 && buf[0] == 'L' && buf[1] == '_' &&
+              buf[2] == 'c' && buf[3] == '1' && buf[4] == '2' && buf[5] == 0, "default path");
+        CHECK(ct_default_container_path(&l, 12, buf, 5) == 0, "default path overflow");
+    }
+}
+
+/* ---- tests: cleanup under failure injection ------------------------------------------------- */
+
+static void build_lifecycle(rb *b)
+{
+    ct_step *s;
+    int64_t sizes[2] = {100, 200};
+    int64_t rec[1] = {64};
+    int64_t res[2] = {128, 256};
+
+    b = rb_new(4, 2);
+    s = rb_step(b, CT_OP_CREATE_LOG, 0); rb_str(b, s, "C:\\a"); s->arg[0] = CT_OPEN_ALWAYS;
+    s = rb_step(b, CT_OP_ADD_CONTAINER, 0); s->value = 512 * 1024;
+    s = rb_step(b, CT_OP_ADD_CONTAINER_SET, 0); s->arg[0] = 2; s->value = 512 * 1024;
+    s = rb_step(b, CT_OP_CREATE_MARSHALLING_AREA, 1); s->slot2 = 0; s->arg[1] = 4096;
+    s->flags |= CT_STEP_ALLOC_CALLBACK | CT_STEP_FREE_CALLBACK;
+    s = rb_step(b, CT_OP_CREATE_LOG, 2); rb_str(b, s, "C:\\b"); s->arg[0] = CT_CREATE_NEW;
+    s = rb_step(b, CT_OP_ADD_CONTAINER_SET, 2); s->arg[0] = 2; s->value = 1;
+    s = rb_step(b, CT_OP_CREATE_MARSHALLING_AREA, 3); s->slot2 = 2; s->arg[1] = 512;
+    s = rb_step(b, CT_OP_ALIGN_RESERVED_LOG, 1); rb_list(b, s, 0, sizes, 2); rb_save(b, s, 0, 0);
+    s = rb_step(b, CT_OP_ALLOC_RESERVED_LOG, 1); s->arg[0] = 2; s->value_reg = 0;
+    s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1); rb_list(b, s, 0, rec, 1); rb_list(b, s, 1, res, 1);
+    rb_save(b, s, 0, 1);
+    s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 3); rb_list(b, s, 1, res, 2);
+    s = rb_step(b, CT_OP_FLUSH_TO_LSN, 1); s->value_reg = 1;
+    s = rb_step(b, CT_OP_QUERY_LOG_INFO, 2);
+    (void)b;
+}
+
+static void test_failure_injection(void)
+{
+    uint32_t calls, k;
+    run *r;
+
+    build_lifecycle(&g_rb);
+    rb_finish(&g_rb);
+    /* Count the op calls of a clean run (steps + cleanup). */
+    r = run_bytes(g_rb.out, g_rb.len, 0);
+    calls = g_model.calls;
+    CHECK(r->h.reject == CT_OK && r->cl.failures == 0, "clean run: reject %u failures %u", r->h.reject, r->cl.failures);
+    CHECK(r->cl.areas_deleted == 2 && r->cl.logs_closed == 2 && r->cl.containers_removed == 5 &&
+          r->cl.reservations_freed == 5, "clean cleanup %u %u %u %u", r->cl.areas_deleted,
+          r->cl.logs_closed, r->cl.containers_removed, r->cl.reservations_freed);
+    CHECK(calls > g_rb.n, "cleanup made calls: %u", calls);
+    CHECK(ct_live_slots(&g_st) == 0, "live after clean run");
+    for (k = 1; k <= calls; k++) {
+        uint32_t i, live_model_areas = 0;
+        r = run_bytes(g_rb.out, g_rb.len, k);
+        CHECK(ct_live_slots(&g_st) == 0, "failure at call %u leaves %u live slots", k, ct_live_slots(&g_st));
+        CHECK(g_st.live_slots_after == 0, "failure at call %u", k);
+        for (i = 0; i < CT_MAX_SLOTS; i++) live_model_areas += g_model.areas[i].live;
+        if (k <= g_rb.n) {
+            /* A failed step stops the request: the rest NOT_RUN, cleanup complete. */
+            CHECK(r->r[k - 1].status == (uint32_t)CT_STATUS_INSUFFICIENT_RESOURCES, "step %u status %x",
+                  k, r->r[k - 1].status);
+            CHECK(k == g_rb.n || r->r[k].disposition == CT_DISP_NOT_RUN, "step after %u ran", k);
+            CHECK(r->cl.failures == 0 && live_model_areas == 0, "call %u: failures %u areas %u",
+                  k, r->cl.failures, live_model_areas);
+        } else {
+            CHECK(r->cl.failures == 1, "cleanup call %u failed: failures %u", k, r->cl.failures);
+        }
+    }
+}
+
+/* Mutations of a valid request: must never crash (ASan/UBSan watch) and never leave slots. */
+static void test_mutations(void)
+{
+    uint32_t i, n;
+    uint8_t buf[CT_MAX_REQUEST / 64];
+    uint64_t x = 88172645463325252ull;
+
+    build_lifecycle(&g_rb);
+    n = rb_finish(&g_rb);
+    for (i = 0; i < 20000; i++) {
+        uint32_t j, flips;
+        memcpy(buf, g_rb.out, n);
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        flips = 1 + (uint32_t)(x % 4);
+        for (j = 0; j < flips; j++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            buf[(x >> 8) % n] ^= (uint8_t)(1u << (x % 8));
+        }
+        run_bytes(buf, n, 0);
+        if (ct_live_slots(&g_st) != 0) {
+            CHECK(0, "mutation %u left live slots", i);
+            break;
+        }
+    }
+    g_checks++;
+}
+
+int main(void)
+{
+    test_rejections();
+    test_ops();
+    test_failure_injection();
+    test_mutations();
+    printf("ct_tests: %d checks, %d failed\n", g_checks, g_failed);
+    return g_failed ? 1 : 0;
+}

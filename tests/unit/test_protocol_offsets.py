@@ -1,0 +1,80 @@
+"""The Python mirror of the wire format agrees with the C header, field by field.
+
+A small C program includes driver_src/include/clfstest_proto.h and prints sizeof and offsetof of
+every struct and field; the host gcc compiles it. The numbers must equal harness.protocol.wire's.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.protocol import wire
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = ROOT / "driver_src" / "include" / "clfstest_proto.h"
+
+
+def _c_program() -> str:
+    lines = ["#include <stddef.h>", "#include <stdio.h>", '#include "clfstest_proto.h"', "int main(void) {"]
+    for rec in wire.RECORDS:
+        lines.append(f'  printf("{rec.name} sizeof %zu\\n", sizeof({rec.name}));')
+        for field, _ in rec.fields:
+            lines.append(f'  printf("{rec.name}.{field} %zu\\n", offsetof({rec.name}, {field}));')
+    consts = {
+        "CT_PROTO_VERSION": wire.PROTO_VERSION, "CT_REQ_MAGIC": wire.REQ_MAGIC,
+        "CT_RESP_MAGIC": wire.RESP_MAGIC, "CT_MAX_STEPS": wire.MAX_STEPS, "CT_MAX_SLOTS": wire.MAX_SLOTS,
+        "CT_MAX_REGS": wire.MAX_REGS, "CT_MAX_LIST": wire.MAX_LIST, "CT_MAX_SAVES": wire.MAX_SAVES,
+        "CT_MAX_OUTPUTS": wire.MAX_OUTPUTS, "CT_MAX_PATH_CHARS": wire.MAX_PATH_CHARS,
+        "CT_MAX_PAYLOAD": wire.MAX_PAYLOAD, "CT_MAX_REQUEST": wire.MAX_REQUEST,
+        "CT_MAX_CONTAINER_SET": wire.MAX_CONTAINER_SET,
+        "IOCTL_CLFSTEST_RUN": wire.IOCTL_CLFSTEST_RUN, "IOCTL_CLFSTEST_INFO": wire.IOCTL_CLFSTEST_INFO,
+        "CT_REJ_COUNT": len(wire.REJECT_NAMES), "CT_RESP_FLAGS_ALL": wire.RESP_FLAGS_ALL,
+    }
+    for name in consts:
+        lines.append(f'  printf("const {name} %lu\\n", (unsigned long)({name}));')
+    for op, code in wire.OP_CODES.items():
+        lines.append(f'  printf("const CT_OP_{op.upper()} %lu\\n", (unsigned long)CT_OP_{op.upper()});')
+    lines += ["  return 0;", "}"]
+    return "\n".join(lines), consts
+
+
+def test_offsets_match_gcc(tmp_path):
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc not installed: cannot compile the offsets program")
+    source, consts = _c_program()
+    (tmp_path / "offsets.c").write_text(source)
+    exe = tmp_path / "offsets"
+    subprocess.run([gcc, "-std=c11", "-Wall", "-Werror", f"-I{HEADER.parent}", str(tmp_path / "offsets.c"),
+                    "-o", str(exe)], check=True, capture_output=True, text=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    seen = {}
+    for line in out.splitlines():
+        key, value = line.rsplit(" ", 1)
+        seen[key] = int(value)
+    for rec in wire.RECORDS:
+        assert seen[f"{rec.name} sizeof"] == rec.size, rec.name
+        for field, offset in rec.offsets().items():
+            assert seen[f"{rec.name}.{field}"] == offset, f"{rec.name}.{field}"
+    for name, value in consts.items():
+        assert seen[f"const {name}"] == value, name
+    for op, code in wire.OP_CODES.items():
+        assert seen[f"const CT_OP_{op.upper()}"] == code, op
+
+
+def test_reject_names_match_the_c_table():
+    c = (ROOT / "driver_src" / "common" / "ct_interp.c").read_text()
+    table = c[c.index("reject_names[CT_REJ_COUNT]"):]
+    table = table[:table.index("};")]
+    assert tuple(re.findall(r'"([^"]*)"', table)) == wire.REJECT_NAMES
+
+
+def test_ops_cover_the_vocabulary():
+    from harness.scenario.ops import OPS
+    assert list(wire.OP_CODES) == list(OPS)
+    assert sorted(wire.OP_CODES.values()) == list(range(1, len(OPS) + 1))
