@@ -10,6 +10,7 @@ Registered through the ``pytest11`` entry point, so ``pytest scenarios/`` just w
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -26,10 +27,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("clfs-harness")
     group.addoption("--target", default=os.environ.get("CLFS_HARNESS_TARGET", DEFAULT_TARGET),
                     help="where scenario cases run: model (default), or a VM target (see clfs-harness doctor)")
+    group.addoption("--results-json", metavar="PATH", default=None,
+                    help="write the run's results as JSON (schema: harness/report/results.schema.json)")
+    group.addoption("--summary-md", metavar="PATH", default=None,
+                    help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set)")
+    group.addoption("--infra-retries", metavar="N", type=int, default=1,
+                    help="run a case again up to N times when the lab (not CLFS) broke (default 1)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_TARGETS_KEY] = {}
+    if not hasattr(config, "workerinput"):  # on xdist, only the controller writes reports
+        from harness.report.results import ResultsCollector
+
+        collector = ResultsCollector(config, config.getoption("--target"), config.getoption("--results-json"),
+                                     config.getoption("--summary-md"))
+        config.pluginmanager.register(collector, "clfs-harness-results")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    outcome = yield
+    report = outcome.get_result()
+    record = getattr(item, "record", None)
+    if record is not None:
+        report.clfs_case = record
+    if (isinstance(item, ScenarioItem) and call.when == "setup" and call.excinfo is not None
+            and isinstance(call.excinfo.value, HarnessError)):
+        # pytest renders setup errors with a traceback; a lab error needs one line that says so.
+        exc = call.excinfo.value
+        report.longrepr = f"{item.case.id}: INFRA (the lab, not CLFS): {type(exc).__name__}: {exc}"
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -75,20 +102,61 @@ class ScenarioFailed(Exception):
 
 
 class ScenarioItem(pytest.Item):
+    """One case. ``setup`` runs it on the target, so a lab failure is a pytest error (never a
+    failure); ``runtest`` judges what came back, so only CLFS misbehaving is a failure."""
+
     def __init__(self, *, case: Case, **kwargs):
         super().__init__(**kwargs)
         self.case = case
+        self.record: dict | None = None
+        self._result = None
+        self._stopped: tuple[str, str] | None = None  # (outcome, message) of a bugcheck or hang
+        self._elapsed = 0.0
 
-    def runtest(self) -> None:
-        from harness.verdict.judge import PASS, judge
+    def setup(self) -> None:
+        from harness.report.record import case_record
+        from harness.verdict.outcome import INFRA, SKIP, classify_exception
 
         name = self.config.getoption("--target")
-        if name in self.case.skip_targets:
-            pytest.skip(f"scenario {self.case.scenario!r} lists target {name!r} in skip_targets")
-        target = _target(self.config, name)
         self.user_properties.append(("target", name))
-        result = target.execute(self.case)
-        verdict = judge(self.case, result)
+        if name in self.case.skip_targets:
+            reason = f"scenario {self.case.scenario!r} lists target {name!r} in skip_targets"
+            self.record = case_record(self.case, name, SKIP, message=reason)
+            pytest.skip(reason)
+        target = _target(self.config, name)
+        attempts = 1 + max(0, self.config.getoption("--infra-retries"))
+        for attempt in range(1, attempts + 1):
+            started = time.perf_counter()
+            try:
+                self._result = target.execute(self.case)
+                break
+            except HarnessError as exc:
+                self._elapsed = time.perf_counter() - started
+                outcome = classify_exception(exc)
+                if outcome != INFRA:
+                    self._stopped = (outcome, f"{type(exc).__name__}: {exc}")
+                    break
+                if attempt == attempts:
+                    message = f"lab error after {attempts} attempt(s): {type(exc).__name__}: {exc}"
+                    self.record = case_record(self.case, name, INFRA, message=message, duration_s=self._elapsed)
+                    raise
+        self._elapsed = time.perf_counter() - started
+
+    def runtest(self) -> None:
+        from harness.report.record import case_record
+        from harness.verdict.judge import judge
+        from harness.verdict.outcome import PASS
+
+        name = self.config.getoption("--target")
+        if self._stopped is not None:
+            outcome, message = self._stopped
+            self.record = case_record(self.case, name, outcome, message=message, duration_s=self._elapsed)
+            self.user_properties.append(("outcome", outcome))
+            raise ScenarioFailed(f"{outcome}: {message}")
+        verdict = judge(self.case, self._result)
+        message = "" if verdict.outcome == PASS else verdict.diff()
+        self.record = case_record(self.case, name, verdict.outcome, result=self._result, verdict=verdict,
+                                  message=message, duration_s=self._elapsed)
         self.user_properties.append(("outcome", verdict.outcome))
         if verdict.outcome != PASS:
             raise ScenarioFailed(verdict.diff())
@@ -97,7 +165,7 @@ class ScenarioItem(pytest.Item):
         if isinstance(excinfo.value, ScenarioFailed):
             return f"{self.case.id}: CLFS did not behave as the scenario says\n{excinfo.value}"
         if isinstance(excinfo.value, HarnessError):
-            return f"{self.case.id}: {type(excinfo.value).__name__}: {excinfo.value}"
+            return f"{self.case.id}: INFRA (the lab, not CLFS): {type(excinfo.value).__name__}: {excinfo.value}"
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self):

@@ -8,13 +8,13 @@ the right, a mark saying which one broke.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.protocol import ntstatus
 from harness.protocol.results import RAN, CaseResult, StepResult
 from harness.scenario.model import Case, Condition, Expectation, Step
 
-PASS, FAIL = "PASS", "FAIL"
+from harness.verdict.outcome import BUGCHECK, FAIL, PASS
 
 # The IRQL a step must observe inside each context. Guarded and critical regions disable APCs
 # (all, or normal kernel APCs) without raising the IRQL, so they stay at PASSIVE_LEVEL.
@@ -52,9 +52,10 @@ class StepVerdict:
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str                      # PASS | FAIL
+    outcome: str                      # PASS | FAIL | BUGCHECK
     steps: tuple[StepVerdict, ...]
     target: str
+    notes: tuple[str, ...] = field(default=())  # case-level findings (bugchecks, cleanup)
 
     def diff(self) -> str:
         return render_diff(self)
@@ -65,7 +66,25 @@ def judge(case: Case, result: CaseResult) -> Verdict:
     by_index = {r.index: r for r in result.steps}
     verdicts = tuple(_judge_step(step, by_index.get(step.index)) for step in case.steps)
     outcome = PASS if all(v.ok for v in verdicts) else FAIL
-    return Verdict(outcome, verdicts, result.target)
+    notes = []
+    expected = getattr(case, "expect_bugcheck", None)
+    observed = result.bugcheck
+    if expected is not None or observed is not None:
+        shown = "none" if observed is None else f"0x{observed:X} at step {result.bugcheck_step}"
+        if observed is None:
+            outcome = FAIL
+            notes.append(f"bugcheck: expected 0x{expected:X}, observed none")
+        elif observed != expected:
+            outcome = BUGCHECK
+            want = "none" if expected is None else f"0x{expected:X}"
+            notes.append(f"bugcheck: expected {want}, observed {shown}")
+        else:
+            # The expected stop happened: the steps after it never returned, which is the point.
+            outcome = PASS
+            notes.append(f"bugcheck: observed {shown}, as expected")
+    if result.cleanup.failures:
+        notes.append(f"cleanup: {result.cleanup.failures} release call(s) failed at the end of the request")
+    return Verdict(outcome, verdicts, result.target, tuple(notes))
 
 
 def _judge_step(step: Step, result: StepResult | None) -> StepVerdict:
@@ -120,7 +139,7 @@ def _describe_disposition(result: StepResult) -> str:
 
 def render_diff(verdict: Verdict) -> str:
     """The step-by-step table a FAIL prints: every step, every check, mismatches marked."""
-    lines = [f"target: {verdict.target}"]
+    lines = [f"target: {verdict.target}", *verdict.notes]
     for sv in verdict.steps:
         mark = "ok  " if sv.ok else "FAIL"
         lines.append(f"{mark} step {sv.step.index} {sv.step.op}  ({sv.step.loc})")

@@ -1,0 +1,56 @@
+"""One case's result as plain JSON-able data: what the results file, the summary and baselines read.
+
+Built on the worker that ran the case and carried to the controller on the pytest report, so it
+survives pytest-xdist (reports are serialised; item objects are not).
+"""
+
+from __future__ import annotations
+
+from harness.protocol import ntstatus
+from harness.protocol.results import CaseResult
+from harness.scenario.model import Case
+from harness.verdict.judge import Verdict
+
+
+def case_record(case: Case, target: str, outcome: str, *, result: CaseResult | None = None,
+                verdict: Verdict | None = None, message: str = "", duration_s: float = 0.0) -> dict:
+    """The record of one case (see harness/report/results.schema.json, ``case``)."""
+    record = {
+        "id": case.id,
+        "scenario": case.scenario,
+        "file": case.file,
+        "params": {k: v for k, v in case.params.items()},
+        "tags": list(case.tags),
+        "target": target,
+        "outcome": outcome,
+        "message": message,
+        "duration_s": round(duration_s, 6),
+        "steps": [],
+        "cleanup": None,
+    }
+    if result is not None and verdict is not None:
+        record["steps"] = [_step_record(sv) for sv in verdict.steps]
+        record["cleanup"] = {name: getattr(result.cleanup, name) for name in result.cleanup.__slots__}
+        record["identity"] = dict(result.identity)
+        record["notes"] = list(verdict.notes)
+    return record
+
+
+def _step_record(sv) -> dict:
+    step, result = sv.step, sv.result
+    entry = {
+        "index": step.index,
+        "op": step.op,
+        "context": step.context,
+        "expected": step.expect.status,
+        "ok": sv.ok,
+        "disposition": result.disposition if result else "missing",
+        "status": result.status if result else None,
+        "status_name": ntstatus.status_name(result.status) if result else None,
+        "irql": result.irql if result else None,
+        "outputs": dict(result.outputs) if result else {},
+        "elapsed_us": result.elapsed_us if result else None,
+        "mismatches": [{"what": c.what, "expected": c.expected, "observed": c.observed}
+                       for c in sv.checks if not c.ok],
+    }
+    return entry

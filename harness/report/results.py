@@ -1,0 +1,104 @@
+"""The run's results JSON and Markdown summary, gathered from pytest reports as cases finish.
+
+Written at the end of the session, also after an interrupt (then ``complete`` is false), so a
+CI job always has the partial picture. Files are written to a temporary name and renamed, so a
+reader never sees half a file. The layout is documented by ``results.schema.json`` beside this file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import __version__
+from harness.verdict.outcome import OUTCOMES, SKIP
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
+
+
+class ResultsCollector:
+    """A pytest plugin object: collects case records, writes the reports at session end."""
+
+    def __init__(self, config: pytest.Config, target: str, json_path: str | None, markdown_path: str | None):
+        self.config = config
+        self.target = target
+        self.json_path = Path(json_path) if json_path else None
+        self.markdown_path = Path(markdown_path) if markdown_path else None
+        self.records: dict[str, dict] = {}
+        self.collection_errors: list[str] = []
+        self.started = time.time()
+
+    @pytest.hookimpl
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed and str(report.fspath).endswith(".scenario.yaml"):
+            self.collection_errors.extend(str(report.longrepr).splitlines())
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = getattr(report, "clfs_case", None)
+        if record is None:
+            return
+        if report.skipped and report.when in ("setup", "call"):
+            record = dict(record, outcome=SKIP, message=_skip_reason(report))
+        if report.when == "call" or report.skipped or report.failed:
+            # The last phase that has a say wins: an error at teardown overrides a pass.
+            previous = self.records.get(report.nodeid)
+            if previous is None or report.failed or report.when == "call":
+                self.records[report.nodeid] = record
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        results = self.results(complete=exitstatus != pytest.ExitCode.INTERRUPTED)
+        if self.json_path:
+            _write(self.json_path, json.dumps(results, indent=2, sort_keys=True) + "\n")
+        from harness.report.summary import render_markdown
+
+        markdown = render_markdown(results)
+        if self.markdown_path:
+            _write(self.markdown_path, markdown)
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary:
+            with open(step_summary, "a", encoding="utf-8") as handle:
+                handle.write(markdown)
+
+    def results(self, complete: bool) -> dict:
+        cases = sorted(self.records.values(), key=lambda r: r["id"])
+        summary = {outcome: 0 for outcome in OUTCOMES}
+        for case in cases:
+            summary[case["outcome"]] += 1
+        summary["total"] = len(cases)
+        identity = next((c["identity"] for c in cases if c.get("identity")), {})
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "clfs-harness", "version": __version__},
+            "complete": complete,
+            "started": _iso(self.started),
+            "duration_s": round(time.time() - self.started, 3),
+            "target": {"name": self.target, "model": self.target == "model", "identity": identity},
+            "summary": summary,
+            "collection_errors": self.collection_errors,
+            "cases": cases,
+        }
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _iso(stamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)

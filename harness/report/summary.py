@@ -1,0 +1,41 @@
+"""The Markdown summary of a run: counts per outcome, then every case that did not pass."""
+
+from __future__ import annotations
+
+from harness.verdict.outcome import OUTCOMES, PASS, SKIP
+
+
+def render_markdown(results: dict) -> str:
+    """Markdown for a results document (the dict written as results JSON)."""
+    target = results["target"]
+    lines = [f"## clfs-harness: {results['summary']['total']} cases on target `{target['name']}`", ""]
+    if target.get("model"):
+        lines += ["> Results of the documented-rules **model**, not of Windows.", ""]
+    counts = results["summary"]
+    lines += ["| " + " | ".join(OUTCOMES) + " |", "|" + "---|" * len(OUTCOMES),
+              "| " + " | ".join(str(counts[o]) for o in OUTCOMES) + " |", ""]
+    if results.get("collection_errors"):
+        lines += ["### Scenario files with problems", ""]
+        lines += [f"- `{line}`" for line in results["collection_errors"]]
+        lines.append("")
+    bad = [c for c in results["cases"] if c["outcome"] not in (PASS, SKIP)]
+    if bad:
+        lines += ["### Not passed", "", "| case | outcome | first mismatch |", "|---|---|---|"]
+        for case in bad:
+            lines.append(f"| `{case['id']}` | {case['outcome']} | {_first_mismatch(case)} |")
+        lines.append("")
+    skipped = [c for c in results["cases"] if c["outcome"] == SKIP]
+    if skipped:
+        lines += [f"<details><summary>{len(skipped)} skipped</summary>", ""]
+        lines += [f"- `{c['id']}`: {c['message']}" for c in skipped]
+        lines += ["", "</details>", ""]
+    lines.append(f"Duration: {results['duration_s']:.1f} s. Results JSON schema version {results['schema_version']}.")
+    return "\n".join(lines) + "\n"
+
+
+def _first_mismatch(case: dict) -> str:
+    for step in case["steps"]:
+        for m in step["mismatches"]:
+            return (f"step {step['index']} {step['op']}: {m['what']} expected {m['expected']}, "
+                    f"observed {m['observed']}").replace("|", "\\|")
+    return (case["message"].splitlines() or [""])[0].replace("|", "\\|")[:200]

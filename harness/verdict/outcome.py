@@ -1,0 +1,27 @@
+"""Outcome classes: who broke, CLFS or the lab.
+
+PASS      the case behaved as the scenario says
+FAIL      CLFS (or the model) did not behave as the scenario says
+BUGCHECK  the system stopped (real or model-simulated) where no bugcheck, or another code, was expected
+HANG      a deadline passed while the case was running
+INFRA     the lab broke (libvirt, QEMU, SSH, bad bytes from the guest): an error, never a CLFS failure
+SKIP      not run, with the reason
+"""
+
+from __future__ import annotations
+
+from harness.errors import BugcheckDetected, GuestTimeout, HarnessError
+
+PASS, FAIL, BUGCHECK, HANG, INFRA, SKIP = "PASS", "FAIL", "BUGCHECK", "HANG", "INFRA", "SKIP"
+OUTCOMES = (PASS, FAIL, BUGCHECK, HANG, INFRA, SKIP)
+
+
+def classify_exception(exc: BaseException) -> str:
+    """The outcome an exception raised while running a case stands for."""
+    if isinstance(exc, BugcheckDetected):
+        return BUGCHECK
+    if isinstance(exc, GuestTimeout):
+        return HANG
+    if isinstance(exc, HarnessError):
+        return INFRA
+    raise exc  # a bug in the harness itself: let pytest show the traceback
