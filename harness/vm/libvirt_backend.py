@@ -1,0 +1,315 @@
+"""The libvirt implementation of the VM interface (libvirt-python).
+
+Every libvirt call goes through ``lv()``, which turns ``libvirtError`` into ``InfraError``.
+Domains are transient (``createXML``): libvirt keeps nothing once they stop, and with
+``autodestroy`` they stop when this process's connection closes, even on SIGKILL. Domains
+left by a run whose owner died anyway (autodestroy off, or a remote libvirtd that kept
+them) are found by the run id and owner pid in their metadata and removed by ``reap()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import threading
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from harness.errors import BootError, InfraError
+from harness.vm.base import Backend, Instance, PortForward, VmSpec
+from harness.vm.domain_xml import METADATA_NS, METADATA_PREFIX, build_domain_xml
+from harness.vm.rundir import metadata_alive, reap_run_files
+from harness.vm.screenshot import to_png
+
+log = logging.getLogger("harness.vm")
+
+try:
+    import libvirt
+    import libvirt_qemu
+except ImportError:  # reported by doctor and by the tests' skip reason
+    libvirt = libvirt_qemu = None
+
+
+def lv(what: str, fn, *args):
+    """Call one libvirt function; ``libvirtError`` becomes ``InfraError`` naming ``what``."""
+    try:
+        return fn(*args)
+    except libvirt.libvirtError as exc:
+        raise InfraError(f"libvirt: {what}: {exc.get_error_message() or exc}") from exc
+
+
+_loop_lock = threading.Lock()
+_loop_started = False
+
+
+def _ensure_event_loop() -> None:
+    """Start libvirt's default event loop in a daemon thread, once per process.
+
+    It must be registered before the first connection is opened, which is why every
+    connection in the harness is opened through ``LibvirtBackend``.
+    """
+    global _loop_started
+    with _loop_lock:
+        if _loop_started:
+            return
+        lv("register event loop", libvirt.virEventRegisterDefaultImpl)
+        # libvirt prints every error to stderr unless a handler is set; ours become InfraError.
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+        def run() -> None:
+            while True:
+                try:
+                    libvirt.virEventRunDefaultImpl()
+                except libvirt.libvirtError as exc:  # keep the loop alive; log and go on
+                    log.warning("libvirt event loop: %s", exc)
+                    time.sleep(0.1)
+
+        threading.Thread(target=run, name="libvirt-events", daemon=True).start()
+        _loop_started = True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (QEMU binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def create_overlay(golden: Path, overlay: Path) -> None:
+    """A qcow2 overlay whose backing file is the (never written) golden image."""
+    overlay.parent.mkdir(parents=True, exist_ok=True)
+    if overlay.exists():
+        overlay.unlink()
+    proc = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+                           "-b", str(Path(golden).resolve()), str(overlay)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise InfraError(f"qemu-img create overlay {overlay}: {proc.stderr.strip()}")
+
+
+_STOP_DETAILS = {0: "shutdown", 1: "destroyed", 2: "crashed", 3: "migrated", 4: "saved",
+                 5: "failed", 6: "from snapshot"}
+_CRASH_DETAILS = {0: "panicked", 1: "crashloaded"}
+
+
+class LibvirtInstance(Instance):
+    """A transient libvirt domain on an overlay of the golden disk."""
+
+    def __init__(self, backend: "LibvirtBackend", spec: VmSpec):
+        super().__init__(spec)
+        self.backend = backend
+        self.dom = None
+        self._quiet = False  # set while we revert or close: our own stops are no crash
+
+    def _start(self) -> None:
+        create_overlay(self.spec.golden, self.spec.overlay)
+        flags = libvirt.VIR_DOMAIN_START_AUTODESTROY if self.backend.autodestroy else 0
+        for attempt in range(3):
+            xml = build_domain_xml(self.spec)
+            try:
+                self.dom = lv(f"start {self.name}", self.backend.conn.createXML, xml, flags)
+                return
+            except InfraError as exc:
+                # A port grabbed by someone else between free_port() and QEMU's bind: new ports.
+                if "host forwarding" not in str(exc) or attempt == 2:
+                    raise BootError(str(exc), self.console_tail()) from exc
+                fwds = tuple(PortForward(free_port(), f.guest_port) for f in self.spec.forwards)
+                self.state.spec = _replace(self.spec, forwards=fwds)
+
+    def _snapshot(self, name: str) -> None:
+        xml = f"<domainsnapshot><name>{name}</name><description>ready guest</description></domainsnapshot>"
+        lv(f"snapshot {self.name}", self.dom.snapshotCreateXML, xml, 0)
+
+    def _revert(self, name: str) -> None:
+        self._quiet = True
+        try:
+            if self.backend.fast_revert and self._running():
+                try:
+                    self._loadvm(name)
+                    return
+                except InfraError as exc:
+                    log.warning("%s: in-place loadvm failed (%s); reverting through libvirt", self.name, exc)
+            snap = lv(f"find snapshot {name}", self.dom.snapshotLookupByName, name, 0)
+            lv(f"revert {self.name} to {name}", self.dom.revertToSnapshot, snap,
+               libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING | libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
+        finally:
+            self._quiet = False
+
+    def _running(self) -> bool:
+        state, _reason = lv(f"state of {self.name}", self.dom.state, 0)
+        return state == libvirt.VIR_DOMAIN_RUNNING
+
+    def _loadvm(self, name: str) -> None:
+        """Load the internal snapshot into the running QEMU (HMP ``loadvm``).
+
+        libvirt 9.0 reverts a running domain by killing QEMU and starting a new one (about
+        2.5 s here); loading in place takes a tenth of that. Only for a running guest: a
+        crashed one (QEMU runstate guest-panicked) needs a reset, which libvirt's revert does.
+        libvirt marks the domain "tainted: custom-monitor"; its own snapshot metadata is unchanged.
+        """
+        out = lv(f"loadvm {name} in {self.name}", libvirt_qemu.qemuMonitorCommand, self.dom,
+                 f"loadvm {name}", libvirt_qemu.VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP)
+        if out.strip():
+            raise InfraError(f"loadvm {name}: {out.strip()}")
+        if not self._running():
+            raise InfraError("guest not running after loadvm")
+
+    def _screenshot(self, path: Path) -> None:
+        stream = lv("new stream", self.backend.conn.newStream, 0)
+        chunks: list[bytes] = []
+        try:
+            mime = lv(f"screenshot {self.name}", self.dom.screenshot, stream, 0, 0)
+            lv("read screenshot", stream.recvAll, lambda _s, data, buf: buf.append(data) or len(data), chunks)
+            lv("finish screenshot", stream.finish)
+        except InfraError:
+            try:
+                stream.abort()
+            except libvirt.libvirtError:
+                pass
+            raise
+        data = b"".join(chunks)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data if data.startswith(b"\x89PNG") else to_png(data))
+        log.info("%s: screenshot (%s) saved to %s", self.name, mime, path)
+
+    def _close(self) -> None:
+        self._quiet = True
+        try:
+            if self.dom is not None:
+                try:
+                    if self.dom.isActive():
+                        self.dom.destroy()
+                    if self.dom.isPersistent():
+                        self.dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                        raise InfraError(f"libvirt: remove {self.name}: {exc.get_error_message()}") from exc
+        finally:
+            self.backend.forget(self)
+            try:
+                self.spec.overlay.unlink()
+            except FileNotFoundError:
+                pass
+
+    def on_lifecycle(self, event: int, detail: int) -> None:
+        """Called on libvirt's event thread."""
+        if event == libvirt.VIR_DOMAIN_EVENT_CRASHED:
+            self._record_event(f"crashed/{detail}", crash=f"crashed: {_CRASH_DETAILS.get(detail, detail)}")
+        elif event == libvirt.VIR_DOMAIN_EVENT_STOPPED:
+            reason = _STOP_DETAILS.get(detail, str(detail))
+            ignore = self._quiet or reason in ("from snapshot", "saved", "migrated")
+            self._record_event(f"stopped/{reason}", crash=None if ignore else f"stopped: {reason}")
+        else:
+            self._record_event(f"event {event}/{detail}")
+
+
+def _replace(spec: VmSpec, **changes) -> VmSpec:
+    import dataclasses
+    return dataclasses.replace(spec, **changes)
+
+
+class LibvirtBackend(Backend):
+    """Instances on one libvirt connection (``qemu:///system``, ``qemu+ssh://host/system``)."""
+
+    name = "libvirt"
+
+    def __init__(self, uri: str = "qemu:///system", *, autodestroy: bool = True,
+                 fast_revert: bool = True):
+        if libvirt is None:
+            raise InfraError("libvirt-python is not installed (pip install libvirt-python)")
+        _ensure_event_loop()
+        self.uri = uri
+        self.autodestroy = autodestroy
+        self.fast_revert = fast_revert
+        self.conn = lv(f"connect to {uri}", libvirt.open, uri)
+        self._instances: dict[str, LibvirtInstance] = {}
+        self._lock = threading.Lock()
+        try:
+            self.conn.setKeepAlive(5, 3)
+        except libvirt.libvirtError:
+            pass  # local connections do not support keepalive
+        self._callback = lv("register lifecycle events", self.conn.domainEventRegisterAny, None,
+                            libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None)
+
+    def _on_lifecycle(self, _conn, dom, event, detail, _opaque) -> None:
+        with self._lock:
+            inst = self._instances.get(dom.name())
+        if inst is not None:
+            inst.on_lifecycle(event, detail)
+
+    def create(self, spec: VmSpec) -> LibvirtInstance:
+        inst = LibvirtInstance(self, spec)
+        with self._lock:
+            self._instances[spec.name] = inst
+        return inst
+
+    def forget(self, inst: LibvirtInstance) -> None:
+        with self._lock:
+            self._instances.pop(inst.name, None)
+
+    def versions(self) -> dict[str, str]:
+        def fmt(v: int) -> str:
+            return f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}"
+        return {"libvirt": fmt(lv("libvirt version", self.conn.getLibVersion)),
+                "qemu": fmt(lv("hypervisor version", self.conn.getVersion))}
+
+    def owned_domains(self) -> list[tuple[object, dict[str, str]]]:
+        """Every domain on this connection that carries harness metadata, with that metadata."""
+        found = []
+        for dom in lv("list domains", self.conn.listAllDomains, 0):
+            try:
+                raw = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, METADATA_NS, 0)
+            except libvirt.libvirtError:
+                continue  # not ours
+            try:
+                found.append((dom, dict(ET.fromstring(raw).attrib)))
+            except ET.ParseError:
+                continue
+        return found
+
+    def reap(self, run_dir: Path) -> list[str]:
+        """Destroy domains of dead runs and remove their overlays; return what was removed."""
+        removed: list[str] = []
+        for dom, meta in self.owned_domains():
+            if metadata_alive(meta):
+                continue
+            name = dom.name()
+            try:
+                if dom.isActive():
+                    dom.destroy()
+                if dom.isPersistent():
+                    dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+                removed.append(f"domain {name} (run {meta.get('run-id')}, pid {meta.get('pid')} gone)")
+            except libvirt.libvirtError as exc:
+                log.warning("reap: cannot remove domain %s: %s", name, exc.get_error_message())
+                continue
+            overlay = meta.get("overlay")
+            if overlay and os.path.exists(overlay):
+                os.unlink(overlay)
+                removed.append(f"overlay {overlay}")
+        removed += [f"overlay {p}" for p in reap_run_files(run_dir)]
+        for line in removed:
+            log.info("reap: removed %s", line)
+        return removed
+
+    def close(self) -> None:
+        for inst in list(self._instances.values()):
+            try:
+                inst.close()
+            except InfraError as exc:
+                log.warning("close %s: %s", inst.name, exc)
+        try:
+            self.conn.domainEventDeregisterAny(self._callback)
+        except libvirt.libvirtError:
+            pass
+        try:
+            self.conn.close()
+        except libvirt.libvirtError:
+            pass
+
+
+__all__ = ["LibvirtBackend", "LibvirtInstance", "lv", "free_port", "create_overlay",
+           "METADATA_NS", "METADATA_PREFIX"]

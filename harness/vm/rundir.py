@@ -1,0 +1,103 @@
+"""Run directories and their owners: what lets a later run clean up after a killed one.
+
+Each harness process that boots guests makes ``<run_dir>/<run id>/`` with ``owner.json``
+(run id, pid, the pid's start time, host). Per-worker overlays, consoles and screenshots
+live below it. A run whose owner process is gone (pid absent, or reused by another
+process: the start time differs) is dead; its overlays are removed, its consoles and
+screenshots kept as artefacts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("harness.vm")
+OWNER_FILE = "owner.json"
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), or None if it does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22; the command name (field 2) may contain spaces, so split after its ')'.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def owner_alive(pid: int, pid_start: str | None, host: str | None = None) -> bool:
+    """Whether the process that owns a run is still running (on this host)."""
+    if host and host != socket.gethostname():
+        return True  # another host's run: never ours to judge
+    current = process_start_time(pid)
+    return current is not None and (pid_start is None or current == pid_start)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """This process's run: id, directory and owner identity (also carried in domain metadata)."""
+
+    run_id: str
+    path: Path
+    pid: int
+    pid_start: str
+    host: str
+
+    @classmethod
+    def create(cls, run_root: Path) -> "RunDir":
+        pid = os.getpid()
+        run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{pid}"
+        path = Path(run_root).resolve() / run_id
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(run_id, path, pid, process_start_time(pid) or "", socket.gethostname())
+        (path / OWNER_FILE).write_text(json.dumps(run.metadata(), indent=2) + "\n")
+        return run
+
+    def metadata(self) -> dict[str, str]:
+        return {"run-id": self.run_id, "pid": str(self.pid), "pid-start": self.pid_start,
+                "host": self.host, "run-dir": str(self.path)}
+
+    def worker_dir(self, worker: str) -> Path:
+        path = self.path / worker
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def metadata_alive(meta: dict[str, str]) -> bool:
+    try:
+        pid = int(meta.get("pid", ""))
+    except ValueError:
+        return False
+    return owner_alive(pid, meta.get("pid-start") or None, meta.get("host"))
+
+
+def reap_run_files(run_root: Path) -> list[str]:
+    """Remove the overlays of dead runs under ``run_root``; return the paths removed."""
+    removed: list[str] = []
+    root = Path(run_root)
+    if not root.is_dir():
+        return removed
+    for owner_file in sorted(root.glob(f"*/{OWNER_FILE}")):
+        try:
+            meta = json.loads(owner_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("reaped") or metadata_alive(meta):
+            continue
+        for overlay in owner_file.parent.rglob("*.qcow2"):
+            try:
+                overlay.unlink()
+                removed.append(str(overlay))
+            except OSError as exc:
+                log.warning("reap: cannot remove %s: %s", overlay, exc)
+        meta["reaped"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        owner_file.write_text(json.dumps(meta, indent=2) + "\n")
+    if removed:
+        log.info("reap: removed %d overlay(s) of dead runs", len(removed))
+    return removed
