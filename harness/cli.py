@@ -18,6 +18,7 @@ from harness.errors import HarnessError, ScenarioError, UsageError
 COMMAND_MODULES = (
     "check",
     "list_cases",
+    "run",
     "schema",
 )
 

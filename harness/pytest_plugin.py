@@ -33,6 +33,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set)")
     group.addoption("--infra-retries", metavar="N", type=int, default=1,
                     help="run a case again up to N times when the lab (not CLFS) broke (default 1)")
+    group.addoption("--shard", metavar="I/N", default=None,
+                    help="keep only the I-th of N slices of the scenario cases (1-based), for CI matrices")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    shard = config.getoption("--shard")
+    if not shard:
+        return
+    index, _, count = shard.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise pytest.UsageError(f"--shard: expected I/N with 1 <= I <= N, got {shard!r}")
+    i, n = int(index), int(count)
+    # Slices by position among scenario items, so every case lands in exactly one shard.
+    scenario_items = [item for item in items if isinstance(item, ScenarioItem)]
+    keep = {id(item) for k, item in enumerate(scenario_items) if k % n == i - 1}
+    deselected = [item for item in scenario_items if id(item) not in keep]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not isinstance(item, ScenarioItem) or id(item) in keep]
 
 
 def pytest_configure(config: pytest.Config) -> None:

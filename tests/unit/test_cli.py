@@ -59,3 +59,19 @@ def test_schema_prints_the_json_schema(capsys):
     document = json.loads(capsys.readouterr().out)
     assert document["title"] == "clfs-harness scenario"
     assert "alloc_reserved_log" in document["$defs"]
+
+
+def test_run_is_a_front_for_pytest_with_the_same_options():
+    from harness.cli import build_parser
+    from harness.commands.run import pytest_args
+
+    args = build_parser().parse_args(["run", "scenarios/x", "--target", "model", "--workers", "2", "-m", "alloc",
+                                      "--shard", "1/2", "--results-json", "r.json"])
+    assert pytest_args(args) == ["scenarios/x", "-p", "no:cacheprovider", "-q", "--target", "model", "-n", "2",
+                                 "--shard", "1/2", "-m", "alloc", "--results-json", "r.json"]
+
+
+def test_run_refuses_a_malformed_shard_with_one_line(tmp_path):
+    proc = run_cli("run", "--shard", "half")
+    assert proc.returncode == 2
+    assert proc.stderr == "clfs-harness: error: bad --shard: 'half', want I/N such as 1/4\n"

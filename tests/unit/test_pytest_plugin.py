@@ -101,3 +101,13 @@ def test_items_pass_when_the_target_behaves(pytester, fake_target):
     pytester.makefile(".scenario.yaml", create=GOOD)
     result = pytester.runpytest("--target", "fake")
     result.assert_outcomes(passed=2, skipped=1)
+
+
+def test_shards_split_the_cases_without_overlap_or_loss(pytester):
+    pytester.makefile(".scenario.yaml", create=GOOD)
+    seen = []
+    for i in (1, 2):
+        result = pytester.runpytest("--collect-only", "-q", "--shard", f"{i}/2")
+        seen.append({line for line in result.outlines if "::" in line})
+    assert seen[0] and seen[1] and not seen[0] & seen[1]
+    assert len(seen[0] | seen[1]) == 3

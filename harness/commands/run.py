@@ -1,0 +1,54 @@
+"""``clfs-harness run``: a thin front over pytest with the plugin, so plain pytest does the same.
+
+    clfs-harness run scenarios/ --target model --workers 2 -m alloc --results-json runs/results.json
+is
+    pytest scenarios/ --target model -n 2 -m alloc --results-json runs/results.json
+"""
+
+from __future__ import annotations
+
+import re
+
+from harness.errors import UsageError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("run", help="run scenario cases (a front for pytest with the plugin)")
+    parser.add_argument("paths", nargs="*", default=["scenarios"], help="files or folders (default: scenarios)")
+    parser.add_argument("--target", help="where cases run (default: model, or $CLFS_HARNESS_TARGET)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="parallel workers (pytest-xdist)")
+    parser.add_argument("-k", dest="keyword", metavar="EXPR", help="select cases by ID expression")
+    parser.add_argument("-m", dest="markers", metavar="MARKERS", help="select cases by tags, e.g. 'alloc and not irql'")
+    parser.add_argument("--shard", metavar="I/N", help="run the I-th of N equal slices of the cases (CI matrices)")
+    parser.add_argument("--results-json", metavar="PATH", help="write results JSON")
+    parser.add_argument("--summary-md", metavar="PATH", help="write a Markdown summary")
+    parser.add_argument("--junitxml", metavar="PATH", help="write JUnit XML")
+    parser.set_defaults(func=run)
+
+
+def pytest_args(args) -> list[str]:
+    """The pytest command line equivalent to ``args``."""
+    argv = list(args.paths) + ["-p", "no:cacheprovider", "-q"]
+    if args.target:
+        argv += ["--target", args.target]
+    if args.workers < 1 or args.workers > 256:
+        raise UsageError(f"bad --workers: {args.workers}, want [1-256]")
+    if args.workers > 1:
+        argv += ["-n", str(args.workers)]
+    if args.shard:
+        if not re.fullmatch(r"\d+/\d+", args.shard):
+            raise UsageError(f"bad --shard: {args.shard!r}, want I/N such as 1/4")
+        argv += ["--shard", args.shard]
+    for flag, value in (("-k", args.keyword), ("-m", args.markers), ("--results-json", args.results_json),
+                        ("--summary-md", args.summary_md), ("--junitxml", args.junitxml)):
+        if value:
+            argv += [flag, value]
+    return argv
+
+
+def run(args) -> int:
+    import pytest
+
+    code = pytest.main(pytest_args(args))
+    # pytest: 0 all passed, 1 some failed; anything else (usage, collection, internal) is ours to call 2.
+    return {0: 0, 1: 1}.get(int(code), 2)
