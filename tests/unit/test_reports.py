@@ -64,8 +64,9 @@ def scripted(monkeypatch):
 def run(pytester, scripted, monkeypatch, special, *args):
     monkeypatch.setattr(scripted, "special", special)
     pytester.makefile(".scenario.yaml", cat=SCENARIOS.replace("{special}", "special"))
+    # no_reraise_ctrlc: an interrupt inside the inner session must not stop this (outer) one.
     return pytester.runpytest("--target", "scripted", "--results-json", "out/results.json",
-                              "--summary-md", "out/summary.md", *args)
+                              "--summary-md", "out/summary.md", *args, no_reraise_ctrlc=True)
 
 
 def load_results(pytester) -> dict:
