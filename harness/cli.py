@@ -16,10 +16,14 @@ from harness.errors import HarnessError, ScenarioError, UsageError
 
 # Subcommand modules under harness.commands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
+    "build_driver",
     "check",
+    "doctor",
+    "image",
     "list_cases",
     "run",
     "schema",
+    "vm",
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
