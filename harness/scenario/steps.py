@@ -74,7 +74,7 @@ class StepChecker:
             return None
         op = OPS[op_keys[0]]
         self._where = f"{self.scope.label}, step {index} ({op.name})"
-        args = self._args(op, raw[op.name], path + (op.name,))
+        args, args_ok = self._args(op, raw[op.name], path + (op.name,))
         context = self._context(raw, path)
         expect = self._expect(op, raw.get("expect", "success"), path + ("expect",))
         save = self._save(op, raw.get("save"), path + ("save",))
@@ -82,21 +82,24 @@ class StepChecker:
         note = raw.get("note", "")
         if not isinstance(note, str):
             self._problem(path + ("note",), f"note: expected text, got {show(note)}")
-        if args is None or context is None or expect is None or save is None:
+        # Record what this step defines and saves even when it has problems of its own, so one
+        # mistake is reported once, not again at every later use of the name.
+        self._record(index, op, args, save or {})
+        if not args_ok or context is None or expect is None or save is None:
             return None
         self._semantics(index, op, args, expect, path + (op.name,))
-        self._record(index, op, args, save)
         line, col = self.scope.doc.loc(path)
         return Step(index=index, op=op.name, args=args, context=context, expect=expect, save=save,
                     stop_on_failure=stop, loc=SourceLoc(self.scope.report.file, line, col),
                     note=note if isinstance(note, str) else "")
 
     # -- parameters -------------------------------------------------------------------------------
-    def _args(self, op: Op, raw: object, path: tuple) -> dict | None:
+    def _args(self, op: Op, raw: object, path: tuple) -> tuple[dict, bool]:
+        """(the parameters that are valid, whether all of them were)."""
         if not isinstance(raw, dict):
             self._problem(path, f"expected a mapping of parameters ({', '.join(p.name for p in op.params)}), "
                                 f"got {show(raw)}")
-            return None
+            return {}, False
         ok = True
         for key in raw:
             if op.param(key) is None:
@@ -122,7 +125,7 @@ class StepChecker:
                 ok = False
             else:
                 args[param.name] = value
-        return args if ok else None
+        return args, ok
 
     def _param(self, param: Param, value: object, path: tuple) -> object:
         try:
@@ -251,8 +254,13 @@ class StepChecker:
                                  f"{_suggest(context, ops.CONTEXTS)}")
             return None
         if context not in ops.SAFE_CONTEXTS and self.header.expect_bugcheck is None:
-            self._problem(where, f"context: {context} is above APC_LEVEL, where the CLFS routines must not be "
-                                 f"called; a scenario runs it only when it declares expect_bugcheck")
+            message = (f"context: {context} is above APC_LEVEL, where the CLFS routines must not be called; "
+                       f"a scenario runs it only when it declares expect_bugcheck")
+            if "context" in raw:
+                self._problem(where, message)
+            else:  # the scenario's default context: one report at the scenario, not one per step
+                self.failed = True
+                self.scope.problem(where, message)
             return None
         return context
 
@@ -361,10 +369,11 @@ class StepChecker:
 
     def _record(self, index: int, op: Op, args: dict, save: dict) -> None:
         for param in op.params:
-            if param.kind == "define":
-                self.objects[args[param.name]] = (param.object_kind, index)
+            if param.kind == "define" and param.name in args:
+                self.objects.setdefault(args[param.name], (param.object_kind, index))
         for name, output in save.items():
-            records = len(args["record_sizes"]) if op.name == "align_reserved_log" else None
+            sizes = args.get("record_sizes")
+            records = len(sizes) if op.name == "align_reserved_log" and sizes is not None else None
             self.saved[name] = _Saved(index, op.name, output, records)
 
 

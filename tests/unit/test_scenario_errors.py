@@ -151,3 +151,22 @@ def test_every_problem_in_a_file_is_reported_in_one_run(tmp_path):
         "x.scenario.yaml:7:74", "x.scenario.yaml:11:32"]
     assert "unknown field 'stpes' (did you mean steps?)" in problems[0]
     assert "pool: expected one of nonpaged, paged, nonpaged_nx, got 'papged' (did you mean paged?)" in problems[4]
+
+
+def test_one_mistake_is_reported_once_not_at_every_later_use(tmp_path):
+    content = (
+        "name: basic\ndescription: d\ncontext: dispatch\nsteps:\n"
+        "  - create_log: {name: log, disposition: sometimes}\n"
+        "  - add_container_set: {log: log, count: 2, size: 512KiB}\n"
+        "  - create_marshalling_area: {name: ma, log: log, buffer_size: 4KB}\n"
+        "  - align_reserved_log: {area: ma, record_sizes: [100]}\n    save: {aligned: aligned_size}\n"
+        "  - alloc_reserved_log: {area: ma, records: 1, adjustment: '${aligned}'}\n"
+    )
+    assert problems_of(tmp_path, content) == [
+        "x.scenario.yaml:3:10: scenario 'basic': context: dispatch is above APC_LEVEL, where the CLFS routines "
+        "must not be called; a scenario runs it only when it declares expect_bugcheck",
+        "x.scenario.yaml:5:42: scenario 'basic', step 1 (create_log): disposition: expected one of open_always, "
+        "create_new, open_existing, got 'sometimes'",
+        "x.scenario.yaml:7:64: scenario 'basic', step 3 (create_marshalling_area): buffer_size: unknown unit 'KB' in "
+        "'4KB'; use B, KiB, MiB, GiB or TiB (did you mean KiB? units are binary: 1 KiB = 1024 bytes)",
+    ]
