@@ -16,7 +16,6 @@ from harness.errors import HarnessError, ScenarioError, UsageError
 
 # Subcommand modules under harness.commands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
-    "build_driver",
     "check",
     "doctor",
     "image",
