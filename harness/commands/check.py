@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from harness.commands import add_paths_argument
 from harness.errors import ScenarioError
 from harness.scenario.load import discover, load_file
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("check", help="validate scenario files; every problem with file:line:col")
-    parser.add_argument("paths", nargs="*", default=["scenarios"], help="files or folders (default: scenarios)")
+    add_paths_argument(parser)
     parser.set_defaults(func=run)
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from harness.commands import add_paths_argument
 from harness.scenario.load import load_paths
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("list", help="list case IDs and tags")
-    parser.add_argument("paths", nargs="*", default=["scenarios"], help="files or folders (default: scenarios)")
+    add_paths_argument(parser)
     parser.set_defaults(func=run)
 
 

@@ -7,6 +7,7 @@ is
 
 from __future__ import annotations
 
+from harness.commands import add_paths_argument
 import re
 
 from harness.errors import UsageError
@@ -14,7 +15,7 @@ from harness.errors import UsageError
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("run", help="run scenario cases (a front for pytest with the plugin)")
-    parser.add_argument("paths", nargs="*", default=["scenarios"], help="files or folders (default: scenarios)")
+    add_paths_argument(parser)
     parser.add_argument("--target", help="where cases run (default: model, or $CLFS_HARNESS_TARGET)")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="parallel workers (pytest-xdist)")
     parser.add_argument("-k", dest="keyword", metavar="EXPR", help="select cases by ID expression")
