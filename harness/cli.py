@@ -16,6 +16,7 @@ from harness.errors import HarnessError, ScenarioError, UsageError
 
 # Subcommand modules under harness.commands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
+    "build_driver",
     "check",
     "doctor",
     "image",

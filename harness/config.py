@@ -27,6 +27,8 @@ class LabConfig:
     cache_dir: Path = dataclasses.field(default_factory=_default_cache_dir)
     # The test-signing certificate and key; generated once, never committed. Default <cache_dir>/testcert.
     cert_dir: Path | None = None
+    # Where `build-driver` puts its artefacts (host/, win/, win/signed/). Default driver_src/out (gitignored).
+    driver_out_dir: Path | None = None
     # libvirt connection URI; remote hosts as qemu+ssh://host/system.
     libvirt_uri: str = "qemu:///system"
     # Accelerator: auto (probe KVM by booting, fall back to TCG), kvm, or tcg.

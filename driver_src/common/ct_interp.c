@@ -399,8 +399,8 @@ static void account(ct_interp *st, const ct_call *c, ct_status status)
             if (c->list2[i] >= 0) {
                 o->reserved_records += 1;
                 o->reserved_bytes += c->list2[i];
-            } else {
-                sub_reserved(o, 1, -c->list2[i]);
+            } else {   /* -(v + 1) + 1: no overflow for INT64_MIN */
+                sub_reserved(o, 1, (int64_t)((uint64_t)(-(c->list2[i] + 1)) + 1u));
             }
         }
         if (c->list_count && (c->step.arg[0] & CT_APPEND_USE_RESERVATION))

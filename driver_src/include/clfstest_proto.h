@@ -63,6 +63,15 @@
 /* SYSTEM and Administrators only (IoCreateDeviceSecure). */
 #define CT_DEVICE_SDDL_W   L"D:P(A;;GA;;;SY)(A;;GA;;;BA)"
 
+/* clfsctl.exe exit codes (harness/protocol/wire.py CLFSCTL_EXIT mirrors them). */
+#define CT_EXIT_OK            0
+#define CT_EXIT_ERROR         1   /* I/O error, DeviceIoControl failure */
+#define CT_EXIT_USAGE         2
+#define CT_EXIT_NOT_LOADED    3   /* \\.\ClfsTest does not exist: driver not loaded */
+#define CT_EXIT_ACCESS_DENIED 4   /* not SYSTEM or an elevated administrator */
+#define CT_EXIT_VERSION       5   /* driver speaks another protocol version */
+#define CT_EXIT_MALFORMED     6   /* the request file does not validate */
+
 /* ---- enumerations ------------------------------------------------------------------------- */
 
 /* Ops: the order of harness/scenario/ops.py OPS. */

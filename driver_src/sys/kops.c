@@ -1,0 +1,350 @@
+/*
+ * kops.c - kernel ops: each calls one CLFS routine with the step's decoded arguments.
+ *
+ * Strings: the request carries paths as UTF-16; CLFS wants "LOG:<path>" for logs and the bare
+ * path for containers, with backslashes ('/' from portable scenario text is turned into '\').
+ * Buffers for container sets and record payloads come from nonpaged pool, tagged, and are freed
+ * before the op returns. IRQL: the step's context (see kops.h).
+ */
+#include <ntddk.h>
+#include <wdm.h>
+
+#include "kops.h"
+
+volatile LONG g_ct_alloc_calls;
+volatile LONG g_ct_free_calls;
+volatile LONG64 g_ct_alloc_bytes;
+
+#define KCTX(ctx) ((ct_kctx *)(ctx))
+#define PATTERN_BYTE 0x5A
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+/* Copy a UTF-16 path after an optional prefix into dst (capacity in WCHARs, incl. NUL). */
+static VOID make_name(UNICODE_STRING *us, WCHAR *dst, ULONG cap, PCWSTR prefix,
+                      const uint16_t *src, ULONG chars)
+{
+    ULONG n = 0, i;
+    if (prefix)
+        while (prefix[n] && n + 1 < cap) { dst[n] = prefix[n]; n++; }
+    for (i = 0; i < chars && n + 1 < cap; i++)
+        dst[n++] = src[i] == L'/' ? L'\\' : (WCHAR)src[i];
+    dst[n] = 0;
+    us->Buffer = dst;
+    us->Length = (USHORT)(n * sizeof(WCHAR));
+    us->MaximumLength = (USHORT)((n + 1) * sizeof(WCHAR));
+}
+
+static PLOG_FILE_OBJECT log_of(const ct_slot *s) { return (PLOG_FILE_OBJECT)s->handle; }
+
+static PVOID NTAPI counting_alloc(POOL_TYPE pool, SIZE_T bytes, ULONG tag)
+{
+    InterlockedIncrement(&g_ct_alloc_calls);
+    InterlockedExchangeAdd64(&g_ct_alloc_bytes, (LONG64)bytes);
+    return ExAllocatePoolWithTag(pool, bytes, tag);
+}
+
+static VOID NTAPI counting_free(PVOID buffer)
+{
+    InterlockedIncrement(&g_ct_free_calls);
+    ExFreePoolWithTag(buffer, 0);
+}
+
+/* ---- ops ------------------------------------------------------------------------------------ */
+
+static ct_status k_create_log(void *ctx, ct_call *c, ct_out *out)
+{
+    UNICODE_STRING name;
+    PLOG_FILE_OBJECT log = NULL;
+    NTSTATUS status;
+    (void)out;
+    make_name(&name, KCTX(ctx)->name, CT_CALL_STR_CHARS + 8, L"LOG:", c->str, c->str_chars);
+    status = ClfsCreateLogFile(&log, &name, GENERIC_READ | GENERIC_WRITE | DELETE,
+                               FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                               c->step.arg[0], 0, FILE_ATTRIBUTE_NORMAL, CLFS_FLAG_NO_FLAGS, NULL, 0);
+    if (NT_SUCCESS(status))
+        c->obj->handle = log;
+    return status;
+}
+
+static ct_status k_add_container(void *ctx, ct_call *c, ct_out *out)
+{
+    UNICODE_STRING path;
+    ULONGLONG size = (ULONGLONG)c->value;
+    NTSTATUS status;
+    make_name(&path, KCTX(ctx)->name, CT_CALL_STR_CHARS + 8, NULL, c->str, c->str_chars);
+    status = ClfsAddLogContainer(log_of(c->obj), &size, &path);
+    if (NT_SUCCESS(status)) {
+        out->v[CT_OUT_CONTAINER_SIZE] = size;
+        out->mask = 1;
+    }
+    return status;
+}
+
+static ct_status k_add_container_set(void *ctx, ct_call *c, ct_out *out)
+{
+    ULONG count = c->step.arg[0], per = CT_CALL_STR_CHARS + 1, i;
+    ULONGLONG size = (ULONGLONG)c->value;
+    UNICODE_STRING *paths;
+    WCHAR *names;
+    NTSTATUS status;
+    (void)ctx;
+    /* count <= CT_MAX_CONTAINER_SET (validated); at least one element so the call sees an array */
+    paths = ExAllocatePoolWithTag(NonPagedPoolNx, (count ? count : 1) * sizeof(UNICODE_STRING), CT_POOL_TAG);
+    names = ExAllocatePoolWithTag(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * per * sizeof(WCHAR), CT_POOL_TAG);
+    if (paths == NULL || names == NULL) {
+        status = STATUS_INSUFFICIENT_RESOURCES;
+        goto cleanup;
+    }
+    for (i = 0; i < count; i++) {
+        uint16_t tmp[CT_CALL_STR_CHARS + 1];
+        ULONG n = ct_default_container_path(c->obj, c->seq_base + i, tmp, CT_CALL_STR_CHARS + 1);
+        make_name(&paths[i], names + (SIZE_T)i * per, per, NULL, tmp, n);
+    }
+    status = ClfsAddLogContainerSet(log_of(c->obj), (USHORT)count, &size, paths);
+    if (NT_SUCCESS(status)) {
+        out->v[CT_OUT_CONTAINER_SIZE] = size;
+        out->mask = 1;
+    }
+cleanup:
+    if (names) ExFreePoolWithTag(names, CT_POOL_TAG);
+    if (paths) ExFreePoolWithTag(paths, CT_POOL_TAG);
+    return status;
+}
+
+static ct_status k_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
+{
+    PVOID area = NULL;
+    NTSTATUS status;
+    (void)ctx; (void)out;
+    status = ClfsCreateMarshallingArea(
+        log_of(c->obj2), (POOL_TYPE)c->step.arg[0],
+        (c->step.flags & CT_STEP_ALLOC_CALLBACK) ? counting_alloc : NULL,
+        (c->step.flags & CT_STEP_FREE_CALLBACK) ? counting_free : NULL,
+        c->step.arg[1], c->step.arg[2], c->step.arg[3], &area);
+    if (NT_SUCCESS(status))
+        c->obj->handle = area;
+    return status;
+}
+
+static ct_status k_align_reserved_log(void *ctx, ct_call *c, ct_out *out)
+{
+    LONGLONG aligned = 0;
+    NTSTATUS status;
+    (void)ctx;
+    status = ClfsAlignReservedLog(c->obj->handle, c->list_count, (LONGLONG *)c->list, &aligned);
+    if (NT_SUCCESS(status)) {
+        out->v[CT_OUT_ALIGNED_SIZE] = (uint64_t)aligned;
+        out->mask = 1;
+    }
+    return status;
+}
+
+static ct_status k_alloc_reserved_log(void *ctx, ct_call *c, ct_out *out)
+{
+    LONGLONG adjustment = c->value;
+    NTSTATUS status;
+    (void)ctx;
+    status = ClfsAllocReservedLog(c->obj->handle, c->step.arg[0], &adjustment);
+    if (NT_SUCCESS(status)) {
+        out->v[CT_OUT_ADJUSTMENT] = (uint64_t)adjustment;
+        out->mask = 1;
+    }
+    return status;
+}
+
+static ct_status k_free_reserved_log(void *ctx, ct_call *c, ct_out *out)
+{
+    LONGLONG adjustment = c->value;
+    NTSTATUS status;
+    (void)ctx;
+    status = ClfsFreeReservedLog(c->obj->handle, c->step.arg[0], &adjustment);
+    if (NT_SUCCESS(status)) {
+        out->v[CT_OUT_ADJUSTMENT] = (uint64_t)adjustment;
+        out->mask = 1;
+    }
+    return status;
+}
+
+static ct_status k_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
+{
+    CLFS_WRITE_ENTRY entries[CT_MAX_LIST];
+    CLFS_LSN lsn;
+    ULONG i, largest = 0;
+    PVOID data = NULL;
+    NTSTATUS status;
+    (void)ctx;
+    for (i = 0; i < c->list_count; i++)
+        if ((ULONG)c->list[i] > largest) largest = (ULONG)c->list[i];
+    if (c->list_count) {
+        data = ExAllocatePoolWithTag(NonPagedPoolNx, largest ? largest : 1, CT_POOL_TAG);
+        if (data == NULL)
+            return STATUS_INSUFFICIENT_RESOURCES;
+        RtlFillMemory(data, largest ? largest : 1, PATTERN_BYTE);
+    }
+    for (i = 0; i < c->list_count; i++) {
+        entries[i].Buffer = data;
+        entries[i].ByteLength = (ULONG)c->list[i];
+    }
+    lsn.Internal = 0;
+    status = ClfsReserveAndAppendLog(c->obj->handle, c->list_count ? entries : NULL, c->list_count,
+                                     NULL, NULL, c->list2_count,
+                                     c->list2_count ? (PLONGLONG)c->list2 : NULL,
+                                     c->step.arg[0], c->list_count ? &lsn : NULL);
+    if (NT_SUCCESS(status) && c->list_count) {
+        out->v[CT_OUT_LSN] = lsn.Internal;
+        out->mask = 1;
+    }
+    if (data) ExFreePoolWithTag(data, CT_POOL_TAG);
+    return status;
+}
+
+static ct_status k_flush_buffers(void *ctx, ct_call *c, ct_out *out)
+{
+    (void)ctx; (void)out;
+    return ClfsFlushBuffers(c->obj->handle);
+}
+
+static ct_status k_flush_to_lsn(void *ctx, ct_call *c, ct_out *out)
+{
+    CLFS_LSN flush, last;
+    NTSTATUS status;
+    (void)ctx;
+    flush.Internal = (ULONGLONG)c->value;
+    last.Internal = 0;
+    status = ClfsFlushToLsn(c->obj->handle, &flush, &last);
+    if (NT_SUCCESS(status)) {
+        out->v[CT_OUT_LAST_FLUSHED_LSN] = last.Internal;
+        out->mask = 1;
+    }
+    return status;
+}
+
+static ct_status k_delete_marshalling_area(void *ctx, ct_call *c, ct_out *out)
+{
+    NTSTATUS status;
+    (void)ctx;
+    status = ClfsDeleteMarshallingArea(c->obj->handle);
+    if (NT_SUCCESS(status)) {
+        /* PALLOCATE_FUNCTION has no context: these are the request's totals so far. */
+        out->v[CT_OUT_ALLOC_CALLS] = (uint64_t)g_ct_alloc_calls;
+        out->v[CT_OUT_ALLOC_BYTES] = (uint64_t)g_ct_alloc_bytes;
+        out->v[CT_OUT_FREE_CALLS] = (uint64_t)g_ct_free_calls;
+        out->mask = 7;
+    }
+    return status;
+}
+
+static ct_status k_close_log(void *ctx, ct_call *c, ct_out *out)
+{
+    (void)ctx; (void)out;
+    return ClfsCloseLogFileObject(log_of(c->obj));
+}
+
+static ct_status k_delete_log(void *ctx, ct_call *c, ct_out *out)
+{
+    UNICODE_STRING name;
+    (void)out;
+    make_name(&name, KCTX(ctx)->name, CT_CALL_STR_CHARS + 8, L"LOG:", c->obj->path, c->obj->path_chars);
+    return ClfsDeleteLogFile(&name, NULL, CLFS_FLAG_NO_FLAGS, NULL, 0);
+}
+
+static ct_status k_query_log_info(void *ctx, ct_call *c, ct_out *out)
+{
+    CLFS_INFORMATION info;
+    ULONG cb = sizeof info;
+    NTSTATUS status;
+    (void)ctx;
+    RtlZeroMemory(&info, sizeof info);
+    status = ClfsQueryLogFileInformation(log_of(c->obj), (CLFS_LOG_INFORMATION_CLASS)c->step.arg[0],
+                                         NULL, 0, &info, &cb);
+    if (NT_SUCCESS(status)) {
+        out->v[CT_OUT_INFO_TOTAL_AVAILABLE] = (uint64_t)info.TotalAvailable;
+        out->v[CT_OUT_INFO_CURRENT_AVAILABLE] = (uint64_t)info.CurrentAvailable;
+        out->v[CT_OUT_INFO_TOTAL_RESERVATION] = (uint64_t)info.TotalReservation;
+        out->v[CT_OUT_INFO_BASE_FILE_SIZE] = info.BaseFileSize;
+        out->v[CT_OUT_INFO_CONTAINER_SIZE] = info.ContainerSize;
+        out->v[CT_OUT_INFO_TOTAL_CONTAINERS] = info.TotalContainers;
+        out->v[CT_OUT_INFO_FREE_CONTAINERS] = info.FreeContainers;
+        out->v[CT_OUT_INFO_SECTOR_SIZE] = info.SectorSize;
+        out->v[CT_OUT_INFO_BASE_LSN] = info.BaseLsn.Internal;
+        out->v[CT_OUT_INFO_LAST_FLUSHED_LSN] = info.LastFlushedLsn.Internal;
+        out->v[CT_OUT_INFO_LAST_LSN] = info.LastLsn.Internal;
+        out->mask = (1u << 11) - 1u;
+    }
+    return status;
+}
+
+/* ---- contexts, time, counters --------------------------------------------------------------- */
+
+static void k_enter(void *ctx, unsigned context, uint8_t *saved)
+{
+    KIRQL old = PASSIVE_LEVEL;
+    (void)ctx;
+    switch (context) {
+    case CT_CTX_APC:      KeRaiseIrql(APC_LEVEL, &old); break;
+    case CT_CTX_DISPATCH: KeRaiseIrql(DISPATCH_LEVEL, &old); break;   /* expect_bugcheck only */
+    case CT_CTX_GUARDED:  KeEnterGuardedRegion(); break;
+    case CT_CTX_CRITICAL: KeEnterCriticalRegion(); break;
+    default: break;
+    }
+    *saved = old;
+}
+
+static void k_leave(void *ctx, unsigned context, uint8_t saved)
+{
+    (void)ctx;
+    switch (context) {
+    case CT_CTX_APC:
+    case CT_CTX_DISPATCH: KeLowerIrql((KIRQL)saved); break;
+    case CT_CTX_GUARDED:  KeLeaveGuardedRegion(); break;
+    case CT_CTX_CRITICAL: KeLeaveCriticalRegion(); break;
+    default: break;
+    }
+}
+
+static unsigned k_irql(void *ctx) { (void)ctx; return KeGetCurrentIrql(); }
+
+static uint64_t k_now_us(void *ctx)
+{
+    LARGE_INTEGER now = KeQueryPerformanceCounter(NULL);
+    LONGLONG f = KCTX(ctx)->freq.QuadPart;
+    return f > 0 ? (uint64_t)(now.QuadPart / f) * 1000000u + (uint64_t)(now.QuadPart % f) * 1000000u / (uint64_t)f : 0;
+}
+
+static void k_counters(void *ctx, uint32_t *alloc_calls, uint32_t *free_calls)
+{
+    (void)ctx;
+    *alloc_calls = (uint32_t)g_ct_alloc_calls;
+    *free_calls = (uint32_t)g_ct_free_calls;
+}
+
+static uint32_t k_halted(void *ctx) { (void)ctx; return 0; }
+
+void ct_kernel_backend(ct_kctx *k, ct_backend *be)
+{
+    RtlZeroMemory(be, sizeof *be);
+    KeQueryPerformanceCounter(&k->freq);
+    be->ctx = k;
+    be->ops[CT_OP_CREATE_LOG] = k_create_log;
+    be->ops[CT_OP_ADD_CONTAINER] = k_add_container;
+    be->ops[CT_OP_ADD_CONTAINER_SET] = k_add_container_set;
+    be->ops[CT_OP_CREATE_MARSHALLING_AREA] = k_create_marshalling_area;
+    be->ops[CT_OP_ALIGN_RESERVED_LOG] = k_align_reserved_log;
+    be->ops[CT_OP_ALLOC_RESERVED_LOG] = k_alloc_reserved_log;
+    be->ops[CT_OP_FREE_RESERVED_LOG] = k_free_reserved_log;
+    be->ops[CT_OP_RESERVE_AND_APPEND] = k_reserve_and_append;
+    be->ops[CT_OP_FLUSH_BUFFERS] = k_flush_buffers;
+    be->ops[CT_OP_FLUSH_TO_LSN] = k_flush_to_lsn;
+    be->ops[CT_OP_DELETE_MARSHALLING_AREA] = k_delete_marshalling_area;
+    be->ops[CT_OP_CLOSE_LOG] = k_close_log;
+    be->ops[CT_OP_DELETE_LOG] = k_delete_log;
+    be->ops[CT_OP_QUERY_LOG_INFO] = k_query_log_info;
+    be->enter_context = k_enter;
+    be->leave_context = k_leave;
+    be->current_irql = k_irql;
+    be->now_us = k_now_us;
+    be->counters = k_counters;
+    be->halted = k_halted;
+    be->resp_flags = 0;
+}

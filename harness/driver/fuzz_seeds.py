@@ -1,0 +1,42 @@
+"""Fuzzer seeds from the scenario catalogue: every case encoded as a request file.
+
+    python -m harness.driver.fuzz_seeds OUT_DIR [SCENARIO_PATHS...]   (default: scenarios/)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_seeds(out_dir: Path, paths: list[str] | None = None) -> int:
+    """Encode every catalogue case into ``out_dir``; returns the number of files written."""
+    from harness.protocol import encode_request
+    from harness.scenario.load import load_paths
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cases = load_paths(paths or [str(ROOT / "scenarios")])
+    seen = set()
+    for case in cases:
+        data = encode_request(case, scratch="C:\\clfstest\\scratch")
+        digest = hashlib.sha1(data).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            (out_dir / f"seed-{digest[:16]}.bin").write_bytes(data)
+    return len(seen)
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: python -m harness.driver.fuzz_seeds OUT_DIR [SCENARIO_PATHS...]", file=sys.stderr)
+        return 2
+    n = write_seeds(Path(argv[0]), argv[1:] or None)
+    print(f"{n} seeds in {argv[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,103 @@
+"""The Windows build on Linux: cross-built, test-signed driver and client pass the PE checks.
+
+Needs mingw-w64, osslsigncode and openssl (``.ci/setup`` installs them): marked ``driver``;
+skipped with the missing tool named when a tool is absent.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.config import LabConfig
+from harness.driver import pe
+from harness.driver.build import CROSS_TOOLS, build_driver, missing_tools
+from harness.driver.cert import ensure_test_certificate
+from harness.errors import BuildError
+
+pytestmark = pytest.mark.driver
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    missing = missing_tools(CROSS_TOOLS)
+    if missing:
+        pytest.skip(f"missing build tools: {', '.join(missing)}")
+    base = tmp_path_factory.mktemp("driver")
+    config = LabConfig(driver_out_dir=base / "out", cert_dir=base / "cert")
+    return build_driver(config)
+
+
+def test_signed_driver_passes_every_check(artifacts):
+    assert pe.pe_problems(artifacts.sys, subsystem=pe.SUBSYSTEM_NATIVE, allowed_dlls=pe.DRIVER_IMPORT_DLLS,
+                          required={"CLFS.SYS": pe.REQUIRED_CLFS_IMPORTS}) == []
+    assert pe.verify_signature(artifacts.sys, artifacts.certificate.cert) is None
+    assert pe.verify_signature(artifacts.client, artifacts.certificate.cert) is None
+    imports = {dll.lower(): names for dll, names in pe.imports(artifacts.sys).items()}
+    assert set(imports) == {"ntoskrnl.exe", "hal.dll", "clfs.sys"}
+    assert {"ClfsCreateMarshallingArea", "ClfsAllocReservedLog", "ClfsFreeReservedLog",
+            "ClfsCreateLogFile", "ClfsReserveAndAppendLog"} <= set(imports["clfs.sys"])
+
+
+def test_objdump_shows_clfs_imports(artifacts):
+    objdump = shutil.which("x86_64-w64-mingw32-objdump")
+    if objdump is None:
+        pytest.skip("x86_64-w64-mingw32-objdump not installed")
+    out = subprocess.run([objdump, "-p", str(artifacts.sys)], capture_output=True, text=True, check=True).stdout
+    print(out[out.index("DLL Name: CLFS.SYS"):][:900])
+    assert "DLL Name: CLFS.SYS" in out and "ClfsCreateMarshallingArea" in out
+    assert "Subsystem\t\t00000001\t(NT native)" in out
+
+
+def test_unsigned_driver_is_caught(artifacts):
+    unsigned = artifacts.out_dir / "win" / "clfstest.sys"
+    problems = pe.pe_problems(unsigned, subsystem=pe.SUBSYSTEM_NATIVE, allowed_dlls=pe.DRIVER_IMPORT_DLLS)
+    assert problems == ["no Authenticode signature (security directory empty)"]
+
+
+def test_tampered_driver_fails_verification(artifacts, tmp_path):
+    data = bytearray(artifacts.sys.read_bytes())
+    data[0x400] ^= 0xFF   # inside .text, covered by the signature
+    bad = tmp_path / "clfstest.sys"
+    bad.write_bytes(bytes(data))
+    assert pe.verify_signature(bad, artifacts.certificate.cert) is not None
+    with pytest.raises(BuildError, match="signature does not verify"):
+        pe.check_driver(bad, artifacts.certificate.cert)
+
+
+def test_other_certificate_does_not_verify(artifacts, tmp_path):
+    other = ensure_test_certificate(tmp_path / "other")
+    assert pe.verify_signature(artifacts.sys, other.cert) is not None
+
+
+def test_wrong_subsystem_and_import_are_reported(artifacts):
+    problems = pe.pe_problems(artifacts.client, subsystem=pe.SUBSYSTEM_NATIVE,
+                              allowed_dlls=pe.DRIVER_IMPORT_DLLS)
+    assert any(p.startswith("subsystem 3") for p in problems)
+    assert any("KERNEL32.dll" in p for p in problems)
+
+
+def test_certificate_is_reused_and_private(artifacts):
+    cert = artifacts.certificate
+    again = ensure_test_certificate(cert.cert.parent)
+    assert again == cert
+    assert cert.key.stat().st_mode & 0o077 == 0
+
+
+def test_certificate_refuses_a_git_work_tree():
+    repo = Path(__file__).resolve().parents[2]
+    with pytest.raises(BuildError, match="inside the git work tree"):
+        ensure_test_certificate(repo / "build" / "cert-should-not-exist")
+    assert not (repo / "build" / "cert-should-not-exist").exists()
+
+
+def test_static_model_is_static(artifacts):
+    out = subprocess.run(["file", str(artifacts.model_static)], capture_output=True, text=True).stdout \
+        if shutil.which("file") else ""
+    data = artifacts.model_static.read_bytes()
+    assert data[:4] == b"\x7fELF" and data[18] == 0x3E  # x86-64
+    if out:
+        assert "statically linked" in out
