@@ -180,9 +180,10 @@ class LibvirtInstance(Instance):
         try:
             if self.dom is not None:
                 try:
+                    persistent = self.dom.isPersistent()
                     if self.dom.isActive():
                         self.dom.destroy()
-                    if self.dom.isPersistent():
+                    if persistent:
                         self.dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
                 except libvirt.libvirtError as exc:
                     if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
@@ -278,9 +279,10 @@ class LibvirtBackend(Backend):
                 continue
             name = dom.name()
             try:
+                persistent = dom.isPersistent()  # ask first: a transient domain vanishes on destroy
                 if dom.isActive():
                     dom.destroy()
-                if dom.isPersistent():
+                if persistent:
                     dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
                 removed.append(f"domain {name} (run {meta.get('run-id')}, pid {meta.get('pid')} gone)")
             except libvirt.libvirtError as exc:

@@ -55,6 +55,7 @@ class RunDir:
         run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{pid}"
         path = Path(run_root).resolve() / run_id
         path.mkdir(parents=True, exist_ok=True)
+        _make_reachable(path)
         run = cls(run_id, path, pid, process_start_time(pid) or "", socket.gethostname())
         (path / OWNER_FILE).write_text(json.dumps(run.metadata(), indent=2) + "\n")
         return run
@@ -66,7 +67,24 @@ class RunDir:
     def worker_dir(self, worker: str) -> Path:
         path = self.path / worker
         path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o755)
         return path
+
+
+def _make_reachable(path: Path) -> None:
+    """QEMU runs as its own user (libvirt-qemu): it must be able to reach the overlays.
+
+    Our own directories are opened up (0755); a parent we do not own that others cannot
+    enter is reported, naming it.
+    """
+    path.chmod(0o755)
+    for parent in path.parents:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            from harness.errors import InfraError
+            raise InfraError(f"run directory {path}: {parent} is not enterable by other users "
+                             f"(mode {oct(mode & 0o777)}), so QEMU cannot reach the overlays; "
+                             f"chmod o+x {parent} or set CLFS_HARNESS_RUN_DIR elsewhere")
 
 
 def metadata_alive(meta: dict[str, str]) -> bool:
@@ -80,7 +98,7 @@ def metadata_alive(meta: dict[str, str]) -> bool:
 def reap_run_files(run_root: Path) -> list[str]:
     """Remove the overlays of dead runs under ``run_root``; return the paths removed."""
     removed: list[str] = []
-    root = Path(run_root)
+    root = Path(run_root).resolve()
     if not root.is_dir():
         return removed
     for owner_file in sorted(root.glob(f"*/{OWNER_FILE}")):

@@ -1,0 +1,215 @@
+"""The VM layer against real libvirt and QEMU, with the linux-smoke guest (marker ``vm``).
+
+One guest is booted for the module; tests that break it (panic, hang, sshd killed) rely on
+the adapter reverting it to the ready snapshot, which is itself under test. Skips, with the
+reason, when libvirt, QEMU or the smoke image are not available.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.config import LabConfig
+from harness.errors import BugcheckDetected, GuestCommandError, GuestTimeout, InfraError
+
+pytestmark = pytest.mark.vm
+
+IMAGE = "linux-smoke"
+
+
+def _skip(reason: str):
+    # -ra prints this in the summary; also say it at once, so it is never silent.
+    print(f"\nSKIP vm tests: {reason}", file=sys.stderr)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """A VM session on a fresh run directory, with the smoke image built (or skip, saying why)."""
+    try:
+        import libvirt  # noqa: F401
+        import paramiko  # noqa: F401
+    except ImportError as exc:
+        _skip(f"python module missing: {exc.name}; run bash .ci/setup")
+    for tool in ("qemu-system-x86_64", "qemu-img"):
+        if shutil.which(tool) is None:
+            _skip(f"{tool} not installed (apt-get install qemu-system-x86 qemu-utils)")
+    # The configured run directory (default ./runs): QEMU, as its own user, must reach it
+    # (pytest's 0700 temp directories would not do). Overlays go at close; consoles stay.
+    config = LabConfig.from_env()
+    from harness.vm.session import open_session
+    try:
+        session = open_session(config)
+    except InfraError as exc:
+        _skip(f"libvirt not reachable at {config.libvirt_uri}: {exc} (start virtlogd -d; libvirtd -d)")
+    from harness.commands.image import build_image
+    from harness.vm.image import load_manifest
+    try:
+        manifest = load_manifest(build_image(IMAGE, config))
+    except InfraError as exc:
+        session.close()
+        _skip(f"cannot build the {IMAGE} image: {exc}")
+    yield config, session, manifest
+    session.close()
+
+
+@pytest.fixture(scope="module")
+def golden_sha(lab):
+    _config, _session, manifest = lab
+    manifest.verify_disk()
+    return manifest.disk_sha256
+
+
+@pytest.fixture(scope="module")
+def guest(lab, golden_sha):
+    from harness.guest.linux import LinuxGuest
+    config, session, manifest = lab
+    g = LinuxGuest(session.backend, manifest, session.run, worker="w0", accel=config.accel,
+                   uri=config.libvirt_uri, boot_timeout=config.boot_timeout_s)
+    try:
+        took = g.boot()
+        print(f"\nsmoke guest SSH-ready in {took:.1f} s under {g.accel.upper()}", file=sys.stderr)
+        yield g
+    finally:
+        g.close()
+
+
+def test_boot_then_ssh_ready_and_exec(guest, lab):
+    _config, _session, manifest = lab
+    assert guest.accel in ("kvm", "tcg")
+    result = guest.run("uname -r; echo err >&2; exit 3")
+    assert (result.exit_code, result.stderr) == (3, "err\n")
+    assert result.stdout.strip().endswith("-amd64")
+    with pytest.raises(GuestCommandError) as info:
+        guest.run("false", check=True)
+    assert info.value.exit_code == 1
+    assert guest.run("cat /proc/sys/kernel/sysrq", check=True).stdout.strip() == "1"
+
+
+def test_sftp_round_trip_5mb_byte_exact(guest, tmp_path):
+    blob = os.urandom(5 * 1024 * 1024)
+    src, back = tmp_path / "blob", tmp_path / "blob.back"
+    src.write_bytes(blob)
+    guest.put(src, "/srv/scratch/blob")
+    remote = guest.run("sha256sum /srv/scratch/blob", check=True).stdout.split()[0]
+    assert remote == hashlib.sha256(blob).hexdigest()
+    guest.get("/srv/scratch/blob", back)
+    assert back.read_bytes() == blob
+
+
+def test_kernel_panic_detected_console_kept_reverted(guest):
+    guest.run("echo before-crash > /srv/marker", check=True)
+    sent = time.time()
+    with pytest.raises(BugcheckDetected) as info:
+        guest.run("echo c > /proc/sysrq-trigger", timeout=60)
+    crash_events = [t for t, text in guest.instance.state.events if text.startswith("crashed")]
+    assert crash_events, guest.instance.state.events
+    assert crash_events[-1] - sent < 2.0, "crash surfaced later than 2 s"
+    assert "panicked" in str(info.value)
+    console = guest.console_log.read_text(errors="replace")
+    assert "sysrq: Trigger a crash" in console and "Kernel panic" in console
+    shots = sorted(guest.dir.glob("crash-*.png"))
+    assert shots and shots[-1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Reverted to the ready snapshot: usable, and the marker written after it is gone.
+    assert guest.run("test -e /srv/marker; echo $?").stdout.strip() == "1"
+
+
+def test_never_returning_command_times_out_and_reverts(guest):
+    guest.run("echo before-hang > /srv/marker", check=True)
+    start = time.monotonic()
+    with pytest.raises(GuestTimeout):
+        guest.run("sleep 100000", timeout=3)
+    assert time.monotonic() - start < 20
+    assert list(guest.dir.glob("hang-*.png"))
+    assert guest.run("test -e /srv/marker; echo $?").stdout.strip() == "1"
+
+
+def test_sshd_killed_is_infra_error_not_failure(guest):
+    with pytest.raises(InfraError) as info:
+        guest.run("killall dropbear; sleep 5", timeout=30)
+    assert not isinstance(info.value, (GuestCommandError, BugcheckDetected))
+    assert guest.run("pidof dropbear", check=True).stdout.strip()  # reverted: sshd back
+
+
+def test_wrong_host_key_refused(guest, lab):
+    from harness.guest.ssh import HostKeyMismatch, SshTransport
+    _config, _session, manifest = lab
+    blob = b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + os.urandom(32)
+    wrong = SshTransport("127.0.0.1", guest.instance.forward(manifest.ssh_port), manifest.ssh_user,
+                         manifest.client_key, "ssh-ed25519 " + base64.b64encode(blob).decode())
+    start = time.monotonic()
+    with pytest.raises(HostKeyMismatch) as info:
+        wrong.wait_ready(30)
+    assert time.monotonic() - start < 10, "a mismatch must be refused at once, not retried"
+    assert "host key mismatch" in str(info.value) and "refusing" in str(info.value)
+    wrong.close()
+
+
+CHILD = r"""
+import sys, time
+from harness.config import LabConfig
+from harness.guest.linux import LinuxGuest
+from harness.vm.image import load_manifest
+from harness.vm.session import open_session
+config = LabConfig.from_env()
+session = open_session(config, autodestroy=False)   # as a remote libvirtd would keep it
+guest = LinuxGuest(session.backend, load_manifest(sys.argv[1]), session.run, worker="victim",
+                   accel=config.accel, uri=config.libvirt_uri, boot_timeout=config.boot_timeout_s)
+guest.boot()
+print("READY", guest.instance.name, guest.instance.spec.overlay, flush=True)
+time.sleep(600)
+"""
+
+
+def test_sigkilled_harness_leftovers_reaped_by_next_run(guest, lab, tmp_path):
+    import libvirt
+    from harness.vm.session import open_session
+    config, session, manifest = lab
+    env = {**os.environ, "CLFS_HARNESS_RUN_DIR": str(config.run_dir),
+           "CLFS_HARNESS_ACCEL": guest.accel, "CLFS_HARNESS_LIBVIRT_URI": config.libvirt_uri}
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(manifest.path)], env=env,
+                             stdout=subprocess.PIPE, stderr=open(tmp_path / "child.err", "w"), text=True)
+    try:
+        line = child.stdout.readline().split()
+        assert line and line[0] == "READY", (tmp_path / "child.err").read_text()[-3000:]
+        domain, overlay = line[1], Path(line[2])
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+        conn = libvirt.open(config.libvirt_uri)
+        try:
+            assert conn.lookupByName(domain).isActive()  # left running by the dead run
+            assert overlay.exists()
+            second = open_session(config)  # the next run: reaps at start
+            second.close()
+            assert any(domain in r for r in second.reaped), second.reaped
+            assert any(str(overlay) in r for r in second.reaped), second.reaped
+            with pytest.raises(libvirt.libvirtError):
+                conn.lookupByName(domain)
+            assert not overlay.exists()
+            assert (overlay.parent / "console.log").exists()  # the artefact stays
+        finally:
+            try:
+                conn.lookupByName(domain).destroy()
+            except libvirt.libvirtError:
+                pass
+            conn.close()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def test_golden_image_unchanged_after_all(guest, lab, golden_sha):
+    _config, _session, manifest = lab
+    from harness.vm.image import sha256_file
+    assert sha256_file(manifest.disk) == golden_sha == manifest.disk_sha256
