@@ -69,6 +69,17 @@ INFO_CLASS_CODES = {"basic": 0, "basic_physical": 1}
 
 DISP_RAN, DISP_NOT_RUN, DISP_INPUT_MISSING = 1, 2, 3
 
+# clfsctl.exe exit codes (CT_EXIT_* in the header): what the guest layer maps to errors.
+CLFSCTL_EXIT = {
+    0: "ok",
+    1: "error (I/O or DeviceIoControl failure)",
+    2: "usage",
+    3: "driver not loaded",
+    4: "access denied",
+    5: "protocol version mismatch",
+    6: "malformed request file",
+}
+
 RESP_MODEL = 0x1
 RESP_STOPPED = 0x2
 RESP_FLAGS_ALL = 0x3

@@ -37,6 +37,10 @@ def _c_program() -> str:
     }
     for name in consts:
         lines.append(f'  printf("const {name} %lu\\n", (unsigned long)({name}));')
+    for code, name in zip(range(7), ("OK", "ERROR", "USAGE", "NOT_LOADED", "ACCESS_DENIED", "VERSION",
+                                      "MALFORMED")):
+        consts[f"CT_EXIT_{name}"] = code
+        lines.append(f'  printf("const CT_EXIT_{name} %lu\\n", (unsigned long)(CT_EXIT_{name}));')
     for op, code in wire.OP_CODES.items():
         lines.append(f'  printf("const CT_OP_{op.upper()} %lu\\n", (unsigned long)CT_OP_{op.upper()});')
     lines += ["  return 0;", "}"]
@@ -65,6 +69,10 @@ def test_offsets_match_gcc(tmp_path):
         assert seen[f"const {name}"] == value, name
     for op, code in wire.OP_CODES.items():
         assert seen[f"const CT_OP_{op.upper()}"] == code, op
+
+
+def test_clfsctl_exit_codes_are_mirrored():
+    assert sorted(wire.CLFSCTL_EXIT) == list(range(7))
 
 
 def test_reject_names_match_the_c_table():
