@@ -47,6 +47,7 @@ class VmSpec:
     cmdline: str = ""
     panic_model: str = "isa"        # "isa" pvpanic (Linux) or "hyperv" (Windows)
     nic_model: str = "virtio-net-pci"
+    disk_bus: str = "virtio"        # "sata" for a Windows guest without virtio drivers
     forwards: tuple[PortForward, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)   # run id, owner pid, run dir
 

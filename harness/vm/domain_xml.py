@@ -77,7 +77,7 @@ def build_domain_xml(spec: VmSpec) -> str:
     disk = _sub(devices, "disk", type="file", device="disk")
     _sub(disk, "driver", name="qemu", type="qcow2", cache="unsafe", discard="unmap")
     _sub(disk, "source", file=str(spec.overlay))
-    _sub(disk, "target", dev="vda", bus="virtio")
+    _sub(disk, "target", dev="vda" if spec.disk_bus == "virtio" else "sda", bus=spec.disk_bus)
 
     serial = _sub(devices, "serial", type="file")
     _sub(serial, "source", path=str(spec.console_log), append="on")

@@ -50,12 +50,18 @@ class RunDir:
     host: str
 
     @classmethod
-    def create(cls, run_root: Path) -> "RunDir":
+    def create(cls, run_root: Path, *, check_reachable: bool = True) -> "RunDir":
+        """Make ``<run_root>/<run id>/`` with ``owner.json``.
+
+        Raises:
+            InfraError: ``check_reachable`` and a parent directory QEMU's user cannot enter.
+        """
         pid = os.getpid()
         run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{pid}"
         path = Path(run_root).resolve() / run_id
         path.mkdir(parents=True, exist_ok=True)
-        _make_reachable(path)
+        if check_reachable:
+            _make_reachable(path)
         run = cls(run_id, path, pid, process_start_time(pid) or "", socket.gethostname())
         (path / OWNER_FILE).write_text(json.dumps(run.metadata(), indent=2) + "\n")
         return run
