@@ -33,6 +33,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set)")
     group.addoption("--infra-retries", metavar="N", type=int, default=1,
                     help="run a case again up to N times when the lab (not CLFS) broke (default 1)")
+    group.addoption("--baseline-dir", metavar="DIR", default="baselines",
+                    help="where baselines live, one folder per target identity (default: baselines)")
+    group.addoption("--record-baseline", action="store_true",
+                    help="record what each case observed as the baseline of this target identity")
     group.addoption("--shard", metavar="I/N", default=None,
                     help="keep only the I-th of N slices of the scenario cases (1-based), for CI matrices")
 
@@ -164,7 +168,7 @@ class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
         from harness.report.record import case_record
         from harness.verdict.judge import judge
-        from harness.verdict.outcome import PASS
+        from harness.verdict.outcome import FAIL, PASS
 
         name = self.config.getoption("--target")
         if self._stopped is not None:
@@ -176,9 +180,30 @@ class ScenarioItem(pytest.Item):
         message = "" if verdict.outcome == PASS else verdict.diff()
         self.record = case_record(self.case, name, verdict.outcome, result=self._result, verdict=verdict,
                                   message=message, duration_s=self._elapsed)
-        self.user_properties.append(("outcome", verdict.outcome))
-        if verdict.outcome != PASS:
-            raise ScenarioFailed(verdict.diff())
+        changes = [] if self.config.getoption("--record-baseline") else self._baseline_changes()
+        if changes:
+            message = "\n".join(filter(None, [message or verdict.diff(), *changes]))
+            self.record.update(outcome=FAIL if verdict.outcome == PASS else verdict.outcome, message=message)
+        self.user_properties.append(("outcome", self.record["outcome"]))
+        if self.record["outcome"] != PASS:
+            raise ScenarioFailed(message)
+
+    def _baseline_changes(self) -> list[str]:
+        """Differences from the recorded baseline of this target identity (none recorded: none)."""
+        from harness.verdict import baseline
+
+        root = Path(self.config.getoption("--baseline-dir"))
+        if not root.is_absolute():
+            root = self.config.rootpath / root
+        path = baseline.baseline_path(root, self._result.identity, self.case.id.split("::", 1)[0])
+        recorded = baseline.load(path).get(self.case.id)
+        if recorded is None:
+            return []
+        lines = baseline.compare(recorded, baseline.observed(self.record))
+        if not lines:
+            return []
+        return [f"changed since the baseline {path.relative_to(root.parent) if root.parent in path.parents else path}:",
+                *(f"  {line}" for line in lines)]
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ScenarioFailed):

@@ -32,6 +32,12 @@ class ResultsCollector:
         self.records: dict[str, dict] = {}
         self.collection_errors: list[str] = []
         self.started = time.time()
+        self.written: list[str] = []
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        for line in self.written:
+            terminalreporter.write_line(f"clfs-harness: wrote {line}")
 
     @pytest.hookimpl
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -54,13 +60,22 @@ class ResultsCollector:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         results = self.results(complete=exitstatus != pytest.ExitCode.INTERRUPTED)
+        if self.config.getoption("--record-baseline"):
+            from harness.verdict import baseline
+
+            root = Path(self.config.getoption("--baseline-dir"))
+            root = root if root.is_absolute() else self.config.rootpath / root
+            for path in baseline.record(results["cases"], root):
+                self.written.append(f"baseline: {path}")
         if self.json_path:
             _write(self.json_path, json.dumps(results, indent=2, sort_keys=True) + "\n")
+            self.written.append(f"results: {self.json_path}")
         from harness.report.summary import render_markdown
 
         markdown = render_markdown(results)
         if self.markdown_path:
             _write(self.markdown_path, markdown)
+            self.written.append(f"summary: {self.markdown_path}")
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:
             with open(step_summary, "a", encoding="utf-8") as handle:

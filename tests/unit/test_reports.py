@@ -137,3 +137,28 @@ def test_an_interrupted_run_still_writes_a_partial_report(pytester, scripted, mo
     results = load_results(pytester)
     assert results["complete"] is False
     assert results["summary"]["total"] < 4
+
+
+def test_a_recorded_baseline_turns_a_behaviour_change_into_a_diff(pytester, scripted, monkeypatch):
+    pytester.makefile(".scenario.yaml", base="name: tolerant\ndescription: d\nsteps:\n"
+                                             "  - create_log: {name: log}\n    expect: any\n")
+    monkeypatch.setattr(scripted, "special", None)
+    recorded = pytester.runpytest("--target", "scripted", "--record-baseline")
+    recorded.assert_outcomes(passed=1)
+    baseline_file = pytester.path / "baselines" / "scripted" / "base.json"
+    recorded.stdout.fnmatch_lines([f"clfs-harness: wrote baseline: {baseline_file}"])
+    cases = json.loads(baseline_file.read_text())["cases"]
+    assert cases == {"base.scenario.yaml::tolerant": [
+        {"index": 1, "op": "create_log", "disposition": "ran", "status": "STATUS_SUCCESS", "irql": 0, "outputs": {}}]}
+
+    pytester.runpytest("--target", "scripted").assert_outcomes(passed=1)  # unchanged: still passes
+
+    def failing(self, case):  # the same case, now failing: 'any' accepts it, the baseline does not
+        steps = tuple(StepResult(s.index, s.op, RAN, 0xC000000D, 0, s.context, {}, 5) for s in case.steps)
+        return CaseResult("scripted", steps, CleanupSummary(), identity={"target": "scripted"})
+
+    monkeypatch.setattr(scripted, "execute", failing)
+    changed = pytester.runpytest("--target", "scripted")
+    changed.assert_outcomes(failed=1)
+    changed.stdout.fnmatch_lines(["changed since the baseline baselines/scripted/base.json:",
+                                  "  step 1 create_log: status STATUS_SUCCESS -> STATUS_INVALID_PARAMETER"])

@@ -1,0 +1,91 @@
+"""Baselines: what each case observed on one target identity, kept in reviewable files.
+
+Expectations say what the documentation promises; a baseline says what a given build of CLFS
+actually did. ``--record-baseline`` writes one JSON file per scenario file and target identity
+(``baselines/windows-22621.2861/marshalling/create.json``); later runs on the same identity
+compare against it, so a Windows update that changes CLFS behaviour shows up as a diff, even for
+steps whose expectation is ``any``.
+
+Only what a step observed is kept: disposition, status, IRQL and outputs. Timings are not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+SUFFIX = ".scenario.yaml"
+
+
+def baseline_key(identity: dict) -> str:
+    """The folder name for a target identity: results are comparable only within one."""
+    target = str(identity.get("target", "unknown"))
+    if identity.get("windows_build"):
+        return f"{target}-{identity['windows_build']}.{identity.get('windows_revision', 0)}"
+    if identity.get("model"):
+        # The model binary's hash changes with the compiler; its rules change with the protocol.
+        return f"model-proto{identity.get('protocol_version', 0)}"
+    return target
+
+
+def baseline_path(root: Path, identity: dict, file_id: str) -> Path:
+    name = file_id[: -len(SUFFIX)] if file_id.endswith(SUFFIX) else file_id
+    return Path(root) / baseline_key(identity) / f"{name}.json"
+
+
+def observed(record: dict) -> list[dict]:
+    """The comparable part of a case record: per step, what was observed."""
+    return [{"index": s["index"], "op": s["op"], "disposition": s["disposition"], "status": s["status_name"],
+             "irql": s["irql"], "outputs": dict(sorted(s["outputs"].items()))} for s in record["steps"]]
+
+
+def load(path: Path) -> dict:
+    """The cases of one baseline file ({} when there is none)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["cases"]
+    except FileNotFoundError:
+        return {}
+
+
+def compare(baseline: list[dict], now: list[dict]) -> list[str]:
+    """One line per difference between a recorded case and this run, in step order."""
+    lines = []
+    before = {s["index"]: s for s in baseline}
+    after = {s["index"]: s for s in now}
+    for index in sorted(set(before) | set(after)):
+        old, new = before.get(index), after.get(index)
+        if old is None or new is None:
+            lines.append(f"step {index}: {'new step' if old is None else 'step no longer present'}")
+            continue
+        for field in ("op", "disposition", "status", "irql"):
+            if old[field] != new[field]:
+                lines.append(f"step {index} {new['op']}: {field} {old[field]} -> {new[field]}")
+        for name in sorted(set(old["outputs"]) | set(new["outputs"])):
+            a, b = old["outputs"].get(name), new["outputs"].get(name)
+            if a != b:
+                lines.append(f"step {index} {new['op']}: output {name} {a} -> {b}")
+    return lines
+
+
+def record(records: list[dict], root: Path) -> list[Path]:
+    """Merge the observed results of ``records`` into the baseline files; returns the files written.
+
+    Cases not in ``records`` keep their recorded results, so recording a subset (``-k``, a shard)
+    never loses the rest.
+    """
+    by_file: dict[Path, dict] = {}
+    for rec in records:
+        if not rec.get("steps") or "identity" not in rec:
+            continue  # skipped or broken before a result: nothing observed
+        file_id = rec["id"].split("::", 1)[0]
+        path = baseline_path(root, rec["identity"], file_id)
+        cases = by_file.setdefault(path, load(path))
+        cases[rec["id"]] = observed(rec)
+    for path, cases in by_file.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"cases": dict(sorted(cases.items()))}, indent=1, sort_keys=True) + "\n"
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    return sorted(by_file)
