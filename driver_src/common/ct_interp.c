@@ -445,17 +445,14 @@ static void run_step(ct_interp *st, const ct_backend *be, const ct_step *s, ct_s
         memcpy(c->obj->path, c->str, (size_t)c->str_chars * 2u);
     }
     memset(&out, 0, sizeof out);
-    if ((spec->needs_live && c->obj && c->obj->state == CT_SLOT_CLOSED) ||
-        (c->obj2 && c->obj2->state == CT_SLOT_CLOSED)) {
-        /* Never hand CLFS a pointer that a step already released. */
-        r->status = (uint32_t)CT_STATUS_INVALID_HANDLE;
-        r->irql = 0;
-        return;
-    }
     be->enter_context(be->ctx, s->context, &saved);
     r->irql = (uint8_t)be->current_irql(be->ctx);
     t0 = be->now_us(be->ctx);
-    status = be->ops[s->op](be->ctx, c, &out);
+    if ((spec->needs_live && c->obj && c->obj->state == CT_SLOT_CLOSED) ||
+        (c->obj2 && c->obj2->state == CT_SLOT_CLOSED))
+        status = CT_STATUS_INVALID_HANDLE;   /* never hand CLFS a pointer a step released */
+    else
+        status = be->ops[s->op](be->ctx, c, &out);
     t1 = be->now_us(be->ctx);
     be->leave_context(be->ctx, s->context, saved);
     r->status = (uint32_t)status;

@@ -367,12 +367,13 @@ static void test_ops(void)
     /* a call on a deleted area / closed log fails without reaching the backend */
     b = rb_new(2, 0); rb_log_area(b, 4096);
     s = rb_step(b, CT_OP_DELETE_MARSHALLING_AREA, 1);
-    s = rb_step(b, CT_OP_FLUSH_BUFFERS, 1); s->flags = 0;
+    s = rb_step(b, CT_OP_FLUSH_BUFFERS, 1); s->flags = 0; s->context = CT_CTX_APC;
     s = rb_step(b, CT_OP_CLOSE_LOG, 0);
     s = rb_step(b, CT_OP_QUERY_LOG_INFO, 0); s->flags = 0;
     s = rb_step(b, CT_OP_DELETE_LOG, 0);
     r = run_rb(b);
     CHECK(status_of(r, 5) == (uint32_t)CT_STATUS_INVALID_HANDLE, "deleted area: %x", status_of(r, 5));
+    CHECK(r->r[4].irql == 1, "refused step still reports its context's IRQL: %u", r->r[4].irql);
     CHECK(status_of(r, 7) == (uint32_t)CT_STATUS_INVALID_HANDLE, "closed log: %x", status_of(r, 7));
     CHECK(status_of(r, 8) == 0, "delete after close: %x", status_of(r, 8));
     CHECK(r->cl.logs_closed == 0 && r->cl.areas_deleted == 0 && r->cl.containers_removed == 0 &&
