@@ -101,3 +101,17 @@ def test_static_model_is_static(artifacts):
     assert data[:4] == b"\x7fELF" and data[18] == 0x3E  # x86-64
     if out:
         assert "statically linked" in out
+
+
+def test_build_driver_command_prints_the_artefacts(tmp_path, capsys):
+    missing = missing_tools(CROSS_TOOLS)
+    if missing:
+        pytest.skip(f"missing build tools: {', '.join(missing)}")
+    from harness.cli import main
+
+    rc = main(["build-driver", "--out", str(tmp_path / "out"), "--cert-dir", str(tmp_path / "cert")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert f"driver:      {tmp_path / 'out' / 'win' / 'signed' / 'clfstest.sys'}" in out
+    assert f"client:      {tmp_path / 'out' / 'win' / 'signed' / 'clfsctl.exe'}" in out
+    assert "BEGIN" not in out and "PRIVATE" not in out   # the key never reaches the output
