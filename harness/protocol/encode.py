@@ -181,6 +181,8 @@ def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch
     arg = [0, 0, 0, 0]
     for i, name in enumerate(layout.get("args", ())):
         arg[i] = _arg_value(step, name)
+    if step.op == "add_container_set" and arg[0] > wire.MAX_CONTAINER_SET:
+        raise _fail(step, f"count {arg[0]} exceeds the driver's limit of {wire.MAX_CONTAINER_SET} containers per set")
 
     value, value_reg = 0, wire.NO_REG
     if "value" in layout:

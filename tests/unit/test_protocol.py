@@ -78,6 +78,8 @@ def test_bugcheck_flag_and_u64_values():
     (lambda: case([step(1, "create_log", name="l", path="a\0b")]), "NUL"),
     (lambda: case([step(1, "create_log", name="l"),
                    step(2, "align_reserved_log", area="l", record_sizes=tuple(range(65)))]), "65 items"),
+    (lambda: case([step(1, "create_log", name="l"),
+                   step(2, "add_container_set", log="l", count=3000, size=1)]), "limit of 2048"),
 ])
 def test_encode_refuses_what_the_wire_cannot_carry(bad, message):
     with pytest.raises(ProtocolError, match=message):
