@@ -23,6 +23,7 @@ from harness.vm.base import Backend, Instance, PortForward, VmSpec
 from harness.vm.image import ImageManifest
 from harness.vm.libvirt_backend import free_port
 from harness.vm.rundir import RunDir
+from harness.vm.stage import stage
 
 log = logging.getLogger("harness.guest")
 
@@ -54,7 +55,8 @@ class LinuxGuest:
         self.instance: Instance | None = None
         self.ssh: SshTransport | None = None
         self.accel: str | None = None
-        self.boot_seconds: float | None = None
+        self.boot_seconds: float | None = None    # power-on to snapshot taken
+        self.ready_seconds: float | None = None   # power-on to SSH-ready
         self._shots = 0
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -68,10 +70,12 @@ class LinuxGuest:
         overlay = self.dir / "overlay.qcow2"
         meta = {**self.run_dir.metadata(), "worker": self.worker, "overlay": str(overlay),
                 "image": m.name}
+        staged = self.run_dir.staging_dir(m.name)
         return VmSpec(
             name=f"clfs-{self.run_dir.run_id}-{self.worker}", accel=accel, overlay=overlay,
-            golden=m.disk, console_log=self.console_log, machine=m.machine,
-            memory_mib=m.memory_mib, vcpus=m.vcpus, kernel=m.kernel, initrd=m.initrd,
+            golden=stage(m.disk, staged), console_log=self.console_log, machine=m.machine,
+            memory_mib=m.memory_mib, vcpus=m.vcpus, kernel=m.kernel and stage(m.kernel, staged),
+            initrd=m.initrd and stage(m.initrd, staged),
             cmdline=m.cmdline, panic_model=m.panic_model,
             forwards=(PortForward(free_port(), m.ssh_port),), metadata=meta)
 
@@ -111,6 +115,7 @@ class LinuxGuest:
                                 m.client_key, m.host_key)
         try:
             self.ssh.wait_ready(deadline, abort=self._abort_if_crashed)
+            self.ready_seconds = time.monotonic() - start
         except InfraError as exc:
             if isinstance(exc, HostKeyMismatch):
                 raise

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 
 log = logging.getLogger("harness.vm")
 OWNER_FILE = "owner.json"
+STAGING = "images"
 
 
 def process_start_time(pid: int) -> str | None:
@@ -70,6 +72,13 @@ class RunDir:
         return {"run-id": self.run_id, "pid": str(self.pid), "pid-start": self.pid_start,
                 "host": self.host, "run-dir": str(self.path)}
 
+    def staging_dir(self, image: str) -> Path:
+        """Where image files QEMU cannot reach in the cache are linked for this run."""
+        return self.path / STAGING / image
+
+    def remove_staging(self) -> None:
+        shutil.rmtree(self.path / STAGING, ignore_errors=True)
+
     def worker_dir(self, worker: str) -> Path:
         path = self.path / worker
         path.mkdir(parents=True, exist_ok=True)
@@ -115,11 +124,17 @@ def reap_run_files(run_root: Path) -> list[str]:
         if meta.get("reaped") or metadata_alive(meta):
             continue
         for overlay in owner_file.parent.rglob("*.qcow2"):
+            if overlay.relative_to(owner_file.parent).parts[0] == STAGING:
+                continue  # a link to a golden image, removed with the staging directory below
             try:
                 overlay.unlink()
                 removed.append(str(overlay))
             except OSError as exc:
                 log.warning("reap: cannot remove %s: %s", overlay, exc)
+        staging = owner_file.parent / STAGING
+        if staging.is_dir():
+            shutil.rmtree(staging, ignore_errors=True)
+            removed.append(str(staging))
         meta["reaped"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         owner_file.write_text(json.dumps(meta, indent=2) + "\n")
     if removed:

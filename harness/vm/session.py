@@ -23,7 +23,11 @@ class VmSession:
     reaped: list[str] = field(default_factory=list)
 
     def close(self) -> None:
-        self.backend.close()
+        """Close every instance and the connection; drop the run's staged image links."""
+        try:
+            self.backend.close()
+        finally:
+            self.run.remove_staging()
 
 
 def open_session(config: LabConfig, *, backend: str = "libvirt", autodestroy: bool = True) -> VmSession:
