@@ -1,8 +1,14 @@
 /*
  * fuzz_request.c - libFuzzer target: the request parser and interpreter with the model ops.
  *
- * Any byte string is a request. Properties checked beyond "no crash, no sanitizer report":
- * the response always fits its buffer and states its own size, and no slot is left live.
+ * Each input is used twice:
+ *  1. as raw request bytes: the parser must refuse or accept without crashing;
+ *  2. as a recipe for a well-formed request (every 24 input bytes pick one step: op, context,
+ *     objects among those already defined, arguments, lists, saves), so mutations reach the
+ *     interpreter's execution, registers and cleanup and the model's rules instead of stopping
+ *     at validation.
+ * Properties checked beyond "no crash, no sanitizer report": the response fits its buffer and
+ * states its own size, a generated request is never refused, and no slot is left live.
  * Seeds: the scenario catalogue encoded by harness/driver/fuzz_seeds.py.
  */
 #include <stdint.h>
@@ -11,28 +17,225 @@
 
 #include "ct_model.h"
 
+#define GEN_SLOTS 8u
+#define GEN_REGS 8u
+#define CHUNK 24u
+
 static ct_interp g_st;
 static ct_model g_model;
 static uint8_t g_resp[CT_RESPONSE_SIZE(CT_MAX_STEPS)];
+static uint8_t g_req[sizeof(ct_req_header) + 64u * sizeof(ct_step) + 16384u];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static uint32_t run(const uint8_t *req, uint32_t len, int must_accept)
 {
     ct_backend be;
     ct_resp_header h;
     uint32_t n;
 
-    if (size > CT_MAX_REQUEST)
-        return -1;
     ct_model_backend(&g_model, &be);
-    n = ct_run(&g_st, &be, data, (uint32_t)size, g_resp, sizeof g_resp);
+    n = ct_run(&g_st, &be, req, len, g_resp, sizeof g_resp);
     memcpy(&h, g_resp, sizeof h);
     if (n < CT_RESPONSE_SIZE(0) || n > sizeof g_resp || h.total_size != n || h.magic != CT_RESP_MAGIC)
         abort();
     if (h.reject == CT_OK && (h.step_count == 0 || n != CT_RESPONSE_SIZE(h.step_count)))
         abort();
+    if (must_accept && h.reject != CT_OK)
+        abort();
     if (ct_live_slots(&g_st) != 0)
         abort();
+    return h.reject;
+}
+
+/* ---- generator ------------------------------------------------------------------------------ */
+
+typedef struct gen {
+    ct_step steps[64];
+    uint32_t n;
+    uint8_t payload[16384];
+    uint32_t psize;
+    uint8_t kind[GEN_SLOTS];
+    uint32_t defined;
+} gen;
+
+static gen g_gen;
+
+static int add_payload(gen *g, const void *p, uint32_t len, uint32_t align, uint32_t *off)
+{
+    while (g->psize % align) g->payload[g->psize++] = 0;
+    if (g->psize + len > sizeof g->payload) return 0;
+    *off = g->psize;
+    memcpy(g->payload + g->psize, p, len);
+    g->psize += len;
+    return 1;
+}
+
+static uint64_t le64(const uint8_t *b)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | b[i];
+    return v;
+}
+
+/* A slot of `kind`, chosen by `pick` among the defined ones; CT_NO_SLOT if none. */
+static uint16_t pick_slot(const gen *g, uint8_t kind, uint8_t pick)
+{
+    uint32_t i, count = 0, want;
+    for (i = 0; i < g->defined; i++) count += g->kind[i] == kind;
+    if (count == 0) return CT_NO_SLOT;
+    want = pick % count;
+    for (i = 0; i < g->defined; i++)
+        if (g->kind[i] == kind && want-- == 0) return (uint16_t)i;
+    return CT_NO_SLOT;
+}
+
+static void gen_step(gen *g, const uint8_t *b)
+{
+    static const uint32_t dispositions[3] = {CT_CREATE_NEW, CT_OPEN_EXISTING, CT_OPEN_ALWAYS};
+    static const uint32_t pools[3] = {CT_POOL_NONPAGED, CT_POOL_PAGED, CT_POOL_NONPAGED_NX};
+    ct_step *s = &g->steps[g->n];
+    uint16_t op = (uint16_t)(1u + b[0] % (CT_OP_COUNT - 1u));
+    const ct_op_spec *spec = &ct_op_specs[op];
+    uint64_t v = le64(b + 8);
+    uint32_t off, i;
+
+    memset(s, 0, sizeof *s);
+    s->index = g->n + 1;
+    s->op = op;
+    s->context = (uint8_t)(b[1] % 4u);
+    s->flags = (uint8_t)(b[2] & CT_STEP_STOP_ON_FAILURE);
+    s->slot = s->slot2 = CT_NO_SLOT;
+    s->value_reg = CT_NO_REG;
+    if (spec->slot_use == CT_USE_DEFINE_LOG || spec->slot_use == CT_USE_DEFINE_AREA) {
+        if (g->defined >= GEN_SLOTS) return;
+        if (spec->slot2_use == CT_USE_LOG && (s->slot2 = pick_slot(g, CT_KIND_LOG, b[3])) == CT_NO_SLOT)
+            return;
+        s->slot = (uint16_t)g->defined;
+        g->kind[g->defined++] = spec->slot_use == CT_USE_DEFINE_LOG ? CT_KIND_LOG : CT_KIND_AREA;
+    } else if (spec->slot_use == CT_USE_LOG || spec->slot_use == CT_USE_AREA) {
+        s->slot = pick_slot(g, spec->slot_use == CT_USE_LOG ? CT_KIND_LOG : CT_KIND_AREA, b[3]);
+        if (s->slot == CT_NO_SLOT) return;
+    }
+    switch (op) {
+    case CT_OP_CREATE_LOG: {
+        uint16_t path[4] = {'C', ':', '\\', (uint16_t)('a' + b[4] % 3u)};
+        s->arg[0] = dispositions[b[5] % 3u];
+        if (!add_payload(g, path, sizeof path, 2, &off)) return;
+        s->str_offset = off;
+        s->str_bytes = sizeof path;
+        break;
+    }
+    case CT_OP_ADD_CONTAINER:
+        s->value = (int64_t)(b[4] & 1 ? v % (3u << 20) : v);
+        if (b[5] % 4u == 0) {
+            uint16_t rel[9] = {'%', 'B', 'L', 'F', '%', '\\', '.', '.', 'x'};
+            uint32_t len = (uint32_t)(6u + b[6] % 4u) * 2u;
+            if (!add_payload(g, rel, len, 2, &off)) return;
+            s->str_offset = off;
+            s->str_bytes = len;
+        }
+        break;
+    case CT_OP_ADD_CONTAINER_SET:
+        s->arg[0] = b[4] % 5u;
+        s->value = (int64_t)(v % (3u << 20));
+        break;
+    case CT_OP_CREATE_MARSHALLING_AREA:
+        s->arg[0] = pools[b[4] % 3u];
+        s->arg[1] = b[5] & 1 ? (uint32_t)(b[6] + 1u) * 512u : (uint32_t)v;
+        s->arg[2] = b[7] & 1 ? 0xFFFFFFFFu : b[7] % 4u;
+        s->arg[3] = b[4] % 5u;
+        s->flags |= (uint8_t)(b[2] & (CT_STEP_ALLOC_CALLBACK | CT_STEP_FREE_CALLBACK));
+        break;
+    case CT_OP_ALLOC_RESERVED_LOG:
+    case CT_OP_FREE_RESERVED_LOG:
+        s->arg[0] = b[4] % 4u;
+        /* fall through: value or register */
+    case CT_OP_FLUSH_TO_LSN:
+        if (b[5] & 1) s->value_reg = (uint16_t)(b[6] % GEN_REGS);
+        else s->value = (int64_t)(b[7] & 1 ? (int64_t)(v % 4096u) - 1024 : (int64_t)v);
+        break;
+    case CT_OP_RESERVE_AND_APPEND:
+        s->arg[0] = b[4] % 8u;
+        break;
+    case CT_OP_QUERY_LOG_INFO:
+        s->arg[0] = b[4] % 2u;
+        break;
+    default:
+        break;
+    }
+    if (spec->list_use) {
+        int64_t items[4];
+        uint32_t count = b[16] % 5u;
+        if (spec->list_use == 2 && count == 0) count = 1;
+        for (i = 0; i < count; i++)
+            items[i] = op == CT_OP_RESERVE_AND_APPEND ? (int64_t)(b[17 + i] * 16u) : (int64_t)b[17 + i] * 8 - 64;
+        if (count) {
+            if (!add_payload(g, items, count * 8u, 8, &off)) return;
+            s->list_offset = off;
+            s->list_count = count;
+        }
+    }
+    if (spec->list2_use) {
+        int64_t items[3];
+        uint32_t count = b[21] % 4u;
+        for (i = 0; i < count; i++) items[i] = ((int64_t)b[22 + (i & 1)] - 100) * 4;
+        if (count) {
+            if (!add_payload(g, items, count * 8u, 8, &off)) return;
+            s->list2_offset = off;
+            s->list2_count = count;
+        }
+    }
+    if (spec->outputs && (b[2] & 0x80)) {
+        ct_save sv = {(uint16_t)(b[3] % spec->outputs), (uint16_t)(b[2] % GEN_REGS)};
+        if (!add_payload(g, &sv, sizeof sv, 4, &off)) return;
+        s->save_offset = off;
+        s->save_count = 1;
+    }
+    g->n++;
+}
+
+static uint32_t generate(const uint8_t *data, size_t size)
+{
+    gen *g = &g_gen;
+    ct_req_header h;
+    size_t pos;
+    uint32_t total;
+
+    memset(g, 0, sizeof *g);
+    for (pos = 0; pos + CHUNK <= size && g->n < 64; pos += CHUNK)
+        gen_step(g, data + pos);
+    if (g->n == 0)
+        return 0;
+    while (g->psize % 8) g->payload[g->psize++] = 0;
+    memset(&h, 0, sizeof h);
+    h.magic = CT_REQ_MAGIC;
+    h.version = CT_PROTO_VERSION;
+    h.header_size = sizeof h;
+    h.step_count = g->n;
+    h.step_size = sizeof(ct_step);
+    h.slot_count = GEN_SLOTS;
+    h.reg_count = GEN_REGS;
+    h.steps_offset = sizeof h;
+    h.payload_offset = (uint32_t)sizeof h + g->n * (uint32_t)sizeof(ct_step);
+    h.payload_size = g->psize;
+    total = h.payload_offset + g->psize;
+    h.total_size = total;
+    memcpy(g_req, &h, sizeof h);
+    memcpy(g_req + sizeof h, g->steps, g->n * sizeof(ct_step));
+    memcpy(g_req + h.payload_offset, g->payload, g->psize);
+    return total;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    uint32_t len;
+
+    if (size > CT_MAX_REQUEST)
+        return -1;
+    run(data, (uint32_t)size, 0);
+    len = generate(data, size);
+    if (len)
+        run(g_req, len, 1);
     return 0;
 }
