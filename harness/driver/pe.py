@@ -3,7 +3,7 @@
 ``check_driver`` asserts what a loadable, hardened, test-signed kernel driver needs: AMD64,
 native subsystem, imports only from ntoskrnl.exe, HAL.dll and CLFS.SYS (with the CLFS routines
 the driver exists for), DYNAMIC_BASE and NX_COMPAT, no section both writable and executable,
-and an Authenticode signature that verifies against the test certificate.
+an Authenticode signature that verifies against the test certificate, and a correct PE checksum.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def imports(path: Path) -> dict[str, list[str]]:
 
 
 def pe_problems(path: Path, *, subsystem: int, allowed_dlls: frozenset[str] | None = None,
-                required: dict[str, tuple[str, ...]] | None = None) -> list[str]:
+                required: dict[str, tuple[str, ...]] | None = None, checksum: bool = False) -> list[str]:
     """Everything wrong with the PE at ``path`` (empty list: it passes)."""
     pe = _load(path)
     problems = []
@@ -80,6 +80,8 @@ def pe_problems(path: Path, *, subsystem: int, allowed_dlls: frozenset[str] | No
     security = pe.OPTIONAL_HEADER.DATA_DIRECTORY[DIR_SECURITY]
     if security.VirtualAddress == 0 or security.Size == 0:
         problems.append("no Authenticode signature (security directory empty)")
+    elif checksum and not pe.verify_checksum():
+        problems.append(f"PE checksum 0x{pe.OPTIONAL_HEADER.CheckSum:08X} is wrong (the loader refuses such a driver)")
     return problems
 
 
@@ -90,7 +92,8 @@ def verify_signature(path: Path, cert: Path, *, osslsigncode: str | None = None)
         return "osslsigncode is not installed"
     proc = subprocess.run([tool, "verify", "-in", str(path), "-CAfile", str(cert)],
                           capture_output=True, text=True, timeout=120)
-    if proc.returncode == 0 and "Signature verification: ok" in proc.stdout:
+    # The exit status is what counts; the text differs between osslsigncode releases.
+    if proc.returncode == 0 and ("Signature verification: ok" in proc.stdout or "Succeeded" in proc.stdout):
         return None
     return (proc.stdout + proc.stderr).strip().splitlines()[-1] if (proc.stdout + proc.stderr).strip() else \
         f"osslsigncode verify exited {proc.returncode}"
@@ -99,7 +102,7 @@ def verify_signature(path: Path, cert: Path, *, osslsigncode: str | None = None)
 def check_driver(sys_path: Path, cert: Path) -> None:
     """Raise BuildError listing every problem of the signed driver."""
     problems = pe_problems(sys_path, subsystem=SUBSYSTEM_NATIVE, allowed_dlls=DRIVER_IMPORT_DLLS,
-                           required={"CLFS.SYS": REQUIRED_CLFS_IMPORTS})
+                           required={"CLFS.SYS": REQUIRED_CLFS_IMPORTS}, checksum=True)
     reason = verify_signature(sys_path, cert)
     if reason:
         problems.append(f"signature does not verify: {reason}")

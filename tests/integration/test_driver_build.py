@@ -33,7 +33,7 @@ def artifacts(tmp_path_factory):
 
 def test_signed_driver_passes_every_check(artifacts):
     assert pe.pe_problems(artifacts.sys, subsystem=pe.SUBSYSTEM_NATIVE, allowed_dlls=pe.DRIVER_IMPORT_DLLS,
-                          required={"CLFS.SYS": pe.REQUIRED_CLFS_IMPORTS}) == []
+                          required={"CLFS.SYS": pe.REQUIRED_CLFS_IMPORTS}, checksum=True) == []
     assert pe.verify_signature(artifacts.sys, artifacts.certificate.cert) is None
     assert pe.verify_signature(artifacts.client, artifacts.certificate.cert) is None
     imports = {dll.lower(): names for dll, names in pe.imports(artifacts.sys).items()}
