@@ -58,6 +58,7 @@ class LinuxGuest:
         self.boot_seconds: float | None = None    # power-on to snapshot taken
         self.ready_seconds: float | None = None   # power-on to SSH-ready
         self._shots = 0
+        self._provision = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -79,13 +80,19 @@ class LinuxGuest:
             cmdline=m.cmdline, panic_model=m.panic_model,
             forwards=(PortForward(free_port(), m.ssh_port),), metadata=meta)
 
-    def boot(self) -> float:
-        """Power on, wait for SSH, snapshot the ready guest. Returns seconds to ready.
+    def boot(self, provision=None) -> float:
+        """Power on, wait for SSH, provision, snapshot the ready guest. Returns seconds to ready.
+
+        Args:
+            provision: optional ``callable(guest)`` run before the snapshot (copy tools in),
+                so every revert comes back to a provisioned guest. Kept for re-boots.
 
         Raises:
             BootError: the guest did not become ready (carries the console tail).
             InfraError: libvirt or the host failed.
         """
+        if provision is not None:
+            self._provision = provision
         tries = accel_mod.candidates(self.accel_requested, self.uri)
         for i, accel in enumerate(tries):
             probing = i < len(tries) - 1
@@ -120,6 +127,8 @@ class LinuxGuest:
             if isinstance(exc, HostKeyMismatch):
                 raise
             raise BootError(f"{self.instance.name} ({accel}): {exc}", self.instance.console_tail()) from None
+        if self._provision is not None:
+            self._provision(self)
         self.instance.snapshot("ready")
         return time.monotonic() - start
 

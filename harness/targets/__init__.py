@@ -9,6 +9,7 @@ from harness.errors import UsageError
 # name -> "module:Class". Each owner adds its target here.
 _TARGETS: dict[str, str] = {
     "model": "harness.targets.model:ModelTarget",
+    "smoke": "harness.targets.vm_linux:SmokeTarget",
 }
 
 

@@ -1,0 +1,131 @@
+"""The ``smoke`` target: scenarios through the whole VM path, on the Linux smoke guest.
+
+encode → SFTP into the guest → ``clfstest-model-static REQUEST RESPONSE`` in the guest →
+SFTP out → decode. The executor is the host-built documented-rules model (static, as the
+smoke guest has no libc of its own), so results are model results; what this target proves
+is the VM path itself: boot, snapshot, copy, execute, crash and hang handling, revert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from harness.config import LabConfig
+from harness.errors import BuildError, InfraError
+from harness.protocol import decode_response, encode_request
+from harness.protocol.results import CaseResult
+from harness.scenario.model import Case
+from harness.targets.base import Target
+from harness.targets.model import MODEL_SCRATCH, SOURCE_DIR
+
+IMAGE = "linux-smoke"
+GUEST_DIR = "/srv/clfstest"
+GUEST_MODEL = f"{GUEST_DIR}/clfstest-model-static"
+
+
+def build_static_model(out_dir: Path | None = None) -> Path:
+    """``make -C driver_src <out>/host/clfstest-model-static``; returns the executable.
+
+    Raises:
+        BuildError: make failed (carries its output).
+    """
+    out = (out_dir or SOURCE_DIR / "out").resolve()
+    target = out / "host" / "clfstest-model-static"
+    cmd = ["make", "-s", "-C", str(SOURCE_DIR), f"OUT={out}", str(target)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
+        raise BuildError(f"building the static model failed: {exc}") from None
+    if proc.returncode != 0:
+        raise BuildError(f"building the static model failed: {' '.join(cmd)}", proc.stdout + proc.stderr)
+    return target
+
+
+class SmokeTarget(Target):
+    """Runs each case with the model executor inside the Linux smoke guest."""
+
+    name = "smoke"
+
+    def __init__(self, config: LabConfig | None = None, *, binary: Path | None = None):
+        self.config = config or LabConfig.from_env()
+        self._binary = binary
+        self._session = None
+        self._guest = None
+        self._identity: dict | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+
+    def prepare(self) -> None:
+        from harness.commands.image import build_image
+        from harness.guest.linux import LinuxGuest
+        from harness.vm.image import load_manifest
+        from harness.vm.session import open_session
+
+        if self._binary is None:
+            self._binary = build_static_model()
+        manifest = load_manifest(build_image(IMAGE, self.config))
+        self._session = open_session(self.config)
+        self._guest = LinuxGuest(self._session.backend, manifest, self._session.run, worker="smoke",
+                                 accel=self.config.accel, uri=self.config.libvirt_uri,
+                                 boot_timeout=self.config.boot_timeout_s,
+                                 command_timeout=self.config.command_timeout_s)
+        self._tmp = tempfile.TemporaryDirectory(prefix="clfs-smoke-")
+        try:
+            self._guest.boot(provision=self._provision)
+        except BaseException:
+            self.close()
+            raise
+        self._identity = {
+            "target": self.name, "model": True, "image": manifest.name,
+            "image_sha256": manifest.disk_sha256, "accel": self._guest.accel,
+            "model_sha256": hashlib.sha256(self._binary.read_bytes()).hexdigest(),
+        }
+
+    def _provision(self, guest) -> None:
+        guest.run(f"mkdir -p {GUEST_DIR}", check=True)
+        guest.put(self._binary, GUEST_MODEL)
+        # Without arguments the executor prints its usage and exits 2: proof that it runs here.
+        guest.run(f"chmod 755 {GUEST_MODEL} && {{ {GUEST_MODEL} >/dev/null 2>&1; test $? -eq 2; }}",
+                  check=True)
+
+    def identity(self) -> dict:
+        return dict(self._identity or {"target": self.name})
+
+    def execute(self, case: Case) -> CaseResult:
+        if self._guest is None:
+            self.prepare()
+        request = encode_request(case, scratch=MODEL_SCRATCH)
+        local = Path(self._tmp.name)
+        req_path, resp_path = local / "request.bin", local / "response.bin"
+        req_path.write_bytes(request)
+        start = time.perf_counter()
+        self._guest.put(req_path, f"{GUEST_DIR}/request.bin")
+        ran = self._guest.run(f"{GUEST_MODEL} {GUEST_DIR}/request.bin {GUEST_DIR}/response.bin",
+                              timeout=max(case.timeout_s, 1.0) + 5.0)
+        if ran.exit_code != 0:
+            raise InfraError(f"clfstest-model-static in the guest exited {ran.exit_code} for case "
+                             f"{case.id}: {(ran.stderr or ran.stdout).strip()[-500:]}")
+        self._guest.get(f"{GUEST_DIR}/response.bin", resp_path)
+        response = resp_path.read_bytes()
+        elapsed = time.perf_counter() - start
+        result = decode_response(response, case, target=self.name)
+        return CaseResult(target=result.target, steps=result.steps, cleanup=result.cleanup,
+                          identity=self.identity(), request=request, response=response,
+                          elapsed_s=elapsed, bugcheck=result.bugcheck,
+                          bugcheck_step=result.bugcheck_step, stopped=result.stopped)
+
+    def close(self) -> None:
+        guest, self._guest = self._guest, None
+        session, self._session = self._session, None
+        try:
+            if guest is not None:
+                guest.close()
+        finally:
+            if session is not None:
+                session.close()
+            if self._tmp is not None:
+                self._tmp.cleanup()
+                self._tmp = None

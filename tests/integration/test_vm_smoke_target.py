@@ -1,0 +1,64 @@
+"""The ``smoke`` target: catalogue cases through the whole VM path give the model's answers.
+
+encode → SFTP in → clfstest-model-static in the Linux smoke guest → SFTP out → decode,
+compared with the same executor on the host (``model``), step timings aside.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.errors import BuildError, InfraError
+
+pytestmark = pytest.mark.vm
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _skip(reason: str):
+    print(f"\nSKIP smoke target: {reason}", file=sys.stderr)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def targets():
+    for tool in ("make", "gcc", "qemu-system-x86_64"):
+        if shutil.which(tool) is None:
+            _skip(f"{tool} not installed (bash .ci/setup)")
+    from harness.targets import target_class
+    from harness.targets.model import ModelTarget
+    smoke, model = target_class("smoke")(), ModelTarget()
+    try:
+        smoke.prepare()
+    except InfraError as exc:
+        _skip(f"the smoke guest is not available: {str(exc).splitlines()[0]}")
+    except BuildError as exc:
+        pytest.fail(f"static model build failed: {exc}\n{exc.output[-2000:]}")
+    model.prepare()
+    yield smoke, model
+    smoke.close()
+    model.close()
+
+
+def _cases(limit: int):
+    from harness.scenario.load import discover, load_file
+    cases = []
+    for file in discover([str(ROOT / "scenarios")]):
+        cases.extend(load_file(file.path, file.file_id)[0])
+    return cases[:limit]
+
+
+def test_catalogue_cases_through_the_vm_match_the_host_model(targets):
+    smoke, model = targets
+    cases = _cases(12)
+    assert cases, "no catalogue cases found"
+    for case in cases:
+        got, want = smoke.execute(case), model.execute(case)
+        strip = lambda r: [dataclasses.replace(s, elapsed_us=0) for s in r.steps]  # noqa: E731
+        assert (strip(got), got.cleanup, got.bugcheck) == (strip(want), want.cleanup, want.bugcheck), case.id
+        assert got.target == "smoke" and got.identity["accel"] in ("kvm", "tcg")
+        assert got.identity["image"] == "linux-smoke"
