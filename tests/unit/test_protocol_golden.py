@@ -26,6 +26,7 @@ def _hexdump(data: bytes) -> str:
 def test_lifecycle_request_matches_golden():
     text = _hexdump(encode_request(lifecycle("apc"), scratch="C:\\scratch"))
     ref = REFS / "lifecycle_apc.request.hex"
-    if os.environ.get("CLFS_HARNESS_UPDATE_GOLDEN") == "1" or not ref.exists():
+    if os.environ.get("CLFS_HARNESS_UPDATE_GOLDEN") == "1":
         ref.write_text(text)
+    assert ref.exists(), f"{ref} missing: run with CLFS_HARNESS_UPDATE_GOLDEN=1"
     assert text == ref.read_text()
