@@ -186,8 +186,9 @@ class LinuxGuest:
             self._after_failure("hang")
             raise
         except InfraError as exc:
-            # A connection lost because the guest crashed is a crash, not a lab failure.
-            if self.instance.wait_crash(1.0):
+            # A connection lost because the guest crashed or powered off says so, not "lab
+            # broke": libvirt's event follows within 2 s.
+            if self.instance.wait_crash(2.5):
                 crash = self._crash_error(command)
                 self._after_failure("crash")
                 raise crash from exc

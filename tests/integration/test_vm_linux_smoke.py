@@ -209,6 +209,28 @@ def test_sigkilled_harness_leftovers_reaped_by_next_run(guest, lab, tmp_path):
             child.wait()
 
 
+def test_guest_power_off_seen_within_2s_then_booted_afresh(guest):
+    old = guest.instance
+    sent = time.time()
+    with pytest.raises(InfraError) as info:
+        guest.run("poweroff -f", timeout=30)
+    assert not isinstance(info.value, BugcheckDetected)
+    assert "stopped: shutdown" in str(info.value)
+    stops = [t for t, text in old.state.events if text.startswith("stopped")]
+    assert stops and stops[-1] - sent < 2.0, "power-off surfaced later than 2 s"
+    # The transient domain is gone with its snapshot: the adapter booted a fresh one.
+    assert guest.instance is not old
+    assert guest.run("cat /proc/sys/kernel/sysrq", check=True).stdout.strip() == "1"
+
+
+def test_cli_vm_list_and_reap(capsys):
+    from harness.cli import main
+    assert main(["vm", "list"]) == 0
+    assert main(["vm", "reap"]) == 0
+    out = capsys.readouterr().out
+    assert "reap:" in out and "removed domain" not in out  # our own live run is left alone
+
+
 def test_golden_image_unchanged_after_all(guest, lab, golden_sha):
     _config, _session, manifest = lab
     from harness.vm.image import sha256_file
