@@ -47,12 +47,14 @@ def log_default(message: str) -> None:
     print(f"image build {NAME}: {message}", flush=True)
 
 
+RECIPE_FILES = ("build.py", "init", "modules.txt", "packages.txt")
+
+
 def recipe_hash() -> str:
-    """Hash of everything that defines the image: this directory's files."""
+    """Hash of everything that defines the image (not the README)."""
     digest = hashlib.sha256()
-    for path in sorted(HERE.iterdir()):
-        if path.is_file() and path.suffix != ".pyc":
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for name in RECIPE_FILES:
+        digest.update(name.encode() + b"\0" + (HERE / name).read_bytes())
     return digest.hexdigest()
 
 
