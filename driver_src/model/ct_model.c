@@ -22,8 +22,8 @@ static int injected(ct_model *m)
     return m->fail_at != 0 && m->calls == m->fail_at;
 }
 
-/* RULE: every routine used here is documented "req.irql: <= APC_LEVEL" (each Clfs*.md page's
- * header). Above that the model simulates a bugcheck; which code Windows raises is not
+/* RULE: every routine used here is documented "req.irql: <= APC_LEVEL" (the header of each
+ * routine page, e.g. ClfsAllocReservedLog.md, ClfsReserveAndAppendLog.md). Above that the model simulates a bugcheck; which code Windows raises is not
  * documented, 0xA is the model's stand-in. */
 static int irql_ok(ct_model *m)
 {
