@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from harness.config import LabConfig
@@ -22,9 +23,15 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.driver.build import build_driver
+    from harness.errors import BuildError
 
     config = LabConfig.from_env(driver_out_dir=args.out, cert_dir=args.cert_dir)
-    art = build_driver(config)
+    try:
+        art = build_driver(config)
+    except BuildError as exc:
+        if exc.output:   # the tool's own words first; the CLI then prints the one-line error
+            print(exc.output.rstrip()[-4000:], file=sys.stderr)
+        raise
     print(f"driver:      {art.sys}")
     print(f"client:      {art.client}")
     print(f"model:       {art.model}")
