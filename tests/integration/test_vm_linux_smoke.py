@@ -94,6 +94,10 @@ def test_boot_then_ssh_ready_and_exec(guest, lab):
         guest.run("false", check=True)
     assert info.value.exit_code == 1
     assert guest.run("cat /proc/sys/kernel/sysrq", check=True).stdout.strip() == "1"
+    modules = guest.run("cat /proc/modules", check=True).stdout
+    for name in ("virtio_pci", "virtio_blk", "virtio_net", "pvpanic_mmio"):
+        assert f"{name} " in modules  # loaded in dependency order by the image's /init
+    assert "smoke-init: insmod" not in guest.console_log.read_text(errors="replace")
 
 
 def test_sftp_round_trip_5mb_byte_exact(guest, tmp_path):

@@ -135,3 +135,47 @@ def test_accel_candidates():
 def test_unknown_backend_lists_known():
     with pytest.raises(UsageError, match="Available: libvirt"):
         backend_class("vbox")
+
+
+def test_stage_links_what_qemu_cannot_reach(tmp_path):
+    from harness.vm.stage import reachable_by_others, stage
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    golden = closed / "disk.qcow2"
+    golden.write_bytes(b"golden")
+    golden.chmod(0o444)
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    tmp_path.chmod(0o755)
+    closed.chmod(0o700)
+    assert not reachable_by_others(golden)
+    staged = stage(golden, open_dir / "images")
+    assert staged.parent == open_dir / "images" and staged.read_bytes() == b"golden"
+    assert staged.stat().st_ino == golden.stat().st_ino  # a hard link: the very same file
+    assert stage(golden, open_dir / "images") == staged   # idempotent
+    public = open_dir / "k"
+    public.write_bytes(b"k")
+    public.chmod(0o644)
+    if reachable_by_others(public):                         # pytest's base dir may be 0700
+        assert stage(public, open_dir / "x") == public.resolve()
+
+
+def test_image_command_unknown_name_lists_known():
+    from harness.commands.image import buildable, load_builder
+    assert "linux-smoke" in buildable()
+    with pytest.raises(UsageError, match="Available: .*linux-smoke"):
+        load_builder("no-such-image")
+
+
+def test_smoke_builder_module_order_and_cpio(tmp_path):
+    from harness.commands.image import load_builder
+    b = load_builder("linux-smoke")
+    with open(tmp_path / "a.cpio", "wb") as fh:
+        cpio = b._Cpio(fh)
+        cpio.dir("etc")
+        cpio.file("etc/x", b"hello", 0o600)
+        cpio.symlink("y", "etc/x")
+        cpio.close()
+    data = (tmp_path / "a.cpio").read_bytes()
+    assert data.startswith(b"070701") and data.count(b"070701") == 4 and b"TRAILER!!!" in data
+    assert len(data) % 4 == 0 and b"hello" in data
