@@ -199,6 +199,10 @@ class LibvirtInstance(Instance):
         """Called on libvirt's event thread."""
         if event == libvirt.VIR_DOMAIN_EVENT_CRASHED:
             self._record_event(f"crashed/{detail}", crash=f"crashed: {_CRASH_DETAILS.get(detail, detail)}")
+        elif event == libvirt.VIR_DOMAIN_EVENT_SHUTDOWN:
+            # QEMU reports the guest's power-off at once; libvirt's STOPPED follows only after
+            # it has torn the process down (about 1.5 s here), so this is the one to act on.
+            self._record_event(f"shutdown/{detail}", crash=None if self._quiet else "stopped: shutdown")
         elif event == libvirt.VIR_DOMAIN_EVENT_STOPPED:
             reason = _STOP_DETAILS.get(detail, str(detail))
             ignore = self._quiet or reason in ("from snapshot", "saved", "migrated")

@@ -118,6 +118,7 @@ def test_kernel_panic_detected_console_kept_reverted(guest):
         guest.run("echo c > /proc/sysrq-trigger", timeout=60)
     crash_events = [t for t, text in guest.instance.state.events if text.startswith("crashed")]
     assert crash_events, guest.instance.state.events
+    print(f"panic seen {crash_events[-1] - sent:.2f} s after the command was sent", file=sys.stderr)
     assert crash_events[-1] - sent < 2.0, "crash surfaced later than 2 s"
     assert "panicked" in str(info.value)
     console = guest.console_log.read_text(errors="replace")
@@ -217,11 +218,13 @@ def test_guest_power_off_seen_within_2s_then_booted_afresh(guest):
     old = guest.instance
     sent = time.time()
     with pytest.raises(InfraError) as info:
-        guest.run("poweroff -f", timeout=30)
+        guest.run("echo o > /proc/sysrq-trigger", timeout=30)  # immediate ACPI power-off
     assert not isinstance(info.value, BugcheckDetected)
     assert "stopped: shutdown" in str(info.value)
-    stops = [t for t, text in old.state.events if text.startswith("stopped")]
-    assert stops and stops[-1] - sent < 2.0, "power-off surfaced later than 2 s"
+    stops = [t for t, text in old.state.events if text.startswith(("shutdown/", "stopped/shutdown"))]
+    assert stops, old.state.events
+    print(f"power-off seen {stops[0] - sent:.2f} s after the command was sent", file=sys.stderr)
+    assert stops[0] - sent < 2.0, "power-off surfaced later than 2 s"
     # The transient domain is gone with its snapshot: the adapter booted a fresh one.
     assert guest.instance is not old
     assert guest.run("cat /proc/sys/kernel/sysrq", check=True).stdout.strip() == "1"
