@@ -41,6 +41,36 @@ def lv(what: str, fn, *args):
         raise InfraError(f"libvirt: {what}: {exc.get_error_message() or exc}") from exc
 
 
+def quietly(what: str, fn, *args) -> None:
+    """``lv()`` for best-effort clean-up: a failure is logged, not raised."""
+    try:
+        lv(what, fn, *args)
+    except InfraError as exc:
+        log.debug("%s (ignored)", exc)
+
+
+def error_code(exc: BaseException) -> int | None:
+    """The libvirt error code behind an InfraError raised by ``lv()``, if any."""
+    cause = exc.__cause__
+    return cause.get_error_code() if isinstance(cause, libvirt.libvirtError) else None
+
+
+def remove_domain(dom) -> bool:
+    """Power off a domain and undefine it if it is persistent; False if it was already gone."""
+    name = dom.name()
+    try:
+        persistent = lv(f"persistence of {name}", dom.isPersistent)  # ask first: transient
+        if lv(f"state of {name}", dom.isActive):                      # ones vanish on destroy
+            lv(f"destroy {name}", dom.destroy)
+        if persistent:
+            lv(f"undefine {name}", dom.undefineFlags, libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+    except InfraError as exc:
+        if error_code(exc) == libvirt.VIR_ERR_NO_DOMAIN:
+            return False
+        raise
+    return True
+
+
 _loop_lock = threading.Lock()
 _loop_started = False
 
@@ -165,10 +195,7 @@ class LibvirtInstance(Instance):
             lv("read screenshot", stream.recvAll, lambda _s, data, buf: buf.append(data) or len(data), chunks)
             lv("finish screenshot", stream.finish)
         except InfraError:
-            try:
-                stream.abort()
-            except libvirt.libvirtError:
-                pass
+            quietly("abort screenshot stream", stream.abort)
             raise
         data = b"".join(chunks)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,15 +206,7 @@ class LibvirtInstance(Instance):
         self._quiet = True
         try:
             if self.dom is not None:
-                try:
-                    persistent = self.dom.isPersistent()
-                    if self.dom.isActive():
-                        self.dom.destroy()
-                    if persistent:
-                        self.dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
-                except libvirt.libvirtError as exc:
-                    if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                        raise InfraError(f"libvirt: remove {self.name}: {exc.get_error_message()}") from exc
+                remove_domain(self.dom)
         finally:
             self.backend.forget(self)
             try:
@@ -232,10 +251,7 @@ class LibvirtBackend(Backend):
         self.conn = lv(f"connect to {uri}", libvirt.open, uri)
         self._instances: dict[str, LibvirtInstance] = {}
         self._lock = threading.Lock()
-        try:
-            self.conn.setKeepAlive(5, 3)
-        except libvirt.libvirtError:
-            pass  # local connections do not support keepalive
+        quietly("keepalive", self.conn.setKeepAlive, 5, 3)  # local connections have none
         self._callback = lv("register lifecycle events", self.conn.domainEventRegisterAny, None,
                             libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None)
 
@@ -266,9 +282,9 @@ class LibvirtBackend(Backend):
         found = []
         for dom in lv("list domains", self.conn.listAllDomains, 0):
             try:
-                raw = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, METADATA_NS, 0)
-            except libvirt.libvirtError:
-                continue  # not ours
+                raw = lv("read metadata", dom.metadata, libvirt.VIR_DOMAIN_METADATA_ELEMENT, METADATA_NS, 0)
+            except InfraError:
+                continue  # no harness metadata (not ours), or the domain just went away
             try:
                 found.append((dom, dict(ET.fromstring(raw).attrib)))
             except ET.ParseError:
@@ -283,14 +299,10 @@ class LibvirtBackend(Backend):
                 continue
             name = dom.name()
             try:
-                persistent = dom.isPersistent()  # ask first: a transient domain vanishes on destroy
-                if dom.isActive():
-                    dom.destroy()
-                if persistent:
-                    dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+                remove_domain(dom)
                 removed.append(f"domain {name} (run {meta.get('run-id')}, pid {meta.get('pid')} gone)")
-            except libvirt.libvirtError as exc:
-                log.warning("reap: cannot remove domain %s: %s", name, exc.get_error_message())
+            except InfraError as exc:
+                log.warning("reap: cannot remove domain %s: %s", name, exc)
                 continue
             overlay = meta.get("overlay")
             if overlay and os.path.exists(overlay):
@@ -307,14 +319,8 @@ class LibvirtBackend(Backend):
                 inst.close()
             except InfraError as exc:
                 log.warning("close %s: %s", inst.name, exc)
-        try:
-            self.conn.domainEventDeregisterAny(self._callback)
-        except libvirt.libvirtError:
-            pass
-        try:
-            self.conn.close()
-        except libvirt.libvirtError:
-            pass
+        quietly("deregister events", self.conn.domainEventDeregisterAny, self._callback)
+        quietly("close connection", self.conn.close)
 
 
 __all__ = ["LibvirtBackend", "LibvirtInstance", "lv", "free_port", "create_overlay",
