@@ -10,6 +10,7 @@ Golden-file tested (tests/unit/test_domain_xml.py; regenerate with
 - The serial console is a file opened at power-on, appended across reverts.
 - A panic device (``isa`` pvpanic for Linux, ``hyperv`` for Windows) with
   ``on_crash=preserve`` keeps a crashed guest paused for a screenshot, then a revert.
+- The golden disk is the overlay's explicit ``<backingStore>`` with ``relabel='no'``.
 - A VGA display with no remote access (no VNC/SPICE listener): only for screenshots.
 """
 
@@ -77,6 +78,12 @@ def build_domain_xml(spec: VmSpec) -> str:
     disk = _sub(devices, "disk", type="file", device="disk")
     _sub(disk, "driver", name="qemu", type="qcow2", cache="unsafe", discard="unmap")
     _sub(disk, "source", file=str(spec.overlay))
+    # The golden image, named rather than probed, and left alone: libvirt neither relabels nor
+    # chowns it (QEMU reads it as the world-readable backing file it is).
+    backing = _sub(disk, "backingStore", type="file")
+    _sub(backing, "format", type="qcow2")
+    _sub(_sub(backing, "source", file=str(spec.golden)), "seclabel", model="dac", relabel="no")
+    _sub(backing, "backingStore")
     _sub(disk, "target", dev="vda" if spec.disk_bus == "virtio" else "sda", bus=spec.disk_bus)
 
     serial = _sub(devices, "serial", type="file")

@@ -67,7 +67,8 @@ def lab():
 def golden_sha(lab):
     _config, _session, manifest = lab
     manifest.verify_disk()
-    return manifest.disk_sha256
+    st = manifest.disk.stat()
+    return manifest.disk_sha256, (st.st_uid, st.st_gid, st.st_mode, st.st_mtime_ns)
 
 
 @pytest.fixture(scope="module")
@@ -241,4 +242,7 @@ def test_cli_vm_list_and_reap(capsys):
 def test_golden_image_unchanged_after_all(guest, lab, golden_sha):
     _config, _session, manifest = lab
     from harness.vm.image import sha256_file
-    assert sha256_file(manifest.disk) == golden_sha == manifest.disk_sha256
+    sha, meta = golden_sha
+    assert sha256_file(manifest.disk) == sha == manifest.disk_sha256
+    st = manifest.disk.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode, st.st_mtime_ns) == meta  # not even chowned
