@@ -7,6 +7,7 @@ is unchanged.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 from pathlib import Path
 
@@ -36,10 +37,16 @@ def load_builder(name: str):
 def build_image(name: str, config: LabConfig, *, force: bool = False) -> Path:
     """Build (or reuse) image ``name``; return its manifest path. Raises InfraError on failure."""
     builder = load_builder(name)
-    try:
-        return builder.build(images_root(config.cache_dir) / name, config.cache_dir, force=force)
-    except (RuntimeError, OSError) as exc:
-        raise InfraError(f"image build {name}: {exc}") from exc
+    root = images_root(config.cache_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    # One builder at a time (pytest-xdist workers, parallel CI jobs): a second one waits,
+    # then finds the image up to date instead of replacing it under the first one's feet.
+    with open(root / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return builder.build(root / name, config.cache_dir, force=force)
+        except (RuntimeError, OSError) as exc:
+            raise InfraError(f"image build {name}: {exc}") from exc
 
 
 def register(subparsers) -> None:
