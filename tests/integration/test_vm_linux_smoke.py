@@ -231,7 +231,7 @@ def test_guest_power_off_seen_within_2s_then_booted_afresh(guest):
     assert guest.run("cat /proc/sys/kernel/sysrq", check=True).stdout.strip() == "1"
 
 
-def test_cli_vm_list_and_reap(capsys):
+def test_cli_vm_list_and_reap(lab, capsys):
     from harness.cli import main
     assert main(["vm", "list"]) == 0
     assert main(["vm", "reap"]) == 0
