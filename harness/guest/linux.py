@@ -123,7 +123,7 @@ class LinuxGuest:
         try:
             self.ssh.wait_ready(deadline, abort=self._abort_if_crashed)
             self.ready_seconds = time.monotonic() - start
-        except InfraError as exc:
+        except (InfraError, BugcheckDetected) as exc:  # a crash while booting is a boot failure
             if isinstance(exc, HostKeyMismatch):
                 raise
             raise BootError(f"{self.instance.name} ({accel}): {exc}", self.instance.console_tail()) from None
@@ -142,7 +142,7 @@ class LinuxGuest:
     def recover(self) -> float:
         """Return to the ready snapshot and reconnect (a cold boot if the domain is gone)."""
         start = time.monotonic()
-        crash = self.instance.crashed() if self.instance else "no instance"
+        crash = self.instance.crashed() if self.instance else "stopped: no instance"
         if crash and crash.startswith("stopped"):
             # A transient domain that powered off is gone, snapshot included.
             log.warning("%s: %s; booting afresh", self.worker, crash)
