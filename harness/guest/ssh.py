@@ -73,6 +73,25 @@ class _PinnedPolicy(paramiko.MissingHostKeyPolicy):
             f"to connect (wrong image, or the manifest is stale: rebuild the image)")
 
 
+class _DropWhileWaiting(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+class _quiet_paramiko:
+    """While waiting for a booting guest, paramiko's own logging of refused connections and
+    banner timeouts (tracebacks at ERROR) is expected noise: drop it."""
+
+    _filter = _DropWhileWaiting()
+
+    def __enter__(self):
+        logging.getLogger("paramiko.transport").addFilter(self._filter)
+
+    def __exit__(self, *exc):
+        logging.getLogger("paramiko.transport").removeFilter(self._filter)
+        return False
+
+
 class SshTransport:
     """A reusable SSH connection to one guest.
 
@@ -95,8 +114,9 @@ class SshTransport:
 
     # ---- connection ------------------------------------------------------------------------
 
-    def connect(self) -> None:
+    def connect(self, timeout: float | None = None) -> None:
         """Open the connection once. Raises HostKeyMismatch, or paramiko/socket errors."""
+        timeout = self.connect_timeout if timeout is None else timeout
         self.close()
         if self._pkey is None:
             try:
@@ -107,10 +127,13 @@ class SshTransport:
         client.set_missing_host_key_policy(_PinnedPolicy(self.pinned))
         try:
             client.connect(self.host, self.port, username=self.user, pkey=self._pkey,
-                           timeout=self.connect_timeout, banner_timeout=self.connect_timeout,
-                           auth_timeout=self.connect_timeout, look_for_keys=False, allow_agent=False)
+                           timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
+                           look_for_keys=False, allow_agent=False)
         except BaseException:
+            transport = client.get_transport()
             client.close()
+            if transport is not None:
+                transport.join(1.0)  # its last words are logged now, inside _quiet_paramiko
             raise
         client.get_transport().set_keepalive(5)
         self._client = client
@@ -129,27 +152,30 @@ class SshTransport:
         """
         start = time.monotonic()
         delay, last = 0.1, "no attempt"
-        while True:
-            if abort is not None:
-                abort()
-            try:
-                self.connect()
-                took = time.monotonic() - start
-                log.info("ssh %s:%d ready after %.2f s", self.host, self.port, took)
-                return took
-            except HostKeyMismatch:
-                raise
-            except paramiko.AuthenticationException as exc:
-                raise InfraError(f"ssh {self.user}@{self.host}:{self.port}: key authentication "
-                                 f"refused ({exc}); the image's client key does not match") from None
-            except (OSError, EOFError, paramiko.SSHException) as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            left = deadline_s - (time.monotonic() - start)
-            if left <= 0:
-                raise InfraError(f"ssh {self.host}:{self.port} not ready after {deadline_s:.0f} s "
-                                 f"(last error: {last})")
-            time.sleep(min(delay, left))
-            delay = min(delay * 1.5, 1.0)
+        with _quiet_paramiko():
+            while True:
+                if abort is not None:
+                    abort()
+                left = deadline_s - (time.monotonic() - start)
+                try:
+                    self.connect(timeout=max(1.0, min(self.connect_timeout, left)))
+                    break
+                except HostKeyMismatch:
+                    raise
+                except paramiko.AuthenticationException as exc:
+                    raise InfraError(f"ssh {self.user}@{self.host}:{self.port}: key authentication "
+                                     f"refused ({exc}); the image's client key does not match") from None
+                except (OSError, EOFError, paramiko.SSHException) as exc:
+                    last = f"{type(exc).__name__}: {exc}"
+                left = deadline_s - (time.monotonic() - start)
+                if left <= 0:
+                    raise InfraError(f"ssh {self.host}:{self.port} not ready after {deadline_s:.0f} s "
+                                     f"(last error: {last})")
+                time.sleep(min(delay, left))
+                delay = min(delay * 1.5, 1.0)
+        took = time.monotonic() - start
+        log.info("ssh %s:%d ready after %.2f s", self.host, self.port, took)
+        return took
 
     def reconnect(self, deadline_s: float = 30.0, abort: Callable[[], None] | None = None) -> float:
         """Drop the connection (stale after a revert) and wait for a new one."""
