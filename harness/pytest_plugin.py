@@ -192,9 +192,7 @@ class ScenarioItem(pytest.Item):
         """Differences from the recorded baseline of this target identity (none recorded: none)."""
         from harness.verdict import baseline
 
-        root = Path(self.config.getoption("--baseline-dir"))
-        if not root.is_absolute():
-            root = self.config.rootpath / root
+        root = baseline.baseline_root(self.config.getoption("--baseline-dir"), self.config.rootpath)
         path = baseline.baseline_path(root, self._result.identity, self.case.id.split("::", 1)[0])
         recorded = baseline.load(path).get(self.case.id)
         if recorded is None:
@@ -202,7 +200,7 @@ class ScenarioItem(pytest.Item):
         lines = baseline.compare(recorded, baseline.observed(self.record))
         if not lines:
             return []
-        return [f"changed since the baseline {path.relative_to(root.parent) if root.parent in path.parents else path}:",
+        return [f"changed since the baseline {path.relative_to(root.parent)}:",
                 *(f"  {line}" for line in lines)]
 
     def repr_failure(self, excinfo, style=None):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness import __version__
+from harness.files import write_text_atomic
 from harness.verdict.outcome import OUTCOMES, SKIP
 
 SCHEMA_VERSION = 1
@@ -63,18 +64,17 @@ class ResultsCollector:
         if self.config.getoption("--record-baseline"):
             from harness.verdict import baseline
 
-            root = Path(self.config.getoption("--baseline-dir"))
-            root = root if root.is_absolute() else self.config.rootpath / root
+            root = baseline.baseline_root(self.config.getoption("--baseline-dir"), self.config.rootpath)
             for path in baseline.record(results["cases"], root):
                 self.written.append(f"baseline: {path}")
         if self.json_path:
-            _write(self.json_path, json.dumps(results, indent=2, sort_keys=True) + "\n")
+            write_text_atomic(self.json_path, json.dumps(results, indent=2, sort_keys=True) + "\n")
             self.written.append(f"results: {self.json_path}")
         from harness.report.summary import render_markdown
 
         markdown = render_markdown(results)
         if self.markdown_path:
-            _write(self.markdown_path, markdown)
+            write_text_atomic(self.markdown_path, markdown)
             self.written.append(f"summary: {self.markdown_path}")
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:
@@ -110,10 +110,3 @@ def _skip_reason(report: pytest.TestReport) -> str:
 
 def _iso(stamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)

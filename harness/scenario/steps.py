@@ -17,6 +17,7 @@ from harness.scenario.values import (IDENT_RE, PLACEHOLDER_RE, ValueProblem, par
 from harness.scenario.values import suggest as _suggest
 
 _LIST_ELEMENT_KIND = {"list_i64": "i64", "list_u32": "u32"}
+STATUS_WORDS = ("success", "failure", "any")
 _KIND_NOUN = {ops.LOG: "log", ops.AREA: "marshalling area"}
 _VAR_PARAMS = sorted({f"{o.name}.{p.name}" for o in OPS.values() for p in o.params if p.kind in ops.SAVED_KINDS})
 
@@ -382,4 +383,3 @@ class _Bad:
 
 
 _BAD = _Bad()
-STATUS_WORDS = ("success", "failure", "any")

@@ -12,10 +12,17 @@ Only what a step observed is kept: disposition, status, IRQL and outputs. Timing
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from harness.files import write_text_atomic
+
 SUFFIX = ".scenario.yaml"
+
+
+def baseline_root(option: str, rootpath: Path) -> Path:
+    """The ``--baseline-dir`` folder; a relative one is relative to the pytest rootdir."""
+    root = Path(option)
+    return root if root.is_absolute() else rootpath / root
 
 
 def baseline_key(identity: dict) -> str:
@@ -83,9 +90,5 @@ def record(records: list[dict], root: Path) -> list[Path]:
         cases = by_file.setdefault(path, load(path))
         cases[rec["id"]] = observed(rec)
     for path, cases in by_file.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"cases": dict(sorted(cases.items()))}, indent=1, sort_keys=True) + "\n"
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
+        write_text_atomic(path, json.dumps({"cases": dict(sorted(cases.items()))}, indent=1, sort_keys=True) + "\n")
     return sorted(by_file)

@@ -11,9 +11,9 @@ import operator
 from dataclasses import dataclass, field
 
 from harness.protocol import ntstatus
+from harness.protocol.ntstatus import nt_success
 from harness.protocol.results import RAN, CaseResult, StepResult
 from harness.scenario.model import Case, Condition, Expectation, Step
-
 from harness.verdict.outcome import BUGCHECK, FAIL, PASS
 
 # The IRQL a step must observe inside each context. Guarded and critical regions disable APCs
@@ -24,11 +24,6 @@ IRQL_NAMES = {0: "PASSIVE_LEVEL", 1: "APC_LEVEL", 2: "DISPATCH_LEVEL"}
 _COMPARE = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
             "gt": operator.gt, "ge": operator.ge}
 _SYMBOL = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-
-
-def nt_success(status: int) -> bool:
-    """NT_SUCCESS: severity success (0) or informational (1)."""
-    return (status & 0xFFFF_FFFF) >> 30 in (0, 1)
 
 
 @dataclass(frozen=True)
