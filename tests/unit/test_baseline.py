@@ -1,0 +1,39 @@
+"""Baseline comparison and keys, directly: every observed field that changes is one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.verdict import baseline
+
+
+def step(index, status="STATUS_SUCCESS", outputs=None, disposition="ran", irql=0, op="align_reserved_log"):
+    return {"index": index, "op": op, "disposition": disposition, "status": status, "irql": irql,
+            "outputs": outputs or {}}
+
+
+def test_identical_runs_compare_clean():
+    assert baseline.compare([step(1, outputs={"aligned_size": 512})], [step(1, outputs={"aligned_size": 512})]) == []
+
+
+def test_each_changed_field_is_a_line():
+    before = [step(1, outputs={"aligned_size": 512}), step(2), step(3)]
+    after = [step(1, outputs={"aligned_size": 1024, "extra": 1}), step(2, disposition="not_run", irql=1),
+             step(4)]
+    assert baseline.compare(before, after) == [
+        "step 1 align_reserved_log: output aligned_size 512 -> 1024",
+        "step 1 align_reserved_log: output extra None -> 1",
+        "step 2 align_reserved_log: disposition ran -> not_run",
+        "step 2 align_reserved_log: irql 0 -> 1",
+        "step 3: step no longer present",
+        "step 4: new step",
+    ]
+
+
+def test_keys_separate_windows_builds_and_ignore_the_model_binary_hash():
+    assert baseline.baseline_key({"target": "windows", "windows_build": 22621, "windows_revision": 2861}) == \
+        "windows-22621.2861"
+    model = {"target": "model", "model": True, "protocol_version": 1}
+    assert baseline.baseline_key({**model, "model_sha256": "aa"}) == baseline.baseline_key({**model, "model_sha256": "bb"})
+    assert baseline.baseline_path(Path("/b"), model, "scenarios/x/create.scenario.yaml") == \
+        Path("/b/model-proto1/scenarios/x/create.json")
