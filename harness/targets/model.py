@@ -23,7 +23,7 @@ from harness.errors import BuildError, GuestTimeout, InfraError
 from harness.protocol import decode_response, encode_request, wire
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
-from harness.targets.base import Target
+from harness.targets.base import CaseArtefacts, Target
 
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "driver_src"
 # The scratch directory the model pretends the guest has; only a string for the model.
@@ -59,9 +59,10 @@ class ModelTarget(Target):
 
     name = "model"
 
-    def __init__(self, config=None, *, out_dir: Path | None = None, binary: Path | None = None):
+    def __init__(self, config=None, *, built: dict | None = None, worker: str = "w0",
+                 options: dict | None = None, out_dir: Path | None = None, binary: Path | None = None):
         self._out_dir = out_dir
-        self._binary = binary
+        self._binary = binary or (Path(built["model"]) if built and "model" in built else None)
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self._identity: dict | None = None
@@ -117,14 +118,22 @@ class ModelTarget(Target):
 
     # -- execution ---------------------------------------------------------------------------
 
-    def execute(self, case: Case) -> CaseResult:
+    @classmethod
+    def build_shared(cls, config, options: dict | None = None) -> dict[str, str]:
+        return {"model": str(build_model())}
+
+    def execute(self, case: Case, artefacts: CaseArtefacts | None = None) -> CaseResult:
         request = encode_request(case, scratch=MODEL_SCRATCH)
+        if artefacts is not None:
+            artefacts.write_bytes("request.bin", request)
         start = time.perf_counter()
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._start()
             response = self._exchange(request, case)
         elapsed = time.perf_counter() - start
+        if artefacts is not None:
+            artefacts.write_bytes("response.bin", response)
         result = decode_response(response, case, target=self.name)
         identity = self.identity()
         return CaseResult(target=result.target, steps=result.steps, cleanup=result.cleanup,

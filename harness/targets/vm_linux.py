@@ -19,7 +19,7 @@ from harness.errors import BuildError, InfraError
 from harness.protocol import decode_response, encode_request
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
-from harness.targets.base import Target
+from harness.targets.base import CaseArtefacts, Target
 from harness.targets.model import MODEL_SCRATCH, SOURCE_DIR
 
 IMAGE = "linux-smoke"
@@ -49,10 +49,14 @@ class SmokeTarget(Target):
     """Runs each case with the model executor inside the Linux smoke guest."""
 
     name = "smoke"
+    uses_vm = True
 
-    def __init__(self, config: LabConfig | None = None, *, binary: Path | None = None):
+    def __init__(self, config: LabConfig | None = None, *, built: dict | None = None,
+                 worker: str = "smoke", options: dict | None = None, binary: Path | None = None):
         self.config = config or LabConfig.from_env()
-        self._binary = binary
+        self._binary = binary or (Path(built["executor"]) if built and "executor" in built else None)
+        self.worker = worker
+        self.options = dict(options or {})
         self._session = None
         self._guest = None
         self._identity: dict | None = None
@@ -68,7 +72,7 @@ class SmokeTarget(Target):
             self._binary = build_static_model()
         manifest = load_manifest(build_image(IMAGE, self.config))
         self._session = open_session(self.config)
-        self._guest = LinuxGuest(self._session.backend, manifest, self._session.run, worker="smoke",
+        self._guest = LinuxGuest(self._session.backend, manifest, self._session.run, worker=self.worker,
                                  accel=self.config.accel, uri=self.config.libvirt_uri,
                                  boot_timeout=self.config.boot_timeout_s,
                                  command_timeout=self.config.command_timeout_s)
@@ -94,10 +98,16 @@ class SmokeTarget(Target):
     def identity(self) -> dict:
         return dict(self._identity or {"target": self.name})
 
-    def execute(self, case: Case) -> CaseResult:
+    @classmethod
+    def build_shared(cls, config, options: dict | None = None) -> dict[str, str]:
+        return {"executor": str(build_static_model(getattr(config, "driver_out_dir", None)))}
+
+    def execute(self, case: Case, artefacts: CaseArtefacts | None = None) -> CaseResult:
         if self._guest is None:
             self.prepare()
         request = encode_request(case, scratch=MODEL_SCRATCH)
+        if artefacts is not None:
+            artefacts.write_bytes("request.bin", request)
         local = Path(self._tmp.name)
         req_path, resp_path = local / "request.bin", local / "response.bin"
         req_path.write_bytes(request)
@@ -111,6 +121,8 @@ class SmokeTarget(Target):
         self._guest.get(f"{GUEST_DIR}/response.bin", resp_path)
         response = resp_path.read_bytes()
         elapsed = time.perf_counter() - start
+        if artefacts is not None:
+            artefacts.write_bytes("response.bin", response)
         result = decode_response(response, case, target=self.name)
         return CaseResult(target=result.target, steps=result.steps, cleanup=result.cleanup,
                           identity=self.identity(), request=request, response=response,

@@ -50,6 +50,12 @@ class VmSpec:
     disk_bus: str = "virtio"        # "sata" for a Windows guest without virtio drivers
     forwards: tuple[PortForward, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)   # run id, owner pid, run dir
+    # Windows: removable media in order (install ISO, virtio-win, answer file), firmware
+    # ("bios" or "uefi"; UEFI is always without Secure Boot, which test signing needs), and the
+    # vmcoreinfo device that lets QEMU write a Windows-format dump of the guest.
+    cdroms: tuple[Path, ...] = ()
+    firmware: str = "bios"
+    vmcoreinfo: bool = False
 
 
 class Phase(enum.Enum):
@@ -130,6 +136,13 @@ class Instance(abc.ABC):
         self.state.artefacts.append(Path(path))
         return Path(path)
 
+    def inject_nmi(self) -> None:
+        """Send a non-maskable interrupt: a hung Windows guest set up with NMICrashDump
+        bugchecks (0x80) and writes a dump. Raises InfraError when the backend cannot."""
+        self._require(Phase.RUNNING)
+        with self._timed("inject NMI"):
+            self._inject_nmi()
+
     def close(self) -> None:
         """Power off and remove everything this instance created except its artefacts."""
         if self.state.phase is Phase.CLOSED:
@@ -207,6 +220,9 @@ class Instance(abc.ABC):
 
     @abc.abstractmethod
     def _close(self) -> None: ...
+
+    def _inject_nmi(self) -> None:
+        raise InfraError(f"{self.name}: this backend cannot inject an NMI")
 
 
 class _Timed:

@@ -204,6 +204,9 @@ class LibvirtInstance(Instance):
         path.write_bytes(data if data.startswith(b"\x89PNG") else to_png(data))
         log.info("%s: screenshot (%s) saved to %s", self.name, mime, path)
 
+    def _inject_nmi(self) -> None:
+        lv(f"inject NMI into {self.name}", self.dom.injectNMI, 0)
+
     def _close(self) -> None:
         self._quiet = True
         try:
