@@ -15,6 +15,11 @@ client key, and ``manifest.json``:
      "features": ["pvpanic", "sysrq", "sftp"],
      "recipe": "…", "built_from": {"busybox-static": "1:1.35.0-4"}}
 
+A Windows image adds ``"os": "windows"``, ``"firmware"`` (``bios`` or ``uefi``), ``"disk_bus"``,
+``"nic_model"``, ``"vmcoreinfo": true`` and a ``"windows"`` object written by the image
+builder from what the guest reported: ``{"build": 22631, "revision": 2861, "edition": "…",
+"product_name": "…", "dump_type": "kernel", "test_signing": true, "clfs_authentication": "…"}``.
+
 Paths inside the manifest are relative to its directory. The host key is pinned
 from here; the client key's *path* is recorded, never its contents.
 """
@@ -57,6 +62,11 @@ class ImageManifest:
     features: tuple[str, ...] = ()
     recipe: str = ""
     built_from: dict = field(default_factory=dict)
+    firmware: str = "bios"
+    disk_bus: str = "virtio"
+    nic_model: str = "virtio-net-pci"
+    vmcoreinfo: bool = False
+    windows: dict = field(default_factory=dict)   # build, revision, edition, … (Windows images only)
 
     @property
     def path(self) -> Path:
@@ -122,6 +132,9 @@ def load_manifest(path: Path) -> ImageManifest:
         memory_mib=int(raw.get("memory_mib", 256)), vcpus=int(raw.get("vcpus", 1)),
         panic_model=raw.get("panic_model", "isa"), features=tuple(raw.get("features", ())),
         recipe=raw.get("recipe", ""), built_from=dict(raw.get("built_from", {})),
+        firmware=raw.get("firmware", "bios"), disk_bus=raw.get("disk_bus", "virtio"),
+        nic_model=raw.get("nic_model", "virtio-net-pci"), vmcoreinfo=bool(raw.get("vmcoreinfo", False)),
+        windows=dict(raw.get("windows", {})),
     )
     missing = [str(p) for p in (manifest.disk, manifest.client_key, manifest.kernel, manifest.initrd)
                if p is not None and not p.exists()]
