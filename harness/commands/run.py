@@ -7,16 +7,18 @@ is
 
 from __future__ import annotations
 
-from harness.commands import add_paths_argument
 import re
 
+from harness.commands import add_paths_argument
 from harness.errors import UsageError
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("run", help="run scenario cases (a front for pytest with the plugin)")
     add_paths_argument(parser)
-    parser.add_argument("--target", help="where cases run (default: model, or $CLFS_HARNESS_TARGET)")
+    parser.add_argument("--target", help="where cases run (default: $CLFS_HARNESS_TARGET, the lab file's "
+                                         "default_target, else model)")
+    parser.add_argument("--lab", metavar="FILE", help="lab file (default: $CLFS_HARNESS_LAB, else ./clfs-lab.yaml)")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="parallel workers (pytest-xdist)")
     parser.add_argument("-k", dest="keyword", metavar="EXPR", help="select cases by ID expression")
     parser.add_argument("-m", dest="markers", metavar="MARKERS", help="select cases by tags, e.g. 'alloc and not irql'")
@@ -24,12 +26,18 @@ def register(subparsers) -> None:
     parser.add_argument("--results-json", metavar="PATH", help="write results JSON")
     parser.add_argument("--summary-md", metavar="PATH", help="write a Markdown summary")
     parser.add_argument("--junitxml", metavar="PATH", help="write JUnit XML")
+    parser.add_argument("--infra-retries", type=int, metavar="N", help="retries of a case whose lab broke")
+    parser.add_argument("--record-baseline", action="store_true",
+                        help="record what each case observed as the baseline of this target identity")
+    parser.add_argument("--baseline-dir", metavar="DIR", help="where baselines live (default: baselines)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="one character per case instead of a line")
     parser.set_defaults(func=run)
 
 
 def pytest_args(args) -> list[str]:
     """The pytest command line equivalent to ``args``."""
-    argv = list(args.paths) + ["-p", "no:cacheprovider", "-q"]
+    # -v: one line per case as it finishes (outcome class and time): the live progress.
+    argv = list(args.paths) + ["-p", "no:cacheprovider", "-q" if args.quiet else "-v"]
     if args.target:
         argv += ["--target", args.target]
     if args.workers < 1 or args.workers > 256:
@@ -41,9 +49,16 @@ def pytest_args(args) -> list[str]:
             raise UsageError(f"bad --shard: {args.shard!r}, want I/N such as 1/4")
         argv += ["--shard", args.shard]
     for flag, value in (("-k", args.keyword), ("-m", args.markers), ("--results-json", args.results_json),
-                        ("--summary-md", args.summary_md), ("--junitxml", args.junitxml)):
+                        ("--summary-md", args.summary_md), ("--junitxml", args.junitxml), ("--lab", args.lab),
+                        ("--baseline-dir", args.baseline_dir)):
         if value:
             argv += [flag, value]
+    if args.infra_retries is not None:
+        if not 0 <= args.infra_retries <= 10:
+            raise UsageError(f"bad --infra-retries: {args.infra_retries}, want [0-10]")
+        argv += ["--infra-retries", str(args.infra_retries)]
+    if args.record_baseline:
+        argv.append("--record-baseline")
     return argv
 
 

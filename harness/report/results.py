@@ -18,16 +18,18 @@ from harness import __version__
 from harness.files import write_text_atomic
 from harness.verdict.outcome import OUTCOMES, SKIP
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 
 
 class ResultsCollector:
     """A pytest plugin object: collects case records, writes the reports at session end."""
 
-    def __init__(self, config: pytest.Config, target: str, json_path: str | None, markdown_path: str | None):
+    def __init__(self, config: pytest.Config, target: str, json_path: str | None, markdown_path: str | None,
+                 *, lab=None, run=None):
         self.config = config
         self.target = target
+        self.lab, self.run = lab, run
         self.json_path = Path(json_path) if json_path else None
         self.markdown_path = Path(markdown_path) if markdown_path else None
         self.records: dict[str, dict] = {}
@@ -88,13 +90,18 @@ class ResultsCollector:
             summary[case["outcome"]] += 1
         summary["total"] = len(cases)
         identity = next((c["identity"] for c in cases if c.get("identity")), {})
+        kind = self.lab.target(self.target).kind if self.lab else self.target
         return {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "clfs-harness", "version": __version__},
             "complete": complete,
             "started": _iso(self.started),
             "duration_s": round(time.time() - self.started, 3),
-            "target": {"name": self.target, "model": self.target == "model", "identity": identity},
+            "target": {"name": self.target, "kind": kind, "model": kind == "model" or bool(identity.get("model")),
+                       "identity": identity},
+            "lab": {"source": str(self.lab.source) if self.lab and self.lab.source else None,
+                    "hosts": [{"uri": h.uri, "capacity": h.capacity} for h in self.lab.hosts] if self.lab else []},
+            "run": {"stamp": self.run.stamp if self.run else "", "dir": str(self.run.root) if self.run else ""},
             "summary": summary,
             "collection_errors": self.collection_errors,
             "cases": cases,

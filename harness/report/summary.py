@@ -11,6 +11,17 @@ def render_markdown(results: dict) -> str:
     lines = [f"## clfs-harness: {results['summary']['total']} cases on target `{target['name']}`", ""]
     if target.get("model"):
         lines += ["> Results of the documented-rules **model**, not of Windows.", ""]
+    lab = results.get("lab") or {}
+    facts = [f"kind `{target.get('kind', target['name'])}`",
+             f"lab file `{lab['source']}`" if lab.get("source") else "no lab file (defaults)"]
+    identity = target.get("identity") or {}
+    for key in ("windows_build", "image", "image_sha256", "driver_sha256", "model_sha256", "accel"):
+        if identity.get(key):
+            value = identity[key]
+            facts.append(f"{key} `{value[:16] + '…' if key.endswith('sha256') else value}`")
+    if not results.get("complete", True):
+        lines += ["> **Interrupted**: these are the cases that finished before the run was stopped.", ""]
+    lines += ["Target: " + ", ".join(facts) + ".", ""]
     counts = results["summary"]
     lines += ["| " + " | ".join(OUTCOMES) + " |", "|" + "---|" * len(OUTCOMES),
               "| " + " | ".join(str(counts[o]) for o in OUTCOMES) + " |", ""]
@@ -29,6 +40,10 @@ def render_markdown(results: dict) -> str:
         lines += [f"<details><summary>{len(skipped)} skipped</summary>", ""]
         lines += [f"- `{c['id']}`: {c['message']}" for c in skipped]
         lines += ["", "</details>", ""]
+    run_dir = (results.get("run") or {}).get("dir")
+    if run_dir:
+        lines.append(f"Case artefacts (request/response bytes, console, screenshots, dumps): `{run_dir}/cases/`.")
+        lines.append("")
     lines.append(f"Duration: {results['duration_s']:.1f} s. Results JSON schema version {results['schema_version']}.")
     return "\n".join(lines) + "\n"
 

@@ -76,6 +76,11 @@ class Target(abc.ABC):
     # True when instances are VMs: one per worker, placed on a libvirt host by capacity.
     uses_vm: bool = False
 
+    def __init__(self, config=None, *, built: dict | None = None, worker: str = "w0",
+                 options: dict | None = None):
+        self.config, self.built, self.worker = config, dict(built or {}), worker
+        self.options = dict(options or {})
+
     @classmethod
     def build_shared(cls, config, options: dict | None = None) -> dict[str, str]:
         """Build once per run, on the controller, what all workers share. Raises BuildError."""

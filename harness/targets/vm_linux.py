@@ -9,18 +9,22 @@ is the VM path itself: boot, snapshot, copy, execute, crash and hang handling, r
 from __future__ import annotations
 
 import hashlib
+import logging
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from harness.config import LabConfig
-from harness.errors import BuildError, InfraError
+from harness.errors import BuildError, HarnessError, InfraError
+from harness.lab import fault_for
 from harness.protocol import decode_response, encode_request
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
 from harness.targets.base import CaseArtefacts, Target
 from harness.targets.model import MODEL_SCRATCH, SOURCE_DIR
+
+log = logging.getLogger("harness.targets")
 
 IMAGE = "linux-smoke"
 GUEST_DIR = "/srv/clfstest"
@@ -57,6 +61,7 @@ class SmokeTarget(Target):
         self._binary = binary or (Path(built["executor"]) if built and "executor" in built else None)
         self.worker = worker
         self.options = dict(options or {})
+        self._faulted: set[str] = set()
         self._session = None
         self._guest = None
         self._identity: dict | None = None
@@ -108,13 +113,26 @@ class SmokeTarget(Target):
         request = encode_request(case, scratch=MODEL_SCRATCH)
         if artefacts is not None:
             artefacts.write_bytes("request.bin", request)
+        console_from = _size(self._guest.console_log)
+        shots_before = len(self._guest.instance.state.artefacts)
+        try:
+            return self._execute(case, request, artefacts)
+        except HarnessError:
+            self._keep_failure_files(artefacts, shots_before)
+            raise
+        finally:
+            if artefacts is not None:
+                _copy_tail(self._guest.console_log, console_from, artefacts.path("console.log"))
+
+    def _execute(self, case: Case, request: bytes, artefacts: CaseArtefacts | None) -> CaseResult:
         local = Path(self._tmp.name)
         req_path, resp_path = local / "request.bin", local / "response.bin"
         req_path.write_bytes(request)
         start = time.perf_counter()
         self._guest.put(req_path, f"{GUEST_DIR}/request.bin")
-        ran = self._guest.run(f"{GUEST_MODEL} {GUEST_DIR}/request.bin {GUEST_DIR}/response.bin",
-                              timeout=max(case.timeout_s, 1.0) + 5.0)
+        ran = self._guest.run(self._command(case), timeout=max(case.timeout_s, 1.0) + 5.0)
+        if artefacts is not None and (ran.stdout or ran.stderr):
+            artefacts.write_text("guest.log", f"exit {ran.exit_code}\n--- stdout\n{ran.stdout}\n--- stderr\n{ran.stderr}")
         if ran.exit_code != 0:
             raise InfraError(f"clfstest-model-static in the guest exited {ran.exit_code} for case "
                              f"{case.id}: {(ran.stderr or ran.stdout).strip()[-500:]}")
@@ -129,6 +147,34 @@ class SmokeTarget(Target):
                           elapsed_s=elapsed, bugcheck=result.bugcheck,
                           bugcheck_step=result.bugcheck_step, stopped=result.stopped)
 
+    def _command(self, case: Case) -> str:
+        """The guest command for ``case``: the executor, or a lab fault the lab file asks for.
+
+        Faults make the lab misbehave for real, to test the pipeline's outcome classes: the
+        kernel panics (sysrq c: pvpanic, libvirt CRASHED), the command never returns, or the
+        SSH server is killed under the session. ``kill-sshd-once`` does so on a case's first
+        attempt only, so its retry on the reverted guest passes.
+        """
+        run = f"{GUEST_MODEL} {GUEST_DIR}/request.bin {GUEST_DIR}/response.bin"
+        fault = fault_for(self.options.get("faults", {}), case.id)
+        if fault == "kill-sshd-once":
+            fault = "kill-sshd" if case.id not in self._faulted else None
+            self._faulted.add(case.id)
+        if fault is None:
+            return run
+        log.warning("%s: lab fault %r for %s", self.worker, fault, case.id)
+        return {"panic": "echo c > /proc/sysrq-trigger; sleep 30",
+                "hang": f"sleep 86400; {run}",
+                "kill-sshd": "killall dropbear; sleep 30"}[fault]
+
+    def _keep_failure_files(self, artefacts: CaseArtefacts | None, shots_before: int) -> None:
+        """Screenshots the guest took while failing go into the case's folder."""
+        if artefacts is None or self._guest is None or self._guest.instance is None:
+            return
+        for shot in self._guest.instance.state.artefacts[shots_before:]:
+            if Path(shot).is_file():
+                artefacts.copy_in(Path(shot), f"screenshot-{Path(shot).name}")
+
     def close(self) -> None:
         guest, self._guest = self._guest, None
         session, self._session = self._session, None
@@ -141,3 +187,20 @@ class SmokeTarget(Target):
             if self._tmp is not None:
                 self._tmp.cleanup()
                 self._tmp = None
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _copy_tail(source: Path, offset: int, dest: Path) -> None:
+    """The console written since ``offset``: this case's part of the serial log."""
+    try:
+        with open(source, "rb") as fh:
+            fh.seek(offset)
+            dest.write_bytes(fh.read())
+    except OSError as exc:
+        dest.write_text(f"(console unavailable: {exc})\n")

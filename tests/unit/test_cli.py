@@ -66,9 +66,13 @@ def test_run_is_a_front_for_pytest_with_the_same_options():
     from harness.commands.run import pytest_args
 
     args = build_parser().parse_args(["run", "scenarios/x", "--target", "model", "--workers", "2", "-m", "alloc",
-                                      "--shard", "1/2", "--results-json", "r.json"])
-    assert pytest_args(args) == ["scenarios/x", "-p", "no:cacheprovider", "-q", "--target", "model", "-n", "2",
-                                 "--shard", "1/2", "-m", "alloc", "--results-json", "r.json"]
+                                      "--shard", "1/2", "--results-json", "r.json", "--lab", "lab.yaml",
+                                      "--infra-retries", "0", "--record-baseline"])
+    assert pytest_args(args) == ["scenarios/x", "-p", "no:cacheprovider", "-v", "--target", "model", "-n", "2",
+                                 "--shard", "1/2", "-m", "alloc", "--results-json", "r.json", "--lab", "lab.yaml",
+                                 "--infra-retries", "0", "--record-baseline"]
+    quiet = build_parser().parse_args(["run", "-q"])
+    assert pytest_args(quiet)[:4] == ["scenarios", "-p", "no:cacheprovider", "-q"]
 
 
 def test_run_refuses_a_malformed_shard_with_one_line(tmp_path):

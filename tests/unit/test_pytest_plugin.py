@@ -35,7 +35,7 @@ class FakeTarget(Target):
     name = "fake"
     status = 0
 
-    def execute(self, case):
+    def execute(self, case, artefacts=None):
         steps = tuple(StepResult(s.index, s.op, RAN, self.status, {"passive": 0, "apc": 1}.get(s.context, 0),
                                  s.context, {}, 1) for s in case.steps)
         return CaseResult("fake", steps, CleanupSummary())

@@ -46,7 +46,7 @@ class ScriptedTarget(Target):
     name = "scripted"
     special: BaseException | None = None
 
-    def execute(self, case):
+    def execute(self, case, artefacts=None):
         CALLS.append(case.scenario)
         if case.scenario == "special" and self.special is not None:
             raise self.special
@@ -80,7 +80,7 @@ def test_results_json_is_valid_and_counts_every_outcome(pytester, scripted, monk
     result.assert_outcomes(passed=2, failed=1, skipped=1)
     results = load_results(pytester)
     assert results["complete"] is True
-    assert results["target"] == {"name": "scripted", "model": False, "identity": {"target": "scripted", "build": 1}}
+    assert results["target"] == {"name": "scripted", "kind": "scripted", "model": False, "identity": {"target": "scripted", "build": 1}}
     assert {k: results["summary"][k] for k in ("PASS", "FAIL", "SKIP", "total")} == \
         {"PASS": 2, "FAIL": 1, "SKIP": 1, "total": 4}
     by_name = {c["scenario"]: c for c in results["cases"]}
@@ -153,7 +153,7 @@ def test_a_recorded_baseline_turns_a_behaviour_change_into_a_diff(pytester, scri
 
     pytester.runpytest("--target", "scripted").assert_outcomes(passed=1)  # unchanged: still passes
 
-    def failing(self, case):  # the same case, now failing: 'any' accepts it, the baseline does not
+    def failing(self, case, artefacts=None):  # the same case, now failing: 'any' accepts it, the baseline does not
         steps = tuple(StepResult(s.index, s.op, RAN, 0xC000000D, 0, s.context, {}, 5) for s in case.steps)
         return CaseResult("scripted", steps, CleanupSummary(), identity={"target": "scripted"})
 
