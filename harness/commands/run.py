@@ -39,7 +39,7 @@ def pytest_args(args) -> list[str]:
     # -v: one line per case as it finishes (outcome class and time): the live progress.
     argv = list(args.paths) + ["-p", "no:cacheprovider", "-q" if args.quiet else "-v"]
     if args.target:
-        argv += ["--target", args.target]
+        argv.append(f"--target={args.target}")
     if args.workers < 1 or args.workers > 256:
         raise UsageError(f"bad --workers: {args.workers}, want [1-256]")
     if args.workers > 1:
@@ -47,16 +47,19 @@ def pytest_args(args) -> list[str]:
     if args.shard:
         if not re.fullmatch(r"\d+/\d+", args.shard):
             raise UsageError(f"bad --shard: {args.shard!r}, want I/N such as 1/4")
-        argv += ["--shard", args.shard]
+        argv.append(f"--shard={args.shard}")
     for flag, value in (("-k", args.keyword), ("-m", args.markers), ("--results-json", args.results_json),
                         ("--summary-md", args.summary_md), ("--junitxml", args.junitxml), ("--lab", args.lab),
                         ("--baseline-dir", args.baseline_dir)):
         if value:
-            argv += [flag, value]
+            # "--flag=value", never "--flag value": pytest picks its rootdir (and so the case IDs
+            # that baselines are keyed by) before plugins load, taking an existing path that
+            # follows an option it does not know yet for a test path.
+            argv += [f"{flag}={value}"] if flag.startswith("--") else [flag, value]
     if args.infra_retries is not None:
         if not 0 <= args.infra_retries <= 10:
             raise UsageError(f"bad --infra-retries: {args.infra_retries}, want [0-10]")
-        argv += ["--infra-retries", str(args.infra_retries)]
+        argv.append(f"--infra-retries={args.infra_retries}")
     if args.record_baseline:
         argv.append("--record-baseline")
     return argv
