@@ -167,8 +167,9 @@ class LinuxGuest:
 
     # ---- commands and files ----------------------------------------------------------------
 
-    def run(self, command: str, timeout: float | None = None, *, check: bool = False) -> ExecResult:
-        """Run a shell command in the guest.
+    def run(self, command: str, timeout: float | None = None, *, check: bool = False,
+            stdin: bytes | None = None) -> ExecResult:
+        """Run a shell command in the guest (``stdin``: bytes fed to it, then end of file).
 
         Raises:
             BugcheckDetected: the guest crashed (guest reverted afterwards).
@@ -178,7 +179,7 @@ class LinuxGuest:
         """
         timeout = self.command_timeout if timeout is None else timeout
         try:
-            return self.ssh.exec(command, timeout, abort=self._abort_if_crashed, check=check)
+            return self.ssh.exec(command, timeout, abort=self._abort_if_crashed, check=check, stdin=stdin)
         except BugcheckDetected:
             self._after_failure("crash")
             raise

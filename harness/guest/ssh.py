@@ -32,6 +32,7 @@ class ExecResult:
     stdout: str
     stderr: str
     seconds: float
+    stdout_bytes: bytes = b""     # stdout as received, for commands whose output is binary
 
     def check(self) -> "ExecResult":
         """Raise GuestCommandError when the command exited non-zero."""
@@ -206,11 +207,13 @@ class SshTransport:
     # ---- commands --------------------------------------------------------------------------
 
     def exec(self, command: str, timeout: float, *, abort: Callable[[], None] | None = None,
-             check: bool = False) -> ExecResult:
+             check: bool = False, stdin: bytes | None = None) -> ExecResult:
         """Run ``command`` in the guest and wait for it.
 
         Args:
             timeout: seconds before GuestTimeout (the remote command is abandoned).
+            stdin: bytes fed to the command, then end of file (one round trip instead of an
+                SFTP copy before and after).
             abort: called every 50 ms while waiting; raises to stop (a crashed guest).
             check: raise GuestCommandError on a non-zero exit.
         Raises:
@@ -224,6 +227,9 @@ class SshTransport:
             raise InfraError(f"ssh: cannot open a session for {command!r}: {exc}") from None
         try:
             chan.exec_command(command)
+            if stdin is not None:
+                chan.sendall(stdin)
+                chan.shutdown_write()
             stdout, stderr = bytearray(), bytearray()
             while not chan.status_event.wait(POLL_S):
                 self._drain(chan, stdout, stderr)
@@ -231,7 +237,9 @@ class SshTransport:
                     abort()
                 if time.monotonic() > deadline:
                     raise GuestTimeout(f"guest command timed out after {timeout:g} s: {command}")
-                if chan.closed or not chan.get_transport().is_active():
+                # The exit status and the close can both arrive after the wait above timed out:
+                # a closed channel is a lost connection only if no exit status came with it.
+                if (chan.closed or not chan.get_transport().is_active()) and not chan.status_event.is_set():
                     raise InfraError(f"ssh connection to the guest lost during: {command}")
             chan.settimeout(max(deadline - time.monotonic(), 1.0))
             self._read_to_eof(chan.recv, stdout)
@@ -246,7 +254,7 @@ class SshTransport:
         finally:
             chan.close()
         result = ExecResult(command, code, stdout.decode("utf-8", "replace"),
-                            stderr.decode("utf-8", "replace"), time.monotonic() - start)
+                            stderr.decode("utf-8", "replace"), time.monotonic() - start, bytes(stdout))
         return result.check() if check else result
 
     @staticmethod

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Run-pipeline benchmark (not a timed test): prints, in one run,
+
+- catalogue wall time on the smoke guest with one worker and with two (``clfs-harness run
+  scenarios --target smoke --workers N``, end to end: pytest start, VM boot, every case, power
+  off), the speed-up, and where the time goes (boot vs cases);
+- the per-case cost on a warm smoke instance (encode, SFTP in, run in the guest, SFTP out,
+  decode) beside the same cases on the host model, and its parts (one SSH command, one SFTP copy).
+
+Goal: two workers at least 1.6x faster than one on a 2-core machine.
+
+    .venv/bin/python benchmarks/pipeline_bench.py [--repeats 2] [--cases 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def catalogue_run(workers: int, out: Path) -> dict:
+    """One end-to-end catalogue run; returns wall time and the per-case times it reported."""
+    results = out / f"results-{workers}-{time.monotonic_ns()}.json"
+    cmd = [sys.executable, "-m", "harness.cli", "run", "scenarios", "--target", "smoke", "--workers", str(workers),
+           "-q", "--results-json", str(results)]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit(f"catalogue run with {workers} worker(s) failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}")
+    data = json.loads(results.read_text())
+    case_time = sum(c["duration_s"] for c in data["cases"])
+    return {"wall": wall, "cases": len(data["cases"]), "case_time": case_time}
+
+
+def warm_instance_costs(count: int) -> dict:
+    """Per-case seconds on a warm smoke instance and on the host model, same cases."""
+    from harness.scenario.load import discover, load_file
+    from harness.targets.model import ModelTarget
+    from harness.targets.vm_linux import SmokeTarget
+
+    cases = []
+    for file in discover([ROOT / "scenarios"]):
+        cases.extend(c for c in load_file(file.path, file.file_id)[0] if not c.expect_bugcheck)
+    cases = (cases * (count // len(cases) + 1))[:count]
+    smoke, model = SmokeTarget(worker="bench"), ModelTarget()
+    try:
+        boot_started = time.perf_counter()
+        smoke.prepare()
+        boot = time.perf_counter() - boot_started
+        model.prepare()
+        smoke.execute(cases[0])   # warm: first SFTP session, page cache
+        timings = {"smoke": [], "model": [], "ssh_true": [], "sftp_put": []}
+        for case in cases:
+            for name, target in (("smoke", smoke), ("model", model)):
+                t0 = time.perf_counter()
+                target.execute(case)
+                timings[name].append(time.perf_counter() - t0)
+        guest = smoke._guest
+        with tempfile.NamedTemporaryFile() as blob:
+            blob.write(b"\0" * 512)
+            blob.flush()
+            for _ in range(min(count, 30)):
+                t0 = time.perf_counter()
+                guest.run("true")
+                timings["ssh_true"].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                guest.put(Path(blob.name), "/tmp/bench.bin")
+                timings["sftp_put"].append(time.perf_counter() - t0)
+        return {"boot": boot, "accel": smoke.identity().get("accel"),
+                **{k: statistics.median(v) for k, v in timings.items()}}
+    finally:
+        smoke.close()
+        model.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2, help="catalogue runs per worker count (median)")
+    parser.add_argument("--cases", type=int, default=40, help="cases timed on the warm instance")
+    args = parser.parse_args()
+    os.environ.setdefault("CLFS_HARNESS_RUN_DIR", "/var/tmp/clfs-harness/runs")
+    cpus = os.cpu_count()
+
+    with tempfile.TemporaryDirectory(prefix="clfs-bench-") as tmp:
+        runs: dict[int, list[dict]] = {1: [], 2: []}
+        for _ in range(args.repeats):
+            for workers in (1, 2):   # interleaved, so drift in the machine's speed hits both
+                runs[workers].append(catalogue_run(workers, Path(tmp)))
+    warm = warm_instance_costs(args.cases)
+
+    def med(workers: int, key: str) -> float:
+        return statistics.median(r[key] for r in runs[workers])
+
+    one, two = med(1, "wall"), med(2, "wall")
+    cases = runs[1][0]["cases"]
+    print(f"machine: {cpus} CPU(s); accelerator {warm['accel']}; catalogue: {cases} cases; "
+          f"median of {args.repeats} run(s) each")
+    print()
+    print(f"{'catalogue on the smoke guest':40} {'wall s':>8} {'cases s':>8} {'other s':>8}")
+    for workers, wall in ((1, one), (2, two)):
+        case_time = med(workers, "case_time")
+        # Case seconds summed over workers; "other" is what is not a case: start-up, boot, power-off.
+        per_worker = case_time / workers
+        print(f"{f'{workers} worker(s)':40} {wall:8.2f} {per_worker:8.2f} {wall - per_worker:8.2f}")
+    speedup = one / two
+    verdict = "met" if speedup >= 1.6 else "NOT met"
+    print(f"{'speed-up, 2 workers vs 1 (goal >= 1.6x)':40} {speedup:7.2f}x  -> {verdict}")
+    print()
+    print(f"{'per case on a warm instance (median)':40} {'ms':>8}")
+    print(f"{'baseline: host model (same cases)':40} {warm['model'] * 1000:8.2f}")
+    print(f"{'smoke guest, end to end':40} {warm['smoke'] * 1000:8.2f}")
+    print(f"{'  of which overhead vs the model':40} {(warm['smoke'] - warm['model']) * 1000:8.2f}")
+    print(f"{'  one SSH command (true)':40} {warm['ssh_true'] * 1000:8.2f}")
+    print(f"{'  one SFTP put (512 B)':40} {warm['sftp_put'] * 1000:8.2f}")
+    print(f"{'cold boot to ready (one instance)':40} {warm['boot'] * 1000:8.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
