@@ -21,7 +21,8 @@ class FakeInstance:
         self.name = name
         self.reason: str | None = None
         self.nmi_crash: str | None = None      # crash reason an NMI produces, None: no reaction
-        self.state = SimpleNamespace(events=[])
+        self.on_nmi = None                     # called when an NMI is injected
+        self.state = SimpleNamespace(events=[], snapshot="ready")
 
     def crashed(self):
         return self.reason
@@ -42,6 +43,8 @@ class FakeInstance:
 
     def inject_nmi(self):
         self.calls.append(("nmi",))
+        if self.on_nmi:
+            self.on_nmi()
         if self.nmi_crash:
             self.reason = self.nmi_crash
 
