@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -37,12 +36,11 @@ from harness.errors import BugcheckDetected, GuestTimeout, HarnessError, InfraEr
 from harness.guest import wincmd
 from harness.guest.hvpanic import DomainLog, domain_log_path
 from harness.guest.vmguest import VmGuest
-from harness.guest.wincrash import NO_DUMP_WAIT, CrashReport, GuestHang
-from harness.guest.windump import HEADER_SIZE_64, DumpFormatError, read_dump_header
+from harness.guest.wincollect import CrashCollector
+from harness.guest.wincrash import CrashReport, GuestHang
 from harness.guest.winparse import (VERIFIER_EXIT, GuestOutputError, ScOutcome, VerifierSettings,
-                                    WindowsFacts, clean, parse_bcdedit, parse_clfsctl_info,
-                                    parse_crash_events, parse_dump_list, parse_facts, parse_record_id,
-                                    parse_sc, parse_sha256, parse_verifier_settings)
+                                    WindowsFacts, clean, parse_bcdedit, parse_clfsctl_info, parse_facts,
+                                    parse_record_id, parse_sc, parse_sha256, parse_verifier_settings)
 from harness.vm.base import PortForward, VmSpec
 from harness.vm.libvirt_backend import free_port
 from harness.vm.stage import stage
@@ -93,7 +91,7 @@ def signing_advice(facts: WindowsFacts | None) -> str:
             "with BIOS firmware or UEFI without Secure Boot." + secure)
 
 
-class WindowsGuest(VmGuest):
+class WindowsGuest(CrashCollector, VmGuest):
     """One Windows guest on an overlay of ``manifest``'s golden disk.
 
     Args (besides ``VmGuest``'s; KVM gets the whole ``boot_timeout`` before a TCG fallback):
@@ -387,113 +385,3 @@ class WindowsGuest(VmGuest):
                 self._gather(report)
         self._finish(report)
         return GuestHang(f"{error}\n{report.message()}", report)
-
-    def _gather(self, report: CrashReport) -> None:
-        """The crash registers now; the dump and events once the guest has rebooted (if waiting)."""
-        report.panic, problems = self.domain_log.wait_panic(self.panic_log_wait)
-        report.problems += problems
-        if self.wait_for_dump:
-            self._collect_from_guest(report)
-        else:
-            report.problems.append(NO_DUMP_WAIT)
-
-    def _collect_from_guest(self, report: CrashReport) -> None:
-        try:
-            self.ssh.reconnect(self.dump_timeout, abort=self._abort_if_stopped)
-        except InfraError as exc:
-            report.problems.append(f"the guest did not come back within {self.dump_timeout:.0f} s of the "
-                                   f"bugcheck, so no dump was collected ({exc}); a domain that pauses "
-                                   f"panicked guests never lets it: turn wait_for_dump off")
-            return
-        deadline = time.monotonic() + self.settle_timeout
-        while True:
-            dumps = self._quiet(wincmd.list_dumps_command(), parse_dump_list, report) or []
-            found = self._quiet(wincmd.crash_events_command(self._event_mark), parse_crash_events, report)
-            if found is not None:
-                report.events, event_problems = found
-            # Windows writes the minidump and event 1001 some time after boot: wait for both.
-            if (dumps and any(e.event_id == 1001 for e in report.events)) or time.monotonic() >= deadline:
-                break
-            time.sleep(5.0)
-        if found is not None:
-            report.problems += event_problems
-        self._copy_dump(report, dumps)
-
-    def _quiet(self, command: str, parse, report: CrashReport):
-        """Run an evidence query; a failure becomes a note in the report, not an exception."""
-        try:
-            r = self.ssh.exec(command, 120.0, abort=self._abort_if_stopped)
-            if r.exit_code != 0:
-                raise GuestOutputError(f"exited {r.exit_code}", r.stdout + r.stderr)
-            return parse(r.stdout)
-        except HarnessError as exc:
-            note = f"evidence query failed: {str(exc).splitlines()[0]}"
-            if note not in report.problems:
-                report.problems.append(note)
-            return None
-
-    def _copy_dump(self, report: CrashReport, dumps) -> None:
-        if not dumps:
-            report.problems.append("the guest came back but holds no dump (C:\\Windows\\MEMORY.DMP, "
-                                   "C:\\Windows\\Minidump): are crash dumps enabled in the image?")
-            return
-        full = next((d for d in dumps if not d.is_minidump), None)
-        mini = next((d for d in dumps if d.is_minidump), None)
-        if full is not None and full.size <= self.max_dump_bytes:
-            chosen, whole = full, True
-        elif mini is not None:
-            chosen, whole = mini, True
-        else:
-            chosen, whole = full, False
-        name = chosen.path.replace("\\", "/").rsplit("/", 1)[-1]
-        local = self._evidence_path(name if whole else name + ".header")
-        try:
-            if whole:
-                self.ssh.get(wincmd.sftp_path(chosen.path), local)
-            else:
-                local.write_bytes(self.ssh.read_head(wincmd.sftp_path(chosen.path), HEADER_SIZE_64))
-        except InfraError as exc:
-            report.problems.append(f"copying the dump {chosen.path} failed: {exc}")
-            return
-        report.dump, report.dump_partial, report.guest_dump = local, not whole, chosen.path
-        if full is not None and chosen is not full:
-            report.problems.append(f"{full.path} ({full.size >> 20} MiB) is larger than max_dump_bytes and "
-                                   f"was not copied; the minidump was")
-        try:
-            report.header = read_dump_header(local)
-        except DumpFormatError as exc:
-            report.problems.append(f"the dump header does not parse: {exc}")
-
-    def _finish(self, report: CrashReport) -> None:
-        """Cross-check, write crash.json, then revert (when there is a snapshot to revert to)."""
-        report.cross_check()
-        self._reports += 1
-        report.write(self._evidence_path("crash.json") if self.evidence_dir
-                     else self.dir / f"{report.kind}-{self._reports}.json")
-        self.last_crash = report
-        if self.auto_recover and getattr(self.instance.state, "snapshot", None):
-            took = self.recover()
-            log.info("%s: reverted after %s in %.2f s", self.worker, report.kind, took)
-
-    def _abort_if_stopped(self) -> None:
-        reason = self.instance.crashed() if self.instance is not None else None
-        if reason and reason.startswith("stopped"):
-            raise InfraError(f"guest {reason} after the bugcheck")
-
-    def _evidence_path(self, name: str) -> Path:
-        directory = self.evidence_dir or self.dir
-        directory.mkdir(parents=True, exist_ok=True)
-        return directory / name
-
-    def _evidence_shot(self, kind: str, report: CrashReport) -> None:
-        """The display now (the blue screen, while it shows), kept in the worker's folder and,
-        during a case, in the case's."""
-        shot = self._screenshot(kind)
-        if shot is None:
-            report.problems.append(f"no {kind} screenshot could be taken")
-            return
-        if self.evidence_dir is not None:
-            target = self._evidence_path(f"{kind}.png")
-            shutil.copyfile(shot, target)
-            shot = target
-        report.screenshots.append(shot)

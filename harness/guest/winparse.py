@@ -100,11 +100,11 @@ def parse_sc(action: str, exit_code: int, output: str) -> ScOutcome:
         GuestOutputError: neither a ``[SC] ... FAILED n`` line, nor the success sc.exe prints
             for ``action`` (a SUCCESS line, or a STATE line), nor consistent exit status.
     """
-    lines = [l.strip() for l in clean(output).splitlines()]
+    lines = [text.strip() for text in clean(output).splitlines()]
     for i, line in enumerate(lines):
         m = _SC_FAILED.match(line)
         if m:
-            message = m.group(3) or next((l for l in lines[i + 1:] if l), "")
+            message = m.group(3) or next((text for text in lines[i + 1:] if text), "")
             return ScOutcome(action, int(m.group(2)), message.strip())
     if exit_code != 0:
         raise GuestOutputError(f"sc.exe {action} exited {exit_code} without an '[SC] ... FAILED' line", output)
@@ -114,7 +114,7 @@ def parse_sc(action: str, exit_code: int, output: str) -> ScOutcome:
         if m:
             state = m.group(2)
             break
-    succeeded = any(_SC_SUCCESS.match(l) for l in lines)
+    succeeded = any(_SC_SUCCESS.match(text) for text in lines)
     if state is None and not succeeded:
         raise GuestOutputError(f"sc.exe {action} exited 0 but printed neither SUCCESS nor a STATE", output)
     return ScOutcome(action, 0, "", state)
