@@ -10,6 +10,7 @@ from harness.errors import UsageError
 _TARGETS: dict[str, str] = {
     "model": "harness.targets.model:ModelTarget",
     "smoke": "harness.targets.vm_linux:SmokeTarget",
+    "windows": "harness.targets.vm_windows:WindowsTarget",
 }
 
 
