@@ -263,8 +263,13 @@ class WindowsGuest(CrashCollector, VmGuest):
         """Restart the guest and wait until SSH is back. Returns the seconds it took."""
         start = time.monotonic()
         self.run(wincmd.reboot_command(), check=True)
-        self._wait_down(min(180.0, self.reboot_timeout))
-        self.ssh.reconnect(self.reboot_timeout, abort=self._abort_if_crashed)
+        try:
+            self._wait_down(min(180.0, self.reboot_timeout))
+            self.ssh.reconnect(self.reboot_timeout, abort=self._abort_if_crashed)
+        except BugcheckDetected as exc:
+            # A bugcheck while rebooting (Driver Verifier catching a boot-start driver): gather
+            # the same evidence as during a command.
+            raise self._on_crash("reboot", exc) from None
         took = time.monotonic() - start
         log.info("%s: rebooted in %.1f s", self.worker, took)
         return took

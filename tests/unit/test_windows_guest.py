@@ -175,6 +175,19 @@ def test_enable_verifier_reboots_and_checks(g):
                               ("reconnect", 600.0), "verifier_query"]
 
 
+def test_bugcheck_during_a_reboot_gathers_evidence(g):
+    g.ssh.script = [(r"shutdown.exe", (0, "", "")), (r"^exit 0$", InfraError("down"))]
+    with open(g.log_path, "a") as fh:
+        fh.write(PANIC_D1.replace("0xd1", "0xc4"))
+    g.instance.reason = "crashed: panicked"
+    g.ssh.reconnect_error = BugcheckDetected("guest crashed: panicked while running 'a command'")
+    with pytest.raises(BugcheckDetected) as info:
+        g.reboot()
+    assert info.value.code == 0xC4 and "DRIVER_VERIFIER_DETECTED_VIOLATION" in str(info.value)
+    assert kinds(g.calls)[-4:] == [("reconnect", 600.0), ("screenshot", "crash-1.png"), "revert",
+                                   ("reconnect", 600.0)]
+
+
 def test_verifier_that_did_not_take(g):
     g.ssh.script = [(r"/standard", (2, "", "")), (r"shutdown.exe", (0, "", "")),
                     (r"^exit 0$", InfraError("down")), (r"/querysettings", (0, VERIFIER_NONE, ""))]
