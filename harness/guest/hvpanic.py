@@ -99,7 +99,9 @@ class DomainLog:
         if self.path is None:
             raise OSError("the domain log is on the remote libvirt host")
         with open(self.path, "rb") as fh:
-            fh.seek(self._mark)
+            size = fh.seek(0, os.SEEK_END)
+            # A log shorter than the mark was rotated or truncated: all of it is new.
+            fh.seek(self._mark if size >= self._mark else 0)
             return fh.read(1 << 20).decode("utf-8", "replace")
 
     def wait_panic(self, timeout: float = 3.0, poll: float = 0.1) -> tuple[HvPanic | None, list[str]]:

@@ -232,6 +232,16 @@ def test_domain_log_reads_only_after_mark(tmp_path):
     assert panic.code == 0x80 and problems == []
 
 
+def test_domain_log_rotated_after_the_mark(tmp_path):
+    path = tmp_path / "clfs-x-w0.log"
+    path.write_text("x" * 4096)
+    log = DomainLog(path)
+    log.mark()
+    path.write_text(LOG)          # logrotate's copytruncate, or a new file
+    panic, _ = log.wait_panic(timeout=0)
+    assert panic.code == 0xD1
+
+
 def test_domain_log_unreadable_is_a_note(tmp_path):
     panic, problems = DomainLog(tmp_path / "absent.log").wait_panic(timeout=0)
     assert panic is None and "not readable" in problems[0]
