@@ -33,6 +33,7 @@ from pathlib import Path
 
 from harness.config import LabConfig
 from harness.errors import BugcheckDetected, GuestTimeout, InfraError, ProtocolError, UsageError
+from harness.guest.wincmd import GUEST_SCRATCH   # plain strings: no paramiko or libvirt import
 from harness.protocol import decode_response, encode_request
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
@@ -41,7 +42,6 @@ from harness.targets.base import CaseArtefacts, Target
 log = logging.getLogger("harness.targets")
 IMAGE_ENV = "CLFS_HARNESS_WINDOWS_IMAGE"
 GUIDE = "vm_images/windows/GUIDE.md"
-GUEST_SCRATCH = "C:\\clfstest\\scratch"   # harness.guest.wincmd.GUEST_SCRATCH (no paramiko import here)
 # Seconds PowerShell and clfsctl need around a case's own time limit.
 COMMAND_OVERHEAD_S = 20.0
 

@@ -29,9 +29,13 @@ def test_registered():
     assert cls is WindowsTarget and cls.name == "windows" and cls.uses_vm
 
 
-def test_scratch_matches_the_guest_adapter():
-    from harness.guest import wincmd
-    assert GUEST_SCRATCH == wincmd.GUEST_SCRATCH
+def test_importing_the_target_loads_neither_paramiko_nor_libvirt():
+    import subprocess
+    import sys
+    code = ("import sys, harness.targets.vm_windows; "
+            "print(sorted(m for m in ('paramiko', 'libvirt') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 # ---- options ------------------------------------------------------------------------------------
