@@ -134,7 +134,7 @@ class CrashCollector:
             report.problems.append(f"no {kind} screenshot could be taken")
             return
         if self.evidence_dir is not None:
-            target = self._evidence_path(f"{kind}.png")
+            target = self._evidence_path(f"screenshot-{kind}.png")
             shutil.copyfile(shot, target)
             shot = target
         report.screenshots.append(shot)

@@ -6,16 +6,19 @@ guest's build and revision (``windows-<build>.<UBR>``).
 
 The image comes from ``options["image"]`` or ``CLFS_HARNESS_WINDOWS_IMAGE``: a manifest file or
 an image directory built by ``clfs-harness image build windows`` (vm_images/windows/GUIDE.md).
-Other options, each also settable as ``CLFS_HARNESS_WINDOWS_<NAME>`` (options win):
+Options come from the lab file's target definition (``image``, ``verifier``, ``verifier_clfs``)
+or from ``CLFS_HARNESS_WINDOWS_<NAME>``; options win over the environment:
 
 =================  =========  ==================================================================
 option             default    meaning
 =================  =========  ==================================================================
-verifier           off        ``off``, ``standard`` (Driver Verifier on clfstest.sys) or
-                              ``standard+clfs`` (on clfstest.sys and clfs.sys)
+verifier           off        Driver Verifier's standard checks on clfstest.sys: true/false, or
+                              ``off``, ``standard``, ``standard+clfs``
+verifier_clfs      false      ... and on clfs.sys too (implies ``verifier``)
 wait_for_dump      false      after a bugcheck, wait for the guest to write its dump and reboot
                               (only with a domain that does not pause panicked guests)
-boot_timeout_s     600        power-on to SSH-ready, seconds [60-7200]
+boot_timeout_s     (*)        power-on to SSH-ready, seconds [60-7200]; (*) the lab's boot
+                              timeout, but at least 600
 reboot_timeout_s   600        a reboot (Driver Verifier), seconds [60-7200]
 dump_timeout_s     900        bugcheck to SSH-ready again, when waiting for a dump [60-7200]
 max_dump_mib       1024       larger dumps are not copied whole, only their header [1-65536]
@@ -46,9 +49,11 @@ GUIDE = "vm_images/windows/GUIDE.md"
 COMMAND_OVERHEAD_S = 20.0
 
 VERIFIER_CHOICES = {"off": (), "standard": ("clfstest.sys",), "standard+clfs": ("clfstest.sys", "clfs.sys")}
-_NUMBERS = {"boot_timeout_s": (600.0, 60, 7200), "reboot_timeout_s": (600.0, 60, 7200),
+MIN_BOOT_TIMEOUT_S = 600.0     # Windows needs minutes to reach SSH, whatever the lab's default
+# name -> (default, lo, hi); a None default is decided in prepare().
+_NUMBERS = {"boot_timeout_s": (None, 60, 7200), "reboot_timeout_s": (600.0, 60, 7200),
             "dump_timeout_s": (900.0, 60, 7200), "max_dump_mib": (1024.0, 1, 65536)}
-OPTIONS = ("image", "verifier", "wait_for_dump", "domain_log_dir", *_NUMBERS)
+OPTIONS = ("image", "verifier", "verifier_clfs", "wait_for_dump", "domain_log_dir", *_NUMBERS)
 
 
 def _bool(name: str, value) -> bool:
@@ -60,6 +65,18 @@ def _bool(name: str, value) -> bool:
     if text in ("0", "false", "no", "off", ""):
         return False
     raise UsageError(f"windows target option {name}: {value!r}, want true or false")
+
+
+def _verifier(value, with_clfs: bool) -> str:
+    """``verifier`` (a bool from the lab file, or a word) and ``verifier_clfs`` as one setting."""
+    if isinstance(value, bool) or str(value).strip().lower() in ("1", "0", "true", "false", "yes", "no", "on"):
+        word = "standard" if _bool("verifier", value) else "off"
+    else:
+        word = str(value).strip().lower()
+    if word not in VERIFIER_CHOICES:
+        raise UsageError(f"windows target option verifier: {value!r}, want true, false, "
+                         f"{', '.join(VERIFIER_CHOICES)}")
+    return "standard+clfs" if with_clfs else word
 
 
 def resolve_options(options: dict | None, env: dict | None = None) -> dict:
@@ -77,12 +94,12 @@ def resolve_options(options: dict | None, env: dict | None = None) -> dict:
            if f"CLFS_HARNESS_WINDOWS_{name.upper()}" in env}
     raw.update({k: v for k, v in options.items() if v is not None})
     out: dict = {"image": raw.get("image"), "domain_log_dir": raw.get("domain_log_dir")}
-    verifier = str(raw.get("verifier", "off")).strip().lower()
-    if verifier not in VERIFIER_CHOICES:
-        raise UsageError(f"windows target option verifier: {verifier!r}, want {', '.join(VERIFIER_CHOICES)}")
-    out["verifier"] = verifier
+    out["verifier"] = _verifier(raw.get("verifier", "off"), _bool("verifier_clfs", raw.get("verifier_clfs", False)))
     out["wait_for_dump"] = _bool("wait_for_dump", raw.get("wait_for_dump", False))
     for name, (default, lo, hi) in _NUMBERS.items():
+        if raw.get(name, default) is None:
+            out[name] = None
+            continue
         try:
             value = float(raw.get(name, default))
         except (TypeError, ValueError):
@@ -91,6 +108,12 @@ def resolve_options(options: dict | None, env: dict | None = None) -> dict:
             raise UsageError(f"bad {name}: {value:g}, want [{lo}-{hi}]")
         out[name] = value
     return out
+
+
+def boot_timeout(options: dict, config: LabConfig) -> float:
+    """The option when given; else the lab's boot timeout, but never under MIN_BOOT_TIMEOUT_S
+    (a lab tuned for the Linux smoke guest says 2 minutes; Windows needs more)."""
+    return options["boot_timeout_s"] or max(config.boot_timeout_s, MIN_BOOT_TIMEOUT_S)
 
 
 def load_windows_image(image: str | os.PathLike | None):
@@ -161,7 +184,8 @@ class WindowsTarget(Target):
         self._session = open_session(self.config)
         self._guest = WindowsGuest(
             self._session.backend, self._manifest, self._session.run, worker=self.worker,
-            accel=self.config.accel, uri=self.config.libvirt_uri, boot_timeout=o["boot_timeout_s"],
+            accel=self.config.accel, uri=self.config.libvirt_uri,
+            boot_timeout=boot_timeout(o, self.config),
             command_timeout=max(self.config.command_timeout_s, 120.0), reboot_timeout=o["reboot_timeout_s"],
             wait_for_dump=o["wait_for_dump"], dump_timeout=o["dump_timeout_s"],
             max_dump_bytes=int(o["max_dump_mib"]) << 20,
@@ -245,7 +269,7 @@ class WindowsTarget(Target):
         except OSError:
             return
         if data:
-            artefacts.write_bytes("console.txt", data)
+            artefacts.write_bytes("console.log", data)
 
     def close(self) -> None:
         guest, self._guest = self._guest, None

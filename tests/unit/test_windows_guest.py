@@ -251,7 +251,7 @@ def test_bugcheck_without_waiting_for_a_dump(g, tmp_path):
     assert kinds(g.calls)[1:] == ["clfsctl_run", ("screenshot", "crash-1.png"), "revert", ("reconnect", 600.0)]
     report = json.loads((evidence / "crash.json").read_text())
     assert report["code"] == 0xD1 and report["witness"] == "Hyper-V crash registers"
-    assert (evidence / "crash.png").exists()
+    assert (evidence / "screenshot-crash.png").exists()
 
 
 def dump_answers(g, dumps, events=((9, 1001, EVENT_1001),)):
@@ -361,7 +361,8 @@ def test_hang_nmi_dump_revert_in_that_order(g, tmp_path):
     assert kinds(g.calls)[1:] == ["clfsctl_run", ("screenshot", "hang-1.png"), "nmi", ("wait_crash", 60.0),
                                   ("screenshot", "nmi-2.png"), ("reconnect", 900.0), "list_dumps",
                                   "crash_events", ("get", MEMORY_DMP), "revert", ("reconnect", 600.0)]
-    assert {p.name for p in evidence.iterdir()} == {"hang.png", "nmi.png", "MEMORY.DMP", "crash.json"}
+    assert {p.name for p in evidence.iterdir()} == {"screenshot-hang.png", "screenshot-nmi.png", "MEMORY.DMP",
+                                                  "crash.json"}
 
 
 def test_hang_without_dump_wait_takes_code_from_registers(g, tmp_path):

@@ -17,8 +17,9 @@ from harness.errors import BugcheckDetected, ProtocolError, UsageError
 from harness.guest.wincrash import GuestHang
 from harness.targets import target_class
 from harness.targets.base import CaseArtefacts
+from harness.config import LabConfig
 from harness.targets.vm_windows import (COMMAND_OVERHEAD_S, GUEST_SCRATCH, IMAGE_ENV, WindowsTarget,
-                                        load_windows_image, resolve_options)
+                                        boot_timeout, load_windows_image, resolve_options)
 from harness.verdict.baseline import baseline_key
 
 from tests.unit.protocol_cases import lifecycle
@@ -43,8 +44,24 @@ def test_importing_the_target_loads_neither_paramiko_nor_libvirt():
 def test_defaults():
     o = resolve_options(None, env={})
     assert o == {"image": None, "domain_log_dir": None, "verifier": "off", "wait_for_dump": False,
-                 "boot_timeout_s": 600.0, "reboot_timeout_s": 600.0, "dump_timeout_s": 900.0,
+                 "boot_timeout_s": None, "reboot_timeout_s": 600.0, "dump_timeout_s": 900.0,
                  "max_dump_mib": 1024.0}
+
+
+def test_boot_timeout_at_least_ten_minutes_unless_set():
+    assert boot_timeout(resolve_options({}, env={}), LabConfig(boot_timeout_s=120)) == 600.0
+    assert boot_timeout(resolve_options({}, env={}), LabConfig(boot_timeout_s=1800)) == 1800.0
+    assert boot_timeout(resolve_options({"boot_timeout_s": 300}, env={}), LabConfig()) == 300.0
+
+
+@pytest.mark.parametrize("options, verifier", [
+    ({"verifier": True}, "standard"), ({"verifier": False}, "off"),
+    ({"verifier": True, "verifier_clfs": True}, "standard+clfs"), ({"verifier_clfs": True}, "standard+clfs"),
+    ({"verifier": "on"}, "standard"), ({"verifier": "standard"}, "standard"),
+])
+def test_verifier_as_the_lab_file_gives_it(options, verifier):
+    # The lab file's windows target takes verifier and verifier_clfs as booleans.
+    assert resolve_options(options, env={})["verifier"] == verifier
 
 
 def test_environment_then_options():
@@ -58,7 +75,8 @@ def test_environment_then_options():
 
 @pytest.mark.parametrize("options, words", [
     ({"imgae": "x"}, "unknown windows target option.*imgae.*Known: image, verifier"),
-    ({"verifier": "full"}, "verifier: 'full', want off, standard, standard\\+clfs"),
+    ({"verifier": "full"}, "verifier: 'full', want true, false, off, standard, standard\\+clfs"),
+    ({"verifier_clfs": "maybe"}, "verifier_clfs: 'maybe', want true or false"),
     ({"wait_for_dump": "perhaps"}, "wait_for_dump: 'perhaps', want true or false"),
     ({"boot_timeout_s": "soon"}, "boot_timeout_s: 'soon' is not a number"),
     ({"boot_timeout_s": 5}, r"bad boot_timeout_s: 5, want \[60-7200\]"),
@@ -187,7 +205,7 @@ def test_execute_writes_request_and_refuses_garbage(tmp_path):
     assert (tmp_path / "case" / "request.bin").read_bytes() == request
     assert timeout == case.timeout_s + COMMAND_OVERHEAD_S and evidence == artefacts.dir
     assert "C:\\clfstest\\scratch".encode("utf-16-le") in request
-    assert (tmp_path / "case" / "console.txt").read_bytes() == b"SAC> during the case\n"
+    assert (tmp_path / "case" / "console.log").read_bytes() == b"SAC> during the case\n"
 
 
 @pytest.mark.parametrize("error", [
@@ -199,7 +217,7 @@ def test_execute_passes_bugchecks_and_hangs_on_with_the_console(tmp_path, error)
     with pytest.raises(type(error)) as info:
         target.execute(lifecycle(), CaseArtefacts(tmp_path / "case"))
     assert info.value is error
-    assert (tmp_path / "case" / "console.txt").exists()
+    assert (tmp_path / "case" / "console.log").exists()
 
 
 def test_execute_refuses_a_model_response(tmp_path):
