@@ -7,7 +7,8 @@ guest's build and revision (``windows-<build>.<UBR>``).
 The image comes from ``options["image"]`` or ``CLFS_HARNESS_WINDOWS_IMAGE``: a manifest file or
 an image directory built by ``clfs-harness image build windows`` (vm_images/windows/GUIDE.md).
 Options come from the lab file's target definition (``image``, ``verifier``, ``verifier_clfs``)
-or from ``CLFS_HARNESS_WINDOWS_<NAME>``; options win over the environment:
+or from ``CLFS_HARNESS_WINDOWS_<NAME>``, which wins (as the environment does over every lab
+file setting):
 
 =================  =========  ==================================================================
 option             default    meaning
@@ -80,7 +81,7 @@ def _verifier(value, with_clfs: bool) -> str:
 
 
 def resolve_options(options: dict | None, env: dict | None = None) -> dict:
-    """Merge the target's options over ``CLFS_HARNESS_WINDOWS_*``, check and convert them.
+    """Merge ``CLFS_HARNESS_WINDOWS_*`` over the target's options, check and convert them.
 
     Raises:
         UsageError: an unknown option, or a value out of its range (the message names both).
@@ -90,9 +91,10 @@ def resolve_options(options: dict | None, env: dict | None = None) -> dict:
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise UsageError(f"unknown windows target option(s) {', '.join(unknown)}. Known: {', '.join(OPTIONS)}")
-    raw = {name: env[f"CLFS_HARNESS_WINDOWS_{name.upper()}"] for name in OPTIONS
-           if f"CLFS_HARNESS_WINDOWS_{name.upper()}" in env}
-    raw.update({k: v for k, v in options.items() if v is not None})
+    # The lab file's precedence: its values, then the environment's (CLFS_HARNESS_* wins).
+    raw = {k: v for k, v in options.items() if v is not None}
+    raw.update({name: env[f"CLFS_HARNESS_WINDOWS_{name.upper()}"] for name in OPTIONS
+                if f"CLFS_HARNESS_WINDOWS_{name.upper()}" in env})
     out: dict = {"image": raw.get("image"), "domain_log_dir": raw.get("domain_log_dir")}
     out["verifier"] = _verifier(raw.get("verifier", "off"), _bool("verifier_clfs", raw.get("verifier_clfs", False)))
     out["wait_for_dump"] = _bool("wait_for_dump", raw.get("wait_for_dump", False))

@@ -64,13 +64,15 @@ def test_verifier_as_the_lab_file_gives_it(options, verifier):
     assert resolve_options(options, env={})["verifier"] == verifier
 
 
-def test_environment_then_options():
-    env = {IMAGE_ENV: "/images/win11", "CLFS_HARNESS_WINDOWS_VERIFIER": "standard",
+def test_options_then_environment():
+    # As for every lab setting: the lab file's values, then CLFS_HARNESS_* over them.
+    env = {IMAGE_ENV: "/images/win11", "CLFS_HARNESS_WINDOWS_VERIFIER": "Standard+CLFS",
            "CLFS_HARNESS_WINDOWS_WAIT_FOR_DUMP": "yes", "CLFS_HARNESS_WINDOWS_BOOT_TIMEOUT_S": "900"}
-    o = resolve_options({"verifier": "Standard+CLFS", "wait_for_dump": None}, env=env)
+    o = resolve_options({"image": "/images/lab", "verifier": False, "wait_for_dump": None}, env=env)
     assert (o["image"], o["verifier"], o["wait_for_dump"], o["boot_timeout_s"]) == (
         "/images/win11", "standard+clfs", True, 900.0)
-    assert resolve_options({"wait_for_dump": False}, env=env)["wait_for_dump"] is False
+    assert resolve_options({"image": "/images/lab", "verifier": True}, env={}) == {
+        **resolve_options({}, env={}), "image": "/images/lab", "verifier": "standard"}
 
 
 @pytest.mark.parametrize("options, words", [
