@@ -20,6 +20,9 @@ from pathlib import Path
 from harness.errors import HarnessError, InfraError
 from harness.guest import wincmd
 from harness.guest.wincrash import NO_DUMP_WAIT, CrashReport
+
+# What QEMU writes as the bugcheck code when the guest has none (a live dump).
+LIVE_SYSTEM_DUMP = 0x161
 from harness.guest.windump import HEADER_SIZE_64, DumpFormatError, read_dump_header
 from harness.guest.winparse import GuestOutputError, parse_crash_events, parse_dump_list
 
@@ -30,13 +33,54 @@ class CrashCollector:
     """Evidence gathering after a bugcheck (mixed into ``WindowsGuest``)."""
 
     def _gather(self, report: CrashReport) -> None:
-        """The crash registers now; the dump and events once the guest has rebooted (if waiting)."""
+        """The crash registers now; then a dump: the guest's own once it has rebooted (when
+        waiting for it), else one taken from the host while the guest is paused (when the
+        backend can)."""
         report.panic, problems = self.domain_log.wait_panic(self.panic_log_wait)
         report.problems += problems
         if self.wait_for_dump:
             self._collect_from_guest(report)
-        else:
+        elif not self._dump_from_host(report):
             report.problems.append(NO_DUMP_WAIT)
+
+    def _dump_from_host(self, report: CrashReport) -> bool:
+        """A Windows-format dump of the paused guest, written by QEMU (``dump-guest-memory -w``,
+        libvirt's win-dmp core dump format). QEMU copies the guest's KiBugcheckData into the
+        header, so it names the bugcheck like a dump Windows wrote; it needs the vmcoreinfo
+        device and the FwCfg driver in the guest (the image builder installs both).
+
+        Returns:
+            False when the backend has no such dump (``Instance.dump_windows_memory``).
+        """
+        dump = getattr(self.instance, "dump_windows_memory", None)
+        if not callable(dump):
+            return False
+        local = self._evidence_path("guest-memory.dmp")
+        try:
+            dump(local)
+        except InfraError as exc:
+            report.problems.append(f"the host-side dump failed: {exc} (vmcoreinfo on, FwCfg driver in the guest?)")
+            return True
+        if local.stat().st_size > self.max_dump_bytes:
+            head = local.with_name(local.name + ".header")
+            with open(local, "rb") as fh:
+                head.write_bytes(fh.read(HEADER_SIZE_64))
+            report.problems.append(f"the host-side dump ({local.stat().st_size >> 20} MiB) is larger than "
+                                   f"max_dump_bytes: only its header was kept")
+            local.unlink()
+            local = head
+            report.dump_partial = True
+        report.dump, report.guest_dump = local, None
+        try:
+            report.header = read_dump_header(local)
+        except DumpFormatError as exc:
+            report.problems.append(f"the host-side dump's header does not parse: {exc}")
+        else:
+            if report.header.code == LIVE_SYSTEM_DUMP:
+                report.problems.append("QEMU found no bugcheck data in the guest (the header says 0x161 "
+                                       "LIVE_SYSTEM_DUMP): the code comes from the other witnesses")
+                report.header = None
+        return True
 
     def _collect_from_guest(self, report: CrashReport) -> None:
         try:

@@ -25,10 +25,10 @@ from harness.guest.winparse import CrashEvent
 NMI_BUGCHECK = 0x80   # NMI_HARDWARE_FAILURE: what NMICrashDump=1 turns an NMI into
 
 NO_DUMP_WAIT = (
-    "no dump collected: the harness did not wait for one (wait_for_dump is off). With the Hyper-V "
-    "panic device Windows reports the bugcheck to the hypervisor *before* writing its dump, and a "
-    "domain with on_crash=preserve pauses the guest right there, so no dump is ever written; turn "
-    "wait_for_dump on when the lab's domain lets a panicked guest run on (vm_images/windows/GUIDE.md)")
+    "no dump: the guest is paused at the panic and the VM backend offers no host-side dump "
+    "(Instance.dump_windows_memory), and wait_for_dump is off. With the Hyper-V panic device Windows "
+    "reports the bugcheck to the hypervisor *before* writing its own dump, and the domain's "
+    "on_crash=preserve pauses it right there, so it never writes one (vm_images/windows/GUIDE.md)")
 
 
 @dataclass

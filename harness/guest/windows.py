@@ -11,17 +11,21 @@ On top of the shared lifecycle (``vmguest.VmGuest``: boot, snapshot, revert) it 
 - what a bugcheck or a hang leaves behind (``_on_crash``, ``_on_hang``): see below.
 
 Bugchecks and hangs. A bugcheck shows as libvirt's CRASHED event (the Hyper-V panic device) at
-once; the code and parameters are read from libvirt's domain log (``hvpanic``). Whether a dump
-exists depends on the domain: with the Hyper-V crash enlightenment Windows notifies the
-hypervisor *before* writing its dump (QEMU commit c753e8e7, "-action panic=none" exists so
-"Windows guests using the hv-crash enlightenment" can "proceed to capture a crash dump and
-automatically reboot"), and ``on_crash=preserve`` pauses the guest right there. So
-``wait_for_dump`` is off by default: the harness reports the code from the crash registers
-and the blue screen's screenshot, and reverts. With a domain that lets the guest run on, turn
-it on: the harness then waits for the reboot, copies the newest dump into the case's folder,
-parses its header, reads the System log's 1001/41 events, and only then reverts.
-A hang (a deadline passed) is answered with an NMI: with NMICrashDump=1 Windows bugchecks
-with 0x80 NMI_HARDWARE_FAILURE, and the same collection follows before the revert.
+once; the code and parameters are read from libvirt's domain log (``hvpanic``). With the Hyper-V
+crash enlightenment Windows notifies the hypervisor *before* writing its own dump (QEMU commit
+c753e8e7: "-action panic=none" exists so "Windows guests using the hv-crash enlightenment" can
+"proceed to capture a crash dump and automatically reboot"), and the domain's
+``on_crash=preserve`` pauses the guest right there: Windows never writes that dump. Hence:
+
+1. default: the guest stays paused; when the VM backend offers ``dump_windows_memory`` (QEMU's
+   Windows-format dump, libvirt's win-dmp core dump format), a dump is taken from the host,
+   whose header QEMU fills from the guest's bugcheck data; then the revert;
+2. ``wait_for_dump``, for a domain that lets a panicked guest run on: wait for the reboot, copy
+   the guest's own newest dump, read the System log's 1001/41 events, then revert;
+3. neither: the code from the crash registers and the blue screen's screenshot, then the revert.
+
+A hang (a deadline passed) is answered with an NMI: with NMICrashDump=1 Windows bugchecks with
+0x80 NMI_HARDWARE_FAILURE, and the same collection follows before the revert.
 """
 
 from __future__ import annotations
@@ -110,7 +114,7 @@ class WindowsGuest(CrashCollector, VmGuest):
                  command_timeout: float = 120.0, reboot_timeout: float = 600.0,
                  wait_for_dump: bool = False, dump_timeout: float = 900.0,
                  settle_timeout: float = 180.0, nmi_timeout: float = 60.0,
-                 max_dump_bytes: int = 1 << 30, domain_log_dir: Path | None = None,
+                 max_dump_bytes: int = 8 << 30, domain_log_dir: Path | None = None,
                  auto_recover: bool = True):
         super().__init__(backend, manifest, run, worker=worker, accel=accel, uri=uri,
                          boot_timeout=boot_timeout, kvm_probe_timeout=boot_timeout,

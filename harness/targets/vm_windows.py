@@ -22,7 +22,7 @@ boot_timeout_s     (*)        power-on to SSH-ready, seconds [60-7200]; (*) the 
                               timeout, but at least 600
 reboot_timeout_s   600        a reboot (Driver Verifier), seconds [60-7200]
 dump_timeout_s     900        bugcheck to SSH-ready again, when waiting for a dump [60-7200]
-max_dump_mib       1024       larger dumps are not copied whole, only their header [1-65536]
+max_dump_mib       8192       larger dumps are not kept whole: the minidump or the header [1-65536]
 domain_log_dir     (by URI)   where libvirt writes domain logs (/var/log/libvirt/qemu)
 =================  =========  ==================================================================
 """
@@ -53,7 +53,7 @@ VERIFIER_CHOICES = {"off": (), "standard": ("clfstest.sys",), "standard+clfs": (
 MIN_BOOT_TIMEOUT_S = 600.0     # Windows needs minutes to reach SSH, whatever the lab's default
 # name -> (default, lo, hi); a None default is decided in prepare().
 _NUMBERS = {"boot_timeout_s": (None, 60, 7200), "reboot_timeout_s": (600.0, 60, 7200),
-            "dump_timeout_s": (900.0, 60, 7200), "max_dump_mib": (1024.0, 1, 65536)}
+            "dump_timeout_s": (900.0, 60, 7200), "max_dump_mib": (8192.0, 1, 65536)}
 OPTIONS = ("image", "verifier", "verifier_clfs", "wait_for_dump", "domain_log_dir", *_NUMBERS)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -254,6 +255,51 @@ def test_bugcheck_without_waiting_for_a_dump(g, tmp_path):
     assert (evidence / "screenshot-crash.png").exists()
 
 
+def host_dumps(g, data=None, error=None):
+    """Give the fake instance the proposed backend hook: QEMU's win-dmp dump of the paused guest."""
+    def dump_windows_memory(path):
+        g.calls.append(("host_dump", Path(path).name))
+        if error:
+            raise error
+        Path(path).write_bytes(data)
+    g.instance.dump_windows_memory = dump_windows_memory
+
+
+def test_bugcheck_dumped_from_the_host_while_paused(g, tmp_path):
+    evidence = tmp_path / "case"
+    g.ssh.script = [(r"clfsctl.exe' run", crash_during_run(g))]
+    host_dumps(g, dump_header64(dump_type=1) + b"\0" * 4096)
+    with pytest.raises(BugcheckDetected) as info:
+        g.run_request(b"CLTQ", timeout=30, evidence_dir=evidence)
+    assert info.value.code == 0xD1 and info.value.dump_path == str(evidence / "guest-memory.dmp")
+    assert "[from the dump header]" in str(info.value) and "notes" not in str(info.value)
+    assert kinds(g.calls)[1:] == ["clfsctl_run", ("screenshot", "crash-1.png"), ("host_dump", "guest-memory.dmp"),
+                                  "revert", ("reconnect", 600.0)]
+
+
+def test_host_dump_too_large_keeps_the_header(g, tmp_path):
+    g.max_dump_bytes = 0x3000
+    g.ssh.script = [(r"clfsctl.exe' run", crash_during_run(g))]
+    host_dumps(g, dump_header64() + b"\0" * 0x2000)
+    with pytest.raises(BugcheckDetected) as info:
+        g.run_request(b"CLTQ", timeout=30, evidence_dir=tmp_path / "case")
+    assert info.value.dump_path == str(tmp_path / "case" / "guest-memory.dmp.header")
+    assert not (tmp_path / "case" / "guest-memory.dmp").exists()
+    assert (tmp_path / "case" / "guest-memory.dmp.header").stat().st_size == 0x2000
+
+
+def test_host_dump_without_bugcheck_data_or_failing(g, tmp_path):
+    g.ssh.script = [(r"clfsctl.exe' run", crash_during_run(g))]
+    host_dumps(g, dump_header64(code=0x161, params=(0, 0, 0, 0)))
+    with pytest.raises(BugcheckDetected) as info:
+        g.run_request(b"CLTQ", timeout=30, evidence_dir=tmp_path / "a")
+    assert info.value.code == 0xD1 and "0x161 LIVE_SYSTEM_DUMP" in str(info.value)
+    g.ssh.script = [(r"clfsctl.exe' run", crash_during_run(g))]
+    host_dumps(g, error=InfraError("libvirt: dump: win-dump: invalid vmcoreinfo note size"))
+    with pytest.raises(BugcheckDetected, match="host-side dump failed: .*invalid vmcoreinfo note size"):
+        g.run_request(b"CLTQ", timeout=30, evidence_dir=tmp_path / "b")
+
+
 def dump_answers(g, dumps, events=((9, 1001, EVENT_1001),)):
     g.ssh.script += [(r"Sort-Object LastWriteTimeUtc", (0, json.dumps(dumps), "")),
                      (r"Get-WinEvent -ErrorAction SilentlyContinue", (0, events_json(*events), ""))]
@@ -363,6 +409,17 @@ def test_hang_nmi_dump_revert_in_that_order(g, tmp_path):
                                   "crash_events", ("get", MEMORY_DMP), "revert", ("reconnect", 600.0)]
     assert {p.name for p in evidence.iterdir()} == {"screenshot-hang.png", "screenshot-nmi.png", "MEMORY.DMP",
                                                   "crash.json"}
+
+
+def test_hang_nmi_host_dump_revert(g, tmp_path):
+    hang(g)
+    host_dumps(g, dump_header64(code=0x80, params=(0x4F4454, 0, 0, 0)))
+    with pytest.raises(GuestHang) as info:
+        g.run_request(b"CLTQ", timeout=30, evidence_dir=tmp_path / "case")
+    assert info.value.code == 0x80 and info.value.dump_path == str(tmp_path / "case" / "guest-memory.dmp")
+    assert kinds(g.calls)[1:] == ["clfsctl_run", ("screenshot", "hang-1.png"), "nmi", ("wait_crash", 60.0),
+                                  ("screenshot", "nmi-2.png"), ("host_dump", "guest-memory.dmp"), "revert",
+                                  ("reconnect", 600.0)]
 
 
 def test_hang_without_dump_wait_takes_code_from_registers(g, tmp_path):

@@ -45,7 +45,7 @@ def test_defaults():
     o = resolve_options(None, env={})
     assert o == {"image": None, "domain_log_dir": None, "verifier": "off", "wait_for_dump": False,
                  "boot_timeout_s": None, "reboot_timeout_s": 600.0, "dump_timeout_s": 900.0,
-                 "max_dump_mib": 1024.0}
+                 "max_dump_mib": 8192.0}
 
 
 def test_boot_timeout_at_least_ten_minutes_unless_set():
