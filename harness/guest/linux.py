@@ -1,6 +1,6 @@
 """The Linux guest adapter: the smoke guest as one object that boots, runs, copies and recovers.
 
-It ties a VM instance (``harness.vm``) to an SSH transport (``harness.guest.ssh``):
+The lifecycle is ``harness.guest.vmguest.VmGuest``'s:
 
 - ``boot()``: overlay, power on (KVM probed by booting, TCG otherwise), SSH-ready, snapshot.
 - ``run()``: a command with a deadline. A guest crash surfaces as ``BugcheckDetected`` within
@@ -8,63 +8,21 @@ It ties a VM instance (``harness.vm``) to an SSH transport (``harness.guest.ssh`
   deadline as ``GuestTimeout``; a lost connection as ``InfraError``. After each of those the
   display is saved as PNG, the console is kept, and the guest is reverted to the ready
   snapshot and reconnected, so the next command finds a clean guest.
+
+What is Linux here: direct kernel boot of the image's kernel and initrd, the ``isa`` pvpanic
+device, and the machine type the manifest names.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from pathlib import Path
-
-from harness.errors import BugcheckDetected, BootError, GuestTimeout, InfraError
-from harness.guest.ssh import ExecResult, HostKeyMismatch, SshTransport
-from harness.vm import accel as accel_mod
-from harness.vm.base import Backend, Instance, PortForward, VmSpec
-from harness.vm.image import ImageManifest
+from harness.guest.vmguest import VmGuest
+from harness.vm.base import PortForward, VmSpec
 from harness.vm.libvirt_backend import free_port
-from harness.vm.rundir import RunDir
 from harness.vm.stage import stage
 
-log = logging.getLogger("harness.guest")
 
-
-class LinuxGuest:
-    """One Linux guest on an overlay of ``manifest``'s golden disk.
-
-    Args:
-        backend: where instances are created (``LibvirtBackend``).
-        manifest: the built image (``harness.vm.image.find_image``).
-        run: this process's run directory; the worker's files go in ``run/<worker>/``.
-        accel: ``auto``, ``kvm`` or ``tcg``.
-        uri: the backend's URI (the key of the remembered KVM/TCG verdict).
-        boot_timeout: seconds from power-on to SSH-ready.
-        kvm_probe_timeout: seconds KVM gets before ``auto`` falls back to TCG.
-        command_timeout: default deadline of ``run()``.
-        auto_recover: revert after a crash, a timeout or a lost connection.
-    """
-
-    def __init__(self, backend: Backend, manifest: ImageManifest, run: RunDir, *,
-                 worker: str = "w0", accel: str = "auto", uri: str = "qemu:///system",
-                 boot_timeout: float = 120.0, kvm_probe_timeout: float = 15.0,
-                 command_timeout: float = 60.0, auto_recover: bool = True):
-        self.backend, self.manifest, self.run_dir = backend, manifest, run
-        self.worker, self.accel_requested, self.uri = worker, accel, uri
-        self.boot_timeout, self.kvm_probe_timeout = boot_timeout, kvm_probe_timeout
-        self.command_timeout, self.auto_recover = command_timeout, auto_recover
-        self.dir = run.worker_dir(worker)
-        self.instance: Instance | None = None
-        self.ssh: SshTransport | None = None
-        self.accel: str | None = None
-        self.boot_seconds: float | None = None    # power-on to snapshot taken
-        self.ready_seconds: float | None = None   # power-on to SSH-ready
-        self._shots = 0
-        self._provision = None
-
-    # ---- lifecycle -------------------------------------------------------------------------
-
-    @property
-    def console_log(self) -> Path:
-        return self.dir / "console.log"
+class LinuxGuest(VmGuest):
+    """One Linux guest on an overlay of ``manifest``'s golden disk (arguments: ``VmGuest``)."""
 
     def _spec(self, accel: str) -> VmSpec:
         m = self.manifest
@@ -80,144 +38,6 @@ class LinuxGuest:
             cmdline=m.cmdline, panic_model=m.panic_model,
             forwards=(PortForward(free_port(), m.ssh_port),), metadata=meta)
 
-    def boot(self, provision=None) -> float:
-        """Power on, wait for SSH, provision, snapshot the ready guest. Returns seconds to ready.
-
-        Args:
-            provision: optional ``callable(guest)`` run before the snapshot (copy tools in),
-                so every revert comes back to a provisioned guest. Kept for re-boots.
-
-        Raises:
-            BootError: the guest did not become ready (carries the console tail).
-            InfraError: libvirt or the host failed.
-        """
-        if provision is not None:
-            self._provision = provision
-        tries = accel_mod.candidates(self.accel_requested, self.uri)
-        for i, accel in enumerate(tries):
-            probing = i < len(tries) - 1
-            deadline = self.kvm_probe_timeout if probing else self.boot_timeout
-            try:
-                took = self._boot_once(accel, deadline)
-            except InfraError as exc:
-                if not probing or isinstance(exc, HostKeyMismatch):
-                    raise
-                log.warning("%s not ready under %s within %.0f s (%s); falling back to %s",
-                            self.worker, accel.upper(), deadline, exc, tries[i + 1].upper())
-                self._discard()
-                continue
-            if self.accel_requested == "auto":
-                accel_mod.record(self.uri, accel, f"guest reached SSH-ready under {accel.upper()}"
-                                 + (" after the KVM probe failed" if i else ""))
-            self.accel, self.boot_seconds = accel, took
-            return took
-        raise AssertionError("unreachable")
-
-    def _boot_once(self, accel: str, deadline: float) -> float:
-        start = time.monotonic()
-        self.instance = self.backend.create(self._spec(accel))
-        self.instance.start()
-        m = self.manifest
-        self.ssh = SshTransport("127.0.0.1", self.instance.forward(m.ssh_port), m.ssh_user,
-                                m.client_key, m.host_key)
-        try:
-            self.ssh.wait_ready(deadline, abort=self._abort_if_crashed)
-            self.ready_seconds = time.monotonic() - start
-        except (InfraError, BugcheckDetected) as exc:  # a crash while booting is a boot failure
-            if isinstance(exc, HostKeyMismatch):
-                raise
-            raise BootError(f"{self.instance.name} ({accel}): {exc}", self.instance.console_tail()) from None
-        if self._provision is not None:
-            self._provision(self)
-        self.instance.snapshot("ready")
-        return time.monotonic() - start
-
-    def _discard(self) -> None:
-        if self.ssh is not None:
-            self.ssh.close()
-        if self.instance is not None:
-            self.instance.close()
-        self.ssh = self.instance = None
-
-    def recover(self) -> float:
-        """Return to the ready snapshot and reconnect (a cold boot if the domain is gone)."""
-        start = time.monotonic()
-        crash = self.instance.crashed() if self.instance else "stopped: no instance"
-        if crash and crash.startswith("stopped"):
-            # A transient domain that powered off is gone, snapshot included.
-            log.warning("%s: %s; booting afresh", self.worker, crash)
-            self._discard()
-            self.accel_requested = self.accel or self.accel_requested
-            self.boot()
-        else:
-            self.instance.revert()
-            self.ssh.reconnect(self.boot_timeout, abort=self._abort_if_crashed)
-        return time.monotonic() - start
-
-    def close(self) -> None:
-        """Power off and remove the overlay; the console and screenshots stay in ``self.dir``."""
-        self._discard()
-
     def __enter__(self) -> "LinuxGuest":
         self.boot()
         return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    # ---- commands and files ----------------------------------------------------------------
-
-    def run(self, command: str, timeout: float | None = None, *, check: bool = False,
-            stdin: bytes | None = None) -> ExecResult:
-        """Run a shell command in the guest (``stdin``: bytes fed to it, then end of file).
-
-        Raises:
-            BugcheckDetected: the guest crashed (guest reverted afterwards).
-            GuestTimeout: the deadline passed (screenshot taken, guest reverted).
-            GuestCommandError: ``check`` and a non-zero exit.
-            InfraError: the connection broke or libvirt failed (guest reverted).
-        """
-        timeout = self.command_timeout if timeout is None else timeout
-        try:
-            return self.ssh.exec(command, timeout, abort=self._abort_if_crashed, check=check, stdin=stdin)
-        except BugcheckDetected:
-            self._after_failure("crash")
-            raise
-        except GuestTimeout:
-            self._after_failure("hang")
-            raise
-        except InfraError as exc:
-            # A connection lost because the guest crashed or powered off says so, not "lab
-            # broke": libvirt's event follows within 2 s.
-            if self.instance.wait_crash(2.5):
-                crash = self._crash_error(command)
-                self._after_failure("crash")
-                raise crash from exc
-            self._after_failure("infra")
-            raise
-
-    def put(self, local: Path, remote: str) -> None:
-        self.ssh.put(local, remote)
-
-    def get(self, remote: str, local: Path) -> None:
-        self.ssh.get(remote, local)
-
-    # ---- failure handling ------------------------------------------------------------------
-
-    def _crash_error(self, doing: str) -> Exception:
-        reason = self.instance.crashed() or "crashed"
-        if reason.startswith("stopped"):
-            return InfraError(f"guest {reason} while running {doing!r}; console: {self.console_log}")
-        return BugcheckDetected(f"guest {reason} while running {doing!r}; console: {self.console_log}")
-
-    def _abort_if_crashed(self) -> None:
-        if self.instance is not None and self.instance.crashed():
-            raise self._crash_error("a command")
-
-    def _after_failure(self, kind: str) -> None:
-        self._shots += 1
-        self.instance.screenshot(self.dir / f"{kind}-{self._shots}.png")
-        if self.auto_recover:
-            took = self.recover()
-            log.info("%s: reverted after %s in %.2f s", self.worker, kind, took)
-

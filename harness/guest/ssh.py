@@ -292,3 +292,11 @@ class SshTransport:
             self.sftp().get(remote, str(local))
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise InfraError(f"sftp get {remote} -> {local}: {exc}") from None
+
+    def read_head(self, remote: str, size: int) -> bytes:
+        """The first ``size`` bytes of a guest file (a dump's header, without the gigabytes)."""
+        try:
+            with self.sftp().open(remote, "rb") as fh:
+                return fh.read(size)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise InfraError(f"sftp read {remote}: {exc}") from None

@@ -1,0 +1,284 @@
+"""The ``windows`` target: scenarios on real CLFS.SYS, through clfstest.sys in a Windows VM.
+
+encode -> SFTP into the guest -> ``clfsctl run REQUEST RESPONSE`` (DeviceIoControl to the
+driver) -> SFTP out -> decode. Results are real Windows results, keyed for baselines by the
+guest's build and revision (``windows-<build>.<UBR>``).
+
+The image comes from ``options["image"]`` or ``CLFS_HARNESS_WINDOWS_IMAGE``: a manifest file or
+an image directory built by ``clfs-harness image build windows`` (vm_images/windows/GUIDE.md).
+Options come from the lab file's target definition (``image``, ``verifier``, ``verifier_clfs``)
+or from ``CLFS_HARNESS_WINDOWS_<NAME>``, which wins (as the environment does over every lab
+file setting):
+
+=================  =========  ==================================================================
+option             default    meaning
+=================  =========  ==================================================================
+verifier           off        Driver Verifier's standard checks on clfstest.sys: true/false, or
+                              ``off``, ``standard``, ``standard+clfs``
+verifier_clfs      false      ... and on clfs.sys too (implies ``verifier``)
+wait_for_dump      false      after a bugcheck, wait for the guest to write its dump and reboot
+                              (only with a domain that does not pause panicked guests)
+boot_timeout_s     (*)        power-on to SSH-ready, seconds [60-7200]; (*) the lab's boot
+                              timeout, but at least 600
+reboot_timeout_s   600        a reboot (Driver Verifier), seconds [60-7200]
+dump_timeout_s     900        bugcheck to SSH-ready again, when waiting for a dump [60-7200]
+max_dump_mib       8192       larger dumps are not kept whole: the minidump or the header [1-65536]
+domain_log_dir     (by URI)   where libvirt writes domain logs (/var/log/libvirt/qemu)
+=================  =========  ==================================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from pathlib import Path
+
+from harness.config import LabConfig
+from harness.errors import BugcheckDetected, GuestTimeout, InfraError, ProtocolError, UsageError
+from harness.guest.wincmd import GUEST_SCRATCH   # plain strings: no paramiko or libvirt import
+from harness.protocol import decode_response, encode_request
+from harness.protocol.results import CaseResult
+from harness.scenario.model import Case
+from harness.targets.base import CaseArtefacts, Target
+
+log = logging.getLogger("harness.targets")
+IMAGE_ENV = "CLFS_HARNESS_WINDOWS_IMAGE"
+GUIDE = "vm_images/windows/GUIDE.md"
+# Seconds PowerShell and clfsctl need around a case's own time limit.
+COMMAND_OVERHEAD_S = 20.0
+
+VERIFIER_CHOICES = {"off": (), "standard": ("clfstest.sys",), "standard+clfs": ("clfstest.sys", "clfs.sys")}
+MIN_BOOT_TIMEOUT_S = 600.0     # Windows needs minutes to reach SSH, whatever the lab's default
+# name -> (default, lo, hi); a None default is decided in prepare().
+_NUMBERS = {"boot_timeout_s": (None, 60, 7200), "reboot_timeout_s": (600.0, 60, 7200),
+            "dump_timeout_s": (900.0, 60, 7200), "max_dump_mib": (8192.0, 1, 65536)}
+OPTIONS = ("image", "verifier", "verifier_clfs", "wait_for_dump", "domain_log_dir", *_NUMBERS)
+
+
+def _bool(name: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise UsageError(f"windows target option {name}: {value!r}, want true or false")
+
+
+def _verifier(value, with_clfs: bool) -> str:
+    """``verifier`` (a bool from the lab file, or a word) and ``verifier_clfs`` as one setting."""
+    if isinstance(value, bool) or str(value).strip().lower() in ("1", "0", "true", "false", "yes", "no", "on"):
+        word = "standard" if _bool("verifier", value) else "off"
+    else:
+        word = str(value).strip().lower()
+    if word not in VERIFIER_CHOICES:
+        raise UsageError(f"windows target option verifier: {value!r}, want true, false, "
+                         f"{', '.join(VERIFIER_CHOICES)}")
+    return "standard+clfs" if with_clfs else word
+
+
+def resolve_options(options: dict | None, env: dict | None = None) -> dict:
+    """Merge ``CLFS_HARNESS_WINDOWS_*`` over the target's options, check and convert them.
+
+    Raises:
+        UsageError: an unknown option, or a value out of its range (the message names both).
+    """
+    env = os.environ if env is None else env
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise UsageError(f"unknown windows target option(s) {', '.join(unknown)}. Known: {', '.join(OPTIONS)}")
+    # The lab file's precedence: its values, then the environment's (CLFS_HARNESS_* wins).
+    raw = {k: v for k, v in options.items() if v is not None}
+    raw.update({name: env[f"CLFS_HARNESS_WINDOWS_{name.upper()}"] for name in OPTIONS
+                if f"CLFS_HARNESS_WINDOWS_{name.upper()}" in env})
+    out: dict = {"image": raw.get("image"), "domain_log_dir": raw.get("domain_log_dir")}
+    out["verifier"] = _verifier(raw.get("verifier", "off"), _bool("verifier_clfs", raw.get("verifier_clfs", False)))
+    out["wait_for_dump"] = _bool("wait_for_dump", raw.get("wait_for_dump", False))
+    for name, (default, lo, hi) in _NUMBERS.items():
+        if raw.get(name, default) is None:
+            out[name] = None
+            continue
+        try:
+            value = float(raw.get(name, default))
+        except (TypeError, ValueError):
+            raise UsageError(f"windows target option {name}: {raw.get(name)!r} is not a number") from None
+        if not lo <= value <= hi:
+            raise UsageError(f"bad {name}: {value:g}, want [{lo}-{hi}]")
+        out[name] = value
+    return out
+
+
+def boot_timeout(options: dict, config: LabConfig) -> float:
+    """The option when given; else the lab's boot timeout, but never under MIN_BOOT_TIMEOUT_S
+    (a lab tuned for the Linux smoke guest says 2 minutes; Windows needs more)."""
+    return options["boot_timeout_s"] or max(config.boot_timeout_s, MIN_BOOT_TIMEOUT_S)
+
+
+def load_windows_image(image: str | os.PathLike | None):
+    """The Windows image manifest named by ``image`` (a manifest file or its directory).
+
+    Raises:
+        UsageError: nothing named, not a readable manifest, or not a Windows image.
+    """
+    from harness.vm.image import load_manifest
+
+    if not image:
+        raise UsageError(f"{IMAGE_ENV} is not set: no Windows image to run on; build one with "
+                         f"`clfs-harness image build windows --iso WIN.iso --virtio-win VIRTIO.iso --out DIR` "
+                         f"and set {IMAGE_ENV}=DIR (see {GUIDE})")
+    path = Path(image).expanduser()
+    if not path.exists():
+        raise UsageError(f"Windows image {path} does not exist ({IMAGE_ENV} or the image option)")
+    try:
+        manifest = load_manifest(path)
+    except InfraError as exc:
+        raise UsageError(f"Windows image {path}: {exc}") from None
+    if manifest.os != "windows":
+        raise UsageError(f"image {manifest.name} at {manifest.directory} is a {manifest.os!r} image, "
+                         f"not a Windows one")
+    return manifest
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class WindowsTarget(Target):
+    """Runs each case on real CLFS.SYS in a Windows guest."""
+
+    name = "windows"
+    uses_vm = True
+
+    def __init__(self, config: LabConfig | None = None, *, built: dict | None = None,
+                 worker: str = "windows", options: dict | None = None):
+        self.config = config or LabConfig.from_env()
+        self.options = resolve_options(options)
+        self.built = dict(built or {})
+        self.worker = worker
+        self._session = None
+        self._guest = None
+        self._manifest = None
+        self._identity: dict | None = None
+
+    @classmethod
+    def build_shared(cls, config, options: dict | None = None) -> dict[str, str]:
+        """Build and sign clfstest.sys and clfsctl.exe once per run. Raises BuildError."""
+        from harness.driver.build import build_driver
+
+        artifacts = build_driver(config)
+        return {"driver": str(artifacts.sys), "client": str(artifacts.client),
+                "certificate": str(artifacts.certificate.cert)}
+
+    def prepare(self) -> None:
+        """Check the image, boot it, provision the driver, snapshot. Raises UsageError,
+        BuildError, InfraError (TestSigningOff, DriverLoadError, BootError)."""
+        from harness.guest.windows import WindowsGuest
+        from harness.vm.session import open_session
+
+        o = self.options
+        self._manifest = load_windows_image(o["image"])
+        if "driver" not in self.built or "client" not in self.built:
+            self.built.update(self.build_shared(self.config, o))
+        self._session = open_session(self.config)
+        self._guest = WindowsGuest(
+            self._session.backend, self._manifest, self._session.run, worker=self.worker,
+            accel=self.config.accel, uri=self.config.libvirt_uri,
+            boot_timeout=boot_timeout(o, self.config),
+            command_timeout=max(self.config.command_timeout_s, 120.0), reboot_timeout=o["reboot_timeout_s"],
+            wait_for_dump=o["wait_for_dump"], dump_timeout=o["dump_timeout_s"],
+            max_dump_bytes=int(o["max_dump_mib"]) << 20,
+            domain_log_dir=Path(o["domain_log_dir"]) if o["domain_log_dir"] else None)
+        try:
+            # No verify_disk(): hashing tens of GiB costs minutes per worker. The golden disk is
+            # pinned into the run by hard link and only ever read through an overlay.
+            self._guest.boot(provision=self._provision)
+        except BaseException:
+            self.close()
+            raise
+        self._identity = self._make_identity()
+
+    def _provision(self, guest) -> None:
+        guest.provision_clfstest(Path(self.built["driver"]), Path(self.built["client"]),
+                                 VERIFIER_CHOICES[self.options["verifier"]])
+
+    def _make_identity(self) -> dict:
+        facts, m, g = self._guest.facts, self._manifest, self._guest
+        declared = m.windows.get("build"), m.windows.get("revision")
+        if declared[0] is not None and (declared[0], declared[1]) != (facts.build, facts.revision):
+            log.warning(
+                "image %s says Windows %s.%s, the guest runs %s: results are keyed by the guest's",
+                m.name, declared[0], declared[1], facts.version)
+        return {
+            "target": self.name, "windows_build": facts.build, "windows_revision": facts.revision,
+            "edition": facts.edition, "product_name": facts.product_name,
+            "display_version": facts.display_version, "image": m.name, "image_sha256": m.disk_sha256,
+            "driver_sha256": sha256_of(self.built["driver"]), "client_sha256": sha256_of(self.built["client"]),
+            "driver_build": (g.driver_info or {}).get("build"), "verifier": self.options["verifier"],
+            "accel": g.accel,
+        }
+
+    def identity(self) -> dict:
+        return dict(self._identity or {"target": self.name})
+
+    def execute(self, case: Case, artefacts: CaseArtefacts | None = None) -> CaseResult:
+        """Run one case. Raises BugcheckDetected, GuestTimeout (GuestHang), InfraError,
+        ProtocolError; the screenshot, dump and crash.json are in ``artefacts`` by then."""
+        if self._guest is None:
+            self.prepare()
+        request = encode_request(case, scratch=GUEST_SCRATCH)
+        evidence = artefacts.dir if artefacts is not None else None
+        if artefacts is not None:
+            artefacts.write_bytes("request.bin", request)
+        console_at = self._console_size()
+        start = time.perf_counter()
+        try:
+            response = self._guest.run_request(request, max(case.timeout_s, 1.0) + COMMAND_OVERHEAD_S,
+                                               evidence_dir=evidence)
+        except (BugcheckDetected, GuestTimeout):
+            self._save_console(artefacts, console_at)
+            raise
+        elapsed = time.perf_counter() - start
+        if artefacts is not None:
+            artefacts.write_bytes("response.bin", response)
+        self._save_console(artefacts, console_at)
+        result = decode_response(response, case, target=self.name)
+        if result.identity.get("model"):
+            raise ProtocolError(f"case {case.id}: the guest's response carries the model flag; "
+                                f"clfstest.sys never sets it, so it did not come from the driver")
+        return CaseResult(target=result.target, steps=result.steps, cleanup=result.cleanup,
+                          identity=self.identity(), request=request, response=response,
+                          elapsed_s=elapsed, bugcheck=result.bugcheck,
+                          bugcheck_step=result.bugcheck_step, stopped=result.stopped)
+
+    def _console_size(self) -> int:
+        try:
+            return self._guest.console_log.stat().st_size
+        except OSError:
+            return 0
+
+    def _save_console(self, artefacts: CaseArtefacts | None, since: int) -> None:
+        """The serial console's output during the case (EMS/SAC or a kernel debugger print it)."""
+        if artefacts is None:
+            return
+        try:
+            with open(self._guest.console_log, "rb") as fh:
+                fh.seek(since)
+                data = fh.read(1 << 20)
+        except OSError:
+            return
+        if data:
+            artefacts.write_bytes("console.log", data)
+
+    def close(self) -> None:
+        guest, self._guest = self._guest, None
+        session, self._session = self._session, None
+        try:
+            if guest is not None:
+                guest.close()
+        finally:
+            if session is not None:
+                session.close()

@@ -1,0 +1,81 @@
+"""Every command sent to a Windows guest, pinned as golden text; PowerShell quoting.
+
+Regenerate after a deliberate change:
+    CLFS_HARNESS_REGEN_GOLDEN=1 pytest tests/unit/test_windows_commands.py
+and review the diff of tests/unit/golden/windows_commands.txt.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.guest import wincmd
+
+GOLDEN = Path(__file__).parent / "golden" / "windows_commands.txt"
+HEADER = ("# Every command the harness sends to a Windows guest's PowerShell (harness/guest/wincmd.py).\n"
+          "# Regenerate: CLFS_HARNESS_REGEN_GOLDEN=1 pytest tests/unit/test_windows_commands.py\n")
+
+
+def render() -> str:
+    return HEADER + "".join(f"\n[{name}]\n{command}\n" for name, command in wincmd.all_commands().items())
+
+
+def test_commands_match_golden():
+    text = render()
+    if os.environ.get("CLFS_HARNESS_REGEN_GOLDEN"):
+        GOLDEN.write_text(text, encoding="utf-8")
+    assert text == GOLDEN.read_text(encoding="utf-8"), \
+        "guest commands changed; if on purpose, regenerate with CLFS_HARNESS_REGEN_GOLDEN=1"
+
+
+def test_no_command_contains_a_double_quote_or_control_character():
+    # sshd passes the command through a Windows command line that re-parses double quotes.
+    for name, command in wincmd.all_commands().items():
+        assert '"' not in command, name
+        assert not any(ord(c) < 0x20 for c in command), name
+
+
+def test_native_commands_pass_the_exit_code_on():
+    for name in ("bcdedit", "sc_create", "sc_start", "verifier_standard", "reboot", "clfsctl_run"):
+        assert wincmd.all_commands()[name].endswith("; exit $LASTEXITCODE"), name
+    assert "& 'sc.exe' create clfstest type= kernel start= demand binPath= 'C:\\clfstest\\clfstest.sys'" \
+        in wincmd.sc_create_command()
+    assert "'{current}'" in wincmd.bcdedit_command()   # bare braces would be a script block
+
+
+@pytest.mark.parametrize("value, quoted", [
+    ("C:\\clfstest\\a b.sys", "'C:\\clfstest\\a b.sys'"),
+    ("it's", "'it''s'"),
+    ("\u2019x", "'\u2019\u2019x'"),       # PowerShell reads typographic single quotes as quotes too
+    ("$env:PATH; rm -r C:\\", "'$env:PATH; rm -r C:\\'"),   # nothing expands in single quotes
+    ("", "''"),
+])
+def test_ps_quote(value, quoted):
+    assert wincmd.ps_quote(value) == quoted
+
+
+@pytest.mark.parametrize("value", ['a"b', "a\u201cb", "a\nb", "a\x00b", "tab\there"])
+def test_ps_quote_refuses(value):
+    with pytest.raises(ValueError, match="cannot pass"):
+        wincmd.ps_quote(value)
+
+
+def test_sftp_path():
+    assert wincmd.sftp_path("C:\\clfstest\\request.bin") == "/C:/clfstest/request.bin"
+    with pytest.raises(ValueError):
+        wincmd.sftp_path("clfstest\\request.bin")
+
+
+def test_argument_checks():
+    with pytest.raises(ValueError, match="driver name"):
+        wincmd.verifier_standard_command(("clfstest.sys; shutdown /s",))
+    with pytest.raises(ValueError, match="at least one"):
+        wincmd.verifier_standard_command(())
+    with pytest.raises(ValueError, match="reboot delay"):
+        wincmd.reboot_command(0)
+    with pytest.raises(ValueError, match="record id"):
+        wincmd.crash_events_command(-1)
+    assert "$_.RecordId -gt 77 " in wincmd.crash_events_command(77)

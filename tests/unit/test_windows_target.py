@@ -1,0 +1,240 @@
+"""The windows target without Windows: options and environment, image checks with clear errors,
+and the edges of execute() (artefacts written, exceptions passed on, bytes refused).
+
+Nothing here produces a Windows result: the fake guest only returns bytes that must be refused,
+or raises what a real guest would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness.errors import BugcheckDetected, ProtocolError, UsageError
+from harness.guest.wincrash import GuestHang
+from harness.targets import target_class
+from harness.targets.base import CaseArtefacts
+from harness.config import LabConfig
+from harness.targets.vm_windows import (COMMAND_OVERHEAD_S, GUEST_SCRATCH, IMAGE_ENV, WindowsTarget,
+                                        boot_timeout, load_windows_image, resolve_options)
+from harness.verdict.baseline import baseline_key
+
+from tests.unit.protocol_cases import lifecycle
+
+
+def test_registered():
+    cls = target_class("windows")
+    assert cls is WindowsTarget and cls.name == "windows" and cls.uses_vm
+
+
+def test_importing_the_target_loads_neither_paramiko_nor_libvirt():
+    import subprocess
+    import sys
+    code = ("import sys, harness.targets.vm_windows; "
+            "print(sorted(m for m in ('paramiko', 'libvirt') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# ---- options ------------------------------------------------------------------------------------
+
+def test_defaults():
+    o = resolve_options(None, env={})
+    assert o == {"image": None, "domain_log_dir": None, "verifier": "off", "wait_for_dump": False,
+                 "boot_timeout_s": None, "reboot_timeout_s": 600.0, "dump_timeout_s": 900.0,
+                 "max_dump_mib": 8192.0}
+
+
+def test_boot_timeout_at_least_ten_minutes_unless_set():
+    assert boot_timeout(resolve_options({}, env={}), LabConfig(boot_timeout_s=120)) == 600.0
+    assert boot_timeout(resolve_options({}, env={}), LabConfig(boot_timeout_s=1800)) == 1800.0
+    assert boot_timeout(resolve_options({"boot_timeout_s": 300}, env={}), LabConfig()) == 300.0
+
+
+@pytest.mark.parametrize("options, verifier", [
+    ({"verifier": True}, "standard"), ({"verifier": False}, "off"),
+    ({"verifier": True, "verifier_clfs": True}, "standard+clfs"), ({"verifier_clfs": True}, "standard+clfs"),
+    ({"verifier": "on"}, "standard"), ({"verifier": "standard"}, "standard"),
+])
+def test_verifier_as_the_lab_file_gives_it(options, verifier):
+    # The lab file's windows target takes verifier and verifier_clfs as booleans.
+    assert resolve_options(options, env={})["verifier"] == verifier
+
+
+def test_options_then_environment():
+    # As for every lab setting: the lab file's values, then CLFS_HARNESS_* over them.
+    env = {IMAGE_ENV: "/images/win11", "CLFS_HARNESS_WINDOWS_VERIFIER": "Standard+CLFS",
+           "CLFS_HARNESS_WINDOWS_WAIT_FOR_DUMP": "yes", "CLFS_HARNESS_WINDOWS_BOOT_TIMEOUT_S": "900"}
+    o = resolve_options({"image": "/images/lab", "verifier": False, "wait_for_dump": None}, env=env)
+    assert (o["image"], o["verifier"], o["wait_for_dump"], o["boot_timeout_s"]) == (
+        "/images/win11", "standard+clfs", True, 900.0)
+    assert resolve_options({"image": "/images/lab", "verifier": True}, env={}) == {
+        **resolve_options({}, env={}), "image": "/images/lab", "verifier": "standard"}
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"imgae": "x"}, "unknown windows target option.*imgae.*Known: image, verifier"),
+    ({"verifier": "full"}, "verifier: 'full', want true, false, off, standard, standard\\+clfs"),
+    ({"verifier_clfs": "maybe"}, "verifier_clfs: 'maybe', want true or false"),
+    ({"wait_for_dump": "perhaps"}, "wait_for_dump: 'perhaps', want true or false"),
+    ({"boot_timeout_s": "soon"}, "boot_timeout_s: 'soon' is not a number"),
+    ({"boot_timeout_s": 5}, r"bad boot_timeout_s: 5, want \[60-7200\]"),
+    ({"max_dump_mib": 0}, r"bad max_dump_mib: 0, want \[1-65536\]"),
+])
+def test_bad_options(options, words):
+    with pytest.raises(UsageError, match=words):
+        resolve_options(options, env={})
+
+
+# ---- the image ----------------------------------------------------------------------------------
+
+def write_image(directory: Path, os_name: str = "windows") -> Path:
+    directory.mkdir(parents=True)
+    (directory / "disk.qcow2").write_bytes(b"qcow2")
+    (directory / "id_ed25519").write_text("key")
+    (directory / "manifest.json").write_text(json.dumps({
+        "format": 1, "name": "win11-23h2", "os": os_name, "disk": "disk.qcow2", "disk_sha256": "ab" * 32,
+        "machine": "q35", "memory_mib": 4096, "vcpus": 2, "panic_model": "hyperv", "firmware": "uefi",
+        "disk_bus": "sata", "nic_model": "e1000e", "vmcoreinfo": True,
+        "ssh": {"user": "clfs", "port": 22, "host_key": "ssh-ed25519 AAAA", "client_key": "id_ed25519"},
+        "windows": {"build": 22631, "revision": 2861, "edition": "Professional"}}))
+    return directory
+
+
+def test_image_unset_says_what_to_do():
+    with pytest.raises(UsageError) as info:
+        load_windows_image(None)
+    text = str(info.value)
+    assert text.startswith("CLFS_HARNESS_WINDOWS_IMAGE is not set: no Windows image to run on")
+    assert "clfs-harness image build windows --iso WIN.iso --virtio-win VIRTIO.iso --out DIR" in text
+    assert "vm_images/windows/GUIDE.md" in text
+
+
+def test_image_errors(tmp_path):
+    with pytest.raises(UsageError, match="does not exist"):
+        load_windows_image(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="no image manifest at"):
+        load_windows_image(tmp_path / "empty")
+    with pytest.raises(UsageError, match="is a 'linux' image, not a Windows one"):
+        load_windows_image(write_image(tmp_path / "linux", "linux"))
+
+
+def test_image_by_directory_or_manifest(tmp_path):
+    d = write_image(tmp_path / "win")
+    assert load_windows_image(d).windows["build"] == 22631
+    assert load_windows_image(d / "manifest.json").disk_bus == "sata"
+
+
+def test_prepare_without_image_fails_before_building_or_booting(monkeypatch):
+    monkeypatch.delenv(IMAGE_ENV, raising=False)
+    target = WindowsTarget()
+
+    def must_not_build(*_a, **_k):
+        raise AssertionError("built the driver although there is no image")
+    monkeypatch.setattr(WindowsTarget, "build_shared", classmethod(must_not_build))
+    with pytest.raises(UsageError, match="CLFS_HARNESS_WINDOWS_IMAGE is not set"):
+        target.prepare()
+
+
+def test_build_shared_names_the_signed_files(monkeypatch, tmp_path):
+    import harness.driver.build as build
+    fake = SimpleNamespace(sys=tmp_path / "clfstest.sys", client=tmp_path / "clfsctl.exe",
+                           certificate=SimpleNamespace(cert=tmp_path / "cert.pem"))
+    monkeypatch.setattr(build, "build_driver", lambda config: fake)
+    assert WindowsTarget.build_shared(None) == {"driver": str(fake.sys), "client": str(fake.client),
+                                                "certificate": str(fake.certificate.cert)}
+
+
+# ---- identity -----------------------------------------------------------------------------------
+
+def test_identity_keys_baselines_by_build_and_revision(tmp_path):
+    target = WindowsTarget(options={"image": "unused"}, built={
+        "driver": str(write_bytes(tmp_path / "clfstest.sys", b"sys")),
+        "client": str(write_bytes(tmp_path / "clfsctl.exe", b"exe"))})
+    target._manifest = SimpleNamespace(name="win11-23h2", disk_sha256="ab" * 32,
+                                       windows={"build": 22631, "revision": 2861})
+    target._guest = SimpleNamespace(
+        facts=SimpleNamespace(build=22631, revision=3007, version="22631.3007", edition="Professional",
+                              product_name="Windows 10 Pro", display_version="23H2"),
+        driver_info={"build": "0.3.0"}, accel="kvm")
+    identity = target._make_identity()
+    assert baseline_key(identity) == "windows-22631.3007"   # the guest's, not the manifest's
+    assert identity["image_sha256"] == "ab" * 32 and len(identity["driver_sha256"]) == 64
+    assert identity["verifier"] == "off" and identity["driver_build"] == "0.3.0"
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+# ---- execute ------------------------------------------------------------------------------------
+
+class FakeGuest:
+    """Answers run_request with what a test gives it; records the call."""
+
+    def __init__(self, tmp_path: Path, answer):
+        self.console_log = tmp_path / "console.log"
+        self.console_log.write_bytes(b"boot noise\n")
+        self.answer, self.calls = answer, []
+
+    def run_request(self, request, timeout, evidence_dir=None):
+        self.calls.append((request, timeout, evidence_dir))
+        with open(self.console_log, "ab") as fh:
+            fh.write(b"SAC> during the case\n")
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+
+def target_with(tmp_path, answer) -> WindowsTarget:
+    target = WindowsTarget(options={"image": "unused"})
+    target._guest = FakeGuest(tmp_path, answer)
+    return target
+
+
+def test_execute_writes_request_and_refuses_garbage(tmp_path):
+    target = target_with(tmp_path, b"not a response")
+    artefacts = CaseArtefacts(tmp_path / "case")
+    case = lifecycle()
+    with pytest.raises(ProtocolError):
+        target.execute(case, artefacts)
+    request, timeout, evidence = target._guest.calls[0]
+    assert (tmp_path / "case" / "request.bin").read_bytes() == request
+    assert timeout == case.timeout_s + COMMAND_OVERHEAD_S and evidence == artefacts.dir
+    assert "C:\\clfstest\\scratch".encode("utf-16-le") in request
+    assert (tmp_path / "case" / "console.log").read_bytes() == b"SAC> during the case\n"
+
+
+@pytest.mark.parametrize("error", [
+    BugcheckDetected("the guest bugchecked", 0xD1, (1, 2, 0, 4), "/runs/case/MEMORY.DMP"),
+    GuestHang("guest command timed out"),
+])
+def test_execute_passes_bugchecks_and_hangs_on_with_the_console(tmp_path, error):
+    target = target_with(tmp_path, error)
+    with pytest.raises(type(error)) as info:
+        target.execute(lifecycle(), CaseArtefacts(tmp_path / "case"))
+    assert info.value is error
+    assert (tmp_path / "case" / "console.log").exists()
+
+
+def test_execute_refuses_a_model_response(tmp_path):
+    from harness.targets.model import MODEL_SCRATCH, ModelTarget
+    from harness.protocol import encode_request
+
+    case = lifecycle()
+    model = ModelTarget()
+    try:
+        model.prepare()
+        # The model answers the same request bytes the Windows target would send.
+        response = model.execute(case).response
+    finally:
+        model.close()
+    assert encode_request(case, scratch=MODEL_SCRATCH) == encode_request(case, scratch=GUEST_SCRATCH)
+    target = target_with(tmp_path, response)
+    with pytest.raises(ProtocolError, match="carries the model flag"):
+        target.execute(case, None)
