@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import fcntl
 import importlib.util
+import sys
 from pathlib import Path
 
 import harness
 from harness.config import LabConfig
 from harness.errors import InfraError, UsageError
+from harness.images import ImageBuildError
 from harness.vm.image import images_root, load_manifest
 
 VM_IMAGES = Path(harness.__file__).resolve().parent.parent / "vm_images"
@@ -35,7 +37,13 @@ def load_builder(name: str):
         raise UsageError(f"unknown image {name!r}. Available: {', '.join(buildable()) or 'none'}")
     spec = importlib.util.spec_from_file_location(f"vm_images_{name.replace('-', '_')}_build", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # Registered before it runs, as an import would be: dataclasses look their module up there.
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[spec.name]
+        raise
     return module
 
 
@@ -151,6 +159,8 @@ def build_windows(args, config: LabConfig) -> Path:
             raise UsageError(f"another image build into {out} is running (lock {lock_path})") from None
         try:
             return builder.build(out, config.cache_dir, force=args.force, options=options, config=config)
+        except ImageBuildError as exc:
+            raise ImageBuildError(f"image build windows: {exc}", exc.artefacts) from None
         except (RuntimeError, OSError) as exc:
             raise InfraError(f"image build windows: {exc}") from exc
 

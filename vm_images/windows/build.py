@@ -89,9 +89,22 @@ class HostTools:
     def create_disk(self, path: Path, size_gib: int) -> None:
         _run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), f"{size_gib}G"])
 
-    def flatten(self, overlay: Path, out: Path) -> None:
-        """The overlay and its (blank) backing file as one standalone qcow2."""
-        _run(["qemu-img", "convert", "-q", "-O", "qcow2", str(overlay), str(out)])
+    def flatten(self, overlay: Path, out: Path, wait_s: float = 120.0) -> None:
+        """The overlay and its (blank) backing file as one standalone qcow2.
+
+        The guest's power-off is reported before QEMU has exited, and the disk runs with
+        cache=unsafe: until QEMU closes it (flushing its qcow2 metadata) the file is not whole.
+        QEMU holds the image's lock until then, so a lock error means "not yet": retry.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                _run(["qemu-img", "convert", "-q", "-O", "qcow2", str(overlay), str(out)])
+                return
+            except InfraError as exc:
+                if "lock" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
 
     def verify_boot(self, backend, spec: VmSpec, user: str, key: Path, host_key: str,
                     artefacts_dir: Path, say) -> str:
@@ -128,7 +141,7 @@ class HostTools:
 
 def build(out_dir: Path, cache_dir: Path, *, force: bool = False,
           options: WindowsBuildOptions | None = None, config: LabConfig | None = None,
-          log=log_default, session=None, host: HostTools | None = None) -> Path:
+          log=log_default, open_session=None, host: HostTools | None = None) -> Path:
     """Build the image into ``out_dir`` unless one of the same recipe and inputs is there.
 
     Args:
@@ -137,7 +150,8 @@ def build(out_dir: Path, cache_dir: Path, *, force: bool = False,
         force: rebuild even when up to date.
         options: the checked command-line options; required.
         config: lab configuration (libvirt URI, accelerator, run and certificate directories).
-        session: an open ``VmSession`` to use (tests); default: opened and closed here.
+        open_session: ``open_session(config) -> VmSession`` (tests pass a fake); the session is
+            opened for the install and closed (every domain destroyed) before this returns.
         host: host tools (tests); default: qemu-img and a real verification boot.
     Returns:
         The manifest path.
@@ -163,7 +177,7 @@ def build(out_dir: Path, cache_dir: Path, *, force: bool = False,
         log(f"up to date at {out_dir}")
         return manifest_path
     with WorkDir(out_dir) as work:
-        _build_into(work.path, out_dir, options, plan, config, say, session, host)
+        _build_into(work.path, out_dir, options, plan, config, say, open_session, host)
         work.publish()
     say(f"built at {out_dir}")
     return manifest_path
@@ -220,7 +234,7 @@ def _recipe_of(manifest_path: Path) -> str | None:
 # ---- steps 2 to 5 ------------------------------------------------------------------------------
 
 def _build_into(work: Path, out_dir: Path, options: WindowsBuildOptions, plan: Plan,
-                config: LabConfig, say, session, host: HostTools) -> None:
+                config: LabConfig, say, open_session, host: HostTools) -> None:
     public_key = _make_client_key(work)
     from harness.driver.cert import ensure_test_certificate
     cert_der = ssl.PEM_cert_to_DER_cert(ensure_test_certificate(config.cert_path).cert.read_text())
@@ -230,10 +244,9 @@ def _build_into(work: Path, out_dir: Path, options: WindowsBuildOptions, plan: P
     blank = work / "blank.qcow2"
     host.create_disk(blank, options.disk_gib)
 
-    own_session = session is None
-    if own_session:
+    if open_session is None:
         from harness.vm.session import open_session
-        session = open_session(config)
+    session = open_session(config)
     try:
         accel = _accel(config, say)
         facts = _install(session, options, plan, accel, work, out_dir, answer_iso, blank, say, host)
@@ -249,8 +262,7 @@ def _build_into(work: Path, out_dir: Path, options: WindowsBuildOptions, plan: P
             raise ImageBuildError(f"verification boot: the guest says build {reported!r}, "
                                   f"provisioning said {windows['build']}")
     finally:
-        if own_session:
-            session.close()
+        session.close()   # destroys any domain still defined, removes the staged media links
     say("sha256 of the golden disk")
     manifest = _manifest(out_dir.name, options, plan, host_key, windows, sha256_file(work / DISK))
     (work / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -306,6 +318,7 @@ def _install(session, options: WindowsBuildOptions, plan: Plan, accel: str, work
     run = session.run
     wdir = run.worker_dir(WORKER)
     staged = run.staging_dir(f"{NAME}-build")
+    say("staging the media where QEMU can read them (hard links; copies across filesystems)")
     try:
         # QEMU runs as its own user: the media are hard-linked (or copied) where it can read them.
         cdroms = tuple(stage(p, staged) for p in (options.iso, options.virtio_win, answer_iso))
@@ -402,4 +415,5 @@ def _run(argv: list[str]) -> None:
     except FileNotFoundError:
         raise InfraError(f"{argv[0]} is not installed (apt-get install qemu-utils)") from None
     if proc.returncode != 0:
-        raise InfraError(f"{' '.join(argv[:2])} exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-800:]}")
+        output = (proc.stderr or proc.stdout).strip()[-800:]
+        raise InfraError(f"{' '.join(argv[:2])} exited {proc.returncode}: {output}")
