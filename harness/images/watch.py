@@ -174,7 +174,9 @@ def _keep_artefacts(instance: Instance, into: Path) -> tuple[Path, ...]:
     """Screenshot (while the guest still shows something) and a copy of the console."""
     into.mkdir(parents=True, exist_ok=True)
     kept: list[Path] = []
-    shot = instance.screenshot(into / SCREENSHOT)   # None when the guest is already off
+    shot = None
+    if instance.state.started_at is not None:
+        shot = instance.screenshot(into / SCREENSHOT)   # None when the guest is already off
     if shot is not None:
         kept.append(shot)
     try:

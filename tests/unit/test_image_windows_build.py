@@ -265,3 +265,37 @@ def test_flatten_waits_for_qemu_to_release_the_disk(lab, monkeypatch):
         lab.builder.InfraError("qemu-img convert exited 1: No space left on device")))
     with pytest.raises(lab.builder.InfraError, match="No space left"):
         lab.builder.HostTools().flatten(lab.tmp / "overlay.qcow2", lab.tmp / "disk.qcow2")
+
+
+def test_a_failed_verification_boot_names_its_screenshot(lab, monkeypatch):
+    """The real verify_boot against a fake guest whose sshd never answers (a closed local port)."""
+    from harness.vm.base import PortForward, VmSpec
+    from harness.vm.libvirt_backend import free_port
+
+    monkeypatch.setattr(lab.builder, "VERIFY_BOOT_S", 0.3)
+    spec = VmSpec(name="verify", accel="kvm", overlay=lab.tmp / "v" / "overlay.qcow2", golden=lab.tmp / "disk",
+                  console_log=lab.tmp / "v" / "console.log", forwards=(PortForward(free_port(), 22),))
+    (lab.tmp / "keys").mkdir()
+    lab.builder._make_client_key(lab.tmp / "keys")
+    key = lab.tmp / "keys" / "id_ed25519"
+    backend = FakeBackend(lambda spec: [])
+    with pytest.raises(ImageBuildError) as info:
+        lab.builder.HostTools().verify_boot(backend, spec, "clfs", key, _host_key(), lab.tmp, print)
+    assert re.match(r"verification boot of the new image failed: ssh 127.0.0.1:\d+ not ready after 0 s .*; "
+                    r"kept .*build-failed-verify.png$", str(info.value))
+    assert backend.instances[0].closed
+
+    class NoStart(FakeBackend):
+        def create(self, spec):
+            inst = super().create(spec)
+            inst._start = lambda: (_ for _ in ()).throw(lab.builder.InfraError("libvirt: start verify: no"))
+            return inst
+    backend = NoStart(lambda spec: [])
+    with pytest.raises(ImageBuildError, match=r"failed: libvirt: start verify: no$"):   # no screenshot
+        lab.builder.HostTools().verify_boot(backend, spec, "clfs", key, _host_key(), lab.tmp, print)
+    assert backend.instances[0].closed
+
+
+def _host_key() -> str:
+    from image_fakes import host_key_line
+    return host_key_line()

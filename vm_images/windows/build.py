@@ -127,7 +127,8 @@ class HostTools:
             say("verification boot: internal snapshot taken")
             return build
         except HarnessError as exc:   # InfraError, GuestCommandError, GuestTimeout
-            shot = instance.screenshot(artefacts_dir / "build-failed-verify.png")
+            started = instance.state.started_at is not None   # nothing to show before power-on
+            shot = instance.screenshot(artefacts_dir / "build-failed-verify.png") if started else None
             kept = f"; kept {shot}" if shot else ""
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
             if isinstance(exc, ImageBuildError):

@@ -37,6 +37,9 @@ function Fact([string]$Key, [string]$Value) {
     Send "CLFS-HARNESS-FACT $Key=$clean"
 }
 function Invoke-Checked([string]$What, [scriptblock]$Command, [int[]]$Ok = @(0)) {
+    # A native tool's stderr must not become a terminating error (PowerShell 5.1 does that under
+    # 'Stop' with 2>&1): its exit code decides, and its output goes into the message.
+    $ErrorActionPreference = 'Continue'
     $output = & $Command 2>&1 | Out-String
     if ($Ok -notcontains $LASTEXITCODE) { throw "$What exited $LASTEXITCODE`: $($output.Trim())" }
     return $output
