@@ -156,9 +156,16 @@ def test_the_install_domain_and_the_answer_iso(lab):
 
 
 def test_the_password_is_written_nowhere_but_the_answer_iso(lab):
-    backend = FakeBackend(lab.guest())
+    seen_during_install = []
+
+    def look(instance):   # while the install runs: where is the password?
+        seen_during_install.extend(p for root in (lab.out.parent, lab.config.run_dir) for p in root.rglob("*")
+                                   if p.is_file() and PASSWORD.encode() in p.read_bytes())
+    backend = FakeBackend(lab.guest(), on_wait=look)
     lab.build(backend)
     assert PASSWORD.encode() in lab.answers[0]["autounattend.xml"]       # the guest needed it
+    assert {p.name for p in seen_during_install} == {"answer.iso"}
+    assert all(p.parent.name == "windows-build" and "images" in p.parts for p in seen_during_install)
     for root in (lab.out, lab.config.run_dir):
         for path in root.rglob("*"):
             if path.is_file():

@@ -10,8 +10,8 @@ Steps, each logged with the elapsed time:
    install.wim names are read, so a wrong name fails now and not after an hour); virtio-win
    has the edition's driver folders; OpenSSH can be installed without network.
 2. In a work directory next to ``--out``: an SSH key pair for the image, the test
-   certificate (``harness.driver.cert``), the answer ISO (answer file, provisioning script,
-   certificate, the OpenSSH MSI if given), a blank qcow2.
+   certificate (``harness.driver.cert``) and a blank qcow2; in the run directory, where QEMU
+   reads it, the answer ISO (answer file, provisioning script, certificate, the OpenSSH MSI).
 3. A transient domain boots the install ISO with virtio-win and the answer ISO attached, on
    the disk bus and NIC the image will be run with. Its NIC reaches nothing and no host
    port reaches a guest service. The console markers show progress; a stall or the overall
@@ -20,8 +20,8 @@ Steps, each logged with the elapsed time:
    flattened to ``disk.qcow2`` (read-only), and a verification boot of it proves what the
    harness will do with it: SSH with the pinned host key and the image's key, and an
    internal snapshot (what the harness reverts a guest to).
-5. ``manifest.json``; the answer ISO (it holds the random password) is deleted; the work
-   directory replaces ``--out`` in one rename.
+5. ``manifest.json``; the work directory replaces ``--out`` in one rename. The answer ISO
+   (it holds the random password) was deleted when the install ended.
 
 An interrupted or failed build destroys its domain and removes its work directory; the
 previous image in ``--out`` stays as it was, with the failure's screenshot and console
@@ -239,9 +239,6 @@ def _build_into(work: Path, out_dir: Path, options: WindowsBuildOptions, plan: P
     public_key = _make_client_key(work)
     from harness.driver.cert import ensure_test_certificate
     cert_der = ssl.PEM_cert_to_DER_cert(ensure_test_certificate(config.cert_path).cert.read_text())
-    answer_iso = work / "answer.iso"
-    _write_answer_iso(answer_iso, options, plan, public_key, cert_der)
-    say("answer ISO written (answer file, provisioning script, test certificate)")
     blank = work / "blank.qcow2"
     host.create_disk(blank, options.disk_gib)
 
@@ -249,11 +246,24 @@ def _build_into(work: Path, out_dir: Path, options: WindowsBuildOptions, plan: P
         from harness.vm.session import open_session
     session = open_session(config)
     try:
+        # The answer ISO holds the password: it is written once, straight where QEMU reads it
+        # (this run's staging directory, removed when the session closes, reaped if the build
+        # is killed) and deleted as soon as the install is over. It never enters the image.
+        staged = session.run.staging_dir(f"{NAME}-build")
+        staged.mkdir(parents=True, exist_ok=True)
+        for directory in (staged.parent, staged):   # traversable by QEMU's user whatever the umask
+            directory.chmod(0o755)
+        answer_iso = staged / "answer.iso"
+        _write_answer_iso(answer_iso, options, plan, public_key, cert_der)
+        answer_iso.chmod(0o644)   # QEMU's user reads it; see README "Isolation and secrets"
+        say("answer ISO written (answer file, provisioning script, test certificate)")
         accel = _accel(config, say)
-        facts = _install(session, options, plan, accel, work, out_dir, answer_iso, blank, say, host)
+        try:
+            facts = _install(session, options, plan, accel, work, out_dir, answer_iso, blank, say, host)
+        finally:
+            answer_iso.unlink(missing_ok=True)
         host_key, windows = check_facts(facts, Expected(plan.edition, options.dump_type,
                                                         hashlib.sha1(cert_der).hexdigest()))
-        answer_iso.unlink()   # it holds the password; nothing needs it any more
         blank.unlink()
         os.chmod(work / DISK, 0o444)   # golden: never written
         say("verification boot of the new image")
@@ -318,12 +328,13 @@ def _install(session, options: WindowsBuildOptions, plan: Plan, accel: str, work
 
     run = session.run
     wdir = run.worker_dir(WORKER)
-    staged = run.staging_dir(f"{NAME}-build")
     say("staging the media where QEMU can read them (hard links; copies across filesystems)")
     try:
         # QEMU runs as its own user: the media are hard-linked (or copied) where it can read them.
-        cdroms = tuple(stage(p, staged) for p in (options.iso, options.virtio_win, answer_iso))
-        golden = stage(blank, staged)
+        # The user's files get a directory of their own: an ISO called answer.iso is no clash.
+        media = run.staging_dir(f"{NAME}-media")
+        cdroms = tuple(stage(p, media) for p in (options.iso, options.virtio_win)) + (answer_iso,)
+        golden = stage(blank, answer_iso.parent)
     except OSError as exc:
         raise ImageBuildError(f"cannot make the install media readable for QEMU: {exc}") from None
     overlay = wdir / "overlay.qcow2"
