@@ -59,7 +59,7 @@ def test_domain_xml_matches_golden(golden):
     path = GOLDEN / golden
     if os.environ.get("CLFS_HARNESS_REGEN_GOLDEN"):
         path.write_text(text)
-    assert text == path.read_text(), f"regenerate with CLFS_HARNESS_REGEN_GOLDEN=1 if intended"
+    assert text == path.read_text(), "regenerate with CLFS_HARNESS_REGEN_GOLDEN=1 if intended"
 
 
 def test_forwards_bind_loopback_only_and_guest_isolated():
