@@ -12,6 +12,19 @@ Golden-file tested (tests/unit/test_domain_xml.py; regenerate with
   ``on_crash=preserve`` keeps a crashed guest paused for a screenshot, then a revert.
 - The golden disk is the overlay's explicit ``<backingStore>`` with ``relabel='no'``.
 - A VGA display with no remote access (no VNC/SPICE listener): only for screenshots.
+- Removable media (a Windows install: install ISO, virtio-win, answer file) are read-only
+  SATA cdroms after the disk, left unlabelled like the golden disk (libvirt would chown the
+  user's ISO otherwise). With media, boot order is per device: the disk first (blank until
+  Windows Setup has written it, so the firmware falls through to the first cdrom; once
+  Setup has written it, every reboot comes back to the disk and no "press any key" prompt
+  is ever shown), then the first cdrom.
+- Firmware: SeaBIOS by default; ``uefi`` asks libvirt's firmware autoselection for OVMF
+  *without* Secure Boot, because test signing is refused under Secure Boot
+  (``bcdedit /set testsigning on``: "The value is protected by Secure Boot policy").
+  libvirt before 10.9/10.10 refuses internal snapshots of a domain with pflash firmware,
+  which is why Windows images default to BIOS (see vm_images/windows/README.md).
+- ``vmcoreinfo`` adds QEMU's vmcoreinfo device: with the virtio-win FwCfg driver in the
+  guest, ``dump-guest-memory -w`` can write a Windows-format dump of a hung guest.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ NETDEV_ID = "clfsnet0"
 # QEMU places command-line devices before libvirt's own, so the NIC gets a fixed PCI slot
 # far above the ones libvirt assigns in order (1, 2, 3, ...).
 NIC_SLOT = "0x1e"
+FIRMWARES = ("bios", "uefi")
 
 ET.register_namespace("qemu", QEMU_NS)
 ET.register_namespace(METADATA_PREFIX, METADATA_NS)
@@ -44,6 +58,8 @@ def build_domain_xml(spec: VmSpec) -> str:
     """Return the domain XML for ``spec`` (a transient domain; libvirt never stores it)."""
     if spec.accel not in ("kvm", "tcg"):
         raise ValueError(f"accel {spec.accel!r}, want kvm or tcg")
+    if spec.firmware not in FIRMWARES:
+        raise ValueError(f"firmware {spec.firmware!r}, want bios or uefi")
     domain = ET.Element("domain", type="kvm" if spec.accel == "kvm" else "qemu")
     _sub(domain, "name", spec.name)
     metadata = _sub(domain, "metadata")
@@ -53,13 +69,17 @@ def build_domain_xml(spec: VmSpec) -> str:
 
     os_el = _sub(domain, "os")
     _sub(os_el, "type", "hvm", arch="x86_64", machine=spec.machine)
+    if spec.firmware == "uefi":
+        # libvirt >= 8.6 picks an OVMF build matching these features; Secure Boot off.
+        os_el.set("firmware", "efi")
+        _sub(_sub(os_el, "firmware"), "feature", enabled="no", name="secure-boot")
     if spec.kernel is not None:
         _sub(os_el, "kernel", str(spec.kernel))
         if spec.initrd is not None:
             _sub(os_el, "initrd", str(spec.initrd))
         _sub(os_el, "cmdline", spec.cmdline)
-    else:
-        _sub(os_el, "boot", dev="hd")
+    elif not spec.cdroms:
+        _sub(os_el, "boot", dev="hd")   # with media, boot order is per device (below)
 
     features = _sub(domain, "features")
     _sub(features, "acpi")   # the isa pvpanic device is found through ACPI (QEMU0001)
@@ -67,6 +87,8 @@ def build_domain_xml(spec: VmSpec) -> str:
     if spec.panic_model == "hyperv":
         hyperv = _sub(features, "hyperv", mode="custom")
         _sub(hyperv, "relaxed", state="on")
+    if spec.vmcoreinfo:
+        _sub(features, "vmcoreinfo", state="on")
     if spec.accel == "kvm":
         _sub(domain, "cpu", mode="host-passthrough")
     _sub(domain, "clock", offset="utc")
@@ -85,6 +107,9 @@ def build_domain_xml(spec: VmSpec) -> str:
     _sub(_sub(backing, "source", file=str(spec.golden)), "seclabel", model="dac", relabel="no")
     _sub(backing, "backingStore")
     _sub(disk, "target", dev="vda" if spec.disk_bus == "virtio" else "sda", bus=spec.disk_bus)
+    if spec.cdroms:
+        _sub(disk, "boot", order="1")
+    _add_cdroms(devices, spec)
 
     serial = _sub(devices, "serial", type="file")
     _sub(serial, "source", path=str(spec.console_log), append="on")
@@ -106,6 +131,22 @@ def build_domain_xml(spec: VmSpec) -> str:
 
     ET.indent(domain)
     return ET.tostring(domain, encoding="unicode") + "\n"
+
+
+def _add_cdroms(devices: ET.Element, spec: VmSpec) -> None:
+    """Read-only SATA cdroms in ``spec.cdroms`` order; the first one is the boot medium."""
+    # SATA names after the disk's own (sda when the disk is SATA too); AHCI has 6 ports.
+    first = 1 if spec.disk_bus == "sata" else 0
+    if first + len(spec.cdroms) > 6:
+        raise ValueError(f"{len(spec.cdroms)} cdroms do not fit on the SATA controller")
+    for i, iso in enumerate(spec.cdroms):
+        cdrom = _sub(devices, "disk", type="file", device="cdrom")
+        _sub(cdrom, "driver", name="qemu", type="raw")
+        _sub(_sub(cdrom, "source", file=str(iso)), "seclabel", model="dac", relabel="no")
+        _sub(cdrom, "target", dev="sd" + "abcdef"[first + i], bus="sata")
+        _sub(cdrom, "readonly")
+        if i == 0:
+            _sub(cdrom, "boot", order="2")
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:

@@ -71,7 +71,7 @@ class FakeSsh:
         self.connected = True
         self.reconnect_error: Exception | None = None
 
-    def exec(self, command, timeout, *, abort=None, check=False):
+    def exec(self, command, timeout, *, abort=None, check=False, stdin=None):
         self.calls.append(("exec", command))
         for pattern, answer in self.script:
             if re.search(pattern, command):

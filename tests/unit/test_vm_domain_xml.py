@@ -29,7 +29,27 @@ SPECS = {
         overlay=Path("/runs/20260101-000000-42/w1/overlay.qcow2"),
         golden=Path("/cache/images/windows/disk.qcow2"),
         console_log=Path("/runs/20260101-000000-42/w1/console.log"), panic_model="hyperv",
-        nic_model="e1000e", disk_bus="sata", forwards=(PortForward(40023, 22), PortForward(40024, 5985)), metadata=META),
+        nic_model="e1000e", disk_bus="sata", forwards=(PortForward(40023, 22), PortForward(40024, 5985)),
+        metadata=META, firmware="bios", vmcoreinfo=True),
+    # The Windows image build: blank disk, install ISO first (the boot medium), then virtio-win
+    # and the answer ISO; a NIC (isolated, one forward) so NetKVM binds during the install.
+    "domain_windows_install_bios.xml": VmSpec(
+        name="clfs-20260101-000000-42-image-build", accel="kvm", machine="q35", memory_mib=4096, vcpus=2,
+        overlay=Path("/runs/20260101-000000-42/image-build/overlay.qcow2"),
+        golden=Path("/runs/20260101-000000-42/images/windows-build/blank.qcow2"),
+        console_log=Path("/runs/20260101-000000-42/image-build/console.log"), panic_model="hyperv",
+        disk_bus="virtio", forwards=(PortForward(40025, 22),), metadata=META, vmcoreinfo=True,
+        cdroms=(Path("/isos/Win11_24H2_English_x64.iso"), Path("/isos/virtio-win-0.1.266.iso"),
+                Path("/runs/20260101-000000-42/images/windows-build/answer.iso"))),
+    "domain_windows_install_uefi.xml": VmSpec(
+        name="clfs-20260101-000000-42-image-build", accel="kvm", machine="q35", memory_mib=4096, vcpus=2,
+        overlay=Path("/runs/20260101-000000-42/image-build/overlay.qcow2"),
+        golden=Path("/runs/20260101-000000-42/images/windows-build/blank.qcow2"),
+        console_log=Path("/runs/20260101-000000-42/image-build/console.log"), panic_model="hyperv",
+        disk_bus="sata", nic_model="e1000e", forwards=(PortForward(40025, 22),), metadata=META,
+        vmcoreinfo=True, firmware="uefi",
+        cdroms=(Path("/isos/SERVER_2022_EVAL_x64FRE_en-us.iso"), Path("/isos/virtio-win.iso"),
+                Path("/runs/20260101-000000-42/images/windows-build/answer.iso"))),
 }
 
 
@@ -39,7 +59,7 @@ def test_domain_xml_matches_golden(golden):
     path = GOLDEN / golden
     if os.environ.get("CLFS_HARNESS_REGEN_GOLDEN"):
         path.write_text(text)
-    assert text == path.read_text(), f"regenerate with CLFS_HARNESS_REGEN_GOLDEN=1 if intended"
+    assert text == path.read_text(), "regenerate with CLFS_HARNESS_REGEN_GOLDEN=1 if intended"
 
 
 def test_forwards_bind_loopback_only_and_guest_isolated():
@@ -71,3 +91,56 @@ def test_unknown_accel_rejected():
     import dataclasses
     with pytest.raises(ValueError, match="want kvm or tcg"):
         build_domain_xml(dataclasses.replace(SPECS["domain_linux_smoke_tcg.xml"], accel="hvf"))
+
+
+def _root(golden: str) -> ET.Element:
+    return ET.fromstring(build_domain_xml(SPECS[golden]))
+
+
+def test_windows_run_domain_has_vmcoreinfo_and_hyperv_panic_on_bios():
+    root = _root("domain_windows_kvm.xml")
+    assert root.find("features/vmcoreinfo").get("state") == "on"
+    assert root.find("devices/panic").get("model") == "hyperv"
+    assert root.find("os").get("firmware") is None and root.find("os/loader") is None   # SeaBIOS
+    assert root.find("os/boot").get("dev") == "hd"
+    assert not [d for d in root.iter("disk") if d.get("device") == "cdrom"]
+
+
+def test_linux_domain_has_no_vmcoreinfo():
+    assert _root("domain_linux_smoke_tcg.xml").find("features/vmcoreinfo") is None
+
+
+def test_install_domain_cdroms_in_order_read_only_unlabelled_and_boot_order():
+    spec = SPECS["domain_windows_install_bios.xml"]
+    root = _root("domain_windows_install_bios.xml")
+    cdroms = [d for d in root.iter("disk") if d.get("device") == "cdrom"]
+    assert [c.find("source").get("file") for c in cdroms] == [str(p) for p in spec.cdroms]
+    assert [c.find("target").get("dev") for c in cdroms] == ["sda", "sdb", "sdc"]   # disk is vda
+    assert all(c.find("target").get("bus") == "sata" and c.find("readonly") is not None for c in cdroms)
+    assert all(c.find("source/seclabel").get("relabel") == "no" for c in cdroms)
+    # Per-device boot order replaces <os><boot>: the disk, then the install ISO only.
+    assert root.find("os/boot") is None
+    disk = next(d for d in root.iter("disk") if d.get("device") == "disk")
+    assert disk.find("boot").get("order") == "1"
+    assert [c.find("boot").get("order") if c.find("boot") is not None else None for c in cdroms] == ["2", None, None]
+    assert root.find("devices/panic").get("model") == "hyperv"
+
+
+def test_cdroms_follow_a_sata_disk():
+    cdroms = [d for d in _root("domain_windows_install_uefi.xml").iter("disk") if d.get("device") == "cdrom"]
+    assert [c.find("target").get("dev") for c in cdroms] == ["sdb", "sdc", "sdd"]
+
+
+def test_uefi_is_efi_autoselection_with_secure_boot_off():
+    os_el = _root("domain_windows_install_uefi.xml").find("os")
+    assert os_el.get("firmware") == "efi"
+    features = {f.get("name"): f.get("enabled") for f in os_el.iter("feature")}
+    assert features == {"secure-boot": "no"}
+
+
+def test_bad_firmware_and_too_many_cdroms_rejected():
+    import dataclasses
+    with pytest.raises(ValueError, match="want bios or uefi"):
+        build_domain_xml(dataclasses.replace(SPECS["domain_windows_kvm.xml"], firmware="coreboot"))
+    with pytest.raises(ValueError, match="do not fit"):
+        build_domain_xml(dataclasses.replace(SPECS["domain_windows_kvm.xml"], cdroms=(Path("/x.iso"),) * 6))
