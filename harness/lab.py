@@ -49,6 +49,12 @@ KIND_OPTIONS: dict[str, dict[str, tuple[type, str]]] = {
         "image": (str, "the image directory or manifest.json (clfs-harness image build windows)"),
         "verifier": (bool, "Driver Verifier standard flags on clfstest.sys"),
         "verifier_clfs": (bool, "... and on clfs.sys too"),
+        "wait_for_dump": (bool, "let a bugchecked guest write its own dump and reboot"),
+        "domain_log_dir": (str, "where libvirt writes <domain>.log (the Hyper-V panic line)"),
+        "boot_timeout_s": ((int, float), "seconds to SSH-ready (default: at least 600)"),
+        "reboot_timeout_s": ((int, float), "seconds a reboot may take"),
+        "dump_timeout_s": ((int, float), "seconds to wait for a dump after a bugcheck"),
+        "max_dump_mib": ((int, float), "largest dump copied into a case folder"),
     },
 }
 SMOKE_FAULTS = ("panic", "hang", "kill-sshd", "kill-sshd-once")
@@ -326,8 +332,10 @@ def _check_targets(raw, p: _Problems) -> dict[str, TargetDef]:
                 known = ", ".join(allowed) or "none"
                 p.add(path + (key,), f"not an option of a {kind} target{suggest(key, allowed)}; "
                                      f"known: {known}", key=True)
-            elif not isinstance(value, spec[0]) or (spec[0] is str and not value.strip()):
-                p.add(path + (key,), f"expected {spec[0].__name__} ({spec[1]}), got {value!r}")
+            elif (not isinstance(value, spec[0]) or isinstance(value, bool) is not (spec[0] is bool)
+                  or (spec[0] is str and not value.strip())):
+                kind_name = getattr(spec[0], "__name__", "number")
+                p.add(path + (key,), f"expected {kind_name} ({spec[1]}), got {value!r}")
             elif key == "faults":
                 options[key] = _check_faults(value, path + (key,), p)
             else:

@@ -143,6 +143,17 @@ class Instance(abc.ABC):
         with self._timed("inject NMI"):
             self._inject_nmi()
 
+    def dump_windows_memory(self, path: Path) -> Path:
+        """Write the guest's memory as a Windows crash dump (QEMU's win-dmp format) to ``path``.
+
+        Needs the vmcoreinfo device and virtio-win's FwCfg driver in a Windows guest; QEMU fills
+        the header from the guest's own bugcheck data. Raises InfraError when it cannot.
+        """
+        with self._timed(f"Windows-format memory dump to {path}"):
+            self._dump_windows_memory(Path(path))
+        self.state.artefacts.append(Path(path))
+        return Path(path)
+
     def close(self) -> None:
         """Power off and remove everything this instance created except its artefacts."""
         if self.state.phase is Phase.CLOSED:
@@ -223,6 +234,9 @@ class Instance(abc.ABC):
 
     def _inject_nmi(self) -> None:
         raise InfraError(f"{self.name}: this backend cannot inject an NMI")
+
+    def _dump_windows_memory(self, path: Path) -> None:
+        raise InfraError(f"{self.name}: this backend cannot write a Windows-format memory dump")
 
 
 class _Timed:

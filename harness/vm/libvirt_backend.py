@@ -207,6 +207,12 @@ class LibvirtInstance(Instance):
     def _inject_nmi(self) -> None:
         lv(f"inject NMI into {self.name}", self.dom.injectNMI, 0)
 
+    def _dump_windows_memory(self, path: Path) -> None:
+        # libvirtd (not this process) writes the file, so its folder must exist and be ours.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lv(f"win-dmp memory dump of {self.name}", self.dom.coreDumpWithFormat, str(path),
+           libvirt.VIR_DOMAIN_CORE_DUMP_FORMAT_WIN_DMP, libvirt.VIR_DUMP_MEMORY_ONLY)
+
     def _close(self) -> None:
         self._quiet = True
         try:

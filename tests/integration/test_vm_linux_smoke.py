@@ -147,6 +147,26 @@ def test_sshd_killed_is_infra_error_not_failure(guest):
     assert guest.run("pidof dropbear", check=True).stdout.strip()  # reverted: sshd back
 
 
+def test_nmi_reaches_the_guest_kernel(guest):
+    # What a hang costs on Windows (NMICrashDump turns it into bugcheck 0x80); a Linux guest
+    # just reports the NMI on its console and carries on, which proves the NMI arrived.
+    before = len(guest.instance.console_tail(1 << 20))
+    guest.instance.inject_nmi()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "NMI" not in guest.instance.console_tail(1 << 20)[before:]:
+        time.sleep(0.2)
+    assert "NMI" in guest.instance.console_tail(1 << 20)[before:], guest.instance.console_tail(2000)
+    assert guest.run("echo alive", check=True).stdout.strip() == "alive"
+
+
+def test_windows_format_dump_of_a_linux_guest_is_a_clear_infra_error(guest, tmp_path):
+    # The win-dmp request reaches QEMU, which refuses it for a guest that filled no Windows
+    # vmcoreinfo note: the error names the dump, and the guest keeps running.
+    with pytest.raises(InfraError, match="win-dmp memory dump"):
+        guest.instance.dump_windows_memory(tmp_path / "guest-memory.dmp")
+    assert guest.run("echo alive", check=True).stdout.strip() == "alive"
+
+
 def test_wrong_host_key_refused(guest, lab):
     from harness.guest.ssh import HostKeyMismatch, SshTransport
     _config, _session, manifest = lab

@@ -23,7 +23,7 @@ hosts:
   - {uri: "qemu:///system", capacity: 2}
   - {uri: "qemu+ssh://runner2/system", capacity: 3}
 targets:
-  win11: {kind: windows, image: /srv/images/win11, verifier: true}
+  win11: {kind: windows, image: /srv/images/win11, verifier: true, boot_timeout_s: 900}
   smoke-faults:
     kind: smoke
     faults: {"*::panics": panic}
@@ -52,7 +52,7 @@ def test_a_full_lab_file_is_read(tmp_path):
     assert (lab.config.boot_timeout_s, lab.config.command_timeout_s) == (300.0, 90.0)
     assert lab.hosts == (Host("qemu:///system", 2), Host("qemu+ssh://runner2/system", 3))
     assert lab.config.libvirt_uri == "qemu:///system"
-    assert lab.target("win11").options == {"image": "/srv/images/win11", "verifier": True}
+    assert lab.target("win11").options == {"image": "/srv/images/win11", "verifier": True, "boot_timeout_s": 900}
     assert lab.target("smoke-faults").options == {"faults": {"*::panics": "panic"}}
 
 
@@ -66,7 +66,7 @@ def test_every_problem_is_one_line_naming_file_line_column_and_field(tmp_path):
           - {uri: "qemu:///system", capacity: 0}
           - {uri: "/var/run/libvirt", capacity: 1}
         targets:
-          w: {kind: windows, imag: /x}
+          w: {kind: windows, imag: /x, max_dump_mib: yes}
           s: {kind: smoke, faults: {"*": explode}}
         """)
     with pytest.raises(UsageError) as err:
@@ -82,7 +82,9 @@ def test_every_problem_is_one_line_naming_file_line_column_and_field(tmp_path):
         f"{path}:7:11: hosts[1].uri: expected a libvirt URI such as qemu:///system or qemu+ssh://host/system, "
         "got '/var/run/libvirt'",
         f"{path}:9:22: targets.w.imag: not an option of a windows target (did you mean image?); "
-        "known: image, verifier, verifier_clfs",
+        "known: image, verifier, verifier_clfs, wait_for_dump, domain_log_dir, boot_timeout_s, "
+        "reboot_timeout_s, dump_timeout_s, max_dump_mib",
+        f"{path}:9:46: targets.w.max_dump_mib: expected number (largest dump copied into a case folder), got True",
         f"{path}:10:34: targets.s.faults.*: unknown fault 'explode'; known: panic, hang, kill-sshd, kill-sshd-once",
     ]
 
