@@ -69,7 +69,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     from harness.lab import find_lab_file, load_lab
-    from harness.runctx import RunContext, check_capacity
+    from harness.runctx import RunContext, check_capacity, check_target
 
     config.stash[_TARGETS_KEY] = {}
     try:
@@ -77,7 +77,10 @@ def pytest_configure(config: pytest.Config) -> None:
         name = target_name(config, lab)
         lab.target(name)
         if not hasattr(config, "workerinput"):
+            # Settings checked once, on the controller, before any worker, build or boot:
+            # a Windows target with no image stops the run with one line, not N errors.
             check_capacity(lab, name, _xdist_workers(config))
+            check_target(lab, name)
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_LAB_KEY] = lab

@@ -78,6 +78,7 @@ def open_target(lab: Lab, name: str, ctx: RunContext):
     if cls.uses_vm:
         host = lab.host_for(ctx.worker_index, ctx.worker_count)
         config = dataclasses.replace(config, libvirt_uri=host.uri)
+    cls.check(config, definition.options)
     built = shared_build(ctx, definition.kind, lambda: cls.build_shared(config, definition.options))
     worker = "w0" if ctx.worker_id == "main" else ctx.worker_id
     instance = cls(config, built=built, worker=worker, options=definition.options)
@@ -124,3 +125,15 @@ def check_capacity(lab: Lab, target: str, workers: int | None) -> None:
     if cls.uses_vm and workers > lab.capacity:
         raise UsageError(f"{workers} workers, but the lab's hosts take {lab.capacity} VM(s) "
                          f"({lab.describe_hosts()}; {lab.describe()}); lower --workers or add capacity")
+
+
+def check_target(lab: Lab, target: str) -> None:
+    """The target's own cheap checks of its settings (``Target.check``). Raises UsageError."""
+    from harness import targets
+
+    definition = lab.target(target)
+    try:
+        cls = targets.target_class(definition.kind)
+    except ModuleNotFoundError:
+        return   # reported per case as "not available in this build"
+    cls.check(lab.config, definition.options)

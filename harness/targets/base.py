@@ -5,7 +5,8 @@ runner never imports a concrete target directly.
 
 Lifecycle, as the pytest plugin drives it (with or without pytest-xdist):
 
-1. ``cls.build_shared(config, options)`` once per run, on the controller, before any worker
+1. ``cls.check(config, options)``: settings checked before anything costly;
+   ``cls.build_shared(config, options)`` once per run, on the controller, before any worker
    starts: builds what every instance shares (the signed driver, a static executor) and
    returns ``name -> path`` strings. Workers never build, so two never race on one output.
 2. ``cls(config, built=..., worker=..., options=...)`` once per worker process.
@@ -80,6 +81,11 @@ class Target(abc.ABC):
                  options: dict | None = None):
         self.config, self.built, self.worker = config, dict(built or {}), worker
         self.options = dict(options or {})
+
+    @classmethod
+    def check(cls, config, options: dict | None = None) -> None:
+        """Cheap checks of the lab's settings for this target, before anything is built or
+        booted (an image that is not there). Raises UsageError."""
 
     @classmethod
     def build_shared(cls, config, options: dict | None = None) -> dict[str, str]:

@@ -165,6 +165,11 @@ class WindowsTarget(Target):
         self._identity: dict | None = None
 
     @classmethod
+    def check(cls, config, options: dict | None = None) -> None:
+        """The options and the image, before the driver is built or a VM booted."""
+        load_windows_image(resolve_options(options)["image"])
+
+    @classmethod
     def build_shared(cls, config, options: dict | None = None) -> dict[str, str]:
         """Build and sign clfstest.sys and clfsctl.exe once per run. Raises BuildError."""
         from harness.driver.build import build_driver

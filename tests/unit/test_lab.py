@@ -180,3 +180,10 @@ def test_more_workers_than_vm_capacity_is_refused_before_any_worker_starts(pytes
     result = pytester.runpytest("--target", "smoke", "-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: 2 workers, but the lab's hosts take 1 VM(s) (qemu:///system x1; lab file *"])
+
+
+def test_a_windows_target_without_an_image_stops_the_run_before_building_anything(pytester, monkeypatch):
+    monkeypatch.delenv("CLFS_HARNESS_WINDOWS_IMAGE", raising=False)
+    result = pytester.runpytest("--target", "windows")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: CLFS_HARNESS_WINDOWS_IMAGE is not set: no Windows image to run on; *GUIDE.md)"])
