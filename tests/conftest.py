@@ -8,6 +8,11 @@ pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Scenario fixtures of the run-pipeline tests: they fail on purpose, and run only inside those
+# tests (copied to a temporary folder, on the smoke guest with lab faults), never as cases of
+# the test suite itself.
+collect_ignore = ["integration/pipeline"]
+
 
 @pytest.fixture
 def repo() -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 from harness.config import LabConfig
 from harness.errors import BuildError, HarnessError, InfraError
 from harness.lab import fault_for
-from harness.protocol import decode_response, encode_request
+from harness.protocol import decode_response, encode_request, wire
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
 from harness.targets.base import CaseArtefacts, Target
@@ -88,6 +88,8 @@ class SmokeTarget(Target):
             "target": self.name, "model": True, "image": manifest.name,
             "image_sha256": manifest.disk_sha256, "accel": self._guest.accel,
             "model_sha256": hashlib.sha256(self._binary.read_bytes()).hexdigest(),
+            # The same executor as the model target: the same rules, so the same baselines.
+            "protocol_version": wire.PROTO_VERSION,
         }
 
     def _provision(self, guest) -> None:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.protocol import wire
+
 pytestmark = pytest.mark.vm
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = ROOT / "tests" / "integration" / "pipeline"
@@ -61,9 +63,11 @@ def run_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def run_cli(args: list[str], run_dir: Path, tmpdir: Path, **kwargs) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], run_dir: Path, tmpdir: Path) -> subprocess.CompletedProcess:
+    """``clfs-harness ARGS`` run from ``tmpdir``: pytest's rootdir (and so the case IDs) is then
+    the common ancestor of ``tmpdir`` and the paths in ARGS, wherever the repository is cloned."""
     env = dict(os.environ, CLFS_HARNESS_RUN_DIR=str(run_dir), TMPDIR=str(tmpdir), PYTHONUNBUFFERED="1")
-    return subprocess.run(CLI + args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, **kwargs)
+    return subprocess.run(CLI + args, cwd=tmpdir, env=env, capture_output=True, text=True, timeout=600)
 
 
 def leftovers(run_dir: Path) -> list[str]:
@@ -83,7 +87,8 @@ def outcomes(results: dict) -> dict[str, tuple]:
 
 def test_two_workers_produce_every_outcome_class_with_reports_and_artefacts(lab_ready, run_dir, tmp_path):
     out = tmp_path / "out"
-    proc = run_cli(["run", "tests/integration/pipeline", "--lab", str(PIPELINE / "lab.yaml"), "--workers", "2",
+    shutil.copytree(PIPELINE, tmp_path / "pipeline")   # tests/conftest.py keeps pytest tests/ out of it
+    proc = run_cli(["run", "pipeline", "--lab", "pipeline/lab.yaml", "--workers", "2",
                     "--results-json", str(out / "results.json"), "--summary-md", str(out / "summary.md"),
                     "--junitxml", str(out / "junit.xml")], run_dir, tmp_path)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -125,7 +130,7 @@ def test_two_workers_produce_every_outcome_class_with_reports_and_artefacts(lab_
     for word in ("PASS ", "FAIL ", "BUGCHECK ", "HANG "):
         assert f"] {word}" in proc.stdout, word
     summary = (out / "summary.md").read_text()
-    assert "| 5 | 1 | 1 | 1 | 1 | 0 |" in summary and "`tests/integration/pipeline/outcomes.scenario.yaml::panics` | BUGCHECK" in summary
+    assert "| 5 | 1 | 1 | 1 | 1 | 0 |" in summary and "`pipeline/outcomes.scenario.yaml::panics` | BUGCHECK" in summary
 
     # Artefact folders: bytes that decode, the console of the panic, screenshots of the failures.
     by_id = {c["id"].split("::", 1)[1]: c for c in results["cases"]}
@@ -166,7 +171,8 @@ def test_a_recorded_baseline_shows_a_behaviour_change_as_a_diff(lab_ready, run_d
     recorded = run_cli(["run", *common, "--record-baseline"], run_dir, tmp_path)
     assert recorded.returncode == 0, recorded.stdout[-3000:]
     files = list((tmp_path / "baselines").rglob("*.json"))
-    assert len(files) == 1 and files[0].parent.name.startswith("model-proto"), files
+    assert len(files) == 1, files
+    assert files[0].relative_to(tmp_path / "baselines").parts == (f"model-proto{wire.PROTO_VERSION}", "cases", "size.json"), files
     assert '"container_size": 524288' in files[0].read_text()
 
     same = run_cli(["run", *common], run_dir, tmp_path)
@@ -186,9 +192,9 @@ def test_a_recorded_baseline_shows_a_behaviour_change_as_a_diff(lab_ready, run_d
 def test_sigint_mid_run_leaves_nothing_behind_and_writes_a_partial_report(lab_ready, run_dir, tmp_path):
     env = dict(os.environ, CLFS_HARNESS_RUN_DIR=str(run_dir), TMPDIR=str(tmp_path), PYTHONUNBUFFERED="1")
     report = tmp_path / "results.json"
-    proc = subprocess.Popen(CLI + ["run", "scenarios", "--target", "smoke", "--workers", "2",
+    proc = subprocess.Popen(CLI + ["run", str(ROOT / "scenarios"), "--target", "smoke", "--workers", "2",
                                    "--results-json", str(report)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     seen: list[str] = []
     deadline = time.monotonic() + 300
