@@ -109,3 +109,41 @@ class Target(abc.ABC):
 
     def close(self) -> None:
         """Release everything prepare() and execute() started."""
+
+
+class VmTarget(Target):
+    """What the VM targets share: one guest and its libvirt session per worker, closed
+    together, and each case's slice of the guest's serial console."""
+
+    uses_vm = True
+    _guest = None
+    _session = None
+    CONSOLE_LIMIT = 1 << 20   # a case's console slice kept in its folder, at most
+
+    def console_mark(self) -> int:
+        """Where the console ends now: ``save_console`` keeps what comes after."""
+        try:
+            return self._guest.console_log.stat().st_size
+        except (AttributeError, OSError):
+            return 0
+
+    def save_console(self, artefacts: CaseArtefacts | None, since: int) -> None:
+        """``console.log`` in the case's folder: the console written since ``since``."""
+        if artefacts is None:
+            return
+        try:
+            with open(self._guest.console_log, "rb") as fh:
+                fh.seek(since)
+                artefacts.write_bytes("console.log", fh.read(self.CONSOLE_LIMIT))
+        except OSError as exc:
+            artefacts.write_text("console.log", f"(console unavailable: {exc})\n")
+
+    def close(self) -> None:
+        guest, self._guest = self._guest, None
+        session, self._session = self._session, None
+        try:
+            if guest is not None:
+                guest.close()
+        finally:
+            if session is not None:
+                session.close()

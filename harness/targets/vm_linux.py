@@ -20,7 +20,7 @@ from harness.lab import fault_for
 from harness.protocol import decode_response, encode_request, wire
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
-from harness.targets.base import CaseArtefacts, Target
+from harness.targets.base import CaseArtefacts, VmTarget
 from harness.targets.model import MODEL_SCRATCH, SOURCE_DIR
 
 log = logging.getLogger("harness.targets")
@@ -48,11 +48,10 @@ def build_static_model(out_dir: Path | None = None) -> Path:
     return target
 
 
-class SmokeTarget(Target):
+class SmokeTarget(VmTarget):
     """Runs each case with the model executor inside the Linux smoke guest."""
 
     name = "smoke"
-    uses_vm = True
 
     def __init__(self, config: LabConfig | None = None, *, built: dict | None = None,
                  worker: str = "smoke", options: dict | None = None, binary: Path | None = None):
@@ -112,7 +111,7 @@ class SmokeTarget(Target):
         request = encode_request(case, scratch=MODEL_SCRATCH)
         if artefacts is not None:
             artefacts.write_bytes("request.bin", request)
-        console_from = _size(self._guest.console_log)
+        console_from = self.console_mark()
         shots_before = len(self._guest.instance.state.artefacts)
         try:
             return self._execute(case, request, artefacts)
@@ -120,8 +119,7 @@ class SmokeTarget(Target):
             self._keep_failure_files(artefacts, shots_before)
             raise
         finally:
-            if artefacts is not None:
-                _copy_tail(self._guest.console_log, console_from, artefacts.path("console.log"))
+            self.save_console(artefacts, console_from)
 
     def _execute(self, case: Case, request: bytes, artefacts: CaseArtefacts | None) -> CaseResult:
         # One SSH round trip per case: the request goes in on stdin, the response comes back on
@@ -170,30 +168,3 @@ class SmokeTarget(Target):
         for shot in self._guest.instance.state.artefacts[shots_before:]:
             if Path(shot).is_file():
                 artefacts.copy_in(Path(shot), f"screenshot-{Path(shot).name}")
-
-    def close(self) -> None:
-        guest, self._guest = self._guest, None
-        session, self._session = self._session, None
-        try:
-            if guest is not None:
-                guest.close()
-        finally:
-            if session is not None:
-                session.close()
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _copy_tail(source: Path, offset: int, dest: Path) -> None:
-    """The console written since ``offset``: this case's part of the serial log."""
-    try:
-        with open(source, "rb") as fh:
-            fh.seek(offset)
-            dest.write_bytes(fh.read())
-    except OSError as exc:
-        dest.write_text(f"(console unavailable: {exc})\n")

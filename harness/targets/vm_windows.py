@@ -41,7 +41,7 @@ from harness.guest.wincmd import GUEST_SCRATCH   # plain strings: no paramiko or
 from harness.protocol import decode_response, encode_request
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
-from harness.targets.base import CaseArtefacts, Target
+from harness.targets.base import CaseArtefacts, VmTarget
 
 log = logging.getLogger("harness.targets")
 IMAGE_ENV = "CLFS_HARNESS_WINDOWS_IMAGE"
@@ -147,11 +147,10 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-class WindowsTarget(Target):
+class WindowsTarget(VmTarget):
     """Runs each case on real CLFS.SYS in a Windows guest."""
 
     name = "windows"
-    uses_vm = True
 
     def __init__(self, config: LabConfig | None = None, *, built: dict | None = None,
                  worker: str = "windows", options: dict | None = None):
@@ -238,18 +237,18 @@ class WindowsTarget(Target):
         evidence = artefacts.dir if artefacts is not None else None
         if artefacts is not None:
             artefacts.write_bytes("request.bin", request)
-        console_at = self._console_size()
+        console_at = self.console_mark()
         start = time.perf_counter()
         try:
             response = self._guest.run_request(request, max(case.timeout_s, 1.0) + COMMAND_OVERHEAD_S,
                                                evidence_dir=evidence)
         except (BugcheckDetected, GuestTimeout):
-            self._save_console(artefacts, console_at)
+            self.save_console(artefacts, console_at)
             raise
         elapsed = time.perf_counter() - start
         if artefacts is not None:
             artefacts.write_bytes("response.bin", response)
-        self._save_console(artefacts, console_at)
+        self.save_console(artefacts, console_at)
         result = decode_response(response, case, target=self.name)
         if result.identity.get("model"):
             raise ProtocolError(f"case {case.id}: the guest's response carries the model flag; "
@@ -258,32 +257,3 @@ class WindowsTarget(Target):
                           identity=self.identity(), request=request, response=response,
                           elapsed_s=elapsed, bugcheck=result.bugcheck,
                           bugcheck_step=result.bugcheck_step, stopped=result.stopped)
-
-    def _console_size(self) -> int:
-        try:
-            return self._guest.console_log.stat().st_size
-        except OSError:
-            return 0
-
-    def _save_console(self, artefacts: CaseArtefacts | None, since: int) -> None:
-        """The serial console's output during the case (EMS/SAC or a kernel debugger print it)."""
-        if artefacts is None:
-            return
-        try:
-            with open(self._guest.console_log, "rb") as fh:
-                fh.seek(since)
-                data = fh.read(1 << 20)
-        except OSError:
-            return
-        if data:
-            artefacts.write_bytes("console.log", data)
-
-    def close(self) -> None:
-        guest, self._guest = self._guest, None
-        session, self._session = self._session, None
-        try:
-            if guest is not None:
-                guest.close()
-        finally:
-            if session is not None:
-                session.close()
