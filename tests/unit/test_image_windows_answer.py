@@ -162,6 +162,19 @@ def test_provisioning_reports_every_fact_the_builder_requires():
     assert "bcdedit.exe /set testsigning on" in text
 
 
+def test_provisioning_reports_a_com1_failure_and_reads_no_localized_text():
+    text = render_provision(ProvisionSettings(KEY, "w11", "kernel", "OpenSSH-Win64.msi"))
+    body = text[text.index("\ntry {"):]
+    # COM1 is opened inside the try, so a failure to open it reaches the catch (and the
+    # cmd.exe fallback), rather than ending the script before any marker.
+    assert "$Com.Open()" in body and "$Com.Open()" not in text[:text.index("\ntry {")]
+    assert "echo $safe>COM1" in text
+    # bcdedit decides by exit code: no "testsigning Yes" read back (German prints "Ja").
+    assert "bcdedit.exe /enum" not in text and "Yes" not in text
+    # The MSI would start sshd with the default configuration at install.
+    assert "'DONT_START_SSHD=1'" in text
+
+
 def test_substitute_is_one_pass_and_strict():
     assert substitute("@@A@@ @@B@@", {"A": "@@B@@", "B": "b"}) == "@@B@@ b"
     with pytest.raises(ValueError, match=r"missing values \['B'\]"):
