@@ -145,9 +145,20 @@ class WindowsGuest(CrashCollector, VmGuest):
         return VmSpec(
             name=f"clfs-{self.run_dir.run_id}-{self.worker}", accel=accel, overlay=overlay,
             golden=stage(m.disk, self.run_dir.staging_dir(m.name)), console_log=self.console_log,
-            machine="q35", memory_mib=m.memory_mib, vcpus=m.vcpus, panic_model="hyperv",
+            machine="q35", memory_mib=m.memory_mib, vcpus=m.vcpus, panic_model=self.panic_model,
             nic_model=m.nic_model, disk_bus=m.disk_bus, firmware=m.firmware, vmcoreinfo=m.vmcoreinfo,
-            forwards=(PortForward(free_port(), m.ssh_port),), metadata=meta)
+            forwards=(PortForward(free_port(), m.ssh_port),), metadata=meta, windows=True)
+
+    @property
+    def panic_model(self) -> str:
+        """``hyperv`` (the bugcheck code from the crash MSRs at once, the guest paused before it
+        writes a dump), or, when waiting for the guest's own dump, ``isa`` pvpanic and no
+        hv-crash: with hv-crash QEMU stops the guest at the bugcheck, which "effectively prevents
+        Windows from creating dumps upon crashes" (QEMU docs/system/i386/hyperv.rst). virtio-win's
+        pvpanic driver (installed by the image builder) then reports CRASHLOADED when Windows
+        starts writing its dump (its KbCallbackDumpIo callback), and QEMU lets the guest run on
+        to finish the dump and reboot."""
+        return "isa" if self.wait_for_dump else "hyperv"
 
     def _started(self) -> None:
         # A revert restarts QEMU, which appends to the same domain log: read only what follows.

@@ -337,10 +337,7 @@ def _accel(config: LabConfig, say) -> str:
 def _install(session, options: WindowsBuildOptions, plan: Plan, accel: str, work: Path,
              out_dir: Path, answer_iso: Path, blank: Path, say, host: HostTools) -> dict[str, str]:
     """Boot the installer, follow it to power-off, flatten its disk; return the guest's facts."""
-    from harness.vm.libvirt_backend import free_port
-
     run = session.run
-    wdir = run.worker_dir(WORKER)
     say("staging the media where QEMU can read them (hard links; copies across filesystems)")
     try:
         # QEMU runs as its own user: the media are hard-linked (or copied) where it can read them.
@@ -350,14 +347,8 @@ def _install(session, options: WindowsBuildOptions, plan: Plan, accel: str, work
         golden = stage(blank, answer_iso.parent)
     except OSError as exc:
         raise ImageBuildError(f"cannot make the install media readable for QEMU: {exc}") from None
-    overlay = wdir / "overlay.qcow2"
-    spec = VmSpec(
-        name=f"clfs-{run.run_id}-{WORKER}", accel=accel, overlay=overlay, golden=golden,
-        console_log=wdir / "console.log", machine="q35", memory_mib=options.memory_mib,
-        vcpus=options.vcpus, panic_model="hyperv", nic_model=options.nic_model,
-        disk_bus=options.disk_bus, forwards=(PortForward(free_port(), UNUSED_GUEST_PORT),),
-        metadata={**run.metadata(), "worker": WORKER, "overlay": str(overlay), "image": f"{NAME}-build"},
-        cdroms=cdroms, firmware=options.firmware, vmcoreinfo=True)
+    spec = _install_spec(run, options, accel, golden, cdroms)
+    overlay = spec.overlay
     limits = watch_mod.Limits(timeout_s=options.timeout_s, stall_s=options.stall_timeout_s)
     instance = session.backend.create(spec)
     try:
@@ -372,6 +363,21 @@ def _install(session, options: WindowsBuildOptions, plan: Plan, accel: str, work
     finally:
         instance.close()
     return dict(report.facts)
+
+
+def _install_spec(run, options: WindowsBuildOptions, accel: str, golden: Path, cdroms: tuple) -> VmSpec:
+    """The install domain: blank disk, the media, an isolated NIC with one unused forward."""
+    from harness.vm.libvirt_backend import free_port
+
+    wdir = run.worker_dir(WORKER)
+    overlay = wdir / "overlay.qcow2"
+    return VmSpec(
+        name=f"clfs-{run.run_id}-{WORKER}", accel=accel, overlay=overlay, golden=golden,
+        console_log=wdir / "console.log", machine="q35", memory_mib=options.memory_mib,
+        vcpus=options.vcpus, panic_model="hyperv", nic_model=options.nic_model,
+        disk_bus=options.disk_bus, forwards=(PortForward(free_port(), UNUSED_GUEST_PORT),),
+        metadata={**run.metadata(), "worker": WORKER, "overlay": str(overlay), "image": f"{NAME}-build"},
+        cdroms=cdroms, firmware=options.firmware, vmcoreinfo=True, windows=True)
 
 
 def _uefi_nudge(instance):
@@ -402,7 +408,7 @@ def _verify_spec(run, options: WindowsBuildOptions, accel: str, work: Path) -> V
         vcpus=options.vcpus, panic_model="hyperv", nic_model=options.nic_model,
         disk_bus=options.disk_bus, forwards=(PortForward(free_port(), 22),),
         metadata={**run.metadata(), "worker": f"{NAME}-verify", "overlay": str(overlay), "image": NAME},
-        firmware=options.firmware, vmcoreinfo=True)
+        firmware=options.firmware, vmcoreinfo=True, windows=True)
 
 
 def _manifest(name: str, options: WindowsBuildOptions, plan: Plan, host_key: str, windows: dict,
