@@ -385,7 +385,7 @@ class WindowsGuest(CrashCollector, VmGuest):
             return super()._on_crash(command, error)
         report = CrashReport("bugcheck", self._doing or repr(command[:120]), self.instance.crashed())
         self._evidence_shot("crash", report)
-        self._gather(report)
+        self._gather_guarded(report)
         self._finish(report)
         chosen = report.bugcheck()
         return BugcheckDetected(report.message(), chosen[0] if chosen else None,
@@ -410,6 +410,6 @@ class WindowsGuest(CrashCollector, VmGuest):
                 report.problems.append(f"the guest {report.reason} after the NMI")
             else:
                 self._evidence_shot("nmi", report)
-                self._gather(report)
+                self._gather_guarded(report)
         self._finish(report)
         return GuestHang(f"{error}\n{report.message()}", report)

@@ -226,7 +226,13 @@ def test_clfsctl_exit_codes(g, code, error, words):
 # ---- bugchecks --------------------------------------------------------------------------------
 
 def crash_during_run(g, line=PANIC_D1):
+    """A bugcheck as the domain reports it: with hv-crash (the default) libvirt logs the crash
+    registers and the guest is paused (PANICKED); with wait_for_dump (isa pvpanic, no hv-crash)
+    there are no registers, and pvpanic says CRASHLOADED while Windows writes its dump."""
     def crash(_command):
+        if g.wait_for_dump:
+            g.instance.reason = "crashed: crashloaded"
+            return BugcheckDetected("guest crashed: crashloaded while running 'a command'")
         with open(g.log_path, "a") as fh:
             fh.write(line)
         g.instance.reason = "crashed: panicked"
@@ -344,10 +350,8 @@ def test_large_dump_without_minidump_header_only(g, tmp_path):
 
 
 def test_witnesses_that_disagree_are_reported(g, tmp_path):
-    g.wait_for_dump = True
     g.ssh.script = [(r"clfsctl.exe' run", crash_during_run(g))]
-    dump_answers(g, [{"path": "C:\\Windows\\MEMORY.DMP", "size": 9000, "written": "x"}])
-    g.ssh.files[MEMORY_DMP] = dump_header64(code=0xC4, params=(0x62, 1, 2, 3))
+    host_dumps(g, dump_header64(code=0xC4, params=(0x62, 1, 2, 3)))
     with pytest.raises(BugcheckDetected) as info:
         g.run_request(b"CLTQ", timeout=30, evidence_dir=tmp_path / "case")
     assert info.value.code == 0xC4
@@ -360,8 +364,29 @@ def test_guest_that_never_comes_back(g, tmp_path):
     g.ssh.reconnect_error = InfraError("ssh 127.0.0.1:40022 not ready after 900 s")
     with pytest.raises(BugcheckDetected) as info:
         g.run_request(b"CLTQ", timeout=30, evidence_dir=tmp_path / "case")
-    assert info.value.code == 0xD1 and "did not come back within 900 s" in str(info.value)
+    # No crash registers in this mode (no hv-crash): without the dump, no code.
+    assert info.value.code is None and "did not come back within 900 s" in str(info.value)
     assert kinds(g.calls)[-2:] == ["revert", ("reconnect", 600.0)]
+
+
+def test_wait_for_dump_uses_isa_pvpanic_and_no_hv_crash(g):
+    assert g.panic_model == "hyperv"
+    g.wait_for_dump = True
+    assert g.panic_model == "isa"
+
+
+def test_wait_for_dump_does_not_wait_when_pvpanic_says_panicked(g, tmp_path):
+    """PANICKED (not CRASHLOADED): Windows writes no dump and the guest stays paused; waiting
+    would cost dump_timeout for nothing."""
+    g.wait_for_dump = True
+
+    def crash(_command):
+        g.instance.reason = "crashed: panicked"
+        return BugcheckDetected("guest crashed: panicked while running 'a command'")
+    g.ssh.script = [(r"clfsctl.exe' run", crash)]
+    with pytest.raises(BugcheckDetected, match="PANICKED, not CRASHLOADED"):
+        g.run_request(b"CLTQ", timeout=30, evidence_dir=tmp_path / "case")
+    assert ("reconnect", 900.0) not in g.calls and kinds(g.calls)[-2:] == ["revert", ("reconnect", 600.0)]
 
 
 def test_crash_while_provisioning_is_not_reverted(g):
@@ -376,11 +401,12 @@ def test_crash_while_provisioning_is_not_reverted(g):
 
 def hang(g):
     g.ssh.script = [(r"clfsctl.exe' run", timeout_error())]
-    g.instance.nmi_crash = "crashed: panicked"
+    g.instance.nmi_crash = "crashed: crashloaded" if g.wait_for_dump else "crashed: panicked"
 
     def nmi_bugchecks():
-        with open(g.log_path, "a") as fh:
-            fh.write(PANIC_80)
+        if not g.wait_for_dump:
+            with open(g.log_path, "a") as fh:
+                fh.write(PANIC_80)
     g.instance.on_nmi = nmi_bugchecks
 
 
@@ -461,3 +487,58 @@ def test_domain_spec(tmp_path):
         "q35", "hyperv", "sata", "e1000e", "uefi", True)
     assert spec.kernel is None and spec.forwards[0].guest_port == 22 and spec.memory_mib == 4096
     assert guest.kvm_probe_timeout == guest.boot_timeout == 600.0
+
+
+# ---- a runner that is not root ------------------------------------------------------------------
+
+class RootOnlyLog(DomainLog):
+    """libvirt's domain log as a non-root user meets it: root-only."""
+
+    def read_new(self) -> str:
+        raise PermissionError(13, "Permission denied", str(self.path))
+
+
+def test_non_root_runner_takes_the_code_from_the_panic_event_and_goes_on(g, tmp_path, monkeypatch):
+    """Not root: the domain log and the dump libvirtd wrote (root, 0600) cannot be read. The code
+    comes from QEMU's GUEST_PANICKED event, each failed read is a note, the guest is reverted,
+    and the next request runs."""
+    from harness.guest import wincollect
+    g.domain_log = RootOnlyLog(Path("/var/log/libvirt/qemu/clfs-test-w0.log"))
+    event = {"action": "pause", "info": {"type": "hyper-v", "arg1": 0xD1, "arg2": 0xFFFFD28F1A2B3C40,
+                                         "arg3": 2, "arg4": 0, "arg5": 0xFFFFF8053C7A1234}}
+    pending = [event]
+    g.instance.take_panic_details = lambda: [pending.pop()] if pending else []
+    host_dumps(g, dump_header64())
+
+    def root_only(path):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(wincollect, "read_dump_header", root_only)
+
+    def crash(_command):
+        g.instance.reason = "crashed: panicked"     # no domain log line reaches this user
+        return BugcheckDetected("guest crashed: panicked while running 'a command'")
+    g.ssh.script = [(r"clfsctl.exe' run", crash)]
+    with pytest.raises(BugcheckDetected) as info:
+        g.run_request(b"CLTQ", timeout=30, evidence_dir=tmp_path / "case")
+    exc = info.value
+    assert exc.code == 0xD1 and exc.parameters == (0xFFFFD28F1A2B3C40, 2, 0, 0xFFFFF8053C7A1234)
+    assert "[from the Hyper-V crash registers]" in str(exc)
+    assert "guest-memory.dmp cannot be read (Permission denied)" in str(exc) and "0600" in str(exc)
+    assert kinds(g.calls)[-3:] == [("host_dump", "guest-memory.dmp"), "revert", ("reconnect", 600.0)]
+    report = json.loads((tmp_path / "case" / "crash.json").read_text())
+    assert report["code"] == 0xD1
+    # ...and it goes on.
+    g.ssh.script = [(r"clfsctl.exe' run", (0, "", ""))]
+    g.ssh.files["/C:/clfstest/response.bin"] = b"CLTR next"
+    assert g.run_request(b"CLTQ next", timeout=30) == b"CLTR next"
+
+
+def test_a_crash_handler_that_raises_still_reverts(g, tmp_path, monkeypatch):
+    """Whatever the evidence gathering raises (an OSError from a read nobody guarded), the
+    revert happens and the bugcheck is reported."""
+    monkeypatch.setattr(WindowsGuest, "_gather", lambda self, report: (_ for _ in ()).throw(
+        PermissionError(13, "Permission denied", "/var/log/libvirt/qemu/x.log")))
+    g.ssh.script = [(r"clfsctl.exe' run", crash_during_run(g))]
+    with pytest.raises(BugcheckDetected, match="evidence gathering stopped early: PermissionError"):
+        g.run_request(b"CLTQ", timeout=30, evidence_dir=tmp_path / "case")
+    assert kinds(g.calls)[-2:] == ["revert", ("reconnect", 600.0)]

@@ -262,3 +262,19 @@ def test_domain_log_path():
     assert str(domain_log_path("qemu:///session", "d")).endswith("/libvirt/qemu/log/d.log")
     assert domain_log_path("qemu+ssh://runner2/system", "d") is None
     assert str(domain_log_path("qemu+ssh://runner2/system", "d", tmp := "/mnt/logs")) == f"{tmp}/d.log"
+
+
+# ---- QEMU's GUEST_PANICKED event ------------------------------------------------------------------
+
+def test_panic_from_the_guest_panicked_event():
+    from harness.guest.hvpanic import panic_from_details
+    hyperv = {"action": "pause", "info": {"type": "hyper-v", "arg1": 0x3B, "arg2": 0xC0000005,
+                                          "arg3": 0xFFFFF80312345678, "arg4": 0xFFFF8B0F12345678, "arg5": 0}}
+    panic, problems = panic_from_details([{"action": "pause"}, hyperv])
+    assert (panic.code, panic.parameters, problems) == (0x3B, (0xC0000005, 0xFFFFF80312345678,
+                                                              0xFFFF8B0F12345678, 0), [])
+    # isa pvpanic carries no registers: no panic, and not a panic with code 0.
+    assert panic_from_details([{"action": "pause"}]) == (None, [])
+    torn = {"action": "pause", "info": {"type": "hyper-v", "arg1": 0x3B, "arg2": "x"}}
+    panic, problems = panic_from_details([torn])
+    assert panic is None and "without numbers arg1..arg5" in problems[0]
