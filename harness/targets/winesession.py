@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,17 +62,23 @@ def wine_env(prefix: Path) -> dict[str, str]:
 
 
 def _run(args: list[str], prefix: Path, timeout: float, what: str) -> subprocess.CompletedProcess:
-    try:
-        proc = subprocess.run(args, env=wine_env(prefix), capture_output=True, text=True, timeout=timeout,
-                              start_new_session=True)
-    except FileNotFoundError:
-        raise InfraError("wine is not installed (apt-get install wine wine64; bash .ci/setup)") from None
-    except subprocess.TimeoutExpired:
-        kill_wineserver(prefix)
-        raise InfraError(f"{what} took more than {timeout:.0f} s") from None
+    """Run a Wine command to its end. Output goes to a file, not a pipe: a command that starts
+    the session (wineserver, services.exe, winedevice.exe) hands them its stdout, and a pipe
+    would then stay open for as long as the session lives."""
+    with tempfile.TemporaryFile() as out:
+        try:
+            proc = subprocess.run(args, env=wine_env(prefix), stdin=subprocess.DEVNULL, stdout=out,
+                                  stderr=subprocess.STDOUT, timeout=timeout, start_new_session=True)
+        except FileNotFoundError:
+            raise InfraError("wine is not installed (apt-get install wine wine64; bash .ci/setup)") from None
+        except subprocess.TimeoutExpired:
+            kill_wineserver(prefix)
+            raise InfraError(f"{what} took more than {timeout:.0f} s") from None
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
     if proc.returncode != 0:
-        raise InfraError(f"{what} failed (exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()[-800:]}")
-    return proc
+        raise InfraError(f"{what} failed (exit {proc.returncode}): {text.strip()[-800:]}")
+    return subprocess.CompletedProcess(args, proc.returncode, text, "")
 
 
 def kill_wineserver(prefix: Path) -> None:
@@ -175,17 +182,21 @@ class WineSession:
             GuestTimeout: it did not finish in time (the session is stopped: the driver may hang).
         """
         exe = f"C:\\{CLIENT_DIR}\\clfsctl.exe"
-        proc = subprocess.Popen(["wine", exe, *args], env=wine_env(self.prefix), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _killpg(proc)
-            proc.communicate()
-            self.stop()
-            raise GuestTimeout(f"clfsctl.exe {' '.join(args[:1])} did not return in {timeout:.0f} s under Wine; "
-                               "the Wine session was stopped") from None
-        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(["wine", exe, *args], env=wine_env(self.prefix), stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=err, start_new_session=True)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _killpg(proc)
+                proc.wait()
+                self.stop()
+                raise GuestTimeout(f"clfsctl.exe {' '.join(args[:1])} did not return in {timeout:.0f} s under "
+                                   "Wine; the Wine session was stopped") from None
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(proc.args, proc.returncode, out.read().decode("utf-8", "replace"),
+                                               err.read().decode("utf-8", "replace"))
 
     def log_size(self) -> int:
         try:
