@@ -103,7 +103,8 @@ def test_two_workers_produce_every_outcome_class_with_reports_and_artefacts(lab_
         "hangs": ("HANG", 1), "lab_breaks": ("INFRA", 2), "lab_breaks_once": ("PASS", 2),
     }
     assert results["complete"] is True and results["target"]["kind"] == "smoke" and results["target"]["model"]
-    assert results["summary"] == {"PASS": 5, "FAIL": 1, "BUGCHECK": 1, "HANG": 1, "INFRA": 1, "SKIP": 0, "total": 9}
+    assert results["summary"] == {"PASS": 5, "FAIL": 1, "BUGCHECK": 1, "HANG": 1, "CONTRACT": 0, "INFRA": 1, "SKIP": 0,
+                                  "total": 9}
     identity = results["target"]["identity"]
     assert len(identity["image_sha256"]) == 64 and len(identity["model_sha256"]) == 64
 
