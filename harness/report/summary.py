@@ -19,7 +19,8 @@ def render_markdown(results: dict) -> str:
     facts = [f"kind `{target.get('kind', target['name'])}`",
              f"lab file `{lab['source']}`" if lab.get("source") else "no lab file (defaults)"]
     identity = target.get("identity") or {}
-    for key in ("windows_build", "image", "image_sha256", "driver_sha256", "model_sha256", "accel"):
+    for key in ("windows_build", "image", "image_sha256", "driver_sha256", "model_sha256", "accel",
+                "wine_version", "standin_sha256"):
         if identity.get(key):
             value = identity[key]
             facts.append(f"{key} `{value[:16] + '…' if key.endswith('sha256') else value}`")

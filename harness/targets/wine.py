@@ -239,9 +239,9 @@ def _bugcheck_step(case: Case, event: dict) -> int | None:
 
 
 def _remove_stale_templates(root: Path) -> None:
-    """Template prefixes of earlier runs (about 700 MB each) older than half a day."""
+    """Prefixes of earlier runs (a template is about 700 MB) older than half a day."""
     now = time.time()
-    for old in root.glob("template-*"):
+    for old in root.iterdir():   # template-* and worker copies a killed run left behind
         try:
             if now - old.stat().st_mtime > _TEMPLATE_MAX_AGE_S:
                 shutil.rmtree(old, ignore_errors=True)

@@ -56,6 +56,7 @@ def targets(tmp_path_factory):
     yield wine, model
     wine.close()
     model.close()
+    shutil.rmtree(config.run_dir, ignore_errors=True)   # the template prefix is ~700 MB
 
 
 def _catalogue():
