@@ -70,3 +70,34 @@ def test_contract_is_an_outcome_of_every_report_and_the_status_has_a_name():
     schema = json.loads(resources.files("harness.report").joinpath("results.schema.json").read_text())
     assert "CONTRACT" in json.dumps(schema)
     assert status_name(STANDIN_CONTRACT_STATUS) == "STANDIN_CONTRACT_VIOLATION"
+
+
+def test_a_client_that_never_returns_is_a_hang_and_stops_the_session(tmp_path, monkeypatch):
+    """A stuck driver or Wine: clfsctl.exe is killed with its process group, the session is stopped
+    (wineserver -k) and the case is HANG; nothing is left running."""
+    import os
+    import time
+
+    import pytest
+
+    from harness.errors import GuestTimeout
+    from harness.targets.winesession import WineSession
+    from harness.verdict.outcome import HANG, classify_exception
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    (bin_dir / "wine").write_text(f"#!/bin/sh\nprintf 'wine %s\\n' \"$*\" >> {calls}\nexec sleep 60\n")
+    (bin_dir / "wineserver").write_text(f"#!/bin/sh\nprintf 'wineserver %s\\n' \"$*\" >> {calls}\n")
+    for tool in ("wine", "wineserver"):
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    session = WineSession(tmp_path / "prefix", tmp_path / "session.log")
+    started = time.monotonic()
+    with pytest.raises(GuestTimeout) as info:
+        session.client(["run", "a", "b"], timeout=0.5)
+    assert time.monotonic() - started < 10
+    assert classify_exception(info.value) == HANG
+    log = calls.read_text()
+    assert "wine C:\\clfstest\\clfsctl.exe run a b" in log and "wineserver -k" in log
+    assert "sleep 60" not in os.popen("ps -eo args").read()
