@@ -55,9 +55,16 @@ def wine_version() -> str | None:
 
 
 def wine_env(prefix: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "WINEDEBUG")}
-    env.update(WINEPREFIX=str(prefix), WINEDEBUG="-all,err+module",
-               WINEDLLOVERRIDES="mscoree,mshtml=", WINEARCH="win64")
+    """Headless, quiet, no Mono/Gecko prompts, no menu entries; HOME and the XDG folders point
+    next to the prefix, so Wine writes nothing into the user's home."""
+    home = Path(prefix).parent / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "WINEDEBUG") and not k.startswith("XDG_")}
+    env.update(WINEPREFIX=str(prefix), WINEDEBUG="-all,err+module", WINEARCH="win64",
+               WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d", HOME=str(home),
+               XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"),
+               XDG_CACHE_HOME=str(home / ".cache"))
     return env
 
 

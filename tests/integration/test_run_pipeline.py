@@ -131,7 +131,7 @@ def test_two_workers_produce_every_outcome_class_with_reports_and_artefacts(lab_
     for word in ("PASS ", "FAIL ", "BUGCHECK ", "HANG "):
         assert f"] {word}" in proc.stdout, word
     summary = (out / "summary.md").read_text()
-    assert "| 5 | 1 | 1 | 1 | 1 | 0 |" in summary and "`pipeline/outcomes.scenario.yaml::panics` | BUGCHECK" in summary
+    assert "| 5 | 1 | 1 | 1 | 0 | 1 | 0 |" in summary and "`pipeline/outcomes.scenario.yaml::panics` | BUGCHECK" in summary
 
     # Artefact folders: bytes that decode, the console of the panic, screenshots of the failures.
     by_id = {c["id"].split("::", 1)[1]: c for c in results["cases"]}

@@ -217,3 +217,18 @@ def test_identity_says_stand_in_not_windows(targets):
     assert ident["standin"] is True and ident["model"] is True
     assert ident["name"].startswith(f"wine-{ident['wine_version']}-standin-")
     assert "DACL" in ident["not_checked"] and "guarded" in ident["not_checked"]
+
+
+def test_the_stand_in_exports_every_routine_the_driver_imports(targets):
+    """driver_src/sys/clfs.def lists what clfstest.sys imports from CLFS.SYS; the stand-in must export
+    exactly those (a missing one and Wine refuses to load the driver)."""
+    import subprocess
+
+    wine, _ = targets
+    wanted = {line.strip() for line in (ROOT / "driver_src" / "sys" / "clfs.def").read_text().splitlines()
+              if line.strip().startswith("Clfs")}
+    dump = subprocess.run(["x86_64-w64-mingw32-objdump", "-p", wine.built["standin"]], capture_output=True,
+                          text=True, check=True).stdout
+    exported = {line.split("]")[-1].strip() for line in dump.splitlines()
+                if line.strip().startswith("[") and "]" in line and line.split("]")[-1].strip().startswith("Clfs")}
+    assert exported == wanted, (sorted(wanted - exported), sorted(exported - wanted))
