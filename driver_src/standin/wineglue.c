@@ -14,6 +14,7 @@
  *     call can be checked at the driver's IRQL. The driver's code is unchanged: on Windows the same
  *     instructions reach the real CR8, and nothing of this exists there, so the shadow can never
  *     hide a real reading. One shadow for the process (the driver serialises requests).
+ * When the process ends (DLL_PROCESS_DETACH) the leak check runs once more.
  * Guarded and critical regions stay Wine's no-ops, the device DACL is not enforced, nothing pages:
  * the wine target says so in its reports.
  */
@@ -152,5 +153,7 @@ BOOL WINAPI StandinEntry(HINSTANCE instance, DWORD reason, LPVOID reserved)
     (void)reserved;
     if (reason == DLL_PROCESS_ATTACH)
         attach();
+    else if (reason == DLL_PROCESS_DETACH)
+        sx_request_end();   /* the session ends: whatever is still open leaked too */
     return TRUE;
 }

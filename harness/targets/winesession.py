@@ -188,7 +188,10 @@ class WineSession:
         Raises:
             GuestTimeout: it did not finish in time (the session is stopped: the driver may hang).
         """
-        exe = f"C:\\{CLIENT_DIR}\\clfsctl.exe"
+        return self.run_exe(f"C:\\{CLIENT_DIR}\\clfsctl.exe", args, timeout)
+
+    def run_exe(self, exe: str, args: list[str], timeout: float) -> subprocess.CompletedProcess:
+        """A Windows program (path in the prefix) in the session; see ``client``."""
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(["wine", exe, *args], env=wine_env(self.prefix), stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=err, start_new_session=True)
@@ -198,8 +201,9 @@ class WineSession:
                 _killpg(proc)
                 proc.wait()
                 self.stop()
-                raise GuestTimeout(f"clfsctl.exe {' '.join(args[:1])} did not return in {timeout:.0f} s under "
-                                   "Wine; the Wine session was stopped") from None
+                program = exe.rsplit("\\", 1)[-1]
+                raise GuestTimeout(f"{program} {' '.join(args[:1])} did not return in {timeout:.0f} s under Wine; "
+                                   "the Wine session was stopped") from None
             out.seek(0)
             err.seek(0)
             return subprocess.CompletedProcess(proc.args, proc.returncode, out.read().decode("utf-8", "replace"),

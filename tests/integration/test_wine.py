@@ -232,3 +232,42 @@ def test_the_stand_in_exports_every_routine_the_driver_imports(targets):
     exported = {line.split("]")[-1].strip() for line in dump.splitlines()
                 if line.strip().startswith("[") and "]" in line and line.split("]")[-1].strip().startswith("Clfs")}
     assert exported == wanted, (sorted(wanted - exported), sorted(exported - wanted))
+
+
+# What standin_probe.exe (driver_src/standin/probe.c) passes, and the rule each call must break.
+PROBE_RULES = {
+    "dos-log-name": "log-name-nt-path", "win32-disposition": "create-disposition", "access-mask": "desired-access",
+    "share-mode": "share-mode", "attributes": "flags-and-attributes", "null-out-pointer": "required-pointer",
+    "odd-length": "unicode-string", "dos-container-name": "container-name-nt-path", "pool-type": "pool-type",
+    "null-lsn": "required-pointer", "deleted-area": "marshalling-area-live",
+    "flush-after-delete": "marshalling-area-live", "closed-log": "log-object-open", "stray-pointer": "log-object-open",
+}
+PROBE_OK = ("create", "container-set", "area", "delete-area", "close", "leaked-log")
+
+
+def test_every_contract_rule_refuses_the_call_and_names_itself(targets):
+    """The rules the driver cannot be made to break (it keeps them), called directly: each refused
+    with the contract status and reported with its rule and routine; legal calls in between work."""
+    import json
+
+    from harness.protocol.ntstatus import STANDIN_CONTRACT_STATUS
+
+    wine, _ = targets
+    drivers = wine._prefix / "drive_c" / "windows" / "system32" / "drivers"
+    shutil.copyfile(Path(wine.built["standin"]).parent / "standin_probe.exe", drivers / "standin_probe.exe")
+    wine._read_events()   # start after what earlier tests left
+    ran = wine._session.run_exe(r"C:\windows\system32\drivers\standin_probe.exe", [], timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    statuses = dict(line.split() for line in ran.stdout.splitlines())
+    contract = [e for e in wine._read_events() if e.get("event") == "contract"]
+    assert set(statuses) == set(PROBE_RULES) | set(PROBE_OK)
+    for check in PROBE_OK:
+        assert int(statuses[check], 16) == 0, (check, statuses[check])
+    refused = [c for c in statuses if c in PROBE_RULES]   # in call order
+    for check in refused:
+        assert int(statuses[check], 16) == STANDIN_CONTRACT_STATUS, (check, statuses[check])
+    assert [e["rule"] for e in contract] == [PROBE_RULES[c] for c in refused] + ["released-at-end"]
+    assert all(e["routine"].startswith("Clfs") and e["source"] for e in contract)
+    leak = contract[-1]   # reported when the probe's process ended, by name
+    assert (leak["routine"], leak["argument"], leak["value"]) == \
+        ("ClfsCreateLogFile", "log file object", "\\??\\C:\\probe\\leaked")
