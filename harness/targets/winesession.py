@@ -9,8 +9,9 @@ processes (winedevice.exe included) by itself: nothing outlives the harness. ``c
 runs ``wineserver -k``.
 
 Wine runs headless (no DISPLAY), with Mono and Gecko disabled (no install prompts), WINEDEBUG
-quiet except errors, and winedbg's crash dialog off so a crash prints its backtrace to the
-session log, which the target keeps in the case's folder.
+quiet except loader, kernel (ntoskrnl: KeBugCheckEx) and exception errors, and winedbg's crash
+dialog off so a crash prints its backtrace to the session log (winedevice.exe's stderr lands
+there), which the target keeps in the case's folder.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def wine_env(prefix: Path) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items()
            if k not in ("DISPLAY", "WAYLAND_DISPLAY", "WINEDEBUG") and not k.startswith("XDG_")}
-    env.update(WINEPREFIX=str(prefix), WINEDEBUG="-all,err+module", WINEARCH="win64",
+    env.update(WINEPREFIX=str(prefix), WINEDEBUG="-all,err+module,err+ntoskrnl,err+seh", WINEARCH="win64",
                WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d", HOME=str(home),
                XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"),
                XDG_CACHE_HOME=str(home / ".cache"))
