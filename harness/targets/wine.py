@@ -116,7 +116,8 @@ class WineTarget(Target):
         if self._identity is None:
             return {"target": self.name, "standin": True}
         ident = dict(self._identity)
-        # wine-<wine version>-standin-<sha>: what baselines are keyed by
+        # wine-<wine version>-standin-<sha> names what ran. Baselines are the model's ("model": True,
+        # like smoke): the same rules, and the differential test holds the two equal step by step.
         ident["name"] = f"wine-{ident['wine_version']}-standin-{ident['standin_sha256'][:12]}"
         return ident
 
