@@ -56,8 +56,11 @@ def main() -> int:
     from harness.targets.model import ModelTarget
     from harness.targets.wine import WineTarget
 
-    run_dir = Path(tempfile.mkdtemp(prefix="wine-bench-", dir="/var/tmp"))
-    config = dataclasses.replace(LabConfig.from_env(), run_dir=run_dir)
+    base = LabConfig.from_env()
+    Path(base.run_dir).mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="wine-bench-", dir=base.run_dir)).resolve()
+    run_dir.chmod(0o755)   # QEMU (smoke) runs as another user and must reach its overlays here
+    config = dataclasses.replace(base, run_dir=run_dir)
     targets = {}
     try:
         started = time.perf_counter()
