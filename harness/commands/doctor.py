@@ -74,6 +74,7 @@ def _checks(config: LabConfig, boot: bool):
         yield (OK, tool, shutil.which(tool)) if shutil.which(tool) else \
             (FIX, tool, f"missing (needed to build the Windows driver): apt-get install {package}")
 
+    yield _wine()
     yield from _images(config)
     yield _disk(config.run_dir)
     yield from runner_user(config.libvirt_uri, Path(config.run_dir),
@@ -124,6 +125,20 @@ def _images(config: LabConfig):
             yield OK, "image", f"{name}: manifest valid, golden disk sha256 matches"
         except InfraError as exc:
             yield FIX, "image", f"{name}: {exc}"
+
+
+def _wine():
+    """The wine target runs the real driver under Debian's Wine (wine, wine64)."""
+    from harness.targets.winesession import wine_binary, wine_version
+
+    if wine_binary() is None:
+        return FIX, "wine", "missing (needed by the wine target): apt-get install wine wine64"
+    version = wine_version()
+    if version is None:
+        return FIX, "wine", f"{wine_binary()} does not report a version: reinstall wine wine64"
+    if shutil.which("wineserver") is None:
+        return FIX, "wine", "wineserver missing: apt-get install wine64"
+    return OK, "wine", f"Wine {version} ({wine_binary()}): the wine target can run the driver"
 
 
 def _disk(run_dir: Path):
