@@ -237,3 +237,10 @@ def test_on_the_model_a_second_lsn_is_greater_than_the_first_and_a_wrong_order_f
     assert outcomes["le"].outcome == FAIL
     assert "expected <= ${first} (= 0x0000000000000000 (CLFS_LSN_NULL))" in outcomes["le"].diff()
     assert "observed 0x0000000000000001 (container 0, block 0x0, record 1)" in outcomes["le"].diff()
+
+
+def test_a_parameter_that_takes_a_value_saved_later_says_which_step_saves_it(tmp_path):
+    content = SETUP + "  - flush_to_lsn: {area: ma, lsn: '${first}'}\n" + APPEND_FIRST
+    assert problems_of(tmp_path, content) == [
+        "x.scenario.yaml:7:35: scenario 'basic', step 4 (flush_to_lsn): lsn: '${first}' is saved by step 5, after "
+        "this one: a saved value can be used only by the steps after the one that saves it"]
