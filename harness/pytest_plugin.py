@@ -46,6 +46,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where baselines live, one folder per target identity (default: baselines)")
     group.addoption("--record-baseline", action="store_true",
                     help="record what each case observed as the baseline of this target identity")
+    group.addoption("--coverage", action="store_true",
+                    help="add to the Markdown summary which documented routines and model rules the cases "
+                         "of this run exercised (as `clfs-harness coverage` does for a catalogue)")
     group.addoption("--shard", metavar="I/N", default=None,
                     help="keep only the I-th of N slices of the scenario cases (1-based), for CI matrices")
 

@@ -30,6 +30,8 @@ def register(subparsers) -> None:
     parser.add_argument("--record-baseline", action="store_true",
                         help="record what each case observed as the baseline of this target identity")
     parser.add_argument("--baseline-dir", metavar="DIR", help="where baselines live (default: baselines)")
+    parser.add_argument("--coverage", action="store_true",
+                        help="add the routines and model rules this run exercised to the Markdown summary")
     parser.add_argument("-q", "--quiet", action="store_true", help="one character per case instead of a line")
     parser.set_defaults(func=run)
 
@@ -62,6 +64,8 @@ def pytest_args(args) -> list[str]:
         argv.append(f"--infra-retries={args.infra_retries}")
     if args.record_baseline:
         argv.append("--record-baseline")
+    if args.coverage:
+        argv.append("--coverage")
     return argv
 
 

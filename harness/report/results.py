@@ -75,6 +75,10 @@ class ResultsCollector:
         from harness.report.summary import render_markdown
 
         markdown = render_markdown(results)
+        if self.config.getoption("--coverage", default=False):
+            from harness.coverage.table import markdown_for_run
+
+            markdown += "\n" + markdown_for_run(results["cases"])
         if self.markdown_path:
             write_text_atomic(self.markdown_path, markdown)
             self.written.append(f"summary: {self.markdown_path}")

@@ -234,7 +234,7 @@ def _id_value(value: object) -> str:
 
 def _check_case(scope: _Scope, data: dict, header: _Header, combo: dict, steps: list,
                 file_id: str, name: str) -> Case | None:
-    checker = StepChecker(scope, header, {k: v for k, (v, _) in combo.items()})
+    checker = StepChecker(scope, header, {k: v for k, (v, _) in combo.items()}, steps)
     checked: list[Step] = []
     for index, raw in enumerate(steps, start=1):
         step = checker.check(index, raw)

@@ -33,9 +33,13 @@ ArgValue = Union[int, str, bool, tuple, SavedRef]
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """A check on one output, such as ``adjustment: {ge: 512}`` -> Condition('ge', 512)."""
+    """A check on one output, such as ``adjustment: {ge: 512}`` -> Condition('ge', 512).
+
+    ``value`` is a SavedRef for ``lsn: {gt: "${first}"}``: a value an earlier step saved, which
+    the verdict resolves from the whole response (the output of the saving step's result).
+    """
     comparator: str  # eq ne lt le gt ge
-    value: int
+    value: int | SavedRef
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,3 +174,14 @@ OPS: dict[str, Op] = {op.name: op for op in (
 STEP_KEYS = ("context", "expect", "save", "on_failure", "note")
 ON_FAILURE = ("stop", "continue")
 COMPARATORS = ("eq", "ne", "lt", "le", "gt", "ge")
+
+# Output kinds. An output named ``lsn`` or ``*_lsn`` holds a CLFS_LSN: the verdict compares it
+# the way ClfsLsnLess/Greater/Equal do and shows it decomposed (harness/scenario/lsn.py); every
+# other output is a plain integer. Naming the kind here keeps it in one place for every layer.
+OUTPUT_LSN = "lsn"
+OUTPUT_INT = "int"
+
+
+def output_kind(output: str) -> str:
+    """``lsn`` for an LSN-typed output (``lsn``, ``base_lsn``, ...), ``int`` for the others."""
+    return OUTPUT_LSN if output == "lsn" or output.endswith("_lsn") else OUTPUT_INT

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.scenario import ops
+from harness.scenario import lsn, ops
 from harness.scenario.ops import OPS, Op, Param
 
 SCHEMA_PATH = Path(__file__).with_name("scenario.schema.json")
@@ -57,17 +57,21 @@ def _param_schema(param: Param) -> dict:
     return schema
 
 
+def _condition_schema(output: str) -> dict:
+    """A number, ``${saved}`` or ``{gt: ...}``; an LSN output also takes CLFS_LSN_NULL / CLFS_LSN_INVALID."""
+    scalar: list[dict] = [{"type": "integer"}, _PLACEHOLDER, {"type": "string", "pattern": _SIZE_PATTERN}]
+    if ops.output_kind(output) == ops.OUTPUT_LSN:
+        scalar.append({"enum": list(lsn.NAMED)})
+    return {"anyOf": [*scalar, {"type": "object", "additionalProperties": False, "minProperties": 1,
+                                "properties": {c: {"anyOf": scalar} for c in ops.COMPARATORS}}]}
+
+
 def _expect_schema(op: Op) -> dict:
     status = {"anyOf": [{"enum": ["success", "failure", "any"]},
                         {"type": "string", "pattern": "^STATUS_[A-Z0-9_]+$"},
                         {"type": "integer", "minimum": 0, "maximum": ops.U32_MAX}]}
-    condition = {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": _SIZE_PATTERN}, _PLACEHOLDER,
-                           {"type": "object", "additionalProperties": False, "minProperties": 1,
-                            "properties": {c: {"anyOf": [{"type": "integer"}, _PLACEHOLDER,
-                                                         {"type": "string", "pattern": _SIZE_PATTERN}]}
-                                           for c in ops.COMPARATORS}}]}
     detailed = {"type": "object", "additionalProperties": False,
-                "properties": {"status": status, **{o: condition for o in op.outputs}}}
+                "properties": {"status": status, **{o: _condition_schema(o) for o in op.outputs}}}
     return {"anyOf": [status, detailed]}
 
 

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from harness.files import write_text_atomic
+from harness.scenario import lsn, ops
 
 SUFFIX = ".scenario.yaml"
 
@@ -71,8 +72,15 @@ def compare(baseline: list[dict], now: list[dict]) -> list[str]:
         for name in sorted(set(old["outputs"]) | set(new["outputs"])):
             a, b = old["outputs"].get(name), new["outputs"].get(name)
             if a != b:
-                lines.append(f"step {index} {new['op']}: output {name} {a} -> {b}")
+                lines.append(f"step {index} {new['op']}: output {name} {_show(name, a)} -> {_show(name, b)}")
     return lines
+
+
+def _show(output: str, value) -> str:
+    """An LSN decomposed (container, block, record), anything else as it is."""
+    if isinstance(value, int) and ops.output_kind(output) == ops.OUTPUT_LSN:
+        return lsn.describe(value)
+    return str(value)
 
 
 def record(records: list[dict], root: Path) -> list[Path]:

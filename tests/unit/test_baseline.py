@@ -30,6 +30,14 @@ def test_each_changed_field_is_a_line():
     ]
 
 
+def test_a_changed_lsn_is_shown_decomposed():
+    before = [step(1, op="reserve_and_append", outputs={"lsn": 0x200})]
+    after = [step(1, op="reserve_and_append", outputs={"lsn": 0x100000000})]
+    assert baseline.compare(before, after) == [
+        "step 1 reserve_and_append: output lsn 0x0000000000000200 (container 0, block 0x200, record 0) -> "
+        "0x0000000100000000 (container 1, block 0x0, record 0)"]
+
+
 def test_keys_separate_windows_builds_and_ignore_the_model_binary_hash():
     assert baseline.baseline_key({"target": "windows", "windows_build": 22621, "windows_revision": 2861}) == \
         "windows-22621.2861"
