@@ -57,8 +57,14 @@ def split_phases(case: Case) -> tuple[Phase, ...]:
     return tuple(phases)
 
 
+def scenario_index(phase: Phase, request_index: int) -> int:
+    """The scenario's step number of a phase request's step ``request_index`` (1-based)."""
+    return phase.case.steps[request_index - 1].index
+
+
 def saved_values(case: Case, results: list[StepResult]) -> dict[str, int]:
-    """Values the steps of ``results`` saved: saved name -> output, for the steps that produced it."""
+    """Values the steps of ``results`` (scenario-numbered) saved: saved name -> output, for the
+    steps that produced it."""
     by_index = {s.index: s for s in case.steps}
     values: dict[str, int] = {}
     for result in results:
@@ -74,10 +80,13 @@ def saved_values(case: Case, results: list[StepResult]) -> dict[str, int]:
 def bind(phase: Phase, values: dict[str, int]) -> tuple[Case, list[int]]:
     """The phase's case with carried ``${saved}`` arguments replaced by the values saved before.
 
+    The steps are numbered 1..n in the request (the driver requires steps in sequence);
+    ``phase.case.steps[i].index`` is the scenario's number of request step i + 1.
+
     Returns:
-        (the case to encode, the indices of steps whose carried input was never produced: the
-        saving step failed or did not run). A step is bound only up to the first step of this
-        phase that saves the same name again: from there the driver's register applies.
+        (the case to encode, the scenario indices of steps whose carried input was never
+        produced: the saving step failed or did not run). A step is bound only up to the first
+        step of this phase that saves the same name again: from there the driver's register applies.
     """
     missing: list[int] = []
     steps = []
@@ -90,6 +99,6 @@ def bind(phase: Phase, values: dict[str, int]) -> tuple[Case, list[int]]:
                     args[key] = values[value.name]
                 else:
                     missing.append(step.index)
-        steps.append(dataclasses.replace(step, args=args) if args != step.args else step)
+        steps.append(dataclasses.replace(step, args=args, index=len(steps) + 1))
         saved_here |= set(step.save)
     return dataclasses.replace(phase.case, steps=tuple(steps)), missing

@@ -17,7 +17,7 @@ import time
 
 from harness.protocol.results import INPUT_MISSING, NOT_RUN, CaseResult, CleanupSummary, StepResult
 from harness.scenario.model import Case
-from harness.scenario.phases import bind, saved_values, split_phases
+from harness.scenario.phases import bind, saved_values, scenario_index, split_phases
 from harness.targets.base import CaseArtefacts
 
 
@@ -45,8 +45,10 @@ def run_phases(case: Case, run, restart, target: str) -> CaseResult:
             info["restart_s"] = round(time.perf_counter() - started, 3)
         last = run(bound, phase.number)
         info.update(ran=True, elapsed_s=round(last.elapsed_s, 6), stopped=last.stopped)
-        steps += [dataclasses.replace(r, phase=phase.number) for r in last.steps]
-        values.update(saved_values(case, last.steps))
+        joined = [dataclasses.replace(r, phase=phase.number, index=scenario_index(phase, r.index))
+                  for r in last.steps]
+        steps += joined
+        values.update(saved_values(case, joined))
         cleanup = _add(cleanup, last.cleanup)
         requests.append(last.request)
         responses.append(last.response)

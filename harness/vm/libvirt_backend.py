@@ -185,6 +185,7 @@ class LibvirtInstance(Instance):
     def _start_same_disk(self, snapshot_xml: str | None, destroy: bool, since: int) -> None:
         self._quiet = True
         try:
+            uuid = lv("domain UUID", self.dom.UUIDString) if self.dom is not None else None
             if self.dom is not None and destroy:
                 remove_domain(self.dom)   # virDomainDestroy: the power cut itself
             # The domain's STOPPED event must land while we are quiet, or it would mark the new
@@ -192,8 +193,12 @@ class LibvirtInstance(Instance):
             self._wait_event("stopped/", since, 10.0)
             flags = libvirt.VIR_DOMAIN_START_AUTODESTROY if self.backend.autodestroy else 0
             # Not _start(): that makes a new overlay; this boots the one the last phase wrote.
+            # The same UUID too: the snapshot's metadata names the domain by it.
+            xml = ET.fromstring(build_domain_xml(self.spec))
+            if uuid is not None and xml.find("uuid") is None:
+                ET.SubElement(xml, "uuid").text = uuid
             self.dom = lv(f"start {self.name} on the same disk", self.backend.conn.createXML,
-                          build_domain_xml(self.spec), flags)
+                          ET.tostring(xml, encoding="unicode"), flags)
             if snapshot_xml is not None:
                 lv(f"redefine snapshot of {self.name}", self.dom.snapshotCreateXML, snapshot_xml,
                    libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)

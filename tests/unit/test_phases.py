@@ -121,6 +121,7 @@ def test_split_gives_each_phase_its_steps_objects_and_carried_names(tmp_path):
     assert list(two.case.objects) == ["log", "ma"] and two.carried == {"first"}
     bound, missing = bind(two, {"first": 0x1234})
     assert bound.steps[2].args["lsn"] == 0x1234 and missing == []
+    assert [s.index for s in bound.steps] == [1, 2, 3, 4]   # the driver takes steps in sequence
     encode_request(bound, scratch="/s")           # a phase encodes on its own
     _, missing = bind(two, {})
     assert missing == [9]
