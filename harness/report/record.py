@@ -33,6 +33,8 @@ def case_record(case: Case, target: str, outcome: str, *, result: CaseResult | N
         record["cleanup"] = {name: getattr(result.cleanup, name) for name in result.cleanup.__slots__}
         record["identity"] = dict(result.identity)
         record["notes"] = list(verdict.notes)
+        if result.phases:
+            record["phases"] = [dict(p) for p in result.phases]
     return record
 
 
@@ -40,6 +42,7 @@ def _step_record(sv) -> dict:
     step, result = sv.step, sv.result
     entry = {
         "index": step.index,
+        "phase": step.phase,
         "op": step.op,
         "context": step.context,
         "expected": step.expect.status,

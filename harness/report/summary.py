@@ -56,6 +56,7 @@ def render_markdown(results: dict) -> str:
 def _first_mismatch(case: dict) -> str:
     for step in case["steps"]:
         for m in step["mismatches"]:
-            return (f"step {step['index']} {step['op']}: {m['what']} expected {m['expected']}, "
+            phase = f"phase {step['phase']} " if case.get("phases") else ""
+            return (f"{phase}step {step['index']} {step['op']}: {m['what']} expected {m['expected']}, "
                     f"observed {m['observed']}").replace("|", "\\|")
     return (case["message"].splitlines() or [""])[0].replace("|", "\\|")[:200]

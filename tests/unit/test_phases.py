@@ -179,3 +179,31 @@ def test_a_carried_value_never_produced_is_input_missing(tmp_path):
     result = run_phases(case, run, lambda how: None, "fake")
     assert [r.disposition for r in result.steps if r.phase == 2] == [NOT_RUN, NOT_RUN, INPUT_MISSING, NOT_RUN]
     assert result.phases[1]["ran"] is False
+
+
+def test_reports_show_each_phase(tmp_path):
+    import json
+
+    from harness.report.record import case_record
+    from harness.report.results import SCHEMA_PATH
+    from harness.report.summary import _first_mismatch
+
+    (case,), _ = load(tmp_path, TWO_PHASES)
+
+    def run(c, n):   # phase 2's flush reports an LSN below the one phase 1 saved: a FAIL
+        r = _result(c)
+        return r if n == 1 else CaseResult(target="fake", steps=tuple(
+            StepResult(s.index, s.op, RAN, 0, 0, s.context, {"last_flushed_lsn": 1} if s.op == "flush_to_lsn"
+                       else {}, 5) for s in r.steps), cleanup=r.cleanup)
+
+    result = run_phases(case, run, lambda how: None, "fake")
+    verdict = judge(case, result)
+    diff = verdict.diff()
+    assert "--- phase 1\n" in diff and "--- phase 2, after restart: power_cut (x.scenario.yaml:10:5)" in diff
+    assert diff.index("--- phase 2") < diff.index("FAIL step 9 flush_to_lsn")
+    record = case_record(case, "fake", verdict.outcome, result=result, verdict=verdict)
+    assert [s["phase"] for s in record["steps"]] == [1] * 5 + [2] * 4
+    assert [p["restart"] for p in record["phases"]] == [None, "power_cut"]
+    schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.validate(record, {"$defs": schema["$defs"], "$ref": "#/$defs/case"})
+    assert _first_mismatch(record).startswith("phase 2 step 9 flush_to_lsn: ")
