@@ -161,11 +161,20 @@ class VmTarget(Target):
             return run_request(phase_case, PhaseArtefacts(artefacts, number) if artefacts is not None else None)
 
         restarted = False
+        restarts_done: list[str] = []
 
         def restart(how: str) -> None:
             nonlocal restarted
             restarted = True
-            took = self._guest.restart(how)
+            console_from = self.console_mark()
+            try:
+                took = self._guest.restart(how)
+            finally:
+                # The crash, the shutdown and the next boot as the serial console saw them: the
+                # evidence of a bugcheck restart (phaseN-restart-console.log, N the phase it starts).
+                self.save_console(PhaseArtefacts(artefacts, len(restarts_done) + 2, "-restart")
+                                  if artefacts is not None else None, console_from)
+            restarts_done.append(how)
             if artefacts is not None:
                 with open(artefacts.path("restarts.txt"), "a", encoding="utf-8") as fh:
                     fh.write(f"{how}: ready again in {took:.2f} s on the same disk\n")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 from harness.protocol.results import INPUT_MISSING, NOT_RUN, CaseResult, CleanupSummary, StepResult
 from harness.scenario.model import Case
@@ -76,11 +77,11 @@ def _add(a: CleanupSummary, b: CleanupSummary) -> CleanupSummary:
 class PhaseArtefacts(CaseArtefacts):
     """A phase's view of the case folder: ``request.bin`` becomes ``phase2-request.bin``."""
 
-    def __init__(self, parent: CaseArtefacts, number: int):
+    def __init__(self, parent: CaseArtefacts, number: int, what: str = ""):
         super().__init__(parent.dir)
-        self.prefix = f"phase{number}-"
+        self.prefix = f"phase{number}{what}-"
 
-    def path(self, name: str) -> "Path":  # noqa: F821 - same type as CaseArtefacts.path
+    def path(self, name: str) -> Path:
         return super().path(self.prefix + name)
 
 

@@ -316,7 +316,8 @@ def test_phases_restart_the_guest_between_requests_then_revert(tmp_path, how):
     assert target._guest.events == ["request", f"restart {how}", "request", "back to ready"]
     assert [r.phase for r in result.steps] == [1] * 5 + [2] * 5
     assert judge(_phased(tmp_path, how), result).outcome == PASS
-    assert {"phase1-request.bin", "phase2-request.bin", "phase2-response.bin", "restarts.txt"} <= set(artefacts.files())
+    assert {"phase1-request.bin", "phase2-request.bin", "phase2-response.bin", "restarts.txt",
+            "phase2-restart-console.log"} <= set(artefacts.files())
 
 
 def test_a_bugcheck_restart_is_refused_on_windows_with_the_reason(tmp_path):
