@@ -10,12 +10,12 @@ from harness.errors import ProtocolError
 from harness.protocol import encode_request
 from harness.protocol.results import INPUT_MISSING, NOT_RUN, RAN, CaseResult, CleanupSummary, StepResult
 from harness.scenario import schema
-from harness.scenario.load import load_file
 from harness.scenario.phases import bind, split_phases
 from harness.scenario.yamlsrc import load_documents
 from harness.targets.model import ModelTarget
 from harness.targets.phases import run_phases
 from harness.verdict.judge import PASS, judge
+from tests.unit.test_saved_conditions import load, problems_of
 
 TWO_PHASES = """\
 name: cut
@@ -34,18 +34,6 @@ steps:
     expect: {status: success, last_flushed_lsn: {ge: "${first}"}}
   - close_log: {log: log}
 """
-
-
-def load(tmp_path, content: str):
-    path = tmp_path / "x.scenario.yaml"
-    path.write_text(content)
-    return load_file(path, display="x.scenario.yaml")
-
-
-def problems_of(tmp_path, content: str) -> list[str]:
-    cases, problems = load(tmp_path, content)
-    assert not cases
-    return problems
 
 
 def test_two_phases_check_and_carry_phase_numbers(tmp_path):
