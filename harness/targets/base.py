@@ -187,6 +187,8 @@ class VmTarget(Target):
             if restarted and instance is not None and not instance.crashed():
                 self._guest.recover()
 
+    def close(self) -> None:
+        guest, self._guest = self._guest, None
         session, self._session = self._session, None
         try:
             if guest is not None:

@@ -197,13 +197,25 @@ class LibvirtInstance(Instance):
             xml = ET.fromstring(build_domain_xml(self.spec))
             if uuid is not None and xml.find("uuid") is None:
                 ET.SubElement(xml, "uuid").text = uuid
-            self.dom = lv(f"start {self.name} on the same disk", self.backend.conn.createXML,
-                          ET.tostring(xml, encoding="unicode"), flags)
+            self.dom = self._create_when_gone(ET.tostring(xml, encoding="unicode"), flags)
             if snapshot_xml is not None:
                 lv(f"redefine snapshot of {self.name}", self.dom.snapshotCreateXML, snapshot_xml,
                    libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)
         finally:
             self._quiet = False
+
+    def _create_when_gone(self, xml: str, flags: int, timeout: float = 15.0):
+        """createXML under the old domain's name: libvirt may still be removing a transient domain
+        that powered itself off after its STOPPED event (seen: "is already being removed")."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return lv(f"start {self.name} on the same disk", self.backend.conn.createXML, xml, flags)
+            except InfraError as exc:
+                text = str(exc)
+                if ("being removed" not in text and "already exists" not in text) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def _wait_event(self, prefix: str, since: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout

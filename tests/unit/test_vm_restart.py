@@ -70,3 +70,14 @@ def test_a_guest_that_does_not_stop_is_an_infra_error():
     with pytest.raises(InfraError, match="did not stop within 0 s"):
         inst.restart_same_disk(lambda: None, timeout=0.1)
     assert inst.calls == []
+
+
+def test_closing_a_vm_target_closes_its_guest_and_session():
+    from harness.targets.vm_linux import SmokeTarget
+
+    closed = []
+    target = SmokeTarget()
+    target._guest = type("G", (), {"close": lambda self: closed.append("guest")})()
+    target._session = type("S", (), {"close": lambda self: closed.append("session")})()
+    target.close()
+    assert closed == ["guest", "session"] and target._guest is None
