@@ -38,6 +38,7 @@ static const char *const reject_names[CT_REJ_COUNT] = {
     "step index out of sequence", "unknown op", "bad context (dispatch needs expect_bugcheck)",
     "unknown step flag", "bad object slot", "bad register", "bad string", "bad list",
     "bad save entry", "argument out of range", "response buffer too small", "out of memory",
+    "record payload too large",
 };
 
 const char *ct_reject_name(uint32_t reject)
@@ -91,9 +92,10 @@ static int64_t list_item(const ct_interp *st, uint32_t off, uint32_t i)
     return v;
 }
 
-/* Op-specific argument ranges: enumerations and the shape of lists. */
-static uint32_t check_args(const ct_interp *st, const ct_step *s)
+/* Op-specific argument ranges: enumerations, the shape of lists and the record payload caps. */
+static uint32_t check_args(ct_interp *st, const ct_step *s)
 {
+    uint64_t record = 0;
     uint32_t i;
 
     switch (s->op) {
@@ -102,7 +104,8 @@ static uint32_t check_args(const ct_interp *st, const ct_step *s)
             return CT_REJ_ARG;
         break;
     case CT_OP_ADD_CONTAINER_SET:
-        if (s->arg[0] > CT_MAX_CONTAINER_SET)
+        /* cContainers 0 would hand CLFS an empty array: refused here, never sent */
+        if (s->arg[0] == 0 || s->arg[0] > CT_MAX_CONTAINER_SET)
             return CT_REJ_ARG;
         break;
     case CT_OP_CREATE_MARSHALLING_AREA:
@@ -116,7 +119,14 @@ static uint32_t check_args(const ct_interp *st, const ct_step *s)
             int64_t v = list_item(st, s->list_offset, i);
             if (v < 0 || v > (int64_t)0xFFFFFFFF)
                 return CT_REJ_LIST;
+            record += (uint64_t)v;   /* <= 64 * 0xFFFFFFFF: no wrap */
         }
+        /* The write entries form one record, whose payload the kernel op allocates. */
+        if (record > CT_MAX_RECORD_BYTES)
+            return CT_REJ_RECORD_SIZE;
+        st->record_bytes += record;
+        if (st->record_bytes > CT_MAX_REQUEST_RECORD_BYTES)
+            return CT_REJ_RECORD_SIZE;
         break;
     case CT_OP_QUERY_LOG_INFO:
         if (s->arg[0] != CT_INFO_BASIC && s->arg[0] != CT_INFO_BASIC_PHYSICAL)

@@ -93,6 +93,7 @@ typedef struct ct_interp {
     ct_call  call;
     ct_cleanup cleanup;
     uint32_t live_slots_after;  /* slots still LIVE after cleanup: 0 unless a release failed */
+    uint64_t record_bytes;      /* validation: record payload bytes of the steps checked so far */
 } ct_interp;
 
 /* Static description of an op, used by validation and by the kernel/model ops. */

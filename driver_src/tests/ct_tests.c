@@ -200,6 +200,7 @@ static void test_rejections(void)
     EXPECT_REJ(CT_REJ_ARG, b->steps[2].arg[0] = 2);         /* pool */
     EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[1] = 1);         /* unused arg */
     EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[0] = CT_MAX_CONTAINER_SET + 1);
+    EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[0] = 0);         /* an empty container set */
     EXPECT_REJ(CT_REJ_ARG, b->steps[0].value = 5);          /* create_log takes no value */
     EXPECT_REJ(CT_REJ_REG, b->steps[1].value_reg = 0);      /* add_container_set: literal only */
     EXPECT_REJ(CT_REJ_STRING, b->steps[0].str_bytes = 0);   /* path required */
@@ -252,6 +253,34 @@ static void test_rejections(void)
     s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
     { int64_t v[1] = {-1}; rb_list(b, s, 0, v, 1); }
     CHECK(reject_of(b) == CT_REJ_LIST, "negative record size accepted");
+    /* record payloads are capped before anything runs: per record, and per request */
+    {
+        static const struct { int64_t v[2]; uint32_t n; uint32_t want; } cases[] = {
+            {{0xFFFFFFFFll, 0}, 1, CT_REJ_RECORD_SIZE},        /* a 4 GB record */
+            {{CT_MAX_RECORD_BYTES + 1ll, 0}, 1, CT_REJ_RECORD_SIZE},
+            {{CT_MAX_RECORD_BYTES / 2 + 1ll, CT_MAX_RECORD_BYTES / 2}, 2, CT_REJ_RECORD_SIZE}, /* entries add up */
+            {{CT_MAX_RECORD_BYTES, 0}, 1, CT_OK},
+        };
+        uint32_t k;
+        for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            BASE();
+            s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
+            rb_list(b, s, 0, cases[k].v, cases[k].n);
+            r = run_rb(b);
+            CHECK(r->h.reject == cases[k].want && (cases[k].want == CT_OK || r->h.reject_step == 4),
+                  "record case %u: reject %u (%s) at step %u", k, r->h.reject, ct_reject_name(r->h.reject),
+                  r->h.reject_step);
+        }
+        BASE();
+        for (k = 0; k <= CT_MAX_REQUEST_RECORD_BYTES / CT_MAX_RECORD_BYTES; k++) {
+            int64_t v[1] = {CT_MAX_RECORD_BYTES};
+            s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
+            rb_list(b, s, 0, v, 1);
+        }
+        r = run_rb(b);
+        CHECK(r->h.reject == CT_REJ_RECORD_SIZE && r->h.reject_step == b->n, "request total: %u at step %u of %u",
+              r->h.reject, r->h.reject_step, b->n);
+    }
     BASE();
     s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
     s->arg[0] = 0x8;

@@ -25,7 +25,8 @@ _IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 def _int_schema(param: Param) -> dict:
     lo, hi = ops.INT_RANGES[param.kind]
-    number = {"type": "integer", "minimum": lo if param.minimum is None else param.minimum, "maximum": hi}
+    number = {"type": "integer", "minimum": lo if param.minimum is None else param.minimum,
+              "maximum": hi if param.maximum is None else param.maximum}
     options: list[dict] = [number, _PLACEHOLDER]
     if param.size:
         options.append({"type": "string", "pattern": _SIZE_PATTERN, "description": "a size such as 512KiB"})
@@ -39,7 +40,7 @@ def _param_schema(param: Param) -> dict:
     if kind in ops.INT_KINDS:
         schema = _int_schema(param)
     elif kind in ("list_i64", "list_u32"):
-        element = Param(param.name, kind.removeprefix("list_"), size=param.size)
+        element = Param(param.name, kind.removeprefix("list_"), size=param.size, maximum=param.maximum)
         schema = {"type": "array", "items": _int_schema(element),
                   "minItems": param.min_items, "maxItems": param.max_items}
     elif kind == "bool":

@@ -117,6 +117,27 @@ CASES = {
          "record(s) aligned at step 4; ClfsAllocReservedLog's cRecords must match ClfsAlignReservedLog's (to test "
          "that on purpose, expect failure, any or a status)"],
     ),
+    "record_over_the_drivers_cap": (
+        HEADER + LOG + CONTAINERS + AREA + "  - reserve_and_append: {area: ma, records: [4294967295]}\n",
+        ["x.scenario.yaml:7:46: scenario 'basic', step 4 (reserve_and_append): records[0]: 4294967295 is more "
+         "than 1048576: the driver allocates record payloads from nonpaged pool and takes at most 1 MiB per record"],
+    ),
+    "record_entries_add_up_over_the_cap": (
+        HEADER + LOG + CONTAINERS + AREA + "  - reserve_and_append: {area: ma, records: [1MiB, 1]}\n",
+        ["x.scenario.yaml:7:45: scenario 'basic', step 4 (reserve_and_append): records: the write entries form one "
+         "record of 1048577 bytes, more than 1048576: the driver allocates record payloads from nonpaged pool and "
+         "takes at most 1 MiB per record"],
+    ),
+    "records_of_a_case_over_the_request_cap": (
+        HEADER + LOG + CONTAINERS + AREA + "  - reserve_and_append: {area: ma, records: [1MiB]}\n" * 17,
+        ["x.scenario.yaml:23:45: scenario 'basic', step 20 (reserve_and_append): records: the records up to this "
+         "step add up to 17825792 bytes, more than the 16777216 (16 MiB) one case may append"],
+    ),
+    "empty_container_set": (
+        HEADER + LOG + "  - add_container_set: {log: log, count: 0, size: 512KiB}\n",
+        ["x.scenario.yaml:5:42: scenario 'basic', step 2 (add_container_set): count: expected an integer >= 1, "
+         "got 0"],
+    ),
     "size_out_of_range_for_ulong": (
         HEADER + LOG + CONTAINERS + "  - create_marshalling_area: {name: ma, log: log, buffer_size: 8GiB}\n",
         ["x.scenario.yaml:6:64: scenario 'basic', step 3 (create_marshalling_area): buffer_size: 8589934592 is out "
