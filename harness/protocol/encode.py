@@ -153,9 +153,15 @@ def encode_request(case: Case, *, scratch: str) -> bytes:
     header = _HDR.pack(
         wire.REQ_MAGIC, wire.PROTO_VERSION, wire.REQ_HEADER.size, total, flags,
         len(records), wire.STEP.size, len(slots), steps_offset, payload_offset, len(payload.buf),
-        len(regs), 0, (case.expect_bugcheck or 0) & 0xFFFF_FFFF, 0, 0, 0, 0, 0,
+        len(regs), 0, _expected_code(case), 0, 0, 0, 0, 0,
     )
     return b"".join((header, *records, bytes(payload.buf)))
+
+
+def _expected_code(case: Case) -> int:
+    """The header's informational expected_bugcheck: the code when exactly one is expected, else 0."""
+    expected = case.expect_bugcheck
+    return (expected.single or 0) & 0xFFFF_FFFF if expected is not None else 0
 
 
 def _record_bytes(step: Step) -> int:

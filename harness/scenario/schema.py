@@ -21,6 +21,7 @@ _SIZE_PATTERN = r"^\s*-?\s*\d[\d_]*\s*(B|KiB|MiB|GiB|TiB)?\s*$"
 _PLACEHOLDER = {"type": "string", "pattern": r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$",
                 "description": "a matrix value or a value saved by an earlier step: ${name}"}
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_BUGCHECK_CODE = {"type": "integer", "minimum": 1, "maximum": ops.U32_MAX}
 
 
 def _int_schema(param: Param) -> dict:
@@ -115,7 +116,11 @@ def build_schema() -> dict:
                        "propertyNames": {"pattern": _IDENT, "not": {"const": "scratch"}},
                        "additionalProperties": {"type": "array", "minItems": 1,
                                                 "items": {"type": ["integer", "string", "boolean", "number"]}}},
-            "expect_bugcheck": {"type": ["integer", "null"], "minimum": 1, "maximum": ops.U32_MAX},
+            "expect_bugcheck": {
+                "description": "the stop this scenario expects: a code (0xA), any, or a list of codes "
+                               "([0xA, 0xD1, 0xC4]); required for steps above APC_LEVEL",
+                "anyOf": [{"type": "null"}, {"const": "any"}, _BUGCHECK_CODE,
+                          {"type": "array", "minItems": 1, "uniqueItems": True, "items": _BUGCHECK_CODE}]},
             "timeout": {"anyOf": [{"type": "number", "minimum": 1, "maximum": 86400},
                                   {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"}]},
             "requires": {"type": "object", "additionalProperties": False,

@@ -104,6 +104,17 @@ CASES = {
         ["x.scenario.yaml:7:60: scenario 'basic', step 4 (alloc_reserved_log): adjustment: undefined name "
          "'${aligned}': not a matrix value, a value saved by an earlier step, or ${scratch}"],
     ),
+    "expect_bugcheck_not_a_code": (
+        "name: basic\ndescription: d\nexpect_bugcheck: some\nsteps:\n" + LOG,
+        ["x.scenario.yaml:3:18: scenario 'basic': expect_bugcheck: expected a bugcheck code such as 0xA, any, or a "
+         "list of codes such as [0xA, 0xD1, 0xC4], got 'some'"],
+    ),
+    "expect_bugcheck_bad_item_in_set": (
+        "name: basic\ndescription: d\nexpect_bugcheck: [0xA, 0, 0xA]\nsteps:\n" + LOG,
+        ["x.scenario.yaml:3:24: scenario 'basic': expect_bugcheck[1]: expected a bugcheck code from 0x1 to "
+         "0xFFFFFFFF, got 0",
+         "x.scenario.yaml:3:27: scenario 'basic': expect_bugcheck[2]: 0xA is listed twice"],
+    ),
     "dispatch_without_bugcheck": (
         HEADER + LOG + "    context: dispatch\n",
         ["x.scenario.yaml:5:14: scenario 'basic', step 1 (create_log): context: dispatch is above APC_LEVEL, where "
