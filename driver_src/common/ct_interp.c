@@ -402,7 +402,8 @@ static void account(ct_interp *st, const ct_call *c, ct_status status)
         o->reserved_bytes += c->value > 0 ? c->value : 0;
         break;
     case CT_OP_FREE_RESERVED_LOG:
-        sub_reserved(o, c->step.arg[0], c->value);
+        /* a signed byte delta, negative to release (KERNEL_CONTRACT_EVIDENCE.md, "Reservations") */
+        sub_reserved(o, c->step.arg[0], c->value < 0 ? (int64_t)((uint64_t)(-(c->value + 1)) + 1u) : 0);
         break;
     case CT_OP_RESERVE_AND_APPEND:
         for (i = 0; i < c->list2_count; i++) {
@@ -510,22 +511,19 @@ static ct_status cleanup_op(ct_interp *st, const ct_backend *be, uint16_t op, ui
 static void cleanup(ct_interp *st, const ct_backend *be)
 {
     ct_cleanup *cl = &st->cleanup;
-    uint32_t i, j;
+    uint32_t i, j, reserved;
 
     for (i = CT_MAX_SLOTS; i-- > 0;) {
         ct_slot *a = &st->slots[i];
         if (a->kind != CT_KIND_AREA || a->state != CT_SLOT_LIVE)
             continue;
-        if (a->reserved_records) {
-            uint32_t n = a->reserved_records;
-            /* Adjustment 0: the interpreter knows the records, not the bytes CLFS charged. */
-            if (CT_NT_SUCCESS(cleanup_op(st, be, CT_OP_FREE_RESERVED_LOG, (uint16_t)i, n, 0)))
-                cl->reservations_freed += n;
-            else
-                cl->failures++;
-        }
+        /* Outstanding reservations go with the area: ClfsDeleteMarshallingArea releases them (CLFS's
+         * destructor frees -(reserved bytes)); the undocumented ClfsFreeReservedLog is never called
+         * by cleanup. Why: model/ct_model.c, op_delete_marshalling_area. */
+        reserved = a->reserved_records;
         if (CT_NT_SUCCESS(cleanup_op(st, be, CT_OP_DELETE_MARSHALLING_AREA, (uint16_t)i, 0, 0))) {
             cl->areas_deleted++;
+            cl->reservations_freed += reserved;
         } else {
             cl->failures++;
             a->state = CT_SLOT_CLOSED;   /* given up: never touched again */

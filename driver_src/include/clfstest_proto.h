@@ -294,7 +294,7 @@ typedef struct ct_step_result {
 typedef struct ct_cleanup {
     uint32_t logs_closed;        /*  0 */
     uint32_t areas_deleted;      /*  4 */
-    uint32_t reservations_freed; /*  8 reserved records released */
+    uint32_t reservations_freed; /*  8 reserved records released with the areas cleanup deleted */
     uint32_t containers_removed; /* 12 containers deleted with the logs cleanup deleted */
     uint32_t failures;           /* 16 cleanup calls that failed */
     uint32_t alloc_calls;        /* 20 counting allocator calls during the request */

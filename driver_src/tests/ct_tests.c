@@ -474,6 +474,75 @@ static void test_ops(void)
     }
 }
 
+static void build_lifecycle(rb *b);
+
+/* ---- tests: ClfsFreeReservedLog (undocumented) ---------------------------------------------- */
+
+static uint32_t g_free_calls_seen;
+static ct_op_fn g_model_free;
+
+static ct_status counting_free_op(void *ctx, ct_call *c, ct_out *out)
+{
+    g_free_calls_seen++;
+    return g_model_free(ctx, c, out);
+}
+
+static void test_free_reserved_log(void)
+{
+    rb *b;
+    ct_step *s;
+    run *r;
+    int64_t sizes[2] = {100, 200};
+
+    /* A negative adjustment releases that many bytes (Windows' own callers, KERNEL_CONTRACT_EVIDENCE.md);
+     * zero or positive is refused (model choice); more than reserved is refused. */
+    b = rb_new(2, 1); rb_log_area(b, 4096);
+    s = rb_step(b, CT_OP_ALIGN_RESERVED_LOG, 1); rb_list(b, s, 0, sizes, 2); rb_save(b, s, 0, 0);
+    s = rb_step(b, CT_OP_ALLOC_RESERVED_LOG, 1); s->arg[0] = 2; s->value_reg = 0;
+    s = rb_step(b, CT_OP_FREE_RESERVED_LOG, 1); s->arg[0] = 1; s->value = 512; s->flags = 0;
+    s = rb_step(b, CT_OP_FREE_RESERVED_LOG, 1); s->arg[0] = 1; s->value = -(1ll << 40); s->flags = 0;
+    s = rb_step(b, CT_OP_FREE_RESERVED_LOG, 1); s->arg[0] = 1; s->value = -256;
+    s = rb_step(b, CT_OP_QUERY_LOG_INFO, 0);
+    r = run_rb(b);
+    CHECK(status_of(r, 5) == 0 && r->r[4].outputs[0] == 512, "alloc: %x %llu", status_of(r, 5),
+          (unsigned long long)r->r[4].outputs[0]);
+    CHECK(status_of(r, 6) == (uint32_t)CT_STATUS_INVALID_PARAMETER, "positive adjustment: %x", status_of(r, 6));
+    CHECK(status_of(r, 7) == (uint32_t)CT_STATUS_LOG_SPACE_RESERVED_INVALID, "more than reserved: %x",
+          status_of(r, 7));
+    CHECK(status_of(r, 8) == 0 && (int64_t)r->r[7].outputs[0] == -256, "negative release: %x %lld",
+          status_of(r, 8), (long long)r->r[7].outputs[0]);
+    CHECK(r->r[8].outputs[CT_OUT_INFO_TOTAL_RESERVATION] == 256, "total reservation after release: %llu",
+          (unsigned long long)r->r[8].outputs[CT_OUT_INFO_TOTAL_RESERVATION]);
+    CHECK(g_st.slots[1].reserved_records == 0 && r->cl.reservations_freed == 1,
+          "interpreter counts the released record: left %u, cleanup released %u",
+          g_st.slots[1].reserved_records, r->cl.reservations_freed);
+
+    /* Cleanup leaves outstanding reservations to ClfsDeleteMarshallingArea: it never calls the
+     * undocumented routine, and the stream's reservation is gone after the area. */
+    build_lifecycle(&g_rb);
+    rb_finish(&g_rb);
+    {
+        ct_backend be;
+        uint32_t i;
+        uint64_t reserved = 0;
+        ct_resp_header h;
+        ct_cleanup cl;
+        g_model.fail_at = 0;
+        ct_model_backend(&g_model, &be);
+        g_model_free = be.ops[CT_OP_FREE_RESERVED_LOG];
+        be.ops[CT_OP_FREE_RESERVED_LOG] = counting_free_op;
+        g_free_calls_seen = 0;
+        ct_run(&g_st, &be, g_rb.out, g_rb.len, g_resp, sizeof g_resp);
+        memcpy(&h, g_resp, sizeof h);
+        memcpy(&cl, g_resp + h.cleanup_offset, sizeof cl);
+        for (i = 0; i < CT_MAX_SLOTS; i++) reserved += g_model.streams[i].reserved;
+        CHECK(g_free_calls_seen == 0, "cleanup called ClfsFreeReservedLog %u time(s)", g_free_calls_seen);
+        CHECK(cl.reservations_freed == 5 && cl.areas_deleted == 2 && cl.failures == 0,
+              "released with the areas: %u records, %u areas", cl.reservations_freed, cl.areas_deleted);
+        CHECK(reserved == 0, "reservations left on the streams: %llu", (unsigned long long)reserved);
+    }
+}
+
 /* ---- tests: cleanup under failure injection ------------------------------------------------- */
 
 static void build_lifecycle(rb *b)
@@ -568,6 +637,7 @@ int main(void)
 {
     test_rejections();
     test_ops();
+    test_free_reserved_log();
     test_failure_injection();
     test_mutations();
     printf("ct_tests: %d checks, %d failed\n", g_checks, g_failed);
