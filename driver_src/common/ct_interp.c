@@ -574,14 +574,14 @@ static uint32_t write_header(uint8_t *resp, uint32_t reject, uint32_t reject_ste
     memset(&h, 0, sizeof h);
     h.magic = CT_RESP_MAGIC;
     h.version = CT_PROTO_VERSION;
-    h.header_size = sizeof(ct_resp_header);
+    h.header_size = (uint16_t)sizeof(ct_resp_header);   /* explicit: size_t never narrows silently */
     h.total_size = total;
     h.reject = reject;
     h.reject_step = reject_step;
     h.step_count = steps;
-    h.result_size = sizeof(ct_step_result);
-    h.cleanup_size = sizeof(ct_cleanup);
-    h.results_offset = sizeof(ct_resp_header);
+    h.result_size = (uint16_t)sizeof(ct_step_result);
+    h.cleanup_size = (uint16_t)sizeof(ct_cleanup);
+    h.results_offset = (uint32_t)sizeof(ct_resp_header);
     h.cleanup_offset = sizeof(ct_resp_header) + steps * (uint32_t)sizeof(ct_step_result);
     h.flags = flags;
     h.bugcheck = bugcheck;

@@ -29,6 +29,8 @@ typedef struct ct_slot {
     uint8_t  state;             /* CT_SLOT_* */
     uint8_t  deleted;           /* log: deleted by name (a delete_log step or cleanup) */
     uint8_t  created;           /* log: a create_log step succeeded on this slot */
+    uint8_t  callbacks;         /* area: created with the kernel's counting callbacks (kops.c) */
+    uint8_t  pad0;
     uint16_t log_slot;          /* area: the slot of its log */
     uint16_t path_chars;        /* log: UTF-16 units in path */
     void    *handle;            /* backend object: PLOG_FILE_OBJECT, marshalling context, model object */

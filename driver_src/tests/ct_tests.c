@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_cbcount.h"
 #include "ct_model.h"
 
 static int g_checks, g_failed;
@@ -476,6 +477,57 @@ static void test_ops(void)
 
 static void build_lifecycle(rb *b);
 
+/* ---- tests: the counting callbacks' books (what kops.c keeps under its spin lock) ----------- */
+
+static void *cb_alloc(ct_cb_registry *r, uint64_t bytes)
+{
+    return ct_cb_on_alloc(r, calloc(1, CT_CB_STAMP_BYTES + bytes), bytes, 0x73666c43u);
+}
+
+static void cb_free(ct_cb_registry *r, void *buffer)
+{
+    uint32_t tag;
+    void *raw = ct_cb_on_free(r, buffer, &tag);
+    CHECK(raw == NULL || tag == 0x73666c43u, "the free names the allocation's tag: %x", tag);
+    free(raw);
+}
+
+static void test_counting_callbacks(void)
+{
+    ct_cb_registry r;
+    void *a, *b, *c;
+    uint8_t foreign[64];
+
+    memset(&r, 0, sizeof r);
+    CHECK(ct_cb_may_unload(&r), "a fresh driver may unload");
+    /* request 1: an area with the callbacks, two buffers, one freed, then its delete fails */
+    ct_cb_begin_request(&r);
+    ct_cb_area_created(&r);
+    a = cb_alloc(&r, 4096);
+    b = cb_alloc(&r, 512);
+    CHECK(((uintptr_t)a % 16u) == 0 && ((uintptr_t)b % 16u) == 0, "buffers stay 16-byte aligned");
+    cb_free(&r, a);
+    CHECK(r.alloc_calls == 2 && r.alloc_bytes == 4608 && r.free_calls == 1, "request 1: %u %llu %u",
+          r.alloc_calls, (unsigned long long)r.alloc_bytes, r.free_calls);
+    CHECK(!ct_cb_may_unload(&r), "an area with the callbacks is alive: the driver must stay");
+    /* request 2: CLFS frees the leaked area's buffer late; it never counts here */
+    ct_cb_begin_request(&r);
+    CHECK(r.alloc_calls == 0 && r.alloc_bytes == 0 && r.free_calls == 0, "request 2 starts at zero");
+    c = cb_alloc(&r, 100);
+    cb_free(&r, b);
+    cb_free(&r, c);
+    CHECK(r.alloc_calls == 1 && r.free_calls == 1 && r.late_frees == 1, "late free counted: %u %u %u",
+          r.alloc_calls, r.free_calls, r.late_frees);
+    CHECK(!ct_cb_may_unload(&r), "the leaked area still pins the driver");
+    ct_cb_area_deleted(&r);
+    CHECK(ct_cb_may_unload(&r), "no area alive: may unload");
+    /* a buffer without our stamp is never freed; a failed allocation still counts as a call */
+    memset(foreign, 0, sizeof foreign);
+    cb_free(&r, foreign + CT_CB_STAMP_BYTES);
+    CHECK(r.foreign_frees == 1 && r.free_calls == 1, "foreign free: %u", r.foreign_frees);
+    CHECK(ct_cb_on_alloc(&r, NULL, 64, 0) == NULL && r.alloc_calls == 2, "failed allocation counted");
+}
+
 /* ---- tests: ClfsFreeReservedLog (undocumented) ---------------------------------------------- */
 
 static uint32_t g_free_calls_seen;
@@ -638,6 +690,7 @@ int main(void)
     test_rejections();
     test_ops();
     test_free_reserved_log();
+    test_counting_callbacks();
     test_failure_injection();
     test_mutations();
     printf("ct_tests: %d checks, %d failed\n", g_checks, g_failed);
