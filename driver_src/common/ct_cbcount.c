@@ -1,56 +1,65 @@
 /*
  * ct_cbcount.c - see ct_cbcount.h. No allocation, no Windows headers; the caller serialises.
  */
-#include <string.h>
+#include <stddef.h>
 
 #include "ct_cbcount.h"
 
 void ct_cb_begin_request(ct_cb_registry *r)
 {
     r->generation += 1u;
-    if (r->generation == 0)              /* 0 is never a request's: a zeroed block never matches */
+    if (r->generation == 0)
         r->generation = 1u;
+    r->stale_areas += r->live_areas;     /* alive across a request boundary: leaked for good */
+    r->live_areas = 0;
     r->alloc_calls = 0;
     r->free_calls = 0;
     r->alloc_bytes = 0;
 }
 
-void *ct_cb_on_alloc(ct_cb_registry *r, void *raw, uint64_t bytes, uint32_t tag)
+int ct_cb_on_alloc(ct_cb_registry *r, const void *p, uint64_t bytes, uint32_t tag)
 {
-    ct_cb_stamp stamp;
+    uint32_t i;
 
     r->alloc_calls += 1u;
     r->alloc_bytes += bytes;
-    if (raw == NULL)
-        return NULL;
-    stamp.magic = CT_CB_STAMP_MAGIC;
-    stamp.generation = r->generation;
-    stamp.tag = tag;
-    stamp.reserved = 0;
-    memcpy(raw, &stamp, sizeof stamp);
-    return (uint8_t *)raw + CT_CB_STAMP_BYTES;
+    if (p == NULL)
+        return 1;
+    for (i = 0; i < CT_CB_MAX_BUFFERS; i++) {
+        if (r->buffers[i].p == NULL) {
+            r->buffers[i].p = p;
+            r->buffers[i].generation = r->generation;
+            r->buffers[i].tag = tag;
+            return 1;
+        }
+    }
+    r->refused += 1u;
+    return 0;
 }
 
-void *ct_cb_on_free(ct_cb_registry *r, void *buffer, uint32_t *tag)
+uint32_t ct_cb_on_free(ct_cb_registry *r, const void *buffer)
 {
-    ct_cb_stamp stamp;
-    uint8_t *raw;
+    uint32_t i, tag;
 
-    *tag = 0;
     if (buffer == NULL)
-        return NULL;
-    raw = (uint8_t *)buffer - CT_CB_STAMP_BYTES;
-    memcpy(&stamp, raw, sizeof stamp);
-    if (stamp.magic != CT_CB_STAMP_MAGIC) {
-        r->foreign_frees += 1u;          /* not ours: leaking it is safer than freeing it */
-        return NULL;
+        return 0;
+    for (i = 0; i < CT_CB_MAX_BUFFERS; i++) {
+        if (r->buffers[i].p == buffer) {
+            if (r->buffers[i].generation == r->generation)
+                r->free_calls += 1u;
+            else
+                r->late_frees += 1u;
+            tag = r->buffers[i].tag;
+            r->buffers[i].p = NULL;
+            return tag;
+        }
     }
-    if (stamp.generation == r->generation)
+    /* Not from our allocator: CLFS's own, for an area given the free callback alone. */
+    if (r->stale_areas == 0)
         r->free_calls += 1u;
     else
         r->late_frees += 1u;
-    *tag = stamp.tag;
-    return raw;
+    return 0;
 }
 
 void ct_cb_area_created(ct_cb_registry *r)
@@ -66,5 +75,5 @@ void ct_cb_area_deleted(ct_cb_registry *r)
 
 int ct_cb_may_unload(const ct_cb_registry *r)
 {
-    return r->live_areas == 0;
+    return r->live_areas == 0 && r->stale_areas == 0;
 }

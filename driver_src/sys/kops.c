@@ -4,7 +4,8 @@
  * Strings: the request carries paths as UTF-16; CLFS wants "LOG:<path>" for logs and the bare
  * path for containers, with backslashes ('/' from portable scenario text is turned into '\').
  * Buffers for container sets and record payloads come from nonpaged pool, zeroed and tagged
- * (kpool.h), and are freed before the op returns; record sizes are capped at validation. IRQL: the step's context (see kops.h).
+ * (kpool.h), and are freed before the op returns; record sizes are capped at validation.
+ * IRQL: the step's context (see kops.h).
  */
 #include <ntddk.h>
 #include <wdm.h>
@@ -65,26 +66,29 @@ BOOLEAN ct_kernel_callbacks_idle(VOID)
 
 static PVOID NTAPI counting_alloc(POOL_TYPE pool, SIZE_T bytes, ULONG tag)
 {
-    PVOID raw = NULL, buffer;
+    PVOID p = ct_pool_alloc_tag(pool, bytes, tag);   /* CLFS's pool type and tag, zeroed */
     KIRQL old;
-    if (bytes <= (SIZE_T)-1 - CT_CB_STAMP_BYTES)
-        raw = ct_pool_alloc_tag(pool, bytes + CT_CB_STAMP_BYTES, tag);   /* CLFS's pool type and tag */
+    int keep;
     KeAcquireSpinLock(&g_cb_lock, &old);
-    buffer = ct_cb_on_alloc(&g_cb, raw, (uint64_t)bytes, tag);
+    keep = ct_cb_on_alloc(&g_cb, p, (uint64_t)bytes, tag);
     KeReleaseSpinLock(&g_cb_lock, old);
-    return buffer;
+    if (!keep && p != NULL) {   /* more buffers outstanding than the books hold: fail the call */
+        ct_pool_free_tag(p, tag);
+        p = NULL;
+    }
+    return p;
 }
 
 static VOID NTAPI counting_free(PVOID buffer)
 {
-    uint32_t tag;
-    PVOID raw;
+    ULONG tag;
     KIRQL old;
+    if (buffer == NULL)
+        return;
     KeAcquireSpinLock(&g_cb_lock, &old);
-    raw = ct_cb_on_free(&g_cb, buffer, &tag);
+    tag = ct_cb_on_free(&g_cb, buffer);
     KeReleaseSpinLock(&g_cb_lock, old);
-    if (raw != NULL)
-        ct_pool_free_tag(raw, tag);
+    ct_pool_free_tag(buffer, tag);   /* tag 0 (ExFreePool): a buffer CLFS allocated itself */
 }
 
 /* Request totals of the counting callbacks (PALLOCATE_FUNCTION has no context, so not per area). */
@@ -101,8 +105,8 @@ static VOID counting_totals(uint32_t *alloc_calls, uint64_t *alloc_bytes, uint32
 /* An area created with the counting callbacks lives (or has died): while one lives, CLFS may call
  * into this image, so the driver object is referenced and the image stays loaded even when the
  * service is stopped (the I/O manager unloads the image when the driver object is deleted, which
- * a reference defers; inference from the DRIVER_UNLOAD and ObReferenceObject pages). An area
- * whose delete failed keeps its reference for good: that driver is never unloaded. */
+ * a reference defers: an inference, not a documented promise). An area whose delete failed keeps
+ * its reference for good: that driver is never unloaded. */
 static VOID callback_area(ct_kctx *k, BOOLEAN alive)
 {
     KIRQL old;
