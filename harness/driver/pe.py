@@ -73,7 +73,6 @@ def export_problems(path: Path) -> list[str]:
 
 
 _FUNCTION_RE = re.compile(r"^([0-9a-f]+) <([^>]+)>:$")
-_INSN_RE = re.compile(r"^\s*([0-9a-f]+):\t[0-9a-f ]+\t(\S+)\s*(.*)$")
 
 
 def _functions(path: Path, objdump: str) -> dict[str, tuple[int, bool]]:
