@@ -213,6 +213,7 @@ class ScenarioItem(pytest.Item):
         self.case = case
         self.record: dict | None = None
         self._result = None
+        self._identity = None
         self._stopped: tuple[str, str, HarnessError] | None = None  # a bugcheck or hang
         self._elapsed = 0.0
         self._attempts = 0
@@ -230,6 +231,7 @@ class ScenarioItem(pytest.Item):
             self.record = case_record(self.case, name, SKIP, message=reason)
             pytest.skip(reason)
         target, self._host = _target(self.config, name)
+        self._identity = target.identity   # for the baseline of a case that stopped the system
         self._artefacts = self.config.stash[_RUN_KEY].case_artefacts(self.case.id)
         attempts = 1 + _infra_retries(self.config)
         for attempt in range(1, attempts + 1):
@@ -253,9 +255,10 @@ class ScenarioItem(pytest.Item):
         self._elapsed = time.perf_counter() - started
 
     def runtest(self) -> None:
+        from harness.errors import BugcheckDetected
         from harness.report.record import case_record
         from harness.verdict.judge import judge
-        from harness.verdict.outcome import FAIL, PASS
+        from harness.verdict.outcome import PASS
 
         name = target_name(self.config)
         if self._stopped is not None:
@@ -263,23 +266,36 @@ class ScenarioItem(pytest.Item):
             outcome, message = _expected_stop(self.case, outcome, message, exc)
             self.record = self._finish(case_record(self.case, name, outcome, message=message,
                                                    duration_s=self._elapsed))
-            self.user_properties.append(("outcome", outcome))
-            if outcome != PASS:
-                raise ScenarioFailed(f"{outcome}: {message}")
+            if isinstance(exc, BugcheckDetected):
+                self.record["bugcheck"] = {"code": exc.code, "step": None}
+                self.record["identity"] = self._identity()
+                self._compare_with_baseline("")
+            self.user_properties.append(("outcome", self.record["outcome"]))
+            if self.record["outcome"] != PASS:
+                raise ScenarioFailed(f"{self.record['outcome']}: {self.record['message']}")
             return
         verdict = judge(self.case, self._result)
         message = "" if verdict.outcome == PASS else verdict.diff()
         self.record = self._finish(case_record(self.case, name, verdict.outcome, result=self._result,
                                                verdict=verdict, message=message, duration_s=self._elapsed))
-        changes = [] if self.config.getoption("--record-baseline") else self._baseline_changes()
-        if changes:
-            message = "\n".join(filter(None, [message or verdict.diff(), *changes]))
-            self.record.update(outcome=FAIL if verdict.outcome == PASS else verdict.outcome, message=message)
+        if self._result.bugcheck is not None:   # the model simulated a stop
+            self.record["bugcheck"] = {"code": self._result.bugcheck, "step": self._result.bugcheck_step}
+        self._compare_with_baseline(verdict.diff())
         self.user_properties.append(("outcome", self.record["outcome"]))
         if self._result.identity.get("standin"):   # JUnit readers see it too: not a Windows result
             self.user_properties.append(("results_of", "the CLFS.SYS stand-in under Wine, not Windows"))
         if self.record["outcome"] != PASS:
-            raise ScenarioFailed(message)
+            raise ScenarioFailed(self.record["message"])
+
+    def _compare_with_baseline(self, diff: str) -> None:
+        """A change since the recorded baseline (steps or bugcheck code) turns a PASS into a FAIL."""
+        from harness.verdict.outcome import FAIL, PASS
+
+        changes = [] if self.config.getoption("--record-baseline") else self._baseline_changes()
+        if changes:
+            outcome = self.record["outcome"]
+            message = "\n".join(filter(None, [self.record["message"] or diff, *changes]))
+            self.record.update(outcome=FAIL if outcome == PASS else outcome, message=message)
 
     def _finish(self, record: dict) -> dict:
         """Where and how the case ran: worker, host, attempts, and its artefact folder."""
@@ -296,7 +312,7 @@ class ScenarioItem(pytest.Item):
         from harness.verdict import baseline
 
         root = baseline.baseline_root(self.config.getoption("--baseline-dir"), self.config.rootpath)
-        path = baseline.baseline_path(root, self._result.identity, self.case.id.split("::", 1)[0])
+        path = baseline.baseline_path(root, self.record["identity"], self.case.id.split("::", 1)[0])
         recorded = baseline.load(path).get(self.case.id)
         if recorded is None:
             return []
@@ -331,10 +347,10 @@ def _expected_stop(case: Case, outcome: str, message: str, exc: HarnessError) ->
     if outcome != BUGCHECK or expected is None or not isinstance(exc, BugcheckDetected):
         return outcome, message
     if exc.code is None:
-        return BUGCHECK, f"{message}\nexpected bugcheck 0x{expected:X}; the guest stopped but reported no code"
-    if exc.code != expected:
-        return BUGCHECK, f"{message}\nexpected bugcheck 0x{expected:X}, observed 0x{exc.code:X}"
-    return PASS, f"bugcheck 0x{exc.code:X} as expected"
+        return BUGCHECK, f"{message}\nexpected {expected}; the guest stopped but reported no code"
+    if not expected.matches(exc.code):
+        return BUGCHECK, f"{message}\nexpected {expected}, observed 0x{exc.code:X}"
+    return PASS, f"bugcheck 0x{exc.code:X} as expected ({expected})"
 
 
 def _target(config: pytest.Config, name: str):

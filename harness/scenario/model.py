@@ -68,6 +68,32 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class BugcheckExpectation:
+    """``expect_bugcheck``: the scenario expects the system to stop.
+
+    ``codes`` empty means any bugcheck (``expect_bugcheck: any``); otherwise the stop must carry
+    one of them (``0xA`` or ``[0xA, 0xD1, 0xC4]``). A CLFS call at DISPATCH_LEVEL stops the system
+    only when it touches paged memory or waits, with a code that depends on what it touched and
+    on Driver Verifier (KERNEL_CONTRACT_EVIDENCE.md, "IRQL on x64"): a set or ``any`` says so.
+    """
+    codes: tuple[int, ...] = ()
+
+    def matches(self, code: int | None) -> bool:
+        return code is not None and (not self.codes or code in self.codes)
+
+    @property
+    def single(self) -> int | None:
+        """The one expected code, or None for ``any`` and for a set."""
+        return self.codes[0] if len(self.codes) == 1 else None
+
+    def __str__(self) -> str:
+        if not self.codes:
+            return "any bugcheck"
+        shown = ", ".join(f"0x{c:X}" for c in self.codes)
+        return shown if len(self.codes) == 1 else f"one of {shown}"
+
+
+@dataclass(frozen=True, slots=True)
 class Requirements:
     min_windows_build: int | None = None
 
@@ -82,7 +108,7 @@ class Case:
     description: str
     tags: tuple[str, ...]
     steps: tuple[Step, ...]
-    expect_bugcheck: int | None  # bugcheck code the scenario expects, or None
+    expect_bugcheck: BugcheckExpectation | None  # the stop the scenario expects, or None
     timeout_s: float
     requires: Requirements
     skip_targets: frozenset[str]

@@ -21,11 +21,13 @@ _SIZE_PATTERN = r"^\s*-?\s*\d[\d_]*\s*(B|KiB|MiB|GiB|TiB)?\s*$"
 _PLACEHOLDER = {"type": "string", "pattern": r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$",
                 "description": "a matrix value or a value saved by an earlier step: ${name}"}
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_BUGCHECK_CODE = {"type": "integer", "minimum": 1, "maximum": ops.U32_MAX}
 
 
 def _int_schema(param: Param) -> dict:
     lo, hi = ops.INT_RANGES[param.kind]
-    number = {"type": "integer", "minimum": lo if param.minimum is None else param.minimum, "maximum": hi}
+    number = {"type": "integer", "minimum": lo if param.minimum is None else param.minimum,
+              "maximum": hi if param.maximum is None else param.maximum}
     options: list[dict] = [number, _PLACEHOLDER]
     if param.size:
         options.append({"type": "string", "pattern": _SIZE_PATTERN, "description": "a size such as 512KiB"})
@@ -39,7 +41,7 @@ def _param_schema(param: Param) -> dict:
     if kind in ops.INT_KINDS:
         schema = _int_schema(param)
     elif kind in ("list_i64", "list_u32"):
-        element = Param(param.name, kind.removeprefix("list_"), size=param.size)
+        element = Param(param.name, kind.removeprefix("list_"), size=param.size, maximum=param.maximum)
         schema = {"type": "array", "items": _int_schema(element),
                   "minItems": param.min_items, "maxItems": param.max_items}
     elif kind == "bool":
@@ -118,7 +120,11 @@ def build_schema() -> dict:
                        "propertyNames": {"pattern": _IDENT, "not": {"const": "scratch"}},
                        "additionalProperties": {"type": "array", "minItems": 1,
                                                 "items": {"type": ["integer", "string", "boolean", "number"]}}},
-            "expect_bugcheck": {"type": ["integer", "null"], "minimum": 1, "maximum": ops.U32_MAX},
+            "expect_bugcheck": {
+                "description": "the stop this scenario expects: a code (0xA), any, or a list of codes "
+                               "([0xA, 0xD1, 0xC4]); required for steps above APC_LEVEL",
+                "anyOf": [{"type": "null"}, {"const": "any"}, _BUGCHECK_CODE,
+                          {"type": "array", "minItems": 1, "uniqueItems": True, "items": _BUGCHECK_CODE}]},
             "timeout": {"anyOf": [{"type": "number", "minimum": 1, "maximum": 86400},
                                   {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"}]},
             "requires": {"type": "object", "additionalProperties": False,

@@ -55,6 +55,7 @@ class StepChecker:
         self.index = 0
         self.failed = False
         self._where = scope.label
+        self.record_bytes = 0   # record payload bytes of the steps so far: one request carries them all
 
     def object_kinds(self):
         return ((name, kind) for name, (kind, _) in self.objects.items())
@@ -214,7 +215,8 @@ class StepChecker:
                 f"or ${{scratch}}{_suggest(name, known)}")
 
     def _int_list(self, param: Param, value: object, path: tuple) -> tuple:
-        element = Param(param.name, _LIST_ELEMENT_KIND[param.kind], size=param.size)
+        element = Param(param.name, _LIST_ELEMENT_KIND[param.kind], size=param.size, maximum=param.maximum,
+                        maximum_why=param.maximum_why)
         if not isinstance(value, list):
             value = [value] if isinstance(value, (int, str)) and not isinstance(value, bool) else value
         if not isinstance(value, list):
@@ -405,6 +407,8 @@ class StepChecker:
 
     # -- rules across steps -----------------------------------------------------------------------
     def _semantics(self, index: int, op: Op, args: dict, expect: Expectation, path: tuple) -> None:
+        if op.name == "reserve_and_append":
+            self._record_payload(args.get("records", ()), path + ("records",))
         if op.name == "alloc_reserved_log" and isinstance(args.get("adjustment"), SavedRef):
             source = self.saved[args["adjustment"].name]
             if source.records is not None and source.records != args["records"] and expect.status == "success":
@@ -412,6 +416,19 @@ class StepChecker:
                               f"records: {args['records']} differs from the {source.records} record(s) aligned at "
                               f"step {source.step}; ClfsAllocReservedLog's cRecords must match ClfsAlignReservedLog's"
                               f" (to test that on purpose, expect failure, any or a status)")
+
+    def _record_payload(self, records: tuple, path: tuple) -> None:
+        """The driver's caps on record payloads (CT_MAX_RECORD_BYTES, CT_MAX_REQUEST_RECORD_BYTES)."""
+        record = sum(records)
+        if record > ops.MAX_RECORD_BYTES:
+            self._problem(path, f"records: the write entries form one record of {record} bytes, more than "
+                                f"{ops.MAX_RECORD_BYTES}: {ops.RECORD_LIMIT_WHY}")
+            return
+        self.record_bytes += record
+        if self.record_bytes > ops.REQUEST_RECORD_LIMIT:
+            self._problem(path, f"records: the records up to this step add up to {self.record_bytes} bytes, more "
+                                f"than the {ops.REQUEST_RECORD_LIMIT} (16 MiB) one case may append")
+            self.record_bytes = -(1 << 62)   # reported at the first step over the limit only
 
     def _record(self, index: int, op: Op, args: dict, save: dict) -> None:
         stream = self._stream_of(op, args)

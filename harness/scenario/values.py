@@ -70,6 +70,9 @@ def parse_int(param: Param, value: object) -> int:
         raise ValueProblem(f"{number} is out of range: {C_TYPE_NAMES[param.kind]} takes {lo} to {hi}")
     if param.minimum is not None and number < param.minimum:
         raise ValueProblem(f"expected {describe_int(param)}, got {number}")
+    if param.maximum is not None and number > param.maximum:
+        why = f": {param.maximum_why}" if param.maximum_why else ""
+        raise ValueProblem(f"{number} is more than {param.maximum}{why}")
     return number
 
 

@@ -6,7 +6,10 @@ actually did. ``--record-baseline`` writes one JSON file per scenario file and t
 compare against it, so a Windows update that changes CLFS behaviour shows up as a diff, even for
 steps whose expectation is ``any``.
 
-Only what a step observed is kept: disposition, status, IRQL and outputs. Timings are not.
+Only what a step observed is kept: disposition, status, IRQL and outputs. Timings are not. When the
+system stopped, the bugcheck code is kept too (``{"steps": [...], "bugcheck": "0xA"}``; a case that did
+not stop stays a plain list of steps): which code a stop at DISPATCH_LEVEL raises depends on what CLFS
+touched and on Driver Verifier, so a change of code is a change worth seeing.
 """
 
 from __future__ import annotations
@@ -42,10 +45,25 @@ def baseline_path(root: Path, identity: dict, file_id: str) -> Path:
     return Path(root) / baseline_key(identity) / f"{name}.json"
 
 
-def observed(record: dict) -> list[dict]:
-    """The comparable part of a case record: per step, what was observed."""
-    return [{"index": s["index"], "op": s["op"], "disposition": s["disposition"], "status": s["status_name"],
-             "irql": s["irql"], "outputs": dict(sorted(s["outputs"].items()))} for s in record["steps"]]
+def observed(record: dict) -> list[dict] | dict:
+    """The comparable part of a case record: per step, what was observed; and the bugcheck, if any."""
+    steps = [{"index": s["index"], "op": s["op"], "disposition": s["disposition"], "status": s["status_name"],
+              "irql": s["irql"], "outputs": dict(sorted(s["outputs"].items()))} for s in record["steps"]]
+    stop = record.get("bugcheck")
+    if not stop:
+        return steps
+    return {"steps": steps, "bugcheck": _code_text(stop.get("code"))}
+
+
+def _code_text(code: int | None) -> str:
+    return "reported no code" if code is None else f"0x{code:X}"
+
+
+def _parts(entry: list[dict] | dict) -> tuple[list[dict], str | None]:
+    """(steps, bugcheck) of a baseline entry in either form."""
+    if isinstance(entry, dict):
+        return entry.get("steps", []), entry.get("bugcheck")
+    return entry, None
 
 
 def load(path: Path) -> dict:
@@ -56,9 +74,13 @@ def load(path: Path) -> dict:
         return {}
 
 
-def compare(baseline: list[dict], now: list[dict]) -> list[str]:
-    """One line per difference between a recorded case and this run, in step order."""
+def compare(baseline: list[dict] | dict, now: list[dict] | dict) -> list[str]:
+    """One line per difference between a recorded case and this run: the bugcheck first, then steps."""
     lines = []
+    baseline, stop_before = _parts(baseline)
+    now, stop_after = _parts(now)
+    if stop_before != stop_after:
+        lines.append(f"bugcheck {stop_before or 'none'} -> {stop_after or 'none'}")
     before = {s["index"]: s for s in baseline}
     after = {s["index"]: s for s in now}
     for index in sorted(set(before) | set(after)):
@@ -91,7 +113,7 @@ def record(records: list[dict], root: Path) -> list[Path]:
     """
     by_file: dict[Path, dict] = {}
     for rec in records:
-        if not rec.get("steps") or "identity" not in rec:
+        if not (rec.get("steps") or rec.get("bugcheck")) or "identity" not in rec:
             continue  # skipped or broken before a result: nothing observed
         file_id = rec["id"].split("::", 1)[0]
         path = baseline_path(root, rec["identity"], file_id)

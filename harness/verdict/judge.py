@@ -75,15 +75,14 @@ def judge(case: Case, result: CaseResult) -> Verdict:
         shown = "none" if observed is None else f"0x{observed:X} at step {result.bugcheck_step}"
         if observed is None:
             outcome = FAIL
-            notes.append(f"bugcheck: expected 0x{expected:X}, observed none")
-        elif observed != expected:
+            notes.append(f"bugcheck: expected {expected}, observed none")
+        elif expected is None or not expected.matches(observed):
             outcome = BUGCHECK
-            want = "none" if expected is None else f"0x{expected:X}"
-            notes.append(f"bugcheck: expected {want}, observed {shown}")
+            notes.append(f"bugcheck: expected {expected or 'none'}, observed {shown}")
         else:
             # The expected stop happened: the steps after it never returned, which is the point.
             outcome = PASS
-            notes.append(f"bugcheck: observed {shown}, as expected")
+            notes.append(f"bugcheck: observed {shown}, as expected ({expected})")
     if result.contract:
         # The driver broke a kernel rule: whatever CLFS answered after that says nothing about CLFS.
         outcome = CONTRACT
