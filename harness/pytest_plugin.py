@@ -341,6 +341,7 @@ class ScenarioItem(pytest.Item):
 def _expected_stop(case: Case, outcome: str, message: str, exc: HarnessError) -> tuple[str, str]:
     """A real bugcheck passes only when the scenario expects one and the code matches."""
     from harness.errors import BugcheckDetected
+    from harness.verdict.judge import stop_outcome
     from harness.verdict.outcome import BUGCHECK, PASS
 
     expected = case.expect_bugcheck
@@ -348,7 +349,7 @@ def _expected_stop(case: Case, outcome: str, message: str, exc: HarnessError) ->
         return outcome, message
     if exc.code is None:
         return BUGCHECK, f"{message}\nexpected {expected}; the guest stopped but reported no code"
-    if not expected.matches(exc.code):
+    if stop_outcome(case, exc.code) != PASS:
         return BUGCHECK, f"{message}\nexpected {expected}, observed 0x{exc.code:X}"
     return PASS, f"bugcheck 0x{exc.code:X} as expected ({expected})"
 

@@ -129,6 +129,13 @@ class _Saved:
         return None, self.missing.get(ref.name, "no earlier step saved it")
 
 
+def stop_outcome(case: Case, code: int | None) -> str:
+    """The outcome of a case whose target really stopped (a bugcheck): PASS only when the
+    scenario expects a stop and the reported code is one it names (or it expects ``any``)."""
+    expected = case.expect_bugcheck
+    return PASS if expected is not None and expected.matches(code) else BUGCHECK
+
+
 def _judge_step(step: Step, result: StepResult | None, saved: _Saved | None = None) -> StepVerdict:
     expected_status = _describe_expectation(step.expect)
     if result is None:
