@@ -19,6 +19,7 @@ import logging
 import time
 from pathlib import Path
 
+from harness import testpoints
 from harness.errors import BugcheckDetected, BootError, GuestTimeout, InfraError
 from harness.guest.ssh import ExecResult, HostKeyMismatch, SshTransport
 from harness.vm import accel as accel_mod
@@ -112,6 +113,7 @@ class VmGuest:
         m = self.manifest
         self.ssh = SshTransport("127.0.0.1", self.instance.forward(m.ssh_port), m.ssh_user,
                                 m.client_key, m.host_key)
+        testpoints.reached("ssh")
         try:
             self.ssh.wait_ready(deadline, abort=self._abort_if_crashed)
             self.ready_seconds = time.monotonic() - start
