@@ -85,7 +85,9 @@ class VmGuest:
         """
         if provision is not None:
             self._provision = provision
-        tries = accel_mod.candidates(self.accel_requested, self.uri)
+        key = self._accel_key() if self.accel_requested == "auto" else None
+        tries = accel_mod.candidates(self.accel_requested, self.uri, key)
+        failed = ""
         for i, accel in enumerate(tries):
             probing = i < len(tries) - 1
             deadline = self.kvm_probe_timeout if probing else self.boot_timeout
@@ -94,16 +96,27 @@ class VmGuest:
             except InfraError as exc:
                 if not probing or isinstance(exc, HostKeyMismatch):
                     raise
+                # A domain that stops (QEMU exits) ends the probe at once (_abort_if_crashed);
+                # only a guest that stays silent costs the whole probe deadline.
+                failed = str(exc).splitlines()[0][:200]
                 log.warning("%s not ready under %s within %.0f s (%s); falling back to %s",
-                            self.worker, accel.upper(), deadline, exc, tries[i + 1].upper())
+                            self.worker, accel.upper(), deadline, failed, tries[i + 1].upper())
                 self._discard()
                 continue
-            if self.accel_requested == "auto":
-                accel_mod.record(self.uri, accel, f"guest reached SSH-ready under {accel.upper()}"
-                                 + (" after the KVM probe failed" if i else ""))
+            if self.accel_requested == "auto" and len(tries) > 1:
+                why = f"guest reached SSH-ready under {accel.upper()}"
+                accel_mod.record(self.uri, accel, why + (f"; the KVM probe failed: {failed}" if i else ""), key)
             self.accel, self.boot_seconds = accel, took
             return took
         raise AssertionError("unreachable")
+
+    def _accel_key(self) -> dict[str, str] | None:
+        """What the remembered KVM/TCG verdict of this host depends on (None: not remembered)."""
+        versions = getattr(self.backend, "versions", None)
+        try:
+            return accel_mod.host_key(self.uri, versions() if versions else {})
+        except InfraError:
+            return None
 
     def _boot_once(self, accel: str, deadline: float) -> float:
         start = time.monotonic()
