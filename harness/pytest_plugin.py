@@ -13,6 +13,7 @@ Registered through the ``pytest11`` entry point, so ``pytest scenarios/`` just w
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -47,6 +48,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where baselines live, one folder per target identity (default: baselines)")
     group.addoption("--record-baseline", action="store_true",
                     help="record what each case observed as the baseline of this target identity")
+    group.addoption("--keep-runs", metavar="N", type=int, default=None,
+                    help="run folders kept under the artefact folder, the newest, this run included "
+                         "(default: the lab file's keep_runs, else 20)")
     group.addoption("--shard", metavar="I/N", default=None,
                     help="keep only the I-th of N slices of the scenario cases (1-based), for CI matrices")
 
@@ -82,10 +86,18 @@ def pytest_configure(config: pytest.Config) -> None:
             # a Windows target with no image stops the run with one line, not N errors.
             check_capacity(lab, name, _xdist_workers(config))
             check_target(lab, name)
+            keep = config.getoption("--keep-runs")
+            if keep is not None:
+                lab = dataclasses.replace(lab, config=dataclasses.replace(lab.config, keep_runs=keep))
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_LAB_KEY] = lab
     config.stash[_RUN_KEY] = RunContext.create(lab, getattr(config, "workerinput", None))
+    if not hasattr(config, "workerinput") and _ran_cases(config):
+        from harness.retention import prune_runs
+
+        # Older runs' folders beyond keep_runs go before this run adds its own.
+        prune_runs(lab.config.run_dir, lab.config.keep_runs - 1, spare=(config.stash[_RUN_KEY].root,))
     if _uses_vm(lab, name):
         # Ctrl-C and SIGTERM alike stop the run and clean up first (harness/interrupts.py); the
         # controller hands the signal on to its workers at once.
@@ -112,6 +124,12 @@ class _XdistRunStamp:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node) -> None:
         node.workerinput["clfs_run_stamp"] = self.stamp
+
+
+def _ran_cases(config: pytest.Config) -> bool:
+    """Whether this session may run scenario cases (not --collect-only, --help or --version)."""
+    return not (config.option.collectonly or getattr(config.option, "help", False)
+                or getattr(config.option, "version", False))
 
 
 def _uses_vm(lab, name: str) -> bool:
