@@ -28,6 +28,8 @@ DEFAULT_TARGET = "model"
 _TARGETS_KEY = pytest.StashKey[dict]()
 _LAB_KEY = pytest.StashKey[object]()
 _RUN_KEY = pytest.StashKey[object]()
+_RAN_KEY = pytest.StashKey[bool]()
+_CONFIG: list = []     # the session's config, for hooks that are not given it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -77,6 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from harness.runctx import RunContext, check_capacity, check_target
 
     config.stash[_TARGETS_KEY] = {}
+    _CONFIG[:] = [config]
     try:
         lab = load_lab(find_lab_file(config.getoption("--lab"), config.rootpath))
         name = target_name(config, lab)
@@ -93,11 +96,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_LAB_KEY] = lab
     config.stash[_RUN_KEY] = RunContext.create(lab, getattr(config, "workerinput", None))
-    if not hasattr(config, "workerinput") and _ran_cases(config):
-        from harness.retention import prune_runs
-
-        # Older runs' folders beyond keep_runs go before this run adds its own.
-        prune_runs(lab.config.run_dir, lab.config.keep_runs - 1, spare=(config.stash[_RUN_KEY].root,))
     if _uses_vm(lab, name):
         # Ctrl-C and SIGTERM alike stop the run and clean up first (harness/interrupts.py); the
         # controller hands the signal on to its workers at once.
@@ -124,12 +122,6 @@ class _XdistRunStamp:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node) -> None:
         node.workerinput["clfs_run_stamp"] = self.stamp
-
-
-def _ran_cases(config: pytest.Config) -> bool:
-    """Whether this session may run scenario cases (not --collect-only, --help or --version)."""
-    return not (config.option.collectonly or getattr(config.option, "help", False)
-                or getattr(config.option, "version", False))
 
 
 def _uses_vm(lab, name: str) -> bool:
@@ -215,12 +207,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus):
     signal that comes meanwhile is held, then marks the run interrupted (exit status 2)."""
     from harness import interrupts, testpoints
 
+    controller = not hasattr(session.config, "workerinput")
     with interrupts.shielded(act=False) as held:
-        if not hasattr(session.config, "workerinput"):
+        if controller:
             testpoints.reached("report")
         yield
+        if controller and session.config.stash.get(_RAN_KEY, False):
+            _prune_runs(session.config)
     if held.signals:
         session.exitstatus = pytest.ExitCode.INTERRUPTED
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Notes that scenario cases ran (on the controller too, from the workers' reports)."""
+    if getattr(report, "clfs_case", None) is not None and _CONFIG:
+        _CONFIG[0].stash[_RAN_KEY] = True
+
+
+def _prune_runs(config: pytest.Config) -> None:
+    """Run folders beyond keep_runs go, once this run's own is written (the newest N stay, this
+    one included). Only after scenario cases ran: a session of the project's own tests keeps
+    its hands off the run directory."""
+    from harness.retention import prune_runs
+
+    lab = config.stash[_LAB_KEY]
+    prune_runs(lab.config.run_dir, lab.config.keep_runs, spare=(config.stash[_RUN_KEY].root,))
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -70,14 +70,20 @@ def test_keep_runs_in_the_lab_file_and_its_range(tmp_path):
     assert load_lab(None, env={"CLFS_HARNESS_KEEP_RUNS": "7"}).config.keep_runs == 7
 
 
-def test_a_run_prunes_old_run_folders_before_adding_its_own(pytester, tmp_path, monkeypatch):
+def test_a_run_of_scenario_cases_prunes_old_run_folders_other_sessions_do_not(pytester, tmp_path, monkeypatch):
     root = tmp_path / "runs"
     for i in range(4):
         _run(root, f"20261201-10000{i}")
     monkeypatch.setenv("CLFS_HARNESS_RUN_DIR", str(root))
-    pytester.makefile(".scenario.yaml", one="name: one\ndescription: x\nskip_targets: [model]\nsteps:\n  - create_log: {name: log}\n")
-    pytester.runpytest("-p", "no:cacheprovider", "--keep-runs=2").assert_outcomes(skipped=1)
-    assert [p.name for p in root.iterdir() if p.name.startswith("run-2026")] == ["run-20261201-100003-999999999"]
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    pytester.runpytest("-p", "no:cacheprovider", "--keep-runs=1", "test_plain.py").assert_outcomes(passed=1)
+    assert len(list(root.glob("run-2026*"))) == 4
+    pytester.makefile(".scenario.yaml", one="name: one\ndescription: x\nskip_targets: [model]\nsteps:\n"
+                                           "  - create_log: {name: log}\n")
+    pytester.runpytest("-p", "no:cacheprovider", "--keep-runs=2", "one.scenario.yaml").assert_outcomes(skipped=1)
+    # A skipped case writes no folder of its own, so the newest two that exist stay.
+    assert sorted(p.name for p in root.glob("run-2026*")) == ["run-20261201-100002-999999999",
+                                                               "run-20261201-100003-999999999"]
     refused = pytester.runpytest("-p", "no:cacheprovider", "--keep-runs=0")
     refused.stderr.fnmatch_lines(["*bad keep_runs: 0, want ?1-100000?"])
 
