@@ -144,6 +144,10 @@ class VmTarget(Target):
         session, self._session = self._session, None
         with shielded():        # Ctrl-C or SIGTERM waits until the domain and overlay are gone
             try:
+                if session is not None:
+                    # Files before domains (QEMU keeps what it has open): a worker killed while
+                    # its domain is still going leaves no staged image behind.
+                    session.run.remove_staging()
                 if guest is not None:
                     guest.close()
             finally:

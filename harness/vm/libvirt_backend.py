@@ -255,16 +255,19 @@ class LibvirtInstance(Instance):
 
     def _close(self) -> None:
         self._quiet = True
+        # The overlay goes first (QEMU keeps its open file until it exits): a worker killed while
+        # the domain is still being destroyed then leaves no file, and the domain goes by
+        # autodestroy when the killed process's connection closes.
         try:
+            try:
+                self.spec.overlay.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("%s: cannot remove overlay %s: %s", self.name, self.spec.overlay, exc)
             self._settle_pending()
             if self.dom is not None:
                 remove_domain(self.dom)
         finally:
             self.backend.forget(self)
-            try:
-                self.spec.overlay.unlink()
-            except FileNotFoundError:
-                pass
 
     def on_lifecycle(self, event: int, detail: int) -> None:
         """Called on libvirt's event thread."""
