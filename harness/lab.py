@@ -6,6 +6,7 @@ named by ``--lab`` / ``$CLFS_HARNESS_LAB``)::
     default_target: smoke
     artefact_dir: /var/tmp/clfs-runs      # per-run folder: reports and one folder per case
     infra_retries: 1                      # a lab failure is retried this often, then an error
+    keep_runs: 20                         # run folders kept under artefact_dir (the newest)
     accel: auto                           # auto (probe KVM, fall back to TCG), kvm or tcg
     timeouts: {boot: 2m, command: 60s}
     hosts:                                # pytest-xdist workers are spread over these by capacity
@@ -59,8 +60,8 @@ KIND_OPTIONS: dict[str, dict[str, tuple[type, str]]] = {
     },
 }
 SMOKE_FAULTS = ("panic", "hang", "kill-sshd", "kill-sshd-once")
-_TOP_KEYS = ("version", "default_target", "artefact_dir", "cache_dir", "infra_retries", "accel",
-             "timeouts", "hosts", "targets")
+_TOP_KEYS = ("version", "default_target", "artefact_dir", "cache_dir", "infra_retries", "keep_runs",
+             "accel", "timeouts", "hosts", "targets")
 _TIMEOUT_KEYS = {"boot": "boot_timeout_s", "command": "command_timeout_s"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -234,6 +235,12 @@ def _check(data: dict, p: _Problems) -> dict:
             out["infra_retries"] = value
         else:
             p.add(("infra_retries",), f"expected an integer 0-10, got {value!r}")
+    if "keep_runs" in data:
+        value = data["keep_runs"]
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 100000:
+            out["config"]["keep_runs"] = value
+        else:
+            p.add(("keep_runs",), f"expected an integer 1-100000 (run folders kept), got {value!r}")
     out["config"].update(_check_timeouts(data.get("timeouts"), p))
     if "hosts" in data:
         out["hosts"] = _check_hosts(data["hosts"], p)

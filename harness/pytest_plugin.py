@@ -12,6 +12,8 @@ Registered through the ``pytest11`` entry point, so ``pytest scenarios/`` just w
 
 from __future__ import annotations
 
+import atexit
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -26,6 +28,8 @@ DEFAULT_TARGET = "model"
 _TARGETS_KEY = pytest.StashKey[dict]()
 _LAB_KEY = pytest.StashKey[object]()
 _RUN_KEY = pytest.StashKey[object]()
+_RAN_KEY = pytest.StashKey[bool]()
+_CONFIG: list = []     # the session's config, for hooks that are not given it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,6 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--coverage", action="store_true",
                     help="add to the Markdown summary which documented routines and model rules the cases "
                          "of this run exercised (as `clfs-harness coverage` does for a catalogue)")
+    group.addoption("--keep-runs", metavar="N", type=int, default=None,
+                    help="run folders kept under the artefact folder, the newest, this run included "
+                         "(default: the lab file's keep_runs, else 20)")
     group.addoption("--shard", metavar="I/N", default=None,
                     help="keep only the I-th of N slices of the scenario cases (1-based), for CI matrices")
 
@@ -75,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from harness.runctx import RunContext, check_capacity, check_target
 
     config.stash[_TARGETS_KEY] = {}
+    _CONFIG[:] = [config]
     try:
         lab = load_lab(find_lab_file(config.getoption("--lab"), config.rootpath))
         name = target_name(config, lab)
@@ -84,10 +92,20 @@ def pytest_configure(config: pytest.Config) -> None:
             # a Windows target with no image stops the run with one line, not N errors.
             check_capacity(lab, name, _xdist_workers(config))
             check_target(lab, name)
+            keep = config.getoption("--keep-runs")
+            if keep is not None:
+                lab = dataclasses.replace(lab, config=dataclasses.replace(lab.config, keep_runs=keep))
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_LAB_KEY] = lab
     config.stash[_RUN_KEY] = RunContext.create(lab, getattr(config, "workerinput", None))
+    if _uses_vm(lab, name):
+        # Ctrl-C and SIGTERM alike stop the run and clean up first (harness/interrupts.py); the
+        # controller hands the signal on to its workers at once.
+        from harness import interrupts
+
+        interrupts.install(forward_to_children=not hasattr(config, "workerinput"))
+        _give_workers_time_to_clean_up()
     if not hasattr(config, "workerinput"):  # on xdist, only the controller writes reports
         from harness.report.results import ResultsCollector
 
@@ -107,6 +125,26 @@ class _XdistRunStamp:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node) -> None:
         node.workerinput["clfs_run_stamp"] = self.stamp
+
+
+def _uses_vm(lab, name: str) -> bool:
+    from harness import targets
+
+    try:
+        return bool(targets.target_class(lab.target(name).kind).uses_vm)
+    except (HarnessError, ImportError):
+        return False
+
+
+def _give_workers_time_to_clean_up() -> None:
+    """pytest-xdist kills a worker 10 s after asking it to stop (NodeManager.EXIT_TIMEOUT); one
+    that is still destroying its domain then leaves its overlay behind. A worker ends itself
+    15 s after that request at the latest (execnet), so the controller waits that long."""
+    try:
+        from xdist.workermanage import NodeManager
+    except ImportError:
+        return
+    NodeManager.EXIT_TIMEOUT = max(getattr(NodeManager, "EXIT_TIMEOUT", 0), 20)
 
 
 def target_name(config: pytest.Config, lab=None) -> str:
@@ -168,10 +206,63 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus):
+    """The reports (and, on the controller, xdist's wait for its workers) are written whole: a
+    signal that comes meanwhile is held, then marks the run interrupted (exit status 2)."""
+    from harness import interrupts, testpoints
+
+    controller = not hasattr(session.config, "workerinput")
+    with interrupts.shielded(act=False) as held:
+        if controller:
+            testpoints.reached("report")
+        yield
+        if controller and session.config.stash.get(_RAN_KEY, False):
+            _prune_runs(session.config)
+    if held.signals:
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Notes that scenario cases ran (on the controller too, from the workers' reports)."""
+    if getattr(report, "clfs_case", None) is not None and _CONFIG:
+        _CONFIG[0].stash[_RAN_KEY] = True
+
+
+def _prune_runs(config: pytest.Config) -> None:
+    """Run folders beyond keep_runs go, once this run's own is written (the newest N stay, this
+    one included). Only after scenario cases ran: a session of the project's own tests keeps
+    its hands off the run directory."""
+    from harness.retention import prune_runs
+
+    lab = config.stash[_LAB_KEY]
+    prune_runs(lab.config.run_dir, lab.config.keep_runs, spare=(config.stash[_RUN_KEY].root,))
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    for opened, _ in config.stash.get(_TARGETS_KEY, {}).values():
+    from harness import interrupts
+
+    try:
+        with interrupts.shielded():
+            _close_targets(config.stash.get(_TARGETS_KEY, {}))
+    finally:
+        interrupts.uninstall()
+
+
+def _close_targets(cache: dict) -> None:
+    """Close every target this process opened (once: the cache is emptied as it goes)."""
+    while cache:
+        _name, (opened, _problem) = cache.popitem()
         if opened is not None:
             opened[0].close()
+
+
+def _close_at_exit(cache: dict) -> None:
+    """The last line: targets still open when the interpreter exits (an interrupt that landed
+    before pytest_unconfigure could close them) are closed here."""
+    if cache:
+        _close_targets(cache)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
@@ -221,6 +312,7 @@ class ScenarioItem(pytest.Item):
         self._host = None
 
     def setup(self) -> None:
+        from harness import testpoints
         from harness.report.record import case_record
         from harness.verdict.outcome import INFRA, SKIP, classify_exception
 
@@ -237,6 +329,7 @@ class ScenarioItem(pytest.Item):
         for attempt in range(1, attempts + 1):
             self._attempts = attempt
             started = time.perf_counter()
+            testpoints.reached("case")
             try:
                 self._result = target.execute(self.case, self._artefacts)
                 break
@@ -363,6 +456,8 @@ def _target(config: pytest.Config, name: str):
     from harness.runctx import open_target
 
     cache = config.stash[_TARGETS_KEY]
+    if not cache:
+        atexit.register(_close_at_exit, cache)
     if name not in cache:
         try:
             cache[name] = (open_target(config.stash[_LAB_KEY], name, config.stash[_RUN_KEY]), None)

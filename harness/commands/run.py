@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     parser.add_argument("--baseline-dir", metavar="DIR", help="where baselines live (default: baselines)")
     parser.add_argument("--coverage", action="store_true",
                         help="add the routines and model rules this run exercised to the Markdown summary")
+    parser.add_argument("--keep-runs", type=int, metavar="N",
+                        help="run folders kept under the artefact folder, this run included (default: lab file, else 20)")
     parser.add_argument("-q", "--quiet", action="store_true", help="one character per case instead of a line")
     parser.set_defaults(func=run)
 
@@ -62,6 +64,10 @@ def pytest_args(args) -> list[str]:
         if not 0 <= args.infra_retries <= 10:
             raise UsageError(f"bad --infra-retries: {args.infra_retries}, want [0-10]")
         argv.append(f"--infra-retries={args.infra_retries}")
+    if args.keep_runs is not None:
+        if not 1 <= args.keep_runs <= 100000:
+            raise UsageError(f"bad --keep-runs: {args.keep_runs}, want [1-100000]")
+        argv.append(f"--keep-runs={args.keep_runs}")
     if args.record_baseline:
         argv.append("--record-baseline")
     if args.coverage:

@@ -4,8 +4,7 @@ Every outcome class is produced for real: FAIL by a wrong expectation, BUGCHECK 
 panic in the guest, HANG by a command that never returns, INFRA by killing the guest's SSH
 server (``tests/integration/pipeline/lab.yaml`` names which case gets which lab fault). Also:
 a baseline recorded, the behaviour changed, the change shown as a diff; report files checked
-against their schema; SIGINT in the middle of a run leaves nothing behind and still writes a
-partial report.
+against their schema. (Ctrl-C and SIGTERM at every point of a run: tests/integration/test_interrupts.py.)
 """
 
 from __future__ import annotations
@@ -13,10 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -77,7 +74,7 @@ def leftovers(run_dir: Path) -> list[str]:
     names = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"],
                            capture_output=True, text=True).stdout.split()
     found += [n for n in names if any(n.startswith(f"clfs-{rid}-") for rid in run_ids)]
-    found += [str(p) for p in run_dir.glob("*/staging")]
+    found += [str(p) for p in run_dir.glob("*/images")]   # staged image links (RunDir.staging_dir)
     return found
 
 
@@ -188,37 +185,3 @@ def test_a_recorded_baseline_shows_a_behaviour_change_as_a_diff(lab_ready, run_d
     results = json.loads((tmp_path / "r.json").read_text())
     assert [c["outcome"] for c in results["cases"]] == ["FAIL", "FAIL"]
     assert leftovers(run_dir) == []
-
-
-def test_sigint_mid_run_leaves_nothing_behind_and_writes_a_partial_report(lab_ready, run_dir, tmp_path):
-    env = dict(os.environ, CLFS_HARNESS_RUN_DIR=str(run_dir), TMPDIR=str(tmp_path), PYTHONUNBUFFERED="1")
-    report = tmp_path / "results.json"
-    proc = subprocess.Popen(CLI + ["run", str(ROOT / "scenarios"), "--target", "smoke", "--workers", "2",
-                                   "--results-json", str(report)],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    seen: list[str] = []
-    deadline = time.monotonic() + 300
-    try:
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            seen.append(line)
-            if sum(" PASS " in s for s in seen) >= 4:   # both VMs up, cases finishing
-                break
-        assert sum(" PASS " in s for s in seen) >= 4, "".join(seen[-40:])
-        os.killpg(proc.pid, signal.SIGINT)               # what Ctrl-C in a terminal does
-        rest, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    output = "".join(seen) + rest
-    assert proc.returncode == 2, output[-3000:]   # interrupted: not a pass, not a CLFS failure
-    results = json.loads(report.read_text())
-    assert results["complete"] is False
-    assert 4 <= results["summary"]["total"] < 47, results["summary"]
-    assert leftovers(run_dir) == [], output[-3000:]
-    assert list(tmp_path.glob("clfs-smoke-*")) == []
-    assert list(tmp_path.glob("tmp*")) == []
