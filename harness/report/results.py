@@ -52,7 +52,7 @@ class ResultsCollector:
         record = getattr(report, "clfs_case", None)
         if record is None:
             return
-        if report.skipped and report.when in ("setup", "call"):
+        if report.skipped and report.when in ("setup", "call") and not hasattr(report, "wasxfail"):
             record = dict(record, outcome=SKIP, message=_skip_reason(report))
         if report.when == "call" or report.skipped or report.failed:
             # The last phase that has a say wins: an error at teardown overrides a pass.
