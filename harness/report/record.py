@@ -19,6 +19,7 @@ def case_record(case: Case, target: str, outcome: str, *, result: CaseResult | N
         "id": case.id,
         "scenario": case.scenario,
         "file": case.file,
+        "line": case.loc.line,
         "params": {k: v for k, v in case.params.items()},
         "tags": list(case.tags),
         "target": target,
@@ -41,6 +42,7 @@ def _step_record(sv) -> dict:
     entry = {
         "index": step.index,
         "op": step.op,
+        "line": step.loc.line,
         "context": step.context,
         "expected": step.expect.status,
         "ok": sv.ok,
