@@ -39,6 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the run's results as JSON (schema: harness/report/results.schema.json)")
     group.addoption("--summary-md", metavar="PATH", default=None,
                     help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set)")
+    group.addoption("--html", metavar="PATH", default=None,
+                    help="write the run as one self-contained HTML page (cases, steps, diffs, screenshots)")
     group.addoption("--infra-retries", metavar="N", type=int, default=None,
                     help="run a case again up to N times when the lab (not CLFS) broke "
                          "(default: the lab file's infra_retries, else 1)")
@@ -89,7 +91,8 @@ def pytest_configure(config: pytest.Config) -> None:
         from harness.report.results import ResultsCollector
 
         collector = ResultsCollector(config, name, config.getoption("--results-json"),
-                                     config.getoption("--summary-md"), lab=lab, run=config.stash[_RUN_KEY])
+                                     config.getoption("--summary-md"), lab=lab, run=config.stash[_RUN_KEY],
+                                     html_path=config.getoption("--html"))
         config.pluginmanager.register(collector, "clfs-harness-results")
         if config.getoption("xmlpath", None):
             from harness.report.junit import JunitShaper
