@@ -18,6 +18,7 @@ from harness.errors import HarnessError, ScenarioError, UsageError
 COMMAND_MODULES = (
     "build_driver",
     "check",
+    "compare",
     "doctor",
     "image",
     "list_cases",
