@@ -39,7 +39,7 @@ th{background:#f6f8fa}
 .bad td{background:#ffebe9}
 pre{background:#f6f8fa;padding:.5em;overflow-x:auto;font-size:12px}
 details{margin:.2em 0}
-img.shot{max-width:640px;border:1px solid #d0d7de;display:block;margin:.3em 0}
+img.shot{max-width:420px;border:1px solid #d0d7de;display:block;margin:.3em 0}
 #filters label{margin-right:.8em}
 tr.case[hidden],tr.detail[hidden]{display:none}
 """
@@ -125,7 +125,11 @@ def _filters(results: dict) -> str:
 def _case_table(results: dict, page: Path) -> str:
     e = html.escape
     rows = ['<table id="cases"><tr><th>case</th><th>outcome</th><th>time</th><th>first difference</th></tr>']
-    for n, case in enumerate(results["cases"]):
+    # What needs a look first: failures, then lab errors, known issues, skips, passes.
+    order = {o: i for i, o in enumerate(("FAIL", "CONTRACT", "BUGCHECK", "HANG", "INFRA", "XPASS", "XFAIL",
+                                         "SKIP", "PASS"))}
+    ranked = sorted(results["cases"], key=lambda c: (order.get(c["outcome"], 0), c["id"]))
+    for n, case in enumerate(ranked):
         outcome = case["outcome"]
         first = "" if outcome in (PASS, SKIP) else one_line_message(case).split(": ", 1)[-1]
         if outcome == SKIP:
