@@ -42,6 +42,10 @@ class ResultsCollector:
     def pytest_terminal_summary(self, terminalreporter) -> None:
         for line in self.written:
             terminalreporter.write_line(f"clfs-harness: wrote {line}")
+        from harness.report.annotations import github_annotations
+
+        for line in github_annotations(self.results(complete=True)):
+            terminalreporter.write_line(line)
 
     @pytest.hookimpl
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
