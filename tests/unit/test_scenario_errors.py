@@ -47,11 +47,11 @@ CASES = {
     ),
     "missing_parameter": (
         HEADER + LOG + "  - add_container: {log: log}\n",
-        ["x.scenario.yaml:5:20: scenario 'basic', step 2 (add_container): missing required parameter 'size'"],
+        ["x.scenario.yaml:5:5: scenario 'basic', step 2 (add_container): missing required parameter 'size'"],
     ),
     "bad_unit": (
         HEADER + LOG + "  - add_container: {log: log, size: 512KB}\n",
-        ["x.scenario.yaml:5:37: scenario 'basic', step 2 (add_container): size: unknown unit 'KB' in '512KB'; "
+        ["x.scenario.yaml:5:37: scenario 'basic', step 2 (add_container): size: unknown unit 'KB'; "
          "use B, KiB, MiB, GiB or TiB (did you mean KiB? units are binary: 1 KiB = 1024 bytes)"],
     ),
     "undefined_name": (
@@ -167,6 +167,6 @@ def test_one_mistake_is_reported_once_not_at_every_later_use(tmp_path):
         "must not be called; a scenario runs it only when it declares expect_bugcheck",
         "x.scenario.yaml:5:42: scenario 'basic', step 1 (create_log): disposition: expected one of open_always, "
         "create_new, open_existing, got 'sometimes'",
-        "x.scenario.yaml:7:64: scenario 'basic', step 3 (create_marshalling_area): buffer_size: unknown unit 'KB' in "
-        "'4KB'; use B, KiB, MiB, GiB or TiB (did you mean KiB? units are binary: 1 KiB = 1024 bytes)",
+        "x.scenario.yaml:7:64: scenario 'basic', step 3 (create_marshalling_area): buffer_size: unknown unit 'KB'; "
+        "use B, KiB, MiB, GiB or TiB (did you mean KiB? units are binary: 1 KiB = 1024 bytes)",
     ]
