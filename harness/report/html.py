@@ -18,7 +18,7 @@ import html
 import os
 from pathlib import Path
 
-from harness.report.junit import one_line_message
+from harness.report.record import first_difference
 from harness.verdict.judge import IRQL_NAMES
 from harness.verdict.outcome import OUTCOMES, PASS, SKIP
 
@@ -131,7 +131,7 @@ def _case_table(results: dict, page: Path) -> str:
     ranked = sorted(results["cases"], key=lambda c: (order.get(c["outcome"], 0), c["id"]))
     for n, case in enumerate(ranked):
         outcome = case["outcome"]
-        first = "" if outcome in (PASS, SKIP) else one_line_message(case).split(": ", 1)[-1]
+        first = "" if outcome in (PASS, SKIP) else first_difference(case)
         if outcome == SKIP:
             first = case["message"]
         rows.append(f'<tr class="case" data-outcome="{outcome}" data-id="{e(case["id"])}" data-detail="d{n}">'

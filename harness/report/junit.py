@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.report.record import first_difference
 from harness.verdict.outcome import INFRA
 
 
@@ -43,15 +44,8 @@ class CaseFailureRepr:
 
 
 def one_line_message(record: dict) -> str:
-    """``OUTCOME: first mismatch`` for a case record that did not pass."""
-    outcome = record["outcome"]
-    for step in record.get("steps", []):
-        for m in step.get("mismatches", []):
-            return (f"{outcome}: step {step['index']} {step['op']}: {m['what']} expected {m['expected']}, "
-                    f"observed {m['observed']}")
-    lines = [line.strip() for line in record.get("message", "").splitlines() if line.strip()]
-    lines = [line for line in lines if not line.startswith("target:")]
-    return f"{outcome}: {lines[0] if lines else 'no detail'}"[:400]
+    """``OUTCOME: first difference`` for a case record that did not pass."""
+    return f"{record['outcome']}: {first_difference(record)}"
 
 
 class JunitShaper:
