@@ -97,7 +97,8 @@ def render_html(results: dict, page_path: Path) -> str:
 def _identity_table(results: dict) -> str:
     target, e = results["target"], html.escape
     rows = [("target", target["name"]), ("kind", target["kind"]), ("run", (results.get("run") or {}).get("stamp", ""))]
-    rows += [(k, str(v)) for k, v in sorted((target.get("identity") or {}).items())]
+    # The identity's own "target" is the kind's name, shown above as kind.
+    rows += [(k, str(v)) for k, v in sorted((target.get("identity") or {}).items()) if k != "target"]
     lab = results.get("lab") or {}
     rows.append(("lab file", lab.get("source") or "none (defaults)"))
     body = "".join(f"<tr><th>{e(k)}</th><td><code>{e(str(v))}</code></td></tr>" for k, v in rows)
