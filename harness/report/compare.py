@@ -29,7 +29,8 @@ class Column:
     cases: dict         # case ID -> list of observed steps
 
     def facts(self) -> str:
-        shown = [f"{k}={self.identity[k]}" for k in IDENTITY_FACTS if self.identity.get(k) not in (None, "")]
+        shown = [f"{k}={self.identity[k]}" for k in IDENTITY_FACTS
+                 if self.identity.get(k) not in (None, "") and k != "model"]
         if self.identity.get("model"):
             shown.insert(0, "documented-rules model, not Windows")
         return ", ".join(shown) or "identity not recorded"
