@@ -76,7 +76,12 @@ def render_html(results: dict, page_path: Path) -> str:
     out = ["<!DOCTYPE html>", "<html lang=en><head><meta charset=utf-8>",
            f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
            f"<title>{e(title)}</title><style>{_STYLE}</style></head><body>", f"<h1>{e(title)}</h1>"]
-    if target.get("model"):
+    identity = target.get("identity") or {}
+    if identity.get("standin"):
+        out.append('<div class="model" id="model-note">Results of the CLFS.SYS <b>stand-in</b> under Wine (the '
+                   'real clfstest.sys and clfsctl.exe against the documented-rules model), not of Windows. '
+                   + e(identity.get("not_checked", "")) + "</div>")
+    elif target.get("model"):
         out.append('<div class="model" id="model-note">Results of the documented-rules <b>model</b>, '
                    'not of Windows.</div>')
     if not results.get("complete", True):

@@ -79,7 +79,9 @@ def suite_properties(results: dict) -> list[tuple[str, str]]:
     target = results["target"]
     props = [("clfs.target", target["name"]), ("clfs.target.kind", target["kind"]),
              ("clfs.target.model", "true" if target["model"] else "false")]
-    if target["model"]:
+    if target["identity"].get("standin"):
+        props.append(("clfs.results_of", "the CLFS.SYS stand-in under Wine, not Windows"))
+    elif target["model"]:
         props.append(("clfs.note", "results of the documented-rules model, not of Windows"))
     props += [(f"clfs.identity.{k}", str(v)) for k, v in sorted(target["identity"].items())]
     return props

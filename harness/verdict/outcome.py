@@ -2,9 +2,9 @@
 
 PASS      the case behaved as the scenario says
 FAIL      CLFS (or the model) did not behave as the scenario says
-CONTRACT  the test driver broke a kernel rule (a bug of ours, never CLFS behaviour): a failure
 BUGCHECK  the system stopped (real or model-simulated) where no bugcheck, or another code, was expected
 HANG      a deadline passed while the case was running
+CONTRACT  the test driver broke a kernel rule (a bug of ours, never CLFS behaviour; the stand-in finds it)
 INFRA     the lab broke (libvirt, QEMU, SSH, bad bytes from the guest): an error, never a CLFS failure
 SKIP      not run, with the reason
 XFAIL     failed as a known issue of the scenario describes (pytest's xfail, with the issue's link)
@@ -18,9 +18,9 @@ from harness.errors import BugcheckDetected, GuestTimeout, HarnessError
 PASS, FAIL, BUGCHECK, HANG, INFRA, SKIP = "PASS", "FAIL", "BUGCHECK", "HANG", "INFRA", "SKIP"
 CONTRACT = "CONTRACT"
 XFAIL, XPASS = "XFAIL", "XPASS"
-OUTCOMES = (PASS, FAIL, CONTRACT, BUGCHECK, HANG, INFRA, SKIP, XFAIL, XPASS)
+OUTCOMES = (PASS, FAIL, BUGCHECK, HANG, CONTRACT, INFRA, SKIP, XFAIL, XPASS)
 # Outcomes that count against the run (pytest failures); INFRA is an error, not among them.
-FAILURES = (FAIL, CONTRACT, BUGCHECK, HANG)
+FAILURES = (FAIL, BUGCHECK, HANG, CONTRACT)
 
 
 def classify_exception(exc: BaseException) -> str:

@@ -78,3 +78,13 @@ def test_the_target_and_its_identity_are_suite_properties(pytester, monkeypatch)
     assert props["clfs.target"] == "scripted" and props["clfs.target.model"] == "false"
     assert props["clfs.identity.protocol_version"] == "1"
     assert root.find(".//testcase/properties") is None
+
+
+def test_stand_in_results_say_so_in_the_suite_properties():
+    from harness.report.junit import suite_properties
+
+    wine = {"target": {"name": "wine", "kind": "wine", "model": True,
+                       "identity": {"target": "wine", "model": True, "standin": True}}}
+    props = dict(suite_properties(wine))
+    assert props["clfs.results_of"] == "the CLFS.SYS stand-in under Wine, not Windows"
+    assert "clfs.note" not in props

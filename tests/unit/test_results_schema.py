@@ -76,3 +76,23 @@ def test_a_tampered_file_is_refused_at_every_level(results):
         if not list(check.iter_errors(_tamper(results, path, value))):
             accepted.append(what)
     assert accepted == []
+
+
+def test_every_target_kind_s_identity_is_known_to_the_schema(results):
+    """The identities the targets write (harness/targets/*.py) pass the strict identity definition."""
+    identities = [
+        {"target": "model", "model": True, "model_sha256": "a" * 64, "protocol_version": 1},
+        {"target": "smoke", "model": True, "image": "linux-smoke", "image_sha256": "b" * 64, "accel": "tcg",
+         "model_sha256": "c" * 64, "protocol_version": 1},
+        {"target": "windows", "windows_build": 26100, "windows_revision": 4061, "edition": "Professional",
+         "product_name": "Windows 11 Pro", "display_version": "24H2", "image": "win11", "image_sha256": "d" * 64,
+         "driver_sha256": "e" * 64, "client_sha256": "f" * 64, "driver_build": "1", "verifier": True,
+         "accel": "kvm", "clfs_authentication": "enforcing"},
+        {"target": "wine", "model": True, "standin": True, "wine_version": "wine-8.0", "driver_sha256": "0" * 64,
+         "standin_sha256": "1" * 64, "protocol_version": 1, "not_checked": "x", "wine_start_s": 1.5,
+         "name": "wine-8.0-standin-111111111111"},
+    ]
+    check = validator()
+    for identity in identities:
+        results["target"]["identity"] = identity
+        assert [e.message for e in check.iter_errors(results)] == [], identity["target"]
