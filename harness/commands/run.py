@@ -26,6 +26,7 @@ def register(subparsers) -> None:
     parser.add_argument("--results-json", metavar="PATH", help="write results JSON")
     parser.add_argument("--summary-md", metavar="PATH", help="write a Markdown summary")
     parser.add_argument("--junitxml", metavar="PATH", help="write JUnit XML")
+    parser.add_argument("--html", metavar="PATH", help="write the run as one self-contained HTML page")
     parser.add_argument("--infra-retries", type=int, metavar="N", help="retries of a case whose lab broke")
     parser.add_argument("--record-baseline", action="store_true",
                         help="record what each case observed as the baseline of this target identity")
@@ -53,7 +54,8 @@ def pytest_args(args) -> list[str]:
             raise UsageError(f"bad --shard: {args.shard!r}, want I/N such as 1/4")
         argv.append(f"--shard={args.shard}")
     for flag, value in (("-k", args.keyword), ("-m", args.markers), ("--results-json", args.results_json),
-                        ("--summary-md", args.summary_md), ("--junitxml", args.junitxml), ("--lab", args.lab),
+                        ("--summary-md", args.summary_md), ("--junitxml", args.junitxml), ("--html", args.html),
+                        ("--lab", args.lab),
                         ("--baseline-dir", args.baseline_dir)):
         if value:
             # "--flag=value", never "--flag value": pytest picks its rootdir (and so the case IDs

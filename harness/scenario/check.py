@@ -24,7 +24,7 @@ from harness.scenario.values import suggest as _suggest
 from harness.scenario.yamlsrc import Document
 
 TOP_FIELDS = ("name", "description", "tags", "context", "matrix", "steps", "expect_bugcheck",
-              "timeout", "requires", "skip_targets")
+              "timeout", "requires", "skip_targets", "known_issues")
 REQUIRED_TOP = ("name", "description", "steps")
 BUILTIN_NAMES = frozenset({"scratch"})  # resolved by the target, not by the checker
 DEFAULT_TIMEOUT_S = 120.0
@@ -107,6 +107,7 @@ class _Header:
     timeout_s: float = DEFAULT_TIMEOUT_S
     requires: Requirements = field(default_factory=Requirements)
     skip_targets: frozenset = frozenset()
+    known_issues: tuple = ()
 
 
 def _check_header(scope: _Scope, data: dict) -> _Header:
@@ -134,6 +135,13 @@ def _check_header(scope: _Scope, data: dict) -> _Header:
             scope.problem(("timeout",), f"timeout: {exc}")
     if "requires" in data:
         h.requires = _requirements(scope, data["requires"])
+    if "known_issues" in data:
+        from harness.scenario.known import parse_known_issues
+
+        steps = data.get("steps")
+        h.known_issues = parse_known_issues(
+            data["known_issues"], len(steps) if isinstance(steps, list) else None,
+            lambda path, message, key=False: scope.problem(("known_issues", *path), message, key=key))
     return h
 
 
@@ -270,5 +278,5 @@ def _check_case(scope: _Scope, data: dict, header: _Header, combo: dict, steps: 
         description=header.description, tags=header.tags, steps=tuple(checked),
         expect_bugcheck=header.expect_bugcheck, timeout_s=header.timeout_s, requires=header.requires,
         skip_targets=header.skip_targets, loc=SourceLoc(scope.report.file, line, col),
-        objects=dict(checker.object_kinds()),
+        objects=dict(checker.object_kinds()), known_issues=header.known_issues,
     )

@@ -99,6 +99,29 @@ class Requirements:
 
 
 @dataclass(frozen=True, slots=True)
+class KnownDifference:
+    """One check a known issue makes fail: ``step`` and ``what`` as the verdict names the check
+    (``status``, ``irql``, ``ran``, ``output <name>``); ``observed`` (optional) what it then shows,
+    as the diff prints it (``STATUS_ACCESS_DENIED``, ``APC_LEVEL``, ``1048576``)."""
+    step: int
+    what: str
+    observed: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KnownIssue:
+    """A known difference between what a scenario says and what a target does.
+
+    ``applies_to`` holds Windows build numbers (int) and target-identity patterns (str, the
+    baseline folder name with ``*`` wildcards: ``windows-26100.*``, ``model-*``); empty: every target.
+    """
+    link: str
+    differs: tuple[KnownDifference, ...]
+    applies_to: tuple[Union[int, str], ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     """One runnable case: a scenario with its matrix values applied."""
     id: str                      # "marshalling/create.scenario.yaml::basic[buffer=4096]"
@@ -114,6 +137,7 @@ class Case:
     skip_targets: frozenset[str]
     loc: SourceLoc
     objects: dict = field(default_factory=dict)  # object name -> kind ("log" | "area"), in creation order
+    known_issues: tuple[KnownIssue, ...] = ()
 
     @property
     def name_with_params(self) -> str:

@@ -129,7 +129,8 @@ class StepChecker:
             if param.name in raw:
                 value = self._param(param, raw[param.name], path + (param.name,))
             elif param.required:
-                self._problem(path, f"missing required parameter {param.name!r}")
+                # At the op's name, where editors (yaml-language-server) flag a missing property too.
+                self._problem(path, f"missing required parameter {param.name!r}", key=True)
                 ok = False
                 continue
             else:

@@ -29,11 +29,27 @@ def baseline_root(option: str, rootpath: Path) -> Path:
     return root if root.is_absolute() else rootpath / root
 
 
+# CLFS logfile authentication (Windows 11 25H2, Server 2025: policy ClfsAuthenticationChecking,
+# registry HKLM\SYSTEM\CurrentControlSet\Services\CLFS\Authentication, value Mode: 0 enforced,
+# 1 learning, 2 disabled; /work/shared/reference/clfs/concepts/clfs-authentication.md) changes what
+# opening a log does within one build number, so it is part of a Windows identity's folder name.
+CLFS_AUTH_MODES = {0: "enforcing", 1: "learning", 2: "disabled"}
+
+
+def clfs_authentication(mode: int | None) -> str:
+    """The identity's ``clfs_authentication`` from the registry value Mode (None: no such value)."""
+    if mode is None:
+        return "absent"
+    return CLFS_AUTH_MODES.get(mode, f"mode-{mode}")
+
+
 def baseline_key(identity: dict) -> str:
     """The folder name for a target identity: results are comparable only within one."""
     target = str(identity.get("target", "unknown"))
     if identity.get("windows_build"):
-        return f"{target}-{identity['windows_build']}.{identity.get('windows_revision', 0)}"
+        key = f"{target}-{identity['windows_build']}.{identity.get('windows_revision', 0)}"
+        auth = identity.get("clfs_authentication")
+        return f"{key}-clfsauth-{auth}" if auth and auth != "absent" else key
     if identity.get("model"):
         # The model binary's hash changes with the compiler; its rules change with the protocol.
         return f"model-proto{identity.get('protocol_version', 0)}"
@@ -70,6 +86,14 @@ def load(path: Path) -> dict:
     """The cases of one baseline file ({} when there is none)."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))["cases"]
+    except FileNotFoundError:
+        return {}
+
+
+def load_identity(path: Path) -> dict:
+    """The target identity a baseline file was recorded on ({} for files older than that field)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("identity", {})
     except FileNotFoundError:
         return {}
 
@@ -112,6 +136,7 @@ def record(records: list[dict], root: Path) -> list[Path]:
     never loses the rest.
     """
     by_file: dict[Path, dict] = {}
+    identities: dict[Path, dict] = {}
     for rec in records:
         if not (rec.get("steps") or rec.get("bugcheck")) or "identity" not in rec:
             continue  # skipped or broken before a result: nothing observed
@@ -119,6 +144,9 @@ def record(records: list[dict], root: Path) -> list[Path]:
         path = baseline_path(root, rec["identity"], file_id)
         cases = by_file.setdefault(path, load(path))
         cases[rec["id"]] = observed(rec)
+        identities[path] = rec["identity"]
     for path, cases in by_file.items():
-        write_text_atomic(path, json.dumps({"cases": dict(sorted(cases.items()))}, indent=1, sort_keys=True) + "\n")
+        # The identity (build, CLFS authentication, hashes) goes along: compare shows it per column.
+        document = {"identity": identities[path], "cases": dict(sorted(cases.items()))}
+        write_text_atomic(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
     return sorted(by_file)

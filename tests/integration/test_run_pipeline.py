@@ -87,7 +87,7 @@ def test_two_workers_produce_every_outcome_class_with_reports_and_artefacts(lab_
     shutil.copytree(PIPELINE, tmp_path / "pipeline")   # tests/conftest.py keeps pytest tests/ out of it
     proc = run_cli(["run", "pipeline", "--lab", "pipeline/lab.yaml", "--workers", "2",
                     "--results-json", str(out / "results.json"), "--summary-md", str(out / "summary.md"),
-                    "--junitxml", str(out / "junit.xml")], run_dir, tmp_path)
+                    "--junitxml", str(out / "junit.xml"), "--html", str(out / "report.html")], run_dir, tmp_path)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     results = json.loads((out / "results.json").read_text())
@@ -101,7 +101,7 @@ def test_two_workers_produce_every_outcome_class_with_reports_and_artefacts(lab_
     }
     assert results["complete"] is True and results["target"]["kind"] == "smoke" and results["target"]["model"]
     assert results["summary"] == {"PASS": 5, "FAIL": 1, "BUGCHECK": 1, "HANG": 1, "CONTRACT": 0, "INFRA": 1, "SKIP": 0,
-                                  "total": 9}
+                                  "XFAIL": 0, "XPASS": 0, "total": 9}
     identity = results["target"]["identity"]
     assert len(identity["image_sha256"]) == 64 and len(identity["model_sha256"]) == 64
 
@@ -128,7 +128,7 @@ def test_two_workers_produce_every_outcome_class_with_reports_and_artefacts(lab_
     for word in ("PASS ", "FAIL ", "BUGCHECK ", "HANG "):
         assert f"] {word}" in proc.stdout, word
     summary = (out / "summary.md").read_text()
-    assert "| 5 | 1 | 1 | 1 | 0 | 1 | 0 |" in summary and "`pipeline/outcomes.scenario.yaml::panics` | BUGCHECK" in summary
+    assert "| 5 | 1 | 1 | 1 | 0 | 1 | 0 | 0 | 0 |" in summary and "`pipeline/outcomes.scenario.yaml::panics` | BUGCHECK" in summary
 
     # Artefact folders: bytes that decode, the console of the panic, screenshots of the failures.
     by_id = {c["id"].split("::", 1)[1]: c for c in results["cases"]}
@@ -144,8 +144,38 @@ def test_two_workers_produce_every_outcome_class_with_reports_and_artefacts(lab_
     assert any(name.startswith("screenshot-hang") for name in by_id["hangs"]["artefacts"]["files"])
     assert {"infra-attempt-1.txt", "infra-attempt-2.txt"} <= set(by_id["lab_breaks"]["artefacts"]["files"])
 
+    check_reports_of_a_real_run(out, by_id)
+
     assert leftovers(run_dir) == []
     assert list(tmp_path.glob("clfs-smoke-*")) == []
+
+
+def check_reports_of_a_real_run(out: Path, by_id: dict) -> None:
+    """The reports of the real run: JUnit valid against the Jenkins schema, the results against the
+    strict schema with formats checked, and the HTML page (screenshot kept when Chromium is here)."""
+    import jsonschema
+    from harness.report.results import SCHEMA_PATH
+
+    results = json.loads((out / "results.json").read_text())
+    check = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()),
+                                            format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    assert [e.message for e in check.iter_errors(results)] == []
+    try:
+        from lxml import etree
+    except ImportError:
+        print("\nSKIP part: lxml missing, the JUnit file is not checked against junit-10.xsd", file=sys.stderr)
+    else:
+        xsd = etree.XMLSchema(etree.parse(str(ROOT / "tests" / "data" / "junit" / "junit-10.xsd")))
+        assert xsd.validate(etree.parse(str(out / "junit.xml"))), xsd.error_log
+    page = (out / "report.html").read_text()
+    assert 'data-outcome="BUGCHECK"' in page and 'data-outcome="FAIL"' in page
+    assert 'alt="screenshot-crash' in page and "data:image/png;base64," in page   # the panic, inline
+    import chromium
+    if chromium.find():
+        artefacts = Path(os.environ.get("CLFS_HARNESS_TEST_ARTEFACTS", ROOT / "runs" / "test-artefacts"))
+        shot = chromium.screenshot((out / "report.html").as_uri() + "#outcome=FAIL,BUGCHECK,HANG,INFRA",
+                                   artefacts / "html-report-smoke-run.png", size="1280,2000")
+        print(f"\nscreenshot of the smoke run's report: {shot}")
 
 
 BASELINE_SCENARIO = """\
