@@ -175,7 +175,8 @@ static void test_rejections(void)
     BASE();
     CHECK(reject_of(b) == CT_OK, "baseline request refused");
     EXPECT_REJ(CT_REJ_MAGIC, b->h.magic = 1);
-    EXPECT_REJ(CT_REJ_VERSION, b->h.version = 2);
+    EXPECT_REJ(CT_REJ_VERSION, b->h.version = CT_PROTO_VERSION + 1);
+    EXPECT_REJ(CT_REJ_VERSION, b->h.version = CT_PROTO_VERSION - 1);
     EXPECT_REJ(CT_REJ_HEADER_SIZE, b->h.header_size = 60);
     EXPECT_REJ(CT_REJ_FLAGS, b->h.flags = 0x10);
     EXPECT_REJ(CT_REJ_RESERVED, b->h.reserved[4] = 1);
@@ -190,7 +191,10 @@ static void test_rejections(void)
     EXPECT_REJ(CT_REJ_CONTEXT, b->steps[1].context = 9);
     EXPECT_REJ(CT_REJ_STEP_FLAGS, b->steps[1].flags |= CT_STEP_ALLOC_CALLBACK);
     EXPECT_REJ(CT_REJ_STEP_FLAGS, b->steps[2].flags |= 0x80);
-    EXPECT_REJ(CT_REJ_RESERVED, b->steps[2].reserved[1] = 3);
+    EXPECT_REJ(CT_REJ_STRING, b->steps[2].blob_bytes = 3);   /* bytes on an op that takes none */
+    EXPECT_REJ(CT_REJ_STRING, b->steps[2].blob_offset = 8);
+    EXPECT_REJ(CT_REJ_REG, b->steps[2].reg2 = 1);           /* a second LSN on an op without one */
+    EXPECT_REJ(CT_REJ_REG, b->steps[2].reg3 = 1);
     EXPECT_REJ(CT_REJ_SLOT, b->steps[1].slot = 1);          /* area slot used as a log */
     EXPECT_REJ(CT_REJ_SLOT, b->steps[1].slot = 5);          /* beyond slot_count */
     EXPECT_REJ(CT_REJ_SLOT, b->steps[2].slot = 0);          /* redefine the log as an area */

@@ -67,7 +67,7 @@ def _expect_schema(op: Op) -> dict:
                                                          {"type": "string", "pattern": _SIZE_PATTERN}]}
                                            for c in ops.COMPARATORS}}]}
     detailed = {"type": "object", "additionalProperties": False,
-                "properties": {"status": status, **{o: condition for o in op.outputs}}}
+                "properties": {"status": status, **{o: condition for o in op.expect_outputs}}}
     return {"anyOf": [status, detailed]}
 
 

@@ -14,6 +14,7 @@ from harness.protocol import ntstatus
 from harness.protocol.ntstatus import nt_success
 from harness.protocol.results import RAN, CaseResult, StepResult
 from harness.scenario.model import Case, Condition, Expectation, Step
+from harness.verdict import payload
 from harness.verdict.outcome import BUGCHECK, CONTRACT, FAIL, PASS
 
 # The IRQL a step must observe inside each context. Guarded and critical regions disable APCs
@@ -105,6 +106,9 @@ def _judge_step(step: Step, result: StepResult | None) -> StepVerdict:
             checks.append(Check(f"output {output}", wanted, "not reported", False))
         else:
             checks.append(Check(f"output {output}", wanted, str(observed), _conditions_hold(conditions, observed)))
+    bad_bytes = payload.implicit_failure(step, result)
+    if bad_bytes is not None:
+        checks.append(Check("payload", "bytes as appended at this LSN", bad_bytes, False))
     return StepVerdict(step, result, tuple(checks))
 
 

@@ -41,6 +41,11 @@ def test_shipped_schema_is_the_generated_one():
     assert schema.shipped_schema_text() == schema.schema_text(), "run: clfs-harness schema --write"
 
 
+def test_generated_c_op_tables_are_current():
+    from harness.protocol import c_ops
+    assert c_ops.stale() == [], "run: clfs-harness schema --write"
+
+
 def test_schema_is_a_valid_draft_2020_12_schema():
     jsonschema.Draft202012Validator.check_schema(json.loads(schema.shipped_schema_text()))
 
