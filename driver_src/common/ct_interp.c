@@ -579,9 +579,11 @@ static void account(ct_interp *st, const ct_call *c, ct_status status, const ct_
         o->reserved_bytes = 0;
         break;
     case CT_OP_CLOSE_LOG:
+    case CT_OP_CLOSE_AND_RESET_LOG:   /* "On return from this routine, plfoLog is invalid." */
         o->state = CT_SLOT_CLOSED;
         o->handle = NULL;
         break;
+    case CT_OP_DELETE_LOG_BY_POINTER: /* marked for deletion: deleted once its objects close */
     case CT_OP_DELETE_LOG:
         for (i = 0; i < CT_MAX_SLOTS; i++)
             if (st->slots[i].kind == CT_KIND_LOG && same_path(&st->slots[i], o))

@@ -26,7 +26,12 @@ enum ct_op {
     CT_OP_WRITE_RESTART_AREA = 19,   /* ClfsWriteRestartArea */
     CT_OP_READ_RESTART_AREA = 20,   /* ClfsReadRestartArea */
     CT_OP_READ_PREVIOUS_RESTART_AREA = 21,   /* ClfsReadPreviousRestartArea */
-    CT_OP_COUNT = 22   /* one past the last op */
+    CT_OP_ADVANCE_LOG_BASE = 22,   /* ClfsAdvanceLogBase */
+    CT_OP_SET_ARCHIVE_TAIL = 23,   /* ClfsSetArchiveTail */
+    CT_OP_SET_END_OF_LOG = 24,   /* ClfsSetEndOfLog */
+    CT_OP_CLOSE_AND_RESET_LOG = 25,   /* ClfsCloseAndResetLogFile */
+    CT_OP_DELETE_LOG_BY_POINTER = 26,   /* ClfsDeleteLogByPointer */
+    CT_OP_COUNT = 27   /* one past the last op */
 };
 
 /* Output indexes: the order of each op's outputs. */
@@ -116,6 +121,11 @@ enum ct_op {
     X(WRITE_RESTART_AREA, write_restart_area) \
     X(READ_RESTART_AREA, read_restart_area) \
     X(READ_PREVIOUS_RESTART_AREA, read_previous_restart_area) \
+    X(ADVANCE_LOG_BASE, advance_log_base) \
+    X(SET_ARCHIVE_TAIL, set_archive_tail) \
+    X(SET_END_OF_LOG, set_end_of_log) \
+    X(CLOSE_AND_RESET_LOG, close_and_reset_log) \
+    X(DELETE_LOG_BY_POINTER, delete_log_by_pointer) \
 
 /* Test-only ops: the model implements them; the driver never does (ct_run refuses them
  * when the backend has no function for them). */

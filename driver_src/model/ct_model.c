@@ -135,6 +135,7 @@ static ct_status op_create_log(void *ctx, ct_call *c, ct_out *out)
         memset(st, 0, sizeof *st);
         st->used = 1;
         st->last_restart = CT_MODEL_NO_LSN;
+        st->archive_tail = CT_MODEL_NO_LSN;
         st->path_chars = (uint16_t)c->str_chars;
         memcpy(st->path, c->str, (size_t)c->str_chars * 2u);
         found = free_i;
@@ -224,6 +225,22 @@ static ct_status op_add_container_set(void *ctx, ct_call *c, ct_out *out)
     return add_containers(m, c, out, c->step.arg[0]);
 }
 
+/* RULE: "A reset stream is like a newly created stream that has never had any records written to
+ * it." (ClfsCloseAndResetLogFile.md) Its containers stay. */
+static void reset_stream(ct_model *m, uint16_t stream)
+{
+    ct_model_stream *st = &m->streams[stream];
+    uint32_t i;
+    for (i = 0; i < m->record_count; i++)
+        if (m->records[i].stream == stream)
+            m->records[i].used = 0;
+    st->end = st->block_start = 0;
+    st->block_fill = st->block_seq = 0;
+    st->block_open = st->appended = st->reset_pending = 0;
+    st->base_lsn = st->last_lsn = st->flushed_lsn = 0;
+    st->last_restart = st->archive_tail = CT_MODEL_NO_LSN;
+}
+
 static ct_status op_close_log(void *ctx, ct_call *c, ct_out *out)
 {
     ct_model *m = M(ctx);
@@ -239,6 +256,8 @@ static ct_status op_close_log(void *ctx, ct_call *c, ct_out *out)
     if (st->open_objects) st->open_objects--;
     if (st->open_objects == 0 && st->delete_pending)
         st->used = 0;
+    if (st->open_objects == 0 && st->reset_pending)
+        reset_stream(m, l->stream);
     return CT_STATUS_SUCCESS;
 }
 
@@ -597,7 +616,91 @@ static ct_status op_delete_marshalling_area(void *ctx, ct_call *c, ct_out *out)
     return CT_STATUS_SUCCESS;
 }
 
+static int find_record(const ct_model *m, uint16_t stream, uint64_t lsn);
+
+/* ---- the log's base, tail and end ------------------------------------------------------------ */
+
+static ct_status op_advance_log_base(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_stream *st = &m->streams[area_of(m, c->obj)->stream];
+    uint64_t lsn = (uint64_t)c->value;
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: fFlags "is reserved for system use. Callers must set this parameter to zero."
+     * (ClfsAdvanceLogBase.md). Status: model choice. */
+    if (c->step.arg[0] != 0)
+        return CT_STATUS_INVALID_PARAMETER;
+    /* RULE: plsnBase "must be greater than or equal to the stream's current base LSN and less than
+     * or equal to the stream's current last LSN"; whether it is a record's LSN is not checked
+     * (ClfsAdvanceLogBase.md). Status: model choice. */
+    if (!st->appended || lsn < st->base_lsn || lsn > st->last_lsn)
+        return CT_STATUS_LOG_INVALID_RANGE;
+    st->base_lsn = lsn;
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_set_archive_tail(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_stream *st = stream_of_log(m, c->obj);
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: plsnArchiveTail "must be the exact LSN of a record in the log" (ClfsSetArchiveTail.md).
+     * Status: model choice. */
+    if (find_record(m, log_of(m, c->obj)->stream, (uint64_t)c->value) < 0)
+        return CT_STATUS_INVALID_PARAMETER;
+    st->archive_tail = (uint64_t)c->value;
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_set_end_of_log(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    (void)c; (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: "The kernel-mode routine ClfsSetEndOfLog is reserved for future use and currently always
+     * returns STATUS_NOT_SUPPORTED." (ClfsSetEndOfLog.md) */
+    return CT_STATUS_NOT_SUPPORTED;
+}
+
+static ct_status op_close_and_reset_log(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_stream *st = stream_of_log(m, c->obj);
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    /* RULE: closes the log file object and marks its stream for reset; "The stream is reset after all
+     * log file objects that represent the stream are closed" (ClfsCloseAndResetLogFile.md). */
+    st->reset_pending = 1;
+    return op_close_log(ctx, c, out);
+}
+
+static ct_status op_delete_log_by_pointer(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_stream *st = stream_of_log(m, c->obj);
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: "marks a stream for deletion but does not close the log file object"; "A CLFS stream
+     * marked for deletion will refuse subsequent requests to open the stream." (ClfsDeleteLogByPointer.md;
+     * the refusal is op_create_log's delete_pending rule). */
+    st->delete_pending = 1;
+    return CT_STATUS_SUCCESS;
+}
+
 /* ---- reading ------------------------------------------------------------------------------- */
+
+/* RULE: a record is gone when its LSN "is less than both the base LSN of the stream and the archive
+ * tail of the stream" (reading-data-records-from-a-clfs-stream.md). Never set, the archive tail
+ * does not hold records back (model choice). */
+static int below_active(const ct_model_stream *st, uint64_t lsn)
+{
+    return lsn < st->base_lsn && (st->archive_tail == CT_MODEL_NO_LSN || lsn < st->archive_tail);
+}
 
 static int find_record(const ct_model *m, uint16_t stream, uint64_t lsn)
 {
@@ -639,7 +742,7 @@ static ct_status op_read_log_record(void *ctx, ct_call *c, ct_out *out)
     /* RULE: records before the base LSN are no longer part of the active log
      * (concepts/clfs-log-sequence-numbers.md, base LSN). Status: the one the reading page gives
      * for a chain that runs below the base (reading-data-records-from-a-clfs-stream.md). */
-    if (lsn < st->base_lsn)
+    if (below_active(st, lsn))
         return CT_STATUS_LOG_START_OF_LOG;
     /* RULE: plsnFirst "supplies the LSN of the target record" (ClfsReadLogRecord.md): an LSN
      * inside the log that is no record's fails. Status: model choice. */
@@ -700,11 +803,10 @@ static ct_status op_read_next_log_record(void *ctx, ct_call *c, ct_out *out)
         next = rd->mode == CT_MODE_PREVIOUS ? cur->previous : cur->undo_next;
     }
     /* RULE: a chain ends at CLFS_LSN_INVALID with STATUS_END_OF_FILE; a link below the base LSN
-     * ends it with STATUS_LOG_START_OF_LOG (reading-data-records-from-a-clfs-stream.md). The
-     * model has no archive tail below the base, so the base alone decides. */
+     * ends it with STATUS_LOG_START_OF_LOG (reading-data-records-from-a-clfs-stream.md). */
     if (next >= CT_MODEL_NO_LSN)
         return CT_STATUS_END_OF_FILE;
-    if (next < st->base_lsn)
+    if (below_active(st, next))
         return CT_STATUS_LOG_START_OF_LOG;
     if ((found = find_record(m, rd->stream, next)) < 0)
         return CT_STATUS_NOT_FOUND;                 /* a link to no record; model choice */

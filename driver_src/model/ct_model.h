@@ -31,6 +31,8 @@ typedef struct ct_model_stream {
     uint8_t  block_open;
     uint8_t  appended;           /* a record was appended (base_lsn is set) */
     uint64_t last_restart;       /* LSN of the newest restart record, CT_MODEL_NO_LSN when none */
+    uint64_t archive_tail;       /* ClfsSetArchiveTail; CT_MODEL_NO_LSN when never set */
+    uint8_t  reset_pending;      /* ClfsCloseAndResetLogFile: reset when the last object closes */
     uint64_t reserved;           /* bytes reserved by all areas (TotalReservation) */
     uint64_t base_lsn;
     uint64_t last_lsn;

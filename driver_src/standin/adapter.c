@@ -869,6 +869,90 @@ NTSTATUS NTAPI ClfsReadPreviousRestartArea(PVOID pvReadContext, PVOID *ppvRestar
     return status;
 }
 
+/* ---- the log's base, tail and end ------------------------------------------------------------ */
+
+NTSTATUS NTAPI ClfsAdvanceLogBase(PVOID pvMarshalContext, PCLFS_LSN plsnBase, ULONG fFlags)
+{
+    ct_call *c;
+    ct_out out;
+    sx_area *a;
+    NTSTATUS status;
+
+    sx_begin("ClfsAdvanceLogBase");
+    c = new_call(CT_OP_ADVANCE_LOG_BASE);
+    if (!NT_SUCCESS(status = live_area(pvMarshalContext, &a)))
+        return status;
+    if (plsnBase == NULL)
+        return cs_violation(CS_POINTER, "plsnBase", NULL, 0, 0);
+    c->obj = &a->slot;
+    c->value = (int64_t)plsnBase->Internal;
+    c->step.arg[0] = fFlags;   /* "must set this parameter to zero": the model answers it */
+    return model_call(c, &out, a);
+}
+
+/* One LSN in, nothing out, on a log file object: ClfsSetArchiveTail and ClfsSetEndOfLog. */
+static NTSTATUS log_lsn_call(unsigned op, PLOG_FILE_OBJECT plfoLog, PCLFS_LSN plsn, const char *argument)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+
+    c = new_call(op);
+    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+        return status;
+    if (plsn == NULL)
+        return cs_violation(CS_POINTER, argument, NULL, 0, 0);
+    c->obj = &l->slot;
+    c->value = (int64_t)plsn->Internal;
+    return model_call(c, &out, NULL);
+}
+
+NTSTATUS NTAPI ClfsSetArchiveTail(PLOG_FILE_OBJECT plfoLog, PCLFS_LSN plsnArchiveTail)
+{
+    sx_begin("ClfsSetArchiveTail");
+    return log_lsn_call(CT_OP_SET_ARCHIVE_TAIL, plfoLog, plsnArchiveTail, "plsnArchiveTail");
+}
+
+NTSTATUS NTAPI ClfsSetEndOfLog(PLOG_FILE_OBJECT plfoLog, PCLFS_LSN plsnEnd)
+{
+    sx_begin("ClfsSetEndOfLog");
+    return log_lsn_call(CT_OP_SET_END_OF_LOG, plfoLog, plsnEnd, "plsnEnd");
+}
+
+NTSTATUS NTAPI ClfsCloseAndResetLogFile(PLOG_FILE_OBJECT plfoLog)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+
+    sx_begin("ClfsCloseAndResetLogFile");
+    c = new_call(CT_OP_CLOSE_AND_RESET_LOG);
+    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+        return status;
+    c->obj = &l->slot;
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status))
+        l->state = SX_CLOSED;   /* "On return from this routine, plfoLog is invalid." */
+    return status;
+}
+
+NTSTATUS NTAPI ClfsDeleteLogByPointer(PLOG_FILE_OBJECT plfoLog)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+
+    sx_begin("ClfsDeleteLogByPointer");
+    c = new_call(CT_OP_DELETE_LOG_BY_POINTER);
+    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+        return status;
+    c->obj = &l->slot;
+    return model_call(c, &out, NULL);
+}
+
 /* ---- end of a request ------------------------------------------------------------------------ */
 
 void sx_request_end(void)

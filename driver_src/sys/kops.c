@@ -420,6 +420,42 @@ static ct_status k_read_previous_restart_area(void *ctx, ct_call *c, ct_out *out
     return status;
 }
 
+static ct_status k_advance_log_base(void *ctx, ct_call *c, ct_out *out)
+{
+    CLFS_LSN base;
+    (void)ctx; (void)out;
+    base.Internal = (ULONGLONG)c->value;
+    return ClfsAdvanceLogBase(c->obj->handle, &base, c->step.arg[0]);
+}
+
+static ct_status k_set_archive_tail(void *ctx, ct_call *c, ct_out *out)
+{
+    CLFS_LSN tail;
+    (void)ctx; (void)out;
+    tail.Internal = (ULONGLONG)c->value;
+    return ClfsSetArchiveTail(log_of(c->obj), &tail);
+}
+
+static ct_status k_set_end_of_log(void *ctx, ct_call *c, ct_out *out)
+{
+    CLFS_LSN end;
+    (void)ctx; (void)out;
+    end.Internal = (ULONGLONG)c->value;
+    return ClfsSetEndOfLog(log_of(c->obj), &end);
+}
+
+static ct_status k_close_and_reset_log(void *ctx, ct_call *c, ct_out *out)
+{
+    (void)ctx; (void)out;
+    return ClfsCloseAndResetLogFile(log_of(c->obj));
+}
+
+static ct_status k_delete_log_by_pointer(void *ctx, ct_call *c, ct_out *out)
+{
+    (void)ctx; (void)out;
+    return ClfsDeleteLogByPointer(log_of(c->obj));
+}
+
 /* ---- contexts, time, counters --------------------------------------------------------------- */
 
 static void k_enter(void *ctx, unsigned context, uint8_t *saved)

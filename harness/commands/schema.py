@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from harness.errors import UsageError
 from harness.protocol import c_ops
 from harness.scenario import schema
 
@@ -20,7 +21,11 @@ def run(args) -> int:
     if args.write:
         schema.SCHEMA_PATH.write_text(schema.schema_text(), encoding="utf-8")
         print(f"wrote {schema.SCHEMA_PATH}")
-        for path in c_ops.write_all():
+        try:
+            written = c_ops.write_all()
+        except ValueError as exc:   # a declaration in ops.py the generator cannot express
+            raise UsageError(f"harness/scenario/ops.py: {exc}") from None
+        for path in written:
             print(f"wrote {path}")
     else:
         sys.stdout.write(schema.shipped_schema_text())

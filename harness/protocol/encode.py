@@ -74,7 +74,7 @@ def _arg_value(step: Step, name: str):
         if code is None:
             raise _fail(step, f"{name} {value!r} is not one of {', '.join(_ENUMS[name])}")
         return code
-    if name == "flags":
+    if OPS[step.op].param(name).kind == "flags":
         bits = 0
         for flag in value or ():   # the one table of CLFS_FLAG_* values serves every flags param
             if flag not in wire.APPEND_FLAG_CODES:

@@ -292,6 +292,23 @@ OPS: dict[str, Op] = {op.name: op for op in (
     Op("read_previous_restart_area", "ClfsReadPreviousRestartArea", (_read_ref(),),
        outputs=READ_OUTPUTS, code=21, wire=Wire(slot="read", checks_payload=True),
        doc="Read the restart record before the context's current one."),
+    Op("advance_log_base", "ClfsAdvanceLogBase", (
+        _area_ref(),
+        Param("lsn", "u64var", required=True, doc="plsnBase: the new base LSN, a literal or ${saved}"),
+        Param("flags", "u32", default=0, doc="fFlags: reserved, 'must set this parameter to zero'"),
+    ), code=22, wire=Wire(slot="area", value="lsn", args=("flags",)), doc="Set the stream's base LSN."),
+    Op("set_archive_tail", "ClfsSetArchiveTail", (
+        _log_ref(),
+        Param("lsn", "u64var", required=True, doc="plsnArchiveTail: a literal or ${saved}"),
+    ), code=23, wire=Wire(slot="log", value="lsn"), doc="Set the log's archive tail."),
+    Op("set_end_of_log", "ClfsSetEndOfLog", (
+        _log_ref(),
+        Param("lsn", "u64var", required=True, doc="plsnEnd: the record to become the last, a literal or ${saved}"),
+    ), code=24, wire=Wire(slot="log", value="lsn"), doc="Truncate the stream (the kernel routine is not supported)."),
+    Op("close_and_reset_log", "ClfsCloseAndResetLogFile", (_log_ref(),), code=25, wire=Wire(slot="log"),
+       doc="Close the log file object and mark its stream for reset."),
+    Op("delete_log_by_pointer", "ClfsDeleteLogByPointer", (_log_ref(),), code=26, wire=Wire(slot="log"),
+       doc="Mark the stream of an open log file object for deletion (does not close it)."),
     Op("corrupt_record", "(model only)", (
         _log_ref(),
         Param("lsn", "u64var", required=True, doc="the record to change: a literal or ${saved}"),
