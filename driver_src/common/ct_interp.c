@@ -96,6 +96,7 @@ static uint32_t check_args(const ct_interp *st, const ct_step *s)
             return CT_REJ_ARG;
         break;
     case CT_OP_RESERVE_AND_APPEND:
+    case CT_OP_RESERVE_AND_APPEND_ALIGNED:
         if (s->arg[0] & ~CT_APPEND_FLAGS_ALL)
             return CT_REJ_ARG;
         for (i = 0; i < s->list_count; i++) {   /* record payload sizes are ULONG */
@@ -449,6 +450,7 @@ static void remember_write(ct_interp *st, const ct_call *c, const ct_out *out)
     uint32_t i;
     uint64_t size = 0;
     int restart = c->step.op == CT_OP_WRITE_RESTART_AREA;
+    int aligned = c->step.op == CT_OP_RESERVE_AND_APPEND_ALIGNED;
     if ((!restart && c->list_count == 0) || !(out->mask & 1u) || st->written_count >= CT_MAX_WRITTEN)
         return;
     if (restart)
@@ -464,6 +466,38 @@ static void remember_write(ct_interp *st, const ct_call *c, const ct_out *out)
     w->index = c->step.arg[2];
     w->blob_offset = c->step.blob_offset;
     w->blob_bytes = c->step.blob_bytes;
+    if (aligned && c->step.arg[3] > 1) {
+        size = ct_aligned_layout(c->list, c->list_count, c->step.arg[3], NULL);
+        w->size = size > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)size;
+        w->align = c->step.arg[3];
+        w->list_offset = c->step.list_offset;
+        w->list_count = c->step.list_count;
+    }
+}
+
+/* The byte at offset i of what was written: padding of an aligned record is zero; the data bytes are
+ * the explicit payload or the seeded pattern, counted over the entries' data only. */
+static uint8_t written_byte(const ct_interp *st, const ct_written *w, uint32_t i)
+{
+    uint64_t data_off = i, pos = 0, start;
+    uint32_t k;
+    if (w->align > 1) {
+        data_off = 0;
+        for (k = 0; k < w->list_count; k++) {
+            uint64_t len = (uint64_t)list_item(st, w->list_offset, k);
+            start = pos % w->align ? pos + w->align - pos % w->align : pos;
+            if (i < start)
+                return 0;
+            if (i < start + len) {
+                data_off += i - start;
+                break;
+            }
+            data_off += len;
+            pos = start + len;
+        }
+    }
+    return w->blob_bytes ? st->req[st->hdr.payload_offset + w->blob_offset + data_off]
+                         : ct_pattern_byte(w->seed, w->index, data_off);
 }
 
 /* A read returned a record: compare its bytes with what this request wrote at that LSN. Outputs
@@ -488,8 +522,7 @@ static void check_payload(ct_interp *st, const ct_call *c, ct_out *out)
     }
     n = w->size < out->data_len ? w->size : out->data_len;
     for (i = 0; i < n; i++) {
-        uint8_t want = w->blob_bytes ? st->req[st->hdr.payload_offset + w->blob_offset + i]
-                                     : ct_pattern_byte(w->seed, w->index, i);
+        uint8_t want = written_byte(st, w, i);
         uint8_t got = out->data ? out->data[i] : 0;
         if (want != got) {
             out->v[5] = CT_PAYLOAD_DIFFERS;
@@ -546,6 +579,7 @@ static void account(ct_interp *st, const ct_call *c, ct_status status, const ct_
         sub_reserved(o, c->step.arg[0], c->value);
         break;
     case CT_OP_RESERVE_AND_APPEND:
+    case CT_OP_RESERVE_AND_APPEND_ALIGNED:
         for (i = 0; i < c->list2_count; i++) {
             if (c->list2[i] >= 0) {
                 o->reserved_records += 1;
@@ -629,7 +663,7 @@ static void run_step(ct_interp *st, const ct_backend *be, const ct_step *s, ct_s
     if (CT_NT_SUCCESS(status)) {
         if (spec->checks_payload && (out.mask & 1u))
             check_payload(st, c, &out);
-        if (s->op == CT_OP_RESERVE_AND_APPEND && (out.mask & 1u)) {
+        if ((s->op == CT_OP_RESERVE_AND_APPEND || s->op == CT_OP_RESERVE_AND_APPEND_ALIGNED) && (out.mask & 1u)) {
             /* The record's pattern key travels back, so the results record the seed. */
             out.v[CT_OUT_RESERVE_AND_APPEND_PAYLOAD_SEED] = s->arg[1];
             out.v[CT_OUT_RESERVE_AND_APPEND_RECORD_INDEX] = s->arg[2];

@@ -102,6 +102,9 @@ typedef struct ct_written {
     uint32_t index;
     uint32_t blob_offset;       /* in the request payload; blob_bytes 0 = the seeded pattern */
     uint32_t blob_bytes;
+    uint32_t align;             /* cbEntryAlignment of an aligned append (entries padded with zeros) */
+    uint32_t list_offset;       /* its write entries' sizes, in the request payload */
+    uint32_t list_count;
 } ct_written;
 
 typedef struct ct_interp {
@@ -189,6 +192,21 @@ static inline uint8_t ct_pattern_byte(uint32_t seed, uint32_t index, uint64_t of
 
 /* The bytes of the record a reserve_and_append call writes, from offset off: the explicit
  * payload when the call has one, else the seeded pattern (seed arg[1], index arg[2]). */
+/* Where write entry i of an aligned record starts: entries are placed at multiples of align, zeros
+ * between (ClfsReserveAndAppendLogAligned.md, cbEntryAlignment). Returns the record's size. */
+static inline uint64_t ct_aligned_layout(const int64_t *sizes, uint32_t count, uint32_t align, uint64_t *starts)
+{
+    uint64_t pos = 0;
+    uint32_t i;
+    for (i = 0; i < count; i++) {
+        if (align > 1 && pos % align)
+            pos += align - pos % align;
+        if (starts) starts[i] = pos;
+        pos += (uint64_t)sizes[i];
+    }
+    return pos;
+}
+
 static inline void ct_record_fill(const ct_call *c, uint64_t off, uint8_t *dst, uint32_t n)
 {
     uint32_t i;

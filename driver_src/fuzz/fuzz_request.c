@@ -168,6 +168,12 @@ static void gen_step(gen *g, const uint8_t *b)
         if (b[10] & 1) s->reg2 = (uint16_t)(1u + b[11] % GEN_REGS);
         if (b[10] & 2) s->reg3 = (uint16_t)(1u + b[12] % GEN_REGS);
         break;
+    case CT_OP_RESERVE_AND_APPEND_ALIGNED:
+        s->arg[0] = b[4] % 8u;
+        s->arg[1] = b[8];
+        s->arg[2] = b[9] % 8u;
+        s->arg[3] = b[13] % 9u;                /* cbEntryAlignment, 0 included (refused by the model) */
+        break;
     case CT_OP_WRITE_RESTART_AREA:
         s->arg[0] = b[4] & 1 ? CT_APPEND_USE_RESERVATION : 0u;
         s->arg[1] = b[8];

@@ -31,7 +31,8 @@ enum ct_op {
     CT_OP_SET_END_OF_LOG = 24,   /* ClfsSetEndOfLog */
     CT_OP_CLOSE_AND_RESET_LOG = 25,   /* ClfsCloseAndResetLogFile */
     CT_OP_DELETE_LOG_BY_POINTER = 26,   /* ClfsDeleteLogByPointer */
-    CT_OP_COUNT = 27   /* one past the last op */
+    CT_OP_RESERVE_AND_APPEND_ALIGNED = 27,   /* ClfsReserveAndAppendLogAligned */
+    CT_OP_COUNT = 28   /* one past the last op */
 };
 
 /* Output indexes: the order of each op's outputs. */
@@ -98,6 +99,9 @@ enum ct_op {
 #define CT_OUT_READ_PREVIOUS_RESTART_AREA_PAYLOAD_DIFF_OFFSET 6
 #define CT_OUT_READ_PREVIOUS_RESTART_AREA_PAYLOAD_EXPECTED 7
 #define CT_OUT_READ_PREVIOUS_RESTART_AREA_PAYLOAD_OBSERVED 8
+#define CT_OUT_RESERVE_AND_APPEND_ALIGNED_LSN 0
+#define CT_OUT_RESERVE_AND_APPEND_ALIGNED_PAYLOAD_SEED 1
+#define CT_OUT_RESERVE_AND_APPEND_ALIGNED_RECORD_INDEX 2
 
 /* Ops every backend implements: X(UPPER, lower) -> the backend defines <prefix>_<lower>. */
 #define CT_DRIVER_OPS(X) \
@@ -126,6 +130,7 @@ enum ct_op {
     X(SET_END_OF_LOG, set_end_of_log) \
     X(CLOSE_AND_RESET_LOG, close_and_reset_log) \
     X(DELETE_LOG_BY_POINTER, delete_log_by_pointer) \
+    X(RESERVE_AND_APPEND_ALIGNED, reserve_and_append_aligned) \
 
 /* Test-only ops: the model implements them; the driver never does (ct_run refuses them
  * when the backend has no function for them). */

@@ -471,16 +471,49 @@ static void keep_record(ct_model *m, uint16_t stream, uint64_t lsn, uint64_t pay
     r->size = payload > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)payload;
     r->data_off = m->data_used;
     if (payload <= CT_MODEL_DATA_BYTES - m->data_used) {
-        ct_record_fill(c, 0, m->data + m->data_used, (uint32_t)payload);
+        uint8_t *dst = m->data + m->data_used;
+        uint32_t align = c->step.op == CT_OP_RESERVE_AND_APPEND_ALIGNED ? c->step.arg[3] : 1u;
+        if (align > 1 && c->list_count) {       /* entries at aligned offsets, zeros between */
+            uint64_t starts[CT_MAX_LIST], data_off = 0;
+            uint32_t k;
+            ct_aligned_layout(c->list, c->list_count, align, starts);
+            memset(dst, 0, (size_t)payload);
+            for (k = 0; k < c->list_count; k++) {
+                ct_record_fill(c, data_off, dst + starts[k], (uint32_t)c->list[k]);
+                data_off += (uint64_t)c->list[k];
+            }
+        } else {
+            ct_record_fill(c, 0, dst, (uint32_t)payload);
+        }
         m->data_used += (uint32_t)payload;
     } else {
         r->size = 0;
     }
 }
 
+static ct_status append(ct_model *m, ct_call *c, ct_out *out, uint32_t align);
+
 static ct_status op_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
 {
+    return append(M(ctx), c, out, 1);
+}
+
+static ct_status op_reserve_and_append_aligned(void *ctx, ct_call *c, ct_out *out)
+{
     ct_model *m = M(ctx);
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    /* RULE: cbEntryAlignment: "The value of this parameter must be greater than zero."
+     * (ClfsReserveAndAppendLogAligned.md). Status: model choice. */
+    if (c->step.arg[3] == 0)
+        return CT_STATUS_INVALID_PARAMETER;
+    return append(m, c, out, c->step.arg[3]);
+}
+
+/* ClfsReserveAndAppendLog, and the aligned variant: "A value of one specifies simple concatenation
+ * ... A value larger than one can result in zeros being placed between entries in the record."
+ * (ClfsReserveAndAppendLogAligned.md, cbEntryAlignment) */
+static ct_status append(ct_model *m, ct_call *c, ct_out *out, uint32_t align)
+{
     ct_model_area *a = area_of(m, c->obj);
     ct_model_stream *st = &m->streams[a->stream];
     uint32_t flags = c->step.arg[0], i, releases = 0;
@@ -496,8 +529,8 @@ static ct_status op_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
      * (ClfsReserveAndAppendLog.md, remarks table). Status: model choice. */
     if (use_res && c->list_count == 0)
         return CT_STATUS_INVALID_PARAMETER;
-    for (i = 0; i < c->list_count; i++)
-        payload += (uint64_t)c->list[i];          /* write entries form one record (_CLS_WRITE_ENTRY.md) */
+    /* write entries form one record (_CLS_WRITE_ENTRY.md), aligned as asked */
+    payload = ct_aligned_layout(c->list, c->list_count, align, NULL);
     if (c->list_count) {
         rec = record_size(payload);
         if (rec > a->buffer_size)

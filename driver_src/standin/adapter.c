@@ -536,10 +536,11 @@ NTSTATUS NTAPI ClfsFreeReservedLog(PVOID pvMarshalContext, ULONG cRecords, PLONG
     return reserved_log(CT_OP_FREE_RESERVED_LOG, pvMarshalContext, cRecords, pcbAdjustment);
 }
 
-NTSTATUS NTAPI ClfsReserveAndAppendLog(PVOID pvMarshalContext, PCLFS_WRITE_ENTRY rgWriteEntries,
-                                       ULONG cWriteEntries, PCLFS_LSN plsnUndoNext, PCLFS_LSN plsnPrevious,
-                                       ULONG cReserveRecords, PLONGLONG rgcbReservation, ULONG fFlags,
-                                       PCLFS_LSN plsn)
+/* ClfsReserveAndAppendLog (op CT_OP_RESERVE_AND_APPEND) and its aligned variant (cbEntryAlignment
+ * travels to the model, which lays the entries out). */
+static NTSTATUS append(unsigned op, PVOID pvMarshalContext, PCLFS_WRITE_ENTRY rgWriteEntries,
+                       ULONG cWriteEntries, ULONG cbEntryAlignment, PCLFS_LSN plsnUndoNext, PCLFS_LSN plsnPrevious,
+                       ULONG cReserveRecords, PLONGLONG rgcbReservation, ULONG fFlags, PCLFS_LSN plsn)
 {
     ct_call *c;
     ct_out out;
@@ -547,8 +548,8 @@ NTSTATUS NTAPI ClfsReserveAndAppendLog(PVOID pvMarshalContext, PCLFS_WRITE_ENTRY
     NTSTATUS status;
     ULONG i;
 
-    sx_begin("ClfsReserveAndAppendLog");
-    c = new_call(CT_OP_RESERVE_AND_APPEND);
+    c = new_call(op);
+    c->step.arg[3] = cbEntryAlignment;
     if (!NT_SUCCESS(status = live_area(pvMarshalContext, &a)))
         return status;
     /* "cWriteEntries must be zero if rgWriteEntries is NULL", likewise cReserveRecords, and plsn
@@ -603,6 +604,26 @@ NTSTATUS NTAPI ClfsReserveAndAppendLog(PVOID pvMarshalContext, PCLFS_WRITE_ENTRY
             plsn->Internal = out.v[CT_OUT_LSN];
     }
     return status;
+}
+
+NTSTATUS NTAPI ClfsReserveAndAppendLog(PVOID pvMarshalContext, PCLFS_WRITE_ENTRY rgWriteEntries,
+                                       ULONG cWriteEntries, PCLFS_LSN plsnUndoNext, PCLFS_LSN plsnPrevious,
+                                       ULONG cReserveRecords, PLONGLONG rgcbReservation, ULONG fFlags,
+                                       PCLFS_LSN plsn)
+{
+    sx_begin("ClfsReserveAndAppendLog");
+    return append(CT_OP_RESERVE_AND_APPEND, pvMarshalContext, rgWriteEntries, cWriteEntries, 0, plsnUndoNext,
+                  plsnPrevious, cReserveRecords, rgcbReservation, fFlags, plsn);
+}
+
+NTSTATUS NTAPI ClfsReserveAndAppendLogAligned(PVOID pvMarshalContext, PCLFS_WRITE_ENTRY rgWriteEntries,
+                                              ULONG cWriteEntries, ULONG cbEntryAlignment, PCLFS_LSN plsnUndoNext,
+                                              PCLFS_LSN plsnPrevious, ULONG cReserveRecords,
+                                              PLONGLONG rgcbReservation, ULONG fFlags, PCLFS_LSN plsn)
+{
+    sx_begin("ClfsReserveAndAppendLogAligned");
+    return append(CT_OP_RESERVE_AND_APPEND_ALIGNED, pvMarshalContext, rgWriteEntries, cWriteEntries,
+                  cbEntryAlignment, plsnUndoNext, plsnPrevious, cReserveRecords, rgcbReservation, fFlags, plsn);
 }
 
 NTSTATUS NTAPI ClfsFlushBuffers(PVOID pvMarshalContext)

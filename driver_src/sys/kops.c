@@ -186,7 +186,22 @@ static ct_status k_free_reserved_log(void *ctx, ct_call *c, ct_out *out)
     return status;
 }
 
+static ct_status k_append(ct_call *c, ct_out *out, BOOLEAN aligned);
+
 static ct_status k_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
+{
+    (void)ctx;
+    return k_append(c, out, FALSE);
+}
+
+static ct_status k_reserve_and_append_aligned(void *ctx, ct_call *c, ct_out *out)
+{
+    (void)ctx;
+    return k_append(c, out, TRUE);
+}
+
+/* ClfsReserveAndAppendLog or ClfsReserveAndAppendLogAligned (cbEntryAlignment = arg[3]). */
+static ct_status k_append(ct_call *c, ct_out *out, BOOLEAN aligned)
 {
     CLFS_WRITE_ENTRY entries[CT_MAX_LIST];
     CLFS_LSN lsn, undo_next, previous;
@@ -194,7 +209,6 @@ static ct_status k_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
     ULONGLONG total = 0, off = 0;
     UCHAR *data = NULL;
     NTSTATUS status;
-    (void)ctx;
     /* The record's bytes: the explicit payload or the case's seeded pattern (ct_record_fill), in
      * one buffer the write entries slice up, so a read can be checked byte by byte. */
     for (i = 0; i < c->list_count; i++)
@@ -215,11 +229,17 @@ static ct_status k_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
     lsn.Internal = 0;
     undo_next.Internal = (ULONGLONG)c->value2;
     previous.Internal = (ULONGLONG)c->value3;
-    status = ClfsReserveAndAppendLog(c->obj->handle, c->list_count ? entries : NULL, c->list_count,
-                                     c->has_value2 ? &undo_next : NULL, c->has_value3 ? &previous : NULL,
-                                     c->list2_count,
-                                     c->list2_count ? (PLONGLONG)c->list2 : NULL,
-                                     c->step.arg[0], c->list_count ? &lsn : NULL);
+    if (aligned)
+        status = ClfsReserveAndAppendLogAligned(c->obj->handle, c->list_count ? entries : NULL, c->list_count,
+                                                c->step.arg[3], c->has_value2 ? &undo_next : NULL,
+                                                c->has_value3 ? &previous : NULL, c->list2_count,
+                                                c->list2_count ? (PLONGLONG)c->list2 : NULL,
+                                                c->step.arg[0], c->list_count ? &lsn : NULL);
+    else
+        status = ClfsReserveAndAppendLog(c->obj->handle, c->list_count ? entries : NULL, c->list_count,
+                                         c->has_value2 ? &undo_next : NULL, c->has_value3 ? &previous : NULL,
+                                         c->list2_count, c->list2_count ? (PLONGLONG)c->list2 : NULL,
+                                         c->step.arg[0], c->list_count ? &lsn : NULL);
     if (NT_SUCCESS(status) && c->list_count) {
         out->v[CT_OUT_LSN] = lsn.Internal;
         out->mask = 1;
