@@ -491,6 +491,29 @@ static void keep_record(ct_model *m, uint16_t stream, uint64_t lsn, uint64_t pay
     }
 }
 
+static int needs_new_block(const ct_model_stream *st, const ct_model_area *a, uint64_t rec)
+{
+    return !st->block_open || st->block_fill + rec > a->buffer_size || st->block_seq >= 512u;
+}
+
+/* Put a record of rec bytes (header included) at the stream's end; returns its LSN. */
+static uint64_t place_record(ct_model *m, ct_model_area *a, ct_model_stream *st, uint64_t rec)
+{
+    uint64_t lsn;
+    if (needs_new_block(st, a, rec))
+        new_block(m, a, st);
+    lsn = make_lsn(st, st->block_start, st->block_seq);
+    /* RULE: LSNs of a stream strictly increase (concepts/clfs-log-sequence-numbers.md). */
+    st->block_seq++;
+    st->block_fill += (uint32_t)rec;
+    st->end = st->block_start + st->block_fill;
+    if (!st->appended)                 /* the first record's LSN is the base (it may be 0) */
+        st->base_lsn = lsn;
+    st->appended = 1;
+    st->last_lsn = lsn;
+    return lsn;
+}
+
 static ct_status append(ct_model *m, ct_call *c, ct_out *out, uint32_t align);
 
 static ct_status op_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
@@ -574,17 +597,7 @@ static ct_status append(ct_model *m, ct_call *c, ct_out *out, uint32_t align)
         uint64_t lsn;
         if (use_res)
             release(m, a, 1, rec);
-        if (!st->block_open || st->block_fill + rec > a->buffer_size || st->block_seq >= 512u)
-            new_block(m, a, st);
-        lsn = make_lsn(st, st->block_start, st->block_seq);
-        /* RULE: LSNs of a stream strictly increase (concepts/clfs-log-sequence-numbers.md). */
-        st->block_seq++;
-        st->block_fill += (uint32_t)rec;
-        st->end = st->block_start + st->block_fill;
-        if (!st->appended)                 /* the first record's LSN is the base (it may be 0) */
-            st->base_lsn = lsn;
-        st->appended = 1;
-        st->last_lsn = lsn;
+        lsn = place_record(m, a, st, rec);
         keep_record(m, a->stream, lsn, payload, c, CT_RECORD_DATA);
         out->v[CT_OUT_LSN] = lsn;
         out->mask = 1u;
@@ -889,22 +902,13 @@ static ct_status op_write_restart_area(void *ctx, ct_call *c, ct_out *out)
     /* RULE: plsnBase "specifies a new base LSN for the stream" (ClfsWriteRestartArea.md). The model
      * refuses a base beyond the record being written or below the current base (the base only
      * advances: concepts/clfs-log-sequence-numbers.md). Status: model choice. */
-    lsn = (!st->block_open || st->block_fill + rec > a->buffer_size || st->block_seq >= 512u)
-              ? make_lsn(st, ROUND_UP(st->end, CT_MODEL_SECTOR), 0) : make_lsn(st, st->block_start, st->block_seq);
+    lsn = needs_new_block(st, a, rec) ? make_lsn(st, ROUND_UP(st->end, CT_MODEL_SECTOR), 0)
+                                      : make_lsn(st, st->block_start, st->block_seq);
     if (c->has_value2 && ((uint64_t)c->value2 > lsn || (st->appended && (uint64_t)c->value2 < st->base_lsn)))
         return CT_STATUS_LOG_INVALID_RANGE;
     if (use_res)
         release(m, a, 1, rec);
-    if (!st->block_open || st->block_fill + rec > a->buffer_size || st->block_seq >= 512u)
-        new_block(m, a, st);
-    lsn = make_lsn(st, st->block_start, st->block_seq);
-    st->block_seq++;
-    st->block_fill += (uint32_t)rec;
-    st->end = st->block_start + st->block_fill;
-    if (!st->appended)
-        st->base_lsn = lsn;
-    st->appended = 1;
-    st->last_lsn = lsn;
+    lsn = place_record(m, a, st, rec);
     keep_record(m, a->stream, lsn, size, c, CT_RECORD_RESTART);
     /* RULE: CLFS sets the previous LSN of a restart record to the LSN of the previously written
      * restart record of the stream (concepts/writing-restart-records-to-a-clfs-stream.md). */
