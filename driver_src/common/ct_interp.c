@@ -282,15 +282,20 @@ uint32_t ct_validate(ct_interp *st, const uint8_t *req, uint32_t req_len, uint32
 uint32_t ct_default_container_path(const ct_slot *log, uint32_t n, uint16_t *out, uint32_t cap)
 {
     char digits[12];
-    uint32_t nd = 0, len = 0, i;
+    uint32_t nd = 0, len = 0, i, phys;
 
     do {
         digits[nd++] = (char)('0' + n % 10u);
         n /= 10u;
     } while (n != 0);
-    if ((uint64_t)log->path_chars + 2u + nd + 1u > cap)
+    /* A stream of a multiplexed log ("path::stream"): containers belong to the physical log, so
+     * they are named after the path before "::" (concepts/multiplexed-clfs-logs.md). */
+    for (phys = 0; phys < log->path_chars; phys++)
+        if (phys + 1u < log->path_chars && log->path[phys] == ':' && log->path[phys + 1u] == ':')
+            break;
+    if ((uint64_t)phys + 2u + nd + 1u > cap)
         return 0;
-    for (i = 0; i < log->path_chars; i++)
+    for (i = 0; i < phys; i++)
         out[len++] = log->path[i];
     out[len++] = '_';
     out[len++] = 'c';

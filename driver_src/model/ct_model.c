@@ -100,6 +100,45 @@ static void flush_all(ct_model *m, ct_model_area *a)
     a->blocks = 0;
 }
 
+/* RULE: "If the string has a double colon (::) after the path name, then CLFS creates a multiplexed
+ * log"; the part before it names the physical log (concepts/multiplexed-clfs-logs.md;
+ * ClfsCreateLogFile.md, puszLogFileName). Returns the physical name's length. */
+static uint32_t physical_chars(const uint16_t *path, uint32_t n, int *multiplexed)
+{
+    uint32_t i;
+    for (i = 0; i + 1 < n; i++)
+        if (path[i] == ':' && path[i + 1] == ':') {
+            *multiplexed = 1;
+            return i;
+        }
+    *multiplexed = 0;
+    return n;
+}
+
+static int same_physical(const ct_model_stream *a, const ct_model_stream *b)
+{
+    int ma, mb;
+    uint32_t na = physical_chars(a->path, a->path_chars, &ma), nb = physical_chars(b->path, b->path_chars, &mb);
+    return ma && mb && na == nb && memcmp(a->path, b->path, (size_t)na * 2u) == 0;
+}
+
+/* RULE: the streams of a multiplexed log share its containers: "Your set of containers serve as
+ * stable storage for log records written by both client 1 and client 2." (multiplexed-clfs-logs.md)
+ * The model copies the container count and size to every stream of the physical log. Each stream
+ * keeps its own LSN sequence ("client 2 gets its own sequence of LSNs"); the model does not make
+ * the streams compete for space (a model simplification). */
+static void share_containers(ct_model *m, const ct_model_stream *from)
+{
+    uint32_t i;
+    for (i = 0; i < CT_MAX_SLOTS; i++) {
+        ct_model_stream *st = &m->streams[i];
+        if (st->used && st != from && same_physical(st, from)) {
+            st->containers = from->containers;
+            st->container_size = from->container_size;
+        }
+    }
+}
+
 /* ---- logs ----------------------------------------------------------------------------------- */
 
 static ct_status op_create_log(void *ctx, ct_call *c, ct_out *out)
@@ -139,6 +178,12 @@ static ct_status op_create_log(void *ctx, ct_call *c, ct_out *out)
         st->path_chars = (uint16_t)c->str_chars;
         memcpy(st->path, c->str, (size_t)c->str_chars * 2u);
         found = free_i;
+        for (i = 0; i < CT_MAX_SLOTS; i++)      /* a new stream of an existing multiplexed log */
+            if ((int)i != found && m->streams[i].used && same_physical(&m->streams[i], st)) {
+                st->containers = m->streams[i].containers;
+                st->container_size = m->streams[i].container_size;
+                break;
+            }
     }
     m->streams[found].open_objects++;
     m->logs[slot].open = 1;
@@ -153,10 +198,14 @@ static ct_status op_create_log(void *ctx, ct_call *c, ct_out *out)
  * on return the parameter receives the container size. */
 static ct_status container_size_for(ct_model_stream *st, uint64_t requested, uint64_t *size)
 {
-    uint64_t rounded;
-    if (requested == 0 || requested > UINT64_MAX - CT_MODEL_CONTAINER_UNIT)
+    uint64_t rounded, unit;
+    int multiplexed;
+    physical_chars(st->path, st->path_chars, &multiplexed);
+    /* "rounded up to a multiple of 512KB (for a dedicated log) or 1MB (for a multiplexed log)" */
+    unit = multiplexed ? 2u * (uint64_t)CT_MODEL_CONTAINER_UNIT : CT_MODEL_CONTAINER_UNIT;
+    if (requested == 0 || requested > UINT64_MAX - unit)
         return CT_STATUS_INVALID_PARAMETER;      /* "a positive integer"; status: model choice */
-    rounded = ROUND_UP(requested, (uint64_t)CT_MODEL_CONTAINER_UNIT);
+    rounded = ROUND_UP(requested, unit);
     if (st->containers == 0) {
         *size = rounded;
         return CT_STATUS_SUCCESS;
@@ -202,6 +251,7 @@ static ct_status add_containers(ct_model *m, ct_call *c, ct_out *out, uint32_t c
     /* RULE: the set is added atomically (ClfsAddLogContainerSet.md): all checks above first. */
     st->container_size = size;
     st->containers += count;
+    share_containers(m, st);
     out->v[CT_OUT_CONTAINER_SIZE] = size;
     out->mask = 1u;
     return CT_STATUS_SUCCESS;
