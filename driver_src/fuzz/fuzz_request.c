@@ -216,7 +216,8 @@ static void gen_step(gen *g, const uint8_t *b)
         uint32_t count = b[16] % 5u;
         if (spec->list_use == 2 && count == 0) count = 1;
         for (i = 0; i < count; i++)
-            items[i] = op == CT_OP_RESERVE_AND_APPEND ? (int64_t)(b[17 + i] * 16u) : (int64_t)b[17 + i] * 8 - 64;
+            items[i] = op == CT_OP_RESERVE_AND_APPEND || op == CT_OP_RESERVE_AND_APPEND_ALIGNED
+                           ? (int64_t)(b[17 + i] * 16u) : (int64_t)b[17 + i] * 8 - 64;
         if (op == CT_OP_RESERVE_AND_APPEND && (b[10] & 4) && count) {   /* an explicit payload */
             count = 1;
             items[0] = 1 + b[17] % CHUNK;
