@@ -541,6 +541,13 @@ static void check_payload(ct_interp *st, const ct_call *c, ct_out *out)
     out->v[6] = n;
 }
 
+/* reserved_bytes += bytes (bytes >= 0), saturating: a backend may accept sizes whose sum does not
+ * fit a LONGLONG (the fuzzer found two allocations of 2^63 / 1.04 bytes each). */
+static void add_reserved(ct_slot *a, int64_t bytes)
+{
+    a->reserved_bytes = bytes > INT64_MAX - a->reserved_bytes ? INT64_MAX : a->reserved_bytes + bytes;
+}
+
 static void sub_reserved(ct_slot *a, uint32_t records, int64_t bytes)
 {
     a->reserved_records = records >= a->reserved_records ? 0 : a->reserved_records - records;
@@ -578,7 +585,7 @@ static void account(ct_interp *st, const ct_call *c, ct_status status, const ct_
         break;
     case CT_OP_ALLOC_RESERVED_LOG:
         o->reserved_records += c->step.arg[0];
-        o->reserved_bytes += c->value > 0 ? c->value : 0;
+        add_reserved(o, c->value > 0 ? c->value : 0);
         break;
     case CT_OP_FREE_RESERVED_LOG:
         sub_reserved(o, c->step.arg[0], c->value);
@@ -588,7 +595,7 @@ static void account(ct_interp *st, const ct_call *c, ct_status status, const ct_
         for (i = 0; i < c->list2_count; i++) {
             if (c->list2[i] >= 0) {
                 o->reserved_records += 1;
-                o->reserved_bytes += c->list2[i];
+                add_reserved(o, c->list2[i]);
             } else {   /* -(v + 1) + 1: no overflow for INT64_MIN */
                 sub_reserved(o, 1, (int64_t)((uint64_t)(-(c->list2[i] + 1)) + 1u));
             }
