@@ -75,3 +75,10 @@ def test_schema_accepts_every_catalogue_document(repo, validator):
 ])
 def test_schema_rejects_what_the_checker_rejects_structurally(validator, broken):
     assert list(validator.iter_errors(broken)), "the editor schema must flag this too"
+
+
+def test_readme_op_table_lists_every_op(repo):
+    from harness.scenario.ops import OPS
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    missing = [name for name, op in OPS.items() if f"| `{name}` | " not in readme]
+    assert missing == [], f"README.md's op table lacks {missing}"
