@@ -176,7 +176,8 @@ static void test_rejections(void)
     BASE();
     CHECK(reject_of(b) == CT_OK, "baseline request refused");
     EXPECT_REJ(CT_REJ_MAGIC, b->h.magic = 1);
-    EXPECT_REJ(CT_REJ_VERSION, b->h.version = 2);
+    EXPECT_REJ(CT_REJ_VERSION, b->h.version = CT_PROTO_VERSION + 1);
+    EXPECT_REJ(CT_REJ_VERSION, b->h.version = CT_PROTO_VERSION - 1);
     EXPECT_REJ(CT_REJ_HEADER_SIZE, b->h.header_size = 60);
     EXPECT_REJ(CT_REJ_FLAGS, b->h.flags = 0x10);
     EXPECT_REJ(CT_REJ_RESERVED, b->h.reserved[4] = 1);
@@ -191,7 +192,10 @@ static void test_rejections(void)
     EXPECT_REJ(CT_REJ_CONTEXT, b->steps[1].context = 9);
     EXPECT_REJ(CT_REJ_STEP_FLAGS, b->steps[1].flags |= CT_STEP_ALLOC_CALLBACK);
     EXPECT_REJ(CT_REJ_STEP_FLAGS, b->steps[2].flags |= 0x80);
-    EXPECT_REJ(CT_REJ_RESERVED, b->steps[2].reserved[1] = 3);
+    EXPECT_REJ(CT_REJ_STRING, b->steps[2].blob_bytes = 3);   /* bytes on an op that takes none */
+    EXPECT_REJ(CT_REJ_STRING, b->steps[2].blob_offset = 8);
+    EXPECT_REJ(CT_REJ_REG, b->steps[2].reg2 = 1);           /* a second LSN on an op without one */
+    EXPECT_REJ(CT_REJ_REG, b->steps[2].reg3 = 1);
     EXPECT_REJ(CT_REJ_SLOT, b->steps[1].slot = 1);          /* area slot used as a log */
     EXPECT_REJ(CT_REJ_SLOT, b->steps[1].slot = 5);          /* beyond slot_count */
     EXPECT_REJ(CT_REJ_SLOT, b->steps[2].slot = 0);          /* redefine the log as an area */
@@ -682,6 +686,86 @@ static void test_failure_injection(void)
     }
 }
 
+/* Append (pattern + explicit bytes), read both back, leave the read context open. */
+static void build_reads(rb *b)
+{
+    static const uint8_t hello[5] = {'h', 'e', 'l', 'l', 'o'};
+    int64_t sizes[1] = {300}, five[1] = {5};
+    ct_step *s;
+    rb_new(4, 4);
+    rb_log_area(b, 4096);
+    s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
+    rb_list(b, s, 0, sizes, 1);
+    s->arg[1] = 0xC0FFEEu;                      /* seed */
+    s->arg[2] = 0;                              /* record index */
+    rb_save(b, s, CT_OUT_RESERVE_AND_APPEND_LSN, 0);
+    s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
+    rb_list(b, s, 0, five, 1);
+    s->blob_offset = rb_data(b, hello, sizeof hello, 1);
+    s->blob_bytes = sizeof hello;
+    s->reg3 = 1;                                /* previous: register 0 */
+    rb_save(b, s, CT_OUT_RESERVE_AND_APPEND_LSN, 1);
+    s = rb_step(b, CT_OP_READ_LOG_RECORD, 2);
+    s->slot2 = 1;
+    s->value_reg = 1;
+    s->arg[0] = CT_MODE_PREVIOUS;
+    s = rb_step(b, CT_OP_READ_NEXT_LOG_RECORD, 2);
+    s->arg[0] = CT_RECORD_DATA;
+}
+
+static void test_reads(void)
+{
+    uint32_t calls, k;
+    run *r;
+
+    build_reads(&g_rb);
+    rb_finish(&g_rb);
+    r = run_bytes(g_rb.out, g_rb.len, 0);
+    calls = g_model.calls;
+    CHECK(r->h.reject == CT_OK, "reads request refused: %u", r->h.reject);
+    CHECK(r->r[5].status == 0 && r->r[5].outputs[CT_OUT_READ_LOG_RECORD_SIZE] == 5 &&
+          r->r[5].outputs[CT_OUT_READ_LOG_RECORD_PAYLOAD_CHECK] == CT_PAYLOAD_MATCH,
+          "read of the explicit payload: status %x size %llu check %llu", r->r[5].status,
+          (unsigned long long)r->r[5].outputs[2], (unsigned long long)r->r[5].outputs[5]);
+    CHECK(r->r[6].status == 0 && r->r[6].outputs[CT_OUT_READ_LOG_RECORD_SIZE] == 300 &&
+          r->r[6].outputs[CT_OUT_READ_LOG_RECORD_PAYLOAD_CHECK] == CT_PAYLOAD_MATCH,
+          "previous record by its link: status %x size %llu", r->r[6].status, (unsigned long long)r->r[6].outputs[2]);
+    CHECK(r->r[3].outputs[CT_OUT_RESERVE_AND_APPEND_PAYLOAD_SEED] == 0xC0FFEEu, "seed echoed");
+    CHECK(r->cl.reads_terminated == 1 && r->cl.failures == 0, "cleanup terminated %u reads", r->cl.reads_terminated);
+    {   /* seeds and record indexes give different bytes: a stale or swapped record does not match */
+        uint32_t same_seed = 0, same_index = 0, i;
+        for (i = 0; i < 64; i++) {
+            same_seed += ct_pattern_byte(1, 0, i) == ct_pattern_byte(2, 0, i);
+            same_index += ct_pattern_byte(1, 0, i) == ct_pattern_byte(1, 1, i);
+        }
+        CHECK(same_seed < 8 && same_index < 8, "pattern collisions: %u %u of 64", same_seed, same_index);
+    }
+    /* A failure at every op call, cleanup's terminate included: nothing stays live. */
+    build_reads(&g_rb);
+    rb_finish(&g_rb);
+    for (k = 1; k <= calls; k++) {
+        uint32_t i, live_reads = 0;
+        r = run_bytes(g_rb.out, g_rb.len, k);
+        for (i = 0; i < CT_MAX_SLOTS; i++) live_reads += g_model.reads[i].live && ct_live_slots(&g_st);
+        CHECK(ct_live_slots(&g_st) == 0 || (k > g_rb.n && r->cl.failures == 1),
+              "failure at call %u leaves %u live slots", k, ct_live_slots(&g_st));
+        CHECK(live_reads == 0 || k > g_rb.n, "failure at call %u leaves a model read context", k);
+    }
+    /* A test-only op is refused by a backend without it (the driver's case). */
+    {
+        ct_backend be;
+        ct_model_backend(&g_model, &be);
+        be.ops[CT_OP_CORRUPT_RECORD] = NULL;
+        rb_new(2, 1);
+        rb_log_area(&g_rb, 4096);
+        rb_step(&g_rb, CT_OP_CORRUPT_RECORD, 0);
+        rb_finish(&g_rb);
+        k = ct_run(&g_st, &be, g_rb.out, g_rb.len, (uint8_t *)&g_run, sizeof g_run);
+        CHECK(k != 0 && g_run.h.reject == CT_REJ_OP && g_run.h.reject_step == 4,
+              "test-only op without a backend function: reject %u at %u", g_run.h.reject, g_run.h.reject_step);
+    }
+}
+
 /* Mutations of a valid request: must never crash (ASan/UBSan watch) and never leave slots. */
 static void test_mutations(void)
 {
@@ -757,6 +841,7 @@ int main(void)
     test_free_reserved_log();
     test_counting_callbacks();
     test_failure_injection();
+    test_reads();
     test_mutations();
     printf("ct_tests: %d checks, %d failed\n", g_checks, g_failed);
     return g_failed ? 1 : 0;

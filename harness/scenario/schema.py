@@ -134,7 +134,7 @@ def _expect_schema(op: Op) -> dict:
                         {"type": "string", "pattern": "^STATUS_[A-Z0-9_]+$"},
                         {"type": "integer", "minimum": 0, "maximum": ops.U32_MAX}]}
     detailed = {"type": "object", "additionalProperties": False,
-                "properties": {"status": status, **{o: _condition_schema(o) for o in op.outputs}}}
+                "properties": {"status": status, **{o: _condition_schema(o) for o in op.expect_outputs}}}
     return {"anyOf": [status, detailed]}
 
 

@@ -18,7 +18,7 @@ from harness.scenario.values import suggest as _suggest
 
 _LIST_ELEMENT_KIND = {"list_i64": "i64", "list_u32": "u32"}
 STATUS_WORDS = ("success", "failure", "any")
-_KIND_NOUN = {ops.LOG: "log", ops.AREA: "marshalling area"}
+_KIND_NOUN = {ops.LOG: "log", ops.AREA: "marshalling area", ops.READ: "read context"}
 _VAR_PARAMS = sorted({f"{o.name}.{p.name}" for o in OPS.values() for p in o.params if p.kind in ops.SAVED_KINDS})
 
 
@@ -137,7 +137,7 @@ class StepChecker:
                 value = param.default
                 if param.kind == "str" and isinstance(value, str):
                     value = value.replace("${name}", str(raw.get("name", "")))
-                elif param.kind in ops.INT_KINDS:
+                elif param.kind in ops.INT_KINDS and value is not None:   # None: optional, absent
                     value = parse_int(param, value)  # e.g. INFINITE -> 0xFFFFFFFF
             if value is _BAD:
                 ok = False
@@ -290,14 +290,14 @@ class StepChecker:
 
     def _expect(self, op: Op, raw: object, path: tuple, stream: str | None) -> Expectation | None:
         if isinstance(raw, dict):
-            unknown = [k for k in raw if k != "status" and k not in op.outputs]
+            unknown = [k for k in raw if k != "status" and k not in op.expect_outputs]
             for key in unknown:
                 outputs = ", ".join(op.outputs) or "none"
                 self._problem(path + (key,), f"expect: {key!r} is not an output of {op.name} (outputs: "
                                              f"{outputs}){_suggest(key, op.outputs)}", key=True)
             status = self._status(raw.get("status", "success"), path + ("status",))
             conditions = []
-            for key in op.outputs:
+            for key in op.expect_outputs:
                 if key in raw:
                     checked = self._conditions(key, raw[key], path + (key,), stream)
                     if checked is None:

@@ -15,6 +15,7 @@ from harness.protocol.ntstatus import nt_success
 from harness.protocol.results import RAN, CaseResult, StepResult
 from harness.scenario import lsn, ops
 from harness.scenario.model import Case, Condition, Expectation, SavedRef, Step
+from harness.verdict import payload
 from harness.verdict.outcome import BUGCHECK, CONTRACT, FAIL, PASS
 
 # The IRQL a step must observe inside each context. Guarded and critical regions disable APCs
@@ -150,6 +151,9 @@ def _judge_step(step: Step, result: StepResult | None, saved: _Saved | None = No
                         IRQL_NAMES.get(result.irql, str(result.irql)), result.irql == want_irql))
     for output, conditions in step.expect.outputs:
         checks.append(_output_check(output, conditions, result.outputs.get(output), saved or _Saved()))
+    bad_bytes = payload.implicit_failure(step, result)
+    if bad_bytes is not None:
+        checks.append(Check("payload", "bytes as appended at this LSN", bad_bytes, False))
     return StepVerdict(step, result, tuple(checks))
 
 

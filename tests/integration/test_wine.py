@@ -241,8 +241,9 @@ PROBE_RULES = {
     "odd-length": "unicode-string", "dos-container-name": "container-name-nt-path", "pool-type": "pool-type",
     "null-lsn": "required-pointer", "deleted-area": "marshalling-area-live",
     "flush-after-delete": "marshalling-area-live", "closed-log": "log-object-open", "stray-pointer": "log-object-open",
+    "context-mode-none": "context-mode", "record-type-zero": "record-type-in", "terminated-read": "read-context-live",
 }
-PROBE_OK = ("create", "container-set", "area", "delete-area", "close", "leaked-log")
+PROBE_OK = ("create", "container-set", "area", "append", "read", "terminate-read", "delete-area", "close", "leaked-log")
 
 
 def test_every_contract_rule_refuses_the_call_and_names_itself(targets):
