@@ -17,6 +17,7 @@ Lifecycle, as the pytest plugin drives it (with or without pytest-xdist):
 from __future__ import annotations
 
 import abc
+import os
 import re
 import shutil
 from pathlib import Path
@@ -31,6 +32,7 @@ class CaseArtefacts:
 
     def __init__(self, directory: Path):
         self.dir = Path(directory)
+        self._made = False   # mkdir once per case, not once per file (thousands of cases a second)
 
     @classmethod
     def for_case(cls, root: Path, case_id: str) -> "CaseArtefacts":
@@ -40,7 +42,9 @@ class CaseArtefacts:
         """Where the artefact ``name`` goes (the folder is created; the file is not)."""
         if "/" in name or name in ("", ".", ".."):
             raise ValueError(f"artefact name {name!r} must be a plain file name")
-        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self._made:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._made = True
         return self.dir / name
 
     def write_bytes(self, name: str, data: bytes) -> Path:
@@ -59,9 +63,11 @@ class CaseArtefacts:
         return path
 
     def files(self) -> list[str]:
-        if not self.dir.is_dir():
+        try:  # scandir: the entry's type comes with the listing, no stat per file
+            with os.scandir(self.dir) as entries:
+                return sorted(entry.name for entry in entries if entry.is_file())
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return sorted(p.name for p in self.dir.iterdir() if p.is_file())
 
 
 def safe_name(case_id: str) -> str:
