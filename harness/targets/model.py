@@ -23,7 +23,7 @@ from harness.errors import BuildError, GuestTimeout, InfraError
 from harness.protocol import decode_response, encode_request, wire
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
-from harness.targets.base import CaseArtefacts, Target
+from harness.targets.base import CaseArtefacts, Target, flush_artefacts
 
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "driver_src"
 # The scratch directory the model pretends the guest has; only a string for the model.
@@ -83,6 +83,12 @@ class ModelTarget(Target):
             stderr=subprocess.PIPE, bufsize=0, close_fds=True)
 
     def close(self) -> None:
+        try:
+            flush_artefacts()
+        finally:
+            self._stop()
+
+    def _stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -103,7 +109,7 @@ class ModelTarget(Target):
 
     def __del__(self) -> None:  # a forgotten close() must not leave the server behind
         try:
-            self.close()
+            self._stop()
         except Exception:
             pass
 
@@ -124,8 +130,8 @@ class ModelTarget(Target):
 
     def execute(self, case: Case, artefacts: CaseArtefacts | None = None) -> CaseResult:
         request = encode_request(case, scratch=MODEL_SCRATCH)
-        if artefacts is not None:
-            artefacts.write_bytes("request.bin", request)
+        if artefacts is not None:   # in the background: see CaseArtefacts.write_bytes
+            artefacts.write_bytes("request.bin", request, wait=False)
         start = time.perf_counter()
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
@@ -133,7 +139,7 @@ class ModelTarget(Target):
             response = self._exchange(request, case)
         elapsed = time.perf_counter() - start
         if artefacts is not None:
-            artefacts.write_bytes("response.bin", response)
+            artefacts.write_bytes("response.bin", response, wait=False)
         result = decode_response(response, case, target=self.name)
         identity = self.identity()
         return CaseResult(target=result.target, steps=result.steps, cleanup=result.cleanup,

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from harness.config import LabConfig
-from harness.errors import BuildError, HarnessError, InfraError
+from harness.errors import BuildError, HarnessError
 from harness.lab import fault_for
 from harness.protocol import decode_response, encode_request, wire
 from harness.protocol.results import CaseResult

@@ -63,3 +63,28 @@ def test_case_artefacts_make_their_folder_on_first_use_only(tmp_path, monkeypatc
 @pytest.fixture(autouse=True)
 def _run_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("CLFS_HARNESS_RUN_DIR", str(tmp_path / "runs"))
+
+
+def test_background_writes_are_listed_at_once_and_on_disk_after_a_flush(tmp_path):
+    from harness.targets.base import flush_artefacts
+
+    cases = [CaseArtefacts(tmp_path / "cases" / f"c{n}") for n in range(50)]
+    for n, artefacts in enumerate(cases):
+        artefacts.write_bytes("request.bin", b"q%d" % n, wait=False)
+        artefacts.write_bytes("response.bin", b"r%d" % n, wait=False)
+        assert artefacts.files() == ["request.bin", "response.bin"]
+    flush_artefacts()
+    for n, artefacts in enumerate(cases):
+        assert (artefacts.dir / "request.bin").read_bytes() == b"q%d" % n
+        assert (artefacts.dir / "response.bin").read_bytes() == b"r%d" % n
+
+
+def test_a_background_write_that_fails_is_an_infra_error(tmp_path):
+    from harness.errors import InfraError
+    from harness.targets.base import flush_artefacts
+
+    (tmp_path / "cases").write_text("a file where the folder should be")
+    CaseArtefacts(tmp_path / "cases" / "c1").write_bytes("request.bin", b"q", wait=False)
+    with pytest.raises(InfraError, match="writing an artefact failed: .*cases/c1/request.bin"):
+        flush_artefacts()
+    flush_artefacts()   # reported once

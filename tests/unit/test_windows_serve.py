@@ -12,25 +12,19 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from types import SimpleNamespace
 
 import pytest
 
 from harness.errors import BugcheckDetected, InfraError, ProtocolError
 from harness.guest import wincmd
-from harness.guest.hvpanic import DomainLog
 from harness.guest.wincrash import GuestHang
-from harness.guest.windows import WindowsGuest
-from harness.guest.winparse import parse_facts
-from harness.vm.rundir import RunDir
 
 from channel_fakes import ProcessSsh
-from guest_fakes import FakeInstance, FakeSsh
-from windows_samples import FACTS
+from guest_fakes import FakeSsh
+from test_windows_guest import PANIC_D1
+from test_windows_guest import g as windows_guest   # noqa: F401 (a fixture)
 
 SERVE = wincmd.clfsctl_serve_command()
-PANIC_D1 = ("2024-09-30 16:30:49.506+0000: panic hyper-v: arg1='0xd1', arg2='0xffffd28f1a2b3c40', "
-            "arg3='0x2', arg4='0x0', arg5='0xfffff8053c7a1234'\n")
 # Answers b"CLTR " + the request; b"EXIT n" exits n with clfsctl's message; b"HANG" never answers.
 STANDIN = [sys.executable, "-c", (
     "import struct,sys,time\n"
@@ -54,20 +48,11 @@ class _Ssh(ProcessSsh, FakeSsh):
 
 
 @pytest.fixture
-def g(tmp_path):
-    calls: list = []
-    run = RunDir.create(tmp_path / "runs", check_reachable=False)
-    guest = WindowsGuest(None, SimpleNamespace(ssh_user="clfs", name="win11"), run, worker="w0")
-    guest.instance, guest.ssh = FakeInstance(calls), _Ssh(calls)
-    guest.calls, guest.panic_log_wait = calls, 0
-    log = tmp_path / "domain.log"
-    log.write_text("2024-09-30 16:29:01.120+0000: starting up libvirt version: 9.0.0\n")
-    guest.domain_log = DomainLog(log)
-    guest.domain_log.mark()
-    guest.log_path = log
-    guest.facts = parse_facts(json.dumps(FACTS))
-    yield guest
-    guest.ssh.close_all()
+def g(windows_guest):
+    """test_windows_guest's guest on fakes, whose SSH transport also starts the stand-in."""
+    windows_guest.ssh = _Ssh(windows_guest.calls)
+    yield windows_guest
+    windows_guest.ssh.close_all()
 
 
 def names(calls) -> list:
