@@ -162,28 +162,33 @@ class ModelTarget(Target):
             proc.stdin.write(_LEN.pack(len(request)) + request)
         except OSError as exc:
             raise self._died(f"writing the request failed: {exc}")
-        header = self._read(proc, 4, deadline, case)
-        (length,) = _LEN.unpack(header)
-        if length > wire.response_size(wire.MAX_STEPS):
-            self._kill()
-            raise InfraError(f"model server sent a {length}-byte frame; stopped it")
-        return self._read(proc, length, deadline, case)
+        return self._read_frame(proc, deadline, case)
 
-    def _read(self, proc: subprocess.Popen, n: int, deadline: float, case: Case | None) -> bytes:
+    def _read_frame(self, proc: subprocess.Popen, deadline: float, case: Case | None) -> bytes:
+        """The answer frame's payload. The server writes length and payload with one flush, so
+        one read usually brings both: read what is there, not the header and then the rest."""
         fd = proc.stdout.fileno()
-        chunks, got = [], 0
-        while got < n:
+        buf, need = bytearray(), 4
+        while len(buf) < need:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
                 self._kill()
                 what = f"case {case.id}" if case else "request"
                 raise GuestTimeout(f"model did not answer {what} in time; server stopped")
-            chunk = os.read(fd, n - got)
+            chunk = os.read(fd, max(need - len(buf), 65536))
             if not chunk:
                 raise self._died("model server exited")
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
+            buf += chunk
+            if need == 4 and len(buf) >= 4:
+                (length,) = _LEN.unpack_from(buf)
+                if length > wire.response_size(wire.MAX_STEPS):
+                    self._kill()
+                    raise InfraError(f"model server sent a {length}-byte frame; stopped it")
+                need = 4 + length
+        if len(buf) > need:   # one request, one answer: anything more is a broken server
+            self._kill()
+            raise InfraError(f"model server sent {len(buf) - need} bytes after its answer; stopped it")
+        return bytes(buf[4:])
 
     def _kill(self) -> None:
         proc, self._proc = self._proc, None

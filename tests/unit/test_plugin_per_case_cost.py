@@ -88,3 +88,27 @@ def test_a_background_write_that_fails_is_an_infra_error(tmp_path):
     with pytest.raises(InfraError, match="writing an artefact failed: .*cases/c1/request.bin"):
         flush_artefacts()
     flush_artefacts()   # reported once
+
+
+@pytest.mark.parametrize("answer, words", [
+    ("struct.pack('<I', 3) + b'abc' + b'extra'", "5 bytes after its answer"),
+    ("struct.pack('<I', 1 << 30)", "1073741824-byte frame"),
+])
+def test_the_model_answer_is_read_whole_and_a_broken_frame_stops_the_server(tmp_path, answer, words):
+    import sys
+
+    from harness.errors import InfraError
+    from harness.targets.model import ModelTarget
+
+    fake = tmp_path / "fake-model"
+    fake.write_text(f"#!{sys.executable}\nimport struct, sys\nsys.stdin.buffer.read(4 + 3)\n"
+                    f"sys.stdout.buffer.write({answer}); sys.stdout.flush()\nsys.stdin.buffer.read()\n")
+    fake.chmod(0o755)
+    target = ModelTarget(binary=fake)
+    target.prepare()
+    try:
+        with pytest.raises(InfraError, match=words):
+            target.run_bytes(b"req", timeout_s=10)
+        assert target._proc is None   # stopped; the next case starts a new one
+    finally:
+        target.close()
