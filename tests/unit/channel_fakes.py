@@ -80,15 +80,18 @@ class ProcessChannel:
         self.proc.stdin.close()
 
     def close(self) -> None:
+        """As sshd closing the channel: the process's input ends; it gets a moment to exit."""
         self.closed = True
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             try:
                 stream.close()
             except OSError:
                 pass
-        if self.proc.poll() is None:
+        try:
+            self.proc.wait(timeout=1.5)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
-        self.proc.wait()
+            self.proc.wait()
 
     def drop_connection(self) -> None:
         """What sshd being killed looks like from the host: the connection is gone."""
