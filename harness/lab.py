@@ -40,6 +40,7 @@ MAX_CAPACITY = 256
 # Per target kind: option -> (type, description). A name not here is refused with the list.
 KIND_OPTIONS: dict[str, dict[str, tuple[type, str]]] = {
     "model": {},
+    "wine": {},
     "smoke": {
         # Lab faults for testing the pipeline itself: case-ID glob -> what the guest does
         # instead of running the case. They make the lab (not CLFS) misbehave, for real.

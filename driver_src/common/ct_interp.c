@@ -285,6 +285,56 @@ uint32_t ct_default_container_path(const ct_slot *log, uint32_t n, uint16_t *out
     return len;
 }
 
+static uint16_t slash(uint16_t ch) { return ch == '/' ? (uint16_t)'\\' : ch; }
+
+/* Does src (n units, '/' read as '\\') start with the ASCII text p, letters in any case? */
+static int starts_with(const uint16_t *src, uint32_t n, const char *p)
+{
+    uint32_t i;
+    for (i = 0; p[i]; i++) {
+        uint16_t a = i < n ? slash(src[i]) : 0, b = (uint16_t)(unsigned char)p[i];
+        if (a >= 'a' && a <= 'z') a = (uint16_t)(a - 32u);
+        if (b >= 'a' && b <= 'z') b = (uint16_t)(b - 32u);
+        if (a != b) return 0;
+    }
+    return 1;
+}
+
+uint32_t ct_nt_name(const char *prefix, const uint16_t *src, uint32_t n, uint16_t *out, uint32_t cap)
+{
+    const char *head = "";
+    uint32_t skip = 0, len = 0, i;
+
+    if (starts_with(src, n, "\\??\\") || starts_with(src, n, "\\GLOBAL??\\") ||
+        starts_with(src, n, "\\DEVICE\\") || starts_with(src, n, "%BLF%")) {
+        head = "";
+    } else if (starts_with(src, n, "\\\\?\\") || starts_with(src, n, "\\\\.\\")) {
+        head = "\\??\\";
+        skip = 4;
+    } else if (starts_with(src, n, "\\\\")) {
+        head = "\\??\\UNC\\";
+        skip = 2;
+    } else if (n >= 3 && ((src[0] | 0x20u) >= 'a' && (src[0] | 0x20u) <= 'z') && src[1] == ':' &&
+               slash(src[2]) == '\\') {
+        head = "\\??\\";
+    }
+    for (i = 0; prefix && prefix[i]; i++) {
+        if (len + 1u >= cap) return 0;
+        out[len++] = (uint16_t)(unsigned char)prefix[i];
+    }
+    for (i = 0; head[i]; i++) {
+        if (len + 1u >= cap) return 0;
+        out[len++] = (uint16_t)(unsigned char)head[i];
+    }
+    for (i = skip; i < n; i++) {
+        if (len + 1u >= cap) return 0;
+        out[len++] = slash(src[i]);
+    }
+    if (len >= cap) return 0;
+    out[len] = 0;
+    return len;
+}
+
 uint32_t ct_live_slots(const ct_interp *st)
 {
     uint32_t i, n = 0;

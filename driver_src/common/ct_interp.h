@@ -131,6 +131,17 @@ uint32_t ct_run(ct_interp *st, const ct_backend *be, const uint8_t *req, uint32_
  * (NUL-terminated, cap includes the terminator) or 0 if it does not fit. */
 uint32_t ct_default_container_path(const ct_slot *log, uint32_t n, uint16_t *out, uint32_t cap);
 
+/* A path in the NT object-name form a kernel CLFS call needs, after an ASCII prefix ("LOG:" for a
+ * log, "" for a container). ClfsCreateLogFile only turns "LOG:" into "\GLOBAL??\LOG:" and containers
+ * are opened with no root directory, so a DOS path is no object name in the kernel
+ * (../shared/reference/clfs/KERNEL_CONTRACT_EVIDENCE.md, "ClfsCreateLogFile" and "Containers"):
+ * "C:\dir\x" -> "\??\C:\dir\x"; "\\?\" and "\\.\" -> "\??\"; "\\server\share" -> "\??\UNC\server\share";
+ * "\??\", "\GLOBAL??\", "\Device\" and "%BLF%" names pass unchanged; anything else (a relative name)
+ * is left as it is for CLFS to refuse. '/' becomes '\'. Writes NUL-terminated UTF-16 into out (cap
+ * counts the NUL) and returns the units written, or 0 when the name does not fit: the caller
+ * refuses the call, a name is never truncated. */
+uint32_t ct_nt_name(const char *prefix, const uint16_t *src, uint32_t n, uint16_t *out, uint32_t cap);
+
 /* Human-readable name of a CT_REJ_* code (for clfsctl and tests). */
 const char *ct_reject_name(uint32_t reject);
 

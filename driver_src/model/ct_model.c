@@ -7,7 +7,9 @@
  * one request only (ct_model_reset between requests) and allocates nothing.
  */
 #include <string.h>
+#ifndef CT_STANDIN
 #include <time.h>
+#endif
 
 #include "ct_model.h"
 
@@ -582,6 +584,10 @@ static void leave_context(void *ctx, unsigned context, uint8_t saved)
 
 static unsigned current_irql(void *ctx) { return M(ctx)->irql; }
 
+#ifdef CT_STANDIN
+/* In the CLFS.SYS stand-in only the ops are used: the driver times its own steps. */
+static uint64_t now_us(void *ctx) { (void)ctx; return 0; }
+#else
 static uint64_t now_us(void *ctx)
 {
     struct timespec ts;
@@ -589,6 +595,7 @@ static uint64_t now_us(void *ctx)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
+#endif
 
 static void counters(void *ctx, uint32_t *alloc_calls, uint32_t *free_calls)
 {

@@ -1,8 +1,9 @@
 /*
  * kops.c - kernel ops: each calls one CLFS routine with the step's decoded arguments.
  *
- * Strings: the request carries paths as UTF-16; CLFS wants "LOG:<path>" for logs and the bare
- * path for containers, with backslashes ('/' from portable scenario text is turned into '\').
+ * Strings: the request carries paths as UTF-16 (DOS or NT form); CLFS in the kernel wants NT object
+ * names: "LOG:\??\C:\dir\log" for logs, "\??\C:\dir\log_c0" or "%BLF%..." for containers,
+ * with backslashes ('/' from portable scenario text is turned into '\'); see ct_nt_name.
  * Buffers for container sets and record payloads come from nonpaged pool, tagged, and are freed
  * before the op returns. IRQL: the step's context (see kops.h).
  */
@@ -20,19 +21,34 @@ volatile LONG64 g_ct_alloc_bytes;
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-/* Copy a UTF-16 path after an optional prefix into dst (capacity in WCHARs, incl. NUL). */
-static VOID make_name(UNICODE_STRING *us, WCHAR *dst, ULONG cap, PCWSTR prefix,
-                      const uint16_t *src, ULONG chars)
+/* The NT object name of a path (ct_nt_name: "LOG:\\??\\C:\\dir\\x", "\\??\\C:\\dir\\x_c0", NT and %BLF%
+ * forms unchanged) into dst (capacity in WCHARs, incl. NUL). FALSE when it does not fit: the
+ * caller refuses with STATUS_NAME_TOO_LONG instead of handing CLFS a truncated name. */
+static BOOLEAN make_name(UNICODE_STRING *us, WCHAR *dst, ULONG cap, const char *prefix,
+                         const uint16_t *src, ULONG chars)
 {
-    ULONG n = 0, i;
-    if (prefix)
-        while (prefix[n] && n + 1 < cap) { dst[n] = prefix[n]; n++; }
-    for (i = 0; i < chars && n + 1 < cap; i++)
-        dst[n++] = src[i] == L'/' ? L'\\' : (WCHAR)src[i];
-    dst[n] = 0;
+    ULONG n = ct_nt_name(prefix, src, chars, (uint16_t *)dst, cap);
+    if (n == 0 || n * sizeof(WCHAR) > 0xFFFEu - sizeof(WCHAR))
+        return FALSE;
     us->Buffer = dst;
     us->Length = (USHORT)(n * sizeof(WCHAR));
     us->MaximumLength = (USHORT)((n + 1) * sizeof(WCHAR));
+    return TRUE;
+}
+
+/* The scenario's disposition travels as the Win32 value the DDI page lists (CREATE_NEW,
+ * OPEN_EXISTING, OPEN_ALWAYS), but ClfsCreateLogFile hands fCreateDisposition unchanged to
+ * IoCreateFileSpecifyDeviceObjectHint: it is a kernel create disposition, and Clfs.sys accepts
+ * only FILE_OPEN, FILE_CREATE and FILE_OPEN_IF. The user-mode CreateLogFile maps 1->2, 3->1,
+ * 4->3 before calling the kernel; so does this (KERNEL_CONTRACT_EVIDENCE.md, ClfsCreateLogFile). */
+static ULONG kernel_disposition(ULONG win32)
+{
+    switch (win32) {
+    case CT_CREATE_NEW:    return FILE_CREATE;
+    case CT_OPEN_EXISTING: return FILE_OPEN;
+    case CT_OPEN_ALWAYS:   return FILE_OPEN_IF;
+    default:               return win32;   /* validation admits only the three above */
+    }
 }
 
 static PLOG_FILE_OBJECT log_of(const ct_slot *s) { return (PLOG_FILE_OBJECT)s->handle; }
@@ -58,10 +74,11 @@ static ct_status k_create_log(void *ctx, ct_call *c, ct_out *out)
     PLOG_FILE_OBJECT log = NULL;
     NTSTATUS status;
     (void)out;
-    make_name(&name, KCTX(ctx)->name, CT_CALL_STR_CHARS + 8, L"LOG:", c->str, c->str_chars);
+    if (!make_name(&name, KCTX(ctx)->name, CT_NAME_CHARS, "LOG:", c->str, c->str_chars))
+        return STATUS_NAME_TOO_LONG;
     status = ClfsCreateLogFile(&log, &name, GENERIC_READ | GENERIC_WRITE | DELETE,
                                FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-                               c->step.arg[0], 0, FILE_ATTRIBUTE_NORMAL, CLFS_FLAG_NO_FLAGS, NULL, 0);
+                               kernel_disposition(c->step.arg[0]), 0, FILE_ATTRIBUTE_NORMAL, CLFS_FLAG_NO_FLAGS, NULL, 0);
     if (NT_SUCCESS(status))
         c->obj->handle = log;
     return status;
@@ -72,7 +89,8 @@ static ct_status k_add_container(void *ctx, ct_call *c, ct_out *out)
     UNICODE_STRING path;
     ULONGLONG size = (ULONGLONG)c->value;
     NTSTATUS status;
-    make_name(&path, KCTX(ctx)->name, CT_CALL_STR_CHARS + 8, NULL, c->str, c->str_chars);
+    if (!make_name(&path, KCTX(ctx)->name, CT_NAME_CHARS, "", c->str, c->str_chars))
+        return STATUS_NAME_TOO_LONG;
     status = ClfsAddLogContainer(log_of(c->obj), &size, &path);
     if (NT_SUCCESS(status)) {
         out->v[CT_OUT_CONTAINER_SIZE] = size;
@@ -83,7 +101,7 @@ static ct_status k_add_container(void *ctx, ct_call *c, ct_out *out)
 
 static ct_status k_add_container_set(void *ctx, ct_call *c, ct_out *out)
 {
-    ULONG count = c->step.arg[0], per = CT_CALL_STR_CHARS + 1, i;
+    ULONG count = c->step.arg[0], per = CT_NAME_CHARS, i;
     ULONGLONG size = (ULONGLONG)c->value;
     UNICODE_STRING *paths;
     WCHAR *names;
@@ -99,7 +117,10 @@ static ct_status k_add_container_set(void *ctx, ct_call *c, ct_out *out)
     for (i = 0; i < count; i++) {
         uint16_t tmp[CT_CALL_STR_CHARS + 1];
         ULONG n = ct_default_container_path(c->obj, c->seq_base + i, tmp, CT_CALL_STR_CHARS + 1);
-        make_name(&paths[i], names + (SIZE_T)i * per, per, NULL, tmp, n);
+        if (n == 0 || !make_name(&paths[i], names + (SIZE_T)i * per, per, "", tmp, n)) {
+            status = STATUS_NAME_TOO_LONG;
+            goto cleanup;
+        }
     }
     status = ClfsAddLogContainerSet(log_of(c->obj), (USHORT)count, &size, paths);
     if (NT_SUCCESS(status)) {
@@ -245,7 +266,8 @@ static ct_status k_delete_log(void *ctx, ct_call *c, ct_out *out)
 {
     UNICODE_STRING name;
     (void)out;
-    make_name(&name, KCTX(ctx)->name, CT_CALL_STR_CHARS + 8, L"LOG:", c->obj->path, c->obj->path_chars);
+    if (!make_name(&name, KCTX(ctx)->name, CT_NAME_CHARS, "LOG:", c->obj->path, c->obj->path_chars))
+        return STATUS_NAME_TOO_LONG;
     return ClfsDeleteLogFile(&name, NULL, CLFS_FLAG_NO_FLAGS, NULL, 0);
 }
 

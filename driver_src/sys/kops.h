@@ -12,9 +12,13 @@
 
 #define CT_POOL_TAG 0x74736643u   /* 'tsfC': "Cfst" in pool dumps */
 
+/* Room for any name a valid request makes: "LOG:" + "\\??\\UNC\\" + the longest path or default
+ * container path, NUL-terminated (ct_nt_name still refuses what does not fit). */
+#define CT_NAME_CHARS (CT_CALL_STR_CHARS + 16u)
+
 /* Per-request kernel backend state (nonpaged: touched inside raised contexts). */
 typedef struct ct_kctx {
-    WCHAR name[CT_CALL_STR_CHARS + 8];     /* "LOG:" + path, NUL-terminated */
+    WCHAR name[CT_NAME_CHARS];             /* "LOG:" + NT path, NUL-terminated */
     LARGE_INTEGER freq;
 } ct_kctx;
 

@@ -535,8 +535,49 @@ static void test_mutations(void)
     g_checks++;
 }
 
+/* ct_nt_name: what kops.c hands CLFS (KERNEL_CONTRACT_EVIDENCE.md: the kernel converts no DOS path). */
+static int nt_name_is(const char *prefix, const char *in, const char *want, uint32_t cap)
+{
+    uint16_t src[600], out[700];
+    uint32_t i, n = (uint32_t)strlen(in), got;
+    for (i = 0; i < n; i++) src[i] = (uint16_t)(unsigned char)in[i];
+    got = ct_nt_name(prefix, src, n, out, cap);
+    if (want == NULL)
+        return got == 0;
+    if (got != strlen(want) || out[got] != 0) return 0;
+    for (i = 0; i < got; i++)
+        if (out[i] != (uint16_t)(unsigned char)want[i]) return 0;
+    return 1;
+}
+
+static void test_nt_names(void)
+{
+    char longp[520], want[530];
+    CHECK(nt_name_is("LOG:", "C:\\dir\\log", "LOG:\\??\\C:\\dir\\log", 700), "drive path gets \\??\\");
+    CHECK(nt_name_is("LOG:", "c:/dir/log", "LOG:\\??\\c:\\dir\\log", 700), "slashes become backslashes");
+    CHECK(nt_name_is("", "C:\\dir\\log_c0", "\\??\\C:\\dir\\log_c0", 700), "container drive path");
+    CHECK(nt_name_is("", "%BLF%\\c0", "%BLF%\\c0", 700), "BLF form unchanged");
+    CHECK(nt_name_is("", "%BLF%:c0", "%BLF%:c0", 700), "BLF: form unchanged");
+    CHECK(nt_name_is("LOG:", "\\??\\C:\\x", "LOG:\\??\\C:\\x", 700), "\\??\\ unchanged");
+    CHECK(nt_name_is("LOG:", "\\GLOBAL??\\C:\\x", "LOG:\\GLOBAL??\\C:\\x", 700), "\\GLOBAL??\\ unchanged");
+    CHECK(nt_name_is("", "\\Device\\HarddiskVolume1\\x", "\\Device\\HarddiskVolume1\\x", 700), "\\Device\\ unchanged");
+    CHECK(nt_name_is("", "\\\\?\\C:\\x", "\\??\\C:\\x", 700), "\\\\?\\ becomes \\??\\");
+    CHECK(nt_name_is("", "\\\\srv\\share\\x", "\\??\\UNC\\srv\\share\\x", 700), "UNC");
+    CHECK(nt_name_is("LOG:", "relative\\x", "LOG:relative\\x", 700), "relative left for CLFS to refuse");
+    /* Refused, never truncated: exactly fitting works, one unit less does not. */
+    CHECK(nt_name_is("LOG:", "C:\\a", "LOG:\\??\\C:\\a", 13), "fits with its NUL");
+    CHECK(nt_name_is("LOG:", "C:\\a", NULL, 12), "one unit short: refused");
+    memset(longp, 'a', sizeof longp);
+    longp[0] = 'C'; longp[1] = ':'; longp[2] = '\\';
+    longp[512] = 0;
+    snprintf(want, sizeof want, "LOG:\\??\\%s", longp);
+    CHECK(nt_name_is("LOG:", longp, want, CT_CALL_STR_CHARS + 16u), "longest path fits the driver's buffer");
+    CHECK(nt_name_is("LOG:", longp, NULL, 512u + 8u), "longest path in a short buffer: refused");
+}
+
 int main(void)
 {
+    test_nt_names();
     test_rejections();
     test_ops();
     test_failure_injection();

@@ -30,6 +30,7 @@ class DriverArtifacts:
     model: Path          # host clfstest-model
     model_static: Path   # static x86-64 clfstest-model for the Linux smoke guest
     certificate: TestCertificate
+    standin: Path | None = None   # CLFS.SYS stand-in for the wine target (unsigned: Wine only)
 
 
 def missing_tools(tools: tuple[str, ...] = CROSS_TOOLS) -> list[str]:
@@ -68,12 +69,13 @@ def build_driver(config: LabConfig) -> DriverArtifacts:
     out = out_dir(config)
     out.mkdir(parents=True, exist_ok=True)
     cert = ensure_test_certificate(config.cert_path)
-    run_make(["host", "cross"], out)
+    run_make(["host", "cross", "standin"], out)
     run_make(["sign"], out, extra=[f"CERT={cert.cert}", f"KEY={cert.key}"])
     signed = out / "win" / "signed"
     artifacts = DriverArtifacts(out_dir=out, sys=signed / "clfstest.sys", client=signed / "clfsctl.exe",
                                 model=out / "host" / "clfstest-model",
-                                model_static=out / "host" / "clfstest-model-static", certificate=cert)
+                                model_static=out / "host" / "clfstest-model-static", certificate=cert,
+                                standin=out.resolve() / "win" / "standin" / "clfs.sys")
     check_driver(artifacts.sys, cert.cert)
     check_client(artifacts.client, cert.cert)
     return artifacts

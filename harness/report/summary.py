@@ -9,13 +9,18 @@ def render_markdown(results: dict) -> str:
     """Markdown for a results document (the dict written as results JSON)."""
     target = results["target"]
     lines = [f"## clfs-harness: {results['summary']['total']} cases on target `{target['name']}`", ""]
-    if target.get("model"):
+    if (target.get("identity") or {}).get("standin"):
+        lines += ["> Results of the CLFS.SYS **stand-in** under Wine (the real clfstest.sys and clfsctl.exe "
+                  "against the documented-rules model), not of Windows. "
+                  + target["identity"].get("not_checked", ""), ""]
+    elif target.get("model"):
         lines += ["> Results of the documented-rules **model**, not of Windows.", ""]
     lab = results.get("lab") or {}
     facts = [f"kind `{target.get('kind', target['name'])}`",
              f"lab file `{lab['source']}`" if lab.get("source") else "no lab file (defaults)"]
     identity = target.get("identity") or {}
-    for key in ("windows_build", "image", "image_sha256", "driver_sha256", "model_sha256", "accel"):
+    for key in ("windows_build", "image", "image_sha256", "driver_sha256", "model_sha256", "accel",
+                "wine_version", "standin_sha256"):
         if identity.get(key):
             value = identity[key]
             facts.append(f"{key} `{value[:16] + '…' if key.endswith('sha256') else value}`")

@@ -14,7 +14,7 @@ from harness.protocol import ntstatus
 from harness.protocol.ntstatus import nt_success
 from harness.protocol.results import RAN, CaseResult, StepResult
 from harness.scenario.model import Case, Condition, Expectation, Step
-from harness.verdict.outcome import BUGCHECK, FAIL, PASS
+from harness.verdict.outcome import BUGCHECK, CONTRACT, FAIL, PASS
 
 # The IRQL a step must observe inside each context. Guarded and critical regions disable APCs
 # (all, or normal kernel APCs) without raising the IRQL, so they stay at PASSIVE_LEVEL.
@@ -47,7 +47,7 @@ class StepVerdict:
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str                      # PASS | FAIL | BUGCHECK
+    outcome: str                      # PASS | FAIL | BUGCHECK | CONTRACT
     steps: tuple[StepVerdict, ...]
     target: str
     notes: tuple[str, ...] = field(default=())  # case-level findings (bugchecks, cleanup)
@@ -77,6 +77,10 @@ def judge(case: Case, result: CaseResult) -> Verdict:
             # The expected stop happened: the steps after it never returned, which is the point.
             outcome = PASS
             notes.append(f"bugcheck: observed {shown}, as expected")
+    if result.contract:
+        # The driver broke a kernel rule: whatever CLFS answered after that says nothing about CLFS.
+        outcome = CONTRACT
+        notes.extend(f"contract: {v.describe()}" for v in result.contract)
     if result.cleanup.failures:
         notes.append(f"cleanup: {result.cleanup.failures} release call(s) failed at the end of the request")
     return Verdict(outcome, verdicts, result.target, tuple(notes))

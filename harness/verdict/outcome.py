@@ -4,6 +4,7 @@ PASS      the case behaved as the scenario says
 FAIL      CLFS (or the model) did not behave as the scenario says
 BUGCHECK  the system stopped (real or model-simulated) where no bugcheck, or another code, was expected
 HANG      a deadline passed while the case was running
+CONTRACT  the test driver broke a kernel rule (a bug of ours, never CLFS behaviour; the stand-in finds it)
 INFRA     the lab broke (libvirt, QEMU, SSH, bad bytes from the guest): an error, never a CLFS failure
 SKIP      not run, with the reason
 """
@@ -13,7 +14,8 @@ from __future__ import annotations
 from harness.errors import BugcheckDetected, GuestTimeout, HarnessError
 
 PASS, FAIL, BUGCHECK, HANG, INFRA, SKIP = "PASS", "FAIL", "BUGCHECK", "HANG", "INFRA", "SKIP"
-OUTCOMES = (PASS, FAIL, BUGCHECK, HANG, INFRA, SKIP)
+CONTRACT = "CONTRACT"
+OUTCOMES = (PASS, FAIL, BUGCHECK, HANG, CONTRACT, INFRA, SKIP)
 
 
 def classify_exception(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ them) are found by the run id and owner pid in their metadata and removed by ``r
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -133,6 +134,10 @@ class LibvirtInstance(Instance):
         self.backend = backend
         self.dom = None
         self._quiet = False  # set while we revert or close: our own stops are no crash
+        # QEMU's GUEST_PANICKED event data, oldest first: {"action": ..., "info": {"type": "hyper-v",
+        # "arg1": code, "arg2".."arg5": parameters}} (qapi/run-state.json). Read by any user who
+        # can open the connection: no root-only domain log needed for the bugcheck code.
+        self._panic_details: list[dict] = []
 
     def _start(self) -> None:
         create_overlay(self.spec.golden, self.spec.overlay)
@@ -225,6 +230,20 @@ class LibvirtInstance(Instance):
             except FileNotFoundError:
                 pass
 
+    def on_guest_panicked(self, details: str | None) -> None:
+        """Called on libvirt's event thread with the GUEST_PANICKED event's data (JSON text)."""
+        try:
+            data = json.loads(details or "{}")
+        except ValueError:
+            data = {"unparsed": str(details)[:500]}
+        self._panic_details.append(data if isinstance(data, dict) else {"unparsed": str(data)[:500]})
+        self._record_event(f"GUEST_PANICKED {json.dumps(data, sort_keys=True)[:300]}")
+
+    def take_panic_details(self) -> list[dict]:
+        """The GUEST_PANICKED data received since the last call, oldest first."""
+        taken, self._panic_details = self._panic_details, []
+        return taken
+
     def on_lifecycle(self, event: int, detail: int) -> None:
         """Called on libvirt's event thread."""
         if event == libvirt.VIR_DOMAIN_EVENT_CRASHED:
@@ -265,12 +284,27 @@ class LibvirtBackend(Backend):
         quietly("keepalive", self.conn.setKeepAlive, 5, 3)  # local connections have none
         self._callback = lv("register lifecycle events", self.conn.domainEventRegisterAny, None,
                             libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None)
+        # QEMU's GUEST_PANICKED carries the Hyper-V crash registers (the bugcheck code and its
+        # four parameters); libvirt's CRASHED event does not.
+        try:
+            self._panic_callback = lv("register GUEST_PANICKED events", libvirt_qemu.qemuMonitorEventRegister,
+                                      self.conn, None, "GUEST_PANICKED", self._on_monitor_event, None, 0)
+        except InfraError as exc:
+            self._panic_callback = None
+            log.warning("no QEMU panic details on %s (bugcheck codes come from the domain log or a dump): %s",
+                        uri, exc)
 
     def _on_lifecycle(self, _conn, dom, event, detail, _opaque) -> None:
         with self._lock:
             inst = self._instances.get(dom.name())
         if inst is not None:
             inst.on_lifecycle(event, detail)
+
+    def _on_monitor_event(self, _conn, dom, _event, _seconds, _micros, details, _opaque) -> None:
+        with self._lock:
+            inst = self._instances.get(dom.name())
+        if inst is not None:
+            inst.on_guest_panicked(details)
 
     def create(self, spec: VmSpec) -> LibvirtInstance:
         inst = LibvirtInstance(self, spec)
@@ -331,6 +365,9 @@ class LibvirtBackend(Backend):
             except InfraError as exc:
                 log.warning("close %s: %s", inst.name, exc)
         quietly("deregister events", self.conn.domainEventDeregisterAny, self._callback)
+        if self._panic_callback is not None:
+            quietly("deregister GUEST_PANICKED events", libvirt_qemu.qemuMonitorEventDeregister,
+                    self.conn, self._panic_callback)
         quietly("close connection", self.conn.close)
 
 

@@ -103,7 +103,8 @@ def test_two_workers_produce_every_outcome_class_with_reports_and_artefacts(lab_
         "hangs": ("HANG", 1), "lab_breaks": ("INFRA", 2), "lab_breaks_once": ("PASS", 2),
     }
     assert results["complete"] is True and results["target"]["kind"] == "smoke" and results["target"]["model"]
-    assert results["summary"] == {"PASS": 5, "FAIL": 1, "BUGCHECK": 1, "HANG": 1, "INFRA": 1, "SKIP": 0, "total": 9}
+    assert results["summary"] == {"PASS": 5, "FAIL": 1, "BUGCHECK": 1, "HANG": 1, "CONTRACT": 0, "INFRA": 1, "SKIP": 0,
+                                  "total": 9}
     identity = results["target"]["identity"]
     assert len(identity["image_sha256"]) == 64 and len(identity["model_sha256"]) == 64
 
@@ -130,7 +131,7 @@ def test_two_workers_produce_every_outcome_class_with_reports_and_artefacts(lab_
     for word in ("PASS ", "FAIL ", "BUGCHECK ", "HANG "):
         assert f"] {word}" in proc.stdout, word
     summary = (out / "summary.md").read_text()
-    assert "| 5 | 1 | 1 | 1 | 1 | 0 |" in summary and "`pipeline/outcomes.scenario.yaml::panics` | BUGCHECK" in summary
+    assert "| 5 | 1 | 1 | 1 | 0 | 1 | 0 |" in summary and "`pipeline/outcomes.scenario.yaml::panics` | BUGCHECK" in summary
 
     # Artefact folders: bytes that decode, the console of the panic, screenshots of the failures.
     by_id = {c["id"].split("::", 1)[1]: c for c in results["cases"]}

@@ -95,7 +95,7 @@ def test_markdown_summary_lists_what_did_not_pass(pytester, scripted, monkeypatc
     run(pytester, scripted, monkeypatch, None)
     markdown = (pytester.path / "out" / "summary.md").read_text()
     assert "## clfs-harness: 4 cases on target `scripted`" in markdown
-    assert "| 2 | 1 | 0 | 0 | 0 | 1 |" in markdown
+    assert "| 2 | 1 | 0 | 0 | 0 | 0 | 1 |" in markdown   # PASS FAIL BUGCHECK HANG CONTRACT INFRA SKIP
     assert "| `cat.scenario.yaml::fails` | FAIL | step 1 create_log: status expected STATUS_INVALID_PARAMETER" in markdown
 
 
