@@ -19,9 +19,9 @@ from harness.errors import InfraError
 
 
 class ProcessChannel:
-    def __init__(self, argv: list[str]):
+    def __init__(self, argv: list[str], env: dict | None = None):
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, bufsize=0)
+                                     stderr=subprocess.PIPE, bufsize=0, env=env)
         self.transport = SimpleNamespace(active=True)
         self.transport.is_active = lambda: self.transport.active
         self.status_event = threading.Event()
@@ -99,10 +99,10 @@ class ProcessChannel:
 
 
 class ProcessSsh:
-    """``open_command(command)`` starts ``programs[command]`` (an argv) as the far end."""
+    """``open_command(command)`` starts ``programs[command]`` (an argv, in ``env``) as the far end."""
 
-    def __init__(self, programs: dict[str, list[str]], calls: list | None = None):
-        self.programs = programs
+    def __init__(self, programs: dict[str, list[str]], calls: list | None = None, env: dict | None = None):
+        self.programs, self.env = programs, env
         self.channels: list[ProcessChannel] = []
         self.calls = calls if calls is not None else []
         self.up = True
@@ -111,7 +111,7 @@ class ProcessSsh:
         self.calls.append(("open_command", command))
         if not self.up:
             raise InfraError("ssh 127.0.0.1:40022: not connected (guest sshd gone?)")
-        channel = ProcessChannel(self.programs[command])
+        channel = ProcessChannel(self.programs[command], self.env)
         self.channels.append(channel)
         return channel
 
