@@ -29,6 +29,8 @@ typedef struct ct_slot {
     uint8_t  state;             /* CT_SLOT_* */
     uint8_t  deleted;           /* log: deleted by name (a delete_log step or cleanup) */
     uint8_t  created;           /* log: a create_log step succeeded on this slot */
+    uint8_t  callbacks;         /* area: created with the kernel's counting callbacks (kops.c) */
+    uint8_t  pad0;
     uint16_t log_slot;          /* area: the slot of its log */
     uint16_t path_chars;        /* log: UTF-16 units in path */
     void    *handle;            /* backend object: PLOG_FILE_OBJECT, marshalling context, model object */
@@ -93,6 +95,7 @@ typedef struct ct_interp {
     ct_call  call;
     ct_cleanup cleanup;
     uint32_t live_slots_after;  /* slots still LIVE after cleanup: 0 unless a release failed */
+    uint64_t record_bytes;      /* validation: record payload bytes of the steps checked so far */
 } ct_interp;
 
 /* Static description of an op, used by validation and by the kernel/model ops. */

@@ -4,17 +4,21 @@
  * Strings: the request carries paths as UTF-16 (DOS or NT form); CLFS in the kernel wants NT object
  * names: "LOG:\??\C:\dir\log" for logs, "\??\C:\dir\log_c0" or "%BLF%..." for containers,
  * with backslashes ('/' from portable scenario text is turned into '\'); see ct_nt_name.
- * Buffers for container sets and record payloads come from nonpaged pool, tagged, and are freed
- * before the op returns. IRQL: the step's context (see kops.h).
+ * Buffers for container sets and record payloads come from nonpaged pool, zeroed and tagged
+ * (kpool.h), and are freed before the op returns; record sizes are capped at validation.
+ * IRQL: the step's context (see kops.h).
  */
 #include <ntddk.h>
 #include <wdm.h>
 
+#include "ct_cbcount.h"
 #include "kops.h"
 
-volatile LONG g_ct_alloc_calls;
-volatile LONG g_ct_free_calls;
-volatile LONG64 g_ct_alloc_bytes;
+/* The counting callbacks' books (ct_cbcount.h): CLFS may call the callbacks from its own threads,
+ * at up to DISPATCH_LEVEL, also after the request that created the area ended, so one spin lock
+ * guards them. */
+static ct_cb_registry g_cb;
+static KSPIN_LOCK g_cb_lock;
 
 #define KCTX(ctx) ((ct_kctx *)(ctx))
 #define PATTERN_BYTE 0x5A
@@ -53,17 +57,85 @@ static ULONG kernel_disposition(ULONG win32)
 
 static PLOG_FILE_OBJECT log_of(const ct_slot *s) { return (PLOG_FILE_OBJECT)s->handle; }
 
+VOID ct_kernel_init(VOID)
+{
+    KeInitializeSpinLock(&g_cb_lock);
+}
+
+VOID ct_kernel_begin_request(VOID)
+{
+    KIRQL old;
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    ct_cb_begin_request(&g_cb);
+    KeReleaseSpinLock(&g_cb_lock, old);
+}
+
+BOOLEAN ct_kernel_callbacks_idle(VOID)
+{
+    KIRQL old;
+    BOOLEAN idle;
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    idle = ct_cb_may_unload(&g_cb) ? TRUE : FALSE;
+    KeReleaseSpinLock(&g_cb_lock, old);
+    return idle;
+}
+
 static PVOID NTAPI counting_alloc(POOL_TYPE pool, SIZE_T bytes, ULONG tag)
 {
-    InterlockedIncrement(&g_ct_alloc_calls);
-    InterlockedExchangeAdd64(&g_ct_alloc_bytes, (LONG64)bytes);
-    return ExAllocatePoolWithTag(pool, bytes, tag);
+    PVOID p = ct_pool_alloc_tag(pool, bytes, tag);   /* CLFS's pool type and tag, zeroed */
+    KIRQL old;
+    int keep;
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    keep = ct_cb_on_alloc(&g_cb, p, (uint64_t)bytes, tag);
+    KeReleaseSpinLock(&g_cb_lock, old);
+    if (!keep && p != NULL) {   /* more buffers outstanding than the books hold: fail the call */
+        ct_pool_free_tag(p, tag);
+        p = NULL;
+    }
+    return p;
 }
 
 static VOID NTAPI counting_free(PVOID buffer)
 {
-    InterlockedIncrement(&g_ct_free_calls);
-    ExFreePoolWithTag(buffer, 0);
+    ULONG tag;
+    KIRQL old;
+    if (buffer == NULL)
+        return;
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    tag = ct_cb_on_free(&g_cb, buffer);
+    KeReleaseSpinLock(&g_cb_lock, old);
+    ct_pool_free_tag(buffer, tag);   /* tag 0 (ExFreePool): a buffer CLFS allocated itself */
+}
+
+/* Request totals of the counting callbacks (PALLOCATE_FUNCTION has no context, so not per area). */
+static VOID counting_totals(uint32_t *alloc_calls, uint64_t *alloc_bytes, uint32_t *free_calls)
+{
+    KIRQL old;
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    *alloc_calls = g_cb.alloc_calls;
+    *alloc_bytes = g_cb.alloc_bytes;
+    *free_calls = g_cb.free_calls;
+    KeReleaseSpinLock(&g_cb_lock, old);
+}
+
+/* An area created with the counting callbacks lives (or has died): while one lives, CLFS may call
+ * into this image, so the driver object is referenced and the image stays loaded even when the
+ * service is stopped (the I/O manager unloads the image when the driver object is deleted, which
+ * a reference defers: an inference, not a documented promise). An area whose delete failed keeps
+ * its reference for good: that driver is never unloaded. */
+static VOID callback_area(ct_kctx *k, BOOLEAN alive)
+{
+    KIRQL old;
+    if (alive)
+        ObReferenceObject(k->driver);
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    if (alive)
+        ct_cb_area_created(&g_cb);
+    else
+        ct_cb_area_deleted(&g_cb);
+    KeReleaseSpinLock(&g_cb_lock, old);
+    if (!alive)
+        ObDereferenceObject(k->driver);
 }
 
 /* ---- ops ------------------------------------------------------------------------------------ */
@@ -108,8 +180,8 @@ static ct_status k_add_container_set(void *ctx, ct_call *c, ct_out *out)
     NTSTATUS status;
     (void)ctx;
     /* count <= CT_MAX_CONTAINER_SET (validated); at least one element so the call sees an array */
-    paths = ExAllocatePoolWithTag(NonPagedPoolNx, (count ? count : 1) * sizeof(UNICODE_STRING), CT_POOL_TAG);
-    names = ExAllocatePoolWithTag(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * per * sizeof(WCHAR), CT_POOL_TAG);
+    paths = ct_pool_alloc(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * sizeof(UNICODE_STRING));
+    names = ct_pool_alloc(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * per * sizeof(WCHAR));
     if (paths == NULL || names == NULL) {
         status = STATUS_INSUFFICIENT_RESOURCES;
         goto cleanup;
@@ -128,8 +200,8 @@ static ct_status k_add_container_set(void *ctx, ct_call *c, ct_out *out)
         out->mask = 1;
     }
 cleanup:
-    if (names) ExFreePoolWithTag(names, CT_POOL_TAG);
-    if (paths) ExFreePoolWithTag(paths, CT_POOL_TAG);
+    if (names) ct_pool_free(names);
+    if (paths) ct_pool_free(paths);
     return status;
 }
 
@@ -137,14 +209,19 @@ static ct_status k_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
 {
     PVOID area = NULL;
     NTSTATUS status;
-    (void)ctx; (void)out;
+    BOOLEAN callbacks = (c->step.flags & (CT_STEP_ALLOC_CALLBACK | CT_STEP_FREE_CALLBACK)) != 0;
+    (void)out;
     status = ClfsCreateMarshallingArea(
         log_of(c->obj2), (POOL_TYPE)c->step.arg[0],
         (c->step.flags & CT_STEP_ALLOC_CALLBACK) ? counting_alloc : NULL,
         (c->step.flags & CT_STEP_FREE_CALLBACK) ? counting_free : NULL,
         c->step.arg[1], c->step.arg[2], c->step.arg[3], &area);
-    if (NT_SUCCESS(status))
+    if (NT_SUCCESS(status)) {
         c->obj->handle = area;
+        c->obj->callbacks = callbacks;
+        if (callbacks)
+            callback_area(KCTX(ctx), TRUE);
+    }
     return status;
 }
 
@@ -195,10 +272,11 @@ static ct_status k_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
     PVOID data = NULL;
     NTSTATUS status;
     (void)ctx;
+    /* Each size <= CT_MAX_RECORD_BYTES (validated): one buffer of the largest serves every entry. */
     for (i = 0; i < c->list_count; i++)
         if ((ULONG)c->list[i] > largest) largest = (ULONG)c->list[i];
     if (c->list_count) {
-        data = ExAllocatePoolWithTag(NonPagedPoolNx, largest ? largest : 1, CT_POOL_TAG);
+        data = ct_pool_alloc(NonPagedPoolNx, largest ? largest : 1);
         if (data == NULL)
             return STATUS_INSUFFICIENT_RESOURCES;
         RtlFillMemory(data, largest ? largest : 1, PATTERN_BYTE);
@@ -216,7 +294,7 @@ static ct_status k_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
         out->v[CT_OUT_LSN] = lsn.Internal;
         out->mask = 1;
     }
-    if (data) ExFreePoolWithTag(data, CT_POOL_TAG);
+    if (data) ct_pool_free(data);
     return status;
 }
 
@@ -243,14 +321,20 @@ static ct_status k_flush_to_lsn(void *ctx, ct_call *c, ct_out *out)
 
 static ct_status k_delete_marshalling_area(void *ctx, ct_call *c, ct_out *out)
 {
+    uint32_t alloc_calls, free_calls;
+    uint64_t alloc_bytes;
     NTSTATUS status;
-    (void)ctx;
     status = ClfsDeleteMarshallingArea(c->obj->handle);
     if (NT_SUCCESS(status)) {
+        if (c->obj->callbacks) {
+            c->obj->callbacks = 0;
+            callback_area(KCTX(ctx), FALSE);
+        }
         /* PALLOCATE_FUNCTION has no context: these are the request's totals so far. */
-        out->v[CT_OUT_ALLOC_CALLS] = (uint64_t)g_ct_alloc_calls;
-        out->v[CT_OUT_ALLOC_BYTES] = (uint64_t)g_ct_alloc_bytes;
-        out->v[CT_OUT_FREE_CALLS] = (uint64_t)g_ct_free_calls;
+        counting_totals(&alloc_calls, &alloc_bytes, &free_calls);
+        out->v[CT_OUT_ALLOC_CALLS] = alloc_calls;
+        out->v[CT_OUT_ALLOC_BYTES] = alloc_bytes;
+        out->v[CT_OUT_FREE_CALLS] = free_calls;
         out->mask = 7;
     }
     return status;
@@ -274,7 +358,7 @@ static ct_status k_delete_log(void *ctx, ct_call *c, ct_out *out)
 static ct_status k_query_log_info(void *ctx, ct_call *c, ct_out *out)
 {
     CLFS_INFORMATION info;
-    ULONG cb = sizeof info;
+    ULONG cb = (ULONG)sizeof info;
     NTSTATUS status;
     (void)ctx;
     RtlZeroMemory(&info, sizeof info);
@@ -336,9 +420,9 @@ static uint64_t k_now_us(void *ctx)
 
 static void k_counters(void *ctx, uint32_t *alloc_calls, uint32_t *free_calls)
 {
+    uint64_t alloc_bytes;
     (void)ctx;
-    *alloc_calls = (uint32_t)g_ct_alloc_calls;
-    *free_calls = (uint32_t)g_ct_free_calls;
+    counting_totals(alloc_calls, &alloc_bytes, free_calls);
 }
 
 static uint32_t k_halted(void *ctx) { (void)ctx; return 0; }

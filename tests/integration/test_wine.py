@@ -78,11 +78,11 @@ def _cases_from(tmp_path: Path, text: str):
 
 def _run(target, case):
     """(verdict outcome, result or None, bugcheck code or None)."""
-    from harness.verdict.judge import judge
+    from harness.verdict.judge import judge, stop_outcome
     try:
         result = target.execute(case)
     except BugcheckDetected as exc:
-        return ("PASS" if exc.code == case.expect_bugcheck else "BUGCHECK"), None, exc.code
+        return stop_outcome(case, exc.code), None, exc.code
     return judge(case, result).outcome, result, result.bugcheck
 
 
