@@ -57,6 +57,7 @@ KIND_OPTIONS: dict[str, dict[str, tuple[type, str]]] = {
         "reboot_timeout_s": ((int, float), "seconds a reboot may take"),
         "dump_timeout_s": ((int, float), "seconds to wait for a dump after a bugcheck"),
         "max_dump_mib": ((int, float), "largest dump copied into a case folder"),
+        "serve": (bool, "keep clfsctl serve running (default); false: clfsctl run per case"),
     },
 }
 SMOKE_FAULTS = ("panic", "hang", "kill-sshd", "kill-sshd-once")

@@ -28,6 +28,7 @@ DEFAULT_TARGET = "model"
 _TARGETS_KEY = pytest.StashKey[dict]()
 _LAB_KEY = pytest.StashKey[object]()
 _RUN_KEY = pytest.StashKey[object]()
+_BASELINES_KEY = pytest.StashKey[dict]()   # (identity, scenario file) -> its baseline, read once per run
 _RAN_KEY = pytest.StashKey[bool]()
 _CONFIG: list = []     # the session's config, for hooks that are not given it
 
@@ -432,9 +433,14 @@ class ScenarioItem(pytest.Item):
         """Differences from the recorded baseline of this target identity (none recorded: none)."""
         from harness.verdict import baseline
 
-        root = baseline.baseline_root(self.config.getoption("--baseline-dir"), self.config.rootpath)
-        path = baseline.baseline_path(root, self.record["identity"], self.case.id.split("::", 1)[0])
-        recorded = baseline.load(path).get(self.case.id)
+        loaded = self.config.stash.setdefault(_BASELINES_KEY, {})
+        key = (baseline.baseline_key(self.record["identity"]), self.case.id.split("::", 1)[0])
+        if key not in loaded:
+            root = baseline.baseline_root(self.config.getoption("--baseline-dir"), self.config.rootpath)
+            path = baseline.baseline_path(root, self.record["identity"], key[1])
+            loaded[key] = (root, path, baseline.load(path))
+        root, path, cases = loaded[key]
+        recorded = cases.get(self.case.id)
         if recorded is None:
             return []
         lines = baseline.compare(recorded, baseline.observed(self.record))

@@ -61,6 +61,7 @@ class VmGuest:
         self.ready_seconds: float | None = None   # power-on to SSH-ready
         self._shots = 0
         self._provision = None
+        self._servers: dict = {}   # command -> FrameServer kept running (see exchange())
         self.last_recover: dict[str, float] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -144,6 +145,9 @@ class VmGuest:
         """Called right after power-on and after every revert (a hook for subclasses)."""
 
     def _discard(self) -> None:
+        for server in self._servers.values():
+            server.close()
+        self._servers.clear()
         if self.ssh is not None:
             self.ssh.close()
         if self.instance is not None:
@@ -194,17 +198,65 @@ class VmGuest:
             InfraError: the connection broke or libvirt failed (guest reverted).
         """
         timeout = self.command_timeout if timeout is None else timeout
+        return self._guarded(command, lambda: self.ssh.exec(command, timeout, abort=self._abort_if_crashed,
+                                                            check=check, stdin=stdin))
+
+    def exchange(self, command: str, frame: bytes, timeout: float | None = None, *, max_frame: int) -> bytes:
+        """Send one frame to the guest server ``command`` and return its answer frame.
+
+        The server (``harness.guest.serve``: length-prefixed frames on one SSH channel) is
+        started on first use and again after it ended or the guest was reverted, so a warm
+        guest answers with one round trip and no process start.
+
+        Raises:
+            the same as ``run()``, classified the same way (the guest reverted after a crash,
+            a missed deadline or a lost connection); ``ServerExited`` (an InfraError, no revert:
+            the guest is fine) when the server process ended; it is restarted on the next call.
+        """
+        from harness.guest.serve import ServerExited
+
+        timeout = self.command_timeout if timeout is None else timeout
+        server = self.start_server(command, max_frame=max_frame)
         try:
-            return self.ssh.exec(command, timeout, abort=self._abort_if_crashed, check=check, stdin=stdin)
+            return self._guarded(command, lambda: server.exchange(frame, timeout, abort=self._abort_if_crashed),
+                                 passthrough=ServerExited)
+        except BaseException:
+            self._servers.pop(command, None)
+            server.close()
+            raise
+
+    def start_server(self, command: str, *, max_frame: int):
+        """The running guest server ``command`` (``exchange()``), started now if it is not running.
+
+        Raises:
+            as ``run()``.
+        """
+        from harness.guest.serve import FrameServer
+
+        server = self._servers.get(command)
+        if server is None or not server.alive:
+            if server is not None:
+                server.close()
+            server = self._servers[command] = self._guarded(
+                command, lambda: FrameServer(self.ssh, command, max_frame=max_frame))
+        return server
+
+    def _guarded(self, what: str, call, passthrough: type | tuple = ()):
+        """``call()``, with a crash, a hang or a lost connection handled as ``run()`` documents;
+        ``passthrough`` exceptions are raised as they are."""
+        try:
+            return call()
+        except passthrough:
+            raise
         except BugcheckDetected as exc:
-            raise self._on_crash(command, exc)
+            raise self._on_crash(what, exc)
         except GuestTimeout as exc:
-            raise self._on_hang(command, exc)
+            raise self._on_hang(what, exc)
         except InfraError as exc:
             # A connection lost because the guest crashed or powered off says so, not "lab
             # broke": libvirt's event follows within 2 s.
             if self.instance.wait_crash(2.5):
-                raise self._on_crash(command, self._crash_error(command)) from exc
+                raise self._on_crash(what, self._crash_error(what)) from exc
             self._after_failure("infra")
             raise
 

@@ -206,6 +206,22 @@ def clfsctl_run_command() -> str:
             + native(GUEST_CLIENT, "run", GUEST_REQUEST, GUEST_RESPONSE))
 
 
+def clfsctl_serve_command() -> str:
+    """``clfsctl serve``: requests as frames on stdin, responses on stdout, kept running for a run.
+
+    Bytes pass PowerShell untouched: a native command that is alone in its pipeline, with no
+    pipeline input and the default outputter downstream, runs "standalone" and inherits
+    powershell.exe's own stdin and stdout handles (PowerShell/PowerShell,
+    src/System.Management.Automation/engine/NativeCommandProcessor.cs, CalculateIORedirection:
+    ``redirectInput = ExpectingInput``; output is not redirected when the pipe is the top-level
+    one or Out-Default). Windows PowerShell 5.1 shares that engine code; not yet run on a real
+    guest here: the lab option ``serve: false`` goes back to ``clfsctl run`` with files. clfsctl
+    empties the scratch directory before each request itself (``clfsctl_run_command`` does it
+    in PowerShell).
+    """
+    return native(GUEST_CLIENT, "serve", GUEST_SCRATCH)
+
+
 def clfsctl_info_command() -> str:
     """The loaded driver's protocol version and build, through the device."""
     return native(GUEST_CLIENT, "info")
@@ -268,6 +284,7 @@ def all_commands() -> dict[str, str]:
         "verifier_settings": verifier_settings_command(),
         "reboot": reboot_command(),
         "clfsctl_run": clfsctl_run_command(),
+        "clfsctl_serve": clfsctl_serve_command(),
         "clfsctl_info": clfsctl_info_command(),
         "clear_dumps": clear_dumps_command(),
         "list_dumps": list_dumps_command(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 
 from harness.scenario.ops import OPS
 
@@ -100,11 +101,13 @@ class Record:
     name: str
     fields: tuple[tuple[str, str], ...]
 
-    @property
+    # Cached: the encoder and decoder ask for these several times per step (frozen dataclass
+    # without slots, so cached_property can keep the value in the instance's __dict__).
+    @cached_property
     def fmt(self) -> str:
         return "<" + "".join(code for _, code in self.fields)
 
-    @property
+    @cached_property
     def size(self) -> int:
         return struct.calcsize(self.fmt)
 

@@ -83,7 +83,7 @@ def test_every_problem_is_one_line_naming_file_line_column_and_field(tmp_path):
         "got '/var/run/libvirt'",
         f"{path}:9:22: targets.w.imag: not an option of a windows target (did you mean image?); "
         "known: image, verifier, verifier_clfs, wait_for_dump, domain_log_dir, boot_timeout_s, "
-        "reboot_timeout_s, dump_timeout_s, max_dump_mib",
+        "reboot_timeout_s, dump_timeout_s, max_dump_mib, serve",
         f"{path}:9:46: targets.w.max_dump_mib: expected number (largest dump copied into a case folder), got True",
         f"{path}:10:34: targets.s.faults.*: unknown fault 'explode'; known: panic, hang, kill-sshd, kill-sshd-once",
     ]
