@@ -21,7 +21,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.scenario.load import load_file  # noqa: E402
+from harness.scenario.load import clear_cache, load_file  # noqa: E402
 from harness.scenario.schema import build_schema  # noqa: E402
 
 TEMPLATE = """\
@@ -90,6 +90,7 @@ def main() -> int:
         def check_all():
             nonlocal cases
             cases = 0
+            clear_cache()  # measure parsing and checking, not the per-process cache of loaded files
             for path in files:
                 found, problems = load_file(path)
                 if problems:

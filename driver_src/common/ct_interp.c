@@ -10,24 +10,10 @@
 
 #include "ct_interp.h"
 
-/*                            name                       slot                slot2        val str lst l2 out args flags live */
+/* One designated initializer per op, generated from harness/scenario/ops.py. */
 const ct_op_spec ct_op_specs[CT_OP_COUNT] = {
-    [0] = {"?", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-    [CT_OP_CREATE_LOG] =            {"create_log",              CT_USE_DEFINE_LOG,  CT_USE_NONE, 0, 2, 0, 0, 0,  1, 0, 0},
-    [CT_OP_ADD_CONTAINER] =         {"add_container",           CT_USE_LOG,         CT_USE_NONE, 1, 1, 0, 0, 1,  0, 0, 1},
-    [CT_OP_ADD_CONTAINER_SET] =     {"add_container_set",       CT_USE_LOG,         CT_USE_NONE, 1, 0, 0, 0, 1,  1, 0, 1},
-    [CT_OP_CREATE_MARSHALLING_AREA] = {"create_marshalling_area", CT_USE_DEFINE_AREA, CT_USE_LOG, 0, 0, 0, 0, 0,  4,
-                                       CT_STEP_ALLOC_CALLBACK | CT_STEP_FREE_CALLBACK, 1},
-    [CT_OP_ALIGN_RESERVED_LOG] =    {"align_reserved_log",      CT_USE_AREA,        CT_USE_NONE, 0, 0, 2, 0, 1,  0, 0, 1},
-    [CT_OP_ALLOC_RESERVED_LOG] =    {"alloc_reserved_log",      CT_USE_AREA,        CT_USE_NONE, 2, 0, 0, 0, 1,  1, 0, 1},
-    [CT_OP_FREE_RESERVED_LOG] =     {"free_reserved_log",       CT_USE_AREA,        CT_USE_NONE, 2, 0, 0, 0, 1,  1, 0, 1},
-    [CT_OP_RESERVE_AND_APPEND] =    {"reserve_and_append",      CT_USE_AREA,        CT_USE_NONE, 0, 0, 1, 1, 1,  1, 0, 1},
-    [CT_OP_FLUSH_BUFFERS] =         {"flush_buffers",           CT_USE_AREA,        CT_USE_NONE, 0, 0, 0, 0, 0,  0, 0, 1},
-    [CT_OP_FLUSH_TO_LSN] =          {"flush_to_lsn",            CT_USE_AREA,        CT_USE_NONE, 2, 0, 0, 0, 1,  0, 0, 1},
-    [CT_OP_DELETE_MARSHALLING_AREA] = {"delete_marshalling_area", CT_USE_AREA,      CT_USE_NONE, 0, 0, 0, 0, 3,  0, 0, 1},
-    [CT_OP_CLOSE_LOG] =             {"close_log",               CT_USE_LOG,         CT_USE_NONE, 0, 0, 0, 0, 0,  0, 0, 1},
-    [CT_OP_DELETE_LOG] =            {"delete_log",              CT_USE_LOG,         CT_USE_NONE, 0, 0, 0, 0, 0,  0, 0, 0},
-    [CT_OP_QUERY_LOG_INFO] =        {"query_log_info",          CT_USE_LOG,         CT_USE_NONE, 0, 0, 0, 0, 11, 1, 0, 1},
+    [0] = {.name = "?"},
+#include "ct_op_specs.inc"
 };
 
 static const char *const reject_names[CT_REJ_COUNT] = {
@@ -38,6 +24,7 @@ static const char *const reject_names[CT_REJ_COUNT] = {
     "step index out of sequence", "unknown op", "bad context (dispatch needs expect_bugcheck)",
     "unknown step flag", "bad object slot", "bad register", "bad string", "bad list",
     "bad save entry", "argument out of range", "response buffer too small", "out of memory",
+    "record payload too large",
 };
 
 const char *ct_reject_name(uint32_t reject)
@@ -91,9 +78,10 @@ static int64_t list_item(const ct_interp *st, uint32_t off, uint32_t i)
     return v;
 }
 
-/* Op-specific argument ranges: enumerations and the shape of lists. */
-static uint32_t check_args(const ct_interp *st, const ct_step *s)
+/* Op-specific argument ranges: enumerations, the shape of lists and the record payload caps. */
+static uint32_t check_args(ct_interp *st, const ct_step *s)
 {
+    uint64_t record = 0;
     uint32_t i;
 
     switch (s->op) {
@@ -102,7 +90,8 @@ static uint32_t check_args(const ct_interp *st, const ct_step *s)
             return CT_REJ_ARG;
         break;
     case CT_OP_ADD_CONTAINER_SET:
-        if (s->arg[0] > CT_MAX_CONTAINER_SET)
+        /* cContainers 0 would hand CLFS an empty array: refused here, never sent */
+        if (s->arg[0] == 0 || s->arg[0] > CT_MAX_CONTAINER_SET)
             return CT_REJ_ARG;
         break;
     case CT_OP_CREATE_MARSHALLING_AREA:
@@ -110,16 +99,44 @@ static uint32_t check_args(const ct_interp *st, const ct_step *s)
             return CT_REJ_ARG;
         break;
     case CT_OP_RESERVE_AND_APPEND:
+    case CT_OP_RESERVE_AND_APPEND_ALIGNED:
         if (s->arg[0] & ~CT_APPEND_FLAGS_ALL)
             return CT_REJ_ARG;
         for (i = 0; i < s->list_count; i++) {   /* record payload sizes are ULONG */
             int64_t v = list_item(st, s->list_offset, i);
             if (v < 0 || v > (int64_t)0xFFFFFFFF)
                 return CT_REJ_LIST;
+            record += (uint64_t)v;   /* <= 64 * 0xFFFFFFFF: no wrap */
         }
+        /* The write entries form one record, whose payload the kernel op allocates. */
+        if (record > CT_MAX_RECORD_BYTES)
+            return CT_REJ_RECORD_SIZE;
+        st->record_bytes += record;
+        if (st->record_bytes > CT_MAX_REQUEST_RECORD_BYTES)
+            return CT_REJ_RECORD_SIZE;
+        /* An explicit payload is the record's one write entry. */
+        if (s->blob_bytes && (s->list_count != 1 || list_item(st, s->list_offset, 0) != (int64_t)s->blob_bytes))
+            return CT_REJ_ARG;
         break;
     case CT_OP_QUERY_LOG_INFO:
         if (s->arg[0] != CT_INFO_BASIC && s->arg[0] != CT_INFO_BASIC_PHYSICAL)
+            return CT_REJ_ARG;
+        break;
+    case CT_OP_WRITE_RESTART_AREA:
+        if (s->arg[0] & ~CT_APPEND_USE_RESERVATION)
+            return CT_REJ_ARG;
+        /* The restart buffer is a nonpaged allocation of the kernel op, like a record's payload. */
+        if (s->arg[3] > CT_MAX_RECORD_BYTES)
+            return CT_REJ_RECORD_SIZE;
+        if (s->blob_bytes && s->arg[3] != s->blob_bytes)
+            return CT_REJ_ARG;
+        break;
+    case CT_OP_READ_LOG_RECORD:
+        if (s->arg[0] < CT_MODE_UNDO_NEXT || s->arg[0] > CT_MODE_FORWARD)
+            return CT_REJ_ARG;
+        break;
+    case CT_OP_READ_NEXT_LOG_RECORD:
+        if (s->arg[0] < CT_RECORD_DATA || s->arg[0] > CT_RECORD_CLIENT)
             return CT_REJ_ARG;
         break;
     default:
@@ -135,10 +152,14 @@ static uint32_t check_slot(ct_interp *st, uint16_t slot, uint8_t use)
         return slot == CT_NO_SLOT ? CT_OK : CT_REJ_SLOT;
     case CT_USE_DEFINE_LOG:
     case CT_USE_DEFINE_AREA:
+    case CT_USE_DEFINE_READ:
         if (slot >= st->hdr.slot_count || st->slots[slot].kind != CT_KIND_NONE)
             return CT_REJ_SLOT;
-        st->slots[slot].kind = use == CT_USE_DEFINE_LOG ? CT_KIND_LOG : CT_KIND_AREA;
+        st->slots[slot].kind = use == CT_USE_DEFINE_LOG ? CT_KIND_LOG :
+                               use == CT_USE_DEFINE_AREA ? CT_KIND_AREA : CT_KIND_READ;
         return CT_OK;
+    case CT_USE_READ:
+        return slot < st->hdr.slot_count && st->slots[slot].kind == CT_KIND_READ ? CT_OK : CT_REJ_SLOT;
     case CT_USE_LOG:
         return slot < st->hdr.slot_count && st->slots[slot].kind == CT_KIND_LOG ? CT_OK : CT_REJ_SLOT;
     case CT_USE_AREA:
@@ -164,8 +185,15 @@ static uint32_t validate_step(ct_interp *st, const ct_step *s, uint32_t i)
         return CT_REJ_CONTEXT;
     if (s->flags & ~(CT_STEP_STOP_ON_FAILURE | spec->step_flags))
         return CT_REJ_STEP_FLAGS;
-    if (s->reserved[0] | s->reserved[1] | s->reserved[2])
-        return CT_REJ_RESERVED;
+    if (s->blob_bytes == 0) {
+        if (s->blob_offset != 0)
+            return CT_REJ_STRING;
+    } else if (!spec->blob_use || s->blob_bytes > CT_MAX_BLOB || !in_payload(h, s->blob_offset, s->blob_bytes)) {
+        return CT_REJ_STRING;
+    }
+    if ((s->reg2 && (!spec->reg2_use || s->reg2 > h->reg_count)) ||
+        (s->reg3 && (!spec->reg3_use || s->reg3 > h->reg_count)))
+        return CT_REJ_REG;
     /* Refs are checked before defines so a step cannot refer to the object it defines. */
     if ((rc = check_slot(st, s->slot2, spec->slot2_use)) != CT_OK)
         return rc;
@@ -267,15 +295,20 @@ uint32_t ct_validate(ct_interp *st, const uint8_t *req, uint32_t req_len, uint32
 uint32_t ct_default_container_path(const ct_slot *log, uint32_t n, uint16_t *out, uint32_t cap)
 {
     char digits[12];
-    uint32_t nd = 0, len = 0, i;
+    uint32_t nd = 0, len = 0, i, phys;
 
     do {
         digits[nd++] = (char)('0' + n % 10u);
         n /= 10u;
     } while (n != 0);
-    if ((uint64_t)log->path_chars + 2u + nd + 1u > cap)
+    /* A stream of a multiplexed log ("path::stream"): containers belong to the physical log, so
+     * they are named after the path before "::" (concepts/multiplexed-clfs-logs.md). */
+    for (phys = 0; phys < log->path_chars; phys++)
+        if (phys + 1u < log->path_chars && log->path[phys] == ':' && log->path[phys + 1u] == ':')
+            break;
+    if ((uint64_t)phys + 2u + nd + 1u > cap)
         return 0;
-    for (i = 0; i < log->path_chars; i++)
+    for (i = 0; i < phys; i++)
         out[len++] = log->path[i];
     out[len++] = '_';
     out[len++] = 'c';
@@ -368,7 +401,7 @@ static uint32_t build_call(ct_interp *st, const ct_step *s)
     if (s->slot != CT_NO_SLOT) {
         c->obj = &st->slots[s->slot];
         if (spec->slot_use != CT_USE_DEFINE_LOG && spec->slot_use != CT_USE_DEFINE_AREA &&
-            c->obj->state == CT_SLOT_EMPTY)
+            spec->slot_use != CT_USE_DEFINE_READ && c->obj->state == CT_SLOT_EMPTY)
             return CT_DISP_INPUT_MISSING;
     }
     if (s->slot2 != CT_NO_SLOT) {
@@ -382,6 +415,22 @@ static uint32_t build_call(ct_interp *st, const ct_step *s)
         c->value = st->regs[s->value_reg];
     } else {
         c->value = s->value;
+    }
+    if (s->reg2) {
+        if (!st->reg_set[s->reg2 - 1u])
+            return CT_DISP_INPUT_MISSING;
+        c->has_value2 = 1;
+        c->value2 = st->regs[s->reg2 - 1u];
+    }
+    if (s->reg3) {
+        if (!st->reg_set[s->reg3 - 1u])
+            return CT_DISP_INPUT_MISSING;
+        c->has_value3 = 1;
+        c->value3 = st->regs[s->reg3 - 1u];
+    }
+    if (s->blob_bytes) {
+        c->blob = payload + s->blob_offset;
+        c->blob_bytes = s->blob_bytes;
     }
     if (s->str_bytes) {
         c->str_chars = s->str_bytes / 2u;
@@ -402,6 +451,116 @@ static uint32_t build_call(ct_interp *st, const ct_step *s)
     return CT_DISP_RAN;
 }
 
+/* The stream's identity: the first log slot with the same path (two opens of one log share it). */
+static uint16_t stream_slot(const ct_interp *st, uint16_t log_slot)
+{
+    uint16_t j;
+    for (j = 0; j < CT_MAX_SLOTS; j++)
+        if (st->slots[j].kind == CT_KIND_LOG && same_path(&st->slots[j], &st->slots[log_slot]))
+            return j;
+    return log_slot;
+}
+
+/* After an append with a record: remember its LSN and how its bytes were made. */
+static void remember_write(ct_interp *st, const ct_call *c, const ct_out *out)
+{
+    ct_written *w;
+    uint32_t i;
+    uint64_t size = 0;
+    int restart = c->step.op == CT_OP_WRITE_RESTART_AREA;
+    int aligned = c->step.op == CT_OP_RESERVE_AND_APPEND_ALIGNED;
+    if ((!restart && c->list_count == 0) || !(out->mask & 1u) || st->written_count >= CT_MAX_WRITTEN)
+        return;
+    if (restart)
+        size = c->blob_bytes ? c->blob_bytes : c->step.arg[3];
+    for (i = 0; !restart && i < c->list_count; i++)
+        size += (uint64_t)c->list[i];
+    w = &st->written[st->written_count++];
+    memset(w, 0, sizeof *w);
+    w->lsn = out->v[CT_OUT_LSN];
+    w->log_slot = stream_slot(st, c->obj->log_slot);
+    w->size = size > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)size;
+    w->seed = c->step.arg[1];
+    w->index = c->step.arg[2];
+    w->blob_offset = c->step.blob_offset;
+    w->blob_bytes = c->step.blob_bytes;
+    if (aligned && c->step.arg[3] > 1) {
+        size = ct_aligned_layout(c->list, c->list_count, c->step.arg[3], NULL);
+        w->size = size > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)size;
+        w->align = c->step.arg[3];
+        w->list_offset = c->step.list_offset;
+        w->list_count = c->step.list_count;
+    }
+}
+
+/* The byte at offset i of what was written: padding of an aligned record is zero; the data bytes are
+ * the explicit payload or the seeded pattern, counted over the entries' data only. */
+static uint8_t written_byte(const ct_interp *st, const ct_written *w, uint32_t i)
+{
+    uint64_t data_off = i, pos = 0, start;
+    uint32_t k;
+    if (w->align > 1) {
+        data_off = 0;
+        for (k = 0; k < w->list_count; k++) {
+            uint64_t len = (uint64_t)list_item(st, w->list_offset, k);
+            start = pos % w->align ? pos + w->align - pos % w->align : pos;
+            if (i < start)
+                return 0;
+            if (i < start + len) {
+                data_off += i - start;
+                break;
+            }
+            data_off += len;
+            pos = start + len;
+        }
+    }
+    return w->blob_bytes ? st->req[st->hdr.payload_offset + w->blob_offset + data_off]
+                         : ct_pattern_byte(w->seed, w->index, data_off);
+}
+
+/* A read returned a record: compare its bytes with what this request wrote at that LSN. Outputs
+ * 5..8 of the read ops (ops.py READ_OUTPUTS): check, first differing offset, expected, observed. */
+static void check_payload(ct_interp *st, const ct_call *c, ct_out *out)
+{
+    const ct_slot *area = ct_op_specs[c->step.op].slot_use == CT_USE_DEFINE_READ ? c->obj2
+                                                                              : &st->slots[c->obj->area_slot];
+    uint16_t log = stream_slot(st, area->log_slot);
+    const ct_written *w = NULL;
+    uint32_t i, n;
+    for (i = st->written_count; i-- > 0;)
+        if (st->written[i].lsn == out->v[0] && st->written[i].log_slot == log) {
+            w = &st->written[i];
+            break;
+        }
+    out->mask |= 0xFu << 5;
+    out->v[6] = out->v[7] = out->v[8] = 0;
+    if (w == NULL) {
+        out->v[5] = CT_PAYLOAD_UNKNOWN;
+        return;
+    }
+    n = w->size < out->data_len ? w->size : out->data_len;
+    for (i = 0; i < n; i++) {
+        uint8_t want = written_byte(st, w, i);
+        uint8_t got = out->data ? out->data[i] : 0;
+        if (want != got) {
+            out->v[5] = CT_PAYLOAD_DIFFERS;
+            out->v[6] = i;
+            out->v[7] = want;
+            out->v[8] = got;
+            return;
+        }
+    }
+    out->v[5] = w->size == out->data_len ? CT_PAYLOAD_MATCH : CT_PAYLOAD_SIZE;
+    out->v[6] = n;
+}
+
+/* reserved_bytes += bytes (bytes >= 0), saturating: a backend may accept sizes whose sum does not
+ * fit a LONGLONG (the fuzzer found two allocations of 2^63 / 1.04 bytes each). */
+static void add_reserved(ct_slot *a, int64_t bytes)
+{
+    a->reserved_bytes = bytes > INT64_MAX - a->reserved_bytes ? INT64_MAX : a->reserved_bytes + bytes;
+}
+
 static void sub_reserved(ct_slot *a, uint32_t records, int64_t bytes)
 {
     a->reserved_records = records >= a->reserved_records ? 0 : a->reserved_records - records;
@@ -410,7 +569,7 @@ static void sub_reserved(ct_slot *a, uint32_t records, int64_t bytes)
 
 /* Interpreter-side bookkeeping after a step returned: slot states and reservation counts, so
  * cleanup knows what is still held whatever the backend. */
-static void account(ct_interp *st, const ct_call *c, ct_status status)
+static void account(ct_interp *st, const ct_call *c, ct_status status, const ct_out *out)
 {
     ct_slot *o = c->obj;
     uint32_t i;
@@ -439,22 +598,39 @@ static void account(ct_interp *st, const ct_call *c, ct_status status)
         break;
     case CT_OP_ALLOC_RESERVED_LOG:
         o->reserved_records += c->step.arg[0];
-        o->reserved_bytes += c->value > 0 ? c->value : 0;
+        add_reserved(o, c->value > 0 ? c->value : 0);
         break;
     case CT_OP_FREE_RESERVED_LOG:
-        sub_reserved(o, c->step.arg[0], c->value);
+        /* a signed byte delta, negative to release (KERNEL_CONTRACT_EVIDENCE.md, "Reservations") */
+        sub_reserved(o, c->step.arg[0], c->value < 0 ? (int64_t)((uint64_t)(-(c->value + 1)) + 1u) : 0);
         break;
     case CT_OP_RESERVE_AND_APPEND:
+    case CT_OP_RESERVE_AND_APPEND_ALIGNED:
         for (i = 0; i < c->list2_count; i++) {
             if (c->list2[i] >= 0) {
                 o->reserved_records += 1;
-                o->reserved_bytes += c->list2[i];
+                add_reserved(o, c->list2[i]);
             } else {   /* -(v + 1) + 1: no overflow for INT64_MIN */
                 sub_reserved(o, 1, (int64_t)((uint64_t)(-(c->list2[i] + 1)) + 1u));
             }
         }
         if (c->list_count && (c->step.arg[0] & CT_APPEND_USE_RESERVATION))
             sub_reserved(o, 1, 0);
+        remember_write(st, c, out);
+        break;
+    case CT_OP_WRITE_RESTART_AREA:
+        if (c->step.arg[0] & CT_APPEND_USE_RESERVATION)
+            sub_reserved(o, 1, 0);
+        remember_write(st, c, out);
+        break;
+    case CT_OP_READ_LOG_RECORD:
+    case CT_OP_READ_RESTART_AREA:
+        o->state = CT_SLOT_LIVE;
+        o->area_slot = c->step.slot2;
+        break;
+    case CT_OP_TERMINATE_READ:
+        o->state = CT_SLOT_CLOSED;
+        o->handle = NULL;
         break;
     case CT_OP_DELETE_MARSHALLING_AREA:
         o->state = CT_SLOT_CLOSED;
@@ -463,9 +639,11 @@ static void account(ct_interp *st, const ct_call *c, ct_status status)
         o->reserved_bytes = 0;
         break;
     case CT_OP_CLOSE_LOG:
+    case CT_OP_CLOSE_AND_RESET_LOG:   /* "On return from this routine, plfoLog is invalid." */
         o->state = CT_SLOT_CLOSED;
         o->handle = NULL;
         break;
+    case CT_OP_DELETE_LOG_BY_POINTER: /* marked for deletion: deleted once its objects close */
     case CT_OP_DELETE_LOG:
         for (i = 0; i < CT_MAX_SLOTS; i++)
             if (st->slots[i].kind == CT_KIND_LOG && same_path(&st->slots[i], o))
@@ -507,8 +685,23 @@ static void run_step(ct_interp *st, const ct_backend *be, const ct_step *s, ct_s
     be->leave_context(be->ctx, s->context, saved);
     r->status = (uint32_t)status;
     r->elapsed_us = t1 >= t0 ? t1 - t0 : 0;
-    account(st, c, status);
+    account(st, c, status, &out);
     if (CT_NT_SUCCESS(status)) {
+        if (spec->checks_payload && (out.mask & 1u))
+            check_payload(st, c, &out);
+        if ((s->op == CT_OP_RESERVE_AND_APPEND || s->op == CT_OP_RESERVE_AND_APPEND_ALIGNED) && (out.mask & 1u)) {
+            /* The record's pattern key travels back, so the results record the seed. */
+            out.v[CT_OUT_RESERVE_AND_APPEND_PAYLOAD_SEED] = s->arg[1];
+            out.v[CT_OUT_RESERVE_AND_APPEND_RECORD_INDEX] = s->arg[2];
+            out.mask |= (1u << CT_OUT_RESERVE_AND_APPEND_PAYLOAD_SEED) |
+                        (1u << CT_OUT_RESERVE_AND_APPEND_RECORD_INDEX);
+        }
+        if (s->op == CT_OP_WRITE_RESTART_AREA && (out.mask & 1u)) {
+            out.v[CT_OUT_WRITE_RESTART_AREA_PAYLOAD_SEED] = s->arg[1];
+            out.v[CT_OUT_WRITE_RESTART_AREA_RECORD_INDEX] = s->arg[2];
+            out.mask |= (1u << CT_OUT_WRITE_RESTART_AREA_PAYLOAD_SEED) |
+                        (1u << CT_OUT_WRITE_RESTART_AREA_RECORD_INDEX);
+        }
         r->output_mask = out.mask & ((1u << spec->outputs) - 1u);
         for (k = 0; k < CT_MAX_OUTPUTS; k++)
             r->outputs[k] = (r->output_mask >> k) & 1u ? out.v[k] : 0;
@@ -542,7 +735,7 @@ static ct_status cleanup_op(ct_interp *st, const ct_backend *be, uint16_t op, ui
     c->value = value;
     c->obj = &st->slots[slot];
     status = be->ops[op](be->ctx, c, &out);
-    account(st, c, status);
+    account(st, c, status, &out);
     return status;
 }
 
@@ -550,22 +743,33 @@ static ct_status cleanup_op(ct_interp *st, const ct_backend *be, uint16_t op, ui
 static void cleanup(ct_interp *st, const ct_backend *be)
 {
     ct_cleanup *cl = &st->cleanup;
-    uint32_t i, j;
+    uint32_t i, j, reserved;
 
+    /* Read contexts first: they read through areas (ClfsTerminateReadLog.md: "must call ... to
+     * avoid a memory leak"). */
+    for (i = CT_MAX_SLOTS; i-- > 0;) {
+        ct_slot *r = &st->slots[i];
+        if (r->kind != CT_KIND_READ || r->state != CT_SLOT_LIVE)
+            continue;
+        if (CT_NT_SUCCESS(cleanup_op(st, be, CT_OP_TERMINATE_READ, (uint16_t)i, 0, 0))) {
+            cl->reads_terminated++;
+        } else {
+            cl->failures++;
+            r->state = CT_SLOT_CLOSED;
+            r->handle = NULL;
+        }
+    }
     for (i = CT_MAX_SLOTS; i-- > 0;) {
         ct_slot *a = &st->slots[i];
         if (a->kind != CT_KIND_AREA || a->state != CT_SLOT_LIVE)
             continue;
-        if (a->reserved_records) {
-            uint32_t n = a->reserved_records;
-            /* Adjustment 0: the interpreter knows the records, not the bytes CLFS charged. */
-            if (CT_NT_SUCCESS(cleanup_op(st, be, CT_OP_FREE_RESERVED_LOG, (uint16_t)i, n, 0)))
-                cl->reservations_freed += n;
-            else
-                cl->failures++;
-        }
+        /* Outstanding reservations go with the area: ClfsDeleteMarshallingArea releases them (CLFS's
+         * destructor frees -(reserved bytes)); the undocumented ClfsFreeReservedLog is never called
+         * by cleanup. Why: model/ct_model.c, op_delete_marshalling_area. */
+        reserved = a->reserved_records;
         if (CT_NT_SUCCESS(cleanup_op(st, be, CT_OP_DELETE_MARSHALLING_AREA, (uint16_t)i, 0, 0))) {
             cl->areas_deleted++;
+            cl->reservations_freed += reserved;
         } else {
             cl->failures++;
             a->state = CT_SLOT_CLOSED;   /* given up: never touched again */
@@ -616,14 +820,14 @@ static uint32_t write_header(uint8_t *resp, uint32_t reject, uint32_t reject_ste
     memset(&h, 0, sizeof h);
     h.magic = CT_RESP_MAGIC;
     h.version = CT_PROTO_VERSION;
-    h.header_size = sizeof(ct_resp_header);
+    h.header_size = (uint16_t)sizeof(ct_resp_header);   /* explicit: size_t never narrows silently */
     h.total_size = total;
     h.reject = reject;
     h.reject_step = reject_step;
     h.step_count = steps;
-    h.result_size = sizeof(ct_step_result);
-    h.cleanup_size = sizeof(ct_cleanup);
-    h.results_offset = sizeof(ct_resp_header);
+    h.result_size = (uint16_t)sizeof(ct_step_result);
+    h.cleanup_size = (uint16_t)sizeof(ct_cleanup);
+    h.results_offset = (uint32_t)sizeof(ct_resp_header);
     h.cleanup_offset = sizeof(ct_resp_header) + steps * (uint32_t)sizeof(ct_step_result);
     h.flags = flags;
     h.bugcheck = bugcheck;
@@ -645,6 +849,16 @@ uint32_t ct_run(ct_interp *st, const ct_backend *be, const uint8_t *req, uint32_
     reject = ct_validate(st, req, req_len, &reject_step);
     if (reject == CT_OK && resp_cap < CT_RESPONSE_SIZE(st->hdr.step_count))
         reject = CT_REJ_RESPONSE_SIZE;
+    /* An op this backend does not have (a test-only op of the model sent to the driver) is
+     * refused before anything runs. */
+    for (i = 0; reject == CT_OK && i < st->hdr.step_count; i++) {
+        ct_step s;
+        memcpy(&s, req + st->hdr.steps_offset + (uint64_t)i * sizeof(ct_step), sizeof s);
+        if (be->ops[s.op] == NULL) {
+            reject = CT_REJ_OP;
+            reject_step = i + 1;
+        }
+    }
     if (reject != CT_OK)
         return write_header(resp, reject, reject_step, 0, flags, 0, 0, &none);
 

@@ -29,12 +29,16 @@ typedef struct ct_slot {
     uint8_t  state;             /* CT_SLOT_* */
     uint8_t  deleted;           /* log: deleted by name (a delete_log step or cleanup) */
     uint8_t  created;           /* log: a create_log step succeeded on this slot */
+    uint8_t  callbacks;         /* area: created with the kernel's counting callbacks (kops.c) */
+    uint8_t  pad0;
     uint16_t log_slot;          /* area: the slot of its log */
     uint16_t path_chars;        /* log: UTF-16 units in path */
     void    *handle;            /* backend object: PLOG_FILE_OBJECT, marshalling context, model object */
     uint32_t containers;        /* log: containers added by this request */
     uint32_t container_seq;     /* log: next default container number */
     uint32_t reserved_records;  /* area: reserved records not yet used or freed */
+    uint16_t area_slot;         /* read context: the slot of the marshalling area it reads through */
+    uint16_t pad16;
     uint32_t pad;
     int64_t  reserved_bytes;    /* area: bytes those records hold */
     uint16_t path[CT_MAX_PATH_CHARS]; /* log: path as the request gave it */
@@ -51,6 +55,12 @@ typedef struct ct_call {
     int64_t  value;             /* literal or register value */
     uint32_t str_chars;         /* UTF-16 units in str (0: none) */
     uint32_t seq_base;          /* add_container(_set): number of the first default container */
+    const uint8_t *blob;        /* explicit record bytes (the request's, or the stand-in's copy) */
+    uint32_t blob_bytes;        /* 0: the record's bytes are the seeded pattern */
+    uint32_t has_value2;        /* value2 (undo-next LSN) supplied */
+    uint32_t has_value3;        /* value3 (previous LSN) supplied */
+    int64_t  value2;
+    int64_t  value3;
     uint16_t str[CT_CALL_STR_CHARS + 1]; /* NUL-terminated */
     uint32_t list_count;
     uint32_t list2_count;
@@ -62,6 +72,8 @@ typedef struct ct_call {
 typedef struct ct_out {
     uint64_t v[CT_MAX_OUTPUTS];
     uint32_t mask;
+    uint32_t data_len;          /* a read: bytes of the record read ... */
+    const uint8_t *data;        /* ... and where they are (valid until the next call on the context) */
 } ct_out;
 
 typedef ct_status (*ct_op_fn)(void *ctx, ct_call *call, ct_out *out);
@@ -82,6 +94,21 @@ typedef struct ct_backend {
 
 /* Interpreter state for one request: large (slots hold paths), so the caller allocates it
  * (pool in the kernel, heap or static on the host). ct_run initialises it. */
+/* A record this request appended: what a later read of that LSN must return. */
+typedef struct ct_written {
+    uint64_t lsn;
+    uint16_t log_slot;          /* the first slot naming the log's path: the stream's identity */
+    uint16_t pad;
+    uint32_t size;
+    uint32_t seed;
+    uint32_t index;
+    uint32_t blob_offset;       /* in the request payload; blob_bytes 0 = the seeded pattern */
+    uint32_t blob_bytes;
+    uint32_t align;             /* cbEntryAlignment of an aligned append (entries padded with zeros) */
+    uint32_t list_offset;       /* its write entries' sizes, in the request payload */
+    uint32_t list_count;
+} ct_written;
+
 typedef struct ct_interp {
     ct_req_header hdr;
     const uint8_t *req;
@@ -93,6 +120,9 @@ typedef struct ct_interp {
     ct_call  call;
     ct_cleanup cleanup;
     uint32_t live_slots_after;  /* slots still LIVE after cleanup: 0 unless a release failed */
+    uint64_t record_bytes;      /* validation: record payload bytes of the steps checked so far */
+    uint32_t written_count;
+    ct_written written[CT_MAX_WRITTEN];
 } ct_interp;
 
 /* Static description of an op, used by validation and by the kernel/model ops. */
@@ -101,6 +131,8 @@ typedef struct ct_interp {
 #define CT_USE_DEFINE_AREA  2
 #define CT_USE_LOG          3
 #define CT_USE_AREA         4
+#define CT_USE_DEFINE_READ  5   /* a read context (ClfsReadLogRecord / ClfsReadRestartArea) */
+#define CT_USE_READ         6
 
 typedef struct ct_op_spec {
     const char *name;
@@ -114,6 +146,11 @@ typedef struct ct_op_spec {
     uint8_t args;               /* arg[] entries used; the rest must be zero */
     uint8_t step_flags;         /* CT_STEP_* allowed besides STOP_ON_FAILURE */
     uint8_t needs_live;         /* refuse (STATUS_INVALID_HANDLE) when the object was closed */
+    uint8_t test_only;          /* model-only test op: a backend without it refuses the request */
+    uint8_t blob_use;           /* blob_offset/blob_bytes may carry bytes */
+    uint8_t reg2_use;           /* reg2 may name a register */
+    uint8_t reg3_use;           /* reg3 may name a register */
+    uint8_t checks_payload;     /* outputs 5..8: the payload check of the record read */
 } ct_op_spec;
 
 extern const ct_op_spec ct_op_specs[CT_OP_COUNT];
@@ -141,6 +178,45 @@ uint32_t ct_default_container_path(const ct_slot *log, uint32_t n, uint16_t *out
  * counts the NUL) and returns the units written, or 0 when the name does not fit: the caller
  * refuses the call, a name is never truncated. */
 uint32_t ct_nt_name(const char *prefix, const uint16_t *src, uint32_t n, uint16_t *out, uint32_t cap);
+
+/* Byte `off` of the deterministic payload of record `index` of a case whose seed is `seed`
+ * (issue 13: every appended record carries a pattern from the case's seed and its index). A cheap
+ * mix (xorshift-multiply) of seed, index and offset: neighbouring records and bytes differ, so a
+ * shifted, swapped or stale record does not compare equal. Inline: the stand-in links the model
+ * without the interpreter. */
+static inline uint8_t ct_pattern_byte(uint32_t seed, uint32_t index, uint64_t off)
+{
+    uint64_t x = ((uint64_t)seed << 32) ^ ((uint64_t)index * 0x9E3779B97F4A7C15ull) ^ (off >> 3);
+    x ^= x >> 33;
+    x *= 0xFF51AFD7ED558CCDull;
+    x ^= x >> 29;
+    return (uint8_t)(x >> ((off & 7u) * 8u));
+}
+
+/* The bytes of the record a reserve_and_append call writes, from offset off: the explicit
+ * payload when the call has one, else the seeded pattern (seed arg[1], index arg[2]). */
+/* Where write entry i of an aligned record starts: entries are placed at multiples of align, zeros
+ * between (ClfsReserveAndAppendLogAligned.md, cbEntryAlignment). Returns the record's size. */
+static inline uint64_t ct_aligned_layout(const int64_t *sizes, uint32_t count, uint32_t align, uint64_t *starts)
+{
+    uint64_t pos = 0;
+    uint32_t i;
+    for (i = 0; i < count; i++) {
+        if (align > 1 && pos % align)
+            pos += align - pos % align;
+        if (starts) starts[i] = pos;
+        pos += (uint64_t)sizes[i];
+    }
+    return pos;
+}
+
+static inline void ct_record_fill(const ct_call *c, uint64_t off, uint8_t *dst, uint32_t n)
+{
+    uint32_t i;
+    for (i = 0; i < n; i++)
+        dst[i] = c->blob_bytes ? (off + i < c->blob_bytes ? c->blob[off + i] : 0)
+                               : ct_pattern_byte(c->step.arg[1], c->step.arg[2], off + i);
+}
 
 /* Human-readable name of a CT_REJ_* code (for clfsctl and tests). */
 const char *ct_reject_name(uint32_t reject);

@@ -25,6 +25,8 @@ static ct_interp g_st;
 static ct_model g_model;
 static uint8_t g_resp[CT_RESPONSE_SIZE(CT_MAX_STEPS)];
 static uint8_t g_req[sizeof(ct_req_header) + 64u * sizeof(ct_step) + 16384u];
+/* The generator knows every op of the vocabulary: a new op (harness/scenario/ops.py) must be added
+ * to gen_step, or generated requests using it are refused and the run aborts at once. */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -107,14 +109,18 @@ static void gen_step(gen *g, const uint8_t *b)
     s->flags = (uint8_t)(b[2] & CT_STEP_STOP_ON_FAILURE);
     s->slot = s->slot2 = CT_NO_SLOT;
     s->value_reg = CT_NO_REG;
-    if (spec->slot_use == CT_USE_DEFINE_LOG || spec->slot_use == CT_USE_DEFINE_AREA) {
+    if (spec->slot_use == CT_USE_DEFINE_LOG || spec->slot_use == CT_USE_DEFINE_AREA ||
+        spec->slot_use == CT_USE_DEFINE_READ) {
         if (g->defined >= GEN_SLOTS) return;
-        if (spec->slot2_use == CT_USE_LOG && (s->slot2 = pick_slot(g, CT_KIND_LOG, b[3])) == CT_NO_SLOT)
+        if (spec->slot2_use != CT_USE_NONE &&
+            (s->slot2 = pick_slot(g, spec->slot2_use == CT_USE_LOG ? CT_KIND_LOG : CT_KIND_AREA, b[3])) == CT_NO_SLOT)
             return;
         s->slot = (uint16_t)g->defined;
-        g->kind[g->defined++] = spec->slot_use == CT_USE_DEFINE_LOG ? CT_KIND_LOG : CT_KIND_AREA;
-    } else if (spec->slot_use == CT_USE_LOG || spec->slot_use == CT_USE_AREA) {
-        s->slot = pick_slot(g, spec->slot_use == CT_USE_LOG ? CT_KIND_LOG : CT_KIND_AREA, b[3]);
+        g->kind[g->defined++] = spec->slot_use == CT_USE_DEFINE_LOG ? CT_KIND_LOG :
+                                spec->slot_use == CT_USE_DEFINE_AREA ? CT_KIND_AREA : CT_KIND_READ;
+    } else if (spec->slot_use == CT_USE_LOG || spec->slot_use == CT_USE_AREA || spec->slot_use == CT_USE_READ) {
+        s->slot = pick_slot(g, spec->slot_use == CT_USE_LOG ? CT_KIND_LOG :
+                               spec->slot_use == CT_USE_AREA ? CT_KIND_AREA : CT_KIND_READ, b[3]);
         if (s->slot == CT_NO_SLOT) return;
     }
     switch (op) {
@@ -137,7 +143,7 @@ static void gen_step(gen *g, const uint8_t *b)
         }
         break;
     case CT_OP_ADD_CONTAINER_SET:
-        s->arg[0] = b[4] % 5u;
+        s->arg[0] = 1u + b[4] % 4u;   /* an empty set is refused at validation */
         s->value = (int64_t)(v % (3u << 20));
         break;
     case CT_OP_CREATE_MARSHALLING_AREA:
@@ -157,6 +163,42 @@ static void gen_step(gen *g, const uint8_t *b)
         break;
     case CT_OP_RESERVE_AND_APPEND:
         s->arg[0] = b[4] % 8u;
+        s->arg[1] = b[8];                      /* payload seed and record index */
+        s->arg[2] = b[9] % 8u;
+        if (b[10] & 1) s->reg2 = (uint16_t)(1u + b[11] % GEN_REGS);
+        if (b[10] & 2) s->reg3 = (uint16_t)(1u + b[12] % GEN_REGS);
+        break;
+    case CT_OP_RESERVE_AND_APPEND_ALIGNED:
+        s->arg[0] = b[4] % 8u;
+        s->arg[1] = b[8];
+        s->arg[2] = b[9] % 8u;
+        s->arg[3] = b[13] % 9u;                /* cbEntryAlignment, 0 included (refused by the model) */
+        break;
+    case CT_OP_WRITE_RESTART_AREA:
+        s->arg[0] = b[4] & 1 ? CT_APPEND_USE_RESERVATION : 0u;
+        s->arg[1] = b[8];
+        s->arg[2] = b[9] % 8u;
+        s->arg[3] = (uint32_t)b[5] * 4u;
+        if (b[10] & 1) s->reg2 = (uint16_t)(1u + b[11] % GEN_REGS);
+        if ((b[10] & 4) && s->arg[3]) {        /* an explicit payload of the same size */
+            if (!add_payload(g, b, s->arg[3] < CHUNK ? s->arg[3] : CHUNK, 1, &off)) return;
+            s->blob_offset = off;
+            s->blob_bytes = s->arg[3] < CHUNK ? s->arg[3] : CHUNK;
+            s->arg[3] = s->blob_bytes;
+        }
+        break;
+    case CT_OP_READ_LOG_RECORD:
+        s->arg[0] = CT_MODE_UNDO_NEXT + b[4] % 3u;
+        break;
+    case CT_OP_READ_NEXT_LOG_RECORD:
+        s->arg[0] = CT_RECORD_DATA + b[4] % 3u;
+        break;
+    case CT_OP_ADVANCE_LOG_BASE:
+        s->arg[0] = b[4] % 8u == 0;
+        break;
+    case CT_OP_CORRUPT_RECORD:
+        s->arg[0] = b[4] % 64u;
+        s->arg[1] = b[5];
         break;
     case CT_OP_QUERY_LOG_INFO:
         s->arg[0] = b[4] % 2u;
@@ -164,12 +206,25 @@ static void gen_step(gen *g, const uint8_t *b)
     default:
         break;
     }
+    /* Ops whose 64-bit value the switch did not set: an LSN from a register or a literal one. */
+    if (spec->value_use && s->value == 0 && s->value_reg == CT_NO_REG) {
+        if (spec->value_use == 2 && (b[5] & 1)) s->value_reg = (uint16_t)(b[6] % GEN_REGS);
+        else s->value = (int64_t)(b[7] & 1 ? v % 4096u : v);
+    }
     if (spec->list_use) {
         int64_t items[4];
         uint32_t count = b[16] % 5u;
         if (spec->list_use == 2 && count == 0) count = 1;
         for (i = 0; i < count; i++)
-            items[i] = op == CT_OP_RESERVE_AND_APPEND ? (int64_t)(b[17 + i] * 16u) : (int64_t)b[17 + i] * 8 - 64;
+            items[i] = op == CT_OP_RESERVE_AND_APPEND || op == CT_OP_RESERVE_AND_APPEND_ALIGNED
+                           ? (int64_t)(b[17 + i] * 16u) : (int64_t)b[17 + i] * 8 - 64;
+        if (op == CT_OP_RESERVE_AND_APPEND && (b[10] & 4) && count) {   /* an explicit payload */
+            count = 1;
+            items[0] = 1 + b[17] % CHUNK;
+            if (!add_payload(g, b, (uint32_t)items[0], 1, &off)) return;
+            s->blob_offset = off;
+            s->blob_bytes = (uint32_t)items[0];
+        }
         if (count) {
             if (!add_payload(g, items, count * 8u, 8, &off)) return;
             s->list_offset = off;

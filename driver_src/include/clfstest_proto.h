@@ -20,7 +20,7 @@
 
 /* ---- versions, magics, limits ------------------------------------------------------------ */
 
-#define CT_PROTO_VERSION      1u
+#define CT_PROTO_VERSION      2u   /* 2: payload seed/index args, blob and LSN registers in ct_step, reads_terminated */
 #define CT_REQ_MAGIC          0x51544C43u  /* "CLTQ" */
 #define CT_RESP_MAGIC         0x52544C43u  /* "CLTR" */
 #define CT_INFO_MAGIC         0x49544C43u  /* "CLTI" */
@@ -32,8 +32,16 @@
 #define CT_MAX_SAVES          16u          /* save entries per step */
 #define CT_MAX_OUTPUTS        12u          /* outputs one step can report */
 #define CT_MAX_PATH_CHARS     512u         /* UTF-16 code units in one path, no terminator */
-#define CT_MAX_CONTAINER_SET  2048u        /* cContainers of one add_container_set */
+#define CT_MAX_CONTAINER_SET  2048u        /* cContainers of one add_container_set (at least 1) */
+/* Record payload bytes: the driver allocates a record's payload from nonpaged pool, so the sizes
+ * a request may ask for are capped before anything runs (a 4 GB ULONG must never become a 4 GB
+ * nonpaged allocation). One record (the write entries of one reserve_and_append step, each of
+ * them too) and all records of one request. */
+#define CT_MAX_RECORD_BYTES   (1024u * 1024u)
+#define CT_MAX_REQUEST_RECORD_BYTES (16u * 1024u * 1024u)
 #define CT_MAX_PAYLOAD        (256u * 1024u)
+#define CT_MAX_BLOB           4096u        /* bytes of one explicit record payload */
+#define CT_MAX_WRITTEN        256u         /* appended records a request remembers for payload checks */
 #define CT_MAX_REQUEST        (1024u * 1024u)
 
 #define CT_NO_SLOT            0xFFFFu
@@ -74,24 +82,9 @@
 
 /* ---- enumerations ------------------------------------------------------------------------- */
 
-/* Ops: the order of harness/scenario/ops.py OPS. */
-enum ct_op {
-    CT_OP_CREATE_LOG = 1,
-    CT_OP_ADD_CONTAINER = 2,
-    CT_OP_ADD_CONTAINER_SET = 3,
-    CT_OP_CREATE_MARSHALLING_AREA = 4,
-    CT_OP_ALIGN_RESERVED_LOG = 5,
-    CT_OP_ALLOC_RESERVED_LOG = 6,
-    CT_OP_FREE_RESERVED_LOG = 7,
-    CT_OP_RESERVE_AND_APPEND = 8,
-    CT_OP_FLUSH_BUFFERS = 9,
-    CT_OP_FLUSH_TO_LSN = 10,
-    CT_OP_DELETE_MARSHALLING_AREA = 11,
-    CT_OP_CLOSE_LOG = 12,
-    CT_OP_DELETE_LOG = 13,
-    CT_OP_QUERY_LOG_INFO = 14,
-    CT_OP_COUNT = 15            /* one past the last op */
-};
+/* Ops (enum ct_op), their output indexes and the backend op lists are generated from the one
+ * declaration of the vocabulary, harness/scenario/ops.py, by `clfs-harness schema --write`. */
+#include "ct_ops.h"
 
 /* IRQL contexts a step runs in. */
 enum ct_context {
@@ -104,7 +97,21 @@ enum ct_context {
 };
 
 /* Object kinds of a slot. */
-enum ct_kind { CT_KIND_NONE = 0, CT_KIND_LOG = 1, CT_KIND_AREA = 2 };
+enum ct_kind { CT_KIND_NONE = 0, CT_KIND_LOG = 1, CT_KIND_AREA = 2, CT_KIND_READ = 3 };
+
+/* read_log_record arg[0]: CLFS_CONTEXT_MODE; read_next_log_record arg[0]: CLFS_RECORD_TYPE. */
+#define CT_MODE_UNDO_NEXT   1u
+#define CT_MODE_PREVIOUS    2u
+#define CT_MODE_FORWARD     3u
+#define CT_RECORD_DATA      0x1u
+#define CT_RECORD_RESTART   0x2u
+#define CT_RECORD_CLIENT    0x3u
+
+/* payload_check output of a read (harness/scenario/ops.py READ_OUTPUTS). */
+#define CT_PAYLOAD_MATCH      0u
+#define CT_PAYLOAD_DIFFERS    1u
+#define CT_PAYLOAD_SIZE       2u
+#define CT_PAYLOAD_UNKNOWN    3u
 
 /* ct_req_header.flags */
 #define CT_REQ_EXPECT_BUGCHECK   0x00000001u
@@ -170,29 +177,30 @@ enum ct_reject {
     CT_REJ_ARG = 22,             /* an argument outside what the op accepts */
     CT_REJ_RESPONSE_SIZE = 23,   /* the output buffer cannot hold the response */
     CT_REJ_NO_MEMORY = 24,
-    CT_REJ_COUNT = 25
+    CT_REJ_RECORD_SIZE = 25,     /* record payload over CT_MAX_RECORD_BYTES or the request's total */
+    CT_REJ_COUNT = 26
 };
 
-/* Output indexes per op (the order of the op's outputs in ops.py). */
-#define CT_OUT_CONTAINER_SIZE    0
-#define CT_OUT_ALIGNED_SIZE      0
-#define CT_OUT_ADJUSTMENT        0
-#define CT_OUT_LSN               0
-#define CT_OUT_LAST_FLUSHED_LSN  0
-#define CT_OUT_ALLOC_CALLS       0
-#define CT_OUT_ALLOC_BYTES       1
-#define CT_OUT_FREE_CALLS        2
-#define CT_OUT_INFO_TOTAL_AVAILABLE     0
-#define CT_OUT_INFO_CURRENT_AVAILABLE   1
-#define CT_OUT_INFO_TOTAL_RESERVATION   2
-#define CT_OUT_INFO_BASE_FILE_SIZE      3
-#define CT_OUT_INFO_CONTAINER_SIZE      4
-#define CT_OUT_INFO_TOTAL_CONTAINERS    5
-#define CT_OUT_INFO_FREE_CONTAINERS     6
-#define CT_OUT_INFO_SECTOR_SIZE         7
-#define CT_OUT_INFO_BASE_LSN            8
-#define CT_OUT_INFO_LAST_FLUSHED_LSN    9
-#define CT_OUT_INFO_LAST_LSN            10
+/* Short names of output indexes used by hand-written code (the generated CT_OUT_<OP>_<OUTPUT>). */
+#define CT_OUT_CONTAINER_SIZE    CT_OUT_ADD_CONTAINER_CONTAINER_SIZE
+#define CT_OUT_ALIGNED_SIZE      CT_OUT_ALIGN_RESERVED_LOG_ALIGNED_SIZE
+#define CT_OUT_ADJUSTMENT        CT_OUT_ALLOC_RESERVED_LOG_ADJUSTMENT
+#define CT_OUT_LSN               CT_OUT_RESERVE_AND_APPEND_LSN
+#define CT_OUT_LAST_FLUSHED_LSN  CT_OUT_FLUSH_TO_LSN_LAST_FLUSHED_LSN
+#define CT_OUT_ALLOC_CALLS       CT_OUT_DELETE_MARSHALLING_AREA_ALLOC_CALLS
+#define CT_OUT_ALLOC_BYTES       CT_OUT_DELETE_MARSHALLING_AREA_ALLOC_BYTES
+#define CT_OUT_FREE_CALLS        CT_OUT_DELETE_MARSHALLING_AREA_FREE_CALLS
+#define CT_OUT_INFO_TOTAL_AVAILABLE     CT_OUT_QUERY_LOG_INFO_TOTAL_AVAILABLE
+#define CT_OUT_INFO_CURRENT_AVAILABLE   CT_OUT_QUERY_LOG_INFO_CURRENT_AVAILABLE
+#define CT_OUT_INFO_TOTAL_RESERVATION   CT_OUT_QUERY_LOG_INFO_TOTAL_RESERVATION
+#define CT_OUT_INFO_BASE_FILE_SIZE      CT_OUT_QUERY_LOG_INFO_BASE_FILE_SIZE
+#define CT_OUT_INFO_CONTAINER_SIZE      CT_OUT_QUERY_LOG_INFO_CONTAINER_SIZE
+#define CT_OUT_INFO_TOTAL_CONTAINERS    CT_OUT_QUERY_LOG_INFO_TOTAL_CONTAINERS
+#define CT_OUT_INFO_FREE_CONTAINERS     CT_OUT_QUERY_LOG_INFO_FREE_CONTAINERS
+#define CT_OUT_INFO_SECTOR_SIZE         CT_OUT_QUERY_LOG_INFO_SECTOR_SIZE
+#define CT_OUT_INFO_BASE_LSN            CT_OUT_QUERY_LOG_INFO_BASE_LSN
+#define CT_OUT_INFO_LAST_FLUSHED_LSN    CT_OUT_QUERY_LOG_INFO_LAST_FLUSHED_LSN
+#define CT_OUT_INFO_LAST_LSN            CT_OUT_QUERY_LOG_INFO_LAST_LSN
 
 /* ---- records ------------------------------------------------------------------------------ */
 
@@ -237,7 +245,10 @@ typedef struct ct_step {
     uint32_t list2_offset;       /* 56 second int64 list (reserve_and_append reservations) */
     uint32_t list2_count;        /* 60 */
     uint32_t save_offset;        /* 64 payload offset of ct_save entries (4-aligned) */
-    uint32_t reserved[3];        /* 68 zero */
+    uint32_t blob_offset;        /* 68 payload offset of raw bytes (an explicit record payload) */
+    uint32_t blob_bytes;         /* 72 their length; 0 = none (then blob_offset is 0 too) */
+    uint16_t reg2;               /* 76 register + 1 of a second LSN (undo-next), 0 = none */
+    uint16_t reg3;               /* 78 register + 1 of a third LSN (previous), 0 = none */
 } ct_step;
 
 /* A save: after a successful step, register `reg` := output `output` of the step. 4 bytes. */
@@ -287,12 +298,12 @@ typedef struct ct_step_result {
 typedef struct ct_cleanup {
     uint32_t logs_closed;        /*  0 */
     uint32_t areas_deleted;      /*  4 */
-    uint32_t reservations_freed; /*  8 reserved records released */
+    uint32_t reservations_freed; /*  8 reserved records released with the areas cleanup deleted */
     uint32_t containers_removed; /* 12 containers deleted with the logs cleanup deleted */
     uint32_t failures;           /* 16 cleanup calls that failed */
     uint32_t alloc_calls;        /* 20 counting allocator calls during the request */
     uint32_t free_calls;         /* 24 counting free calls during the request */
-    uint32_t reserved;           /* 28 zero */
+    uint32_t reads_terminated;   /* 28 read contexts cleanup had to terminate */
 } ct_cleanup;
 
 /* IOCTL_CLFSTEST_INFO output: 64 bytes. */

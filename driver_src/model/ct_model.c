@@ -6,6 +6,7 @@
  * the places where a real run may legitimately differ from the model. The model keeps state for
  * one request only (ct_model_reset between requests) and allocates nothing.
  */
+#include <stddef.h>
 #include <string.h>
 #ifndef CT_STANDIN
 #include <time.h>
@@ -99,6 +100,45 @@ static void flush_all(ct_model *m, ct_model_area *a)
     a->blocks = 0;
 }
 
+/* RULE: "If the string has a double colon (::) after the path name, then CLFS creates a multiplexed
+ * log"; the part before it names the physical log (concepts/multiplexed-clfs-logs.md;
+ * ClfsCreateLogFile.md, puszLogFileName). Returns the physical name's length. */
+static uint32_t physical_chars(const uint16_t *path, uint32_t n, int *multiplexed)
+{
+    uint32_t i;
+    for (i = 0; i + 1 < n; i++)
+        if (path[i] == ':' && path[i + 1] == ':') {
+            *multiplexed = 1;
+            return i;
+        }
+    *multiplexed = 0;
+    return n;
+}
+
+static int same_physical(const ct_model_stream *a, const ct_model_stream *b)
+{
+    int ma, mb;
+    uint32_t na = physical_chars(a->path, a->path_chars, &ma), nb = physical_chars(b->path, b->path_chars, &mb);
+    return ma && mb && na == nb && memcmp(a->path, b->path, (size_t)na * 2u) == 0;
+}
+
+/* RULE: the streams of a multiplexed log share its containers: "Your set of containers serve as
+ * stable storage for log records written by both client 1 and client 2." (concepts/multiplexed-clfs-logs.md)
+ * The model copies the container count and size to every stream of the physical log. Each stream
+ * keeps its own LSN sequence ("client 2 gets its own sequence of LSNs"); the model does not make
+ * the streams compete for space (a model simplification). */
+static void share_containers(ct_model *m, const ct_model_stream *from)
+{
+    uint32_t i;
+    for (i = 0; i < CT_MAX_SLOTS; i++) {
+        ct_model_stream *st = &m->streams[i];
+        if (st->used && st != from && same_physical(st, from)) {
+            st->containers = from->containers;
+            st->container_size = from->container_size;
+        }
+    }
+}
+
 /* ---- logs ----------------------------------------------------------------------------------- */
 
 static ct_status op_create_log(void *ctx, ct_call *c, ct_out *out)
@@ -133,9 +173,17 @@ static ct_status op_create_log(void *ctx, ct_call *c, ct_out *out)
         st = &m->streams[free_i];
         memset(st, 0, sizeof *st);
         st->used = 1;
+        st->last_restart = CT_MODEL_NO_LSN;
+        st->archive_tail = CT_MODEL_NO_LSN;
         st->path_chars = (uint16_t)c->str_chars;
         memcpy(st->path, c->str, (size_t)c->str_chars * 2u);
         found = free_i;
+        for (i = 0; i < CT_MAX_SLOTS; i++)      /* a new stream of an existing multiplexed log */
+            if ((int)i != found && m->streams[i].used && same_physical(&m->streams[i], st)) {
+                st->containers = m->streams[i].containers;
+                st->container_size = m->streams[i].container_size;
+                break;
+            }
     }
     m->streams[found].open_objects++;
     m->logs[slot].open = 1;
@@ -150,10 +198,14 @@ static ct_status op_create_log(void *ctx, ct_call *c, ct_out *out)
  * on return the parameter receives the container size. */
 static ct_status container_size_for(ct_model_stream *st, uint64_t requested, uint64_t *size)
 {
-    uint64_t rounded;
-    if (requested == 0 || requested > UINT64_MAX - CT_MODEL_CONTAINER_UNIT)
+    uint64_t rounded, unit;
+    int multiplexed;
+    physical_chars(st->path, st->path_chars, &multiplexed);
+    /* "rounded up to a multiple of 512KB (for a dedicated log) or 1MB (for a multiplexed log)" */
+    unit = multiplexed ? 2u * (uint64_t)CT_MODEL_CONTAINER_UNIT : CT_MODEL_CONTAINER_UNIT;
+    if (requested == 0 || requested > UINT64_MAX - unit)
         return CT_STATUS_INVALID_PARAMETER;      /* "a positive integer"; status: model choice */
-    rounded = ROUND_UP(requested, (uint64_t)CT_MODEL_CONTAINER_UNIT);
+    rounded = ROUND_UP(requested, unit);
     if (st->containers == 0) {
         *size = rounded;
         return CT_STATUS_SUCCESS;
@@ -199,6 +251,7 @@ static ct_status add_containers(ct_model *m, ct_call *c, ct_out *out, uint32_t c
     /* RULE: the set is added atomically (ClfsAddLogContainerSet.md): all checks above first. */
     st->container_size = size;
     st->containers += count;
+    share_containers(m, st);
     out->v[CT_OUT_CONTAINER_SIZE] = size;
     out->mask = 1u;
     return CT_STATUS_SUCCESS;
@@ -222,6 +275,22 @@ static ct_status op_add_container_set(void *ctx, ct_call *c, ct_out *out)
     return add_containers(m, c, out, c->step.arg[0]);
 }
 
+/* RULE: "A reset stream is like a newly created stream that has never had any records written to
+ * it." (ClfsCloseAndResetLogFile.md) Its containers stay. */
+static void reset_stream(ct_model *m, uint16_t stream)
+{
+    ct_model_stream *st = &m->streams[stream];
+    uint32_t i;
+    for (i = 0; i < m->record_count; i++)
+        if (m->records[i].stream == stream)
+            m->records[i].used = 0;
+    st->end = st->block_start = 0;
+    st->block_fill = st->block_seq = 0;
+    st->block_open = st->appended = st->reset_pending = 0;
+    st->base_lsn = st->last_lsn = st->flushed_lsn = 0;
+    st->last_restart = st->archive_tail = CT_MODEL_NO_LSN;
+}
+
 static ct_status op_close_log(void *ctx, ct_call *c, ct_out *out)
 {
     ct_model *m = M(ctx);
@@ -237,6 +306,8 @@ static ct_status op_close_log(void *ctx, ct_call *c, ct_out *out)
     if (st->open_objects) st->open_objects--;
     if (st->open_objects == 0 && st->delete_pending)
         st->used = 0;
+    if (st->open_objects == 0 && st->reset_pending)
+        reset_stream(m, l->stream);
     return CT_STATUS_SUCCESS;
 }
 
@@ -387,6 +458,16 @@ static void release(ct_model *m, ct_model_area *a, uint32_t records, uint64_t by
     st->reserved -= bytes <= st->reserved ? bytes : st->reserved;
 }
 
+/* UNDOCUMENTED: ClfsFreeReservedLog has no DDI page (ClfsFreeReservedLog.NOT_DOCUMENTED.md); wdm.h
+ * declares it. What Windows' own kernel callers do (KERNEL_CONTRACT_EVIDENCE.md, "Reservations"):
+ * NTFS's transaction code and CLFS's marshalling-area destructor pass *pcbAdjustment as a signed
+ * byte delta, negative to release. So the model takes a negative adjustment as "release cRecords
+ * records and -adjustment bytes". Everything else is model choice, to be replaced by what a
+ * Windows baseline shows: a zero or positive adjustment is refused (no caller was seen passing
+ * one; user mode's FreeReservedLog reads a positive one as "what remains", the kernel may not), and
+ * one cannot release more records or bytes than are reserved (statuses named after the quantity,
+ * ntstatus.h: "number of reserved log records ... is invalid", "reserved log space ... is
+ * invalid"). The driver's own cleanup never calls this routine: see op_delete_marshalling_area. */
 static ct_status op_free_reserved_log(void *ctx, ct_call *c, ct_out *out)
 {
     ct_model *m = M(ctx);
@@ -395,19 +476,15 @@ static ct_status op_free_reserved_log(void *ctx, ct_call *c, ct_out *out)
     uint64_t bytes;
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
-    /* ClfsFreeReservedLog is undocumented (ClfsFreeReservedLog.NOT_DOCUMENTED.md). The model
-     * applies the accounting rule only: one cannot release more records or bytes than are
-     * reserved (statuses named after the quantity, ntstatus.h texts: "number of reserved log
-     * records ... is invalid", "reserved log space ... is invalid"). */
+    if (c->value >= 0)
+        return CT_STATUS_INVALID_PARAMETER;                 /* UNDOCUMENTED; model choice */
     if (records == 0 || records > a->reserved_records)
-        return CT_STATUS_LOG_RECORDS_RESERVED_INVALID;
-    if (c->value < 0 || (uint64_t)c->value > a->reserved_bytes)
-        return CT_STATUS_LOG_SPACE_RESERVED_INVALID;
-    /* Model choice: an adjustment of 0 releases the records' share of the reserved bytes (what
-     * the interpreter's cleanup passes: it cannot know the bytes CLFS charged per record). */
-    bytes = c->value ? (uint64_t)c->value : a->reserved_bytes / a->reserved_records * records;
+        return CT_STATUS_LOG_RECORDS_RESERVED_INVALID;      /* UNDOCUMENTED; model choice */
+    bytes = (uint64_t)(-(c->value + 1)) + 1u;               /* |adjustment|, INT64_MIN included */
+    if (bytes > a->reserved_bytes)
+        return CT_STATUS_LOG_SPACE_RESERVED_INVALID;        /* UNDOCUMENTED; model choice */
     release(m, a, records, bytes);
-    out->v[CT_OUT_ADJUSTMENT] = bytes;
+    out->v[CT_OUT_ADJUSTMENT] = (uint64_t)c->value;         /* the delta applied */
     out->mask = 1u;
     return CT_STATUS_SUCCESS;
 }
@@ -429,9 +506,93 @@ static void new_block(ct_model *m, ct_model_area *a, ct_model_stream *st)
     }
 }
 
+/* Keep an appended record (its LSN, links and bytes) for the read ops. Past the model's limits
+ * the record is kept without bytes (size 0 data): a read then reports it with no data. */
+static void keep_record(ct_model *m, uint16_t stream, uint64_t lsn, uint64_t payload, const ct_call *c,
+                        uint8_t type)
+{
+    ct_model_record *r;
+    if (m->record_count >= CT_MODEL_MAX_RECORDS)
+        return;
+    r = &m->records[m->record_count++];
+    r->used = 1;
+    r->lsn = lsn;
+    r->stream = stream;
+    r->type = type;
+    /* Model choice: a NULL plsnUndoNext / plsnPrevious ("optional", ClfsReserveAndAppendLog.md)
+     * is stored as CLFS_LSN_INVALID, what writing-data-records-to-a-clfs-stream.md passes to
+     * start a chain. */
+    r->undo_next = c->has_value2 ? (uint64_t)c->value2 : CT_MODEL_NO_LSN;
+    r->previous = c->has_value3 ? (uint64_t)c->value3 : CT_MODEL_NO_LSN;
+    r->size = payload > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)payload;
+    r->data_off = m->data_used;
+    if (payload <= CT_MODEL_DATA_BYTES - m->data_used) {
+        uint8_t *dst = m->data + m->data_used;
+        uint32_t align = c->step.op == CT_OP_RESERVE_AND_APPEND_ALIGNED ? c->step.arg[3] : 1u;
+        if (align > 1 && c->list_count) {       /* entries at aligned offsets, zeros between */
+            uint64_t starts[CT_MAX_LIST], data_off = 0;
+            uint32_t k;
+            ct_aligned_layout(c->list, c->list_count, align, starts);
+            memset(dst, 0, (size_t)payload);
+            for (k = 0; k < c->list_count; k++) {
+                ct_record_fill(c, data_off, dst + starts[k], (uint32_t)c->list[k]);
+                data_off += (uint64_t)c->list[k];
+            }
+        } else {
+            ct_record_fill(c, 0, dst, (uint32_t)payload);
+        }
+        m->data_used += (uint32_t)payload;
+    } else {
+        r->size = 0;
+    }
+}
+
+static int needs_new_block(const ct_model_stream *st, const ct_model_area *a, uint64_t rec)
+{
+    return !st->block_open || st->block_fill + rec > a->buffer_size || st->block_seq >= 512u;
+}
+
+/* Put a record of rec bytes (header included) at the stream's end; returns its LSN. */
+static uint64_t place_record(ct_model *m, ct_model_area *a, ct_model_stream *st, uint64_t rec)
+{
+    uint64_t lsn;
+    if (needs_new_block(st, a, rec))
+        new_block(m, a, st);
+    lsn = make_lsn(st, st->block_start, st->block_seq);
+    /* RULE: LSNs of a stream strictly increase (concepts/clfs-log-sequence-numbers.md). */
+    st->block_seq++;
+    st->block_fill += (uint32_t)rec;
+    st->end = st->block_start + st->block_fill;
+    if (!st->appended)                 /* the first record's LSN is the base (it may be 0) */
+        st->base_lsn = lsn;
+    st->appended = 1;
+    st->last_lsn = lsn;
+    return lsn;
+}
+
+static ct_status append(ct_model *m, ct_call *c, ct_out *out, uint32_t align);
+
 static ct_status op_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
 {
+    return append(M(ctx), c, out, 1);
+}
+
+static ct_status op_reserve_and_append_aligned(void *ctx, ct_call *c, ct_out *out)
+{
     ct_model *m = M(ctx);
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    /* RULE: cbEntryAlignment: "The value of this parameter must be greater than zero."
+     * (ClfsReserveAndAppendLogAligned.md). Status: model choice. */
+    if (c->step.arg[3] == 0)
+        return CT_STATUS_INVALID_PARAMETER;
+    return append(m, c, out, c->step.arg[3]);
+}
+
+/* ClfsReserveAndAppendLog, and the aligned variant: "A value of one specifies simple concatenation
+ * ... A value larger than one can result in zeros being placed between entries in the record."
+ * (ClfsReserveAndAppendLogAligned.md, cbEntryAlignment) */
+static ct_status append(ct_model *m, ct_call *c, ct_out *out, uint32_t align)
+{
     ct_model_area *a = area_of(m, c->obj);
     ct_model_stream *st = &m->streams[a->stream];
     uint32_t flags = c->step.arg[0], i, releases = 0;
@@ -447,8 +608,8 @@ static ct_status op_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
      * (ClfsReserveAndAppendLog.md, remarks table). Status: model choice. */
     if (use_res && c->list_count == 0)
         return CT_STATUS_INVALID_PARAMETER;
-    for (i = 0; i < c->list_count; i++)
-        payload += (uint64_t)c->list[i];          /* write entries form one record (_CLS_WRITE_ENTRY.md) */
+    /* write entries form one record (_CLS_WRITE_ENTRY.md), aligned as asked */
+    payload = ct_aligned_layout(c->list, c->list_count, align, NULL);
     if (c->list_count) {
         rec = record_size(payload);
         if (rec > a->buffer_size)
@@ -492,16 +653,8 @@ static ct_status op_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
         uint64_t lsn;
         if (use_res)
             release(m, a, 1, rec);
-        if (!st->block_open || st->block_fill + rec > a->buffer_size || st->block_seq >= 512u)
-            new_block(m, a, st);
-        lsn = make_lsn(st, st->block_start, st->block_seq);
-        /* RULE: LSNs of a stream strictly increase (concepts/clfs-log-sequence-numbers.md). */
-        st->block_seq++;
-        st->block_fill += (uint32_t)rec;
-        st->end = st->block_start + st->block_fill;
-        if (st->last_lsn == 0 && st->base_lsn == 0)
-            st->base_lsn = lsn;
-        st->last_lsn = lsn;
+        lsn = place_record(m, a, st, rec);
+        keep_record(m, a->stream, lsn, payload, c, CT_RECORD_DATA);
         out->v[CT_OUT_LSN] = lsn;
         out->mask = 1u;
         /* RULE: FORCE_APPEND queues the block (closes it); FORCE_FLUSH forces it to stable
@@ -551,8 +704,12 @@ static ct_status op_delete_marshalling_area(void *ctx, ct_call *c, ct_out *out)
     ct_model_area *a = area_of(m, c->obj);
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
-    /* RULE: flushes all log I/O blocks before deleting (ClfsDeleteMarshallingArea.md); its
-     * reservations go with it. */
+    /* RULE: flushes all log I/O blocks before deleting (ClfsDeleteMarshallingArea.md). Its
+     * reservations go with it: UNDOCUMENTED on the page, but CLFS's marshalling-area destructor
+     * releases -(reserved bytes) itself (KERNEL_CONTRACT_EVIDENCE.md, "Reservations"). That is why
+     * the driver's end-of-request cleanup leaves outstanding reservations to this routine instead
+     * of calling the undocumented ClfsFreeReservedLog: a documented call, made anyway, releasing
+     * exactly what CLFS charged (the interpreter only knows what the scenario asked for). */
     flush_all(m, a);
     release(m, a, a->reserved_records, a->reserved_bytes);
     a->live = 0;
@@ -562,6 +719,332 @@ static ct_status op_delete_marshalling_area(void *ctx, ct_call *c, ct_out *out)
     out->v[CT_OUT_ALLOC_BYTES] = m->alloc_bytes;
     out->v[CT_OUT_FREE_CALLS] = m->free_calls;
     out->mask = 7u;
+    return CT_STATUS_SUCCESS;
+}
+
+static int find_record(const ct_model *m, uint16_t stream, uint64_t lsn);
+
+/* ---- the log's base, tail and end ------------------------------------------------------------ */
+
+static ct_status op_advance_log_base(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_stream *st = &m->streams[area_of(m, c->obj)->stream];
+    uint64_t lsn = (uint64_t)c->value;
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: fFlags "is reserved for system use. Callers must set this parameter to zero."
+     * (ClfsAdvanceLogBase.md). Status: model choice. */
+    if (c->step.arg[0] != 0)
+        return CT_STATUS_INVALID_PARAMETER;
+    /* RULE: plsnBase "must be greater than or equal to the stream's current base LSN and less than
+     * or equal to the stream's current last LSN"; whether it is a record's LSN is not checked
+     * (ClfsAdvanceLogBase.md). Status: model choice. */
+    if (!st->appended || lsn < st->base_lsn || lsn > st->last_lsn)
+        return CT_STATUS_LOG_INVALID_RANGE;
+    st->base_lsn = lsn;
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_set_archive_tail(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_stream *st = stream_of_log(m, c->obj);
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: plsnArchiveTail "must be the exact LSN of a record in the log" (ClfsSetArchiveTail.md).
+     * Status: model choice. */
+    if (find_record(m, log_of(m, c->obj)->stream, (uint64_t)c->value) < 0)
+        return CT_STATUS_INVALID_PARAMETER;
+    st->archive_tail = (uint64_t)c->value;
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_set_end_of_log(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    (void)c; (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: "The kernel-mode routine ClfsSetEndOfLog is reserved for future use and currently always
+     * returns STATUS_NOT_SUPPORTED." (ClfsSetEndOfLog.md) */
+    return CT_STATUS_NOT_SUPPORTED;
+}
+
+static ct_status op_close_and_reset_log(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_stream *st = stream_of_log(m, c->obj);
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    /* RULE: closes the log file object and marks its stream for reset; "The stream is reset after all
+     * log file objects that represent the stream are closed" (ClfsCloseAndResetLogFile.md). */
+    st->reset_pending = 1;
+    return op_close_log(ctx, c, out);
+}
+
+static ct_status op_delete_log_by_pointer(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_stream *st = stream_of_log(m, c->obj);
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: "marks a stream for deletion but does not close the log file object"; "A CLFS stream
+     * marked for deletion will refuse subsequent requests to open the stream." (ClfsDeleteLogByPointer.md;
+     * the refusal is op_create_log's delete_pending rule). */
+    st->delete_pending = 1;
+    return CT_STATUS_SUCCESS;
+}
+
+/* ---- reading ------------------------------------------------------------------------------- */
+
+/* RULE: a record is gone when its LSN "is less than both the base LSN of the stream and the archive
+ * tail of the stream" (concepts/reading-data-records-from-a-clfs-stream.md). Never set, the archive tail
+ * does not hold records back (model choice). */
+static int below_active(const ct_model_stream *st, uint64_t lsn)
+{
+    return lsn < st->base_lsn && (st->archive_tail == CT_MODEL_NO_LSN || lsn < st->archive_tail);
+}
+
+static int find_record(const ct_model *m, uint16_t stream, uint64_t lsn)
+{
+    uint32_t i;
+    for (i = 0; i < m->record_count; i++)
+        if (m->records[i].used && m->records[i].stream == stream && m->records[i].lsn == lsn)
+            return (int)i;
+    return -1;
+}
+
+static void report_record(ct_model *m, uint32_t i, ct_out *out)
+{
+    const ct_model_record *r = &m->records[i];
+    out->v[0] = r->lsn;
+    out->v[1] = r->type;
+    out->v[2] = r->size;
+    out->v[3] = r->undo_next;
+    out->v[4] = r->previous;
+    out->mask = 0x1Fu;
+    out->data = m->data + r->data_off;
+    out->data_len = r->size;
+}
+
+static ct_status op_read_log_record(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_area *a = area_of(m, c->obj2);
+    ct_model_stream *st = &m->streams[a->stream];
+    ct_model_read *rd = &m->reads[c->step.slot];
+    uint64_t lsn = (uint64_t)c->value;
+    int i;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: CLFS_LSN_INVALID is no valid LSN; valid LSNs lie below it
+     * (concepts/clfs-log-sequence-numbers.md). An LSN at or past the next record's names nothing
+     * written yet. Status: model choice. */
+    if (lsn >= CT_MODEL_NO_LSN || lsn >= next_lsn(st))
+        return CT_STATUS_LOG_INVALID_RANGE;
+    /* RULE: records before the base LSN are no longer part of the active log
+     * (concepts/clfs-log-sequence-numbers.md, base LSN). Status: the one the reading page gives
+     * for a chain that runs below the base (concepts/reading-data-records-from-a-clfs-stream.md). */
+    if (below_active(st, lsn))
+        return CT_STATUS_LOG_START_OF_LOG;
+    /* RULE: plsnFirst "supplies the LSN of the target record" (ClfsReadLogRecord.md): an LSN
+     * inside the log that is no record's fails. Status: model choice. */
+    if ((i = find_record(m, a->stream, lsn)) < 0)
+        return CT_STATUS_NOT_FOUND;
+    /* RULE: plsnFirst "must be the LSN of a data record, not a restart record"
+     * (concepts/reading-data-records-from-a-clfs-stream.md). Status: model choice. */
+    if (m->records[i].type != CT_RECORD_DATA)
+        return CT_STATUS_INVALID_PARAMETER;
+    rd->live = 1;
+    rd->mode = (uint8_t)c->step.arg[0];
+    rd->stream = a->stream;
+    rd->current = (uint32_t)i;
+    c->obj->handle = rd;
+    report_record(m, (uint32_t)i, out);
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_read_next_log_record(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_read *rd = (ct_model_read *)c->obj->handle;
+    ct_model_stream *st;
+    const ct_model_record *cur;
+    uint32_t want = c->step.arg[0], i;
+    uint64_t next;
+    int found = -1;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    if (rd == NULL || !rd->live)
+        return CT_STATUS_LOG_READ_CONTEXT_INVALID;   /* model choice (ntstatus.h name) */
+    st = &m->streams[rd->stream];
+    cur = &m->records[rd->current];
+    if (c->value != 0) {
+        /* RULE: plsnUser "must be less than the current LSN of the read context"
+         * (ClfsReadNextLogRecord.md); "you can only move backward"
+         * (concepts/reading-data-records-from-a-clfs-stream.md). Status: model choice. */
+        if ((uint64_t)c->value >= cur->lsn)
+            return CT_STATUS_INVALID_PARAMETER;
+        next = (uint64_t)c->value;
+    } else if (rd->mode == CT_MODE_FORWARD) {
+        /* RULE: forward: "the record in the stream that immediately follows the current record"
+         * (_CLFS_CONTEXT_MODE.md) of the type asked for; none left: STATUS_END_OF_FILE
+         * (concepts/reading-data-records-from-a-clfs-stream.md). Records are kept in LSN order. */
+        for (i = rd->current + 1; i < m->record_count; i++)
+            if (m->records[i].used && m->records[i].stream == rd->stream && (m->records[i].type & want)) {
+                found = (int)i;
+                break;
+            }
+        if (found < 0)
+            return CT_STATUS_END_OF_FILE;
+        rd->current = (uint32_t)found;
+        report_record(m, (uint32_t)found, out);
+        return CT_STATUS_SUCCESS;
+    } else {
+        /* RULE: previous / undo-next: the next record is the one the current record's previous /
+         * undo-next LSN points to (_CLFS_CONTEXT_MODE.md). */
+        next = rd->mode == CT_MODE_PREVIOUS ? cur->previous : cur->undo_next;
+    }
+    /* RULE: a chain ends at CLFS_LSN_INVALID with STATUS_END_OF_FILE; a link below the base LSN
+     * ends it with STATUS_LOG_START_OF_LOG (concepts/reading-data-records-from-a-clfs-stream.md). */
+    if (next >= CT_MODEL_NO_LSN)
+        return CT_STATUS_END_OF_FILE;
+    if (below_active(st, next))
+        return CT_STATUS_LOG_START_OF_LOG;
+    if ((found = find_record(m, rd->stream, next)) < 0)
+        return CT_STATUS_NOT_FOUND;                 /* a link to no record; model choice */
+    rd->current = (uint32_t)found;
+    report_record(m, (uint32_t)found, out);
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_terminate_read(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_read *rd = (ct_model_read *)c->obj->handle;
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: frees the read context (ClfsTerminateReadLog.md; ClfsReadLogRecord.md remarks). */
+    if (rd == NULL || !rd->live)
+        return CT_STATUS_LOG_READ_CONTEXT_INVALID;   /* model choice */
+    rd->live = 0;
+    return CT_STATUS_SUCCESS;
+}
+
+/* ---- restart records ------------------------------------------------------------------------ */
+
+static ct_status op_write_restart_area(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_area *a = area_of(m, c->obj);
+    ct_model_stream *st = &m->streams[a->stream];
+    uint32_t flags = c->step.arg[0], size = c->blob_bytes ? c->blob_bytes : c->step.arg[3];
+    int use_res = (flags & CT_APPEND_USE_RESERVATION) != 0;
+    uint64_t rec = record_size(size), lsn, before;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: fFlags "must be one of" 0 or CLFS_FLAG_USE_RESERVATION (ClfsWriteRestartArea.md).
+     * Status: model choice. */
+    if (flags & ~CT_APPEND_USE_RESERVATION)
+        return CT_STATUS_INVALID_PARAMETER;
+    /* RULE: USE_RESERVATION places the record in reserved space and "the number of reserved records
+     * in the marshalling area is reduced by one" (ClfsWriteRestartArea.md): there must be one. */
+    if (use_res && a->reserved_records == 0)
+        return CT_STATUS_LOG_RECORDS_RESERVED_INVALID;
+    if (rec > a->buffer_size)
+        return CT_STATUS_INVALID_PARAMETER;     /* a record lives in one log I/O block; model choice */
+    if (!use_res && rec > available(st))
+        return CT_STATUS_LOG_FULL;
+    /* RULE: plsnBase "specifies a new base LSN for the stream" (ClfsWriteRestartArea.md). The model
+     * refuses a base beyond the record being written or below the current base (the base only
+     * advances: concepts/clfs-log-sequence-numbers.md). Status: model choice. */
+    lsn = needs_new_block(st, a, rec) ? make_lsn(st, ROUND_UP(st->end, CT_MODEL_SECTOR), 0)
+                                      : make_lsn(st, st->block_start, st->block_seq);
+    if (c->has_value2 && ((uint64_t)c->value2 > lsn || (st->appended && (uint64_t)c->value2 < st->base_lsn)))
+        return CT_STATUS_LOG_INVALID_RANGE;
+    if (use_res)
+        release(m, a, 1, rec);
+    lsn = place_record(m, a, st, rec);
+    keep_record(m, a->stream, lsn, size, c, CT_RECORD_RESTART);
+    /* RULE: CLFS sets the previous LSN of a restart record to the LSN of the previously written
+     * restart record of the stream (concepts/writing-restart-records-to-a-clfs-stream.md). */
+    if (m->record_count && m->records[m->record_count - 1].lsn == lsn) {
+        m->records[m->record_count - 1].previous = st->last_restart;
+        m->records[m->record_count - 1].undo_next = CT_MODEL_NO_LSN;
+    }
+    st->last_restart = lsn;
+    if (c->has_value2)
+        st->base_lsn = (uint64_t)c->value2;
+    /* RULE: pcbWritten "receives the number of bytes actually forced to stable storage"
+     * (ClfsWriteRestartArea.md): the restart write is forced. Byte count: model choice (the
+     * sectors the open block holds). */
+    before = st->block_start;
+    flush_all(m, a);
+    out->v[0] = lsn;
+    out->v[1] = ROUND_UP(st->end - before, CT_MODEL_SECTOR);
+    out->mask = 3u;
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_read_restart_area(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_area *a = area_of(m, c->obj2);
+    ct_model_stream *st = &m->streams[a->stream];
+    ct_model_read *rd = &m->reads[c->step.slot];
+    int i;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: reads "the restart record that was most recently written to the stream"
+     * (concepts/reading-restart-records-from-a-clfs-stream.md). None written: model choice. */
+    if (st->last_restart == CT_MODEL_NO_LSN || (i = find_record(m, a->stream, st->last_restart)) < 0)
+        return CT_STATUS_NOT_FOUND;
+    rd->live = 1;
+    rd->mode = CT_MODE_PREVIOUS;
+    rd->stream = a->stream;
+    rd->current = (uint32_t)i;
+    c->obj->handle = rd;
+    report_record(m, (uint32_t)i, out);
+    out->mask &= 0x7u;   /* the routine returns no undo-next / previous LSN (ClfsReadRestartArea.md) */
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_read_previous_restart_area(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_read *rd = (ct_model_read *)c->obj->handle;
+    uint64_t prev;
+    int i;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    if (rd == NULL || !rd->live)
+        return CT_STATUS_LOG_READ_CONTEXT_INVALID;   /* model choice */
+    /* RULE: follows the restart records' previous LSNs; "If there are no previous restart areas,
+     * the return value is STATUS_LOG_START_OF_LOG." (ClfsReadPreviousRestartArea.md). The model
+     * follows the restart chain from the context's current record whatever it is. */
+    prev = m->records[rd->current].type == CT_RECORD_RESTART ? m->records[rd->current].previous : CT_MODEL_NO_LSN;
+    if (prev >= CT_MODEL_NO_LSN || (i = find_record(m, rd->stream, prev)) < 0)
+        return CT_STATUS_LOG_START_OF_LOG;
+    rd->current = (uint32_t)i;
+    report_record(m, (uint32_t)i, out);
+    out->mask &= 0x7u;   /* no undo-next / previous LSN out-parameters (ClfsReadPreviousRestartArea.md) */
+    return CT_STATUS_SUCCESS;
+}
+
+/* TEST ONLY (ops.py test_only; never in the driver): change one byte of a stored record, so a
+ * scenario can show that a read reports the difference. No CLFS rule. */
+static ct_status op_corrupt_record(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    int i = find_record(m, log_of(m, c->obj)->stream, (uint64_t)c->value);
+    (void)out;
+    if (i < 0 || c->step.arg[0] >= m->records[i].size)
+        return CT_STATUS_NOT_FOUND;
+    m->data[m->records[i].data_off + c->step.arg[0]] ^= (uint8_t)c->step.arg[1];
     return CT_STATUS_SUCCESS;
 }
 
@@ -608,7 +1091,9 @@ static uint32_t halted(void *ctx) { return M(ctx)->bugcheck; }
 void ct_model_reset(ct_model *m)
 {
     uint32_t fail_at = m->fail_at;
-    memset(m, 0, sizeof *m);
+    /* The data pool is only read where a record says it was written: not cleared (it is large
+     * and the fuzzer resets the model on every input). */
+    memset(m, 0, offsetof(ct_model, data));
     m->fail_at = fail_at;
 }
 
@@ -617,20 +1102,11 @@ void ct_model_backend(ct_model *m, ct_backend *be)
     memset(be, 0, sizeof *be);
     ct_model_reset(m);
     be->ctx = m;
-    be->ops[CT_OP_CREATE_LOG] = op_create_log;
-    be->ops[CT_OP_ADD_CONTAINER] = op_add_container;
-    be->ops[CT_OP_ADD_CONTAINER_SET] = op_add_container_set;
-    be->ops[CT_OP_CREATE_MARSHALLING_AREA] = op_create_marshalling_area;
-    be->ops[CT_OP_ALIGN_RESERVED_LOG] = op_align_reserved_log;
-    be->ops[CT_OP_ALLOC_RESERVED_LOG] = op_alloc_reserved_log;
-    be->ops[CT_OP_FREE_RESERVED_LOG] = op_free_reserved_log;
-    be->ops[CT_OP_RESERVE_AND_APPEND] = op_reserve_and_append;
-    be->ops[CT_OP_FLUSH_BUFFERS] = op_flush_buffers;
-    be->ops[CT_OP_FLUSH_TO_LSN] = op_flush_to_lsn;
-    be->ops[CT_OP_DELETE_MARSHALLING_AREA] = op_delete_marshalling_area;
-    be->ops[CT_OP_CLOSE_LOG] = op_close_log;
-    be->ops[CT_OP_DELETE_LOG] = op_delete_log;
-    be->ops[CT_OP_QUERY_LOG_INFO] = op_query_log_info;
+    /* One line per op of ops.py: a missing op_<op> does not compile. */
+#define CT_SET_OP(UP, low) be->ops[CT_OP_##UP] = op_##low;
+    CT_DRIVER_OPS(CT_SET_OP)
+    CT_TEST_OPS(CT_SET_OP)
+#undef CT_SET_OP
     be->enter_context = enter_context;
     be->leave_context = leave_context;
     be->current_irql = current_irql;

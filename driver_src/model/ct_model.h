@@ -29,6 +29,10 @@ typedef struct ct_model_stream {
     uint32_t block_fill;
     uint32_t block_seq;          /* next record sequence in the block */
     uint8_t  block_open;
+    uint8_t  appended;           /* a record was appended (base_lsn is set) */
+    uint64_t last_restart;       /* LSN of the newest restart record, CT_MODEL_NO_LSN when none */
+    uint64_t archive_tail;       /* ClfsSetArchiveTail; CT_MODEL_NO_LSN when never set */
+    uint8_t  reset_pending;      /* ClfsCloseAndResetLogFile: reset when the last object closes */
     uint64_t reserved;           /* bytes reserved by all areas (TotalReservation) */
     uint64_t base_lsn;
     uint64_t last_lsn;
@@ -54,6 +58,28 @@ typedef struct ct_model_area {   /* one marshalling context */
     uint32_t blocks;             /* write blocks currently allocated */
 } ct_model_area;
 
+#define CT_MODEL_MAX_RECORDS  1024u            /* records the model keeps per request (model limit) */
+#define CT_MODEL_DATA_BYTES   (2u * 1024u * 1024u)  /* their bytes, all streams together (model limit) */
+#define CT_MODEL_NO_LSN       0xFFFFFFFF00000000ull /* CLFS_LSN_INVALID's value (clfs-log-sequence-numbers.md) */
+
+typedef struct ct_model_record { /* one data record appended to a stream */
+    uint64_t lsn;
+    uint64_t undo_next;          /* CT_MODEL_NO_LSN when none was given */
+    uint64_t previous;
+    uint32_t size;
+    uint32_t data_off;           /* in ct_model.data */
+    uint16_t stream;
+    uint8_t  type;               /* CT_RECORD_DATA / CT_RECORD_RESTART */
+    uint8_t  used;
+} ct_model_record;
+
+typedef struct ct_model_read {   /* one read context */
+    uint8_t  live;
+    uint8_t  mode;               /* CLFS_CONTEXT_MODE */
+    uint16_t stream;
+    uint32_t current;            /* index in ct_model.records of the record last read */
+} ct_model_read;
+
 typedef struct ct_model {
     ct_model_stream streams[CT_MAX_SLOTS];
     ct_model_log    logs[CT_MAX_SLOTS];
@@ -65,6 +91,11 @@ typedef struct ct_model {
     uint32_t bugcheck;
     uint32_t fail_at;            /* tests: make the fail_at-th op call fail (0 = never) */
     uint32_t calls;
+    ct_model_read   reads[CT_MAX_SLOTS];
+    uint32_t record_count;
+    uint32_t data_used;
+    ct_model_record records[CT_MODEL_MAX_RECORDS];
+    uint8_t  data[CT_MODEL_DATA_BYTES];
 } ct_model;
 
 /* Fill a backend whose ops are the model's; resets the model. */

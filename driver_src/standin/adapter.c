@@ -25,6 +25,7 @@
 
 #define SX_LOG_MAGIC   0x474F4C53u   /* "SLOG" */
 #define SX_AREA_MAGIC  0x41524153u   /* "SARA" */
+#define SX_READ_MAGIC  0x44524153u   /* "SARD" */
 #define SX_FREE   0
 #define SX_LIVE   1
 #define SX_CLOSED 2
@@ -54,7 +55,17 @@ typedef struct sx_area {
     PVOID block[SX_MAX_BLOCKS];
 } sx_area;
 
+/* A read context handed to the driver (ClfsReadLogRecord); slot.handle is the model's. */
+typedef struct sx_read {
+    ULONG magic;
+    ULONG state;
+    ct_slot slot;
+    sx_area *area;
+} sx_read;
+
 static ct_model g_model;
+static sx_read g_reads[CT_MAX_SLOTS];
+static UCHAR g_record[CT_MODEL_DATA_BYTES / 8];   /* one record's bytes, gathered from its write entries */
 static ct_backend g_be;
 static BOOLEAN g_ready;
 static sx_log g_logs[CT_MAX_SLOTS];
@@ -65,6 +76,7 @@ static void sx_reset(void)
 {
     RtlZeroMemory(g_logs, sizeof g_logs);
     RtlZeroMemory(g_areas, sizeof g_areas);
+    RtlZeroMemory(g_reads, sizeof g_reads);
     ct_model_backend(&g_model, &g_be);   /* resets the model */
     cs_reset_request();
     g_ready = TRUE;
@@ -524,10 +536,11 @@ NTSTATUS NTAPI ClfsFreeReservedLog(PVOID pvMarshalContext, ULONG cRecords, PLONG
     return reserved_log(CT_OP_FREE_RESERVED_LOG, pvMarshalContext, cRecords, pcbAdjustment);
 }
 
-NTSTATUS NTAPI ClfsReserveAndAppendLog(PVOID pvMarshalContext, PCLFS_WRITE_ENTRY rgWriteEntries,
-                                       ULONG cWriteEntries, PCLFS_LSN plsnUndoNext, PCLFS_LSN plsnPrevious,
-                                       ULONG cReserveRecords, PLONGLONG rgcbReservation, ULONG fFlags,
-                                       PCLFS_LSN plsn)
+/* ClfsReserveAndAppendLog (op CT_OP_RESERVE_AND_APPEND) and its aligned variant (cbEntryAlignment
+ * travels to the model, which lays the entries out). */
+static NTSTATUS append(unsigned op, PVOID pvMarshalContext, PCLFS_WRITE_ENTRY rgWriteEntries,
+                       ULONG cWriteEntries, ULONG cbEntryAlignment, PCLFS_LSN plsnUndoNext, PCLFS_LSN plsnPrevious,
+                       ULONG cReserveRecords, PLONGLONG rgcbReservation, ULONG fFlags, PCLFS_LSN plsn)
 {
     ct_call *c;
     ct_out out;
@@ -535,10 +548,8 @@ NTSTATUS NTAPI ClfsReserveAndAppendLog(PVOID pvMarshalContext, PCLFS_WRITE_ENTRY
     NTSTATUS status;
     ULONG i;
 
-    UNREFERENCED_PARAMETER(plsnUndoNext);
-    UNREFERENCED_PARAMETER(plsnPrevious);
-    sx_begin("ClfsReserveAndAppendLog");
-    c = new_call(CT_OP_RESERVE_AND_APPEND);
+    c = new_call(op);
+    c->step.arg[3] = cbEntryAlignment;
     if (!NT_SUCCESS(status = live_area(pvMarshalContext, &a)))
         return status;
     /* "cWriteEntries must be zero if rgWriteEntries is NULL", likewise cReserveRecords, and plsn
@@ -562,6 +573,29 @@ NTSTATUS NTAPI ClfsReserveAndAppendLog(PVOID pvMarshalContext, PCLFS_WRITE_ENTRY
     c->list2_count = cReserveRecords;
     for (i = 0; i < cReserveRecords; i++)
         c->list2[i] = rgcbReservation[i];
+    /* The record's bytes, gathered so the model keeps what the driver wrote (ct_record_fill reads
+     * them as the call's explicit bytes). */
+    {
+        ULONG total = 0;
+        for (i = 0; i < cWriteEntries; i++) {
+            ULONG n = rgWriteEntries[i].ByteLength;
+            if (n > sizeof g_record - total)
+                return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limit */
+            if (n)
+                RtlCopyMemory(g_record + total, rgWriteEntries[i].Buffer, n);
+            total += n;
+        }
+        c->blob = g_record;
+        c->blob_bytes = total;
+    }
+    if (plsnUndoNext) {
+        c->has_value2 = 1;
+        c->value2 = (int64_t)plsnUndoNext->Internal;
+    }
+    if (plsnPrevious) {
+        c->has_value3 = 1;
+        c->value3 = (int64_t)plsnPrevious->Internal;
+    }
     status = model_call(c, &out, a);
     if (NT_SUCCESS(status)) {
         for (i = 0; i < cReserveRecords; i++)   /* "receives the actual size reserved" */
@@ -570,6 +604,26 @@ NTSTATUS NTAPI ClfsReserveAndAppendLog(PVOID pvMarshalContext, PCLFS_WRITE_ENTRY
             plsn->Internal = out.v[CT_OUT_LSN];
     }
     return status;
+}
+
+NTSTATUS NTAPI ClfsReserveAndAppendLog(PVOID pvMarshalContext, PCLFS_WRITE_ENTRY rgWriteEntries,
+                                       ULONG cWriteEntries, PCLFS_LSN plsnUndoNext, PCLFS_LSN plsnPrevious,
+                                       ULONG cReserveRecords, PLONGLONG rgcbReservation, ULONG fFlags,
+                                       PCLFS_LSN plsn)
+{
+    sx_begin("ClfsReserveAndAppendLog");
+    return append(CT_OP_RESERVE_AND_APPEND, pvMarshalContext, rgWriteEntries, cWriteEntries, 0, plsnUndoNext,
+                  plsnPrevious, cReserveRecords, rgcbReservation, fFlags, plsn);
+}
+
+NTSTATUS NTAPI ClfsReserveAndAppendLogAligned(PVOID pvMarshalContext, PCLFS_WRITE_ENTRY rgWriteEntries,
+                                              ULONG cWriteEntries, ULONG cbEntryAlignment, PCLFS_LSN plsnUndoNext,
+                                              PCLFS_LSN plsnPrevious, ULONG cReserveRecords,
+                                              PLONGLONG rgcbReservation, ULONG fFlags, PCLFS_LSN plsn)
+{
+    sx_begin("ClfsReserveAndAppendLogAligned");
+    return append(CT_OP_RESERVE_AND_APPEND_ALIGNED, pvMarshalContext, rgWriteEntries, cWriteEntries,
+                  cbEntryAlignment, plsnUndoNext, plsnPrevious, cReserveRecords, rgcbReservation, fFlags, plsn);
 }
 
 NTSTATUS NTAPI ClfsFlushBuffers(PVOID pvMarshalContext)
@@ -608,11 +662,326 @@ NTSTATUS NTAPI ClfsFlushToLsn(PVOID pvMarshalContext, PCLFS_LSN plsnFlush, PCLFS
     return status;
 }
 
+/* ---- reading ------------------------------------------------------------------------------- */
+
+static NTSTATUS live_read(PVOID p, sx_read **out)
+{
+    sx_read *r = (sx_read *)p;
+    if (p == NULL)
+        return cs_violation(CS_POINTER, "pvReadContext", NULL, 0, 0);
+    if (r < g_reads || r >= g_reads + CT_MAX_SLOTS || (ULONG_PTR)((char *)r - (char *)g_reads) % sizeof *r != 0 ||
+        r->magic != SX_READ_MAGIC || r->state != SX_LIVE)
+        return cs_violation(CS_LIVE_READ, "pvReadContext", NULL, 0, (ULONGLONG)(ULONG_PTR)p);
+    *out = r;
+    return STATUS_SUCCESS;
+}
+
+/* The model's answer to a read, through the kernel's out-parameters. */
+static void read_outputs(const ct_out *out, PVOID *buffer, PULONG cb, PCLFS_RECORD_TYPE type,
+                         PCLFS_LSN undo_next, PCLFS_LSN previous, PCLFS_LSN record)
+{
+    *buffer = (PVOID)out->data;
+    *cb = out->data_len;
+    *type = (CLFS_RECORD_TYPE)out->v[CT_OUT_READ_LOG_RECORD_RECORD_TYPE];
+    undo_next->Internal = out->v[CT_OUT_READ_LOG_RECORD_UNDO_NEXT_LSN];
+    previous->Internal = out->v[CT_OUT_READ_LOG_RECORD_PREVIOUS_LSN];
+    if (record)
+        record->Internal = out->v[CT_OUT_READ_LOG_RECORD_LSN];
+}
+
+NTSTATUS NTAPI ClfsReadLogRecord(PVOID pvMarshalContext, PCLFS_LSN plsnFirst, CLFS_CONTEXT_MODE peContextMode,
+                                 PVOID *ppvReadBuffer, PULONG pcbReadBuffer, PCLFS_RECORD_TYPE peRecordType,
+                                 PCLFS_LSN plsnUndoNext, PCLFS_LSN plsnPrevious, PVOID *ppvReadContext)
+{
+    ct_call *c;
+    ct_out out;
+    sx_area *a;
+    sx_read *r = NULL;
+    NTSTATUS status;
+    ULONG i;
+
+    sx_begin("ClfsReadLogRecord");
+    c = new_call(CT_OP_READ_LOG_RECORD);
+    if (!NT_SUCCESS(status = live_area(pvMarshalContext, &a)))
+        return status;
+    /* Every parameter but the marshalling context is a pointer the routine reads or writes
+     * (ClfsReadLogRecord.md: [in, out] plsnFirst, [out] the rest). */
+    if (plsnFirst == NULL) return cs_violation(CS_POINTER, "plsnFirst", NULL, 0, 0);
+    if (ppvReadBuffer == NULL) return cs_violation(CS_POINTER, "ppvReadBuffer", NULL, 0, 0);
+    if (pcbReadBuffer == NULL) return cs_violation(CS_POINTER, "pcbReadBuffer", NULL, 0, 0);
+    if (peRecordType == NULL) return cs_violation(CS_POINTER, "peRecordType", NULL, 0, 0);
+    if (plsnUndoNext == NULL) return cs_violation(CS_POINTER, "plsnUndoNext", NULL, 0, 0);
+    if (plsnPrevious == NULL) return cs_violation(CS_POINTER, "plsnPrevious", NULL, 0, 0);
+    if (ppvReadContext == NULL) return cs_violation(CS_POINTER, "ppvReadContext", NULL, 0, 0);
+    if (peContextMode < ClfsContextUndoNext || peContextMode > ClfsContextForward)
+        return cs_violation(CS_CONTEXT_MODE, "peContextMode", NULL, 0, (ULONGLONG)peContextMode);
+    for (i = 0; i < CT_MAX_SLOTS && r == NULL; i++)
+        if (g_reads[i].state == SX_FREE)
+            r = &g_reads[i];
+    if (r == NULL)
+        return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limit */
+    c->step.slot = (uint16_t)(r - g_reads);
+    c->obj = &r->slot;
+    c->obj2 = &a->slot;
+    c->value = (int64_t)plsnFirst->Internal;
+    c->step.arg[0] = (uint32_t)peContextMode;
+    status = model_call(c, &out, a);
+    if (NT_SUCCESS(status)) {
+        r->magic = SX_READ_MAGIC;
+        r->state = SX_LIVE;
+        r->area = a;
+        read_outputs(&out, ppvReadBuffer, pcbReadBuffer, peRecordType, plsnUndoNext, plsnPrevious, plsnFirst);
+        *ppvReadContext = r;
+    }
+    return status;
+}
+
+NTSTATUS NTAPI ClfsReadNextLogRecord(PVOID pvReadContext, PVOID *ppvBuffer, PULONG pcbBuffer,
+                                     PCLFS_RECORD_TYPE peRecordType, PCLFS_LSN plsnUser, PCLFS_LSN plsnUndoNext,
+                                     PCLFS_LSN plsnPrevious, PCLFS_LSN plsnRecord)
+{
+    ct_call *c;
+    ct_out out;
+    sx_read *r;
+    NTSTATUS status;
+
+    sx_begin("ClfsReadNextLogRecord");
+    c = new_call(CT_OP_READ_NEXT_LOG_RECORD);
+    if (!NT_SUCCESS(status = live_read(pvReadContext, &r)))
+        return status;
+    if (ppvBuffer == NULL) return cs_violation(CS_POINTER, "ppvBuffer", NULL, 0, 0);
+    if (pcbBuffer == NULL) return cs_violation(CS_POINTER, "pcbBuffer", NULL, 0, 0);
+    if (peRecordType == NULL) return cs_violation(CS_POINTER, "peRecordType", NULL, 0, 0);
+    if (plsnUndoNext == NULL) return cs_violation(CS_POINTER, "plsnUndoNext", NULL, 0, 0);
+    if (plsnPrevious == NULL) return cs_violation(CS_POINTER, "plsnPrevious", NULL, 0, 0);
+    if (plsnRecord == NULL) return cs_violation(CS_POINTER, "plsnRecord", NULL, 0, 0);
+    /* "The caller must set this parameter to" ClfsDataRecord, ClfsRestartRecord or
+     * ClfsClientRecord (ClfsReadNextLogRecord.md, peRecordType). */
+    if (*peRecordType < ClfsDataRecord || *peRecordType > ClfsClientRecord)
+        return cs_violation(CS_RECORD_TYPE, "peRecordType", NULL, 0, (ULONGLONG)*peRecordType);
+    c->obj = &r->slot;
+    c->step.arg[0] = (uint32_t)*peRecordType;
+    c->value = plsnUser ? (int64_t)plsnUser->Internal : 0;
+    status = model_call(c, &out, r->area);
+    if (NT_SUCCESS(status))
+        read_outputs(&out, ppvBuffer, pcbBuffer, peRecordType, plsnUndoNext, plsnPrevious, plsnRecord);
+    return status;
+}
+
+NTSTATUS NTAPI ClfsTerminateReadLog(PVOID pvCursorContext)
+{
+    ct_call *c;
+    ct_out out;
+    sx_read *r;
+    NTSTATUS status;
+
+    sx_begin("ClfsTerminateReadLog");
+    c = new_call(CT_OP_TERMINATE_READ);
+    if (!NT_SUCCESS(status = live_read(pvCursorContext, &r)))
+        return status;
+    c->obj = &r->slot;
+    status = model_call(c, &out, r->area);
+    if (NT_SUCCESS(status))
+        r->state = SX_CLOSED;
+    return status;
+}
+
+/* ---- restart records ------------------------------------------------------------------------ */
+
+NTSTATUS NTAPI ClfsWriteRestartArea(PVOID pvMarshalContext, PVOID pvRestartBuffer, ULONG cbRestartBuffer,
+                                    PCLFS_LSN plsnBase, ULONG fFlags, PULONG pcbWritten, PCLFS_LSN plsnNext)
+{
+    ct_call *c;
+    ct_out out;
+    sx_area *a;
+    NTSTATUS status;
+
+    sx_begin("ClfsWriteRestartArea");
+    c = new_call(CT_OP_WRITE_RESTART_AREA);
+    if (!NT_SUCCESS(status = live_area(pvMarshalContext, &a)))
+        return status;
+    if (cbRestartBuffer && pvRestartBuffer == NULL)
+        return cs_violation(CS_POINTER, "pvRestartBuffer", NULL, 0, 0);
+    if (cbRestartBuffer > sizeof g_record)
+        return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limit */
+    if (cbRestartBuffer)
+        RtlCopyMemory(g_record, pvRestartBuffer, cbRestartBuffer);
+    c->obj = &a->slot;
+    c->step.arg[0] = fFlags;
+    c->step.arg[3] = cbRestartBuffer;
+    c->blob = g_record;
+    c->blob_bytes = cbRestartBuffer;
+    if (plsnBase) {
+        c->has_value2 = 1;
+        c->value2 = (int64_t)plsnBase->Internal;
+    }
+    status = model_call(c, &out, a);
+    if (NT_SUCCESS(status)) {
+        if (pcbWritten)
+            *pcbWritten = (ULONG)out.v[CT_OUT_WRITE_RESTART_AREA_WRITTEN];
+        if (plsnNext)
+            plsnNext->Internal = out.v[CT_OUT_WRITE_RESTART_AREA_LSN];
+    }
+    return status;
+}
+
+NTSTATUS NTAPI ClfsReadRestartArea(PVOID pvMarshalContext, PVOID *ppvRestartBuffer, PULONG pcbRestartBuffer,
+                                   PCLFS_LSN plsn, PVOID *ppvReadContext)
+{
+    ct_call *c;
+    ct_out out;
+    sx_area *a;
+    sx_read *r = NULL;
+    NTSTATUS status;
+    ULONG i;
+
+    sx_begin("ClfsReadRestartArea");
+    c = new_call(CT_OP_READ_RESTART_AREA);
+    if (!NT_SUCCESS(status = live_area(pvMarshalContext, &a)))
+        return status;
+    /* [out] parameters, none optional (ClfsReadRestartArea.md). */
+    if (ppvRestartBuffer == NULL) return cs_violation(CS_POINTER, "ppvRestartBuffer", NULL, 0, 0);
+    if (pcbRestartBuffer == NULL) return cs_violation(CS_POINTER, "pcbRestartBuffer", NULL, 0, 0);
+    if (plsn == NULL) return cs_violation(CS_POINTER, "plsn", NULL, 0, 0);
+    if (ppvReadContext == NULL) return cs_violation(CS_POINTER, "ppvReadContext", NULL, 0, 0);
+    for (i = 0; i < CT_MAX_SLOTS && r == NULL; i++)
+        if (g_reads[i].state == SX_FREE)
+            r = &g_reads[i];
+    if (r == NULL)
+        return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limit */
+    c->step.slot = (uint16_t)(r - g_reads);
+    c->obj = &r->slot;
+    c->obj2 = &a->slot;
+    status = model_call(c, &out, a);
+    if (NT_SUCCESS(status)) {
+        r->magic = SX_READ_MAGIC;
+        r->state = SX_LIVE;
+        r->area = a;
+        *ppvRestartBuffer = (PVOID)out.data;
+        *pcbRestartBuffer = out.data_len;
+        plsn->Internal = out.v[CT_OUT_READ_RESTART_AREA_LSN];
+        *ppvReadContext = r;
+    }
+    return status;
+}
+
+NTSTATUS NTAPI ClfsReadPreviousRestartArea(PVOID pvReadContext, PVOID *ppvRestartBuffer, PULONG pcbRestartBuffer,
+                                           PCLFS_LSN plsnRestart)
+{
+    ct_call *c;
+    ct_out out;
+    sx_read *r;
+    NTSTATUS status;
+
+    sx_begin("ClfsReadPreviousRestartArea");
+    c = new_call(CT_OP_READ_PREVIOUS_RESTART_AREA);
+    if (!NT_SUCCESS(status = live_read(pvReadContext, &r)))
+        return status;
+    if (ppvRestartBuffer == NULL) return cs_violation(CS_POINTER, "ppvRestartBuffer", NULL, 0, 0);
+    if (pcbRestartBuffer == NULL) return cs_violation(CS_POINTER, "pcbRestartBuffer", NULL, 0, 0);
+    if (plsnRestart == NULL) return cs_violation(CS_POINTER, "plsnRestart", NULL, 0, 0);
+    c->obj = &r->slot;
+    status = model_call(c, &out, r->area);
+    if (NT_SUCCESS(status)) {
+        *ppvRestartBuffer = (PVOID)out.data;
+        *pcbRestartBuffer = out.data_len;
+        plsnRestart->Internal = out.v[CT_OUT_READ_PREVIOUS_RESTART_AREA_LSN];
+    }
+    return status;
+}
+
+/* ---- the log's base, tail and end ------------------------------------------------------------ */
+
+NTSTATUS NTAPI ClfsAdvanceLogBase(PVOID pvMarshalContext, PCLFS_LSN plsnBase, ULONG fFlags)
+{
+    ct_call *c;
+    ct_out out;
+    sx_area *a;
+    NTSTATUS status;
+
+    sx_begin("ClfsAdvanceLogBase");
+    c = new_call(CT_OP_ADVANCE_LOG_BASE);
+    if (!NT_SUCCESS(status = live_area(pvMarshalContext, &a)))
+        return status;
+    if (plsnBase == NULL)
+        return cs_violation(CS_POINTER, "plsnBase", NULL, 0, 0);
+    c->obj = &a->slot;
+    c->value = (int64_t)plsnBase->Internal;
+    c->step.arg[0] = fFlags;   /* "must set this parameter to zero": the model answers it */
+    return model_call(c, &out, a);
+}
+
+/* One LSN in, nothing out, on a log file object: ClfsSetArchiveTail and ClfsSetEndOfLog. */
+static NTSTATUS log_lsn_call(unsigned op, PLOG_FILE_OBJECT plfoLog, PCLFS_LSN plsn, const char *argument)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+
+    c = new_call(op);
+    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+        return status;
+    if (plsn == NULL)
+        return cs_violation(CS_POINTER, argument, NULL, 0, 0);
+    c->obj = &l->slot;
+    c->value = (int64_t)plsn->Internal;
+    return model_call(c, &out, NULL);
+}
+
+NTSTATUS NTAPI ClfsSetArchiveTail(PLOG_FILE_OBJECT plfoLog, PCLFS_LSN plsnArchiveTail)
+{
+    sx_begin("ClfsSetArchiveTail");
+    return log_lsn_call(CT_OP_SET_ARCHIVE_TAIL, plfoLog, plsnArchiveTail, "plsnArchiveTail");
+}
+
+NTSTATUS NTAPI ClfsSetEndOfLog(PLOG_FILE_OBJECT plfoLog, PCLFS_LSN plsnEnd)
+{
+    sx_begin("ClfsSetEndOfLog");
+    return log_lsn_call(CT_OP_SET_END_OF_LOG, plfoLog, plsnEnd, "plsnEnd");
+}
+
+NTSTATUS NTAPI ClfsCloseAndResetLogFile(PLOG_FILE_OBJECT plfoLog)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+
+    sx_begin("ClfsCloseAndResetLogFile");
+    c = new_call(CT_OP_CLOSE_AND_RESET_LOG);
+    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+        return status;
+    c->obj = &l->slot;
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status))
+        l->state = SX_CLOSED;   /* "On return from this routine, plfoLog is invalid." */
+    return status;
+}
+
+NTSTATUS NTAPI ClfsDeleteLogByPointer(PLOG_FILE_OBJECT plfoLog)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+
+    sx_begin("ClfsDeleteLogByPointer");
+    c = new_call(CT_OP_DELETE_LOG_BY_POINTER);
+    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+        return status;
+    c->obj = &l->slot;
+    return model_call(c, &out, NULL);
+}
+
 /* ---- end of a request ------------------------------------------------------------------------ */
 
 void sx_request_end(void)
 {
     ULONG i;
+    for (i = 0; i < CT_MAX_SLOTS; i++)
+        if (g_reads[i].state == SX_LIVE)
+            cs_leak("ClfsReadLogRecord", "read context", NULL, 0);
     for (i = 0; i < CT_MAX_SLOTS; i++) {
         sx_area *a = &g_areas[i];
         if (a->state == SX_LIVE)

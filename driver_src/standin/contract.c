@@ -13,7 +13,8 @@
 const cs_rule cs_rules[CS_RULE_COUNT] = {
     [CS_IRQL] = {"irql-at-entry",
         "IRQL at entry <= APC_LEVEL (the model holds this rule: ct_model.c irql_ok)",
-        "req.irql of every routine page used (ClfsCreateLogFile.md ... ClfsQueryLogFileInformation.md); "
+        "req.irql of every routine page used (ClfsCreateLogFile.md ... ClfsQueryLogFileInformation.md, "
+        "ClfsReadLogRecord.md, ClfsReadNextLogRecord.md, ClfsTerminateReadLog.md: <= APC_LEVEL); "
         "KERNEL_CONTRACT_EVIDENCE.md 'IRQL on x64': above it the system may stop", CS_BUGCHECK},
     [CS_LOG_NAME] = {"log-name-nt-path",
         "puszLogFileName is LOG: followed by an NT path (\\??\\, \\GLOBAL??\\ or \\Device\\)",
@@ -61,7 +62,18 @@ const cs_rule cs_rules[CS_RULE_COUNT] = {
     [CS_RELEASED] = {"released-at-end",
         "when a request ends every marshalling area is deleted and every log file object closed",
         "DESIGN.md (driver: every object released at the end of the request on every path); "
-        "ClfsCloseLogFileObject.md, ClfsDeleteMarshallingArea.md", CS_CONTRACT},
+        "ClfsCloseLogFileObject.md, ClfsDeleteMarshallingArea.md, ClfsTerminateReadLog.md", CS_CONTRACT},
+    [CS_LIVE_READ] = {"read-context-live",
+        "pvReadContext is a context ClfsReadLogRecord returned and ClfsTerminateReadLog has not freed",
+        "ClfsReadNextLogRecord.md, pvReadContext; ClfsTerminateReadLog.md", CS_CONTRACT},
+    [CS_CONTEXT_MODE] = {"context-mode",
+        "peContextMode is ClfsContextUndoNext, ClfsContextPrevious or ClfsContextForward",
+        "ClfsReadLogRecord.md, peContextMode ('the initial mode (ClfsContextUndoNext, ClfsContextPrevious, "
+        "or ClfsContextForward)'); _CLFS_CONTEXT_MODE.md", CS_CONTRACT},
+    [CS_RECORD_TYPE] = {"record-type-in",
+        "*peRecordType on entry is ClfsDataRecord, ClfsRestartRecord or ClfsClientRecord",
+        "ClfsReadNextLogRecord.md, peRecordType ('The caller must set this parameter to one of the "
+        "following values')", CS_CONTRACT},
 };
 
 static const char *g_routine = "";

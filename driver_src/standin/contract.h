@@ -28,6 +28,9 @@ enum cs_rule_id {
     CS_OPEN_LOG,        /* a log file object this stand-in returned and nobody closed */
     CS_LIVE_AREA,       /* a marshalling context this stand-in returned and nobody deleted */
     CS_RELEASED,        /* at the end of a request every area deleted and every log closed */
+    CS_LIVE_READ,       /* a read context this stand-in returned and nobody terminated */
+    CS_CONTEXT_MODE,    /* peContextMode is ClfsContextUndoNext, ClfsContextPrevious or ClfsContextForward */
+    CS_RECORD_TYPE,     /* *peRecordType on entry is ClfsDataRecord, ClfsRestartRecord or ClfsClientRecord */
     CS_RULE_COUNT
 };
 

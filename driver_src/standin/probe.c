@@ -22,6 +22,12 @@ __declspec(dllimport) NTSTATUS ClfsCreateMarshallingArea(PVOID, int, PVOID, PVOI
 __declspec(dllimport) NTSTATUS ClfsDeleteMarshallingArea(PVOID);
 __declspec(dllimport) NTSTATUS ClfsFlushBuffers(PVOID);
 __declspec(dllimport) NTSTATUS ClfsFlushToLsn(PVOID, LSN *, LSN *);
+typedef struct { PVOID Buffer; ULONG ByteLength; } WRITE_ENTRY;
+__declspec(dllimport) NTSTATUS ClfsReserveAndAppendLog(PVOID, WRITE_ENTRY *, ULONG, LSN *, LSN *, ULONG, PLONGLONG,
+                                                       ULONG, LSN *);
+__declspec(dllimport) NTSTATUS ClfsReadLogRecord(PVOID, LSN *, int, PVOID *, PULONG, PUCHAR, LSN *, LSN *, PVOID *);
+__declspec(dllimport) NTSTATUS ClfsReadNextLogRecord(PVOID, PVOID *, PULONG, PUCHAR, LSN *, LSN *, LSN *, LSN *);
+__declspec(dllimport) NTSTATUS ClfsTerminateReadLog(PVOID);
 
 static void ustr(USTR *u, PWSTR text)
 {
@@ -65,6 +71,23 @@ int wmain(void)
     show("dos-container-name", ClfsAddLogContainer(log, &size, &badc));
     show("pool-type", ClfsCreateMarshallingArea(log, 7, NULL, NULL, 4096, 1, 1, &area));
     show("area", ClfsCreateMarshallingArea(log, 512, NULL, NULL, 4096, 1, 1, &area));
+    {   /* reading: a context mode outside the enumeration, a record type the caller must set, a
+         * context used after ClfsTerminateReadLog */
+        static char bytes[16] = "probe record";
+        WRITE_ENTRY entry = {bytes, sizeof bytes};
+        LSN first = {0}, undo, prev, rec;
+        PVOID buffer, read = NULL;
+        ULONG cb;
+        UCHAR type;
+        show("append", ClfsReserveAndAppendLog(area, &entry, 1, NULL, NULL, 0, NULL, 0, &first));
+        show("context-mode-none", ClfsReadLogRecord(area, &first, 0, &buffer, &cb, &type, &undo, &prev, &read));
+        show("read", ClfsReadLogRecord(area, &first, 3, &buffer, &cb, &type, &undo, &prev, &read));
+        type = 0;
+        show("record-type-zero", ClfsReadNextLogRecord(read, &buffer, &cb, &type, NULL, &undo, &prev, &rec));
+        show("terminate-read", ClfsTerminateReadLog(read));
+        type = 1;
+        show("terminated-read", ClfsReadNextLogRecord(read, &buffer, &cb, &type, NULL, &undo, &prev, &rec));
+    }
     show("null-lsn", ClfsFlushToLsn(area, NULL, &last));
     show("delete-area", ClfsDeleteMarshallingArea(area));
     show("deleted-area", ClfsFlushBuffers(area));

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_cbcount.h"
 #include "ct_model.h"
 
 static int g_checks, g_failed;
@@ -175,7 +176,8 @@ static void test_rejections(void)
     BASE();
     CHECK(reject_of(b) == CT_OK, "baseline request refused");
     EXPECT_REJ(CT_REJ_MAGIC, b->h.magic = 1);
-    EXPECT_REJ(CT_REJ_VERSION, b->h.version = 2);
+    EXPECT_REJ(CT_REJ_VERSION, b->h.version = CT_PROTO_VERSION + 1);
+    EXPECT_REJ(CT_REJ_VERSION, b->h.version = CT_PROTO_VERSION - 1);
     EXPECT_REJ(CT_REJ_HEADER_SIZE, b->h.header_size = 60);
     EXPECT_REJ(CT_REJ_FLAGS, b->h.flags = 0x10);
     EXPECT_REJ(CT_REJ_RESERVED, b->h.reserved[4] = 1);
@@ -190,7 +192,10 @@ static void test_rejections(void)
     EXPECT_REJ(CT_REJ_CONTEXT, b->steps[1].context = 9);
     EXPECT_REJ(CT_REJ_STEP_FLAGS, b->steps[1].flags |= CT_STEP_ALLOC_CALLBACK);
     EXPECT_REJ(CT_REJ_STEP_FLAGS, b->steps[2].flags |= 0x80);
-    EXPECT_REJ(CT_REJ_RESERVED, b->steps[2].reserved[1] = 3);
+    EXPECT_REJ(CT_REJ_STRING, b->steps[2].blob_bytes = 3);   /* bytes on an op that takes none */
+    EXPECT_REJ(CT_REJ_STRING, b->steps[2].blob_offset = 8);
+    EXPECT_REJ(CT_REJ_REG, b->steps[2].reg2 = 1);           /* a second LSN on an op without one */
+    EXPECT_REJ(CT_REJ_REG, b->steps[2].reg3 = 1);
     EXPECT_REJ(CT_REJ_SLOT, b->steps[1].slot = 1);          /* area slot used as a log */
     EXPECT_REJ(CT_REJ_SLOT, b->steps[1].slot = 5);          /* beyond slot_count */
     EXPECT_REJ(CT_REJ_SLOT, b->steps[2].slot = 0);          /* redefine the log as an area */
@@ -200,6 +205,7 @@ static void test_rejections(void)
     EXPECT_REJ(CT_REJ_ARG, b->steps[2].arg[0] = 2);         /* pool */
     EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[1] = 1);         /* unused arg */
     EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[0] = CT_MAX_CONTAINER_SET + 1);
+    EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[0] = 0);         /* an empty container set */
     EXPECT_REJ(CT_REJ_ARG, b->steps[0].value = 5);          /* create_log takes no value */
     EXPECT_REJ(CT_REJ_REG, b->steps[1].value_reg = 0);      /* add_container_set: literal only */
     EXPECT_REJ(CT_REJ_STRING, b->steps[0].str_bytes = 0);   /* path required */
@@ -252,6 +258,34 @@ static void test_rejections(void)
     s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
     { int64_t v[1] = {-1}; rb_list(b, s, 0, v, 1); }
     CHECK(reject_of(b) == CT_REJ_LIST, "negative record size accepted");
+    /* record payloads are capped before anything runs: per record, and per request */
+    {
+        static const struct { int64_t v[2]; uint32_t n; uint32_t want; } cases[] = {
+            {{0xFFFFFFFFll, 0}, 1, CT_REJ_RECORD_SIZE},        /* a 4 GB record */
+            {{CT_MAX_RECORD_BYTES + 1ll, 0}, 1, CT_REJ_RECORD_SIZE},
+            {{CT_MAX_RECORD_BYTES / 2 + 1ll, CT_MAX_RECORD_BYTES / 2}, 2, CT_REJ_RECORD_SIZE}, /* entries add up */
+            {{CT_MAX_RECORD_BYTES, 0}, 1, CT_OK},
+        };
+        uint32_t k;
+        for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            BASE();
+            s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
+            rb_list(b, s, 0, cases[k].v, cases[k].n);
+            r = run_rb(b);
+            CHECK(r->h.reject == cases[k].want && (cases[k].want == CT_OK || r->h.reject_step == 4),
+                  "record case %u: reject %u (%s) at step %u", k, r->h.reject, ct_reject_name(r->h.reject),
+                  r->h.reject_step);
+        }
+        BASE();
+        for (k = 0; k <= CT_MAX_REQUEST_RECORD_BYTES / CT_MAX_RECORD_BYTES; k++) {
+            int64_t v[1] = {CT_MAX_RECORD_BYTES};
+            s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
+            rb_list(b, s, 0, v, 1);
+        }
+        r = run_rb(b);
+        CHECK(r->h.reject == CT_REJ_RECORD_SIZE && r->h.reject_step == b->n, "request total: %u at step %u of %u",
+              r->h.reject, r->h.reject_step, b->n);
+    }
     BASE();
     s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
     s->arg[0] = 0x8;
@@ -445,6 +479,150 @@ static void test_ops(void)
     }
 }
 
+static void build_lifecycle(rb *b);
+
+/* ---- tests: the counting callbacks' books (what kops.c keeps under its spin lock) ----------- */
+
+static void *cb_alloc(ct_cb_registry *r, uint64_t bytes)
+{
+    void *p = calloc(1, (size_t)bytes);
+    if (!ct_cb_on_alloc(r, p, bytes, 0x73666c43u)) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static uint32_t cb_free(ct_cb_registry *r, void *buffer)
+{
+    uint32_t tag = ct_cb_on_free(r, buffer);
+    free(buffer);
+    return tag;
+}
+
+static void test_counting_callbacks(void)
+{
+    static ct_cb_registry r;   /* large: the buffer table */
+    void *a, *b, *c, *clfs_own;
+    uint32_t i;
+
+    memset(&r, 0, sizeof r);
+    CHECK(ct_cb_may_unload(&r), "a fresh driver may unload");
+    /* request 1: an area with the callbacks, two buffers, one freed, then its delete fails */
+    ct_cb_begin_request(&r);
+    ct_cb_area_created(&r);
+    a = cb_alloc(&r, 4096);
+    b = cb_alloc(&r, 512);
+    CHECK(cb_free(&r, a) == 0x73666c43u, "the free names the allocation's tag");
+    CHECK(r.alloc_calls == 2 && r.alloc_bytes == 4608 && r.free_calls == 1, "request 1: %u %llu %u",
+          r.alloc_calls, (unsigned long long)r.alloc_bytes, r.free_calls);
+    CHECK(!ct_cb_may_unload(&r), "an area with the callbacks is alive: the driver must stay");
+    /* request 2: CLFS frees the leaked area's buffer late; it never counts here */
+    ct_cb_begin_request(&r);
+    CHECK(r.alloc_calls == 0 && r.alloc_bytes == 0 && r.free_calls == 0, "request 2 starts at zero");
+    c = cb_alloc(&r, 100);
+    cb_free(&r, b);
+    cb_free(&r, c);
+    CHECK(r.alloc_calls == 1 && r.free_calls == 1 && r.late_frees == 1, "late free counted: %u %u %u",
+          r.alloc_calls, r.free_calls, r.late_frees);
+    CHECK(!ct_cb_may_unload(&r), "the leaked area still pins the driver");
+    /* a buffer CLFS allocated itself (free callback alone) is freed with tag 0; with a leaked
+     * area alive it cannot be told apart from a late one: not counted */
+    clfs_own = calloc(1, 64);
+    CHECK(cb_free(&r, clfs_own) == 0 && r.free_calls == 1 && r.late_frees == 2, "foreign free while stale");
+    /* a driver whose areas were all deleted in their request may unload, and counts foreign frees */
+    memset(&r, 0, sizeof r);
+    ct_cb_begin_request(&r);
+    ct_cb_area_created(&r);
+    clfs_own = calloc(1, 64);
+    cb_free(&r, clfs_own);
+    ct_cb_area_deleted(&r);
+    CHECK(r.free_calls == 1 && ct_cb_may_unload(&r), "free-only area: %u, may unload %d", r.free_calls,
+          ct_cb_may_unload(&r));
+    ct_cb_begin_request(&r);
+    CHECK(ct_cb_may_unload(&r), "a deleted area never pins the driver");
+    /* the books are bounded: one buffer too many fails the allocation, a failed one still counts */
+    {
+        static void *held[CT_CB_MAX_BUFFERS];
+        for (i = 0; i < CT_CB_MAX_BUFFERS; i++)
+            held[i] = cb_alloc(&r, 16);
+        CHECK(held[CT_CB_MAX_BUFFERS - 1] != NULL && cb_alloc(&r, 16) == NULL && r.refused == 1,
+              "full table: refused %u", r.refused);
+        CHECK(ct_cb_on_alloc(&r, NULL, 16, 0) == 1 && r.alloc_calls == CT_CB_MAX_BUFFERS + 2, "calls %u",
+              r.alloc_calls);
+        for (i = 0; i < CT_CB_MAX_BUFFERS; i++)
+            cb_free(&r, held[i]);
+        CHECK(r.free_calls == CT_CB_MAX_BUFFERS, "all freed: %u", r.free_calls);
+    }
+}
+
+/* ---- tests: ClfsFreeReservedLog (undocumented) ---------------------------------------------- */
+
+static uint32_t g_free_calls_seen;
+static ct_op_fn g_model_free;
+
+static ct_status counting_free_op(void *ctx, ct_call *c, ct_out *out)
+{
+    g_free_calls_seen++;
+    return g_model_free(ctx, c, out);
+}
+
+static void test_free_reserved_log(void)
+{
+    rb *b;
+    ct_step *s;
+    run *r;
+    int64_t sizes[2] = {100, 200};
+
+    /* A negative adjustment releases that many bytes (Windows' own callers, KERNEL_CONTRACT_EVIDENCE.md);
+     * zero or positive is refused (model choice); more than reserved is refused. */
+    b = rb_new(2, 1); rb_log_area(b, 4096);
+    s = rb_step(b, CT_OP_ALIGN_RESERVED_LOG, 1); rb_list(b, s, 0, sizes, 2); rb_save(b, s, 0, 0);
+    s = rb_step(b, CT_OP_ALLOC_RESERVED_LOG, 1); s->arg[0] = 2; s->value_reg = 0;
+    s = rb_step(b, CT_OP_FREE_RESERVED_LOG, 1); s->arg[0] = 1; s->value = 512; s->flags = 0;
+    s = rb_step(b, CT_OP_FREE_RESERVED_LOG, 1); s->arg[0] = 1; s->value = -(1ll << 40); s->flags = 0;
+    s = rb_step(b, CT_OP_FREE_RESERVED_LOG, 1); s->arg[0] = 1; s->value = -256;
+    s = rb_step(b, CT_OP_QUERY_LOG_INFO, 0);
+    r = run_rb(b);
+    CHECK(status_of(r, 5) == 0 && r->r[4].outputs[0] == 512, "alloc: %x %llu", status_of(r, 5),
+          (unsigned long long)r->r[4].outputs[0]);
+    CHECK(status_of(r, 6) == (uint32_t)CT_STATUS_INVALID_PARAMETER, "positive adjustment: %x", status_of(r, 6));
+    CHECK(status_of(r, 7) == (uint32_t)CT_STATUS_LOG_SPACE_RESERVED_INVALID, "more than reserved: %x",
+          status_of(r, 7));
+    CHECK(status_of(r, 8) == 0 && (int64_t)r->r[7].outputs[0] == -256, "negative release: %x %lld",
+          status_of(r, 8), (long long)r->r[7].outputs[0]);
+    CHECK(r->r[8].outputs[CT_OUT_INFO_TOTAL_RESERVATION] == 256, "total reservation after release: %llu",
+          (unsigned long long)r->r[8].outputs[CT_OUT_INFO_TOTAL_RESERVATION]);
+    CHECK(g_st.slots[1].reserved_records == 0 && r->cl.reservations_freed == 1,
+          "interpreter counts the released record: left %u, cleanup released %u",
+          g_st.slots[1].reserved_records, r->cl.reservations_freed);
+
+    /* Cleanup leaves outstanding reservations to ClfsDeleteMarshallingArea: it never calls the
+     * undocumented routine, and the stream's reservation is gone after the area. */
+    build_lifecycle(&g_rb);
+    rb_finish(&g_rb);
+    {
+        ct_backend be;
+        uint32_t i;
+        uint64_t reserved = 0;
+        ct_resp_header h;
+        ct_cleanup cl;
+        g_model.fail_at = 0;
+        ct_model_backend(&g_model, &be);
+        g_model_free = be.ops[CT_OP_FREE_RESERVED_LOG];
+        be.ops[CT_OP_FREE_RESERVED_LOG] = counting_free_op;
+        g_free_calls_seen = 0;
+        ct_run(&g_st, &be, g_rb.out, g_rb.len, g_resp, sizeof g_resp);
+        memcpy(&h, g_resp, sizeof h);
+        memcpy(&cl, g_resp + h.cleanup_offset, sizeof cl);
+        for (i = 0; i < CT_MAX_SLOTS; i++) reserved += g_model.streams[i].reserved;
+        CHECK(g_free_calls_seen == 0, "cleanup called ClfsFreeReservedLog %u time(s)", g_free_calls_seen);
+        CHECK(cl.reservations_freed == 5 && cl.areas_deleted == 2 && cl.failures == 0,
+              "released with the areas: %u records, %u areas", cl.reservations_freed, cl.areas_deleted);
+        CHECK(reserved == 0, "reservations left on the streams: %llu", (unsigned long long)reserved);
+    }
+}
+
 /* ---- tests: cleanup under failure injection ------------------------------------------------- */
 
 static void build_lifecycle(rb *b)
@@ -505,6 +683,86 @@ static void test_failure_injection(void)
         } else {
             CHECK(r->cl.failures == 1, "cleanup call %u failed: failures %u", k, r->cl.failures);
         }
+    }
+}
+
+/* Append (pattern + explicit bytes), read both back, leave the read context open. */
+static void build_reads(rb *b)
+{
+    static const uint8_t hello[5] = {'h', 'e', 'l', 'l', 'o'};
+    int64_t sizes[1] = {300}, five[1] = {5};
+    ct_step *s;
+    rb_new(4, 4);
+    rb_log_area(b, 4096);
+    s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
+    rb_list(b, s, 0, sizes, 1);
+    s->arg[1] = 0xC0FFEEu;                      /* seed */
+    s->arg[2] = 0;                              /* record index */
+    rb_save(b, s, CT_OUT_RESERVE_AND_APPEND_LSN, 0);
+    s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
+    rb_list(b, s, 0, five, 1);
+    s->blob_offset = rb_data(b, hello, sizeof hello, 1);
+    s->blob_bytes = sizeof hello;
+    s->reg3 = 1;                                /* previous: register 0 */
+    rb_save(b, s, CT_OUT_RESERVE_AND_APPEND_LSN, 1);
+    s = rb_step(b, CT_OP_READ_LOG_RECORD, 2);
+    s->slot2 = 1;
+    s->value_reg = 1;
+    s->arg[0] = CT_MODE_PREVIOUS;
+    s = rb_step(b, CT_OP_READ_NEXT_LOG_RECORD, 2);
+    s->arg[0] = CT_RECORD_DATA;
+}
+
+static void test_reads(void)
+{
+    uint32_t calls, k;
+    run *r;
+
+    build_reads(&g_rb);
+    rb_finish(&g_rb);
+    r = run_bytes(g_rb.out, g_rb.len, 0);
+    calls = g_model.calls;
+    CHECK(r->h.reject == CT_OK, "reads request refused: %u", r->h.reject);
+    CHECK(r->r[5].status == 0 && r->r[5].outputs[CT_OUT_READ_LOG_RECORD_SIZE] == 5 &&
+          r->r[5].outputs[CT_OUT_READ_LOG_RECORD_PAYLOAD_CHECK] == CT_PAYLOAD_MATCH,
+          "read of the explicit payload: status %x size %llu check %llu", r->r[5].status,
+          (unsigned long long)r->r[5].outputs[2], (unsigned long long)r->r[5].outputs[5]);
+    CHECK(r->r[6].status == 0 && r->r[6].outputs[CT_OUT_READ_LOG_RECORD_SIZE] == 300 &&
+          r->r[6].outputs[CT_OUT_READ_LOG_RECORD_PAYLOAD_CHECK] == CT_PAYLOAD_MATCH,
+          "previous record by its link: status %x size %llu", r->r[6].status, (unsigned long long)r->r[6].outputs[2]);
+    CHECK(r->r[3].outputs[CT_OUT_RESERVE_AND_APPEND_PAYLOAD_SEED] == 0xC0FFEEu, "seed echoed");
+    CHECK(r->cl.reads_terminated == 1 && r->cl.failures == 0, "cleanup terminated %u reads", r->cl.reads_terminated);
+    {   /* seeds and record indexes give different bytes: a stale or swapped record does not match */
+        uint32_t same_seed = 0, same_index = 0, i;
+        for (i = 0; i < 64; i++) {
+            same_seed += ct_pattern_byte(1, 0, i) == ct_pattern_byte(2, 0, i);
+            same_index += ct_pattern_byte(1, 0, i) == ct_pattern_byte(1, 1, i);
+        }
+        CHECK(same_seed < 8 && same_index < 8, "pattern collisions: %u %u of 64", same_seed, same_index);
+    }
+    /* A failure at every op call, cleanup's terminate included: nothing stays live. */
+    build_reads(&g_rb);
+    rb_finish(&g_rb);
+    for (k = 1; k <= calls; k++) {
+        uint32_t i, live_reads = 0;
+        r = run_bytes(g_rb.out, g_rb.len, k);
+        for (i = 0; i < CT_MAX_SLOTS; i++) live_reads += g_model.reads[i].live && ct_live_slots(&g_st);
+        CHECK(ct_live_slots(&g_st) == 0 || (k > g_rb.n && r->cl.failures == 1),
+              "failure at call %u leaves %u live slots", k, ct_live_slots(&g_st));
+        CHECK(live_reads == 0 || k > g_rb.n, "failure at call %u leaves a model read context", k);
+    }
+    /* A test-only op is refused by a backend without it (the driver's case). */
+    {
+        ct_backend be;
+        ct_model_backend(&g_model, &be);
+        be.ops[CT_OP_CORRUPT_RECORD] = NULL;
+        rb_new(2, 1);
+        rb_log_area(&g_rb, 4096);
+        rb_step(&g_rb, CT_OP_CORRUPT_RECORD, 0);
+        rb_finish(&g_rb);
+        k = ct_run(&g_st, &be, g_rb.out, g_rb.len, (uint8_t *)&g_run, sizeof g_run);
+        CHECK(k != 0 && g_run.h.reject == CT_REJ_OP && g_run.h.reject_step == 4,
+              "test-only op without a backend function: reject %u at %u", g_run.h.reject, g_run.h.reject_step);
     }
 }
 
@@ -580,7 +838,10 @@ int main(void)
     test_nt_names();
     test_rejections();
     test_ops();
+    test_free_reserved_log();
+    test_counting_callbacks();
     test_failure_injection();
+    test_reads();
     test_mutations();
     printf("ct_tests: %d checks, %d failed\n", g_checks, g_failed);
     return g_failed ? 1 : 0;

@@ -23,9 +23,10 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     config = LabConfig.from_env()
-    lines = list(_checks(config, boot=not args.no_boot))
-    for status, what, text in lines:
-        print(f"{status} {what}: {text}")
+    lines = []
+    for status, what, text in _checks(config, boot=not args.no_boot):   # each line as soon as known
+        print(f"{status} {what}: {text}", flush=True)
+        lines.append((status, what, text))
     fixes = sum(1 for s, _w, _t in lines if s == FIX)
     print(f"doctor: {fixes} thing(s) to fix" if fixes else "doctor: all good")
     return 1 if fixes else 0
@@ -60,6 +61,8 @@ def _checks(config: LabConfig, boot: bool):
         found = _version([tool, "--version"]) if shutil.which(tool) else None
         yield (OK, tool, found) if found else (FIX, tool, f"missing: apt-get install {package}")
 
+    if backend is not None:
+        yield from _start(config, backend)
     yield from _accel(config, backend, boot)
 
     firmware = {"SeaBIOS (Linux guests)": ["/usr/share/seabios/bios-256k.bin", "/usr/share/qemu/bios-256k.bin"],
@@ -83,13 +86,32 @@ def _checks(config: LabConfig, boot: bool):
         backend.close()
 
 
+def _start(config: LabConfig, backend):
+    """One tiny domain started and timed; when slow, the cause seen and its fix."""
+    from harness.vm import accel, hostcheck
+
+    facts = hostcheck.gather(backend, accel.is_local(config.libvirt_uri))
+    yield from hostcheck.diagnose_start(facts)
+
+
 def _accel(config: LabConfig, backend, boot: bool):
+    from harness.vm import accel
+
     if config.accel != "auto":
-        yield OK, "accel", f"{config.accel.upper()} forced by configuration (CLFS_HARNESS_ACCEL)"
+        yield OK, "accel", f"{config.accel.upper()} forced by configuration (accel: / CLFS_HARNESS_ACCEL)"
         return
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        yield WARN, "accel", "/dev/kvm absent or not accessible: guests run under TCG (slower, works)"
+    if accel.is_local(config.libvirt_uri) and not os.path.exists("/dev/kvm"):
+        yield WARN, "accel", "TCG: there is no /dev/kvm (slower, works)"
         return
+    if backend is not None:
+        try:
+            known = accel.load(config.libvirt_uri, accel.host_key(config.libvirt_uri, backend.versions()))
+        except InfraError:
+            known = None
+        if known:
+            yield (OK if known[0] == "kvm" else WARN), "accel", \
+                f"{known[0].upper()}, decided by an earlier boot on this host: {known[1]}"
+            return
     if not boot or backend is None:
         yield OK, "accel", "/dev/kvm present; whether KVM works is decided by booting (run doctor without --no-boot)"
         return
@@ -105,8 +127,8 @@ def _accel(config: LabConfig, backend, boot: bool):
     try:
         took = guest.boot()
         status = OK if guest.accel == "kvm" else WARN
-        yield status, "accel", (f"smoke guest SSH-ready in {took:.1f} s under {guest.accel.upper()}"
-                                + ("" if guest.accel == "kvm" else " (KVM did not boot it: TCG fallback)"))
+        why = (accel.verdict(config.libvirt_uri) or ("", ""))[1]
+        yield status, "accel", f"{guest.accel.upper()}: smoke guest SSH-ready in {took:.1f} s" + (f" ({why})" if why else "")
     except InfraError as exc:
         yield FIX, "accel", f"smoke guest did not boot under KVM or TCG: {str(exc).splitlines()[0]}"
     finally:

@@ -16,6 +16,7 @@ from harness.config import LabConfig
 from harness.driver.cert import TestCertificate, ensure_test_certificate
 from harness.driver.pe import check_client, check_driver
 from harness.errors import BuildError
+from harness.interrupts import run_tool
 
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "driver_src"
 CROSS_TOOLS = ("make", "x86_64-w64-mingw32-gcc", "x86_64-w64-mingw32-dlltool", "osslsigncode", "openssl")
@@ -45,7 +46,7 @@ def run_make(targets: list[str], out: Path, *, extra: list[str] | None = None, t
     """Run make in driver_src; returns its output. Raises BuildError with the output tail."""
     cmd = ["make", "-C", str(SOURCE_DIR), f"OUT={out.resolve()}", *(extra or []), *targets]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        proc = run_tool(cmd, timeout=timeout_s)   # an interrupt lets make delete what it was writing
     except FileNotFoundError:
         raise BuildError("make is not installed (apt-get install make)") from None
     except subprocess.TimeoutExpired:

@@ -257,6 +257,24 @@ class SshTransport:
                             stderr.decode("utf-8", "replace"), time.monotonic() - start, bytes(stdout))
         return result.check() if check else result
 
+    def open_command(self, command: str, timeout: float = 10.0) -> paramiko.Channel:
+        """Start ``command`` on a channel of its own and return the channel, left open (a server
+        the caller talks to on its stdin and stdout; ``harness.guest.serve``).
+
+        Raises:
+            InfraError: the session could not be opened or the command not started.
+        """
+        try:
+            chan = self._transport().open_session(timeout=timeout)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise InfraError(f"ssh: cannot open a session for {command!r}: {exc}") from None
+        try:
+            chan.exec_command(command)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            chan.close()
+            raise InfraError(f"ssh: cannot start {command!r}: {exc}") from None
+        return chan
+
     @staticmethod
     def _drain(chan: paramiko.Channel, stdout: bytearray, stderr: bytearray) -> None:
         while chan.recv_ready():

@@ -19,6 +19,7 @@ import logging
 import time
 from pathlib import Path
 
+from harness import testpoints
 from harness.errors import BugcheckDetected, BootError, GuestTimeout, InfraError
 from harness.guest.ssh import ExecResult, HostKeyMismatch, SshTransport
 from harness.vm import accel as accel_mod
@@ -60,6 +61,8 @@ class VmGuest:
         self.ready_seconds: float | None = None   # power-on to SSH-ready
         self._shots = 0
         self._provision = None
+        self._servers: dict = {}   # command -> FrameServer kept running (see exchange())
+        self.last_recover: dict[str, float] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -84,7 +87,9 @@ class VmGuest:
         """
         if provision is not None:
             self._provision = provision
-        tries = accel_mod.candidates(self.accel_requested, self.uri)
+        key = self._accel_key() if self.accel_requested == "auto" else None
+        tries = accel_mod.candidates(self.accel_requested, self.uri, key)
+        failed = ""
         for i, accel in enumerate(tries):
             probing = i < len(tries) - 1
             deadline = self.kvm_probe_timeout if probing else self.boot_timeout
@@ -93,16 +98,27 @@ class VmGuest:
             except InfraError as exc:
                 if not probing or isinstance(exc, HostKeyMismatch):
                     raise
+                # A domain that stops (QEMU exits) ends the probe at once (_abort_if_crashed);
+                # only a guest that stays silent costs the whole probe deadline.
+                failed = str(exc).splitlines()[0][:200]
                 log.warning("%s not ready under %s within %.0f s (%s); falling back to %s",
-                            self.worker, accel.upper(), deadline, exc, tries[i + 1].upper())
+                            self.worker, accel.upper(), deadline, failed, tries[i + 1].upper())
                 self._discard()
                 continue
-            if self.accel_requested == "auto":
-                accel_mod.record(self.uri, accel, f"guest reached SSH-ready under {accel.upper()}"
-                                 + (" after the KVM probe failed" if i else ""))
+            if self.accel_requested == "auto" and len(tries) > 1:
+                why = f"guest reached SSH-ready under {accel.upper()}"
+                accel_mod.record(self.uri, accel, why + (f"; the KVM probe failed: {failed}" if i else ""), key)
             self.accel, self.boot_seconds = accel, took
             return took
         raise AssertionError("unreachable")
+
+    def _accel_key(self) -> dict[str, str] | None:
+        """What the remembered KVM/TCG verdict of this host depends on (None: not remembered)."""
+        versions = getattr(self.backend, "versions", None)
+        try:
+            return accel_mod.host_key(self.uri, versions() if versions else {})
+        except InfraError:
+            return None
 
     def _boot_once(self, accel: str, deadline: float) -> float:
         start = time.monotonic()
@@ -112,6 +128,7 @@ class VmGuest:
         m = self.manifest
         self.ssh = SshTransport("127.0.0.1", self.instance.forward(m.ssh_port), m.ssh_user,
                                 m.client_key, m.host_key)
+        testpoints.reached("ssh")
         try:
             self.ssh.wait_ready(deadline, abort=self._abort_if_crashed)
             self.ready_seconds = time.monotonic() - start
@@ -128,6 +145,9 @@ class VmGuest:
         """Called right after power-on and after every revert (a hook for subclasses)."""
 
     def _discard(self) -> None:
+        for server in self._servers.values():
+            server.close()
+        self._servers.clear()
         if self.ssh is not None:
             self.ssh.close()
         if self.instance is not None:
@@ -146,8 +166,11 @@ class VmGuest:
             self.boot()
         else:
             self.instance.revert()
+            reverted = time.monotonic()
             self._started()
             self.ssh.reconnect(self.boot_timeout, abort=self._abort_if_crashed)
+            # Where a recovery's time goes (benchmarks/vm_bench.py prints it).
+            self.last_recover = {"revert_s": reverted - start, "ssh_s": time.monotonic() - reverted}
         return time.monotonic() - start
 
     def restart(self, how: str) -> float:
@@ -165,6 +188,9 @@ class VmGuest:
             self.instance.power_cut()
         else:
             self.instance.restart_same_disk(lambda: self._begin_stop(how), self.boot_timeout)
+        for server in self._servers.values():   # their processes died with the guest
+            server.close()
+        self._servers.clear()
         self._started()
         self.ssh.reconnect(self.boot_timeout, abort=self._abort_if_crashed)
         if self._provision is not None:
@@ -200,17 +226,65 @@ class VmGuest:
             InfraError: the connection broke or libvirt failed (guest reverted).
         """
         timeout = self.command_timeout if timeout is None else timeout
+        return self._guarded(command, lambda: self.ssh.exec(command, timeout, abort=self._abort_if_crashed,
+                                                            check=check, stdin=stdin))
+
+    def exchange(self, command: str, frame: bytes, timeout: float | None = None, *, max_frame: int) -> bytes:
+        """Send one frame to the guest server ``command`` and return its answer frame.
+
+        The server (``harness.guest.serve``: length-prefixed frames on one SSH channel) is
+        started on first use and again after it ended or the guest was reverted, so a warm
+        guest answers with one round trip and no process start.
+
+        Raises:
+            the same as ``run()``, classified the same way (the guest reverted after a crash,
+            a missed deadline or a lost connection); ``ServerExited`` (an InfraError, no revert:
+            the guest is fine) when the server process ended; it is restarted on the next call.
+        """
+        from harness.guest.serve import ServerExited
+
+        timeout = self.command_timeout if timeout is None else timeout
+        server = self.start_server(command, max_frame=max_frame)
         try:
-            return self.ssh.exec(command, timeout, abort=self._abort_if_crashed, check=check, stdin=stdin)
+            return self._guarded(command, lambda: server.exchange(frame, timeout, abort=self._abort_if_crashed),
+                                 passthrough=ServerExited)
+        except BaseException:
+            self._servers.pop(command, None)
+            server.close()
+            raise
+
+    def start_server(self, command: str, *, max_frame: int):
+        """The running guest server ``command`` (``exchange()``), started now if it is not running.
+
+        Raises:
+            as ``run()``.
+        """
+        from harness.guest.serve import FrameServer
+
+        server = self._servers.get(command)
+        if server is None or not server.alive:
+            if server is not None:
+                server.close()
+            server = self._servers[command] = self._guarded(
+                command, lambda: FrameServer(self.ssh, command, max_frame=max_frame))
+        return server
+
+    def _guarded(self, what: str, call, passthrough: type | tuple = ()):
+        """``call()``, with a crash, a hang or a lost connection handled as ``run()`` documents;
+        ``passthrough`` exceptions are raised as they are."""
+        try:
+            return call()
+        except passthrough:
+            raise
         except BugcheckDetected as exc:
-            raise self._on_crash(command, exc)
+            raise self._on_crash(what, exc)
         except GuestTimeout as exc:
-            raise self._on_hang(command, exc)
+            raise self._on_hang(what, exc)
         except InfraError as exc:
             # A connection lost because the guest crashed or powered off says so, not "lab
             # broke": libvirt's event follows within 2 s.
             if self.instance.wait_crash(2.5):
-                raise self._on_crash(command, self._crash_error(command)) from exc
+                raise self._on_crash(what, self._crash_error(what)) from exc
             self._after_failure("infra")
             raise
 

@@ -184,17 +184,50 @@ def shutdown_command(delay_s: int = 1) -> str:
 
 # ---- running a request -----------------------------------------------------------------------------
 
+def _scratch_cleanup() -> str:
+    """Empty the scratch directory, and remove CLFS authentication files anywhere under GUEST_DIR.
+
+    With CLFS log authentication (Windows 11 25H2, Server 2025 with KB5056852) CLFS keeps a patch
+    file ``<log>.blf.cnpf`` beside each log ("A new file, with the extension .cnpf, is stored
+    alongside the BLF and data containers", concepts/clfs-authentication.md; KERNEL_CONTRACT_
+    EVIDENCE.md, "CLFS log authentication"). It holds recovery data for a log not cleanly closed,
+    so one left by an earlier case could change what a new log of the same name observes. They
+    are removed by name, recursively, under the whole guest directory, since a scenario may put a
+    log outside the scratch directory; then the scratch directory is emptied.
+    """
+    return (f"Get-ChildItem -Recurse -Force -ErrorAction SilentlyContinue -LiteralPath {ps_quote(GUEST_DIR)} "
+            "-Filter '*.cnpf' | Remove-Item -Force -ErrorAction SilentlyContinue; "
+            f"Get-ChildItem -Force -ErrorAction SilentlyContinue -LiteralPath {ps_quote(GUEST_SCRATCH)} | "
+            "Remove-Item -Recurse -Force -ErrorAction SilentlyContinue; ")
+
+
 def clfsctl_run_command() -> str:
     """Empty the scratch directory, drop the previous response, run the request.
 
     A stale response must never be read back as this case's, and files a previous case left in
-    the scratch directory must not change what this one observes.
+    the scratch directory (logs, containers, CLFS authentication files) must not change what
+    this one observes.
     """
     return ("$ProgressPreference='SilentlyContinue'; "
             f"Remove-Item -Force -ErrorAction SilentlyContinue -LiteralPath {ps_quote(GUEST_RESPONSE)}; "
-            f"Get-ChildItem -Force -ErrorAction SilentlyContinue -LiteralPath {ps_quote(GUEST_SCRATCH)} | "
-            "Remove-Item -Recurse -Force -ErrorAction SilentlyContinue; "
+            + _scratch_cleanup()
             + native(GUEST_CLIENT, "run", GUEST_REQUEST, GUEST_RESPONSE))
+
+
+def clfsctl_serve_command() -> str:
+    """``clfsctl serve``: requests as frames on stdin, responses on stdout, kept running for a run.
+
+    Bytes pass PowerShell untouched: a native command that is alone in its pipeline, with no
+    pipeline input and the default outputter downstream, runs "standalone" and inherits
+    powershell.exe's own stdin and stdout handles (PowerShell/PowerShell,
+    src/System.Management.Automation/engine/NativeCommandProcessor.cs, CalculateIORedirection:
+    ``redirectInput = ExpectingInput``; output is not redirected when the pipe is the top-level
+    one or Out-Default). Windows PowerShell 5.1 shares that engine code; not yet run on a real
+    guest here: the lab option ``serve: false`` goes back to ``clfsctl run`` with files. clfsctl
+    empties the scratch directory before each request itself (``clfsctl_run_command`` does it
+    in PowerShell).
+    """
+    return native(GUEST_CLIENT, "serve", GUEST_SCRATCH)
 
 
 def clfsctl_info_command() -> str:
@@ -259,6 +292,7 @@ def all_commands() -> dict[str, str]:
         "verifier_settings": verifier_settings_command(),
         "reboot": reboot_command(),
         "clfsctl_run": clfsctl_run_command(),
+        "clfsctl_serve": clfsctl_serve_command(),
         "clfsctl_info": clfsctl_info_command(),
         "clear_dumps": clear_dumps_command(),
         "list_dumps": list_dumps_command(),

@@ -9,7 +9,8 @@ On top of the shared lifecycle (``vmguest.VmGuest``: boot, snapshot, revert) it 
   with ``sc.exe`` (decided by its exit code) and checked running through CIM, Driver Verifier on
   or off (with the reboot it needs; read back from the registry). No decision reads a word
   Windows prints in its display language (``winparse``);
-- running one request through ``clfsctl.exe``, its exit codes mapped to clear errors;
+- running one request through ``clfsctl.exe``, its exit codes mapped to clear errors: per case
+  (``clfsctl run``, files over SFTP) or through ``clfsctl serve`` kept running (one round trip);
 - what a bugcheck or a hang leaves behind (``_on_crash``, ``_on_hang``): see below.
 
 Bugchecks and hangs. A bugcheck shows as libvirt's CRASHED event (the Hyper-V panic device) at
@@ -381,6 +382,26 @@ class WindowsGuest(CrashCollector, VmGuest):
                     raise clfsctl_error(r.exit_code, r.stderr or r.stdout)
                 self.get(wincmd.sftp_path(wincmd.GUEST_RESPONSE), local_resp)
                 return local_resp.read_bytes()
+        finally:
+            self.evidence_dir, self._doing = None, None
+
+    def serve_request(self, request: bytes, timeout: float, *, max_frame: int,
+                      evidence_dir: Path | None = None) -> bytes:
+        """Send one request to ``clfsctl serve``, kept running in the guest on its own SSH
+        channel (started on first use and after every revert), and return the response bytes:
+        one round trip, no file copy, no process start.
+
+        Args and Raises: as ``run_request``; ``max_frame``: the largest response accepted.
+        clfsctl ends on a failure with the exit code ``run`` would have had, mapped the same way.
+        """
+        from harness.guest.serve import ServerExited
+
+        self.evidence_dir = Path(evidence_dir) if evidence_dir is not None else None
+        self._doing = "clfsctl serve (the case's request)"
+        try:
+            return self.exchange(wincmd.clfsctl_serve_command(), request, timeout, max_frame=max_frame)
+        except ServerExited as exc:
+            raise clfsctl_error(-1 if exc.status is None else exc.status, exc.output or str(exc)) from None
         finally:
             self.evidence_dir, self._doing = None, None
 

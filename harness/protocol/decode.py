@@ -11,9 +11,10 @@ import struct
 
 from harness.errors import ProtocolError
 from harness.protocol import wire
+from harness.scenario import lsn
 from harness.protocol.results import INPUT_MISSING, NOT_RUN, RAN, CaseResult, CleanupSummary, StepResult
 from harness.scenario.model import Case
-from harness.scenario.ops import OPS
+from harness.scenario.ops import LSN_OUTPUTS, OPS
 
 _HDR = struct.Struct(wire.RESP_HEADER.fmt)
 _RES = struct.Struct(wire.STEP_RESULT.fmt)
@@ -124,15 +125,16 @@ def _decode_step(data: bytes, offset: int, step) -> StepResult:
         if (output_mask >> i) & 1:
             v = outputs[i]
             values[name] = v - (1 << 64) if name in wire.SIGNED_OUTPUTS and v >= (1 << 63) else v
+    for name in [n for n in values if n in LSN_OUTPUTS]:
+        values.update(lsn.decompose(name, values[name]))
     return StepResult(index=index, op=step.op, disposition=_DISPOSITIONS[disposition], status=status,
                       irql=irql, context=step.context, outputs=values, elapsed_us=elapsed_us)
 
 
 def _decode_cleanup(data: bytes, offset: int) -> CleanupSummary:
     (logs_closed, areas_deleted, reservations_freed, containers_removed, failures, alloc_calls,
-     free_calls, reserved) = _CLEAN.unpack_from(data, offset)
-    if reserved:
-        raise _bad("cleanup: reserved field not zero")
+     free_calls, reads_terminated) = _CLEAN.unpack_from(data, offset)
     return CleanupSummary(logs_closed=logs_closed, areas_deleted=areas_deleted,
                           reservations_freed=reservations_freed, containers_removed=containers_removed,
-                          failures=failures, alloc_calls=alloc_calls, free_calls=free_calls)
+                          failures=failures, alloc_calls=alloc_calls, free_calls=free_calls,
+                          reads_terminated=reads_terminated)

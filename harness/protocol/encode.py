@@ -9,6 +9,7 @@ the wire cannot carry, with the step it is about.
 from __future__ import annotations
 
 import struct
+import zlib
 
 from harness.errors import ProtocolError
 from harness.protocol import wire
@@ -20,26 +21,23 @@ _STEP = struct.Struct(wire.STEP.fmt)
 _SAVE = struct.Struct(wire.SAVE.fmt)
 _MASK64 = (1 << 64) - 1
 
-# Per op: which param goes where. "value" is the 64-bit field (may be a register); "args" fill
-# arg[0..]; "str" the string; "list"/"list2" the int64 lists; "slot"/"slot2" object slots.
-_LAYOUT: dict[str, dict] = {
-    "create_log": {"slot": "name", "str": "path", "args": ("disposition",)},
-    "add_container": {"slot": "log", "value": "size", "str": "path"},
-    "add_container_set": {"slot": "log", "value": "size", "args": ("count",)},
-    "create_marshalling_area": {"slot": "name", "slot2": "log",
-                                "args": ("pool", "buffer_size", "max_write_buffers", "max_read_buffers")},
-    "align_reserved_log": {"slot": "area", "list": "record_sizes"},
-    "alloc_reserved_log": {"slot": "area", "value": "adjustment", "args": ("records",)},
-    "free_reserved_log": {"slot": "area", "value": "adjustment", "args": ("records",)},
-    "reserve_and_append": {"slot": "area", "list": "records", "list2": "reservations", "args": ("flags",)},
-    "flush_buffers": {"slot": "area"},
-    "flush_to_lsn": {"slot": "area", "value": "lsn"},
-    "delete_marshalling_area": {"slot": "area"},
-    "close_log": {"slot": "log"},
-    "delete_log": {"slot": "log"},
-    "query_log_info": {"slot": "log", "args": ("info_class",)},
-}
+
+def _layout(op) -> dict:
+    """Where each param goes (from the op's one declaration, ``Op.wire``): "value" is the 64-bit
+    field (may be a register); "args" fill arg[0..]; "str" the string; "list"/"list2" the int64
+    lists; "slot"/"slot2" object slots."""
+    w = op.wire
+    fields = {"slot": w.slot, "slot2": w.slot2, "value": w.value, "str": w.str,
+              "list": w.list, "list2": w.list2}
+    layout: dict = {k: v for k, v in fields.items() if v is not None}
+    if w.args:
+        layout["args"] = w.args
+    return layout
+
+
 _ENUMS = {
+    "mode": wire.MODE_CODES,
+    "record_type": wire.RECORD_TYPE_CODES,
     "disposition": wire.DISPOSITION_CODES,
     "pool": wire.POOL_CODES,
     "info_class": wire.INFO_CLASS_CODES,
@@ -76,9 +74,9 @@ def _arg_value(step: Step, name: str):
         if code is None:
             raise _fail(step, f"{name} {value!r} is not one of {', '.join(_ENUMS[name])}")
         return code
-    if name == "flags":
+    if OPS[step.op].param(name).kind == "flags":
         bits = 0
-        for flag in value or ():
+        for flag in value or ():   # the one table of CLFS_FLAG_* values serves every flags param
             if flag not in wire.APPEND_FLAG_CODES:
                 raise _fail(step, f"unknown flag {flag!r}")
             bits |= wire.APPEND_FLAG_CODES[flag]
@@ -106,6 +104,27 @@ def _int_list(step: Step, name: str, values) -> bytes:
         return struct.pack(f"<{len(values)}q", *values)
     except struct.error:
         raise _fail(step, f"{name} items must be 64-bit signed integers") from None
+
+
+def payload_seed(case: Case) -> int:
+    """The seed of a case's record payloads: stable for a case across runs and targets (a CRC-32
+    of its name and matrix values), different between cases. Every append reports it back as its
+    ``payload_seed`` output, so the results record it."""
+    return zlib.crc32(case.name_with_params.encode("utf-8"))
+
+
+def payload_bytes(step: Step, text: str) -> bytes:
+    """A ``payload:`` value: ``hex:00ff..`` gives bytes, anything else is UTF-8 text."""
+    if text.startswith("hex:"):
+        try:
+            data = bytes.fromhex(text[4:])
+        except ValueError:
+            raise _fail(step, f"payload {text!r}: 'hex:' must be followed by pairs of hex digits") from None
+    else:
+        data = text.encode("utf-8")
+    if not data or len(data) > wire.MAX_BLOB:
+        raise _fail(step, f"payload of {len(data)} bytes: give 1 to {wire.MAX_BLOB}")
+    return data
 
 
 def encode_request(case: Case, *, scratch: str) -> bytes:
@@ -139,8 +158,18 @@ def encode_request(case: Case, *, scratch: str) -> bytes:
 
     payload = _Payload()
     records = []
+    seed = payload_seed(case)
+    appends = 0
+    record_bytes = 0
     for step in case.steps:
-        records.append(_encode_step(step, slots, regs, payload, scratch))
+        internal = {"seed": seed, "record_index": appends}
+        records.append(_encode_step(step, slots, regs, payload, scratch, internal))
+        record_bytes += _record_bytes(step)
+        if record_bytes > wire.MAX_REQUEST_RECORD_BYTES:
+            raise _fail(step, f"records add up to {record_bytes} bytes, more than the "
+                              f"{wire.MAX_REQUEST_RECORD_BYTES} one request may append")
+        if _appends_a_record(step):
+            appends += 1
 
     if len(payload.buf) > wire.MAX_PAYLOAD:
         raise _fail(None, f"payload of {len(payload.buf)} bytes exceeds {wire.MAX_PAYLOAD}")
@@ -151,16 +180,39 @@ def encode_request(case: Case, *, scratch: str) -> bytes:
     header = _HDR.pack(
         wire.REQ_MAGIC, wire.PROTO_VERSION, wire.REQ_HEADER.size, total, flags,
         len(records), wire.STEP.size, len(slots), steps_offset, payload_offset, len(payload.buf),
-        len(regs), 0, (case.expect_bugcheck or 0) & 0xFFFF_FFFF, 0, 0, 0, 0, 0,
+        len(regs), 0, _expected_code(case), 0, 0, 0, 0, 0,
     )
     return b"".join((header, *records, bytes(payload.buf)))
 
 
-def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch: str) -> bytes:
+def _expected_code(case: Case) -> int:
+    """The header's informational expected_bugcheck: the code when exactly one is expected, else 0."""
+    expected = case.expect_bugcheck
+    return (expected.single or 0) & 0xFFFF_FFFF if expected is not None else 0
+
+
+def _appends_a_record(step: Step) -> bool:
+    """Every op that writes a record carries its record index (the payload pattern's input)."""
     op = OPS.get(step.op)
-    layout = _LAYOUT.get(step.op)
-    if op is None or layout is None:
+    return op is not None and "record_index" in op.wire.args
+
+
+def _record_bytes(step: Step) -> int:
+    """Payload bytes of the one record an append step writes, within the driver's cap."""
+    if not _appends_a_record(step):
+        return 0
+    total = sum(int(v) for v in step.args.get("records") or ())
+    if total > wire.MAX_RECORD_BYTES:
+        raise _fail(step, f"a record of {total} bytes, more than the driver's {wire.MAX_RECORD_BYTES} per record")
+    return total
+
+
+def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch: str,
+                 internal: dict) -> bytes:
+    op = OPS.get(step.op)
+    if op is None:
         raise _fail(step, "unknown op")
+    layout = _layout(op)
     context = wire.CONTEXT_CODES.get(step.context)
     if context is None:
         raise _fail(step, f"unknown context {step.context!r}")
@@ -175,19 +227,21 @@ def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch
         return slots[name]
 
     flags = wire.STEP_STOP_ON_FAILURE if step.stop_on_failure else 0
-    if step.op == "create_marshalling_area":
-        if args.get("alloc_callback"):
-            flags |= wire.STEP_ALLOC_CALLBACK
-        if args.get("free_callback"):
-            flags |= wire.STEP_FREE_CALLBACK
+    for param, flag in op.wire.step_flags:
+        if args.get(param):
+            flags |= wire.STEP_FLAG_CODES[flag]
 
     arg = [0, 0, 0, 0]
     for i, name in enumerate(layout.get("args", ())):
-        arg[i] = _arg_value(step, name)
-    if step.op == "add_container_set" and arg[0] > wire.MAX_CONTAINER_SET:
-        raise _fail(step, f"count {arg[0]} exceeds the driver's limit of {wire.MAX_CONTAINER_SET} containers per set")
+        arg[i] = internal[name] if name in internal else _arg_value(step, name)
+    if step.op == "add_container_set" and not 1 <= arg[0] <= wire.MAX_CONTAINER_SET:
+        raise _fail(step, f"count {arg[0]} is outside the driver's range of 1 to {wire.MAX_CONTAINER_SET} "
+                          f"containers per set")
 
     value, value_reg = 0, wire.NO_REG
+    if op.wire.blob is not None and "size" in layout.get("args", ()) and args.get(op.wire.blob) is not None:
+        arg[layout["args"].index("size")] = len(payload_bytes(step, args[op.wire.blob]))
+
     if "value" in layout:
         raw = args.get(layout["value"])
         if isinstance(raw, SavedRef):
@@ -205,13 +259,33 @@ def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch
         if data:
             str_offset, str_bytes = payload.add(data, 2), len(data)
 
+    blob_offset = blob_bytes = 0
+    list_values = {key: args.get(layout[key]) for key in ("list", "list2") if key in layout}
+    if op.wire.blob is not None and args.get(op.wire.blob) is not None:
+        blob = payload_bytes(step, args[op.wire.blob])
+        if "list" in layout:
+            if list_values.get("list"):
+                raise _fail(step, f"give {op.wire.blob} or {layout['list']}, not both")
+            list_values["list"] = (len(blob),)   # the explicit payload is the record's one write entry
+        blob_offset, blob_bytes = payload.add(blob, 1), len(blob)
+
     lists = []
     for key in ("list", "list2"):
-        if key in layout and args.get(layout[key]):
-            data = _int_list(step, layout[key], args[layout[key]])
+        if list_values.get(key):
+            data = _int_list(step, layout[key], list_values[key])
             lists += [payload.add(data, 8), len(data) // 8]
         else:
             lists += [0, 0]
+
+    extra_regs = []
+    for param in (op.wire.reg2, op.wire.reg3):
+        raw = args.get(param) if param is not None else None
+        if raw is None:
+            extra_regs.append(0)
+        elif isinstance(raw, SavedRef) and raw.name in regs:
+            extra_regs.append(regs[raw.name] + 1)
+        else:
+            raise _fail(step, f"{param} takes a saved LSN (${{name}}), got {raw!r}")
 
     outputs = {name: i for i, name in enumerate(op.outputs)}
     save_offset = 0
@@ -228,5 +302,5 @@ def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch
     return _STEP.pack(
         step.index, wire.OP_CODES[step.op], context, flags,
         slot_of(layout.get("slot")), slot_of(layout.get("slot2")), value_reg, len(step.save),
-        *arg, value, str_offset, str_bytes, *lists, save_offset, 0, 0, 0,
+        *arg, value, str_offset, str_bytes, *lists, save_offset, blob_offset, blob_bytes, *extra_regs,
     )

@@ -37,6 +37,7 @@ class CleanupSummary:
     failures: int = 0        # cleanup calls that themselves failed
     alloc_calls: int = 0     # the driver's counting marshalling-area allocator: calls in the request
     free_calls: int = 0      # ... and its counting free
+    reads_terminated: int = 0  # read contexts left open that cleanup terminated
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 
-PROTO_VERSION = 1
+from harness.scenario.ops import OPS
+
+PROTO_VERSION = 2   # 2 (issue 13): payload seed/index, blob, reg2/reg3 in ct_step; cleanup.reads_terminated
 REQ_MAGIC = 0x51544C43   # "CLTQ"
 RESP_MAGIC = 0x52544C43  # "CLTR"
 INFO_MAGIC = 0x49544C43  # "CLTI"
@@ -24,6 +27,8 @@ MAX_SAVES = 16
 MAX_OUTPUTS = 12
 MAX_PATH_CHARS = 512
 MAX_CONTAINER_SET = 2048
+MAX_RECORD_BYTES = 1024 * 1024              # payload bytes of one record (nonpaged in the driver)
+MAX_REQUEST_RECORD_BYTES = 16 * 1024 * 1024  # payload bytes of all records of one request
 MAX_PAYLOAD = 256 * 1024
 MAX_REQUEST = 1024 * 1024
 
@@ -34,23 +39,9 @@ NO_REG = 0xFFFF
 IOCTL_CLFSTEST_RUN = (0x22 << 16) | (3 << 14) | (0x800 << 2) | 0
 IOCTL_CLFSTEST_INFO = (0x22 << 16) | (3 << 14) | (0x801 << 2) | 0
 
-# enum ct_op: the order of harness.scenario.ops.OPS
-OP_CODES: dict[str, int] = {
-    "create_log": 1,
-    "add_container": 2,
-    "add_container_set": 3,
-    "create_marshalling_area": 4,
-    "align_reserved_log": 5,
-    "alloc_reserved_log": 6,
-    "free_reserved_log": 7,
-    "reserve_and_append": 8,
-    "flush_buffers": 9,
-    "flush_to_lsn": 10,
-    "delete_marshalling_area": 11,
-    "close_log": 12,
-    "delete_log": 13,
-    "query_log_info": 14,
-}
+# enum ct_op: declared once, as Op.code in harness.scenario.ops (driver_src/include/ct_ops.h is
+# generated from the same table).
+OP_CODES: dict[str, int] = {op.name: op.code for op in OPS.values()}
 OP_NAMES = {code: name for name, code in OP_CODES.items()}
 
 CONTEXT_CODES = {"passive": 0, "apc": 1, "guarded": 2, "critical": 3, "dispatch": 4}
@@ -61,11 +52,16 @@ REQ_EXPECT_BUGCHECK = 0x1
 STEP_STOP_ON_FAILURE = 0x01
 STEP_ALLOC_CALLBACK = 0x02
 STEP_FREE_CALLBACK = 0x04
+STEP_FLAG_CODES = {"CT_STEP_ALLOC_CALLBACK": STEP_ALLOC_CALLBACK, "CT_STEP_FREE_CALLBACK": STEP_FREE_CALLBACK}
 
 DISPOSITION_CODES = {"create_new": 1, "open_existing": 3, "open_always": 4}   # Win32 values
 POOL_CODES = {"nonpaged": 0, "paged": 1, "nonpaged_nx": 512}                   # POOL_TYPE
 APPEND_FLAG_CODES = {"force_append": 0x1, "force_flush": 0x2, "use_reservation": 0x4}  # CLFS_FLAG_*
 INFO_CLASS_CODES = {"basic": 0, "basic_physical": 1}
+MODE_CODES = {"undo_next": 1, "previous": 2, "forward": 3}                     # CLFS_CONTEXT_MODE
+RECORD_TYPE_CODES = {"data": 1, "restart": 2, "client": 3}                     # CLFS_RECORD_TYPE
+MAX_BLOB = 4096
+PAYLOAD_CHECKS = {0: "match", 1: "differs", 2: "size differs", 3: "not written by this request"}
 
 DISP_RAN, DISP_NOT_RUN, DISP_INPUT_MISSING = 1, 2, 3
 
@@ -92,6 +88,7 @@ REJECT_NAMES = (
     "step index out of sequence", "unknown op", "bad context (dispatch needs expect_bugcheck)",
     "unknown step flag", "bad object slot", "bad register", "bad string", "bad list",
     "bad save entry", "argument out of range", "response buffer too small", "out of memory",
+    "record payload too large",
 )
 
 # Outputs whose C type is LONGLONG: decoded as signed.
@@ -104,11 +101,13 @@ class Record:
     name: str
     fields: tuple[tuple[str, str], ...]
 
-    @property
+    # Cached: the encoder and decoder ask for these several times per step (frozen dataclass
+    # without slots, so cached_property can keep the value in the instance's __dict__).
+    @cached_property
     def fmt(self) -> str:
         return "<" + "".join(code for _, code in self.fields)
 
-    @property
+    @cached_property
     def size(self) -> int:
         return struct.calcsize(self.fmt)
 
@@ -131,7 +130,8 @@ STEP = Record("ct_step", (
     ("index", "I"), ("op", "H"), ("context", "B"), ("flags", "B"), ("slot", "H"), ("slot2", "H"),
     ("value_reg", "H"), ("save_count", "H"), ("arg", "4I"), ("value", "q"), ("str_offset", "I"),
     ("str_bytes", "I"), ("list_offset", "I"), ("list_count", "I"), ("list2_offset", "I"),
-    ("list2_count", "I"), ("save_offset", "I"), ("reserved", "3I"),
+    ("list2_count", "I"), ("save_offset", "I"), ("blob_offset", "I"), ("blob_bytes", "I"),
+    ("reg2", "H"), ("reg3", "H"),
 ))
 SAVE = Record("ct_save", (("output", "H"), ("reg", "H")))
 RESP_HEADER = Record("ct_resp_header", (
@@ -148,7 +148,7 @@ STEP_RESULT = Record("ct_step_result", (
 CLEANUP = Record("ct_cleanup", (
     ("logs_closed", "I"), ("areas_deleted", "I"), ("reservations_freed", "I"),
     ("containers_removed", "I"), ("failures", "I"), ("alloc_calls", "I"), ("free_calls", "I"),
-    ("reserved", "I"),
+    ("reads_terminated", "I"),
 ))
 INFO = Record("ct_info", (
     ("magic", "I"), ("version", "H"), ("info_size", "H"), ("max_steps", "I"), ("max_request", "I"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.report.record import first_difference
 from harness.verdict.outcome import OUTCOMES, PASS, SKIP
 
 
@@ -54,9 +55,4 @@ def render_markdown(results: dict) -> str:
 
 
 def _first_mismatch(case: dict) -> str:
-    for step in case["steps"]:
-        for m in step["mismatches"]:
-            phase = f"phase {step['phase']} " if case.get("phases") else ""
-            return (f"{phase}step {step['index']} {step['op']}: {m['what']} expected {m['expected']}, "
-                    f"observed {m['observed']}").replace("|", "\\|")
-    return (case["message"].splitlines() or [""])[0].replace("|", "\\|")[:200]
+    return first_difference(case).replace("|", "\\|")[:200]

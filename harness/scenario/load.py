@@ -4,11 +4,19 @@ Entry points:
     ``discover(paths)``      -> the ``*.scenario.yaml`` files under the given files and folders
     ``load_file(path, ...)`` -> (cases, problems) for one file; never raises for bad content
     ``load_paths(paths)``    -> every case, or ScenarioError carrying every problem of every file
+
+Loading and checking is a pure function of a file's bytes and how it is named, so its result is
+kept per process, keyed by a hash of the content: a file read again (each benchmark round, a
+``check`` then a ``list`` in one process, a long-lived tool) costs a read and a hash, not a parse.
+A file edited in between has other bytes and is loaded afresh; the mtime is not trusted (it can
+stay the same across a quick rewrite). ``clear_cache()`` empties it (benchmarks of the loader).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +26,14 @@ from harness.scenario.model import Case
 from harness.scenario.yamlsrc import MAX_FILE_BYTES, YamlProblem, decode_text, load_documents
 
 SUFFIX = ".scenario.yaml"
+CACHE_FILES = 512   # files whose loaded cases are kept; the least recently used goes first
+
+_cache: OrderedDict[tuple, tuple[tuple[Case, ...], tuple[str, ...]]] = OrderedDict()
+
+
+def clear_cache() -> None:
+    """Forget every loaded file (the next load of each parses and checks it again)."""
+    _cache.clear()
 
 
 @dataclass(frozen=True)
@@ -54,7 +70,8 @@ def load_file(path: Path, file_id: str | None = None, display: str | None = None
         display: how messages name the file (default: ``path`` as given).
     Returns:
         (cases, problems): cases are empty when any problem was found; problems are
-        ``file:line:col: ...`` lines in file order.
+        ``file:line:col: ...`` lines in file order. The Case objects may be shared with
+        earlier calls for the same content (they are frozen; do not mutate their dicts).
     """
     report = Report(display or str(path))
     try:
@@ -67,14 +84,29 @@ def load_file(path: Path, file_id: str | None = None, display: str | None = None
     except OSError as exc:
         report.add(1, 1, f"cannot read: {exc.strerror or exc}")
         return [], report.lines()
+    key = (hashlib.blake2b(raw, digest_size=20).digest(), file_id or path.name, report.file)
+    hit = _cache.get(key)
+    if hit is None:
+        hit = _check_bytes(raw, path, file_id, report)
+        _cache[key] = hit
+        if len(_cache) > CACHE_FILES:
+            _cache.popitem(last=False)
+    else:
+        _cache.move_to_end(key)
+    return list(hit[0]), list(hit[1])
+
+
+def _check_bytes(raw: bytes, path: Path, file_id: str | None,
+                 report: Report) -> tuple[tuple[Case, ...], tuple[str, ...]]:
+    """Parse, check and expand one file's bytes: (cases, problems), as load_file returns them."""
     try:
         documents = load_documents(decode_text(raw))
     except YamlProblem as exc:
         report.add(exc.line, exc.col, exc.message)
-        return [], report.lines()
+        return (), tuple(report.lines())
     if not documents:
         report.add(1, 1, "file holds no scenario (it is empty or only comments)")
-        return [], report.lines()
+        return (), tuple(report.lines())
     cases: list[Case] = []
     names: dict[str, int] = {}
     for doc in documents:
@@ -89,8 +121,8 @@ def load_file(path: Path, file_id: str | None = None, display: str | None = None
             else:
                 names[name] = doc.index
         cases.extend(doc_cases)
-    problems = report.lines()
-    return ([] if problems else cases), problems
+    problems = tuple(report.lines())
+    return (() if problems else tuple(cases)), problems
 
 
 def load_paths(paths: list[str | os.PathLike]) -> list[Case]:

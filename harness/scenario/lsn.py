@@ -62,6 +62,13 @@ def record_sequence(lsn: int) -> int:
     return lsn & 0x1FF
 
 
+def decompose(output: str, lsn: int) -> dict[str, int]:
+    """An LSN output's parts as the outputs ``<output>_container``, ``<output>_block_offset`` and
+    ``<output>_record_sequence`` (ops.LSN_PARTS), so a scenario can expect each."""
+    return {f"{output}_container": container(lsn), f"{output}_block_offset": block_offset(lsn),
+            f"{output}_record_sequence": record_sequence(lsn)}
+
+
 def create(container_id: int, offset: int, record: int) -> int:
     """ClfsLsnCreate: offBlock a multiple of 512, cRecord 0-511 (ClfsLsnCreate.md)."""
     if not 0 <= container_id <= 0xFFFF_FFFF or offset % 512 or not 0 <= offset <= 0xFFFF_FE00 \

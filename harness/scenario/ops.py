@@ -1,9 +1,15 @@
-"""The step vocabulary: every op a scenario may use, its parameters and its outputs.
+"""The step vocabulary: every op a scenario may use, its parameters, outputs and wire layout.
 
-This table is the one Python source of truth for the language. The JSON Schema is generated
-from it, the checker reads it, and the protocol encoder maps each parameter onto the wire
-record of ``driver_src/include/clfstest_proto.h``. Integer kinds name the C type the value
-ends up in, so range checks say exactly what the API can take.
+This table is the ONE declaration of the op vocabulary. From it come the JSON Schema
+(``harness/scenario/scenario.schema.json``), the checker's rules, the Python wire mirror
+(``harness.protocol.wire.OP_CODES``) and encoder layout, and the generated C
+(``driver_src/include/ct_ops.h``: op enum, output indexes, the X-macro lists every backend's ops
+table is built from; ``driver_src/common/ct_op_specs.inc``: the interpreter's validation table with
+designated initializers). ``clfs-harness schema --write`` regenerates all of them and
+``tests/unit/test_catalogue.py`` fails when a checked-in copy is stale. Adding an op is one
+``Op(...)`` here plus its implementation in each backend (the C build fails until every backend
+defines ``<prefix>_<op name>``). Integer kinds name the C type the value ends up in, so range
+checks say exactly what the API can take.
 
 Parameter kinds:
     ``define``   a new object name (log or area), unique within the scenario
@@ -39,18 +45,47 @@ INT_RANGES: dict[str, tuple[int, int]] = {
 INT_KINDS = frozenset(INT_RANGES)
 SAVED_KINDS = frozenset({"i64var", "u64var"})  # kinds that accept a ${saved} reference
 
+# Record payloads: the driver allocates them from nonpaged pool, so it caps them. The same values as
+# CT_MAX_RECORD_BYTES and CT_MAX_REQUEST_RECORD_BYTES in clfstest_proto.h (tests/unit/
+# test_protocol_offsets.py holds the three places to agreeing).
+MAX_RECORD_BYTES = 1024 * 1024
+REQUEST_RECORD_LIMIT = 16 * 1024 * 1024
+RECORD_LIMIT_WHY = "the driver allocates record payloads from nonpaged pool and takes at most 1 MiB per record"
+
 # Object kinds a name can denote.
 LOG = "log"
 AREA = "area"
+READ = "read"   # a read context (ClfsReadLogRecord, ClfsReadRestartArea); released by terminate_read
 
 POOL_TYPES = ("nonpaged", "paged", "nonpaged_nx")  # POOL_TYPE: NonPagedPool=0, PagedPool=1, NonPagedPoolNx=512
 DISPOSITIONS = ("open_always", "create_new", "open_existing")  # Win32 values 4, 1, 3
 APPEND_FLAGS = ("force_append", "force_flush", "use_reservation")  # CLFS_FLAG_* 0x1, 0x2, 0x4
 INFO_CLASSES = ("basic", "basic_physical")  # ClfsLogBasicInformation, ClfsLogBasicInformationPhysical
+# CLFS_CONTEXT_MODE without ClfsContextNone (_CLFS_CONTEXT_MODE.md): ClfsContextUndoNext=1,
+# ClfsContextPrevious=2, ClfsContextForward=3.
+CONTEXT_MODES = ("undo_next", "previous", "forward")
+RESTART_FLAGS = ("use_reservation",)  # ClfsWriteRestartArea fFlags: 0 or CLFS_FLAG_USE_RESERVATION (0x4)
+# CLFS_RECORD_TYPE flags (wdm.h): ClfsDataRecord=1, ClfsRestartRecord=2, ClfsClientRecord=3.
+RECORD_TYPES = ("data", "restart", "client")
 
 # IRQL contexts a step runs in. ``dispatch`` is above APC_LEVEL: only with expect_bugcheck.
 CONTEXTS = ("passive", "apc", "guarded", "critical", "dispatch")
 SAFE_CONTEXTS = ("passive", "apc", "guarded", "critical")
+
+# Outputs of a record read (ClfsReadLogRecord.md, ClfsReadNextLogRecord.md), then the payload check
+# the interpreter makes against what this request wrote at that LSN: payload_check 0 = the bytes
+# match, 1 = a byte differs (payload_diff_offset / payload_expected / payload_observed say where),
+# 2 = the size differs, 3 = no record this request appended has that LSN (nothing to compare).
+READ_OUTPUTS = (
+    "lsn", "record_type", "size", "undo_next_lsn", "previous_lsn",
+    "payload_check", "payload_diff_offset", "payload_expected", "payload_observed",
+)
+
+# Outputs that are CLFS_LSNs. Each is also reported decomposed (harness.scenario.lsn) into the
+# triple _CLS_LSN.md names: container (ClfsLsnContainer), block offset (ClfsLsnBlockOffset) and
+# record sequence (ClfsLsnRecordSequence), as <output>_container, ..._block_offset, ..._record_sequence.
+LSN_OUTPUTS = frozenset({"lsn", "last_flushed_lsn", "base_lsn", "last_lsn", "undo_next_lsn", "previous_lsn"})
+LSN_PARTS = ("container", "block_offset", "record_sequence")
 
 # Outputs of query_log_info, from CLFS_INFORMATION (_CLS_INFORMATION.md).
 LOG_INFO_OUTPUTS = (
@@ -73,6 +108,35 @@ class Param:
     doc: str = ""
     minimum: int | None = None          # tighter lower bound than the C type's, for integers
     size: bool = False                  # a byte count: accepts units (512KiB, 1MiB)
+    maximum: int | None = None          # tighter upper bound than the C type's, for integers
+    maximum_why: str = ""               # what the tighter bound protects, for the error message
+
+
+@dataclass(frozen=True)
+class Wire:
+    """Where an op's parameters travel in the ``ct_step`` record (clfstest_proto.h).
+
+    Each field names the parameter carried there (None: the field is unused and must be zero).
+    ``value`` is the 64-bit field (a ``${saved}`` register when its kind allows); ``args`` fill
+    ``arg[0..3]`` in order; ``str_required``/``list_required``: the driver refuses an empty one;
+    ``step_flags``: bool parameters sent as ``CT_STEP_*`` bits; ``needs_live``: the interpreter
+    answers STATUS_INVALID_HANDLE instead of calling when the object was released by a step.
+    """
+    slot: str | None = None
+    slot2: str | None = None
+    value: str | None = None
+    str: str | None = None
+    str_required: bool = False
+    list: str | None = None
+    list_required: bool = False
+    list2: str | None = None
+    args: tuple[str, ...] = ()
+    step_flags: tuple[tuple[str, str], ...] = ()
+    needs_live: bool = True
+    blob: str | None = None             # raw bytes (blob_offset/blob_bytes): an explicit payload
+    reg2: str | None = None             # ${saved}-only LSNs in reg2/reg3 (register + 1, 0 = none)
+    reg3: str | None = None
+    checks_payload: bool = False        # the interpreter compares the bytes read with those written
 
 
 @dataclass(frozen=True)
@@ -82,6 +146,9 @@ class Op:
     params: tuple[Param, ...]
     outputs: tuple[str, ...] = ()
     doc: str = ""
+    code: int = 0                       # enum ct_op value: fixed forever once shipped (the wire)
+    wire: Wire = Wire()
+    test_only: bool = False             # model-only test op: never in the driver's ops table
     param_index: dict[str, Param] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -90,9 +157,19 @@ class Op:
     def param(self, name: str) -> Param | None:
         return self.param_index.get(name)
 
+    @property
+    def expect_outputs(self) -> tuple[str, ...]:
+        """Outputs an ``expect:`` may test: the op's own, plus each LSN output decomposed."""
+        return self.outputs + tuple(f"{o}_{part}" for o in self.outputs if o in LSN_OUTPUTS for part in LSN_PARTS)
+
 
 def _log_ref() -> Param:
     return Param("log", "ref", required=True, object_kind=LOG, doc="name of a log created by create_log")
+
+
+def _read_ref() -> Param:
+    return Param("read", "ref", required=True, object_kind=READ,
+                 doc="name of a read context created by read_log_record")
 
 
 def _area_ref() -> Param:
@@ -106,17 +183,20 @@ OPS: dict[str, Op] = {op.name: op for op in (
         Param("path", "str", default="${scratch}/${name}",
               doc="log file path in the guest; ${scratch} is the guest's scratch directory"),
         Param("disposition", "enum", default="open_always", choices=DISPOSITIONS),
-    ), doc="Create or open a dedicated CLFS log."),
+    ), code=1, wire=Wire(slot="name", str="path", str_required=True, args=("disposition",)),
+       doc="Create or open a dedicated CLFS log."),
     Op("add_container", "ClfsAddLogContainer", (
         _log_ref(),
         Param("size", "u64", required=True, size=True, doc="container size, bytes or with a unit (512KiB)"),
         Param("path", "str", doc="container path; default: next to the log, numbered"),
-    ), outputs=("container_size",), doc="Add one container to a log."),
+    ), outputs=("container_size",), code=2, wire=Wire(slot="log", value="size", str="path"),
+       doc="Add one container to a log."),
     Op("add_container_set", "ClfsAddLogContainerSet", (
         _log_ref(),
         Param("count", "u16", required=True, minimum=1, doc="number of containers (cContainers)"),
         Param("size", "u64", required=True, size=True, doc="size of each container"),
-    ), outputs=("container_size",), doc="Add several containers in one call."),
+    ), outputs=("container_size",), code=3, wire=Wire(slot="log", value="size", args=("count",)),
+       doc="Add several containers in one call."),
     Op("create_marshalling_area", "ClfsCreateMarshallingArea", (
         Param("name", "define", required=True, object_kind=AREA),
         _log_ref(),
@@ -128,46 +208,140 @@ OPS: dict[str, Op] = {op.name: op for op in (
         Param("buffer_size", "u32", required=True, size=True, doc="cbMarshallingBuffer"),
         Param("max_write_buffers", "u32inf", default="INFINITE", doc="cMaxWriteBuffers; INFINITE allowed"),
         Param("max_read_buffers", "u32", default=4, doc="cMaxReadBuffers"),
-    ), doc="Create a marshalling area on a log."),
+    ), code=4, wire=Wire(slot="name", slot2="log",
+                         args=("pool", "buffer_size", "max_write_buffers", "max_read_buffers"),
+                         step_flags=(("alloc_callback", "CT_STEP_ALLOC_CALLBACK"),
+                                     ("free_callback", "CT_STEP_FREE_CALLBACK"))),
+       doc="Create a marshalling area on a log."),
     Op("align_reserved_log", "ClfsAlignReservedLog", (
         _area_ref(),
         Param("record_sizes", "list_i64", required=True, min_items=1, size=True,
               doc="rgcbReservation: one LONGLONG size per record; cRecords is the list's length"),
-    ), outputs=("aligned_size",), doc="Compute the reservation size for a set of records."),
+    ), outputs=("aligned_size",), code=5, wire=Wire(slot="area", list="record_sizes", list_required=True),
+       doc="Compute the reservation size for a set of records."),
     Op("alloc_reserved_log", "ClfsAllocReservedLog", (
         _area_ref(),
         Param("records", "u32", required=True, minimum=1,
               doc="cRecords; must match the align step's record count"),
         Param("adjustment", "i64var", required=True, size=True,
               doc="*pcbAdjustment: a literal or ${saved} from align_reserved_log"),
-    ), outputs=("adjustment",), doc="Reserve space in a marshalling area for a set of records."),
+    ), outputs=("adjustment",), code=6, wire=Wire(slot="area", value="adjustment", args=("records",)),
+       doc="Reserve space in a marshalling area for a set of records."),
     Op("free_reserved_log", "ClfsFreeReservedLog", (
         _area_ref(),
         Param("records", "u32", required=True, minimum=1),
         Param("adjustment", "i64var", required=True, size=True),
-    ), outputs=("adjustment",), doc="Release a reservation (undocumented routine, declared in wdm.h)."),
+    ), outputs=("adjustment",), code=7, wire=Wire(slot="area", value="adjustment", args=("records",)),
+       doc="Release a reservation (undocumented routine, declared in wdm.h)."),
     Op("reserve_and_append", "ClfsReserveAndAppendLog", (
         _area_ref(),
-        Param("records", "list_u32", default=(), max_items=64, size=True,
-              doc="payload size of each record written (rgWriteEntries); a fixed pattern is written"),
+        Param("records", "list_u32", default=(), max_items=64, size=True, maximum=MAX_RECORD_BYTES,
+              maximum_why=RECORD_LIMIT_WHY,
+              doc="payload size of each write entry (rgWriteEntries) of the one record appended; a fixed "
+                  "pattern is written; together at most 1 MiB"),
         Param("reservations", "list_i64", default=(), max_items=64, size=True,
               doc="rgcbReservation: sizes to reserve; negative values release"),
         Param("flags", "flags", default=(), choices=APPEND_FLAGS),
-    ), outputs=("lsn",), doc="Reserve space and/or append records."),
-    Op("flush_buffers", "ClfsFlushBuffers", (_area_ref(),), doc="Flush all log I/O blocks of an area."),
+        Param("payload", "str", doc="the record's bytes: 'hex:0011aa' or short text (UTF-8); replaces "
+                                    "records (one write entry of these bytes)"),
+        Param("undo_next", "u64var", doc="plsnUndoNext: ${saved} LSN (default: none)"),
+        Param("previous", "u64var", doc="plsnPrevious: ${saved} LSN (default: none)"),
+    ), outputs=("lsn", "payload_seed", "record_index"), code=8,
+       wire=Wire(slot="area", list="records", list2="reservations", args=("flags", "seed", "record_index"),
+                 blob="payload", reg2="undo_next", reg3="previous"),
+       doc="Reserve space and/or append records."),
+    Op("flush_buffers", "ClfsFlushBuffers", (_area_ref(),), code=9, wire=Wire(slot="area"),
+       doc="Flush all log I/O blocks of an area."),
     Op("flush_to_lsn", "ClfsFlushToLsn", (
         _area_ref(),
         Param("lsn", "u64var", required=True, doc="LSN to flush up to: a literal or ${saved}"),
-    ), outputs=("last_flushed_lsn",), doc="Flush up to an LSN."),
+    ), outputs=("last_flushed_lsn",), code=10, wire=Wire(slot="area", value="lsn"), doc="Flush up to an LSN."),
     Op("delete_marshalling_area", "ClfsDeleteMarshallingArea", (_area_ref(),),
-       outputs=("alloc_calls", "alloc_bytes", "free_calls"),
+       outputs=("alloc_calls", "alloc_bytes", "free_calls"), code=11, wire=Wire(slot="area"),
        doc="Delete an area; reports what the counting callbacks saw."),
-    Op("close_log", "ClfsCloseLogFileObject", (_log_ref(),), doc="Close the log file object."),
-    Op("delete_log", "ClfsDeleteLogFile", (_log_ref(),), doc="Delete the log by name (close it first)."),
+    Op("close_log", "ClfsCloseLogFileObject", (_log_ref(),), code=12, wire=Wire(slot="log"),
+       doc="Close the log file object."),
+    Op("delete_log", "ClfsDeleteLogFile", (_log_ref(),), code=13, wire=Wire(slot="log", needs_live=False),
+       doc="Delete the log by name (close it first)."),
     Op("query_log_info", "ClfsQueryLogFileInformation", (
         _log_ref(),
         Param("info_class", "enum", default="basic", choices=INFO_CLASSES),
-    ), outputs=LOG_INFO_OUTPUTS, doc="Read CLFS_INFORMATION for a log."),
+    ), outputs=LOG_INFO_OUTPUTS, code=14, wire=Wire(slot="log", args=("info_class",)),
+       doc="Read CLFS_INFORMATION for a log."),
+    Op("read_log_record", "ClfsReadLogRecord", (
+        Param("name", "define", required=True, object_kind=READ, doc="name later steps use for the read context"),
+        _area_ref(),
+        Param("lsn", "u64var", required=True, doc="plsnFirst: the LSN of the target record, a literal or ${saved}"),
+        Param("mode", "enum", default="forward", choices=CONTEXT_MODES, doc="peContextMode of the read context"),
+    ), outputs=READ_OUTPUTS, code=15,
+       wire=Wire(slot="name", slot2="area", value="lsn", args=("mode",), checks_payload=True),
+       doc="Read a record and open a read context (released by terminate_read or at the end)."),
+    Op("read_next_log_record", "ClfsReadNextLogRecord", (
+        _read_ref(),
+        Param("record_type", "enum", default="data", choices=RECORD_TYPES, doc="*peRecordType on entry"),
+        Param("target_lsn", "u64var", default=0,
+              doc="plsnUser: read this LSN instead (below the context's current one); 0 or absent: NULL"),
+    ), outputs=READ_OUTPUTS, code=16,
+       wire=Wire(slot="read", value="target_lsn", args=("record_type",), checks_payload=True),
+       doc="Read the next record of the context's sequence."),
+    Op("terminate_read", "ClfsTerminateReadLog", (_read_ref(),), code=17, wire=Wire(slot="read"),
+       doc="Free a read context."),
+    Op("write_restart_area", "ClfsWriteRestartArea", (
+        _area_ref(),
+        Param("size", "u32", default=64, size=True, maximum=MAX_RECORD_BYTES, maximum_why=RECORD_LIMIT_WHY,
+              doc="cbRestartBuffer: bytes of seeded pattern (ignored with payload)"),
+        Param("payload", "str", doc="the restart data: 'hex:0011aa' or short text (UTF-8)"),
+        Param("base_lsn", "u64var", doc="plsnBase: a new base LSN, ${saved} (default: NULL, base unchanged)"),
+        Param("flags", "flags", default=(), choices=RESTART_FLAGS),
+    ), outputs=("lsn", "written", "payload_seed", "record_index"), code=19,
+       wire=Wire(slot="area", args=("flags", "seed", "record_index", "size"), blob="payload", reg2="base_lsn"),
+       doc="Write a restart record (optionally moving the base LSN)."),
+    Op("read_restart_area", "ClfsReadRestartArea", (
+        Param("name", "define", required=True, object_kind=READ, doc="name later steps use for the read context"),
+        _area_ref(),
+    ), outputs=READ_OUTPUTS, code=20, wire=Wire(slot="name", slot2="area", checks_payload=True),
+       doc="Read the newest restart record and open a read context."),
+    Op("read_previous_restart_area", "ClfsReadPreviousRestartArea", (_read_ref(),),
+       outputs=READ_OUTPUTS, code=21, wire=Wire(slot="read", checks_payload=True),
+       doc="Read the restart record before the context's current one."),
+    Op("advance_log_base", "ClfsAdvanceLogBase", (
+        _area_ref(),
+        Param("lsn", "u64var", required=True, doc="plsnBase: the new base LSN, a literal or ${saved}"),
+        Param("flags", "u32", default=0, doc="fFlags: reserved, 'must set this parameter to zero'"),
+    ), code=22, wire=Wire(slot="area", value="lsn", args=("flags",)), doc="Set the stream's base LSN."),
+    Op("set_archive_tail", "ClfsSetArchiveTail", (
+        _log_ref(),
+        Param("lsn", "u64var", required=True, doc="plsnArchiveTail: a literal or ${saved}"),
+    ), code=23, wire=Wire(slot="log", value="lsn"), doc="Set the log's archive tail."),
+    Op("set_end_of_log", "ClfsSetEndOfLog", (
+        _log_ref(),
+        Param("lsn", "u64var", required=True, doc="plsnEnd: the record to become the last, a literal or ${saved}"),
+    ), code=24, wire=Wire(slot="log", value="lsn"), doc="Truncate the stream (the kernel routine is not supported)."),
+    Op("close_and_reset_log", "ClfsCloseAndResetLogFile", (_log_ref(),), code=25, wire=Wire(slot="log"),
+       doc="Close the log file object and mark its stream for reset."),
+    Op("delete_log_by_pointer", "ClfsDeleteLogByPointer", (_log_ref(),), code=26, wire=Wire(slot="log"),
+       doc="Mark the stream of an open log file object for deletion (does not close it)."),
+    Op("reserve_and_append_aligned", "ClfsReserveAndAppendLogAligned", (
+        _area_ref(),
+        Param("records", "list_u32", default=(), max_items=64, size=True,
+              doc="payload size of each write entry; the entries form one record"),
+        Param("alignment", "u32", default=1, doc="cbEntryAlignment: 1 = simple concatenation; must be > 0"),
+        Param("reservations", "list_i64", default=(), max_items=64, size=True),
+        Param("flags", "flags", default=(), choices=APPEND_FLAGS),
+        Param("payload", "str", doc="the record's bytes: 'hex:0011aa' or short text (UTF-8); replaces records"),
+        Param("undo_next", "u64var", doc="plsnUndoNext: ${saved} LSN (default: none)"),
+        Param("previous", "u64var", doc="plsnPrevious: ${saved} LSN (default: none)"),
+    ), outputs=("lsn", "payload_seed", "record_index"), code=27,
+       wire=Wire(slot="area", list="records", list2="reservations",
+                 args=("flags", "seed", "record_index", "alignment"), blob="payload", reg2="undo_next", reg3="previous"),
+       doc="Reserve and append with write entries aligned in the record."),
+    Op("corrupt_record", "(model only)", (
+        _log_ref(),
+        Param("lsn", "u64var", required=True, doc="the record to change: a literal or ${saved}"),
+        Param("offset", "u32", default=0, doc="byte of the record's data to change"),
+        Param("xor", "u32", default=0xFF, doc="XOR mask applied to that byte (low 8 bits)"),
+    ), code=18, wire=Wire(slot="log", value="lsn", args=("offset", "xor")), test_only=True,
+       doc="TEST ONLY, model target only: change a stored record's byte, to show a read catching it."),
 )}
 
 # Keys every step may carry besides its op.
@@ -184,4 +358,4 @@ OUTPUT_INT = "int"
 
 def output_kind(output: str) -> str:
     """``lsn`` for an LSN-typed output (``lsn``, ``base_lsn``, ...), ``int`` for the others."""
-    return OUTPUT_LSN if output == "lsn" or output.endswith("_lsn") else OUTPUT_INT
+    return OUTPUT_LSN if output in LSN_OUTPUTS else OUTPUT_INT

@@ -18,9 +18,9 @@ from harness.scenario.values import suggest as _suggest
 
 _LIST_ELEMENT_KIND = {"list_i64": "i64", "list_u32": "u32"}
 STATUS_WORDS = ("success", "failure", "any")
-_KIND_NOUN = {ops.LOG: "log", ops.AREA: "marshalling area"}
 RESTART = "restart"  # the step that ends a phase; not an op: nothing of it goes to the driver
 RESTART_STEP_KEYS = (RESTART, "expect", "note")
+_KIND_NOUN = {ops.LOG: "log", ops.AREA: "marshalling area", ops.READ: "read context"}
 _VAR_PARAMS = sorted({f"{o.name}.{p.name}" for o in OPS.values() for p in o.params if p.kind in ops.SAVED_KINDS})
 
 
@@ -63,6 +63,7 @@ class StepChecker:
         # which it is gone), to say why a name that exists in the file cannot be used here.
         self.gone: dict[str, tuple[str, int, int]] = {}
         self.all_objects: dict[str, str] = {}  # every phase's objects, name -> kind, in creation order
+        self.record_bytes = 0   # record payload bytes of the steps so far: one request carries them all
 
     def object_kinds(self):
         return self.all_objects.items()
@@ -172,6 +173,7 @@ class StepChecker:
             self.gone[name] = (kind, step, line)
         self.objects.clear()
         self.streams.clear()
+        self.record_bytes = 0   # the next phase is a request of its own
         if self.failed and not before:
             return None
         return Restart(index=index, how=how, phase=self.phase, loc=SourceLoc(self.scope.report.file, line, col),
@@ -196,14 +198,15 @@ class StepChecker:
             if param.name in raw:
                 value = self._param(param, raw[param.name], path + (param.name,))
             elif param.required:
-                self._problem(path, f"missing required parameter {param.name!r}")
+                # At the op's name, where editors (yaml-language-server) flag a missing property too.
+                self._problem(path, f"missing required parameter {param.name!r}", key=True)
                 ok = False
                 continue
             else:
                 value = param.default
                 if param.kind == "str" and isinstance(value, str):
                     value = value.replace("${name}", str(raw.get("name", "")))
-                elif param.kind in ops.INT_KINDS:
+                elif param.kind in ops.INT_KINDS and value is not None:   # None: optional, absent
                     value = parse_int(param, value)  # e.g. INFINITE -> 0xFFFFFFFF
             if value is _BAD:
                 ok = False
@@ -282,7 +285,8 @@ class StepChecker:
                 f"or ${{scratch}}{_suggest(name, known)}")
 
     def _int_list(self, param: Param, value: object, path: tuple) -> tuple:
-        element = Param(param.name, _LIST_ELEMENT_KIND[param.kind], size=param.size)
+        element = Param(param.name, _LIST_ELEMENT_KIND[param.kind], size=param.size, maximum=param.maximum,
+                        maximum_why=param.maximum_why)
         if not isinstance(value, list):
             value = [value] if isinstance(value, (int, str)) and not isinstance(value, bool) else value
         if not isinstance(value, list):
@@ -360,14 +364,14 @@ class StepChecker:
 
     def _expect(self, op: Op, raw: object, path: tuple, stream: str | None) -> Expectation | None:
         if isinstance(raw, dict):
-            unknown = [k for k in raw if k != "status" and k not in op.outputs]
+            unknown = [k for k in raw if k != "status" and k not in op.expect_outputs]
             for key in unknown:
                 outputs = ", ".join(op.outputs) or "none"
                 self._problem(path + (key,), f"expect: {key!r} is not an output of {op.name} (outputs: "
                                              f"{outputs}){_suggest(key, op.outputs)}", key=True)
             status = self._status(raw.get("status", "success"), path + ("status",))
             conditions = []
-            for key in op.outputs:
+            for key in op.expect_outputs:
                 if key in raw:
                     checked = self._conditions(key, raw[key], path + (key,), stream)
                     if checked is None:
@@ -478,6 +482,8 @@ class StepChecker:
 
     # -- rules across steps -----------------------------------------------------------------------
     def _semantics(self, index: int, op: Op, args: dict, expect: Expectation, path: tuple) -> None:
+        if op.name == "reserve_and_append":
+            self._record_payload(args.get("records", ()), path + ("records",))
         if op.name == "alloc_reserved_log" and isinstance(args.get("adjustment"), SavedRef):
             source = self.saved[args["adjustment"].name]
             if source.records is not None and source.records != args["records"] and expect.status == "success":
@@ -485,6 +491,19 @@ class StepChecker:
                               f"records: {args['records']} differs from the {source.records} record(s) aligned at "
                               f"step {source.step}; ClfsAllocReservedLog's cRecords must match ClfsAlignReservedLog's"
                               f" (to test that on purpose, expect failure, any or a status)")
+
+    def _record_payload(self, records: tuple, path: tuple) -> None:
+        """The driver's caps on record payloads (CT_MAX_RECORD_BYTES, CT_MAX_REQUEST_RECORD_BYTES)."""
+        record = sum(records)
+        if record > ops.MAX_RECORD_BYTES:
+            self._problem(path, f"records: the write entries form one record of {record} bytes, more than "
+                                f"{ops.MAX_RECORD_BYTES}: {ops.RECORD_LIMIT_WHY}")
+            return
+        self.record_bytes += record
+        if self.record_bytes > ops.REQUEST_RECORD_LIMIT:
+            self._problem(path, f"records: the records up to this step add up to {self.record_bytes} bytes, more "
+                                f"than the {ops.REQUEST_RECORD_LIMIT} (16 MiB) one case may append")
+            self.record_bytes = -(1 << 62)   # reported at the first step over the limit only
 
     def _record(self, index: int, op: Op, args: dict, save: dict) -> None:
         stream = self._stream_of(op, args)

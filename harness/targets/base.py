@@ -17,12 +17,97 @@ Lifecycle, as the pytest plugin drives it (with or without pytest-xdist):
 from __future__ import annotations
 
 import abc
+import atexit
+import os
+import queue
 import re
 import shutil
+import sys
+import threading
 from pathlib import Path
 
+from harness.errors import InfraError
+from harness.interrupts import shielded
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
+
+
+class _BackgroundWriter:
+    """Writes artefact files on one thread, in the order given, so a case need not wait for
+    the file system: a case folder and two files cost more than the model case itself on a
+    busy disk (issue 12: ``clfs-harness run`` on the model at >= 500 cases/s). ``flush()``
+    waits for everything given so far; it runs when a target closes and at interpreter exit.
+    A write that fails is raised (as InfraError) by the next ``submit`` or ``flush``.
+    """
+
+    def __init__(self):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._error: str | None = None
+
+    def submit(self, path: Path, data: bytes) -> None:
+        self._raise_error()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="artefact-writer", daemon=True)
+                self._thread.start()
+        self._queue.put((path, data))
+
+    def flush(self, timeout: float = 120.0) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            done = threading.Event()
+            self._queue.put(done)
+            if not done.wait(timeout):
+                raise InfraError(f"artefact files not written after {timeout:g} s (file system stuck?)")
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise InfraError(f"writing an artefact failed: {error}")
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            path, data = item
+            try:
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+                except FileNotFoundError:   # the case's first file: its folder does not exist yet
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                self._error = self._error or f"{path}: {exc.strerror or exc}"
+
+
+_writer = _BackgroundWriter()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    try:
+        _writer.flush(timeout=30.0)
+    except InfraError as exc:
+        print(f"clfs-harness: {exc}", file=sys.stderr)
+
+
+def flush_artefacts() -> None:
+    """Wait until every artefact given to ``write_bytes(..., wait=False)`` is on disk.
+
+    Raises:
+        InfraError: one could not be written.
+    """
+    _writer.flush()
 
 
 class CaseArtefacts:
@@ -31,6 +116,8 @@ class CaseArtefacts:
 
     def __init__(self, directory: Path):
         self.dir = Path(directory)
+        self._made = False   # mkdir once per case, not once per file (thousands of cases a second)
+        self._queued: set[str] = set()   # given to the background writer
 
     @classmethod
     def for_case(cls, root: Path, case_id: str) -> "CaseArtefacts":
@@ -40,12 +127,23 @@ class CaseArtefacts:
         """Where the artefact ``name`` goes (the folder is created; the file is not)."""
         if "/" in name or name in ("", ".", ".."):
             raise ValueError(f"artefact name {name!r} must be a plain file name")
-        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self._made:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._made = True
         return self.dir / name
 
-    def write_bytes(self, name: str, data: bytes) -> Path:
-        path = self.path(name)
-        path.write_bytes(data)
+    def write_bytes(self, name: str, data: bytes, *, wait: bool = True) -> Path:
+        """Write the artefact ``name``. ``wait=False``: hand it to the background writer and
+        return at once (on disk by ``flush_artefacts()``, which every target's close runs)."""
+        if wait:
+            path = self.path(name)
+            path.write_bytes(data)
+            return path
+        if "/" in name or name in ("", ".", ".."):
+            raise ValueError(f"artefact name {name!r} must be a plain file name")
+        path = self.dir / name
+        _writer.submit(path, bytes(data))
+        self._queued.add(name)
         return path
 
     def write_text(self, name: str, text: str) -> Path:
@@ -59,9 +157,13 @@ class CaseArtefacts:
         return path
 
     def files(self) -> list[str]:
-        if not self.dir.is_dir():
-            return []
-        return sorted(p.name for p in self.dir.iterdir() if p.is_file())
+        """The artefacts written, and those the background writer has yet to write."""
+        try:  # scandir: the entry's type comes with the listing, no stat per file
+            with os.scandir(self.dir) as entries:
+                found = {entry.name for entry in entries if entry.is_file()}
+        except (FileNotFoundError, NotADirectoryError):
+            found = set()
+        return sorted(found | self._queued)
 
 
 def safe_name(case_id: str) -> str:
@@ -190,9 +292,14 @@ class VmTarget(Target):
     def close(self) -> None:
         guest, self._guest = self._guest, None
         session, self._session = self._session, None
-        try:
-            if guest is not None:
-                guest.close()
-        finally:
-            if session is not None:
-                session.close()
+        with shielded():        # Ctrl-C or SIGTERM waits until the domain and overlay are gone
+            try:
+                if session is not None:
+                    # Files before domains (QEMU keeps what it has open): a worker killed while
+                    # its domain is still going leaves no staged image behind.
+                    session.run.remove_staging()
+                if guest is not None:
+                    guest.close()
+            finally:
+                if session is not None:
+                    session.close()

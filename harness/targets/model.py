@@ -23,7 +23,7 @@ from harness.errors import BuildError, GuestTimeout, InfraError
 from harness.protocol import decode_response, encode_request, wire
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
-from harness.targets.base import CaseArtefacts, Target
+from harness.targets.base import CaseArtefacts, Target, flush_artefacts
 
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "driver_src"
 # The scratch directory the model pretends the guest has; only a string for the model.
@@ -83,6 +83,12 @@ class ModelTarget(Target):
             stderr=subprocess.PIPE, bufsize=0, close_fds=True)
 
     def close(self) -> None:
+        try:
+            flush_artefacts()
+        finally:
+            self._stop()
+
+    def _stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -103,7 +109,7 @@ class ModelTarget(Target):
 
     def __del__(self) -> None:  # a forgotten close() must not leave the server behind
         try:
-            self.close()
+            self._stop()
         except Exception:
             pass
 
@@ -133,8 +139,8 @@ class ModelTarget(Target):
 
     def execute(self, case: Case, artefacts: CaseArtefacts | None = None) -> CaseResult:
         request = encode_request(case, scratch=MODEL_SCRATCH)
-        if artefacts is not None:
-            artefacts.write_bytes("request.bin", request)
+        if artefacts is not None:   # in the background: see CaseArtefacts.write_bytes
+            artefacts.write_bytes("request.bin", request, wait=False)
         start = time.perf_counter()
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
@@ -142,7 +148,7 @@ class ModelTarget(Target):
             response = self._exchange(request, case)
         elapsed = time.perf_counter() - start
         if artefacts is not None:
-            artefacts.write_bytes("response.bin", response)
+            artefacts.write_bytes("response.bin", response, wait=False)
         result = decode_response(response, case, target=self.name)
         identity = self.identity()
         return CaseResult(target=result.target, steps=result.steps, cleanup=result.cleanup,
@@ -165,28 +171,33 @@ class ModelTarget(Target):
             proc.stdin.write(_LEN.pack(len(request)) + request)
         except OSError as exc:
             raise self._died(f"writing the request failed: {exc}")
-        header = self._read(proc, 4, deadline, case)
-        (length,) = _LEN.unpack(header)
-        if length > wire.response_size(wire.MAX_STEPS):
-            self._kill()
-            raise InfraError(f"model server sent a {length}-byte frame; stopped it")
-        return self._read(proc, length, deadline, case)
+        return self._read_frame(proc, deadline, case)
 
-    def _read(self, proc: subprocess.Popen, n: int, deadline: float, case: Case | None) -> bytes:
+    def _read_frame(self, proc: subprocess.Popen, deadline: float, case: Case | None) -> bytes:
+        """The answer frame's payload. The server writes length and payload with one flush, so
+        one read usually brings both: read what is there, not the header and then the rest."""
         fd = proc.stdout.fileno()
-        chunks, got = [], 0
-        while got < n:
+        buf, need = bytearray(), 4
+        while len(buf) < need:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
                 self._kill()
                 what = f"case {case.id}" if case else "request"
                 raise GuestTimeout(f"model did not answer {what} in time; server stopped")
-            chunk = os.read(fd, n - got)
+            chunk = os.read(fd, max(need - len(buf), 65536))
             if not chunk:
                 raise self._died("model server exited")
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
+            buf += chunk
+            if need == 4 and len(buf) >= 4:
+                (length,) = _LEN.unpack_from(buf)
+                if length > wire.response_size(wire.MAX_STEPS):
+                    self._kill()
+                    raise InfraError(f"model server sent a {length}-byte frame; stopped it")
+                need = 4 + length
+        if len(buf) > need:   # one request, one answer: anything more is a broken server
+            self._kill()
+            raise InfraError(f"model server sent {len(buf) - need} bytes after its answer; stopped it")
+        return bytes(buf[4:])
 
     def _kill(self) -> None:
         proc, self._proc = self._proc, None

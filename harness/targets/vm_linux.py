@@ -1,7 +1,10 @@
 """The ``smoke`` target: scenarios through the whole VM path, on the Linux smoke guest.
 
-encode → SFTP into the guest → ``clfstest-model-static REQUEST RESPONSE`` in the guest →
-SFTP out → decode. The executor is the host-built documented-rules model (static, as the
+encode → one frame to ``clfstest-model-static --serve``, kept running in the guest on its own
+SSH channel for the whole run → the answer frame → decode. A case starts no process and no
+shell in the guest: it costs about one round trip (``benchmarks/pipeline_bench.py`` prints it
+beside one SSH command). The executor is started again after it ended and after every revert
+(``VmGuest.exchange``). The executor is the host-built documented-rules model (static, as the
 smoke guest has no libc of its own), so results are model results; what this target proves
 is the VM path itself: boot, snapshot, copy, execute, crash and hang handling, revert.
 """
@@ -15,7 +18,8 @@ import time
 from pathlib import Path
 
 from harness.config import LabConfig
-from harness.errors import BuildError, HarnessError, InfraError
+from harness.errors import BuildError, HarnessError
+from harness.interrupts import run_tool
 from harness.lab import fault_for
 from harness.protocol import decode_response, encode_request, wire
 from harness.protocol.results import CaseResult
@@ -28,6 +32,29 @@ log = logging.getLogger("harness.targets")
 IMAGE = "linux-smoke"
 GUEST_DIR = "/srv/clfstest"
 GUEST_MODEL = f"{GUEST_DIR}/clfstest-model-static"
+# ``exec``: the shell dropbear starts becomes the executor, so nothing else stays in between.
+SERVE = f"exec {GUEST_MODEL} --serve"
+# Stops the executor (found by its command line in /proc: the guest's busybox has no pgrep) and
+# fails when there was none to stop, so a fault that did not take is an error, not a pass.
+_STOP_EXECUTOR = ("n=0; for p in /proc/[0-9]*; do case $(tr '\\0' ' ' < $p/cmdline 2>/dev/null) in "
+                  f"'{GUEST_MODEL} --serve '*) kill -STOP ${{p#/proc/}} && n=$((n+1));; esac; done; "
+                  "test $n -gt 0")
+
+
+def _later(command: str) -> str:
+    """``command`` 0.2 s from now, detached from the SSH session that starts it."""
+    return f"{{ setsid sh -c 'sleep 0.2; {command}' </dev/null >/dev/null 2>&1 & }}"
+
+
+# Lab faults, run in the guest just before the case's request is sent. Each first stops the
+# executor, so the case is in flight (its answer awaited) when the fault strikes: the kernel
+# panics (sysrq c: pvpanic, libvirt CRASHED), the answer never comes, or the SSH server dies
+# under the session. The executor is restarted after the revert that follows each.
+FAULTS = {
+    "panic": f"{_STOP_EXECUTOR} && {_later('echo c > /proc/sysrq-trigger')}",
+    "hang": _STOP_EXECUTOR,
+    "kill-sshd": f"{_STOP_EXECUTOR} && {_later('killall dropbear')}",
+}
 
 
 def build_static_model(out_dir: Path | None = None) -> Path:
@@ -40,7 +67,7 @@ def build_static_model(out_dir: Path | None = None) -> Path:
     target = out / "host" / "clfstest-model-static"
     cmd = ["make", "-s", "-C", str(SOURCE_DIR), f"OUT={out}", str(target)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        proc = run_tool(cmd, timeout=300)
     except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
         raise BuildError(f"building the static model failed: {exc}") from None
     if proc.returncode != 0:
@@ -130,17 +157,15 @@ class SmokeTarget(VmTarget):
             self.save_console(artefacts, console_from)
 
     def _execute(self, case: Case, request: bytes, artefacts: CaseArtefacts | None) -> CaseResult:
-        # One SSH round trip per case: the request goes in on stdin, the response comes back on
-        # stdout (SFTP in and out cost three round trips; see benchmarks/pipeline_bench.py).
+        max_frame = wire.response_size(wire.MAX_STEPS)
+        fault = self._fault(case)
+        if fault is not None:
+            self._guest.start_server(SERVE, max_frame=max_frame)
+            self._guest.run(FAULTS[fault], check=True)
         start = time.perf_counter()
-        ran = self._guest.run(self._command(case), timeout=max(case.timeout_s, 1.0) + 5.0, stdin=request)
-        response = ran.stdout_bytes
+        response = self._guest.exchange(SERVE, request, timeout=max(case.timeout_s, 1.0) + 5.0,
+                                        max_frame=max_frame)
         elapsed = time.perf_counter() - start
-        if artefacts is not None and ran.stderr:
-            artefacts.write_text("guest.log", f"exit {ran.exit_code}\n--- stderr\n{ran.stderr}")
-        if ran.exit_code != 0:
-            raise InfraError(f"clfstest-model-static in the guest exited {ran.exit_code} for case "
-                             f"{case.id}: {ran.stderr.strip()[-500:]}")
         if artefacts is not None:
             artefacts.write_bytes("response.bin", response)
         result = decode_response(response, case, target=self.name)
@@ -149,25 +174,20 @@ class SmokeTarget(VmTarget):
                           elapsed_s=elapsed, bugcheck=result.bugcheck,
                           bugcheck_step=result.bugcheck_step, stopped=result.stopped)
 
-    def _command(self, case: Case) -> str:
-        """The guest command for ``case``: the executor, or a lab fault the lab file asks for.
+    def _fault(self, case: Case) -> str | None:
+        """The lab fault the lab file asks for on ``case`` (``FAULTS``), or None.
 
-        Faults make the lab misbehave for real, to test the pipeline's outcome classes: the
-        kernel panics (sysrq c: pvpanic, libvirt CRASHED), the command never returns, or the
-        SSH server is killed under the session. ``kill-sshd-once`` does so on a case's first
-        attempt only, so its retry on the reverted guest passes.
+        Faults make the lab misbehave for real, to test the pipeline's outcome classes.
+        ``kill-sshd-once`` does so on a case's first attempt only, so its retry on the
+        reverted guest passes.
         """
-        run = f"{GUEST_MODEL} /proc/self/fd/0 /proc/self/fd/1"
         fault = fault_for(self.options.get("faults", {}), case.id)
         if fault == "kill-sshd-once":
             fault = "kill-sshd" if case.id not in self._faulted else None
             self._faulted.add(case.id)
-        if fault is None:
-            return run
-        log.warning("%s: lab fault %r for %s", self.worker, fault, case.id)
-        return {"panic": "echo c > /proc/sysrq-trigger; sleep 30",
-                "hang": f"sleep 86400; {run}",
-                "kill-sshd": "killall dropbear; sleep 30"}[fault]
+        if fault is not None:
+            log.warning("%s: lab fault %r for %s", self.worker, fault, case.id)
+        return fault
 
     def _keep_failure_files(self, artefacts: CaseArtefacts | None, shots_before: int) -> None:
         """Screenshots the guest took while failing go into the case's folder."""

@@ -1,7 +1,8 @@
 """The ``windows`` target: scenarios on real CLFS.SYS, through clfstest.sys in a Windows VM.
 
-encode -> SFTP into the guest -> ``clfsctl run REQUEST RESPONSE`` (DeviceIoControl to the
-driver) -> SFTP out -> decode. Results are real Windows results, keyed for baselines by the
+encode -> one frame to ``clfsctl serve`` (kept running in the guest on its own SSH channel; each
+request a DeviceIoControl to the driver) -> the answer frame -> decode; with ``serve: false``,
+SFTP into the guest -> ``clfsctl run REQUEST RESPONSE`` -> SFTP out, per case. Results are real Windows results, keyed for baselines by the
 guest's build and revision (``windows-<build>.<UBR>``).
 
 The image comes from ``options["image"]`` or ``CLFS_HARNESS_WINDOWS_IMAGE``: a manifest file or
@@ -16,6 +17,8 @@ option             default    meaning
 verifier           off        Driver Verifier's standard checks on clfstest.sys: true/false, or
                               ``off``, ``standard``, ``standard+clfs``
 verifier_clfs      false      ... and on clfs.sys too (implies ``verifier``)
+serve              true       keep ``clfsctl serve`` running (a case: one round trip); false:
+                              ``clfsctl run`` per case, with the files copied by SFTP
 wait_for_dump      false      after a bugcheck, wait for the guest to write its dump and reboot
                               (only with a domain that does not pause panicked guests)
 boot_timeout_s     (*)        power-on to SSH-ready, seconds [60-7200]; (*) the lab's boot
@@ -38,7 +41,7 @@ from pathlib import Path
 from harness.config import LabConfig
 from harness.errors import BugcheckDetected, GuestTimeout, InfraError, ProtocolError, UsageError
 from harness.guest.wincmd import GUEST_SCRATCH   # plain strings: no paramiko or libvirt import
-from harness.protocol import decode_response, encode_request
+from harness.protocol import decode_response, encode_request, wire
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
 from harness.targets.base import CaseArtefacts, VmTarget
@@ -54,7 +57,7 @@ MIN_BOOT_TIMEOUT_S = 600.0     # Windows needs minutes to reach SSH, whatever th
 # name -> (default, lo, hi); a None default is decided in prepare().
 _NUMBERS = {"boot_timeout_s": (None, 60, 7200), "reboot_timeout_s": (600.0, 60, 7200),
             "dump_timeout_s": (900.0, 60, 7200), "max_dump_mib": (8192.0, 1, 65536)}
-OPTIONS = ("image", "verifier", "verifier_clfs", "wait_for_dump", "domain_log_dir", *_NUMBERS)
+OPTIONS = ("image", "verifier", "verifier_clfs", "wait_for_dump", "domain_log_dir", "serve", *_NUMBERS)
 
 
 def _bool(name: str, value) -> bool:
@@ -98,6 +101,7 @@ def resolve_options(options: dict | None, env: dict | None = None) -> dict:
     out: dict = {"image": raw.get("image"), "domain_log_dir": raw.get("domain_log_dir")}
     out["verifier"] = _verifier(raw.get("verifier", "off"), _bool("verifier_clfs", raw.get("verifier_clfs", False)))
     out["wait_for_dump"] = _bool("wait_for_dump", raw.get("wait_for_dump", False))
+    out["serve"] = _bool("serve", raw.get("serve", True))
     for name, (default, lo, hi) in _NUMBERS.items():
         if raw.get(name, default) is None:
             out[name] = None
@@ -250,8 +254,12 @@ class WindowsTarget(VmTarget):
         console_at = self.console_mark()
         start = time.perf_counter()
         try:
-            response = self._guest.run_request(request, max(case.timeout_s, 1.0) + COMMAND_OVERHEAD_S,
-                                               evidence_dir=evidence)
+            deadline = max(case.timeout_s, 1.0) + COMMAND_OVERHEAD_S
+            if self.options.get("serve", True):
+                response = self._guest.serve_request(request, deadline, evidence_dir=evidence,
+                                                     max_frame=wire.response_size(wire.MAX_STEPS))
+            else:
+                response = self._guest.run_request(request, deadline, evidence_dir=evidence)
         except (BugcheckDetected, GuestTimeout):
             self.save_console(artefacts, console_at)
             raise

@@ -15,6 +15,7 @@ from harness.protocol.ntstatus import nt_success
 from harness.protocol.results import RAN, CaseResult, StepResult
 from harness.scenario import lsn, ops
 from harness.scenario.model import Case, Condition, Expectation, SavedRef, Step
+from harness.verdict import payload
 from harness.verdict.outcome import BUGCHECK, CONTRACT, FAIL, PASS
 
 # The IRQL a step must observe inside each context. Guarded and critical regions disable APCs
@@ -77,15 +78,14 @@ def judge(case: Case, result: CaseResult) -> Verdict:
         shown = "none" if observed is None else f"0x{observed:X} at step {result.bugcheck_step}"
         if observed is None:
             outcome = FAIL
-            notes.append(f"bugcheck: expected 0x{expected:X}, observed none")
-        elif observed != expected:
+            notes.append(f"bugcheck: expected {expected}, observed none")
+        elif expected is None or not expected.matches(observed):
             outcome = BUGCHECK
-            want = "none" if expected is None else f"0x{expected:X}"
-            notes.append(f"bugcheck: expected {want}, observed {shown}")
+            notes.append(f"bugcheck: expected {expected or 'none'}, observed {shown}")
         else:
             # The expected stop happened: the steps after it never returned, which is the point.
             outcome = PASS
-            notes.append(f"bugcheck: observed {shown}, as expected")
+            notes.append(f"bugcheck: observed {shown}, as expected ({expected})")
     if result.contract:
         # The driver broke a kernel rule: whatever CLFS answered after that says nothing about CLFS.
         outcome = CONTRACT
@@ -135,6 +135,13 @@ class _Saved:
         return None, self.missing.get(ref.name, "no earlier step saved it")
 
 
+def stop_outcome(case: Case, code: int | None) -> str:
+    """The outcome of a case whose target really stopped (a bugcheck): PASS only when the
+    scenario expects a stop and the reported code is one it names (or it expects ``any``)."""
+    expected = case.expect_bugcheck
+    return PASS if expected is not None and expected.matches(code) else BUGCHECK
+
+
 def _judge_step(step: Step, result: StepResult | None, saved: _Saved | None = None) -> StepVerdict:
     expected_status = _describe_expectation(step.expect)
     if result is None:
@@ -149,6 +156,9 @@ def _judge_step(step: Step, result: StepResult | None, saved: _Saved | None = No
                         IRQL_NAMES.get(result.irql, str(result.irql)), result.irql == want_irql))
     for output, conditions in step.expect.outputs:
         checks.append(_output_check(output, conditions, result.outputs.get(output), saved or _Saved()))
+    bad_bytes = payload.implicit_failure(step, result)
+    if bad_bytes is not None:
+        checks.append(Check("payload", "bytes as appended at this LSN", bad_bytes, False))
     return StepVerdict(step, result, tuple(checks))
 
 

@@ -36,7 +36,9 @@ def test_fuzz_bounded_run(tmp_path):
     corpus.mkdir()
     run = subprocess.run([str(tmp_path / "out" / "fuzz" / "clfstest-fuzz"), f"-max_total_time={seconds}",
                           "-print_final_stats=1", "-max_len=65536", "-rss_limit_mb=2048",
-                          f"-artifact_prefix={tmp_path}/", str(corpus), str(seeds)],
+                          f"-dict={ROOT / 'driver_src' / 'fuzz' / 'clfstest.dict'}",
+                          f"-artifact_prefix={tmp_path}/", str(corpus), str(seeds),
+                          str(ROOT / "driver_src" / "fuzz" / "regressions")],
                          capture_output=True, text=True, timeout=seconds + 300)
     stats = dict(re.findall(r"stat::(\w+):\s+(\d+)", run.stderr))
     print(f"fuzz: {stats.get('number_of_executed_units')} executions in {seconds} s, "

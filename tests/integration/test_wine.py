@@ -78,11 +78,11 @@ def _cases_from(tmp_path: Path, text: str):
 
 def _run(target, case):
     """(verdict outcome, result or None, bugcheck code or None)."""
-    from harness.verdict.judge import judge
+    from harness.verdict.judge import judge, stop_outcome
     try:
         result = target.execute(case)
     except BugcheckDetected as exc:
-        return ("PASS" if exc.code == case.expect_bugcheck else "BUGCHECK"), None, exc.code
+        return stop_outcome(case, exc.code), None, exc.code
     return judge(case, result).outcome, result, result.bugcheck
 
 
@@ -241,8 +241,9 @@ PROBE_RULES = {
     "odd-length": "unicode-string", "dos-container-name": "container-name-nt-path", "pool-type": "pool-type",
     "null-lsn": "required-pointer", "deleted-area": "marshalling-area-live",
     "flush-after-delete": "marshalling-area-live", "closed-log": "log-object-open", "stray-pointer": "log-object-open",
+    "context-mode-none": "context-mode", "record-type-zero": "record-type-in", "terminated-read": "read-context-live",
 }
-PROBE_OK = ("create", "container-set", "area", "delete-area", "close", "leaked-log")
+PROBE_OK = ("create", "container-set", "area", "append", "read", "terminate-read", "delete-area", "close", "leaked-log")
 
 
 def test_every_contract_rule_refuses_the_call_and_names_itself(targets):
@@ -271,3 +272,35 @@ def test_every_contract_rule_refuses_the_call_and_names_itself(targets):
     leak = contract[-1]   # reported when the probe's process ended, by name
     assert (leak["routine"], leak["argument"], leak["value"]) == \
         ("ClfsCreateLogFile", "log file object", "\\??\\C:\\probe\\leaked")
+
+
+def test_clfsctl_serve_through_the_real_driver_answers_as_clfsctl_run(targets):
+    """The Windows target's serve mode end to end through the real clfsctl.exe and clfstest.sys
+    (under Wine, the stand-in behind them): frames on one channel, each a DeviceIoControl, give
+    per step what ``clfsctl run`` with files gives. Model results, never Windows results."""
+    from harness.guest.serve import FrameServer
+    from harness.guest.wincmd import GUEST_SCRATCH
+    from harness.protocol import decode_response, encode_request, wire
+    from harness.targets.model import MODEL_SCRATCH
+    from harness.targets.winesession import CLIENT_DIR, wine_env
+
+    sys.path.insert(0, str(ROOT / "tests" / "unit"))
+    from channel_fakes import ProcessSsh
+
+    wine, _ = targets
+    serve = ["wine", f"C:\\{CLIENT_DIR}\\clfsctl.exe", "serve", GUEST_SCRATCH]
+    ssh = ProcessSsh({"serve": serve}, env=wine_env(wine._prefix))
+    server = FrameServer(ssh, "serve", max_frame=wire.response_size(wire.MAX_STEPS))
+    cases = [c for c in _catalogue() if not c.expect_bugcheck][:12]
+    try:
+        for case in cases:
+            answer = server.exchange(encode_request(case, scratch=MODEL_SCRATCH), timeout=60)
+            served = decode_response(answer, case, target="wine")
+            _, ran, _ = _run(wine, case)
+            assert [(s.disposition, s.status, s.irql, s.outputs) for s in served.steps] == \
+                   [(s.disposition, s.status, s.irql, s.outputs) for s in ran.steps], case.id
+        assert server.exchanges == len(cases) and len(ssh.channels) == 1
+    finally:
+        server.close()
+        ssh.close_all()
+    assert ssh.channels[0].proc.returncode == 0   # the zero-length frame ended it cleanly

@@ -41,6 +41,11 @@ def test_shipped_schema_is_the_generated_one():
     assert schema.shipped_schema_text() == schema.schema_text(), "run: clfs-harness schema --write"
 
 
+def test_generated_c_op_tables_are_current():
+    from harness.protocol import c_ops
+    assert c_ops.stale() == [], "run: clfs-harness schema --write"
+
+
 def test_schema_is_a_valid_draft_2020_12_schema():
     jsonschema.Draft202012Validator.check_schema(json.loads(schema.shipped_schema_text()))
 
@@ -67,6 +72,23 @@ def test_schema_accepts_every_catalogue_document(repo, validator):
     {"name": "a", "description": "d", "steps": [{"create_marshalling_area": {
         "name": "m", "log": "l", "buffer_size": 1 << 32}}]},
     {"name": "a", "description": "d", "stpes": [], "steps": [{"create_log": {"name": "l"}}]},
+    {"name": "a", "description": "d", "expect_bugcheck": "some", "steps": [{"create_log": {"name": "l"}}]},
+    {"name": "a", "description": "d", "expect_bugcheck": [0xA, 0], "steps": [{"create_log": {"name": "l"}}]},
+    {"name": "a", "description": "d", "expect_bugcheck": [], "steps": [{"create_log": {"name": "l"}}]},
+    {"name": "a", "description": "d", "matrix": {"n": [1, 1]}, "steps": [{"create_log": {"name": "l"}}]},
+    {"name": "a", "description": "d", "steps": [{"add_container_set": {"log": "l", "count": -2, "size": 1}}]},
+    {"name": "a", "description": "d", "steps": [{"add_container_set": {"log": "l", "count": 0, "size": 1}}]},
+    {"name": "a", "description": "d", "steps": [{"create_marshalling_area": {
+        "name": "m", "log": "l", "buffer_size": "8GiB"}}]},
+    {"name": "a", "description": "d", "timeout": "soon", "steps": [{"create_log": {"name": "l"}}]},
+    {"name": "a", "description": "d", "known_issues": [{"link": "x"}], "steps": [{"create_log": {"name": "l"}}]},
 ])
 def test_schema_rejects_what_the_checker_rejects_structurally(validator, broken):
     assert list(validator.iter_errors(broken)), "the editor schema must flag this too"
+
+
+def test_readme_op_table_lists_every_op(repo):
+    from harness.scenario.ops import OPS
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    missing = [name for name, op in OPS.items() if f"| `{name}` | " not in readme]
+    assert missing == [], f"README.md's op table lacks {missing}"

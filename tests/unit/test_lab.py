@@ -75,7 +75,7 @@ def test_every_problem_is_one_line_naming_file_line_column_and_field(tmp_path):
         f"{path}:1:17: default_target: unknown target 'smokey' (did you mean smoke?); known: model, s, smoke, w, "
         "windows, wine",
         f"{path}:2:1: artefact_dirr: unknown field (did you mean artefact_dir?); known: version, default_target, "
-        "artefact_dir, cache_dir, infra_retries, accel, timeouts, hosts, targets",
+        "artefact_dir, cache_dir, infra_retries, keep_runs, accel, timeouts, hosts, targets, known_issues",
         f"{path}:3:16: infra_retries: expected an integer 0-10, got -1",
         f"{path}:4:18: timeouts.boot: expected a duration such as 30s, 2m or 1h, got '2 minutes'",
         f"{path}:6:39: hosts[0].capacity: expected an integer 1-256 (VMs at once), got 0",
@@ -83,7 +83,7 @@ def test_every_problem_is_one_line_naming_file_line_column_and_field(tmp_path):
         "got '/var/run/libvirt'",
         f"{path}:9:22: targets.w.imag: not an option of a windows target (did you mean image?); "
         "known: image, verifier, verifier_clfs, wait_for_dump, domain_log_dir, boot_timeout_s, "
-        "reboot_timeout_s, dump_timeout_s, max_dump_mib",
+        "reboot_timeout_s, dump_timeout_s, max_dump_mib, serve",
         f"{path}:9:46: targets.w.max_dump_mib: expected number (largest dump copied into a case folder), got True",
         f"{path}:10:34: targets.s.faults.*: unknown fault 'explode'; known: panic, hang, kill-sshd, kill-sshd-once",
     ]

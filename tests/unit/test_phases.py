@@ -124,7 +124,7 @@ def _result(case, lsn_value=0x1234, stopped=False) -> CaseResult:
         if s.op == "flush_to_lsn":
             outputs = {"last_flushed_lsn": s.args["lsn"] if isinstance(s.args["lsn"], int) else lsn_value}
         steps.append(StepResult(s.index, s.op, RAN, 0, 0, s.context, outputs, 5))
-    return CaseResult(target="fake", steps=tuple(steps), cleanup=CleanupSummary(logs_closed=1),
+    return CaseResult(target="fake", steps=tuple(steps), cleanup=CleanupSummary(logs_closed=1), identity={"target": "fake"},
                       request=b"r", response=b"s", elapsed_s=0.5, stopped=stopped)
 
 
@@ -182,7 +182,7 @@ def test_reports_show_each_phase(tmp_path):
         r = _result(c)
         return r if n == 1 else CaseResult(target="fake", steps=tuple(
             StepResult(s.index, s.op, RAN, 0, 0, s.context, {"last_flushed_lsn": 1} if s.op == "flush_to_lsn"
-                       else {}, 5) for s in r.steps), cleanup=r.cleanup)
+                       else {}, 5) for s in r.steps), cleanup=r.cleanup, identity=r.identity)
 
     result = run_phases(case, run, lambda how: None, "fake")
     verdict = judge(case, result)
@@ -194,4 +194,4 @@ def test_reports_show_each_phase(tmp_path):
     assert [p["restart"] for p in record["phases"]] == [None, "power_cut"]
     schema = json.loads(SCHEMA_PATH.read_text())
     jsonschema.validate(record, {"$defs": schema["$defs"], "$ref": "#/$defs/case"})
-    assert _first_mismatch(record).startswith("phase 2 step 9 flush_to_lsn: ")
+    assert "step 9 flush_to_lsn" in _first_mismatch(record)

@@ -45,7 +45,7 @@ def test_request_layout():
     h = struct.unpack_from("<IHHIIIHHIIIHHI", data)
     magic, version, header_size, total, flags, count, step_size, slots, steps_off, payload_off, \
         payload_size, regs, _, bugcheck = h
-    assert (magic, version, header_size, step_size) == (wire.REQ_MAGIC, 1, 64, 80)
+    assert (magic, version, header_size, step_size) == (wire.REQ_MAGIC, wire.PROTO_VERSION, 64, 80)
     assert total == len(data) and count == 11 and slots == 2 and regs == 3 and flags == 0
     assert steps_off == 64 and payload_off == 64 + 11 * 80 and payload_off + payload_size == total
     s1 = _step_record(data, 0)
@@ -79,11 +79,37 @@ def test_bugcheck_flag_and_u64_values():
     (lambda: case([step(1, "create_log", name="l"),
                    step(2, "align_reserved_log", area="l", record_sizes=tuple(range(65)))]), "65 items"),
     (lambda: case([step(1, "create_log", name="l"),
-                   step(2, "add_container_set", log="l", count=3000, size=1)]), "limit of 2048"),
+                   step(2, "add_container_set", log="l", count=3000, size=1)]), "range of 1 to 2048"),
+    (lambda: case([step(1, "create_log", name="l"),
+                   step(2, "add_container_set", log="l", count=0, size=1)]), "range of 1 to 2048"),
+    (lambda: case([step(1, "create_log", name="l"),
+                   step(2, "add_container_set", log="l", count=2, size=1),
+                   step(3, "create_marshalling_area", name="a", log="l", buffer_size=512),
+                   step(4, "reserve_and_append", area="a", records=(0xFFFF_FFFF,))]),
+     r"step 4 \(reserve_and_append\): a record of 4294967295 bytes, more than the driver's 1048576"),
+    (lambda: case([step(1, "create_log", name="l"),
+                   step(2, "add_container_set", log="l", count=2, size=1),
+                   step(3, "create_marshalling_area", name="a", log="l", buffer_size=512),
+                   *(step(4 + i, "reserve_and_append", area="a", records=(1 << 20,)) for i in range(17))]),
+     r"step 20 \(reserve_and_append\): records add up to 17825792 bytes"),
 ])
 def test_encode_refuses_what_the_wire_cannot_carry(bad, message):
     with pytest.raises(ProtocolError, match=message):
         encode_request(bad(), scratch=SCRATCH)
+
+
+def test_driver_refuses_a_record_over_its_cap(model):
+    """The model runs the driver's own validation: an over-cap record never reaches an op."""
+    good = case([step(1, "create_log", name="l"),
+                 step(2, "add_container_set", log="l", count=2, size=1),
+                 step(3, "create_marshalling_area", name="a", log="l", buffer_size=512),
+                 step(4, "reserve_and_append", area="a", records=(16,))])
+    data = bytearray(encode_request(good, scratch=SCRATCH))
+    s4 = _step_record(bytes(data), 3)
+    payload = _header(bytes(data))["payload_offset"]
+    struct.pack_into("<q", data, payload + s4["list_offset"], 0xFFFF_FFFF)   # what the encoder refuses
+    with pytest.raises(RequestRejected, match="record payload too large"):
+        decode_response(model.run_bytes(bytes(data)), good, target="model")
 
 
 def test_unsaved_register_is_refused():
@@ -174,7 +200,7 @@ RS = wire.STEP_RESULT.size
     (lambda d: d[:-1], "total_size"),
     (lambda d: d + b"\0", "total_size"),
     (lambda d: _patch(d, 0, "<I", 0x12345678), "magic"),
-    (lambda d: _patch(d, 4, "<H", 2), "version"),
+    (lambda d: _patch(d, 4, "<H", wire.PROTO_VERSION + 1), "version"),
     (lambda d: _patch(d, 24, "<H", 120), "record sizes"),
     (lambda d: _patch(d, 36, "<I", 0x100), "unknown flags"),
     (lambda d: _patch(d, 20, "<I", 10), "10 step results"),
@@ -191,7 +217,6 @@ RS = wire.STEP_RESULT.size
     (lambda d: _patch(d, R0 + 3 * RS + 40, "<Q", 5), "mask does not mark"),
     (lambda d: _patch(d, R0 + 3 * RS + 8, "<I", 0xC0000001), "outputs on a failed step"),
     (lambda d: _patch(_patch(d, R0 + 10 * RS + 6, "<B", 2), R0 + 10 * RS + 24, "<Q", 1), "did not run"),
-    (lambda d: _patch(d, len(d) - 4, "<I", 1), "cleanup: reserved"),
 ])
 def test_bad_response_bytes_are_rejected(good, mutate, message):
     c, data = good
@@ -209,7 +234,7 @@ def test_response_for_another_case_is_rejected(good):
 
 def test_refusal_decodes_as_request_rejected(good):
     c, _ = good
-    refusal = struct.pack(wire.RESP_HEADER.fmt, wire.RESP_MAGIC, 1, 48, 80, 3, 0, 0, 128, 32, 48, 48,
+    refusal = struct.pack(wire.RESP_HEADER.fmt, wire.RESP_MAGIC, wire.PROTO_VERSION, 48, 80, 3, 0, 0, 128, 32, 48, 48,
                           0, 0, 0) + bytes(32)
     with pytest.raises(RequestRejected, match="protocol version mismatch") as info:
         decode_response(refusal, c, target="vm")

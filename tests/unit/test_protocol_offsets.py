@@ -31,7 +31,8 @@ def _c_program() -> str:
         "CT_MAX_REGS": wire.MAX_REGS, "CT_MAX_LIST": wire.MAX_LIST, "CT_MAX_SAVES": wire.MAX_SAVES,
         "CT_MAX_OUTPUTS": wire.MAX_OUTPUTS, "CT_MAX_PATH_CHARS": wire.MAX_PATH_CHARS,
         "CT_MAX_PAYLOAD": wire.MAX_PAYLOAD, "CT_MAX_REQUEST": wire.MAX_REQUEST,
-        "CT_MAX_CONTAINER_SET": wire.MAX_CONTAINER_SET,
+        "CT_MAX_CONTAINER_SET": wire.MAX_CONTAINER_SET, "CT_MAX_RECORD_BYTES": wire.MAX_RECORD_BYTES,
+        "CT_MAX_REQUEST_RECORD_BYTES": wire.MAX_REQUEST_RECORD_BYTES,
         "IOCTL_CLFSTEST_RUN": wire.IOCTL_CLFSTEST_RUN, "IOCTL_CLFSTEST_INFO": wire.IOCTL_CLFSTEST_INFO,
         "CT_REJ_COUNT": len(wire.REJECT_NAMES), "CT_RESP_FLAGS_ALL": wire.RESP_FLAGS_ALL,
     }
@@ -45,6 +46,12 @@ def _c_program() -> str:
         lines.append(f'  printf("const CT_OP_{op.upper()} %lu\\n", (unsigned long)CT_OP_{op.upper()});')
     lines += ["  return 0;", "}"]
     return "\n".join(lines), consts
+
+
+def test_scenario_language_caps_records_as_the_driver_does():
+    from harness.scenario import ops
+
+    assert (ops.MAX_RECORD_BYTES, ops.REQUEST_RECORD_LIMIT) == (wire.MAX_RECORD_BYTES, wire.MAX_REQUEST_RECORD_BYTES)
 
 
 def test_offsets_match_gcc(tmp_path):
@@ -86,3 +93,49 @@ def test_ops_cover_the_vocabulary():
     from harness.scenario.ops import OPS
     assert list(wire.OP_CODES) == list(OPS)
     assert sorted(wire.OP_CODES.values()) == list(range(1, len(OPS) + 1))
+
+
+def test_compiled_op_spec_table_is_the_declaration(tmp_path):
+    """The interpreter's validation table, as gcc compiles it, holds what ops.py declares."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc not installed: cannot compile the spec-table program")
+    from harness.protocol import c_ops
+    from harness.scenario.ops import OPS
+    fields = ("slot_use", "slot2_use", "value_use", "str_use", "list_use", "list2_use", "outputs", "args",
+              "step_flags", "needs_live", "test_only", "blob_use", "reg2_use", "reg3_use", "checks_payload")
+    src = ['#include <stdio.h>', '#include "ct_interp.h"', "int main(void) {", "  unsigned i;",
+           "  for (i = 1; i < CT_OP_COUNT; i++) {",
+           '    printf("%s", ct_op_specs[i].name);']
+    src += [f'    printf(" %u", (unsigned)ct_op_specs[i].{f});' for f in fields]
+    src += ['    printf("\\n");', "  }", "  return 0;", "}"]
+    (tmp_path / "specs.c").write_text("\n".join(src))
+    exe = tmp_path / "specs"
+    drv = ROOT / "driver_src"
+    subprocess.run([gcc, "-std=c11", "-Wall", "-Werror", f"-I{drv / 'include'}", f"-I{drv / 'common'}",
+                    str(tmp_path / "specs.c"), str(drv / "common" / "ct_interp.c"), "-o", str(exe)],
+                   check=True, capture_output=True, text=True)
+    rows = [line.split() for line in subprocess.run([str(exe)], check=True, capture_output=True,
+                                                     text=True).stdout.splitlines()]
+    uses = {"CT_USE_NONE": 0, "CT_USE_DEFINE_LOG": 1, "CT_USE_DEFINE_AREA": 2, "CT_USE_LOG": 3, "CT_USE_AREA": 4,
+            "CT_USE_DEFINE_READ": 5, "CT_USE_READ": 6}
+    flag_bits = {"0": 0, **wire.STEP_FLAG_CODES}
+    assert [r[0] for r in rows] == [o.name for o in sorted(OPS.values(), key=lambda o: o.code)]
+    for row in rows:
+        want = c_ops.spec_fields(OPS[row[0]])
+        for field, got in zip(fields, row[1:]):
+            value = want[field]
+            if field.endswith("_use") and isinstance(value, str):
+                value = uses[value]
+            elif field == "step_flags":
+                value = sum(flag_bits[f.strip()] for f in str(value).split("|"))
+            assert int(got) == int(value), f"{row[0]}.{field}"
+
+
+def test_generator_refuses_a_wire_field_that_names_no_parameter():
+    from dataclasses import replace
+    from harness.protocol import c_ops
+    from harness.scenario.ops import OPS
+    bad = replace(OPS["flush_to_lsn"], wire=replace(OPS["flush_to_lsn"].wire, args=("nope",)))
+    with pytest.raises(ValueError, match="nope"):
+        c_ops.spec_fields(bad)

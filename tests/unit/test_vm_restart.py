@@ -78,6 +78,7 @@ def test_closing_a_vm_target_closes_its_guest_and_session():
     closed = []
     target = SmokeTarget()
     target._guest = type("G", (), {"close": lambda self: closed.append("guest")})()
-    target._session = type("S", (), {"close": lambda self: closed.append("session")})()
+    target._session = type("S", (), {"close": lambda self: closed.append("session"),
+                                     "run": type("R", (), {"remove_staging": lambda self: None})()})()
     target.close()
     assert closed == ["guest", "session"] and target._guest is None

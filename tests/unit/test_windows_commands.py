@@ -38,6 +38,16 @@ def test_no_command_contains_a_double_quote_or_control_character():
         assert not any(ord(c) < 0x20 for c in command), name
 
 
+def test_run_removes_clfs_authentication_files_before_the_request():
+    """Windows 11 25H2 / Server 2025 (KB5056852) keep <log>.blf.cnpf beside each log: removed under
+    the whole guest directory, then the scratch directory emptied, before clfsctl runs."""
+    command = wincmd.clfsctl_run_command()
+    cnpf = command.index("Get-ChildItem -Recurse -Force -ErrorAction SilentlyContinue -LiteralPath 'C:\\clfstest' "
+                         "-Filter '*.cnpf' | Remove-Item -Force")
+    sweep = command.index("-LiteralPath 'C:\\clfstest\\scratch' | Remove-Item -Recurse -Force")
+    assert cnpf < sweep < command.index("& 'C:\\clfstest\\clfsctl.exe' run")
+
+
 def test_native_commands_pass_the_exit_code_on():
     for name in ("sc_create", "sc_start", "verifier_standard", "reboot", "clfsctl_run"):
         assert wincmd.all_commands()[name].endswith("; exit $LASTEXITCODE"), name

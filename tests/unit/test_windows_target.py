@@ -44,7 +44,7 @@ def test_importing_the_target_loads_neither_paramiko_nor_libvirt():
 def test_defaults():
     o = resolve_options(None, env={})
     assert o == {"image": None, "domain_log_dir": None, "verifier": "off", "wait_for_dump": False,
-                 "boot_timeout_s": None, "reboot_timeout_s": 600.0, "dump_timeout_s": 900.0,
+                 "serve": True, "boot_timeout_s": None, "reboot_timeout_s": 600.0, "dump_timeout_s": 900.0,
                  "max_dump_mib": 8192.0}
 
 
@@ -175,14 +175,23 @@ def write_bytes(path: Path, data: bytes) -> Path:
 # ---- execute ------------------------------------------------------------------------------------
 
 class FakeGuest:
-    """Answers run_request with what a test gives it; records the call."""
+    """Answers run_request and serve_request with what a test gives it; records the call
+    (``modes``: which of the two was used)."""
 
     def __init__(self, tmp_path: Path, answer):
         self.console_log = tmp_path / "console.log"
         self.console_log.write_bytes(b"boot noise\n")
-        self.answer, self.calls = answer, []
+        self.answer, self.calls, self.modes = answer, [], []
+
+    def serve_request(self, request, timeout, *, max_frame, evidence_dir=None):
+        self.modes.append(("serve", max_frame))
+        return self._answer(request, timeout, evidence_dir)
 
     def run_request(self, request, timeout, evidence_dir=None):
+        self.modes.append(("run",))
+        return self._answer(request, timeout, evidence_dir)
+
+    def _answer(self, request, timeout, evidence_dir):
         self.calls.append((request, timeout, evidence_dir))
         with open(self.console_log, "ab") as fh:
             fh.write(b"SAC> during the case\n")
@@ -195,6 +204,19 @@ def target_with(tmp_path, answer) -> WindowsTarget:
     target = WindowsTarget(options={"image": "unused"})
     target._guest = FakeGuest(tmp_path, answer)
     return target
+
+
+@pytest.mark.parametrize("serve, mode", [(None, ("serve",)), ("false", ("run",))])
+def test_clfsctl_serve_by_default_and_run_per_case_when_the_lab_says_so(tmp_path, monkeypatch, serve, mode):
+    from harness.protocol import wire
+    if serve is not None:
+        monkeypatch.setenv("CLFS_HARNESS_WINDOWS_SERVE", serve)
+    target = WindowsTarget(options={"image": "unused"})
+    target._guest = FakeGuest(tmp_path, b"not a response")
+    with pytest.raises(ProtocolError):
+        target.execute(lifecycle(), None)
+    expected = ("serve", wire.response_size(wire.MAX_STEPS)) if mode[0] == "serve" else mode
+    assert target._guest.modes == [expected]
 
 
 def test_execute_writes_request_and_refuses_garbage(tmp_path):
@@ -253,6 +275,9 @@ class PhaseGuest(FakeGuest):
     def __init__(self, tmp_path, model):
         super().__init__(tmp_path, None)
         self.model, self.events, self.instance = model, [], self.Instance()
+
+    def serve_request(self, request, timeout, *, max_frame, evidence_dir=None):
+        return self.run_request(request, timeout, evidence_dir)
 
     def run_request(self, request, timeout, evidence_dir=None):
         self.events.append("request")
