@@ -95,3 +95,13 @@ def test_a_changed_op_or_status_is_a_line_of_its_own():
         "step 1 align_reserved_log: status STATUS_SUCCESS -> STATUS_NO_MEMORY"]
     assert baseline.compare([step()], [step(op="flush_buffers")]) == [
         "step 1 flush_buffers: op align_reserved_log -> flush_buffers"]
+
+
+def test_a_baseline_file_is_stable_reviewable_text(tmp_path):
+    # Sorted keys and one-space indents: recording the same results twice gives the same bytes,
+    # and a change of behaviour shows in review as the lines that changed.
+    [path] = baseline.record([rec("a.scenario.yaml::x", outputs={"aligned_size": 512})], tmp_path)
+    assert path.read_text() == (
+        '{\n "cases": {\n  "a.scenario.yaml::x": [\n   {\n    "disposition": "ran",\n    "index": 1,\n'
+        '    "irql": 0,\n    "op": "align_reserved_log",\n    "outputs": {\n     "aligned_size": 512\n    },\n'
+        '    "status": "STATUS_SUCCESS"\n   }\n  ]\n }\n}\n')

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import pytest
 
-from harness.scenario.check import DEFAULT_TIMEOUT_S, MAX_CASES_PER_SCENARIO, MAX_STEPS, case_id
+from harness.scenario.check import case_id
 from harness.scenario.load import load_file
 
 pytestmark = pytest.mark.timeout(20)
 
 LOG = "  - create_log: {name: log}\n"
+MAX_STEPS = 128                  # steps per scenario (the driver takes 256 per request)
+MAX_CASES_PER_SCENARIO = 1024    # cases one scenario's matrix may expand to
 
 
 def load(tmp_path, text: str):
@@ -43,17 +45,11 @@ def header_problems(tmp_path, header: str) -> list[str]:
 
 # ---- what the header becomes -----------------------------------------------------------------
 
-def test_a_scenario_timeout_is_the_case_timeout():
-    assert one_case_timeout("timeout: 2m\n") == 120.0
-    assert one_case_timeout("timeout: 30s\n") == 30.0
-    assert one_case_timeout("") == DEFAULT_TIMEOUT_S
-
-
-def one_case_timeout(header: str) -> float:
-    import tempfile
-    from pathlib import Path
-    with tempfile.TemporaryDirectory() as tmp:
-        return one_case(Path(tmp), header).timeout_s
+def test_a_scenario_timeout_is_the_case_timeout(tmp_path):
+    assert one_case(tmp_path, "timeout: 2m\n").timeout_s == 120.0
+    assert one_case(tmp_path, "timeout: 30s\n").timeout_s == 30.0
+    assert one_case(tmp_path, "timeout: 1h\n").timeout_s == 3600.0
+    assert one_case(tmp_path).timeout_s == 120.0  # the documented default
 
 
 def test_a_bad_timeout_is_reported_at_its_line(tmp_path):
@@ -246,3 +242,17 @@ def test_problems_are_listed_in_file_order_and_each_once(tmp_path):
         "x.scenario.yaml:6:29: scenario 'basic', step 1 (create_log): unknown parameter 'bogus'; create_log takes "
         "name, path, disposition",
     ]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: 5\ndescription: d\nsteps:\n" + LOG,
+     "x.scenario.yaml:1:7: document 1: name: expected letters, digits, '_', '-' or '.', starting with a letter or "
+     "'_', got 5"),
+    ("description: d\nsteps:\n" + LOG, "x.scenario.yaml:1:1: document 1: missing required field 'name'"),
+    ("name: basic\ndescription: 5\nsteps:\n" + LOG, "x.scenario.yaml:2:14: scenario 'basic': description: "
+                                                    "expected text, got 5"),
+    ("name: basic\ndescription: d\nsteps: 5\n", "x.scenario.yaml:3:8: scenario 'basic': steps: expected a "
+                                                "non-empty list of steps, got 5"),
+])
+def test_a_header_of_the_wrong_type_is_one_problem_not_a_crash(tmp_path, text, message):
+    assert problems(tmp_path, text) == [message]

@@ -315,3 +315,44 @@ def test_a_problem_in_a_step_is_reported_once_not_again_at_each_use(tmp_path):
     found = problems(tmp_path, "  - create_log: {name: other, disposition: sometimes}\n"
                                "  - close_log: {log: other}\n  - delete_log: {log: other}\n")
     assert len(found) == 1 and "disposition: expected one of" in found[0]
+
+
+# ---- a wrong step is one problem, never a crash or a second problem ---------------------------
+
+ALIGNED = "  - align_reserved_log: {area: ma, record_sizes: [100]}\n    save: {aligned: aligned_size}\n"
+
+
+@pytest.mark.parametrize("body, message", [
+    # the rule "alloc records = align records" must not run on parameters that failed their own checks
+    (ALIGNED + "  - alloc_reserved_log: {area: ma, adjustment: '${aligned}'}\n",
+     "step 4 (alloc_reserved_log): missing required parameter 'records'"),
+    (ALIGNED + "  - alloc_reserved_log: {area: ma, records: two, adjustment: '${aligned}'}\n",
+     "step 4 (alloc_reserved_log): records: expected an integer >= 1, got 'two'"),
+    ("  - alloc_reserved_log: {records: 1, adjustment: 5}\n",
+     "step 3 (alloc_reserved_log): missing required parameter 'area'"),
+    ("  - align_reserved_log: {area: ma}\n    save: {aligned: aligned_size}\n",
+     "step 3 (align_reserved_log): missing required parameter 'record_sizes'"),
+    ("  - create_log: {name: 5}\n", "step 3 (create_log): name: expected a name of letters, digits and '_', got 5"),
+    ("  - create_log: {name: other, path: 5}\n", "step 3 (create_log): path: expected text, got 5"),
+    ("  - create_log: {name: other, path: '${nope}'}\n", "step 3 (create_log): path: undefined name '${nope}'"),
+    # a malformed placeholder is named as written, not as the part a regular expression sees
+    ("  - create_log: {name: other, path: '${a}b}'}\n", "step 3 (create_log): path: undefined name '${a}b}'"),
+    ("  - flush_buffers: {area: ma}\n    expect: {status: passed}\n",
+     "step 3 (flush_buffers): expect: expected success, failure, any, a STATUS_ name or an NTSTATUS code, "
+     "got 'passed'"),
+    ("  - flush_buffers: {area: ma}\n    expect: [success]\n",
+     "step 3 (flush_buffers): expect: expected success, failure, any, a STATUS_ name or an NTSTATUS code, got a list"),
+    ("  - flush_buffers: {area: ma}\n    expect: 1.5\n",
+     "step 3 (flush_buffers): expect: expected success, failure, any, a STATUS_ name or an NTSTATUS code, got 1.5"),
+])
+def test_a_wrong_step_is_one_problem_not_a_crash(tmp_path, body, message):
+    assert message in one_problem(tmp_path, body)
+
+
+def test_what_a_step_names_and_switches_on_is_kept(tmp_path):
+    steps = steps_of(tmp_path, "  - create_marshalling_area: {name: mb, log: log, buffer_size: 1, "
+                               "alloc_callback: true, free_callback: false}\n  - flush_buffers: {area: mb}\n"
+                               "  - create_log: {name: other, path: '${scratch}'}\n")
+    assert steps[2].args["alloc_callback"] is True and steps[2].args["free_callback"] is False
+    assert steps[2].args["log"] == "log" and steps[3].args["area"] == "mb"
+    assert steps[4].args["path"] == "${scratch}"

@@ -372,3 +372,58 @@ def test_a_short_response_names_its_length():
     with pytest.raises(ProtocolError, match="shorter than"):
         decode(b"")
     decode(bytearray(response([result(1, "align_reserved_log")])))  # any bytes-like object
+
+
+def test_a_payload_of_exactly_256_kib_travels_and_one_more_piece_is_refused():
+    # 254 appends with two full lists (1 KiB), 32 of them also saving 16 values (64 bytes):
+    # 254 * 1024 + 32 * 64 = 262144 bytes, the driver's payload limit, to the byte.
+    area = [step(1, "create_log", name="l", path=None), step(2, "create_marshalling_area", name="a", log="l",
+                                                              buffer_size=4096)]
+    saves = {f"s{i}": "lsn" for i in range(16)}
+    appends = [step(3 + i, "reserve_and_append", area="a", records=(8,) * 64, reservations=(8,) * 64,
+                    save=saves if i < 32 else None) for i in range(254)]
+    h = header(encode(*area, *appends))
+    assert h["payload_size"] == wire.MAX_PAYLOAD == 262144
+    area[0] = step(1, "create_log", name="l", path="x")
+    with pytest.raises(ProtocolError, match=r"payload of 262152 bytes exceeds 262144"):
+        encode(*area, *appends)
+
+
+def test_an_lsn_of_exactly_2_63_travels_as_its_bits():
+    data = encode(*SETUP, step(4, "flush_to_lsn", area="a", lsn=1 << 63),
+                  step(5, "flush_to_lsn", area="a", lsn=(1 << 64) - 1))
+    assert step_record(data, 3)["value"] == -(1 << 63)
+    assert step_record(data, 4)["value"] == -1
+
+
+def test_each_path_starts_on_a_utf16_boundary_where_its_step_says():
+    data = encode(step(1, "create_log", name="a", path="x"),
+                  step(2, "create_log", name="b", path="yz"),
+                  step(3, "create_log", name="c", path="w"))
+    texts = []
+    for i in range(3):
+        rec = step_record(data, i)
+        assert rec["str_offset"] % 2 == 0
+        texts.append(payload(data)[rec["str_offset"]:rec["str_offset"] + rec["str_bytes"]].decode("utf-16-le"))
+    assert texts == ["x", "yz", "w"]
+    assert [step_record(data, i)["str_offset"] for i in range(3)] == [0, 2, 6]
+
+
+def test_a_refusal_code_beyond_the_known_ones_is_shown_as_a_number():
+    n = len(wire.REJECT_NAMES)
+    with pytest.raises(RequestRejected, match=f"driver refused the request: code {n}$"):
+        decode(response([], reject=n))
+    with pytest.raises(RequestRejected, match=f"refused the request: {wire.REJECT_NAMES[n - 1]}$"):
+        decode(response([], reject=n - 1))
+
+
+def test_the_raw_response_is_kept_as_bytes_whatever_it_came_in():
+    data = response([result(1, "align_reserved_log")])
+    r = decode(bytearray(data))
+    assert type(r.response) is bytes and r.response == data
+
+
+def test_a_bare_header_is_judged_by_its_sizes_not_as_short():
+    data = response([result(1, "align_reserved_log")])[:wire.RESP_HEADER.size]
+    with pytest.raises(ProtocolError, match=f"total_size {wire.response_size(1)} but {wire.RESP_HEADER.size} bytes"):
+        decode(data)
