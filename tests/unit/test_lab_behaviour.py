@@ -186,3 +186,27 @@ def test_a_lab_file_must_be_one_mapping(tmp_path):
     for text in ("- a\n", "a: 1\n---\nb: 2\n"):
         with pytest.raises(UsageError, match="lab file: expected one YAML mapping"):
             lab_of(tmp_path, text)
+
+
+@pytest.mark.parametrize("cores, capacity", [(6, 6), (1, 1), (None, 1)])
+def test_without_hosts_the_local_host_takes_one_vm_per_core(monkeypatch, cores, capacity):
+    monkeypatch.setattr("harness.lab.os.cpu_count", lambda: cores)
+    lab = load_lab(None, env={})
+    assert lab.hosts == (Host(lab.config.libvirt_uri, capacity),)
+
+
+def test_a_lab_file_that_cannot_be_read_is_one_line(tmp_path):
+    with pytest.raises(UsageError, match=rf"^lab file {tmp_path}: Is a directory$"):
+        load_lab(tmp_path, env={})
+
+
+def test_a_lab_file_of_the_size_limit_is_read_and_one_byte_more_is_refused(tmp_path):
+    from harness.scenario.yamlsrc import MAX_FILE_BYTES
+    path = tmp_path / "clfs-lab.yaml"
+    text = "infra_retries: 0\n#"
+    path.write_text(text + "x" * (MAX_FILE_BYTES - len(text)))
+    assert load_lab(path, env={}).infra_retries == 0
+    path.write_text(text + "x" * (MAX_FILE_BYTES - len(text) + 1))
+    with pytest.raises(UsageError, match=rf"^{path}:1:1: lab file: {MAX_FILE_BYTES + 1} bytes, more than the "
+                                         rf"{MAX_FILE_BYTES} allowed$"):
+        load_lab(path, env={})
