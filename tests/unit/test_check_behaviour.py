@@ -256,3 +256,25 @@ def test_problems_are_listed_in_file_order_and_each_once(tmp_path):
 ])
 def test_a_header_of_the_wrong_type_is_one_problem_not_a_crash(tmp_path, text, message):
     assert problems(tmp_path, text) == [message]
+
+
+def test_the_largest_windows_build_number_is_a_requirement(tmp_path):
+    case = one_case(tmp_path, "requires: {min_windows_build: 0xFFFFFFFF}\n")
+    assert case.requires.min_windows_build == 0xFFFFFFFF
+
+
+def test_a_step_list_over_the_limit_is_one_problem_not_one_per_step(tmp_path):
+    body = "  - bogus_step: {}\n" * (MAX_STEPS + 1)
+    assert problems(tmp_path, "name: basic\ndescription: d\nsteps:\n" + body) == [
+        f"x.scenario.yaml:4:3: scenario 'basic': steps: {MAX_STEPS + 1} steps; a scenario has at most {MAX_STEPS}"]
+
+
+@pytest.mark.parametrize("matrix", ["  two-words: [1]\n", "  n: []\n", "  n: [[1]]\n", "  n: [1, 1]\n"])
+def test_a_bad_matrix_axis_is_one_problem_not_one_per_use(tmp_path, matrix):
+    # The steps use the axis; its mistake is reported at the matrix, not again at every use in every case.
+    text = ("name: grid\ndescription: d\nmatrix:\n" + matrix + "steps:\n"
+            "  - create_log: {name: log, path: '${scratch}/${n}'}\n"
+            "  - add_container: {log: log, size: '${n}'}\n")
+    text = text.replace("${n}", "${two-words}") if "two-words" in matrix else text
+    found = problems(tmp_path, text)
+    assert len(found) == 1 and "matrix" in found[0], found

@@ -332,6 +332,8 @@ ALIGNED = "  - align_reserved_log: {area: ma, record_sizes: [100]}\n    save: {a
      "step 3 (alloc_reserved_log): missing required parameter 'area'"),
     ("  - align_reserved_log: {area: ma}\n    save: {aligned: aligned_size}\n",
      "step 3 (align_reserved_log): missing required parameter 'record_sizes'"),
+    (ALIGNED + "  - alloc_reserved_log: {area: ma, records: 3, adjustment: '${aligned}', extra: 1}\n",
+     "step 4 (alloc_reserved_log): unknown parameter 'extra'; alloc_reserved_log takes area, records, adjustment"),
     ("  - create_log: {name: 5}\n", "step 3 (create_log): name: expected a name of letters, digits and '_', got 5"),
     ("  - create_log: {name: other, path: 5}\n", "step 3 (create_log): path: expected text, got 5"),
     ("  - create_log: {name: other, path: '${nope}'}\n", "step 3 (create_log): path: undefined name '${nope}'"),
@@ -356,3 +358,13 @@ def test_what_a_step_names_and_switches_on_is_kept(tmp_path):
     assert steps[2].args["alloc_callback"] is True and steps[2].args["free_callback"] is False
     assert steps[2].args["log"] == "log" and steps[3].args["area"] == "mb"
     assert steps[4].args["path"] == "${scratch}"
+
+
+@pytest.mark.parametrize("body, place", [
+    ("  - {flush_buffers: {area: ma}, expct: any}\n", "6:33"),
+    ("  - add_container: {log: log, size: 512KiB}\n    expect: {status: failure, size: 1}\n", "7:31"),
+    ("  - add_container: {log: log, size: 512KiB}\n    expect: {container_size: {about: 1}}\n", "7:31"),
+    ("  - add_container: {log: log, size: 512KiB}\n    save: {'a b': container_size}\n", "7:12"),
+])
+def test_a_wrong_key_is_reported_where_the_key_is_written(tmp_path, body, place):
+    assert one_problem(tmp_path, body).startswith(f"x.scenario.yaml:{place}: ")
