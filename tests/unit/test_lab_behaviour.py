@@ -210,3 +210,15 @@ def test_a_lab_file_of_the_size_limit_is_read_and_one_byte_more_is_refused(tmp_p
     with pytest.raises(UsageError, match=rf"^{path}:1:1: lab file: {MAX_FILE_BYTES + 1} bytes, more than the "
                                          rf"{MAX_FILE_BYTES} allowed$"):
         load_lab(path, env={})
+
+
+def test_the_first_host_is_where_the_controller_itself_connects(tmp_path):
+    lab = lab_of(tmp_path, "hosts: [{uri: 'qemu+ssh://runner2/system'}, {uri: 'qemu:///system'}]\n")
+    assert lab.config.libvirt_uri == "qemu+ssh://runner2/system"
+    assert lab_of(tmp_path, "accel: tcg\n").config.libvirt_uri == load_lab(None, env={}).config.libvirt_uri
+
+
+def test_a_bad_target_table_and_a_default_target_are_two_problems_not_a_crash(tmp_path):
+    assert problems_of(tmp_path, "default_target: w\ntargets: [w]\n") == [
+        "1:17: default_target: unknown target 'w'; known: model, smoke, windows",
+        "2:10: targets: expected a mapping of target name -> {kind: ..., options}"]

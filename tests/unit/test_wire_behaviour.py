@@ -8,6 +8,7 @@ a broken or hostile guest might send. Found by tools/mutation.py.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 import pytest
@@ -427,3 +428,23 @@ def test_a_bare_header_is_judged_by_its_sizes_not_as_short():
     data = response([result(1, "align_reserved_log")])[:wire.RESP_HEADER.size]
     with pytest.raises(ProtocolError, match=f"total_size {wire.response_size(1)} but {wire.RESP_HEADER.size} bytes"):
         decode(data)
+
+
+def test_a_hand_built_step_the_wire_cannot_name_is_refused_with_its_place():
+    bad_op = dataclasses.replace(LOG, op="create_logs")
+    with pytest.raises(ProtocolError, match=r"step 1 \(create_logs\): unknown op"):
+        encode_request(dataclasses.replace(case([LOG]), steps=(bad_op,)), scratch=SCRATCH)
+    bad_context = dataclasses.replace(LOG, context="high")
+    with pytest.raises(ProtocolError, match=r"step 1 \(create_log\): unknown context 'high'"):
+        encode(bad_context)
+    with pytest.raises(ProtocolError, match=r"step 1 \(create_log\): expected a string, got 5"):
+        encode(step(1, "create_log", name="l", path=5))
+    with pytest.raises(ProtocolError, match=r"step 4 \(align_reserved_log\): align_reserved_log has no output 'lsn'"):
+        encode(*SETUP, step(4, "align_reserved_log", area="a", record_sizes=(1,), save={"x": "lsn"}))
+
+
+def test_bytes_after_the_cleanup_record_are_refused():
+    data = bytearray(response([result(1, "align_reserved_log")]) + bytes(8))
+    struct.pack_into("<I", data, wire.RESP_HEADER.offsets()["total_size"], len(data))
+    with pytest.raises(ProtocolError, match=f"total_size {len(data)}, expected {wire.response_size(1)}"):
+        decode(bytes(data))
