@@ -18,8 +18,10 @@ How, and why so:
   (group and all) when it passes the bound. No mutated source is ever written, so nothing in the
   tree can be left mutated, even when the run is interrupted. Processes the tests start see the
   original module; the coverage map does not count them either, so the two views agree.
-- The bound per mutant is the larger of ``--timeout`` and ``--factor`` times the module's
-  unmutated run of the same tests, which must pass first (else the module is reported as broken).
+- A mutant's tests run fastest first (durations from the mapping run), and its ``--first`` fastest
+  alone before the rest: most mutants die there, after collecting a few test files, not dozens.
+- The bound per mutant run is the larger of ``--timeout`` and ``--factor`` times the module's
+  unmutated run of all its tests, which must pass first (else the module is reported as broken).
 - Equivalent mutants (no test can tell them from the original) are listed, with a one-line reason
   each, in tools/mutation_equivalents.txt: they are shown, and not counted.
 
@@ -280,8 +282,8 @@ class _MutantLoader:
 def _pytest_args(node_ids: list[str]) -> list[str]:
     # --assert=plain: pytest would otherwise load the project's modules through its own
     # assertion-rewriting import hook (the project is a pytest plugin) ahead of the mutant's.
-    return ["-q", "-x", "-p", "no:cacheprovider", "--assert=plain", "--rootdir", str(REPO), "-c", str(REPO / "pyproject.toml"),
-            "-o", "addopts=--strict-markers", *node_ids]
+    return ["-q", "-x", "-p", "no:cacheprovider", "--assert=plain", "--rootdir", str(REPO),
+            "-c", str(REPO / "pyproject.toml"), "-o", "addopts=--strict-markers", *node_ids]
 
 
 def _child_run_tests(node_ids: list[str], loader: _MutantLoader | None, quiet: bool = True) -> int:

@@ -135,7 +135,8 @@ def test_asking_for_an_unknown_target_names_the_lab_file(tmp_path):
 # ---- hosts -------------------------------------------------------------------------------------
 
 def test_a_host_takes_up_to_the_maximum_capacity(tmp_path):
-    lab = lab_of(tmp_path, f"hosts: [{{uri: 'qemu:///system', capacity: {MAX_CAPACITY}}}, {{uri: 'qemu+ssh://b/system'}}]\n")
+    lab = lab_of(tmp_path, f"hosts: [{{uri: 'qemu:///system', capacity: {MAX_CAPACITY}}}, "
+                           f"{{uri: 'qemu+ssh://b/system'}}]\n")
     assert lab.hosts == (Host("qemu:///system", MAX_CAPACITY), Host("qemu+ssh://b/system", 1))
     assert lab.capacity == MAX_CAPACITY + 1
     assert lab.config.libvirt_uri == "qemu:///system"

@@ -117,7 +117,8 @@ def test_every_comparison_of_an_output_judges_its_boundary(comparator, limit, pa
         v = verdict([step(1, want)], [result(1, outputs={"adjustment": value})])
         assert v.outcome == FAIL, value
     symbol = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[comparator]
-    assert f"expected {symbol} {limit}" in verdict([step(1, want)], [result(1, outputs={"adjustment": failing[0]})]).diff()
+    shown = verdict([step(1, want)], [result(1, outputs={"adjustment": failing[0]})]).diff()
+    assert f"expected {symbol} {limit}" in shown
 
 
 def test_a_step_with_outputs_but_a_wrong_status_shows_all_its_checks():
