@@ -18,6 +18,8 @@ from harness.errors import HarnessError, ScenarioError, UsageError
 COMMAND_MODULES = (
     "build_driver",
     "check",
+    "compare",
+    "coverage",
     "doctor",
     "image",
     "list_cases",

@@ -37,12 +37,15 @@ class LabConfig:
     boot_timeout_s: float = 120.0
     # Seconds one guest command may take unless the caller says otherwise. Range 1-86400.
     command_timeout_s: float = 60.0
+    # Run folders kept under run_dir (the newest; the current run counts). Range 1-100000.
+    keep_runs: int = 20
 
     def __post_init__(self) -> None:
         if self.accel not in ("auto", "kvm", "tcg"):
             raise UsageError(f"bad accel: {self.accel!r}, want auto, kvm or tcg")
         _check_range("boot_timeout_s", self.boot_timeout_s, 5, 3600)
         _check_range("command_timeout_s", self.command_timeout_s, 1, 86400)
+        _check_range("keep_runs", self.keep_runs, 1, 100000)
 
     @property
     def cert_path(self) -> Path:
@@ -71,6 +74,11 @@ def _convert(name: str, type_name: object, raw: str) -> object:
     text = str(type_name)
     if "Path" in text:
         return Path(raw)
+    if "int" in text:
+        try:
+            return int(raw)
+        except ValueError:
+            raise UsageError(f"CLFS_HARNESS_{name.upper()}: expected an integer, got {raw!r}") from None
     if "float" in text:
         try:
             return float(raw)

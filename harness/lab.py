@@ -6,6 +6,7 @@ named by ``--lab`` / ``$CLFS_HARNESS_LAB``)::
     default_target: smoke
     artefact_dir: /var/tmp/clfs-runs      # per-run folder: reports and one folder per case
     infra_retries: 1                      # a lab failure is retried this often, then an error
+    keep_runs: 20                         # run folders kept under artefact_dir (the newest)
     accel: auto                           # auto (probe KVM, fall back to TCG), kvm or tcg
     timeouts: {boot: 2m, command: 60s}
     hosts:                                # pytest-xdist workers are spread over these by capacity
@@ -40,6 +41,7 @@ MAX_CAPACITY = 256
 # Per target kind: option -> (type, description). A name not here is refused with the list.
 KIND_OPTIONS: dict[str, dict[str, tuple[type, str]]] = {
     "model": {},
+    "wine": {},
     "smoke": {
         # Lab faults for testing the pipeline itself: case-ID glob -> what the guest does
         # instead of running the case. They make the lab (not CLFS) misbehave, for real.
@@ -58,8 +60,8 @@ KIND_OPTIONS: dict[str, dict[str, tuple[type, str]]] = {
     },
 }
 SMOKE_FAULTS = ("panic", "hang", "kill-sshd", "kill-sshd-once")
-_TOP_KEYS = ("version", "default_target", "artefact_dir", "cache_dir", "infra_retries", "accel",
-             "timeouts", "hosts", "targets")
+_TOP_KEYS = ("version", "default_target", "artefact_dir", "cache_dir", "infra_retries", "keep_runs",
+             "accel", "timeouts", "hosts", "targets", "known_issues")
 _TIMEOUT_KEYS = {"boot": "boot_timeout_s", "command": "command_timeout_s"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -89,6 +91,12 @@ class Lab:
     default_target: str = "model"
     infra_retries: int = 1
     source: Path | None = None
+    known_issues: dict = field(default_factory=dict)  # case-ID glob -> tuple of KnownIssue
+
+    def known_issues_for(self, case_id: str) -> tuple:
+        """The lab file's known issues whose case-ID glob matches ``case_id``."""
+        return tuple(issue for pattern, issues in self.known_issues.items()
+                     if fnmatch.fnmatchcase(case_id, pattern) for issue in issues)
 
     def target(self, name: str) -> TargetDef:
         """The definition of target ``name``. Raises UsageError naming the known ones."""
@@ -171,7 +179,8 @@ def load_lab(path: Path | None, env: dict | None = None) -> Lab:
     targets.update(values.get("targets", {}))
     default = env.get("CLFS_HARNESS_TARGET") or values.get("default_target", "model")
     return Lab(config=config, hosts=tuple(hosts), targets=targets, default_target=default,
-               infra_retries=values.get("infra_retries", 1), source=Path(path) if path else None)
+               infra_retries=values.get("infra_retries", 1), source=Path(path) if path else None,
+               known_issues=values.get("known_issues", {}))
 
 
 # ---- parsing ---------------------------------------------------------------------------------
@@ -233,11 +242,19 @@ def _check(data: dict, p: _Problems) -> dict:
             out["infra_retries"] = value
         else:
             p.add(("infra_retries",), f"expected an integer 0-10, got {value!r}")
+    if "keep_runs" in data:
+        value = data["keep_runs"]
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 100000:
+            out["config"]["keep_runs"] = value
+        else:
+            p.add(("keep_runs",), f"expected an integer 1-100000 (run folders kept), got {value!r}")
     out["config"].update(_check_timeouts(data.get("timeouts"), p))
     if "hosts" in data:
         out["hosts"] = _check_hosts(data["hosts"], p)
     if "targets" in data:
         out["targets"] = _check_targets(data["targets"], p)
+    if "known_issues" in data:
+        out["known_issues"] = _check_known_issues(data["known_issues"], p)
     if "default_target" in data:
         name = data["default_target"]
         known = {**builtin_targets(), **out.get("targets", {})}
@@ -341,6 +358,22 @@ def _check_targets(raw, p: _Problems) -> dict[str, TargetDef]:
             else:
                 options[key] = value
         out[name] = TargetDef(name, kind, options)
+    return out
+
+
+def _check_known_issues(raw, p: _Problems) -> dict:
+    """``known_issues: {CASE-ID-GLOB: [issue, ...]}``, each issue as a scenario's (harness/scenario/known.py)."""
+    from harness.scenario.known import parse_known_issues
+
+    if not isinstance(raw, dict):
+        p.add(("known_issues",), "expected a mapping of case IDs (globs) to lists of issues")
+        return {}
+    out = {}
+    for pattern, issues in raw.items():
+        path = ("known_issues", pattern)
+        out[str(pattern)] = parse_known_issues(
+            issues, None, lambda sub, message, key=False: p.add(path + sub, message.removeprefix("known_issues"),
+                                                                key=key))
     return out
 
 

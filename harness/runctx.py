@@ -24,8 +24,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import testpoints
 from harness.errors import UsageError
 from harness.files import write_text_atomic
+from harness.interrupts import shielded
 from harness.lab import Host, Lab
 from harness.targets.base import CaseArtefacts
 
@@ -85,7 +87,8 @@ def open_target(lab: Lab, name: str, ctx: RunContext):
     try:
         instance.prepare()
     except BaseException:
-        instance.close()
+        with shielded():        # a second Ctrl-C must not cut the clean-up short
+            instance.close()
         raise
     return instance, host
 
@@ -99,8 +102,11 @@ def shared_build(ctx: RunContext, kind: str, build) -> dict[str, str]:
     shared = ctx.root / "shared"
     shared.mkdir(parents=True, exist_ok=True)
     record = shared / f"{kind}.json"
-    with open(shared / f".{kind}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # The lock is the folder itself (flock works on a directory's descriptor): no lock file to
+    # leave behind when the run is interrupted, and the kernel drops the lock with the process.
+    fd = os.open(shared, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         if record.is_file():
             try:
                 built = json.loads(record.read_text())
@@ -109,10 +115,13 @@ def shared_build(ctx: RunContext, kind: str, build) -> dict[str, str]:
             except (OSError, ValueError):
                 pass
         started = time.monotonic()
+        testpoints.reached("build")
         built = build()
         log.info("built for %s in %.1f s: %s", kind, time.monotonic() - started, built)
         write_text_atomic(record, json.dumps(built, indent=2, sort_keys=True) + "\n")
         return built
+    finally:
+        os.close(fd)
 
 
 def check_capacity(lab: Lab, target: str, workers: int | None) -> None:

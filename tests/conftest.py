@@ -11,7 +11,8 @@ REPO = Path(__file__).resolve().parents[1]
 # Scenario fixtures of the run-pipeline tests: they fail on purpose, and run only inside those
 # tests (copied to a temporary folder, on the smoke guest with lab faults), never as cases of
 # the test suite itself.
-collect_ignore = ["integration/pipeline"]
+# The same for the editor test's broken scenario files (tests/integration/test_editor_lsp.py).
+collect_ignore = ["integration/pipeline", "data/editor"]
 
 
 @pytest.fixture

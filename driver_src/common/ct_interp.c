@@ -38,6 +38,7 @@ static const char *const reject_names[CT_REJ_COUNT] = {
     "step index out of sequence", "unknown op", "bad context (dispatch needs expect_bugcheck)",
     "unknown step flag", "bad object slot", "bad register", "bad string", "bad list",
     "bad save entry", "argument out of range", "response buffer too small", "out of memory",
+    "record payload too large",
 };
 
 const char *ct_reject_name(uint32_t reject)
@@ -91,9 +92,10 @@ static int64_t list_item(const ct_interp *st, uint32_t off, uint32_t i)
     return v;
 }
 
-/* Op-specific argument ranges: enumerations and the shape of lists. */
-static uint32_t check_args(const ct_interp *st, const ct_step *s)
+/* Op-specific argument ranges: enumerations, the shape of lists and the record payload caps. */
+static uint32_t check_args(ct_interp *st, const ct_step *s)
 {
+    uint64_t record = 0;
     uint32_t i;
 
     switch (s->op) {
@@ -102,7 +104,8 @@ static uint32_t check_args(const ct_interp *st, const ct_step *s)
             return CT_REJ_ARG;
         break;
     case CT_OP_ADD_CONTAINER_SET:
-        if (s->arg[0] > CT_MAX_CONTAINER_SET)
+        /* cContainers 0 would hand CLFS an empty array: refused here, never sent */
+        if (s->arg[0] == 0 || s->arg[0] > CT_MAX_CONTAINER_SET)
             return CT_REJ_ARG;
         break;
     case CT_OP_CREATE_MARSHALLING_AREA:
@@ -116,7 +119,14 @@ static uint32_t check_args(const ct_interp *st, const ct_step *s)
             int64_t v = list_item(st, s->list_offset, i);
             if (v < 0 || v > (int64_t)0xFFFFFFFF)
                 return CT_REJ_LIST;
+            record += (uint64_t)v;   /* <= 64 * 0xFFFFFFFF: no wrap */
         }
+        /* The write entries form one record, whose payload the kernel op allocates. */
+        if (record > CT_MAX_RECORD_BYTES)
+            return CT_REJ_RECORD_SIZE;
+        st->record_bytes += record;
+        if (st->record_bytes > CT_MAX_REQUEST_RECORD_BYTES)
+            return CT_REJ_RECORD_SIZE;
         break;
     case CT_OP_QUERY_LOG_INFO:
         if (s->arg[0] != CT_INFO_BASIC && s->arg[0] != CT_INFO_BASIC_PHYSICAL)
@@ -285,6 +295,56 @@ uint32_t ct_default_container_path(const ct_slot *log, uint32_t n, uint16_t *out
     return len;
 }
 
+static uint16_t slash(uint16_t ch) { return ch == '/' ? (uint16_t)'\\' : ch; }
+
+/* Does src (n units, '/' read as '\\') start with the ASCII text p, letters in any case? */
+static int starts_with(const uint16_t *src, uint32_t n, const char *p)
+{
+    uint32_t i;
+    for (i = 0; p[i]; i++) {
+        uint16_t a = i < n ? slash(src[i]) : 0, b = (uint16_t)(unsigned char)p[i];
+        if (a >= 'a' && a <= 'z') a = (uint16_t)(a - 32u);
+        if (b >= 'a' && b <= 'z') b = (uint16_t)(b - 32u);
+        if (a != b) return 0;
+    }
+    return 1;
+}
+
+uint32_t ct_nt_name(const char *prefix, const uint16_t *src, uint32_t n, uint16_t *out, uint32_t cap)
+{
+    const char *head = "";
+    uint32_t skip = 0, len = 0, i;
+
+    if (starts_with(src, n, "\\??\\") || starts_with(src, n, "\\GLOBAL??\\") ||
+        starts_with(src, n, "\\DEVICE\\") || starts_with(src, n, "%BLF%")) {
+        head = "";
+    } else if (starts_with(src, n, "\\\\?\\") || starts_with(src, n, "\\\\.\\")) {
+        head = "\\??\\";
+        skip = 4;
+    } else if (starts_with(src, n, "\\\\")) {
+        head = "\\??\\UNC\\";
+        skip = 2;
+    } else if (n >= 3 && ((src[0] | 0x20u) >= 'a' && (src[0] | 0x20u) <= 'z') && src[1] == ':' &&
+               slash(src[2]) == '\\') {
+        head = "\\??\\";
+    }
+    for (i = 0; prefix && prefix[i]; i++) {
+        if (len + 1u >= cap) return 0;
+        out[len++] = (uint16_t)(unsigned char)prefix[i];
+    }
+    for (i = 0; head[i]; i++) {
+        if (len + 1u >= cap) return 0;
+        out[len++] = (uint16_t)(unsigned char)head[i];
+    }
+    for (i = skip; i < n; i++) {
+        if (len + 1u >= cap) return 0;
+        out[len++] = slash(src[i]);
+    }
+    if (len >= cap) return 0;
+    out[len] = 0;
+    return len;
+}
+
 uint32_t ct_live_slots(const ct_interp *st)
 {
     uint32_t i, n = 0;
@@ -392,7 +452,8 @@ static void account(ct_interp *st, const ct_call *c, ct_status status)
         o->reserved_bytes += c->value > 0 ? c->value : 0;
         break;
     case CT_OP_FREE_RESERVED_LOG:
-        sub_reserved(o, c->step.arg[0], c->value);
+        /* a signed byte delta, negative to release (KERNEL_CONTRACT_EVIDENCE.md, "Reservations") */
+        sub_reserved(o, c->step.arg[0], c->value < 0 ? (int64_t)((uint64_t)(-(c->value + 1)) + 1u) : 0);
         break;
     case CT_OP_RESERVE_AND_APPEND:
         for (i = 0; i < c->list2_count; i++) {
@@ -500,22 +561,19 @@ static ct_status cleanup_op(ct_interp *st, const ct_backend *be, uint16_t op, ui
 static void cleanup(ct_interp *st, const ct_backend *be)
 {
     ct_cleanup *cl = &st->cleanup;
-    uint32_t i, j;
+    uint32_t i, j, reserved;
 
     for (i = CT_MAX_SLOTS; i-- > 0;) {
         ct_slot *a = &st->slots[i];
         if (a->kind != CT_KIND_AREA || a->state != CT_SLOT_LIVE)
             continue;
-        if (a->reserved_records) {
-            uint32_t n = a->reserved_records;
-            /* Adjustment 0: the interpreter knows the records, not the bytes CLFS charged. */
-            if (CT_NT_SUCCESS(cleanup_op(st, be, CT_OP_FREE_RESERVED_LOG, (uint16_t)i, n, 0)))
-                cl->reservations_freed += n;
-            else
-                cl->failures++;
-        }
+        /* Outstanding reservations go with the area: ClfsDeleteMarshallingArea releases them (CLFS's
+         * destructor frees -(reserved bytes)); the undocumented ClfsFreeReservedLog is never called
+         * by cleanup. Why: model/ct_model.c, op_delete_marshalling_area. */
+        reserved = a->reserved_records;
         if (CT_NT_SUCCESS(cleanup_op(st, be, CT_OP_DELETE_MARSHALLING_AREA, (uint16_t)i, 0, 0))) {
             cl->areas_deleted++;
+            cl->reservations_freed += reserved;
         } else {
             cl->failures++;
             a->state = CT_SLOT_CLOSED;   /* given up: never touched again */
@@ -566,14 +624,14 @@ static uint32_t write_header(uint8_t *resp, uint32_t reject, uint32_t reject_ste
     memset(&h, 0, sizeof h);
     h.magic = CT_RESP_MAGIC;
     h.version = CT_PROTO_VERSION;
-    h.header_size = sizeof(ct_resp_header);
+    h.header_size = (uint16_t)sizeof(ct_resp_header);   /* explicit: size_t never narrows silently */
     h.total_size = total;
     h.reject = reject;
     h.reject_step = reject_step;
     h.step_count = steps;
-    h.result_size = sizeof(ct_step_result);
-    h.cleanup_size = sizeof(ct_cleanup);
-    h.results_offset = sizeof(ct_resp_header);
+    h.result_size = (uint16_t)sizeof(ct_step_result);
+    h.cleanup_size = (uint16_t)sizeof(ct_cleanup);
+    h.results_offset = (uint32_t)sizeof(ct_resp_header);
     h.cleanup_offset = sizeof(ct_resp_header) + steps * (uint32_t)sizeof(ct_step_result);
     h.flags = flags;
     h.bugcheck = bugcheck;

@@ -29,6 +29,8 @@ typedef struct ct_slot {
     uint8_t  state;             /* CT_SLOT_* */
     uint8_t  deleted;           /* log: deleted by name (a delete_log step or cleanup) */
     uint8_t  created;           /* log: a create_log step succeeded on this slot */
+    uint8_t  callbacks;         /* area: created with the kernel's counting callbacks (kops.c) */
+    uint8_t  pad0;
     uint16_t log_slot;          /* area: the slot of its log */
     uint16_t path_chars;        /* log: UTF-16 units in path */
     void    *handle;            /* backend object: PLOG_FILE_OBJECT, marshalling context, model object */
@@ -93,6 +95,7 @@ typedef struct ct_interp {
     ct_call  call;
     ct_cleanup cleanup;
     uint32_t live_slots_after;  /* slots still LIVE after cleanup: 0 unless a release failed */
+    uint64_t record_bytes;      /* validation: record payload bytes of the steps checked so far */
 } ct_interp;
 
 /* Static description of an op, used by validation and by the kernel/model ops. */
@@ -130,6 +133,17 @@ uint32_t ct_run(ct_interp *st, const ct_backend *be, const uint8_t *req, uint32_
 /* Default container path: the log path followed by "_c<n>". Returns the UTF-16 units written
  * (NUL-terminated, cap includes the terminator) or 0 if it does not fit. */
 uint32_t ct_default_container_path(const ct_slot *log, uint32_t n, uint16_t *out, uint32_t cap);
+
+/* A path in the NT object-name form a kernel CLFS call needs, after an ASCII prefix ("LOG:" for a
+ * log, "" for a container). ClfsCreateLogFile only turns "LOG:" into "\GLOBAL??\LOG:" and containers
+ * are opened with no root directory, so a DOS path is no object name in the kernel
+ * (../shared/reference/clfs/KERNEL_CONTRACT_EVIDENCE.md, "ClfsCreateLogFile" and "Containers"):
+ * "C:\dir\x" -> "\??\C:\dir\x"; "\\?\" and "\\.\" -> "\??\"; "\\server\share" -> "\??\UNC\server\share";
+ * "\??\", "\GLOBAL??\", "\Device\" and "%BLF%" names pass unchanged; anything else (a relative name)
+ * is left as it is for CLFS to refuse. '/' becomes '\'. Writes NUL-terminated UTF-16 into out (cap
+ * counts the NUL) and returns the units written, or 0 when the name does not fit: the caller
+ * refuses the call, a name is never truncated. */
+uint32_t ct_nt_name(const char *prefix, const uint16_t *src, uint32_t n, uint16_t *out, uint32_t cap);
 
 /* Human-readable name of a CT_REJ_* code (for clfsctl and tests). */
 const char *ct_reject_name(uint32_t reject);

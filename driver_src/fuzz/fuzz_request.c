@@ -137,7 +137,7 @@ static void gen_step(gen *g, const uint8_t *b)
         }
         break;
     case CT_OP_ADD_CONTAINER_SET:
-        s->arg[0] = b[4] % 5u;
+        s->arg[0] = 1u + b[4] % 4u;   /* an empty set is refused at validation */
         s->value = (int64_t)(v % (3u << 20));
         break;
     case CT_OP_CREATE_MARSHALLING_AREA:

@@ -32,7 +32,13 @@
 #define CT_MAX_SAVES          16u          /* save entries per step */
 #define CT_MAX_OUTPUTS        12u          /* outputs one step can report */
 #define CT_MAX_PATH_CHARS     512u         /* UTF-16 code units in one path, no terminator */
-#define CT_MAX_CONTAINER_SET  2048u        /* cContainers of one add_container_set */
+#define CT_MAX_CONTAINER_SET  2048u        /* cContainers of one add_container_set (at least 1) */
+/* Record payload bytes: the driver allocates a record's payload from nonpaged pool, so the sizes
+ * a request may ask for are capped before anything runs (a 4 GB ULONG must never become a 4 GB
+ * nonpaged allocation). One record (the write entries of one reserve_and_append step, each of
+ * them too) and all records of one request. */
+#define CT_MAX_RECORD_BYTES   (1024u * 1024u)
+#define CT_MAX_REQUEST_RECORD_BYTES (16u * 1024u * 1024u)
 #define CT_MAX_PAYLOAD        (256u * 1024u)
 #define CT_MAX_REQUEST        (1024u * 1024u)
 
@@ -170,7 +176,8 @@ enum ct_reject {
     CT_REJ_ARG = 22,             /* an argument outside what the op accepts */
     CT_REJ_RESPONSE_SIZE = 23,   /* the output buffer cannot hold the response */
     CT_REJ_NO_MEMORY = 24,
-    CT_REJ_COUNT = 25
+    CT_REJ_RECORD_SIZE = 25,     /* record payload over CT_MAX_RECORD_BYTES or the request's total */
+    CT_REJ_COUNT = 26
 };
 
 /* Output indexes per op (the order of the op's outputs in ops.py). */
@@ -287,7 +294,7 @@ typedef struct ct_step_result {
 typedef struct ct_cleanup {
     uint32_t logs_closed;        /*  0 */
     uint32_t areas_deleted;      /*  4 */
-    uint32_t reservations_freed; /*  8 reserved records released */
+    uint32_t reservations_freed; /*  8 reserved records released with the areas cleanup deleted */
     uint32_t containers_removed; /* 12 containers deleted with the logs cleanup deleted */
     uint32_t failures;           /* 16 cleanup calls that failed */
     uint32_t alloc_calls;        /* 20 counting allocator calls during the request */

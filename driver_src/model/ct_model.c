@@ -7,7 +7,9 @@
  * one request only (ct_model_reset between requests) and allocates nothing.
  */
 #include <string.h>
+#ifndef CT_STANDIN
 #include <time.h>
+#endif
 
 #include "ct_model.h"
 
@@ -385,6 +387,16 @@ static void release(ct_model *m, ct_model_area *a, uint32_t records, uint64_t by
     st->reserved -= bytes <= st->reserved ? bytes : st->reserved;
 }
 
+/* UNDOCUMENTED: ClfsFreeReservedLog has no DDI page (ClfsFreeReservedLog.NOT_DOCUMENTED.md); wdm.h
+ * declares it. What Windows' own kernel callers do (KERNEL_CONTRACT_EVIDENCE.md, "Reservations"):
+ * NTFS's transaction code and CLFS's marshalling-area destructor pass *pcbAdjustment as a signed
+ * byte delta, negative to release. So the model takes a negative adjustment as "release cRecords
+ * records and -adjustment bytes". Everything else is model choice, to be replaced by what a
+ * Windows baseline shows: a zero or positive adjustment is refused (no caller was seen passing
+ * one; user mode's FreeReservedLog reads a positive one as "what remains", the kernel may not), and
+ * one cannot release more records or bytes than are reserved (statuses named after the quantity,
+ * ntstatus.h: "number of reserved log records ... is invalid", "reserved log space ... is
+ * invalid"). The driver's own cleanup never calls this routine: see op_delete_marshalling_area. */
 static ct_status op_free_reserved_log(void *ctx, ct_call *c, ct_out *out)
 {
     ct_model *m = M(ctx);
@@ -393,19 +405,15 @@ static ct_status op_free_reserved_log(void *ctx, ct_call *c, ct_out *out)
     uint64_t bytes;
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
-    /* ClfsFreeReservedLog is undocumented (ClfsFreeReservedLog.NOT_DOCUMENTED.md). The model
-     * applies the accounting rule only: one cannot release more records or bytes than are
-     * reserved (statuses named after the quantity, ntstatus.h texts: "number of reserved log
-     * records ... is invalid", "reserved log space ... is invalid"). */
+    if (c->value >= 0)
+        return CT_STATUS_INVALID_PARAMETER;                 /* UNDOCUMENTED; model choice */
     if (records == 0 || records > a->reserved_records)
-        return CT_STATUS_LOG_RECORDS_RESERVED_INVALID;
-    if (c->value < 0 || (uint64_t)c->value > a->reserved_bytes)
-        return CT_STATUS_LOG_SPACE_RESERVED_INVALID;
-    /* Model choice: an adjustment of 0 releases the records' share of the reserved bytes (what
-     * the interpreter's cleanup passes: it cannot know the bytes CLFS charged per record). */
-    bytes = c->value ? (uint64_t)c->value : a->reserved_bytes / a->reserved_records * records;
+        return CT_STATUS_LOG_RECORDS_RESERVED_INVALID;      /* UNDOCUMENTED; model choice */
+    bytes = (uint64_t)(-(c->value + 1)) + 1u;               /* |adjustment|, INT64_MIN included */
+    if (bytes > a->reserved_bytes)
+        return CT_STATUS_LOG_SPACE_RESERVED_INVALID;        /* UNDOCUMENTED; model choice */
     release(m, a, records, bytes);
-    out->v[CT_OUT_ADJUSTMENT] = bytes;
+    out->v[CT_OUT_ADJUSTMENT] = (uint64_t)c->value;         /* the delta applied */
     out->mask = 1u;
     return CT_STATUS_SUCCESS;
 }
@@ -549,8 +557,12 @@ static ct_status op_delete_marshalling_area(void *ctx, ct_call *c, ct_out *out)
     ct_model_area *a = area_of(m, c->obj);
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
-    /* RULE: flushes all log I/O blocks before deleting (ClfsDeleteMarshallingArea.md); its
-     * reservations go with it. */
+    /* RULE: flushes all log I/O blocks before deleting (ClfsDeleteMarshallingArea.md). Its
+     * reservations go with it: UNDOCUMENTED on the page, but CLFS's marshalling-area destructor
+     * releases -(reserved bytes) itself (KERNEL_CONTRACT_EVIDENCE.md, "Reservations"). That is why
+     * the driver's end-of-request cleanup leaves outstanding reservations to this routine instead
+     * of calling the undocumented ClfsFreeReservedLog: a documented call, made anyway, releasing
+     * exactly what CLFS charged (the interpreter only knows what the scenario asked for). */
     flush_all(m, a);
     release(m, a, a->reserved_records, a->reserved_bytes);
     a->live = 0;
@@ -582,6 +594,10 @@ static void leave_context(void *ctx, unsigned context, uint8_t saved)
 
 static unsigned current_irql(void *ctx) { return M(ctx)->irql; }
 
+#ifdef CT_STANDIN
+/* In the CLFS.SYS stand-in only the ops are used: the driver times its own steps. */
+static uint64_t now_us(void *ctx) { (void)ctx; return 0; }
+#else
 static uint64_t now_us(void *ctx)
 {
     struct timespec ts;
@@ -589,6 +605,7 @@ static uint64_t now_us(void *ctx)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
+#endif
 
 static void counters(void *ctx, uint32_t *alloc_calls, uint32_t *free_calls)
 {

@@ -27,6 +27,7 @@ static DRIVER_DISPATCH CtDeviceControl;
 static const GUID CT_CLASS_GUID = {0x6f0c6f53, 0x3c8e, 0x4d8a, {0x9a, 0x57, 0x2f, 0x9e, 0x1c, 0x0d, 0x5a, 0x11}};
 
 static PDEVICE_OBJECT g_device;
+static PDRIVER_OBJECT g_driver;
 static KEVENT g_request_lock;
 
 static NTSTATUS complete(PIRP irp, NTSTATUS status, ULONG_PTR information)
@@ -58,27 +59,26 @@ static NTSTATUS run_request(PVOID system_buffer, ULONG in_len, ULONG out_len, UL
     if (out_len < CT_RESPONSE_SIZE(0))
         return STATUS_BUFFER_TOO_SMALL;
     /* Nonpaged: the interpreter touches these inside raised contexts. */
-    req = ExAllocatePoolWithTag(NonPagedPoolNx, in_len, CT_POOL_TAG);
-    st = ExAllocatePoolWithTag(NonPagedPoolNx, sizeof *st, CT_POOL_TAG);
-    k = ExAllocatePoolWithTag(NonPagedPoolNx, sizeof *k, CT_POOL_TAG);
+    req = ct_pool_alloc(NonPagedPoolNx, in_len);
+    st = ct_pool_alloc(NonPagedPoolNx, sizeof *st);
+    k = ct_pool_alloc(NonPagedPoolNx, sizeof *k);
     if (req == NULL || st == NULL || k == NULL) {
         status = STATUS_INSUFFICIENT_RESOURCES;
         goto cleanup;
     }
     RtlCopyMemory(req, system_buffer, in_len);
     KeWaitForSingleObject(&g_request_lock, Executive, KernelMode, FALSE, NULL);
-    InterlockedExchange(&g_ct_alloc_calls, 0);
-    InterlockedExchange(&g_ct_free_calls, 0);
-    InterlockedExchange64(&g_ct_alloc_bytes, 0);
+    ct_kernel_begin_request();   /* late frees of earlier requests' buffers never count toward this one */
     ct_kernel_backend(k, &be);
+    k->driver = g_driver;
     *written = ct_run(st, &be, req, in_len, system_buffer, out_len);
     KeSetEvent(&g_request_lock, IO_NO_INCREMENT, FALSE);
     if (*written == 0)
         status = STATUS_BUFFER_TOO_SMALL;
 cleanup:
-    if (k) ExFreePoolWithTag(k, CT_POOL_TAG);
-    if (st) ExFreePoolWithTag(st, CT_POOL_TAG);
-    if (req) ExFreePoolWithTag(req, CT_POOL_TAG);
+    if (k) ct_pool_free(k);
+    if (st) ct_pool_free(st);
+    if (req) ct_pool_free(req);
     return status;
 }
 
@@ -103,7 +103,7 @@ static NTSTATUS CtDeviceControl(PDEVICE_OBJECT device, PIRP irp)
         RtlZeroMemory(&info, sizeof info);
         info.magic = CT_INFO_MAGIC;
         info.version = CT_PROTO_VERSION;
-        info.info_size = sizeof info;
+        info.info_size = (uint16_t)sizeof info;   /* size_t meets a narrower type: cast (WDK /W4 /WX) */
         info.max_steps = CT_MAX_STEPS;
         info.max_request = CT_MAX_REQUEST;
         RtlCopyMemory(info.build, CT_BUILD_ID, min(sizeof(CT_BUILD_ID), sizeof info.build - 1));
@@ -126,11 +126,17 @@ static NTSTATUS CtDeviceControl(PDEVICE_OBJECT device, PIRP irp)
     return complete(irp, status, written);
 }
 
+/* DRIVER_UNLOAD cannot refuse. While a marshalling area created with the counting callbacks is
+ * alive (one whose delete failed included), kops.c holds a reference on the driver object, so the
+ * image stays mapped for CLFS's late calls and only the device goes away here; the callbacks'
+ * books live in the image, not in anything freed here. */
 static VOID CtUnload(PDRIVER_OBJECT driver)
 {
     UNICODE_STRING link;
     UNREFERENCED_PARAMETER(driver);
     PAGED_CODE();
+    if (!ct_kernel_callbacks_idle())
+        DbgPrint("clfstest: unloading with marshalling areas that use our callbacks alive; the image stays\n");
     RtlInitUnicodeString(&link, CT_DOS_NAME_W);
     IoDeleteSymbolicLink(&link);
     if (g_device)
@@ -144,6 +150,9 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT driver, PUNICODE_STRING registry_path)
     NTSTATUS status;
 
     UNREFERENCED_PARAMETER(registry_path);
+    ct_pool_init();
+    ct_kernel_init();
+    g_driver = driver;
     RtlInitUnicodeString(&name, CT_DEVICE_NAME_W);
     RtlInitUnicodeString(&link, CT_DOS_NAME_W);
     RtlInitUnicodeString(&sddl, CT_DEVICE_SDDL_W);
@@ -164,6 +173,6 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT driver, PUNICODE_STRING registry_path)
     driver->MajorFunction[IRP_MJ_DEVICE_CONTROL] = CtDeviceControl;
     driver->DriverUnload = CtUnload;
     g_device->Flags |= DO_BUFFERED_IO;
-    g_device->Flags &= ~DO_DEVICE_INITIALIZING;
+    g_device->Flags &= ~(ULONG)DO_DEVICE_INITIALIZING;
     return STATUS_SUCCESS;
 }

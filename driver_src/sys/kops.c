@@ -1,53 +1,141 @@
 /*
  * kops.c - kernel ops: each calls one CLFS routine with the step's decoded arguments.
  *
- * Strings: the request carries paths as UTF-16; CLFS wants "LOG:<path>" for logs and the bare
- * path for containers, with backslashes ('/' from portable scenario text is turned into '\').
- * Buffers for container sets and record payloads come from nonpaged pool, tagged, and are freed
- * before the op returns. IRQL: the step's context (see kops.h).
+ * Strings: the request carries paths as UTF-16 (DOS or NT form); CLFS in the kernel wants NT object
+ * names: "LOG:\??\C:\dir\log" for logs, "\??\C:\dir\log_c0" or "%BLF%..." for containers,
+ * with backslashes ('/' from portable scenario text is turned into '\'); see ct_nt_name.
+ * Buffers for container sets and record payloads come from nonpaged pool, zeroed and tagged
+ * (kpool.h), and are freed before the op returns; record sizes are capped at validation.
+ * IRQL: the step's context (see kops.h).
  */
 #include <ntddk.h>
 #include <wdm.h>
 
+#include "ct_cbcount.h"
 #include "kops.h"
 
-volatile LONG g_ct_alloc_calls;
-volatile LONG g_ct_free_calls;
-volatile LONG64 g_ct_alloc_bytes;
+/* The counting callbacks' books (ct_cbcount.h): CLFS may call the callbacks from its own threads,
+ * at up to DISPATCH_LEVEL, also after the request that created the area ended, so one spin lock
+ * guards them. */
+static ct_cb_registry g_cb;
+static KSPIN_LOCK g_cb_lock;
 
 #define KCTX(ctx) ((ct_kctx *)(ctx))
 #define PATTERN_BYTE 0x5A
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-/* Copy a UTF-16 path after an optional prefix into dst (capacity in WCHARs, incl. NUL). */
-static VOID make_name(UNICODE_STRING *us, WCHAR *dst, ULONG cap, PCWSTR prefix,
-                      const uint16_t *src, ULONG chars)
+/* The NT object name of a path (ct_nt_name: "LOG:\\??\\C:\\dir\\x", "\\??\\C:\\dir\\x_c0", NT and %BLF%
+ * forms unchanged) into dst (capacity in WCHARs, incl. NUL). FALSE when it does not fit: the
+ * caller refuses with STATUS_NAME_TOO_LONG instead of handing CLFS a truncated name. */
+static BOOLEAN make_name(UNICODE_STRING *us, WCHAR *dst, ULONG cap, const char *prefix,
+                         const uint16_t *src, ULONG chars)
 {
-    ULONG n = 0, i;
-    if (prefix)
-        while (prefix[n] && n + 1 < cap) { dst[n] = prefix[n]; n++; }
-    for (i = 0; i < chars && n + 1 < cap; i++)
-        dst[n++] = src[i] == L'/' ? L'\\' : (WCHAR)src[i];
-    dst[n] = 0;
+    ULONG n = ct_nt_name(prefix, src, chars, (uint16_t *)dst, cap);
+    if (n == 0 || n * sizeof(WCHAR) > 0xFFFEu - sizeof(WCHAR))
+        return FALSE;
     us->Buffer = dst;
     us->Length = (USHORT)(n * sizeof(WCHAR));
     us->MaximumLength = (USHORT)((n + 1) * sizeof(WCHAR));
+    return TRUE;
+}
+
+/* The scenario's disposition travels as the Win32 value the DDI page lists (CREATE_NEW,
+ * OPEN_EXISTING, OPEN_ALWAYS), but ClfsCreateLogFile hands fCreateDisposition unchanged to
+ * IoCreateFileSpecifyDeviceObjectHint: it is a kernel create disposition, and Clfs.sys accepts
+ * only FILE_OPEN, FILE_CREATE and FILE_OPEN_IF. The user-mode CreateLogFile maps 1->2, 3->1,
+ * 4->3 before calling the kernel; so does this (KERNEL_CONTRACT_EVIDENCE.md, ClfsCreateLogFile). */
+static ULONG kernel_disposition(ULONG win32)
+{
+    switch (win32) {
+    case CT_CREATE_NEW:    return FILE_CREATE;
+    case CT_OPEN_EXISTING: return FILE_OPEN;
+    case CT_OPEN_ALWAYS:   return FILE_OPEN_IF;
+    default:               return win32;   /* validation admits only the three above */
+    }
 }
 
 static PLOG_FILE_OBJECT log_of(const ct_slot *s) { return (PLOG_FILE_OBJECT)s->handle; }
 
+VOID ct_kernel_init(VOID)
+{
+    KeInitializeSpinLock(&g_cb_lock);
+}
+
+VOID ct_kernel_begin_request(VOID)
+{
+    KIRQL old;
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    ct_cb_begin_request(&g_cb);
+    KeReleaseSpinLock(&g_cb_lock, old);
+}
+
+BOOLEAN ct_kernel_callbacks_idle(VOID)
+{
+    KIRQL old;
+    BOOLEAN idle;
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    idle = ct_cb_may_unload(&g_cb) ? TRUE : FALSE;
+    KeReleaseSpinLock(&g_cb_lock, old);
+    return idle;
+}
+
 static PVOID NTAPI counting_alloc(POOL_TYPE pool, SIZE_T bytes, ULONG tag)
 {
-    InterlockedIncrement(&g_ct_alloc_calls);
-    InterlockedExchangeAdd64(&g_ct_alloc_bytes, (LONG64)bytes);
-    return ExAllocatePoolWithTag(pool, bytes, tag);
+    PVOID p = ct_pool_alloc_tag(pool, bytes, tag);   /* CLFS's pool type and tag, zeroed */
+    KIRQL old;
+    int keep;
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    keep = ct_cb_on_alloc(&g_cb, p, (uint64_t)bytes, tag);
+    KeReleaseSpinLock(&g_cb_lock, old);
+    if (!keep && p != NULL) {   /* more buffers outstanding than the books hold: fail the call */
+        ct_pool_free_tag(p, tag);
+        p = NULL;
+    }
+    return p;
 }
 
 static VOID NTAPI counting_free(PVOID buffer)
 {
-    InterlockedIncrement(&g_ct_free_calls);
-    ExFreePoolWithTag(buffer, 0);
+    ULONG tag;
+    KIRQL old;
+    if (buffer == NULL)
+        return;
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    tag = ct_cb_on_free(&g_cb, buffer);
+    KeReleaseSpinLock(&g_cb_lock, old);
+    ct_pool_free_tag(buffer, tag);   /* tag 0 (ExFreePool): a buffer CLFS allocated itself */
+}
+
+/* Request totals of the counting callbacks (PALLOCATE_FUNCTION has no context, so not per area). */
+static VOID counting_totals(uint32_t *alloc_calls, uint64_t *alloc_bytes, uint32_t *free_calls)
+{
+    KIRQL old;
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    *alloc_calls = g_cb.alloc_calls;
+    *alloc_bytes = g_cb.alloc_bytes;
+    *free_calls = g_cb.free_calls;
+    KeReleaseSpinLock(&g_cb_lock, old);
+}
+
+/* An area created with the counting callbacks lives (or has died): while one lives, CLFS may call
+ * into this image, so the driver object is referenced and the image stays loaded even when the
+ * service is stopped (the I/O manager unloads the image when the driver object is deleted, which
+ * a reference defers: an inference, not a documented promise). An area whose delete failed keeps
+ * its reference for good: that driver is never unloaded. */
+static VOID callback_area(ct_kctx *k, BOOLEAN alive)
+{
+    KIRQL old;
+    if (alive)
+        ObReferenceObject(k->driver);
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    if (alive)
+        ct_cb_area_created(&g_cb);
+    else
+        ct_cb_area_deleted(&g_cb);
+    KeReleaseSpinLock(&g_cb_lock, old);
+    if (!alive)
+        ObDereferenceObject(k->driver);
 }
 
 /* ---- ops ------------------------------------------------------------------------------------ */
@@ -58,10 +146,11 @@ static ct_status k_create_log(void *ctx, ct_call *c, ct_out *out)
     PLOG_FILE_OBJECT log = NULL;
     NTSTATUS status;
     (void)out;
-    make_name(&name, KCTX(ctx)->name, CT_CALL_STR_CHARS + 8, L"LOG:", c->str, c->str_chars);
+    if (!make_name(&name, KCTX(ctx)->name, CT_NAME_CHARS, "LOG:", c->str, c->str_chars))
+        return STATUS_NAME_TOO_LONG;
     status = ClfsCreateLogFile(&log, &name, GENERIC_READ | GENERIC_WRITE | DELETE,
                                FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-                               c->step.arg[0], 0, FILE_ATTRIBUTE_NORMAL, CLFS_FLAG_NO_FLAGS, NULL, 0);
+                               kernel_disposition(c->step.arg[0]), 0, FILE_ATTRIBUTE_NORMAL, CLFS_FLAG_NO_FLAGS, NULL, 0);
     if (NT_SUCCESS(status))
         c->obj->handle = log;
     return status;
@@ -72,7 +161,8 @@ static ct_status k_add_container(void *ctx, ct_call *c, ct_out *out)
     UNICODE_STRING path;
     ULONGLONG size = (ULONGLONG)c->value;
     NTSTATUS status;
-    make_name(&path, KCTX(ctx)->name, CT_CALL_STR_CHARS + 8, NULL, c->str, c->str_chars);
+    if (!make_name(&path, KCTX(ctx)->name, CT_NAME_CHARS, "", c->str, c->str_chars))
+        return STATUS_NAME_TOO_LONG;
     status = ClfsAddLogContainer(log_of(c->obj), &size, &path);
     if (NT_SUCCESS(status)) {
         out->v[CT_OUT_CONTAINER_SIZE] = size;
@@ -83,15 +173,15 @@ static ct_status k_add_container(void *ctx, ct_call *c, ct_out *out)
 
 static ct_status k_add_container_set(void *ctx, ct_call *c, ct_out *out)
 {
-    ULONG count = c->step.arg[0], per = CT_CALL_STR_CHARS + 1, i;
+    ULONG count = c->step.arg[0], per = CT_NAME_CHARS, i;
     ULONGLONG size = (ULONGLONG)c->value;
     UNICODE_STRING *paths;
     WCHAR *names;
     NTSTATUS status;
     (void)ctx;
     /* count <= CT_MAX_CONTAINER_SET (validated); at least one element so the call sees an array */
-    paths = ExAllocatePoolWithTag(NonPagedPoolNx, (count ? count : 1) * sizeof(UNICODE_STRING), CT_POOL_TAG);
-    names = ExAllocatePoolWithTag(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * per * sizeof(WCHAR), CT_POOL_TAG);
+    paths = ct_pool_alloc(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * sizeof(UNICODE_STRING));
+    names = ct_pool_alloc(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * per * sizeof(WCHAR));
     if (paths == NULL || names == NULL) {
         status = STATUS_INSUFFICIENT_RESOURCES;
         goto cleanup;
@@ -99,7 +189,10 @@ static ct_status k_add_container_set(void *ctx, ct_call *c, ct_out *out)
     for (i = 0; i < count; i++) {
         uint16_t tmp[CT_CALL_STR_CHARS + 1];
         ULONG n = ct_default_container_path(c->obj, c->seq_base + i, tmp, CT_CALL_STR_CHARS + 1);
-        make_name(&paths[i], names + (SIZE_T)i * per, per, NULL, tmp, n);
+        if (n == 0 || !make_name(&paths[i], names + (SIZE_T)i * per, per, "", tmp, n)) {
+            status = STATUS_NAME_TOO_LONG;
+            goto cleanup;
+        }
     }
     status = ClfsAddLogContainerSet(log_of(c->obj), (USHORT)count, &size, paths);
     if (NT_SUCCESS(status)) {
@@ -107,8 +200,8 @@ static ct_status k_add_container_set(void *ctx, ct_call *c, ct_out *out)
         out->mask = 1;
     }
 cleanup:
-    if (names) ExFreePoolWithTag(names, CT_POOL_TAG);
-    if (paths) ExFreePoolWithTag(paths, CT_POOL_TAG);
+    if (names) ct_pool_free(names);
+    if (paths) ct_pool_free(paths);
     return status;
 }
 
@@ -116,14 +209,19 @@ static ct_status k_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
 {
     PVOID area = NULL;
     NTSTATUS status;
-    (void)ctx; (void)out;
+    BOOLEAN callbacks = (c->step.flags & (CT_STEP_ALLOC_CALLBACK | CT_STEP_FREE_CALLBACK)) != 0;
+    (void)out;
     status = ClfsCreateMarshallingArea(
         log_of(c->obj2), (POOL_TYPE)c->step.arg[0],
         (c->step.flags & CT_STEP_ALLOC_CALLBACK) ? counting_alloc : NULL,
         (c->step.flags & CT_STEP_FREE_CALLBACK) ? counting_free : NULL,
         c->step.arg[1], c->step.arg[2], c->step.arg[3], &area);
-    if (NT_SUCCESS(status))
+    if (NT_SUCCESS(status)) {
         c->obj->handle = area;
+        c->obj->callbacks = callbacks;
+        if (callbacks)
+            callback_area(KCTX(ctx), TRUE);
+    }
     return status;
 }
 
@@ -174,10 +272,11 @@ static ct_status k_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
     PVOID data = NULL;
     NTSTATUS status;
     (void)ctx;
+    /* Each size <= CT_MAX_RECORD_BYTES (validated): one buffer of the largest serves every entry. */
     for (i = 0; i < c->list_count; i++)
         if ((ULONG)c->list[i] > largest) largest = (ULONG)c->list[i];
     if (c->list_count) {
-        data = ExAllocatePoolWithTag(NonPagedPoolNx, largest ? largest : 1, CT_POOL_TAG);
+        data = ct_pool_alloc(NonPagedPoolNx, largest ? largest : 1);
         if (data == NULL)
             return STATUS_INSUFFICIENT_RESOURCES;
         RtlFillMemory(data, largest ? largest : 1, PATTERN_BYTE);
@@ -195,7 +294,7 @@ static ct_status k_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
         out->v[CT_OUT_LSN] = lsn.Internal;
         out->mask = 1;
     }
-    if (data) ExFreePoolWithTag(data, CT_POOL_TAG);
+    if (data) ct_pool_free(data);
     return status;
 }
 
@@ -222,14 +321,20 @@ static ct_status k_flush_to_lsn(void *ctx, ct_call *c, ct_out *out)
 
 static ct_status k_delete_marshalling_area(void *ctx, ct_call *c, ct_out *out)
 {
+    uint32_t alloc_calls, free_calls;
+    uint64_t alloc_bytes;
     NTSTATUS status;
-    (void)ctx;
     status = ClfsDeleteMarshallingArea(c->obj->handle);
     if (NT_SUCCESS(status)) {
+        if (c->obj->callbacks) {
+            c->obj->callbacks = 0;
+            callback_area(KCTX(ctx), FALSE);
+        }
         /* PALLOCATE_FUNCTION has no context: these are the request's totals so far. */
-        out->v[CT_OUT_ALLOC_CALLS] = (uint64_t)g_ct_alloc_calls;
-        out->v[CT_OUT_ALLOC_BYTES] = (uint64_t)g_ct_alloc_bytes;
-        out->v[CT_OUT_FREE_CALLS] = (uint64_t)g_ct_free_calls;
+        counting_totals(&alloc_calls, &alloc_bytes, &free_calls);
+        out->v[CT_OUT_ALLOC_CALLS] = alloc_calls;
+        out->v[CT_OUT_ALLOC_BYTES] = alloc_bytes;
+        out->v[CT_OUT_FREE_CALLS] = free_calls;
         out->mask = 7;
     }
     return status;
@@ -245,14 +350,15 @@ static ct_status k_delete_log(void *ctx, ct_call *c, ct_out *out)
 {
     UNICODE_STRING name;
     (void)out;
-    make_name(&name, KCTX(ctx)->name, CT_CALL_STR_CHARS + 8, L"LOG:", c->obj->path, c->obj->path_chars);
+    if (!make_name(&name, KCTX(ctx)->name, CT_NAME_CHARS, "LOG:", c->obj->path, c->obj->path_chars))
+        return STATUS_NAME_TOO_LONG;
     return ClfsDeleteLogFile(&name, NULL, CLFS_FLAG_NO_FLAGS, NULL, 0);
 }
 
 static ct_status k_query_log_info(void *ctx, ct_call *c, ct_out *out)
 {
     CLFS_INFORMATION info;
-    ULONG cb = sizeof info;
+    ULONG cb = (ULONG)sizeof info;
     NTSTATUS status;
     (void)ctx;
     RtlZeroMemory(&info, sizeof info);
@@ -314,9 +420,9 @@ static uint64_t k_now_us(void *ctx)
 
 static void k_counters(void *ctx, uint32_t *alloc_calls, uint32_t *free_calls)
 {
+    uint64_t alloc_bytes;
     (void)ctx;
-    *alloc_calls = (uint32_t)g_ct_alloc_calls;
-    *free_calls = (uint32_t)g_ct_free_calls;
+    counting_totals(alloc_calls, &alloc_bytes, free_calls);
 }
 
 static uint32_t k_halted(void *ctx) { (void)ctx; return 0; }

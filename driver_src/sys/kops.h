@@ -9,19 +9,25 @@
 #include <ntddk.h>
 
 #include "ct_interp.h"
+#include "kpool.h"
 
-#define CT_POOL_TAG 0x74736643u   /* 'tsfC': "Cfst" in pool dumps */
+/* Room for any name a valid request makes: "LOG:" + "\\??\\UNC\\" + the longest path or default
+ * container path, NUL-terminated (ct_nt_name still refuses what does not fit). */
+#define CT_NAME_CHARS (CT_CALL_STR_CHARS + 16u)
 
 /* Per-request kernel backend state (nonpaged: touched inside raised contexts). */
 typedef struct ct_kctx {
-    WCHAR name[CT_CALL_STR_CHARS + 8];     /* "LOG:" + path, NUL-terminated */
+    WCHAR name[CT_NAME_CHARS];             /* "LOG:" + NT path, NUL-terminated */
     LARGE_INTEGER freq;
+    PDRIVER_OBJECT driver;                 /* referenced while an area with our callbacks lives */
 } ct_kctx;
 
-/* Counting marshalling-area callbacks (ct_driver.c resets them per request). */
-extern volatile LONG g_ct_alloc_calls;
-extern volatile LONG g_ct_free_calls;
-extern volatile LONG64 g_ct_alloc_bytes;
+/* DriverEntry: the counting callbacks' lock. */
+VOID ct_kernel_init(VOID);
+/* Each request, under the request lock: a new generation for the counting callbacks. */
+VOID ct_kernel_begin_request(VOID);
+/* TRUE when no marshalling area created with the counting callbacks is alive. */
+BOOLEAN ct_kernel_callbacks_idle(VOID);
 
 void ct_kernel_backend(ct_kctx *k, ct_backend *be);
 

@@ -14,6 +14,7 @@
 #include <wdmsec.h>
 
 #include "clfstest_proto.h"
+#include "kpool.h"
 
 #ifndef CT_WDK_BUILD
 
@@ -46,9 +47,9 @@ NTSTATUS WdmlibIoCreateDeviceSecure(PDRIVER_OBJECT DriverObject, ULONG DeviceExt
     *DeviceObject = NULL;
     if (!sddl_is_ours(DefaultSDDLString))
         return STATUS_INVALID_PARAMETER;
-    acl_len = sizeof(ACL) + 2 * (sizeof(ACCESS_ALLOWED_ACE) - sizeof(ULONG)) +
+    acl_len = (ULONG)(sizeof(ACL) + 2 * (sizeof(ACCESS_ALLOWED_ACE) - sizeof(ULONG))) +   /* size_t meets ULONG */
               RtlLengthSid((PSID)&sid_system) + RtlLengthSid((PSID)&sid_admins);
-    acl = ExAllocatePoolWithTag(PagedPool, acl_len, 0x6C634143u /* 'lcAC' */);
+    acl = ct_pool_alloc_tag(PagedPool, acl_len, 0x6C634143u /* 'lcAC' */);
     if (acl == NULL)
         return STATUS_INSUFFICIENT_RESOURCES;
     status = RtlCreateAcl(acl, acl_len, ACL_REVISION);
@@ -72,7 +73,7 @@ NTSTATUS WdmlibIoCreateDeviceSecure(PDRIVER_OBJECT DriverObject, ULONG DeviceExt
             *DeviceObject = NULL;
         }
     }
-    ExFreePoolWithTag(acl, 0x6C634143u /* 'lcAC' */);
+    ct_pool_free_tag(acl, 0x6C634143u /* 'lcAC' */);
     return status;
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_cbcount.h"
 #include "ct_model.h"
 
 static int g_checks, g_failed;
@@ -200,6 +201,7 @@ static void test_rejections(void)
     EXPECT_REJ(CT_REJ_ARG, b->steps[2].arg[0] = 2);         /* pool */
     EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[1] = 1);         /* unused arg */
     EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[0] = CT_MAX_CONTAINER_SET + 1);
+    EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[0] = 0);         /* an empty container set */
     EXPECT_REJ(CT_REJ_ARG, b->steps[0].value = 5);          /* create_log takes no value */
     EXPECT_REJ(CT_REJ_REG, b->steps[1].value_reg = 0);      /* add_container_set: literal only */
     EXPECT_REJ(CT_REJ_STRING, b->steps[0].str_bytes = 0);   /* path required */
@@ -252,6 +254,34 @@ static void test_rejections(void)
     s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
     { int64_t v[1] = {-1}; rb_list(b, s, 0, v, 1); }
     CHECK(reject_of(b) == CT_REJ_LIST, "negative record size accepted");
+    /* record payloads are capped before anything runs: per record, and per request */
+    {
+        static const struct { int64_t v[2]; uint32_t n; uint32_t want; } cases[] = {
+            {{0xFFFFFFFFll, 0}, 1, CT_REJ_RECORD_SIZE},        /* a 4 GB record */
+            {{CT_MAX_RECORD_BYTES + 1ll, 0}, 1, CT_REJ_RECORD_SIZE},
+            {{CT_MAX_RECORD_BYTES / 2 + 1ll, CT_MAX_RECORD_BYTES / 2}, 2, CT_REJ_RECORD_SIZE}, /* entries add up */
+            {{CT_MAX_RECORD_BYTES, 0}, 1, CT_OK},
+        };
+        uint32_t k;
+        for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            BASE();
+            s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
+            rb_list(b, s, 0, cases[k].v, cases[k].n);
+            r = run_rb(b);
+            CHECK(r->h.reject == cases[k].want && (cases[k].want == CT_OK || r->h.reject_step == 4),
+                  "record case %u: reject %u (%s) at step %u", k, r->h.reject, ct_reject_name(r->h.reject),
+                  r->h.reject_step);
+        }
+        BASE();
+        for (k = 0; k <= CT_MAX_REQUEST_RECORD_BYTES / CT_MAX_RECORD_BYTES; k++) {
+            int64_t v[1] = {CT_MAX_RECORD_BYTES};
+            s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
+            rb_list(b, s, 0, v, 1);
+        }
+        r = run_rb(b);
+        CHECK(r->h.reject == CT_REJ_RECORD_SIZE && r->h.reject_step == b->n, "request total: %u at step %u of %u",
+              r->h.reject, r->h.reject_step, b->n);
+    }
     BASE();
     s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);
     s->arg[0] = 0x8;
@@ -445,6 +475,150 @@ static void test_ops(void)
     }
 }
 
+static void build_lifecycle(rb *b);
+
+/* ---- tests: the counting callbacks' books (what kops.c keeps under its spin lock) ----------- */
+
+static void *cb_alloc(ct_cb_registry *r, uint64_t bytes)
+{
+    void *p = calloc(1, (size_t)bytes);
+    if (!ct_cb_on_alloc(r, p, bytes, 0x73666c43u)) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static uint32_t cb_free(ct_cb_registry *r, void *buffer)
+{
+    uint32_t tag = ct_cb_on_free(r, buffer);
+    free(buffer);
+    return tag;
+}
+
+static void test_counting_callbacks(void)
+{
+    static ct_cb_registry r;   /* large: the buffer table */
+    void *a, *b, *c, *clfs_own;
+    uint32_t i;
+
+    memset(&r, 0, sizeof r);
+    CHECK(ct_cb_may_unload(&r), "a fresh driver may unload");
+    /* request 1: an area with the callbacks, two buffers, one freed, then its delete fails */
+    ct_cb_begin_request(&r);
+    ct_cb_area_created(&r);
+    a = cb_alloc(&r, 4096);
+    b = cb_alloc(&r, 512);
+    CHECK(cb_free(&r, a) == 0x73666c43u, "the free names the allocation's tag");
+    CHECK(r.alloc_calls == 2 && r.alloc_bytes == 4608 && r.free_calls == 1, "request 1: %u %llu %u",
+          r.alloc_calls, (unsigned long long)r.alloc_bytes, r.free_calls);
+    CHECK(!ct_cb_may_unload(&r), "an area with the callbacks is alive: the driver must stay");
+    /* request 2: CLFS frees the leaked area's buffer late; it never counts here */
+    ct_cb_begin_request(&r);
+    CHECK(r.alloc_calls == 0 && r.alloc_bytes == 0 && r.free_calls == 0, "request 2 starts at zero");
+    c = cb_alloc(&r, 100);
+    cb_free(&r, b);
+    cb_free(&r, c);
+    CHECK(r.alloc_calls == 1 && r.free_calls == 1 && r.late_frees == 1, "late free counted: %u %u %u",
+          r.alloc_calls, r.free_calls, r.late_frees);
+    CHECK(!ct_cb_may_unload(&r), "the leaked area still pins the driver");
+    /* a buffer CLFS allocated itself (free callback alone) is freed with tag 0; with a leaked
+     * area alive it cannot be told apart from a late one: not counted */
+    clfs_own = calloc(1, 64);
+    CHECK(cb_free(&r, clfs_own) == 0 && r.free_calls == 1 && r.late_frees == 2, "foreign free while stale");
+    /* a driver whose areas were all deleted in their request may unload, and counts foreign frees */
+    memset(&r, 0, sizeof r);
+    ct_cb_begin_request(&r);
+    ct_cb_area_created(&r);
+    clfs_own = calloc(1, 64);
+    cb_free(&r, clfs_own);
+    ct_cb_area_deleted(&r);
+    CHECK(r.free_calls == 1 && ct_cb_may_unload(&r), "free-only area: %u, may unload %d", r.free_calls,
+          ct_cb_may_unload(&r));
+    ct_cb_begin_request(&r);
+    CHECK(ct_cb_may_unload(&r), "a deleted area never pins the driver");
+    /* the books are bounded: one buffer too many fails the allocation, a failed one still counts */
+    {
+        static void *held[CT_CB_MAX_BUFFERS];
+        for (i = 0; i < CT_CB_MAX_BUFFERS; i++)
+            held[i] = cb_alloc(&r, 16);
+        CHECK(held[CT_CB_MAX_BUFFERS - 1] != NULL && cb_alloc(&r, 16) == NULL && r.refused == 1,
+              "full table: refused %u", r.refused);
+        CHECK(ct_cb_on_alloc(&r, NULL, 16, 0) == 1 && r.alloc_calls == CT_CB_MAX_BUFFERS + 2, "calls %u",
+              r.alloc_calls);
+        for (i = 0; i < CT_CB_MAX_BUFFERS; i++)
+            cb_free(&r, held[i]);
+        CHECK(r.free_calls == CT_CB_MAX_BUFFERS, "all freed: %u", r.free_calls);
+    }
+}
+
+/* ---- tests: ClfsFreeReservedLog (undocumented) ---------------------------------------------- */
+
+static uint32_t g_free_calls_seen;
+static ct_op_fn g_model_free;
+
+static ct_status counting_free_op(void *ctx, ct_call *c, ct_out *out)
+{
+    g_free_calls_seen++;
+    return g_model_free(ctx, c, out);
+}
+
+static void test_free_reserved_log(void)
+{
+    rb *b;
+    ct_step *s;
+    run *r;
+    int64_t sizes[2] = {100, 200};
+
+    /* A negative adjustment releases that many bytes (Windows' own callers, KERNEL_CONTRACT_EVIDENCE.md);
+     * zero or positive is refused (model choice); more than reserved is refused. */
+    b = rb_new(2, 1); rb_log_area(b, 4096);
+    s = rb_step(b, CT_OP_ALIGN_RESERVED_LOG, 1); rb_list(b, s, 0, sizes, 2); rb_save(b, s, 0, 0);
+    s = rb_step(b, CT_OP_ALLOC_RESERVED_LOG, 1); s->arg[0] = 2; s->value_reg = 0;
+    s = rb_step(b, CT_OP_FREE_RESERVED_LOG, 1); s->arg[0] = 1; s->value = 512; s->flags = 0;
+    s = rb_step(b, CT_OP_FREE_RESERVED_LOG, 1); s->arg[0] = 1; s->value = -(1ll << 40); s->flags = 0;
+    s = rb_step(b, CT_OP_FREE_RESERVED_LOG, 1); s->arg[0] = 1; s->value = -256;
+    s = rb_step(b, CT_OP_QUERY_LOG_INFO, 0);
+    r = run_rb(b);
+    CHECK(status_of(r, 5) == 0 && r->r[4].outputs[0] == 512, "alloc: %x %llu", status_of(r, 5),
+          (unsigned long long)r->r[4].outputs[0]);
+    CHECK(status_of(r, 6) == (uint32_t)CT_STATUS_INVALID_PARAMETER, "positive adjustment: %x", status_of(r, 6));
+    CHECK(status_of(r, 7) == (uint32_t)CT_STATUS_LOG_SPACE_RESERVED_INVALID, "more than reserved: %x",
+          status_of(r, 7));
+    CHECK(status_of(r, 8) == 0 && (int64_t)r->r[7].outputs[0] == -256, "negative release: %x %lld",
+          status_of(r, 8), (long long)r->r[7].outputs[0]);
+    CHECK(r->r[8].outputs[CT_OUT_INFO_TOTAL_RESERVATION] == 256, "total reservation after release: %llu",
+          (unsigned long long)r->r[8].outputs[CT_OUT_INFO_TOTAL_RESERVATION]);
+    CHECK(g_st.slots[1].reserved_records == 0 && r->cl.reservations_freed == 1,
+          "interpreter counts the released record: left %u, cleanup released %u",
+          g_st.slots[1].reserved_records, r->cl.reservations_freed);
+
+    /* Cleanup leaves outstanding reservations to ClfsDeleteMarshallingArea: it never calls the
+     * undocumented routine, and the stream's reservation is gone after the area. */
+    build_lifecycle(&g_rb);
+    rb_finish(&g_rb);
+    {
+        ct_backend be;
+        uint32_t i;
+        uint64_t reserved = 0;
+        ct_resp_header h;
+        ct_cleanup cl;
+        g_model.fail_at = 0;
+        ct_model_backend(&g_model, &be);
+        g_model_free = be.ops[CT_OP_FREE_RESERVED_LOG];
+        be.ops[CT_OP_FREE_RESERVED_LOG] = counting_free_op;
+        g_free_calls_seen = 0;
+        ct_run(&g_st, &be, g_rb.out, g_rb.len, g_resp, sizeof g_resp);
+        memcpy(&h, g_resp, sizeof h);
+        memcpy(&cl, g_resp + h.cleanup_offset, sizeof cl);
+        for (i = 0; i < CT_MAX_SLOTS; i++) reserved += g_model.streams[i].reserved;
+        CHECK(g_free_calls_seen == 0, "cleanup called ClfsFreeReservedLog %u time(s)", g_free_calls_seen);
+        CHECK(cl.reservations_freed == 5 && cl.areas_deleted == 2 && cl.failures == 0,
+              "released with the areas: %u records, %u areas", cl.reservations_freed, cl.areas_deleted);
+        CHECK(reserved == 0, "reservations left on the streams: %llu", (unsigned long long)reserved);
+    }
+}
+
 /* ---- tests: cleanup under failure injection ------------------------------------------------- */
 
 static void build_lifecycle(rb *b)
@@ -535,10 +709,53 @@ static void test_mutations(void)
     g_checks++;
 }
 
+/* ct_nt_name: what kops.c hands CLFS (KERNEL_CONTRACT_EVIDENCE.md: the kernel converts no DOS path). */
+static int nt_name_is(const char *prefix, const char *in, const char *want, uint32_t cap)
+{
+    uint16_t src[600], out[700];
+    uint32_t i, n = (uint32_t)strlen(in), got;
+    for (i = 0; i < n; i++) src[i] = (uint16_t)(unsigned char)in[i];
+    got = ct_nt_name(prefix, src, n, out, cap);
+    if (want == NULL)
+        return got == 0;
+    if (got != strlen(want) || out[got] != 0) return 0;
+    for (i = 0; i < got; i++)
+        if (out[i] != (uint16_t)(unsigned char)want[i]) return 0;
+    return 1;
+}
+
+static void test_nt_names(void)
+{
+    char longp[520], want[530];
+    CHECK(nt_name_is("LOG:", "C:\\dir\\log", "LOG:\\??\\C:\\dir\\log", 700), "drive path gets \\??\\");
+    CHECK(nt_name_is("LOG:", "c:/dir/log", "LOG:\\??\\c:\\dir\\log", 700), "slashes become backslashes");
+    CHECK(nt_name_is("", "C:\\dir\\log_c0", "\\??\\C:\\dir\\log_c0", 700), "container drive path");
+    CHECK(nt_name_is("", "%BLF%\\c0", "%BLF%\\c0", 700), "BLF form unchanged");
+    CHECK(nt_name_is("", "%BLF%:c0", "%BLF%:c0", 700), "BLF: form unchanged");
+    CHECK(nt_name_is("LOG:", "\\??\\C:\\x", "LOG:\\??\\C:\\x", 700), "\\??\\ unchanged");
+    CHECK(nt_name_is("LOG:", "\\GLOBAL??\\C:\\x", "LOG:\\GLOBAL??\\C:\\x", 700), "\\GLOBAL??\\ unchanged");
+    CHECK(nt_name_is("", "\\Device\\HarddiskVolume1\\x", "\\Device\\HarddiskVolume1\\x", 700), "\\Device\\ unchanged");
+    CHECK(nt_name_is("", "\\\\?\\C:\\x", "\\??\\C:\\x", 700), "\\\\?\\ becomes \\??\\");
+    CHECK(nt_name_is("", "\\\\srv\\share\\x", "\\??\\UNC\\srv\\share\\x", 700), "UNC");
+    CHECK(nt_name_is("LOG:", "relative\\x", "LOG:relative\\x", 700), "relative left for CLFS to refuse");
+    /* Refused, never truncated: exactly fitting works, one unit less does not. */
+    CHECK(nt_name_is("LOG:", "C:\\a", "LOG:\\??\\C:\\a", 13), "fits with its NUL");
+    CHECK(nt_name_is("LOG:", "C:\\a", NULL, 12), "one unit short: refused");
+    memset(longp, 'a', sizeof longp);
+    longp[0] = 'C'; longp[1] = ':'; longp[2] = '\\';
+    longp[512] = 0;
+    snprintf(want, sizeof want, "LOG:\\??\\%s", longp);
+    CHECK(nt_name_is("LOG:", longp, want, CT_CALL_STR_CHARS + 16u), "longest path fits the driver's buffer");
+    CHECK(nt_name_is("LOG:", longp, NULL, 512u + 8u), "longest path in a short buffer: refused");
+}
+
 int main(void)
 {
+    test_nt_names();
     test_rejections();
     test_ops();
+    test_free_reserved_log();
+    test_counting_callbacks();
     test_failure_injection();
     test_mutations();
     printf("ct_tests: %d checks, %d failed\n", g_checks, g_failed);

@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"model:       {art.model}")
     print(f"model (static, for the Linux guest): {art.model_static}")
     print(f"certificate: {art.certificate.cert}")
+    print(f"stand-in:    {art.standin} (CLFS.SYS for the wine target; Wine only, unsigned)")
     print("checks:      AMD64, native subsystem, imports ntoskrnl.exe/HAL.dll/CLFS.SYS only, "
-          "DYNAMIC_BASE, NX_COMPAT, no W+X section, signature verifies")
+          "DYNAMIC_BASE, NX_COMPAT, no W+X section, signature verifies, "
+          "nothing exported, .pdata for every non-leaf function")
     return 0

@@ -23,9 +23,10 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     config = LabConfig.from_env()
-    lines = list(_checks(config, boot=not args.no_boot))
-    for status, what, text in lines:
-        print(f"{status} {what}: {text}")
+    lines = []
+    for status, what, text in _checks(config, boot=not args.no_boot):   # each line as soon as known
+        print(f"{status} {what}: {text}", flush=True)
+        lines.append((status, what, text))
     fixes = sum(1 for s, _w, _t in lines if s == FIX)
     print(f"doctor: {fixes} thing(s) to fix" if fixes else "doctor: all good")
     return 1 if fixes else 0
@@ -60,6 +61,8 @@ def _checks(config: LabConfig, boot: bool):
         found = _version([tool, "--version"]) if shutil.which(tool) else None
         yield (OK, tool, found) if found else (FIX, tool, f"missing: apt-get install {package}")
 
+    if backend is not None:
+        yield from _start(config, backend)
     yield from _accel(config, backend, boot)
 
     firmware = {"SeaBIOS (Linux guests)": ["/usr/share/seabios/bios-256k.bin", "/usr/share/qemu/bios-256k.bin"],
@@ -74,19 +77,41 @@ def _checks(config: LabConfig, boot: bool):
         yield (OK, tool, shutil.which(tool)) if shutil.which(tool) else \
             (FIX, tool, f"missing (needed to build the Windows driver): apt-get install {package}")
 
+    yield _wine()
     yield from _images(config)
     yield _disk(config.run_dir)
+    yield from runner_user(config.libvirt_uri, Path(config.run_dir),
+                           panic_events=getattr(backend, "_panic_callback", None) is not None)
     if backend is not None:
         backend.close()
 
 
+def _start(config: LabConfig, backend):
+    """One tiny domain started and timed; when slow, the cause seen and its fix."""
+    from harness.vm import accel, hostcheck
+
+    facts = hostcheck.gather(backend, accel.is_local(config.libvirt_uri))
+    yield from hostcheck.diagnose_start(facts)
+
+
 def _accel(config: LabConfig, backend, boot: bool):
+    from harness.vm import accel
+
     if config.accel != "auto":
-        yield OK, "accel", f"{config.accel.upper()} forced by configuration (CLFS_HARNESS_ACCEL)"
+        yield OK, "accel", f"{config.accel.upper()} forced by configuration (accel: / CLFS_HARNESS_ACCEL)"
         return
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        yield WARN, "accel", "/dev/kvm absent or not accessible: guests run under TCG (slower, works)"
+    if accel.is_local(config.libvirt_uri) and not os.path.exists("/dev/kvm"):
+        yield WARN, "accel", "TCG: there is no /dev/kvm (slower, works)"
         return
+    if backend is not None:
+        try:
+            known = accel.load(config.libvirt_uri, accel.host_key(config.libvirt_uri, backend.versions()))
+        except InfraError:
+            known = None
+        if known:
+            yield (OK if known[0] == "kvm" else WARN), "accel", \
+                f"{known[0].upper()}, decided by an earlier boot on this host: {known[1]}"
+            return
     if not boot or backend is None:
         yield OK, "accel", "/dev/kvm present; whether KVM works is decided by booting (run doctor without --no-boot)"
         return
@@ -102,8 +127,8 @@ def _accel(config: LabConfig, backend, boot: bool):
     try:
         took = guest.boot()
         status = OK if guest.accel == "kvm" else WARN
-        yield status, "accel", (f"smoke guest SSH-ready in {took:.1f} s under {guest.accel.upper()}"
-                                + ("" if guest.accel == "kvm" else " (KVM did not boot it: TCG fallback)"))
+        why = (accel.verdict(config.libvirt_uri) or ("", ""))[1]
+        yield status, "accel", f"{guest.accel.upper()}: smoke guest SSH-ready in {took:.1f} s" + (f" ({why})" if why else "")
     except InfraError as exc:
         yield FIX, "accel", f"smoke guest did not boot under KVM or TCG: {str(exc).splitlines()[0]}"
     finally:
@@ -124,6 +149,20 @@ def _images(config: LabConfig):
             yield FIX, "image", f"{name}: {exc}"
 
 
+def _wine():
+    """The wine target runs the real driver under Debian's Wine (wine, wine64)."""
+    from harness.targets.winesession import wine_binary, wine_version
+
+    if wine_binary() is None:
+        return FIX, "wine", "missing (needed by the wine target): apt-get install wine wine64"
+    version = wine_version()
+    if version is None:
+        return FIX, "wine", f"{wine_binary()} does not report a version: reinstall wine wine64"
+    if shutil.which("wineserver") is None:
+        return FIX, "wine", "wineserver missing: apt-get install wine64"
+    return OK, "wine", f"Wine {version} ({wine_binary()}): the wine target can run the driver"
+
+
 def _disk(run_dir: Path):
     probe = Path(run_dir)
     while not probe.exists() and probe != probe.parent:
@@ -133,3 +172,52 @@ def _disk(run_dir: Path):
     if free_gib < 2:
         return FIX, "disk", f"{free_gib:.1f} GiB free at {run_dir}: free space (overlays and snapshots need >= 2 GiB)"
     return OK, "disk", f"{free_gib:.1f} GiB free at {run_dir}"
+
+
+def runner_user(uri: str, run_dir: Path, *, panic_events: bool, euid: int | None = None,
+                groups: set[str] | None = None, log_dir: Path = Path("/var/log/libvirt/qemu")):
+    """What a runner that is not root gets, and needs.
+
+    libvirtd writes each domain's log and every dump it takes as root (the log directory is
+    root-only on Debian; dumps are mode 0600), so a non-root runner reads neither: the bugcheck
+    code then comes from QEMU's GUEST_PANICKED event on the harness's own libvirt connection.
+    qemu:///system admits members of the ``libvirt`` group; ``/dev/kvm`` wants ``kvm``; QEMU,
+    running as its own user, must traverse the run directory.
+    """
+    import grp
+    import pwd
+
+    euid = os.geteuid() if euid is None else euid
+    if euid == 0:
+        yield OK, "runner user", "root: reads libvirt's domain logs and the dumps libvirtd writes"
+        return
+    if groups is None:
+        groups = {grp.getgrgid(g).gr_name for g in os.getgroups()}
+    user = pwd.getpwuid(euid).pw_name if euid is not None else "?"
+    if uri.startswith("qemu:///system") and "libvirt" not in groups:
+        yield FIX, "runner user", (f"{user} is not in the libvirt group: qemu:///system refuses it "
+                                   f"(usermod -aG libvirt {user}, then log in again)")
+    if os.path.exists("/dev/kvm") and not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        yield WARN, "runner user", (f"{user} cannot use /dev/kvm (usermod -aG kvm {user}); libvirt starts "
+                                    f"QEMU as its own user, so only the KVM probe's verdict is affected")
+    readable = os.access(log_dir, os.R_OK | os.X_OK)
+    if not readable and not panic_events:
+        yield FIX, "crash evidence", (f"{log_dir} is not readable by {user} and QEMU panic events could not "
+                                      f"be registered: a Windows bugcheck would be recorded without its "
+                                      f"code; run as root, or give the runner read access to {log_dir}")
+    elif not readable:
+        yield OK, "crash evidence", (f"{log_dir} is root-only, but bugcheck codes come from QEMU's "
+                                     f"GUEST_PANICKED event; host-side dumps (written by libvirtd as root, "
+                                     f"mode 0600) are noted as unreadable, and wait_for_dump copies the "
+                                     f"guest's own dump over SSH instead")
+    probe = Path(run_dir).absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK):
+        yield FIX, "run directory", f"{probe} is not writable by {user}: set CLFS_HARNESS_RUN_DIR to one it owns"
+    blocked = [str(d) for d in (probe, *probe.parents) if not os.stat(d).st_mode & 0o001]
+    if blocked:
+        yield FIX, "run directory", (f"QEMU (running as libvirt's own user) cannot traverse {blocked[0]}: "
+                                     f"chmod o+x it, or use a run directory under /var/tmp")
+    else:
+        yield OK, "run directory", f"{probe} is traversable by QEMU's user"

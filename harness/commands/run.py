@@ -26,10 +26,15 @@ def register(subparsers) -> None:
     parser.add_argument("--results-json", metavar="PATH", help="write results JSON")
     parser.add_argument("--summary-md", metavar="PATH", help="write a Markdown summary")
     parser.add_argument("--junitxml", metavar="PATH", help="write JUnit XML")
+    parser.add_argument("--html", metavar="PATH", help="write the run as one self-contained HTML page")
     parser.add_argument("--infra-retries", type=int, metavar="N", help="retries of a case whose lab broke")
     parser.add_argument("--record-baseline", action="store_true",
                         help="record what each case observed as the baseline of this target identity")
     parser.add_argument("--baseline-dir", metavar="DIR", help="where baselines live (default: baselines)")
+    parser.add_argument("--coverage", action="store_true",
+                        help="add the routines and model rules this run exercised to the Markdown summary")
+    parser.add_argument("--keep-runs", type=int, metavar="N",
+                        help="run folders kept under the artefact folder, this run included (default: lab file, else 20)")
     parser.add_argument("-q", "--quiet", action="store_true", help="one character per case instead of a line")
     parser.set_defaults(func=run)
 
@@ -49,7 +54,8 @@ def pytest_args(args) -> list[str]:
             raise UsageError(f"bad --shard: {args.shard!r}, want I/N such as 1/4")
         argv.append(f"--shard={args.shard}")
     for flag, value in (("-k", args.keyword), ("-m", args.markers), ("--results-json", args.results_json),
-                        ("--summary-md", args.summary_md), ("--junitxml", args.junitxml), ("--lab", args.lab),
+                        ("--summary-md", args.summary_md), ("--junitxml", args.junitxml), ("--html", args.html),
+                        ("--lab", args.lab),
                         ("--baseline-dir", args.baseline_dir)):
         if value:
             # "--flag=value", never "--flag value": pytest picks its rootdir (and so the case IDs
@@ -60,8 +66,14 @@ def pytest_args(args) -> list[str]:
         if not 0 <= args.infra_retries <= 10:
             raise UsageError(f"bad --infra-retries: {args.infra_retries}, want [0-10]")
         argv.append(f"--infra-retries={args.infra_retries}")
+    if args.keep_runs is not None:
+        if not 1 <= args.keep_runs <= 100000:
+            raise UsageError(f"bad --keep-runs: {args.keep_runs}, want [1-100000]")
+        argv.append(f"--keep-runs={args.keep_runs}")
     if args.record_baseline:
         argv.append("--record-baseline")
+    if args.coverage:
+        argv.append("--coverage")
     return argv
 
 

@@ -16,6 +16,7 @@ from harness.config import LabConfig
 from harness.driver.cert import TestCertificate, ensure_test_certificate
 from harness.driver.pe import check_client, check_driver
 from harness.errors import BuildError
+from harness.interrupts import run_tool
 
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "driver_src"
 CROSS_TOOLS = ("make", "x86_64-w64-mingw32-gcc", "x86_64-w64-mingw32-dlltool", "osslsigncode", "openssl")
@@ -30,6 +31,7 @@ class DriverArtifacts:
     model: Path          # host clfstest-model
     model_static: Path   # static x86-64 clfstest-model for the Linux smoke guest
     certificate: TestCertificate
+    standin: Path | None = None   # CLFS.SYS stand-in for the wine target (unsigned: Wine only)
 
 
 def missing_tools(tools: tuple[str, ...] = CROSS_TOOLS) -> list[str]:
@@ -44,7 +46,7 @@ def run_make(targets: list[str], out: Path, *, extra: list[str] | None = None, t
     """Run make in driver_src; returns its output. Raises BuildError with the output tail."""
     cmd = ["make", "-C", str(SOURCE_DIR), f"OUT={out.resolve()}", *(extra or []), *targets]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        proc = run_tool(cmd, timeout=timeout_s)   # an interrupt lets make delete what it was writing
     except FileNotFoundError:
         raise BuildError("make is not installed (apt-get install make)") from None
     except subprocess.TimeoutExpired:
@@ -68,12 +70,13 @@ def build_driver(config: LabConfig) -> DriverArtifacts:
     out = out_dir(config)
     out.mkdir(parents=True, exist_ok=True)
     cert = ensure_test_certificate(config.cert_path)
-    run_make(["host", "cross"], out)
+    run_make(["host", "cross", "standin"], out)
     run_make(["sign"], out, extra=[f"CERT={cert.cert}", f"KEY={cert.key}"])
     signed = out / "win" / "signed"
     artifacts = DriverArtifacts(out_dir=out, sys=signed / "clfstest.sys", client=signed / "clfsctl.exe",
                                 model=out / "host" / "clfstest-model",
-                                model_static=out / "host" / "clfstest-model-static", certificate=cert)
+                                model_static=out / "host" / "clfstest-model-static", certificate=cert,
+                                standin=out.resolve() / "win" / "standin" / "clfs.sys")
     check_driver(artifacts.sys, cert.cert)
     check_client(artifacts.client, cert.cert)
     return artifacts

@@ -3,11 +3,14 @@
 ``check_driver`` asserts what a loadable, hardened, test-signed kernel driver needs: AMD64,
 native subsystem, imports only from ntoskrnl.exe, HAL.dll and CLFS.SYS (with the CLFS routines
 the driver exists for), DYNAMIC_BASE and NX_COMPAT, no section both writable and executable,
-an Authenticode signature that verifies against the test certificate, and a correct PE checksum.
+an Authenticode signature that verifies against the test certificate, a correct PE checksum,
+nothing exported (driver and client), and unwind data (.pdata) for every non-leaf function of the
+driver, so a crash dump's stack walk passes through it.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,6 +25,8 @@ DLLCHAR_NX_COMPAT = 0x0100
 SCN_MEM_EXECUTE = 0x20000000
 SCN_MEM_WRITE = 0x80000000
 DIR_SECURITY = 4
+
+OBJDUMP = "x86_64-w64-mingw32-objdump"
 
 DRIVER_IMPORT_DLLS = frozenset({"ntoskrnl.exe", "hal.dll", "clfs.sys"})
 REQUIRED_CLFS_IMPORTS = ("ClfsCreateMarshallingArea", "ClfsAllocReservedLog")
@@ -46,6 +51,78 @@ def imports(path: Path) -> dict[str, list[str]]:
         names = [imp.name.decode() if imp.name else f"#{imp.ordinal}" for imp in entry.imports]
         out[entry.dll.decode()] = names
     return out
+
+
+def exports(path: Path) -> list[str]:
+    """Names (or #ordinals) the PE exports."""
+    pe = _load(path)
+    directory = getattr(pe, "DIRECTORY_ENTRY_EXPORT", None)
+    if directory is None:
+        return []
+    return [sym.name.decode() if sym.name else f"#{sym.ordinal}" for sym in directory.symbols]
+
+
+def export_problems(path: Path) -> list[str]:
+    """A driver and its client export nothing: an exported ct_run or g_ct_alloc_bytes is an
+    internal symbol another module could bind to."""
+    names = exports(path)
+    if not names:
+        return []
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    return [f"exports {len(names)} internal symbol(s): {shown} (link with --exclude-all-symbols)"]
+
+
+_FUNCTION_RE = re.compile(r"^([0-9a-f]+) <([^>]+)>:$")
+
+
+def _functions(path: Path, objdump: str) -> dict[str, tuple[int, bool]]:
+    """Function name -> (address, non-leaf), from objdump's disassembly of the symbol table's functions.
+
+    Non-leaf in the x64 ABI's sense: it calls, pushes, or moves RSP (a frame), so a stack walk through
+    it needs its unwind data; a leaf (an import thunk's single jmp) needs none.
+    """
+    proc = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(path)], capture_output=True, text=True,
+                          timeout=120)
+    if proc.returncode != 0:
+        raise BuildError(f"{objdump} -d {path.name} failed: {proc.stderr.strip()[-300:]}")
+    functions: dict[str, tuple[int, bool]] = {}
+    name = None
+    for line in proc.stdout.splitlines():
+        match = _FUNCTION_RE.match(line)
+        if match:
+            name = match.group(2)
+            functions[name] = (int(match.group(1), 16), False)
+            continue
+        parts = line.split("\t")
+        if name is None or len(parts) < 2 or not parts[0].strip().endswith(":"):
+            continue
+        insn = parts[1].split(None, 1)
+        mnemonic, operands = insn[0], (insn[1] if len(insn) > 1 else "")
+        if (mnemonic.startswith(("call", "push", "enter")) or
+                (operands.endswith(",%rsp") and not mnemonic.startswith("cmp"))):
+            functions[name] = (functions[name][0], True)
+    return functions
+
+
+def unwind_problems(path: Path, *, objdump: str | None = None) -> list[str]:
+    """Every non-leaf function lies inside a RUNTIME_FUNCTION of the exception directory (.pdata)."""
+    tool = objdump or shutil.which(OBJDUMP)
+    if tool is None:
+        return [f"cannot check unwind data: {OBJDUMP} is not installed"]
+    pe = _load(path)
+    base = pe.OPTIONAL_HEADER.ImageBase
+    ranges = [(e.struct.BeginAddress, e.struct.EndAddress) for e in getattr(pe, "DIRECTORY_ENTRY_EXCEPTION", [])]
+    if not ranges:
+        return ["no unwind data (.pdata is empty): a crash dump's stack walk stops at this driver"]
+    functions = _functions(path, tool)
+    if not functions:
+        return ["no function symbols to check unwind data against"]
+    uncovered = sorted(name for name, (address, non_leaf) in functions.items()
+                       if non_leaf and not any(b <= address - base < e for b, e in ranges))
+    if not uncovered:
+        return []
+    shown = ", ".join(uncovered[:8]) + (f" and {len(uncovered) - 8} more" if len(uncovered) > 8 else "")
+    return [f"{len(uncovered)} non-leaf function(s) without unwind data (.pdata): {shown}"]
 
 
 def pe_problems(path: Path, *, subsystem: int, allowed_dlls: frozenset[str] | None = None,
@@ -103,6 +180,7 @@ def check_driver(sys_path: Path, cert: Path) -> None:
     """Raise BuildError listing every problem of the signed driver."""
     problems = pe_problems(sys_path, subsystem=SUBSYSTEM_NATIVE, allowed_dlls=DRIVER_IMPORT_DLLS,
                            required={"CLFS.SYS": REQUIRED_CLFS_IMPORTS}, checksum=True)
+    problems += export_problems(sys_path) + unwind_problems(sys_path)
     reason = verify_signature(sys_path, cert)
     if reason:
         problems.append(f"signature does not verify: {reason}")
@@ -112,7 +190,7 @@ def check_driver(sys_path: Path, cert: Path) -> None:
 
 def check_client(exe_path: Path, cert: Path) -> None:
     """Raise BuildError listing every problem of the signed client."""
-    problems = pe_problems(exe_path, subsystem=SUBSYSTEM_CONSOLE)
+    problems = pe_problems(exe_path, subsystem=SUBSYSTEM_CONSOLE) + export_problems(exe_path)
     reason = verify_signature(exe_path, cert)
     if reason:
         problems.append(f"signature does not verify: {reason}")

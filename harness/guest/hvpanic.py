@@ -1,4 +1,11 @@
-"""The bugcheck as the hypervisor saw it: Hyper-V crash registers, via libvirt's domain log.
+"""The bugcheck as the hypervisor saw it: Hyper-V crash registers, from QEMU's GUEST_PANICKED
+event or libvirt's domain log.
+
+First choice, for any runner user: QEMU's GUEST_PANICKED event, which the libvirt backend
+receives as a QEMU monitor event (libvirt-qemu) on the harness's own connection. Its data is
+``{"action": "pause", "info": {"type": "hyper-v", "arg1": 90, ..., "arg5": 4}}``
+(qapi/run-state.json: GuestPanicInformationHyperV, arg1..arg5 uint64): no file to read. Second
+choice, the domain log line below, which only root can usually read.
 
 With ``<panic model='hyperv'/>`` a bugchecking Windows writes its stop code and four parameters
 into the Hyper-V crash MSRs (HV_X64_MSR_CRASH_P0..P4) and sets the notify bit. QEMU reports
@@ -57,6 +64,25 @@ def parse_panic_lines(text: str) -> tuple[list[HvPanic], list[str]]:
             continue
         panics.append(HvPanic(args[1], (args[2], args[3], args[4], args[5]), line.strip()))
     return panics, problems
+
+
+def panic_from_details(details: list[dict]) -> tuple[HvPanic | None, list[str]]:
+    """The last Hyper-V panic among GUEST_PANICKED event data, and what did not parse.
+
+    An event without ``info`` (isa pvpanic carries no code) is no panic with code zero: it
+    gives nothing here.
+    """
+    found, problems = None, []
+    for data in details:
+        info = data.get("info") if isinstance(data, dict) else None
+        if not isinstance(info, dict) or info.get("type") != "hyper-v":
+            continue
+        args = [info.get(f"arg{n}") for n in range(1, 6)]
+        if not all(isinstance(a, int) and not isinstance(a, bool) and a >= 0 for a in args):
+            problems.append(f"GUEST_PANICKED event without numbers arg1..arg5: {str(info)[:200]}")
+            continue
+        found = HvPanic(args[0], tuple(args[1:]), f"GUEST_PANICKED {info}")
+    return found, problems
 
 
 def domain_log_path(uri: str, domain: str, log_dir: Path | None = None) -> Path | None:

@@ -19,6 +19,7 @@ import logging
 import time
 from pathlib import Path
 
+from harness import testpoints
 from harness.errors import BugcheckDetected, BootError, GuestTimeout, InfraError
 from harness.guest.ssh import ExecResult, HostKeyMismatch, SshTransport
 from harness.vm import accel as accel_mod
@@ -60,6 +61,7 @@ class VmGuest:
         self.ready_seconds: float | None = None   # power-on to SSH-ready
         self._shots = 0
         self._provision = None
+        self.last_recover: dict[str, float] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -84,7 +86,9 @@ class VmGuest:
         """
         if provision is not None:
             self._provision = provision
-        tries = accel_mod.candidates(self.accel_requested, self.uri)
+        key = self._accel_key() if self.accel_requested == "auto" else None
+        tries = accel_mod.candidates(self.accel_requested, self.uri, key)
+        failed = ""
         for i, accel in enumerate(tries):
             probing = i < len(tries) - 1
             deadline = self.kvm_probe_timeout if probing else self.boot_timeout
@@ -93,16 +97,27 @@ class VmGuest:
             except InfraError as exc:
                 if not probing or isinstance(exc, HostKeyMismatch):
                     raise
+                # A domain that stops (QEMU exits) ends the probe at once (_abort_if_crashed);
+                # only a guest that stays silent costs the whole probe deadline.
+                failed = str(exc).splitlines()[0][:200]
                 log.warning("%s not ready under %s within %.0f s (%s); falling back to %s",
-                            self.worker, accel.upper(), deadline, exc, tries[i + 1].upper())
+                            self.worker, accel.upper(), deadline, failed, tries[i + 1].upper())
                 self._discard()
                 continue
-            if self.accel_requested == "auto":
-                accel_mod.record(self.uri, accel, f"guest reached SSH-ready under {accel.upper()}"
-                                 + (" after the KVM probe failed" if i else ""))
+            if self.accel_requested == "auto" and len(tries) > 1:
+                why = f"guest reached SSH-ready under {accel.upper()}"
+                accel_mod.record(self.uri, accel, why + (f"; the KVM probe failed: {failed}" if i else ""), key)
             self.accel, self.boot_seconds = accel, took
             return took
         raise AssertionError("unreachable")
+
+    def _accel_key(self) -> dict[str, str] | None:
+        """What the remembered KVM/TCG verdict of this host depends on (None: not remembered)."""
+        versions = getattr(self.backend, "versions", None)
+        try:
+            return accel_mod.host_key(self.uri, versions() if versions else {})
+        except InfraError:
+            return None
 
     def _boot_once(self, accel: str, deadline: float) -> float:
         start = time.monotonic()
@@ -112,6 +127,7 @@ class VmGuest:
         m = self.manifest
         self.ssh = SshTransport("127.0.0.1", self.instance.forward(m.ssh_port), m.ssh_user,
                                 m.client_key, m.host_key)
+        testpoints.reached("ssh")
         try:
             self.ssh.wait_ready(deadline, abort=self._abort_if_crashed)
             self.ready_seconds = time.monotonic() - start
@@ -146,8 +162,11 @@ class VmGuest:
             self.boot()
         else:
             self.instance.revert()
+            reverted = time.monotonic()
             self._started()
             self.ssh.reconnect(self.boot_timeout, abort=self._abort_if_crashed)
+            # Where a recovery's time goes (benchmarks/vm_bench.py prints it).
+            self.last_recover = {"revert_s": reverted - start, "ssh_s": time.monotonic() - reverted}
         return time.monotonic() - start
 
     def close(self) -> None:

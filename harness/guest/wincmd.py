@@ -10,8 +10,10 @@ The guest's OpenSSH server runs commands with its default shell, Windows PowerSh
 - **Native exit codes are passed on explicitly**: ``& sc.exe ...; exit $LASTEXITCODE``. Without
   it ``powershell -c`` exits 0 or 1, and sc.exe's error number (its exit code) would be lost.
   ``sc`` alone is PowerShell's alias of Set-Content, hence ``sc.exe``.
-- **Structured answers come back as JSON** (``ConvertTo-Json``) with UTF-8 output, parsed strictly
-  by ``harness.guest.winparse``; free text (sc.exe, bcdedit, verifier) is parsed line by line.
+- **Structured answers come back as JSON** (``ConvertTo-Json``) with UTF-8 output *without* a
+  byte order mark (``New-Object Text.UTF8Encoding $false``: ``[Text.Encoding]::UTF8`` emits one),
+  parsed strictly by ``harness.guest.winparse``. Decisions come from exit codes, the registry and
+  CIM, never from words a tool prints in the display language (sc.exe's text is kept for messages).
 
 ``tests/unit/golden/windows_commands.txt`` pins every command line; regenerate it with
 ``CLFS_HARNESS_REGEN_GOLDEN=1`` after a deliberate change and review the diff.
@@ -41,7 +43,8 @@ _SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
 # ...and these as double quotes, which the command line under sshd would re-parse.
 _DOUBLE_QUOTES = '"\u201c\u201d\u201e'
 _DRIVER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}\.sys$")
-_UTF8 = "[Console]::OutputEncoding=[Text.Encoding]::UTF8; "
+_UTF8 = "[Console]::OutputEncoding=(New-Object Text.UTF8Encoding $false); "
+VERIFIER_KEY = "HKLM:\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Memory Management"
 
 
 def ps_quote(value: str) -> str:
@@ -98,11 +101,6 @@ def facts_command() -> str:
             + "nmi_crash_dump=$c.NMICrashDump; auto_reboot=$c.AutoReboot} | ConvertTo-Json -Compress")
 
 
-def bcdedit_command() -> str:
-    """The current boot entry (``{current}`` quoted: bare braces are a PowerShell script block)."""
-    return native("bcdedit.exe", "/enum", "{current}")
-
-
 # ---- files ----------------------------------------------------------------------------------------
 
 def mkdir_command(*paths: str) -> str:
@@ -135,8 +133,15 @@ def sc_delete_command() -> str:
     return native("sc.exe", "delete", SERVICE)
 
 
-def sc_query_command() -> str:
-    return native("sc.exe", "query", SERVICE)
+def service_state_command() -> str:
+    """The clfstest service from CIM (``Win32_SystemDriver``): exists, Started, State, ExitCode, as
+    JSON (``winparse.parse_service_state``). CIM's properties are not localized; sc query's labels are."""
+    flt = ps_quote(f"Name='{SERVICE}'")
+    return (_UTF8
+            + f"$d=@(Get-CimInstance -ClassName Win32_SystemDriver -Filter {flt} -ErrorAction Stop); "
+            + "$s=$d | Select-Object -First 1; "
+            + "[ordered]@{exists=($d.Count -gt 0); started=$s.Started; state=$s.State; exit_code=$s.ExitCode} "
+            + "| ConvertTo-Json -Compress")
 
 
 # ---- Driver Verifier -------------------------------------------------------------------------------
@@ -153,9 +158,12 @@ def verifier_reset_command() -> str:
     return native("verifier.exe", "/reset")
 
 
-def verifier_query_command() -> str:
-    """The settings that apply from the next boot on (options and verified drivers)."""
-    return native("verifier.exe", "/querysettings")
+def verifier_settings_command() -> str:
+    """Driver Verifier's settings for the next boot, from the registry where ``verifier`` keeps
+    them (VerifyDrivers, VerifyDriverLevel), as JSON: ``winparse.parse_verifier_settings``."""
+    return (_UTF8
+            + f"$m=Get-ItemProperty -LiteralPath {ps_quote(VERIFIER_KEY)} -ErrorAction Stop; "
+            + "[ordered]@{drivers=$m.VerifyDrivers; level=$m.VerifyDriverLevel} | ConvertTo-Json -Compress")
 
 
 def reboot_command(delay_s: int = 3) -> str:
@@ -168,16 +176,33 @@ def reboot_command(delay_s: int = 3) -> str:
 
 # ---- running a request -----------------------------------------------------------------------------
 
+def _scratch_cleanup() -> str:
+    """Empty the scratch directory, and remove CLFS authentication files anywhere under GUEST_DIR.
+
+    With CLFS log authentication (Windows 11 25H2, Server 2025 with KB5056852) CLFS keeps a patch
+    file ``<log>.blf.cnpf`` beside each log ("A new file, with the extension .cnpf, is stored
+    alongside the BLF and data containers", concepts/clfs-authentication.md; KERNEL_CONTRACT_
+    EVIDENCE.md, "CLFS log authentication"). It holds recovery data for a log not cleanly closed,
+    so one left by an earlier case could change what a new log of the same name observes. They
+    are removed by name, recursively, under the whole guest directory, since a scenario may put a
+    log outside the scratch directory; then the scratch directory is emptied.
+    """
+    return (f"Get-ChildItem -Recurse -Force -ErrorAction SilentlyContinue -LiteralPath {ps_quote(GUEST_DIR)} "
+            "-Filter '*.cnpf' | Remove-Item -Force -ErrorAction SilentlyContinue; "
+            f"Get-ChildItem -Force -ErrorAction SilentlyContinue -LiteralPath {ps_quote(GUEST_SCRATCH)} | "
+            "Remove-Item -Recurse -Force -ErrorAction SilentlyContinue; ")
+
+
 def clfsctl_run_command() -> str:
     """Empty the scratch directory, drop the previous response, run the request.
 
     A stale response must never be read back as this case's, and files a previous case left in
-    the scratch directory must not change what this one observes.
+    the scratch directory (logs, containers, CLFS authentication files) must not change what
+    this one observes.
     """
     return ("$ProgressPreference='SilentlyContinue'; "
             f"Remove-Item -Force -ErrorAction SilentlyContinue -LiteralPath {ps_quote(GUEST_RESPONSE)}; "
-            f"Get-ChildItem -Force -ErrorAction SilentlyContinue -LiteralPath {ps_quote(GUEST_SCRATCH)} | "
-            "Remove-Item -Recurse -Force -ErrorAction SilentlyContinue; "
+            + _scratch_cleanup()
             + native(GUEST_CLIENT, "run", GUEST_REQUEST, GUEST_RESPONSE))
 
 
@@ -230,18 +255,17 @@ def all_commands() -> dict[str, str]:
     """Every command with fixed example arguments: what the golden file pins."""
     return {
         "facts": facts_command(),
-        "bcdedit": bcdedit_command(),
         "mkdir": mkdir_command(GUEST_DIR, GUEST_SCRATCH),
         "file_hash": file_hash_command(GUEST_DRIVER),
         "sc_create": sc_create_command(),
         "sc_start": sc_start_command(),
         "sc_stop": sc_stop_command(),
         "sc_delete": sc_delete_command(),
-        "sc_query": sc_query_command(),
+        "service_state": service_state_command(),
         "verifier_standard": verifier_standard_command((DRIVER_FILE,)),
         "verifier_standard_with_clfs": verifier_standard_command((DRIVER_FILE, "clfs.sys")),
         "verifier_reset": verifier_reset_command(),
-        "verifier_query": verifier_query_command(),
+        "verifier_settings": verifier_settings_command(),
         "reboot": reboot_command(),
         "clfsctl_run": clfsctl_run_command(),
         "clfsctl_info": clfsctl_info_command(),

@@ -1,10 +1,12 @@
 """Collecting what a Windows bugcheck leaves behind: a mixin of ``WindowsGuest``.
 
 The order matters and is the point of this module: the screenshot while the blue screen still
-shows, the Hyper-V crash registers from libvirt's domain log, then (``wait_for_dump``) the guest's
-own dump and System events once it has rebooted, and only then the revert, which discards the
-guest's disk and with it everything not yet copied out. Each step that fails becomes a note
-in the ``CrashReport``; none of them hides the bugcheck itself.
+shows, the Hyper-V crash registers (QEMU's GUEST_PANICKED event, else libvirt's domain log), then
+(``wait_for_dump``) the guest's own dump and System events once it has rebooted, and only then
+the revert, which discards the guest's disk and with it everything not yet copied out. Each
+step that fails becomes a note in the ``CrashReport``; none of them hides the bugcheck itself,
+and none may stop the revert: a runner that is not root cannot read libvirt's domain log or the
+dump libvirtd wrote (root, mode 0600), so every read of evidence is guarded.
 
 The mixin uses the guest's ``instance``, ``ssh``, ``domain_log``, ``dir``, ``evidence_dir`` and
 timeouts (see ``WindowsGuest``).
@@ -19,14 +21,17 @@ from pathlib import Path
 
 from harness.errors import HarnessError, InfraError
 from harness.guest import wincmd
+from harness.guest.hvpanic import panic_from_details
 from harness.guest.wincrash import NO_DUMP_WAIT, CrashReport
-
-# What QEMU writes as the bugcheck code when the guest has none (a live dump).
-LIVE_SYSTEM_DUMP = 0x161
 from harness.guest.windump import HEADER_SIZE_64, DumpFormatError, read_dump_header
 from harness.guest.winparse import GuestOutputError, parse_crash_events, parse_dump_list
 
 log = logging.getLogger("harness.guest")
+
+# What QEMU writes as the bugcheck code when the guest has none (a live dump).
+LIVE_SYSTEM_DUMP = 0x161
+NOT_ROOT = ("libvirtd writes it as root with mode 0600; run the harness as root, or see "
+            "`clfs-harness doctor` for what a non-root runner gets")
 
 
 class CrashCollector:
@@ -36,12 +41,48 @@ class CrashCollector:
         """The crash registers now; then a dump: the guest's own once it has rebooted (when
         waiting for it), else one taken from the host while the guest is paused (when the
         backend can)."""
-        report.panic, problems = self.domain_log.wait_panic(self.panic_log_wait)
-        report.problems += problems
         if self.wait_for_dump:
+            # isa pvpanic, no hv-crash: no crash registers. CRASHLOADED says Windows is writing
+            # its dump and will reboot; PANICKED says it is not (crash dumps off), and the guest
+            # stays paused, so waiting would only burn dump_timeout.
+            if report.reason == "crashed: panicked":
+                report.problems.append("pvpanic reported PANICKED, not CRASHLOADED: Windows is not writing a "
+                                       "dump (are crash dumps on?), so none is waited for")
+                if not self._dump_from_host(report):
+                    report.problems.append(NO_DUMP_WAIT)
+                return
             self._collect_from_guest(report)
-        elif not self._dump_from_host(report):
+            return
+        report.panic, problems = self._crash_registers()
+        report.problems += problems
+        if not self._dump_from_host(report):
             report.problems.append(NO_DUMP_WAIT)
+
+    def _crash_registers(self):
+        """The Hyper-V crash registers: from QEMU's GUEST_PANICKED event (any runner user), else
+        from libvirt's domain log (root). Waits up to ``panic_log_wait`` for the event."""
+        take = getattr(self.instance, "take_panic_details", None)
+        problems: list[str] = []
+        if callable(take):
+            deadline = time.monotonic() + self.panic_log_wait
+            details: list[dict] = []
+            while True:
+                details += take()
+                panic, problems = panic_from_details(details)
+                if panic is not None:
+                    return panic, problems
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
+        panic, from_log = self.domain_log.wait_panic(0.0 if callable(take) else self.panic_log_wait)
+        return panic, problems + from_log
+
+    def _gather_guarded(self, report: CrashReport) -> None:
+        """``_gather``, with anything it raises kept as a note: the revert must still happen."""
+        try:
+            self._gather(report)
+        except (HarnessError, OSError) as exc:
+            report.problems.append(f"evidence gathering stopped early: {type(exc).__name__}: {exc}")
 
     def _dump_from_host(self, report: CrashReport) -> bool:
         """A Windows-format dump of the paused guest, written by QEMU (``dump-guest-memory -w``,
@@ -61,20 +102,24 @@ class CrashCollector:
         except InfraError as exc:
             report.problems.append(f"the host-side dump failed: {exc} (vmcoreinfo on, FwCfg driver in the guest?)")
             return True
-        if local.stat().st_size > self.max_dump_bytes:
-            head = local.with_name(local.name + ".header")
-            with open(local, "rb") as fh:
-                head.write_bytes(fh.read(HEADER_SIZE_64))
-            report.problems.append(f"the host-side dump ({local.stat().st_size >> 20} MiB) is larger than "
-                                   f"max_dump_bytes: only its header was kept")
-            local.unlink()
-            local = head
-            report.dump_partial = True
-        report.dump, report.guest_dump = local, None
         try:
+            size = local.stat().st_size
+            if size > self.max_dump_bytes:
+                head = local.with_name(local.name + ".header")
+                with open(local, "rb") as fh:
+                    head.write_bytes(fh.read(HEADER_SIZE_64))
+                report.problems.append(f"the host-side dump ({size >> 20} MiB) is larger than "
+                                       f"max_dump_bytes: only its header was kept")
+                local.unlink()
+                local = head
+                report.dump_partial = True
+            report.dump, report.guest_dump = local, None
             report.header = read_dump_header(local)
         except DumpFormatError as exc:
             report.problems.append(f"the host-side dump's header does not parse: {exc}")
+        except OSError as exc:
+            report.dump = report.dump or local
+            report.problems.append(f"the host-side dump {local} cannot be read ({exc.strerror or exc}): {NOT_ROOT}")
         else:
             if report.header.code == LIVE_SYSTEM_DUMP:
                 report.problems.append("QEMU found no bugcheck data in the guest (the header says 0x161 "
@@ -148,6 +193,8 @@ class CrashCollector:
             report.header = read_dump_header(local)
         except DumpFormatError as exc:
             report.problems.append(f"the dump header does not parse: {exc}")
+        except OSError as exc:
+            report.problems.append(f"the copied dump {local} cannot be read ({exc.strerror or exc})")
 
     def _finish(self, report: CrashReport) -> None:
         """Cross-check, write crash.json, then revert (when there is a snapshot to revert to)."""

@@ -4,9 +4,11 @@ On top of the shared lifecycle (``vmguest.VmGuest``: boot, snapshot, revert) it 
 
 - the domain a Windows guest needs (q35, the Hyper-V panic device, disk bus, NIC and firmware
   from the image manifest);
-- provisioning: test signing checked (``bcdedit /enum {current}`` and the boot options in
-  effect), driver and client copied in by SFTP and their hashes checked, the service created
-  and started with ``sc.exe``, Driver Verifier on or off (with the reboot it needs);
+- provisioning: test signing checked (the boot options in effect, ``SystemStartOptions``),
+  driver and client copied in by SFTP and their hashes checked, the service created and started
+  with ``sc.exe`` (decided by its exit code) and checked running through CIM, Driver Verifier on
+  or off (with the reboot it needs; read back from the registry). No decision reads a word
+  Windows prints in its display language (``winparse``);
 - running one request through ``clfsctl.exe``, its exit codes mapped to clear errors;
 - what a bugcheck or a hang leaves behind (``_on_crash``, ``_on_hang``): see below.
 
@@ -43,8 +45,8 @@ from harness.guest.vmguest import VmGuest
 from harness.guest.wincollect import CrashCollector
 from harness.guest.wincrash import CrashReport, GuestHang
 from harness.guest.winparse import (VERIFIER_EXIT, GuestOutputError, ScOutcome, VerifierSettings,
-                                    WindowsFacts, clean, parse_bcdedit, parse_clfsctl_info, parse_facts,
-                                    parse_record_id, parse_sc, parse_sha256, parse_verifier_settings)
+                                    WindowsFacts, clean, parse_clfsctl_info, parse_facts, parse_record_id,
+                                    parse_sc, parse_service_state, parse_sha256, parse_verifier_settings)
 from harness.vm.base import PortForward, VmSpec
 from harness.vm.libvirt_backend import free_port
 from harness.vm.stage import stage
@@ -143,9 +145,20 @@ class WindowsGuest(CrashCollector, VmGuest):
         return VmSpec(
             name=f"clfs-{self.run_dir.run_id}-{self.worker}", accel=accel, overlay=overlay,
             golden=stage(m.disk, self.run_dir.staging_dir(m.name)), console_log=self.console_log,
-            machine="q35", memory_mib=m.memory_mib, vcpus=m.vcpus, panic_model="hyperv",
+            machine="q35", memory_mib=m.memory_mib, vcpus=m.vcpus, panic_model=self.panic_model,
             nic_model=m.nic_model, disk_bus=m.disk_bus, firmware=m.firmware, vmcoreinfo=m.vmcoreinfo,
-            forwards=(PortForward(free_port(), m.ssh_port),), metadata=meta)
+            forwards=(PortForward(free_port(), m.ssh_port),), metadata=meta, windows=True)
+
+    @property
+    def panic_model(self) -> str:
+        """``hyperv`` (the bugcheck code from the crash MSRs at once, the guest paused before it
+        writes a dump), or, when waiting for the guest's own dump, ``isa`` pvpanic and no
+        hv-crash: with hv-crash QEMU stops the guest at the bugcheck, which "effectively prevents
+        Windows from creating dumps upon crashes" (QEMU docs/system/i386/hyperv.rst). virtio-win's
+        pvpanic driver (installed by the image builder) then reports CRASHLOADED when Windows
+        starts writing its dump (its KbCallbackDumpIo callback), and QEMU lets the guest run on
+        to finish the dump and reboot."""
+        return "isa" if self.wait_for_dump else "hyperv"
 
     def _started(self) -> None:
         # A revert restarts QEMU, which appends to the same domain log: read only what follows.
@@ -163,24 +176,19 @@ class WindowsGuest(CrashCollector, VmGuest):
         return self.facts
 
     def check_test_signing(self) -> None:
-        """Raise TestSigningOff (with what to do) unless test-signed drivers load in this boot."""
-        r = self.run(wincmd.bcdedit_command())
-        if r.exit_code != 0:
-            raise GuestOutputError(f"bcdedit /enum {{current}} exited {r.exit_code} (bcdedit needs an "
-                                   f"administrator)", r.stdout + r.stderr)
-        entry = parse_bcdedit(r.stdout)
+        """Raise TestSigningOff (with what to do) unless test-signed drivers load in this boot.
+
+        Decided by the boot options in effect (``HKLM\\...\\Control\\SystemStartOptions`` holds
+        ``TESTSIGNING`` when the loader ran with test signing on), a language-neutral value;
+        ``bcdedit /enum`` prints its words in the display language (``Bezeichner``, ``Ja``).
+        """
         facts = self.facts or self.query_facts()
-        if not entry.testsigning:
-            raise TestSigningOff(
-                "test signing is off in the guest: `bcdedit /enum {current}` shows no 'testsigning Yes', "
-                "so Windows refuses the test-signed clfstest.sys (sc start fails with error 577). "
-                + signing_advice(facts))
         if not facts.test_signing_in_effect:
             raise TestSigningOff(
-                "test signing is set in the boot configuration but not in effect in this boot "
-                f"(SystemStartOptions: {facts.start_options.strip()!r}): the guest was not rebooted "
-                "after `bcdedit /set testsigning on`, or firmware policy overrides it. "
-                + signing_advice(facts))
+                "test signing is not in effect in the guest (SystemStartOptions: "
+                f"{facts.start_options.strip()!r}, no TESTSIGNING), so Windows refuses the test-signed "
+                "clfstest.sys (sc start fails with error 577): `bcdedit /set testsigning on` was not run, "
+                "the guest was not rebooted after it, or firmware policy overrides it. " + signing_advice(facts))
 
     def copy_tools(self, driver: Path, client: Path) -> None:
         """Copy the signed driver and client in, and check what arrived byte for byte."""
@@ -210,9 +218,18 @@ class WindowsGuest(CrashCollector, VmGuest):
             outcome = self._sc(action, command)
             if not outcome.ok and outcome.error not in fine:
                 raise DriverLoadError(outcome.explain())
-        state = self._sc("query", wincmd.sc_query_command()).state
-        if state != "RUNNING":
-            raise DriverLoadError(f"clfstest is {state or 'in no known state'} after sc start, not RUNNING")
+        service = self.service_state()
+        if not service.started:
+            said = f" (CIM State {service.state!r}, ExitCode {service.exit_code})" if service.exists else ""
+            raise DriverLoadError(f"clfstest is {'not running' if service.exists else 'not installed'} "
+                                  f"after sc start{said}")
+
+    def service_state(self):
+        """The clfstest service as CIM reports it (exists, started)."""
+        r = self.run(wincmd.service_state_command())
+        if r.exit_code != 0:
+            raise GuestOutputError(f"querying the clfstest service exited {r.exit_code}", r.stdout + r.stderr)
+        return parse_service_state(r.stdout)
 
     def uninstall_driver(self) -> None:
         for action, command, fine in (("stop", wincmd.sc_stop_command(), (1060, 1062)),
@@ -232,9 +249,11 @@ class WindowsGuest(CrashCollector, VmGuest):
     # ---- Driver Verifier and reboots --------------------------------------------------------
 
     def verifier_settings(self) -> VerifierSettings:
-        r = self.run(wincmd.verifier_query_command())
+        """Driver Verifier's settings for the next boot, from the registry (VerifyDrivers, VerifyDriverLevel)."""
+        r = self.run(wincmd.verifier_settings_command())
         if r.exit_code != 0:
-            raise GuestOutputError(f"verifier /querysettings exited {r.exit_code}", r.stdout + r.stderr)
+            raise GuestOutputError(f"reading Driver Verifier's registry settings exited {r.exit_code}",
+                                   r.stdout + r.stderr)
         self.verifier = parse_verifier_settings(r.stdout)
         return self.verifier
 
@@ -260,7 +279,7 @@ class WindowsGuest(CrashCollector, VmGuest):
         self.reboot()
         settings = self.verifier_settings()
         if settings.drivers:
-            raise InfraError(f"verifier /reset did not take: still verifying {', '.join(settings.drivers)}")
+            raise InfraError(f"verifier /reset did not take: VerifyDrivers still names {', '.join(settings.drivers)}")
         return settings
 
     def reboot(self) -> float:
@@ -366,7 +385,7 @@ class WindowsGuest(CrashCollector, VmGuest):
             return super()._on_crash(command, error)
         report = CrashReport("bugcheck", self._doing or repr(command[:120]), self.instance.crashed())
         self._evidence_shot("crash", report)
-        self._gather(report)
+        self._gather_guarded(report)
         self._finish(report)
         chosen = report.bugcheck()
         return BugcheckDetected(report.message(), chosen[0] if chosen else None,
@@ -391,6 +410,6 @@ class WindowsGuest(CrashCollector, VmGuest):
                 report.problems.append(f"the guest {report.reason} after the NMI")
             else:
                 self._evidence_shot("nmi", report)
-                self._gather(report)
+                self._gather_guarded(report)
         self._finish(report)
         return GuestHang(f"{error}\n{report.message()}", report)

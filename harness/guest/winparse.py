@@ -1,4 +1,11 @@
-"""Parsers of what Windows prints: sc.exe, bcdedit, verifier, and the JSON our commands emit.
+"""Parsers of what Windows answers: sc.exe, and the JSON our commands emit.
+
+No decision here depends on a word Windows prints in its display language (sc.exe says
+``[SC] OpenService FEHLER 1060:`` on a German Windows, ``[SC] StartService: ошибка: 577:`` on a
+Russian one; bcdedit names its first line ``Bezeichner``): exit codes (sc.exe's is the Win32
+error), registry values, CIM properties and the boot options in effect decide, and text only
+goes into messages. tests/unit/data/windows/README.md names the recorded outputs the tests
+replay, and tests/unit/test_windows_localized.py replaces every English word in them.
 
 Guest output is never trusted: each parser accepts exactly the shapes it knows and raises
 ``GuestOutputError`` (an InfraError: the guest, not CLFS) quoting what it could not read.
@@ -30,8 +37,9 @@ class GuestOutputError(InfraError):
 
 
 def clean(text: str) -> str:
-    """Drop NULs (a UTF-16 tool read as UTF-8) and carriage returns."""
-    return text.replace("\x00", "").replace("\r", "")
+    """Drop NULs (a UTF-16 tool read as UTF-8), carriage returns and byte order marks (a
+    PowerShell session whose output encoding emits one: ``json.loads`` refuses U+FEFF)."""
+    return text.replace("\x00", "").replace("\r", "").replace("\ufeff", "")
 
 
 def _json(text: str, what: str):
@@ -65,19 +73,15 @@ SC_ERRORS = {
            "vulnerable driver blocklist is on, or Secure Boot policy forbids test-signed code"),
 }
 
-_SC_FAILED = re.compile(r"^\[SC\]\s+(\w+)\s+FAILED\s+(\d+):?\s*(.*)$")
-_SC_SUCCESS = re.compile(r"^\[SC\]\s+(\w+)\s+SUCCESS\s*$")
-_SC_STATE = re.compile(r"^STATE\s*:\s*(\d+)\s+([A-Z_]+)")
 
 
 @dataclass(frozen=True)
 class ScOutcome:
     """What one sc.exe call did."""
 
-    action: str              # create, start, stop, delete, query
-    error: int               # Win32 error; 0 on success
-    message: str = ""        # Windows' own text for the error
-    state: str | None = None  # RUNNING, STOPPED, ... when sc.exe printed a status block
+    action: str              # create, start, stop, delete
+    error: int               # Win32 error: sc.exe's exit code; 0 on success
+    message: str = ""        # Windows' own text, in its display language: for messages only
 
     @property
     def ok(self) -> bool:
@@ -94,128 +98,106 @@ class ScOutcome:
 
 
 def parse_sc(action: str, exit_code: int, output: str) -> ScOutcome:
-    """Read the output of ``sc.exe <action> clfstest``.
+    """The outcome of ``sc.exe <action> clfstest``, decided by its exit code alone.
+
+    sc.exe exits with the Win32 error of the call that failed (tnodir/fort issue #9: a batch
+    file prints ``Error Code = 577`` after ``[SC] StartService FAILED 577:``), 0 on success. What
+    it prints is localized and only kept as the message: the lines after its ``[SC] ...`` line.
 
     Raises:
-        GuestOutputError: neither a ``[SC] ... FAILED n`` line, nor the success sc.exe prints
-            for ``action`` (a SUCCESS line, or a STATE line), nor consistent exit status.
+        GuestOutputError: a negative exit code (not a Win32 error: PowerShell or sshd failed).
     """
-    lines = [text.strip() for text in clean(output).splitlines()]
-    for i, line in enumerate(lines):
-        m = _SC_FAILED.match(line)
-        if m:
-            message = m.group(3) or next((text for text in lines[i + 1:] if text), "")
-            return ScOutcome(action, int(m.group(2)), message.strip())
-    if exit_code != 0:
-        raise GuestOutputError(f"sc.exe {action} exited {exit_code} without an '[SC] ... FAILED' line", output)
-    state = None
-    for line in lines:
-        m = _SC_STATE.match(line)
-        if m:
-            state = m.group(2)
-            break
-    succeeded = any(_SC_SUCCESS.match(text) for text in lines)
-    if state is None and not succeeded:
-        raise GuestOutputError(f"sc.exe {action} exited 0 but printed neither SUCCESS nor a STATE", output)
-    return ScOutcome(action, 0, "", state)
+    if exit_code < 0:
+        raise GuestOutputError(f"sc.exe {action} exited {exit_code}, which is no Win32 error", output)
+    if exit_code == 0:
+        return ScOutcome(action, 0)
+    lines = [text.strip() for text in clean(output).splitlines() if text.strip()]
+    first = next((i for i, text in enumerate(lines) if text.startswith("[SC]")), None)
+    said = lines[first + 1:] if first is not None and first + 1 < len(lines) else lines
+    return ScOutcome(action, exit_code, " ".join(said)[:500])
 
-
-# ---- bcdedit ----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class BootEntry:
-    """The settings of the current boot entry that matter to loading a test-signed driver."""
+class ServiceState:
+    """The clfstest service as CIM reports it (``Win32_SystemDriver``; ``wincmd.service_state_command``).
 
-    testsigning: bool
-    nointegritychecks: bool
-    settings: dict = field(default_factory=dict)
+    ``started`` (a boolean) decides; ``state`` (``Running``, ``Stopped``...) is for messages.
+    """
 
-
-def _bcd_bool(name: str, value: str | None, output: str) -> bool:
-    if value is None:
-        return False          # not set: the default, off
-    if value.lower() in ("yes", "on", "true"):
-        return True
-    if value.lower() in ("no", "off", "false"):
-        return False
-    raise GuestOutputError(f"bcdedit: {name} is {value!r}, want Yes or No", output)
+    exists: bool
+    started: bool
+    state: str = ""
+    exit_code: int | None = None    # Win32 exit code of the last start (577: signature refused)
 
 
-def parse_bcdedit(output: str) -> BootEntry:
-    """Read ``bcdedit /enum {current}``: one ``name   value`` pair per line.
+def parse_service_state(output: str) -> ServiceState:
+    """Read the JSON of ``wincmd.service_state_command``.
 
     Raises:
-        GuestOutputError: no ``identifier`` line (not bcdedit's entry listing), or a yes/no
-            setting with another value (a localised Windows prints its own words).
+        GuestOutputError: not an object with a boolean ``exists``, or ``started`` not a boolean.
     """
-    settings: dict[str, str] = {}
-    for line in clean(output).splitlines():
-        m = re.match(r"^([a-z][a-z0-9]*)\s+(\S.*?)\s*$", line)
-        if m and m.group(1) not in settings:
-            settings[m.group(1)] = m.group(2)
-    if "identifier" not in settings:
-        raise GuestOutputError("bcdedit /enum {current}: no 'identifier' line; not a boot entry listing", output)
-    return BootEntry(testsigning=_bcd_bool("testsigning", settings.get("testsigning"), output),
-                     nointegritychecks=_bcd_bool("nointegritychecks", settings.get("nointegritychecks"), output),
-                     settings=settings)
+    raw = _json(output, "service state")
+    if not isinstance(raw, dict) or not isinstance(raw.get("exists"), bool):
+        raise GuestOutputError("service state: want an object with a boolean 'exists'", output)
+    if not raw["exists"]:
+        return ServiceState(False, False)
+    started, state, code = raw.get("started"), raw.get("state"), raw.get("exit_code")
+    if not isinstance(started, bool):
+        raise GuestOutputError(f"service state: Started is {started!r}, want true or false", output)
+    if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+        raise GuestOutputError(f"service state: ExitCode is {code!r}, want a number", output)
+    return ServiceState(True, started, state if isinstance(state, str) else "", code)
 
 
 # ---- Driver Verifier --------------------------------------------------------------------------------
 
-# What `verifier /standard` turns on that /querysettings names the same way on Windows 10 and 11.
-STANDARD_CORE = ("Special pool", "Force IRQL checking", "Pool tracking", "I/O verification")
+# The flags `verifier /standard` sets: "/flags 0x209BB" is the standard set (Microsoft's
+# "Driver Verifier command syntax", /standard), stored as VerifyDriverLevel under Memory
+# Management; later Windows add bits to it (WDF verification), so these must be a subset.
+STANDARD_FLAGS = 0x209BB
 
 
 @dataclass(frozen=True)
 class VerifierSettings:
-    """``verifier /querysettings``: options (name -> enabled) and the drivers verified."""
+    """Driver Verifier's settings for the next boot, from the registry: ``VerifyDrivers`` (the
+    driver names, space separated) and ``VerifyDriverLevel`` (the flags) under
+    ``HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Memory Management``, which is
+    where ``verifier`` writes them (and what ``verifier /querysettings`` prints, in words)."""
 
-    options: dict
     drivers: tuple[str, ...]
-    unparsed: tuple[str, ...] = ()
+    level: int | None
 
     def verifies(self, driver: str) -> bool:
         return driver.lower() in (d.lower() for d in self.drivers)
 
     def missing(self, drivers: tuple[str, ...]) -> list[str]:
         """What stops these settings from being "standard checks on ``drivers``"."""
-        gaps = [f"{d} is not among the verified drivers" for d in drivers if not self.verifies(d)]
-        gaps += [f"option {o!r} is not enabled" for o in STANDARD_CORE if not self.options.get(o)]
+        gaps = [f"{d} is not among the verified drivers (VerifyDrivers)" for d in drivers if not self.verifies(d)]
+        if self.level is None:
+            gaps.append("VerifyDriverLevel is not set")
+        elif self.level & STANDARD_FLAGS != STANDARD_FLAGS:
+            gaps.append(f"VerifyDriverLevel 0x{self.level:X} lacks standard flags "
+                        f"0x{STANDARD_FLAGS & ~self.level:X} (verifier /standard sets 0x{STANDARD_FLAGS:X})")
         return gaps
 
 
 def parse_verifier_settings(output: str) -> VerifierSettings:
-    """Read ``verifier /querysettings``.
-
-    ``Option name: Enabled|Disabled`` lines, then ``Verified drivers:`` and one driver per
-    line (``None``, or a sentence, when there are none). Other lines are kept in ``unparsed``.
+    """Read the JSON of ``wincmd.verifier_settings_command``: ``{drivers, level}``, each null when
+    the value is absent (Driver Verifier never set up, or reset).
 
     Raises:
-        GuestOutputError: no option line and no ``Verified drivers:`` line at all.
+        GuestOutputError: not an object, drivers not a string, level not a number.
     """
-    options: dict[str, bool] = {}
-    drivers: list[str] = []
-    unparsed: list[str] = []
-    in_drivers = header = False
-    for raw in clean(output).splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        if re.match(r"^verified drivers\s*:?$", line, re.I):
-            in_drivers = header = True
-            continue
-        m = re.match(r"^(.+?)\s*:\s*(Enabled|Disabled)$", line, re.I)
-        if m and not in_drivers:
-            options[m.group(1)] = m.group(2).lower() == "enabled"
-        elif in_drivers and re.fullmatch(r"[A-Za-z0-9_.-]+\.sys", line, re.I):
-            drivers.append(line)
-        elif in_drivers and (line.lower() == "none" or line.lower().startswith("no drivers")):
-            continue
-        else:
-            unparsed.append(line)
-    if not options and not header:
-        raise GuestOutputError("verifier /querysettings: no option and no 'Verified drivers:' line", output)
-    return VerifierSettings(options, tuple(drivers), tuple(unparsed))
+    raw = _json(output, "Driver Verifier settings")
+    if not isinstance(raw, dict):
+        raise GuestOutputError("Driver Verifier settings: not a JSON object", output)
+    drivers, level = raw.get("drivers"), raw.get("level")
+    if drivers is not None and not isinstance(drivers, str):
+        raise GuestOutputError(f"VerifyDrivers is {drivers!r}, want a string", output)
+    if level is not None and (isinstance(level, bool) or not isinstance(level, int)):
+        raise GuestOutputError(f"VerifyDriverLevel is {level!r}, want a number", output)
+    # REG_DWORD comes back as a signed Int32 from PowerShell: take the 32 bits.
+    return VerifierSettings(tuple((drivers or "").split()), None if level is None else level & 0xFFFFFFFF)
 
 
 VERIFIER_EXIT = {0: "success", 1: "error", 2: "success, reboot needed"}

@@ -4,8 +4,15 @@ Windows Setup picks the image to install by name (``/IMAGE/NAME`` in the answer 
 wrong name costs a whole install before Setup gives up, so the builder reads the names
 first. A WIM (and an ESD, the same container) starts with a 208-byte header; at offset 72
 it describes an uncompressed resource holding UTF-16 XML with one ``<IMAGE>`` per image
-(``NAME``, ``WINDOWS/EDITIONID``, ``WINDOWS/INSTALLATIONTYPE``, ``WINDOWS/VERSION/BUILD``).
-This is the metadata ``DISM /Get-WimInfo`` prints.
+(``NAME``, ``DISPLAYNAME``, ``FLAGS``, ``WINDOWS/EDITIONID``, ``WINDOWS/INSTALLATIONTYPE``,
+``WINDOWS/VERSION/BUILD``, ``WINDOWS/LANGUAGES/LANGUAGE`` and ``.../DEFAULT``). This is the
+metadata ``DISM /Get-WimInfo`` prints.
+
+What each field is on real media (tests/unit/data/wim/README.md names the recordings): on
+Server media ``NAME`` is ``Windows Server 2019 SERVERSTANDARDCORE`` while ``DISPLAYNAME`` is
+``Windows Server 2019 Standard Evaluation``; evaluation media say so in ``EDITIONID``
+(``ServerStandardEval``) and ``FLAGS`` (``ServerStandardEvalCore``), not in ``NAME``. So the
+builder identifies an image by EDITIONID, INSTALLATIONTYPE and BUILD, never by its name.
 """
 
 from __future__ import annotations
@@ -33,6 +40,20 @@ class WimImage:
     edition_id: str = ""
     installation_type: str = ""
     build: int | None = None
+    languages: tuple[str, ...] = ()
+    default_language: str = ""
+    display_name: str = ""
+    flags: str = ""
+
+    @property
+    def evaluation(self) -> bool:
+        """Evaluation media: ``EDITIONID`` ends in ``Eval`` (``FLAGS`` too: ``ServerStandardEvalCore``)."""
+        return self.edition_id.lower().endswith("eval") or "eval" in self.flags.lower()
+
+    @property
+    def base_edition_id(self) -> str:
+        """``EDITIONID`` without the evaluation suffix: ``ServerStandardEval`` -> ``ServerStandard``."""
+        return self.edition_id[:-4] if self.edition_id.lower().endswith("eval") else self.edition_id
 
 
 def read_images(read: Callable[[int, int], bytes]) -> list[WimImage]:
@@ -67,8 +88,15 @@ def read_images(read: Callable[[int, int], bytes]) -> list[WimImage]:
             build_number = int(build) if build else None
         except ValueError:
             raise WimError(f"bad INDEX or BUILD in image {image.findtext('NAME')!r}") from None
-        images.append(WimImage(index, (image.findtext("NAME") or "").strip(),
-                               (image.findtext("WINDOWS/EDITIONID") or "").strip(),
-                               (image.findtext("WINDOWS/INSTALLATIONTYPE") or "").strip(), build_number))
+        languages = tuple(t for t in ((el.text or "").strip()
+                                      for el in image.findall("WINDOWS/LANGUAGES/LANGUAGE")) if t)
+        images.append(WimImage(index, _text(image, "NAME"), _text(image, "WINDOWS/EDITIONID"),
+                               _text(image, "WINDOWS/INSTALLATIONTYPE"), build_number, languages,
+                               _text(image, "WINDOWS/LANGUAGES/DEFAULT"), _text(image, "DISPLAYNAME"),
+                               _text(image, "FLAGS")))
     return images
+
+
+def _text(element: ET.Element, path: str) -> str:
+    return (element.findtext(path) or "").strip()
 

@@ -37,7 +37,12 @@ WINPE_LETTERS = "CDEFGHIJ"
 # Letters the answer medium may get after Setup (C: is Windows).
 OOBE_LETTERS = "DEFGHIJKLMNOPQRSTUVWYZ"
 PASSWORD_SYMBOLS = "-_.~!+="
-LABCONFIG = ("BypassTPMCheck", "BypassSecureBootCheck", "BypassRAMCheck", "BypassCPUCheck")
+# Windows 11 Setup's hardware checks, skipped through HKLM\SYSTEM\Setup\LabConfig (dockur/windows
+# assets/win11x64.xml sets the first three; BypassStorageCheck skips the 64 GB disk check, which a
+# --disk-size of 32-63 GiB would otherwise trip).
+LABCONFIG = ("BypassTPMCheck", "BypassSecureBootCheck", "BypassRAMCheck", "BypassCPUCheck",
+             "BypassStorageCheck")
+IMAGE_KEYS = ("/IMAGE/INDEX", "/IMAGE/NAME")
 
 _PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
 # XML 1.0 allows tab, newline, carriage return and everything from U+0020 except surrogates.
@@ -49,13 +54,15 @@ class AnswerSettings:
     """What the answer file says.
 
     Attributes:
-        image_name: ``/IMAGE/NAME`` to install.
+        image_name: the value of ``image_key``: an index in install.wim, or an image's NAME.
         edition: the edition (virtio folder, Windows 11 checks bypass).
         firmware: ``bios`` (MBR layout) or ``uefi`` (GPT layout).
         admin_password: the build account's password (random per build).
         builtin_admin_password: the built-in Administrator's password (random, never kept).
         language: UI language and locales (the install ISO must carry it).
-        product_key: optional; media that need one otherwise stop at the key page.
+        product_key: the edition's key; media that need one otherwise stop at the key page.
+        image_key: ``/IMAGE/INDEX`` (the builder's choice when it read the image list) or
+            ``/IMAGE/NAME``.
     """
 
     image_name: str
@@ -67,6 +74,7 @@ class AnswerSettings:
     product_key: str | None = None
     admin_user: str = ADMIN_USER
     computer_name: str = COMPUTER_NAME
+    image_key: str = "/IMAGE/NAME"
 
     def __post_init__(self) -> None:
         if self.firmware not in ("bios", "uefi"):
@@ -81,6 +89,10 @@ class AnswerSettings:
             raise ValueError(f"user name {self.admin_user!r}: want 1-20 letters, digits, _ . -")
         if not self.image_name.strip():
             raise ValueError("empty image name")
+        if self.image_key not in IMAGE_KEYS:
+            raise ValueError(f"image key {self.image_key!r}, want {' or '.join(IMAGE_KEYS)}")
+        if self.image_key == "/IMAGE/INDEX" and not re.fullmatch(r"[1-9][0-9]{0,3}", self.image_name):
+            raise ValueError(f"image index {self.image_name!r}: want a number from 1")
 
 
 @dataclass(frozen=True)
@@ -160,6 +172,7 @@ def render_answer_file(settings: AnswerSettings, template: str | None = None) ->
     gpt = s.firmware == "uefi"
     values = {
         "LANGUAGE": x(s.language),
+        "IMAGE_KEY": s.image_key,
         "IMAGE_NAME": x(s.image_name),
         "INSTALL_PARTITION": "3" if gpt else "2",
         "CREATE_PARTITIONS": _create_partitions(gpt),
@@ -249,8 +262,7 @@ def _winpe_commands(bypass_checks: bool) -> str:
 
 def _product_key(key: str | None) -> str:
     if key is None:
-        return _lines(8, "<!-- no product key: media that need one stop at the key page, "
-                         "and the build's stall timeout reports it -->")
+        return _lines(8, "<!-- no product key: evaluation media take none -->")
     return _lines(8, "<ProductKey>", f"  <Key>{xml_escape(key)}</Key>", "  <WillShowUI>OnError</WillShowUI>",
                   "</ProductKey>")
 

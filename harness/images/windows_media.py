@@ -1,13 +1,17 @@
 """Windows editions the image builder knows, and the checks of its two ISOs before installing.
 
-An edition fixes what the answer file installs (the ``/IMAGE/NAME`` in install.wim), which
-virtio-win driver folder fits it (``<driver>\\<os>\\amd64``: ``w10``, ``w11``, ``2k19``,
-``2k22``, ``2k25``), and what the finished guest must report (EditionID, installation type,
-build range), so an ISO of the wrong Windows is caught.
+An edition fixes what the answer file installs, which virtio-win driver folder fits it
+(``<driver>\\<os>\\amd64``: ``w10``, ``w11``, ``2k19``, ``2k22``, ``2k25``), its default
+product key, and what the finished guest must report (EditionID, installation type, build
+range), so an ISO of the wrong Windows is caught.
 
-Image names are Microsoft's: "Windows Server 2022 Standard" *is* Server Core, the
-Desktop Experience image carries the suffix; the keys here follow that. Evaluation media
-name their images "... Evaluation"; the builder accepts those for the same edition.
+The image is chosen by what install.wim *says it is* (``EDITIONID`` without an ``Eval``
+suffix, ``INSTALLATIONTYPE``, ``BUILD``), never by its name: Server media name their images
+``Windows Server 2022 SERVERSTANDARDCORE`` (dockur/windows ``assets/win2022.xml``; the
+recorded Server 2019 listing in tests/unit/data/wim), consumer media ``Windows 11 Pro``, and
+some media put only the family in ``NAME`` (dockur/windows ``src/image.sh``). The answer file
+then selects the image by its index in that same file (``/IMAGE/INDEX``), which no spelling
+can get wrong.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Edition:
         min_build, max_build: the OS build range of this Windows (max None: open-ended).
         openssh_builtin: OpenSSH Server ships installed (Windows Server 2025).
         bypass_checks: Windows 11's TPM/Secure Boot/RAM/CPU checks must be bypassed in a VM.
+        kms_key: Microsoft's KMS client setup key (GVLK) of the edition: the default product key.
     """
 
     key: str
@@ -48,28 +53,57 @@ class Edition:
     max_build: int | None
     openssh_builtin: bool = False
     bypass_checks: bool = False
+    kms_key: str | None = None
 
     @property
     def server(self) -> bool:
         return self.installation_type != "Client"
+
+    def matches(self, image: WimImage) -> bool:
+        """This edition's image, retail or evaluation: EDITIONID, INSTALLATIONTYPE and build range."""
+        if image.base_edition_id != self.edition_id or image.installation_type != self.installation_type:
+            return False
+        if image.build is None:
+            return True
+        return self.min_build <= image.build and (self.max_build is None or image.build <= self.max_build)
+
+
+# Microsoft's KMS client setup keys (GVLKs): learn.microsoft.com, "Key Management Services (KMS)
+# client activation and product keys" (MicrosoftDocs/windowsserverdocs,
+# WindowsServerDocs/get-started/kms-client-activation-keys.md). Generic keys: they select the
+# edition for Setup and activate nothing without a KMS host; dockur/windows writes the same
+# ones into its answer files (assets/win2022.xml VDYBN-..., assets/win2025.xml TVRH6-...).
+KMS_CLIENT_KEYS = {
+    ("client", "Professional"): "W269N-WFGWX-YVC9B-4J6C9-T83GX",    # Windows 11 Pro / Windows 10 Pro
+    ("client", "Enterprise"): "NPPR9-FWDCX-D2C8J-H872K-2YT43",      # Windows 11 / 10 Enterprise
+    (2019, "ServerStandard"): "N69G4-B89J2-4G8F4-WWYCC-J464C",
+    (2019, "ServerDatacenter"): "WMDGN-G9PQG-XVVXX-R3X43-63DFG",
+    (2022, "ServerStandard"): "VDYBN-27WPP-V4HQT-9VMD4-VMK7H",
+    (2022, "ServerDatacenter"): "WX4NM-KYWYW-QJJR4-XV3QB-6VM33",
+    (2025, "ServerStandard"): "TVRH6-WHNXV-R9WG3-9XRFY-MY832",
+    (2025, "ServerDatacenter"): "D764K-2NDRG-47T6Q-P8T8W-YP6DF",
+}
 
 
 def _editions() -> dict[str, Edition]:
     found: list[Edition] = []
     # Windows 10 from 1809 (17763): pnputil /add-driver and the OpenSSH capability exist there.
     for sku, edition_id in (("Pro", "Professional"), ("Enterprise", "Enterprise")):
+        key = KMS_CLIENT_KEYS[("client", edition_id)]
         found.append(Edition(f"win10-{sku.lower()}", f"Windows 10 {sku}", "w10", edition_id,
-                             "Client", 17763, 19045))
+                             "Client", 17763, 19045, kms_key=key))
         found.append(Edition(f"win11-{sku.lower()}", f"Windows 11 {sku}", "w11", edition_id,
-                             "Client", 22000, None, bypass_checks=True))
+                             "Client", 22000, None, bypass_checks=True, kms_key=key))
     for year, folder, build in ((2019, "2k19", 17763), (2022, "2k22", 20348), (2025, "2k25", 26100)):
         for sku in ("Standard", "Datacenter"):
-            name = f"Windows Server {year} {sku}"
+            # NAME as Server media spell it: "Windows Server 2022 SERVERSTANDARDCORE" (Core) and
+            # "... SERVERSTANDARD" (Desktop Experience). Used only when the list is unreadable.
+            name = f"Windows Server {year} SERVER{sku.upper()}"
             common = dict(virtio_os=folder, edition_id=f"Server{sku}", min_build=build, max_build=build,
-                          openssh_builtin=year >= 2025)
-            found.append(Edition(f"server{year}-{sku.lower()}", name,
+                          openssh_builtin=year >= 2025, kms_key=KMS_CLIENT_KEYS[(year, f"Server{sku}")])
+            found.append(Edition(f"server{year}-{sku.lower()}", f"{name}CORE",
                                  installation_type="Server Core", **common))
-            found.append(Edition(f"server{year}-{sku.lower()}-desktop", f"{name} (Desktop Experience)",
+            found.append(Edition(f"server{year}-{sku.lower()}-desktop", name,
                                  installation_type="Server", **common))
     return {e.key: e for e in found}
 
@@ -97,11 +131,6 @@ def driver_dir(driver: str, virtio_os: str) -> str:
     return f"{driver}\\{virtio_os}\\amd64"
 
 
-def evaluation_name(image_name: str) -> str:
-    """How evaluation media name the same image: "Windows Server 2022 Standard Evaluation (Desktop Experience)"."""
-    return re.sub(r"^(.*?)( \(Desktop Experience\))?$", r"\1 Evaluation\2", image_name)
-
-
 def windows_images(iso: IsoReader) -> list[WimImage]:
     """The images of the install ISO's sources/install.wim (or install.esd).
 
@@ -115,44 +144,110 @@ def windows_images(iso: IsoReader) -> list[WimImage]:
     raise ImageBuildError(f"{iso.path}: no sources/install.wim or install.esd: not a Windows installation ISO")
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What the answer file installs, settled before anything boots.
+
+    Attributes:
+        edition: the edition (drivers, checks of the finished guest).
+        image_name: the image's ``NAME`` (for the manifest and messages).
+        selector: ``("/IMAGE/INDEX", "2")`` when the image list was read, else
+            ``("/IMAGE/NAME", name)``: the InstallFrom metadata Setup matches.
+        evaluation: evaluation media (no product key is written for them).
+        language: the Setup and OS language.
+        product_key: the key written into the answer file, or None.
+    """
+
+    edition: Edition
+    image_name: str
+    selector: tuple[str, str]
+    evaluation: bool
+    language: str
+    product_key: str | None
+
+
 def choose_image(images: list[WimImage] | None, wanted: Edition | None, image_name: str | None,
-                 iso_name: str) -> tuple[Edition, str]:
-    """Settle the edition and the exact image name to install.
+                 iso_name: str, language: str | None = None, product_key: str | None = None) -> Selection:
+    """Settle the edition, the image, its language and the product key.
 
     Args:
         images: the ISO's images, or None when they could not be read.
         wanted: the ``--edition``, or None to pick the only edition the ISO has.
-        image_name: ``--image-name``, installed as given (it must exist when images are known).
+        image_name: ``--image-name``: install the image of that exact NAME instead.
         iso_name: the ISO's file name, for messages.
-    Returns:
-        (edition, image name).
+        language: ``--language``, or None for the image's default language.
+        product_key: ``--product-key``, or None for the edition's KMS client setup key
+            (none on evaluation media, which need and accept none).
     Raises:
-        UsageError: no edition given and none or several found; the name is not on the ISO.
+        UsageError: no edition given and none or several found; the edition or name is not on
+            the ISO; the language is not in the image.
     """
-    names = [im.name for im in images] if images is not None else None
-    if wanted is None:
-        if names is None:
-            raise UsageError(f"--edition is needed: the image list of {iso_name} could not be read")
-        matches = [e for e in EDITIONS.values()
-                   if e.image_name in names or evaluation_name(e.image_name) in names]
-        if len(matches) != 1:
-            listed = ", ".join(e.key for e in matches) or "none the builder knows"
-            raise UsageError(f"choose the edition with --edition: {iso_name} holds {listed} "
-                             f"(images: {'; '.join(names)})")
-        wanted = matches[0]
+    if images is None:
+        return _unchecked(wanted, image_name, iso_name, language, product_key)
     if image_name is not None:
-        if names is not None and image_name not in names:
-            raise UsageError(f"--image-name {image_name!r} is not in {iso_name}; it has: {'; '.join(names)}")
-        return wanted, image_name
-    if names is None:
-        log.warning("image list of %s unreadable; installing %r unchecked", iso_name, wanted.image_name)
-        return wanted, wanted.image_name
-    for candidate in (wanted.image_name, evaluation_name(wanted.image_name)):
-        if candidate in names:
-            return wanted, candidate
-    raise UsageError(f"{iso_name} has no image {wanted.image_name!r} (--edition {wanted.key}); it has: "
-                     f"{'; '.join(names)}. Pick the matching --edition, or --image-name for media "
-                     f"that name it differently")
+        named = [im for im in images if im.name == image_name]
+        if not named:
+            raise UsageError(f"--image-name {image_name!r} is not in {iso_name}; it has: {_listing(images)}")
+        image = named[0]
+        edition = wanted or _only([e for e in EDITIONS.values() if e.matches(image)], iso_name, images)
+    else:
+        pairs = [(e, im) for im in images for e in EDITIONS.values()
+                 if (wanted is None or e is wanted) and e.matches(im)]
+        if wanted is None:
+            edition = _only(list(dict.fromkeys(e for e, _ in pairs)), iso_name, images)
+        elif not pairs:
+            raise UsageError(f"{iso_name} has no image of --edition {wanted.key} (EditionID {wanted.edition_id}, "
+                             f"{wanted.installation_type}, build {_builds(wanted)}); it has: {_listing(images)}")
+        else:
+            edition = wanted
+        image = next(im for e, im in pairs if e is edition)
+    return Selection(edition, image.name, ("/IMAGE/INDEX", str(image.index)), image.evaluation,
+                     _language(image, language, iso_name), _key(edition, image.evaluation, product_key))
+
+
+def _unchecked(wanted, image_name, iso_name, language, product_key) -> Selection:
+    if wanted is None:
+        raise UsageError(f"--edition is needed: the image list of {iso_name} could not be read")
+    name = image_name or wanted.image_name
+    log.warning("image list of %s unreadable; installing %r unchecked", iso_name, name)
+    return Selection(wanted, name, ("/IMAGE/NAME", name), False, language or "en-US",
+                     _key(wanted, False, product_key))
+
+
+def _only(editions: list[Edition], iso_name: str, images: list[WimImage]) -> Edition:
+    if len(editions) != 1:
+        listed = ", ".join(e.key for e in editions) or "none the builder knows"
+        raise UsageError(f"choose the edition with --edition: {iso_name} holds {listed} "
+                         f"(images: {_listing(images)})")
+    return editions[0]
+
+
+def _language(image: WimImage, wanted: str | None, iso_name: str) -> str:
+    """The image's default language, or ``wanted`` when the image has it. An image that lists
+    no language (older tools' metadata) takes ``wanted`` or en-US unchecked."""
+    if wanted is None:
+        return image.default_language or (image.languages[0] if image.languages else "en-US")
+    if image.languages and wanted.lower() not in (lang.lower() for lang in image.languages):
+        raise UsageError(f"--language {wanted}: image {image.index} of {iso_name} ({image.name!r}) has only "
+                         f"{', '.join(image.languages)}; Setup would stop at its language page")
+    return wanted
+
+
+def _key(edition: Edition, evaluation: bool, given: str | None) -> str | None:
+    if given is not None:
+        return given
+    return None if evaluation else edition.kms_key
+
+
+def _builds(edition: Edition) -> str:
+    if edition.max_build == edition.min_build:
+        return str(edition.min_build)
+    return f"{edition.min_build}-{edition.max_build or ''}"
+
+
+def _listing(images: list[WimImage]) -> str:
+    return "; ".join(f"{im.index}: {im.name} [{im.edition_id}, {im.installation_type or '?'}, "
+                     f"build {im.build or '?'}]" for im in images) or "no images"
 
 
 def missing_virtio_drivers(iso: IsoReader, virtio_os: str) -> list[str]:

@@ -44,8 +44,8 @@ class WindowsBuildOptions:
         disk_bus, nic_model: the golden image's disk bus and NIC, also used to install it.
         dump_type: ``kernel`` or ``automatic`` crash dumps.
         openssh_msi: a Win32-OpenSSH MSI, for Windows without OpenSSH Server built in.
-        product_key: for media that ask for one.
-        language: the install's UI language and locales (the ISO must carry it).
+        product_key: overrides the edition's KMS client setup key (Microsoft's generic key).
+        language: the install's UI language and locales; None: the image's default language.
     """
 
     iso: Path
@@ -63,7 +63,7 @@ class WindowsBuildOptions:
     dump_type: str = "kernel"
     openssh_msi: Path | None = None
     product_key: str | None = None
-    language: str = "en-US"
+    language: str | None = None
 
     def __post_init__(self) -> None:
         _choice("--firmware", self.firmware, FIRMWARES)

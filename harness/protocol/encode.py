@@ -136,8 +136,13 @@ def encode_request(case: Case, *, scratch: str) -> bytes:
 
     payload = _Payload()
     records = []
+    record_bytes = 0
     for step in case.steps:
         records.append(_encode_step(step, slots, regs, payload, scratch))
+        record_bytes += _record_bytes(step)
+        if record_bytes > wire.MAX_REQUEST_RECORD_BYTES:
+            raise _fail(step, f"records add up to {record_bytes} bytes, more than the "
+                              f"{wire.MAX_REQUEST_RECORD_BYTES} one request may append")
 
     if len(payload.buf) > wire.MAX_PAYLOAD:
         raise _fail(None, f"payload of {len(payload.buf)} bytes exceeds {wire.MAX_PAYLOAD}")
@@ -148,9 +153,25 @@ def encode_request(case: Case, *, scratch: str) -> bytes:
     header = _HDR.pack(
         wire.REQ_MAGIC, wire.PROTO_VERSION, wire.REQ_HEADER.size, total, flags,
         len(records), wire.STEP.size, len(slots), steps_offset, payload_offset, len(payload.buf),
-        len(regs), 0, (case.expect_bugcheck or 0) & 0xFFFF_FFFF, 0, 0, 0, 0, 0,
+        len(regs), 0, _expected_code(case), 0, 0, 0, 0, 0,
     )
     return b"".join((header, *records, bytes(payload.buf)))
+
+
+def _expected_code(case: Case) -> int:
+    """The header's informational expected_bugcheck: the code when exactly one is expected, else 0."""
+    expected = case.expect_bugcheck
+    return (expected.single or 0) & 0xFFFF_FFFF if expected is not None else 0
+
+
+def _record_bytes(step: Step) -> int:
+    """Payload bytes of the one record a reserve_and_append step writes, within the driver's cap."""
+    if step.op != "reserve_and_append":
+        return 0
+    total = sum(int(v) for v in step.args.get("records") or ())
+    if total > wire.MAX_RECORD_BYTES:
+        raise _fail(step, f"a record of {total} bytes, more than the driver's {wire.MAX_RECORD_BYTES} per record")
+    return total
 
 
 def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch: str) -> bytes:
@@ -181,8 +202,9 @@ def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch
     arg = [0, 0, 0, 0]
     for i, name in enumerate(layout.get("args", ())):
         arg[i] = _arg_value(step, name)
-    if step.op == "add_container_set" and arg[0] > wire.MAX_CONTAINER_SET:
-        raise _fail(step, f"count {arg[0]} exceeds the driver's limit of {wire.MAX_CONTAINER_SET} containers per set")
+    if step.op == "add_container_set" and not 1 <= arg[0] <= wire.MAX_CONTAINER_SET:
+        raise _fail(step, f"count {arg[0]} is outside the driver's range of 1 to {wire.MAX_CONTAINER_SET} "
+                          f"containers per set")
 
     value, value_reg = 0, wire.NO_REG
     if "value" in layout:

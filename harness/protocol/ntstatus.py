@@ -150,6 +150,12 @@ NTSTATUS: dict[str, int] = {
     "STATUS_LOG_PINNED_RESERVATION": 0xC01A0030,
 }
 
+# Not a Windows status: the CLFS.SYS stand-in under Wine (driver_src/standin/standin.h) returns it
+# to the driver for a call that broke the kernel contract. Customer bit set, so no Windows
+# component returns it; a step with this status is a CONTRACT outcome, never a CLFS behaviour.
+STANDIN_CONTRACT_STATUS = 0xE0C70001
+STANDIN_CONTRACT_NAME = "STANDIN_CONTRACT_VIOLATION"
+
 # Reverse table. STATUS_SUCCESS and STATUS_WAIT_0 share 0; only STATUS_SUCCESS is listed, so the
 # reverse lookup is unambiguous (asserted below).
 _BY_CODE: dict[int, str] = {code: name for name, code in NTSTATUS.items()}
@@ -162,6 +168,8 @@ def status_name(code: int) -> str:
     Negative values (an NTSTATUS read as a signed LONG) are taken modulo 2**32.
     """
     code &= 0xFFFF_FFFF
+    if code == STANDIN_CONTRACT_STATUS:
+        return STANDIN_CONTRACT_NAME
     name = _BY_CODE.get(code)
     return name if name is not None else f"0x{code:08X}"
 

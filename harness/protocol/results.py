@@ -39,6 +39,23 @@ class CleanupSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class ContractViolation:
+    """A kernel rule the test driver broke, as the CLFS.SYS stand-in reported it (wine target)."""
+    rule: str                # the rule's id in driver_src/standin/contract.c
+    routine: str             # the CLFS routine called (the creator, for an object left open)
+    argument: str            # the offending argument
+    value: str               # its value as the stand-in saw it
+    step: int | None         # the step whose call broke it; None: the end-of-request cleanup
+    requires: str = ""       # what the rule requires
+    source: str = ""         # where the rule comes from
+
+    def describe(self) -> str:
+        where = f"step {self.step}" if self.step is not None else "end of request"
+        return (f"{where}: {self.routine} broke rule {self.rule} with {self.argument} = {self.value!r} "
+                f"({self.requires}; source: {self.source})")
+
+
+@dataclass(frozen=True, slots=True)
 class CaseResult:
     target: str                       # "model", "vm-linux", "windows", ...
     steps: tuple[StepResult, ...]
@@ -50,3 +67,4 @@ class CaseResult:
     bugcheck: int | None = None        # model only: the bugcheck the model simulated (code)
     bugcheck_step: int | None = None   # model only: the step that caused it
     stopped: bool = False              # a stop-on-failure step failed; later steps are NOT_RUN
+    contract: tuple[ContractViolation, ...] = ()   # wine target: kernel rules the driver broke

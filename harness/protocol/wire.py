@@ -24,6 +24,8 @@ MAX_SAVES = 16
 MAX_OUTPUTS = 12
 MAX_PATH_CHARS = 512
 MAX_CONTAINER_SET = 2048
+MAX_RECORD_BYTES = 1024 * 1024              # payload bytes of one record (nonpaged in the driver)
+MAX_REQUEST_RECORD_BYTES = 16 * 1024 * 1024  # payload bytes of all records of one request
 MAX_PAYLOAD = 256 * 1024
 MAX_REQUEST = 1024 * 1024
 
@@ -92,6 +94,7 @@ REJECT_NAMES = (
     "step index out of sequence", "unknown op", "bad context (dispatch needs expect_bugcheck)",
     "unknown step flag", "bad object slot", "bad register", "bad string", "bad list",
     "bad save entry", "argument out of range", "response buffer too small", "out of memory",
+    "record payload too large",
 )
 
 # Outputs whose C type is LONGLONG: decoded as signed.

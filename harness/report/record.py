@@ -19,6 +19,7 @@ def case_record(case: Case, target: str, outcome: str, *, result: CaseResult | N
         "id": case.id,
         "scenario": case.scenario,
         "file": case.file,
+        "line": case.loc.line,
         "params": {k: v for k, v in case.params.items()},
         "tags": list(case.tags),
         "target": target,
@@ -41,6 +42,7 @@ def _step_record(sv) -> dict:
     entry = {
         "index": step.index,
         "op": step.op,
+        "line": step.loc.line,
         "context": step.context,
         "expected": step.expect.status,
         "ok": sv.ok,
@@ -54,3 +56,15 @@ def _step_record(sv) -> dict:
                        for c in sv.checks if not c.ok],
     }
     return entry
+
+
+def first_difference(record: dict) -> str:
+    """One line saying what went wrong first: the first mismatch of a step, else the message's
+    first line that says something (what JUnit, the summary, the page and annotations show)."""
+    for step in record.get("steps", []):
+        for m in step.get("mismatches", []):
+            return (f"step {step['index']} {step['op']}: {m['what']} expected {m['expected']}, "
+                    f"observed {m['observed']}")
+    lines = [line.strip() for line in record.get("message", "").splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("target:")]
+    return lines[0][:400] if lines else "no detail"

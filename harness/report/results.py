@@ -26,12 +26,13 @@ class ResultsCollector:
     """A pytest plugin object: collects case records, writes the reports at session end."""
 
     def __init__(self, config: pytest.Config, target: str, json_path: str | None, markdown_path: str | None,
-                 *, lab=None, run=None):
+                 *, lab=None, run=None, html_path: str | None = None):
         self.config = config
         self.target = target
         self.lab, self.run = lab, run
         self.json_path = Path(json_path) if json_path else None
         self.markdown_path = Path(markdown_path) if markdown_path else None
+        self.html_path = Path(html_path) if html_path else None
         self.records: dict[str, dict] = {}
         self.collection_errors: list[str] = []
         self.started = time.time()
@@ -41,6 +42,10 @@ class ResultsCollector:
     def pytest_terminal_summary(self, terminalreporter) -> None:
         for line in self.written:
             terminalreporter.write_line(f"clfs-harness: wrote {line}")
+        from harness.report.annotations import github_annotations
+
+        for line in github_annotations(self.results(complete=True)):
+            terminalreporter.write_line(line)
 
     @pytest.hookimpl
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -52,7 +57,7 @@ class ResultsCollector:
         record = getattr(report, "clfs_case", None)
         if record is None:
             return
-        if report.skipped and report.when in ("setup", "call"):
+        if report.skipped and report.when in ("setup", "call") and not hasattr(report, "wasxfail"):
             record = dict(record, outcome=SKIP, message=_skip_reason(report))
         if report.when == "call" or report.skipped or report.failed:
             # The last phase that has a say wins: an error at teardown overrides a pass.
@@ -75,9 +80,18 @@ class ResultsCollector:
         from harness.report.summary import render_markdown
 
         markdown = render_markdown(results)
+        if self.config.getoption("--coverage", default=False):
+            from harness.coverage.table import markdown_for_run
+
+            markdown += "\n" + markdown_for_run(results["cases"])
         if self.markdown_path:
             write_text_atomic(self.markdown_path, markdown)
             self.written.append(f"summary: {self.markdown_path}")
+        if self.html_path:
+            from harness.report.html import render_html
+
+            write_text_atomic(self.html_path, render_html(results, self.html_path))
+            self.written.append(f"html: {self.html_path}")
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:
             with open(step_summary, "a", encoding="utf-8") as handle:

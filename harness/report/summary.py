@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.report.record import first_difference
 from harness.verdict.outcome import OUTCOMES, PASS, SKIP
 
 
@@ -9,13 +10,18 @@ def render_markdown(results: dict) -> str:
     """Markdown for a results document (the dict written as results JSON)."""
     target = results["target"]
     lines = [f"## clfs-harness: {results['summary']['total']} cases on target `{target['name']}`", ""]
-    if target.get("model"):
+    if (target.get("identity") or {}).get("standin"):
+        lines += ["> Results of the CLFS.SYS **stand-in** under Wine (the real clfstest.sys and clfsctl.exe "
+                  "against the documented-rules model), not of Windows. "
+                  + target["identity"].get("not_checked", ""), ""]
+    elif target.get("model"):
         lines += ["> Results of the documented-rules **model**, not of Windows.", ""]
     lab = results.get("lab") or {}
     facts = [f"kind `{target.get('kind', target['name'])}`",
              f"lab file `{lab['source']}`" if lab.get("source") else "no lab file (defaults)"]
     identity = target.get("identity") or {}
-    for key in ("windows_build", "image", "image_sha256", "driver_sha256", "model_sha256", "accel"):
+    for key in ("windows_build", "image", "image_sha256", "driver_sha256", "model_sha256", "accel",
+                "wine_version", "standin_sha256"):
         if identity.get(key):
             value = identity[key]
             facts.append(f"{key} `{value[:16] + '…' if key.endswith('sha256') else value}`")
@@ -49,8 +55,4 @@ def render_markdown(results: dict) -> str:
 
 
 def _first_mismatch(case: dict) -> str:
-    for step in case["steps"]:
-        for m in step["mismatches"]:
-            return (f"step {step['index']} {step['op']}: {m['what']} expected {m['expected']}, "
-                    f"observed {m['observed']}").replace("|", "\\|")
-    return (case["message"].splitlines() or [""])[0].replace("|", "\\|")[:200]
+    return first_difference(case).replace("|", "\\|")[:200]

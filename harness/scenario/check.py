@@ -17,14 +17,14 @@ import itertools
 from dataclasses import dataclass, field
 
 from harness.scenario import ops
-from harness.scenario.model import Case, Requirements, SourceLoc, Step
+from harness.scenario.model import BugcheckExpectation, Case, Requirements, SourceLoc, Step
 from harness.scenario.steps import StepChecker
 from harness.scenario.values import IDENT_RE, ValueProblem, parse_duration, show, whole_placeholder
 from harness.scenario.values import suggest as _suggest
 from harness.scenario.yamlsrc import Document
 
 TOP_FIELDS = ("name", "description", "tags", "context", "matrix", "steps", "expect_bugcheck",
-              "timeout", "requires", "skip_targets")
+              "timeout", "requires", "skip_targets", "known_issues")
 REQUIRED_TOP = ("name", "description", "steps")
 BUILTIN_NAMES = frozenset({"scratch"})  # resolved by the target, not by the checker
 DEFAULT_TIMEOUT_S = 120.0
@@ -103,10 +103,11 @@ class _Header:
     description: str = ""
     tags: tuple = ()
     context: str = "passive"
-    expect_bugcheck: int | None = None
+    expect_bugcheck: BugcheckExpectation | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
     requires: Requirements = field(default_factory=Requirements)
     skip_targets: frozenset = frozenset()
+    known_issues: tuple = ()
 
 
 def _check_header(scope: _Scope, data: dict) -> _Header:
@@ -126,12 +127,7 @@ def _check_header(scope: _Scope, data: dict) -> _Header:
             scope.problem(("context",), f"context: expected one of {', '.join(ops.CONTEXTS)}, got "
                                         f"{show(data['context'])}{_suggest(data['context'], ops.CONTEXTS)}")
     if data.get("expect_bugcheck") is not None:
-        code = data["expect_bugcheck"]
-        if isinstance(code, int) and not isinstance(code, bool) and 0 < code <= ops.U32_MAX:
-            h.expect_bugcheck = code
-        else:
-            scope.problem(("expect_bugcheck",), f"expect_bugcheck: expected a bugcheck code such as 0xA, "
-                                                f"got {show(code)}")
+        h.expect_bugcheck = _expect_bugcheck(scope, data["expect_bugcheck"])
     if "timeout" in data:
         try:
             h.timeout_s = parse_duration(data["timeout"])
@@ -139,7 +135,40 @@ def _check_header(scope: _Scope, data: dict) -> _Header:
             scope.problem(("timeout",), f"timeout: {exc}")
     if "requires" in data:
         h.requires = _requirements(scope, data["requires"])
+    if "known_issues" in data:
+        from harness.scenario.known import parse_known_issues
+
+        steps = data.get("steps")
+        h.known_issues = parse_known_issues(
+            data["known_issues"], len(steps) if isinstance(steps, list) else None,
+            lambda path, message, key=False: scope.problem(("known_issues", *path), message, key=key))
     return h
+
+
+def _is_bugcheck_code(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= ops.U32_MAX
+
+
+def _expect_bugcheck(scope: _Scope, value: object) -> BugcheckExpectation | None:
+    """``0xA``, ``any`` or a list of codes such as ``[0xA, 0xD1, 0xC4]``."""
+    if value == "any":
+        return BugcheckExpectation()
+    if _is_bugcheck_code(value):
+        return BugcheckExpectation((value,))
+    if not isinstance(value, list) or not value:
+        scope.problem(("expect_bugcheck",), f"expect_bugcheck: expected a bugcheck code such as 0xA, any, or a "
+                                            f"list of codes such as [0xA, 0xD1, 0xC4], got {show(value)}")
+        return None
+    codes: list[int] = []
+    for i, code in enumerate(value):
+        if not _is_bugcheck_code(code):
+            scope.problem(("expect_bugcheck", i), f"expect_bugcheck[{i}]: expected a bugcheck code from 0x1 to "
+                                                  f"0xFFFFFFFF, got {show(code)}")
+        elif code in codes:
+            scope.problem(("expect_bugcheck", i), f"expect_bugcheck[{i}]: 0x{code:X} is listed twice")
+        else:
+            codes.append(code)
+    return BugcheckExpectation(tuple(codes)) if len(codes) == len(value) else None
 
 
 def _ident_list(scope: _Scope, data: dict, key: str, lower: bool = False) -> list[str]:
@@ -234,7 +263,7 @@ def _id_value(value: object) -> str:
 
 def _check_case(scope: _Scope, data: dict, header: _Header, combo: dict, steps: list,
                 file_id: str, name: str) -> Case | None:
-    checker = StepChecker(scope, header, {k: v for k, (v, _) in combo.items()})
+    checker = StepChecker(scope, header, {k: v for k, (v, _) in combo.items()}, steps)
     checked: list[Step] = []
     for index, raw in enumerate(steps, start=1):
         step = checker.check(index, raw)
@@ -249,5 +278,5 @@ def _check_case(scope: _Scope, data: dict, header: _Header, combo: dict, steps: 
         description=header.description, tags=header.tags, steps=tuple(checked),
         expect_bugcheck=header.expect_bugcheck, timeout_s=header.timeout_s, requires=header.requires,
         skip_targets=header.skip_targets, loc=SourceLoc(scope.report.file, line, col),
-        objects=dict(checker.object_kinds()),
+        objects=dict(checker.object_kinds()), known_issues=header.known_issues,
     )

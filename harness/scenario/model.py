@@ -33,9 +33,13 @@ ArgValue = Union[int, str, bool, tuple, SavedRef]
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """A check on one output, such as ``adjustment: {ge: 512}`` -> Condition('ge', 512)."""
+    """A check on one output, such as ``adjustment: {ge: 512}`` -> Condition('ge', 512).
+
+    ``value`` is a SavedRef for ``lsn: {gt: "${first}"}``: a value an earlier step saved, which
+    the verdict resolves from the whole response (the output of the saving step's result).
+    """
     comparator: str  # eq ne lt le gt ge
-    value: int
+    value: int | SavedRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +68,57 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class BugcheckExpectation:
+    """``expect_bugcheck``: the scenario expects the system to stop.
+
+    ``codes`` empty means any bugcheck (``expect_bugcheck: any``); otherwise the stop must carry
+    one of them (``0xA`` or ``[0xA, 0xD1, 0xC4]``). A CLFS call at DISPATCH_LEVEL stops the system
+    only when it touches paged memory or waits, with a code that depends on what it touched and
+    on Driver Verifier (KERNEL_CONTRACT_EVIDENCE.md, "IRQL on x64"): a set or ``any`` says so.
+    """
+    codes: tuple[int, ...] = ()
+
+    def matches(self, code: int | None) -> bool:
+        return code is not None and (not self.codes or code in self.codes)
+
+    @property
+    def single(self) -> int | None:
+        """The one expected code, or None for ``any`` and for a set."""
+        return self.codes[0] if len(self.codes) == 1 else None
+
+    def __str__(self) -> str:
+        if not self.codes:
+            return "any bugcheck"
+        shown = ", ".join(f"0x{c:X}" for c in self.codes)
+        return shown if len(self.codes) == 1 else f"one of {shown}"
+
+
+@dataclass(frozen=True, slots=True)
 class Requirements:
     min_windows_build: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KnownDifference:
+    """One check a known issue makes fail: ``step`` and ``what`` as the verdict names the check
+    (``status``, ``irql``, ``ran``, ``output <name>``); ``observed`` (optional) what it then shows,
+    as the diff prints it (``STATUS_ACCESS_DENIED``, ``APC_LEVEL``, ``1048576``)."""
+    step: int
+    what: str
+    observed: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KnownIssue:
+    """A known difference between what a scenario says and what a target does.
+
+    ``applies_to`` holds Windows build numbers (int) and target-identity patterns (str, the
+    baseline folder name with ``*`` wildcards: ``windows-26100.*``, ``model-*``); empty: every target.
+    """
+    link: str
+    differs: tuple[KnownDifference, ...]
+    applies_to: tuple[Union[int, str], ...] = ()
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +131,13 @@ class Case:
     description: str
     tags: tuple[str, ...]
     steps: tuple[Step, ...]
-    expect_bugcheck: int | None  # bugcheck code the scenario expects, or None
+    expect_bugcheck: BugcheckExpectation | None  # the stop the scenario expects, or None
     timeout_s: float
     requires: Requirements
     skip_targets: frozenset[str]
     loc: SourceLoc
     objects: dict = field(default_factory=dict)  # object name -> kind ("log" | "area"), in creation order
+    known_issues: tuple[KnownIssue, ...] = ()
 
     @property
     def name_with_params(self) -> str:

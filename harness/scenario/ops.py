@@ -39,6 +39,13 @@ INT_RANGES: dict[str, tuple[int, int]] = {
 INT_KINDS = frozenset(INT_RANGES)
 SAVED_KINDS = frozenset({"i64var", "u64var"})  # kinds that accept a ${saved} reference
 
+# Record payloads: the driver allocates them from nonpaged pool, so it caps them. The same values as
+# CT_MAX_RECORD_BYTES and CT_MAX_REQUEST_RECORD_BYTES in clfstest_proto.h (tests/unit/
+# test_protocol_offsets.py holds the three places to agreeing).
+MAX_RECORD_BYTES = 1024 * 1024
+REQUEST_RECORD_LIMIT = 16 * 1024 * 1024
+RECORD_LIMIT_WHY = "the driver allocates record payloads from nonpaged pool and takes at most 1 MiB per record"
+
 # Object kinds a name can denote.
 LOG = "log"
 AREA = "area"
@@ -73,6 +80,8 @@ class Param:
     doc: str = ""
     minimum: int | None = None          # tighter lower bound than the C type's, for integers
     size: bool = False                  # a byte count: accepts units (512KiB, 1MiB)
+    maximum: int | None = None          # tighter upper bound than the C type's, for integers
+    maximum_why: str = ""               # what the tighter bound protects, for the error message
 
 
 @dataclass(frozen=True)
@@ -148,8 +157,10 @@ OPS: dict[str, Op] = {op.name: op for op in (
     ), outputs=("adjustment",), doc="Release a reservation (undocumented routine, declared in wdm.h)."),
     Op("reserve_and_append", "ClfsReserveAndAppendLog", (
         _area_ref(),
-        Param("records", "list_u32", default=(), max_items=64, size=True,
-              doc="payload size of each record written (rgWriteEntries); a fixed pattern is written"),
+        Param("records", "list_u32", default=(), max_items=64, size=True, maximum=MAX_RECORD_BYTES,
+              maximum_why=RECORD_LIMIT_WHY,
+              doc="payload size of each write entry (rgWriteEntries) of the one record appended; a fixed "
+                  "pattern is written; together at most 1 MiB"),
         Param("reservations", "list_i64", default=(), max_items=64, size=True,
               doc="rgcbReservation: sizes to reserve; negative values release"),
         Param("flags", "flags", default=(), choices=APPEND_FLAGS),
@@ -174,3 +185,14 @@ OPS: dict[str, Op] = {op.name: op for op in (
 STEP_KEYS = ("context", "expect", "save", "on_failure", "note")
 ON_FAILURE = ("stop", "continue")
 COMPARATORS = ("eq", "ne", "lt", "le", "gt", "ge")
+
+# Output kinds. An output named ``lsn`` or ``*_lsn`` holds a CLFS_LSN: the verdict compares it
+# the way ClfsLsnLess/Greater/Equal do and shows it decomposed (harness/scenario/lsn.py); every
+# other output is a plain integer. Naming the kind here keeps it in one place for every layer.
+OUTPUT_LSN = "lsn"
+OUTPUT_INT = "int"
+
+
+def output_kind(output: str) -> str:
+    """``lsn`` for an LSN-typed output (``lsn``, ``base_lsn``, ...), ``int`` for the others."""
+    return OUTPUT_LSN if output == "lsn" or output.endswith("_lsn") else OUTPUT_INT

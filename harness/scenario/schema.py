@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.scenario import ops
+from harness.scenario import lsn, ops, values
 from harness.scenario.ops import OPS, Op, Param
 
 SCHEMA_PATH = Path(__file__).with_name("scenario.schema.json")
@@ -21,17 +21,80 @@ _SIZE_PATTERN = r"^\s*-?\s*\d[\d_]*\s*(B|KiB|MiB|GiB|TiB)?\s*$"
 _PLACEHOLDER = {"type": "string", "pattern": r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$",
                 "description": "a matrix value or a value saved by an earlier step: ${name}"}
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_BUGCHECK_CODE = {"type": "integer", "minimum": 1, "maximum": ops.U32_MAX}
+_NEVER = "(?!)"  # a pattern nothing matches: carries a message for a value an earlier ``if`` recognised
 
 
 def _int_schema(param: Param) -> dict:
+    """An integer of ``param``'s C type, with the checker's bounds and, where JSON Schema lets a
+    message be given (yaml-language-server's ``errorMessage``/``patternErrorMessage``), its words.
+
+    Strings (``${placeholder}``, sizes with units, INFINITE) and numbers are told apart with
+    ``if``/``then``/``else`` rather than ``anyOf``: an editor then reports the branch that fits
+    the value's type ("unknown unit 'KB'..."), not the first alternative ("Expected integer").
+    """
     lo, hi = ops.INT_RANGES[param.kind]
-    number = {"type": "integer", "minimum": lo if param.minimum is None else param.minimum, "maximum": hi}
-    options: list[dict] = [number, _PLACEHOLDER]
+    lo = lo if param.minimum is None else max(lo, param.minimum)
+    hi = hi if param.maximum is None else min(hi, param.maximum)
+    expected = f"expected {values.describe_int(param)}"
+    accepted = [_PLACEHOLDER["pattern"][1:-1]]
     if param.size:
-        options.append({"type": "string", "pattern": _SIZE_PATTERN, "description": "a size such as 512KiB"})
+        accepted.append(_SIZE_PATTERN[1:-1])
     if param.kind == "u32inf":
-        options.append({"const": "INFINITE"})
-    return {"anyOf": options}
+        accepted.append("INFINITE")
+    text: dict = {"type": "string", "pattern": f"^(?:{'|'.join(accepted)})$", "patternErrorMessage": expected}
+    if param.size:
+        text = _unit_rules(text)
+    if param.size and param.kind in ("u32", "u32inf"):
+        text = _ulong_size_rules(text, f"out of range: {values.range_text(param)}")
+    # The bounds sit in an ``if``: outside them, the ``else`` carries the checker's words (an
+    # editor ignores a message on minimum/maximum, but shows one on const).
+    number = {"type": "integer", "errorMessage": expected, "description": values.range_text(param),
+              "if": {"minimum": lo, "maximum": hi},
+              "else": {"const": "in range", "errorMessage": f"out of range: {values.range_text(param)}"}}
+    return {"if": {"type": "string"}, "then": text, "else": number}
+
+
+def _ulong_size_rules(otherwise: dict, message: str) -> dict:
+    """Size strings a ULONG cannot hold (4 GiB or more in MiB, GiB, TiB) are out of range."""
+    too_big = (r"^\s*0*(?:(?:409[6-9]|4[1-9]\d\d|[5-9]\d{3}|[1-9]\d{4,})\s*MiB"
+               r"|(?:[4-9]|[1-9]\d+)\s*GiB|[1-9]\d*\s*TiB)\s*$")
+    return {"if": {"type": "string", "pattern": too_big},
+            "then": {"pattern": _NEVER, "patternErrorMessage": message}, "else": otherwise}
+
+
+def _unit_rules(otherwise: dict) -> dict:
+    """Sizes written with a unit the checker refuses get the checker's words (per unit)."""
+    rule = otherwise
+    units = sorted({"K", "KB", "k", "kb", "M", "MB", "G", "GB"}, reverse=True)
+    for unit in units:
+        rule = {"if": {"type": "string", "pattern": rf"^\s*-?\s*\d[\d_]*\s*{unit}\s*$"},
+                "then": {"pattern": _NEVER,
+                         "patternErrorMessage": f"unknown unit '{unit}'; {values.unknown_unit_text(unit)}"},
+                "else": rule}
+    return rule
+
+
+_KNOWN_ISSUE = {
+    "type": "object", "additionalProperties": False, "required": ["link", "differs"],
+    "properties": {
+        "link": {"type": "string", "minLength": 1, "description": "where the issue is described"},
+        "applies_to": {"type": "array", "items": {"anyOf": [{"type": "integer", "minimum": 1},
+                                                            {"type": "string", "minLength": 1}]},
+                       "description": "Windows build numbers and target identities (windows-26100.*); default all"},
+        "differs": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "additionalProperties": False, "required": ["step", "what"],
+            "properties": {"step": {"type": "integer", "minimum": 1},
+                           "what": {"type": "string", "pattern": "^(status|irql|ran|output [a-z_][a-z0-9_]*)$"},
+                           "observed": {"type": ["string", "integer"]}}}},
+        "note": {"type": "string"},
+    },
+}
+
+
+def _enum(choices) -> dict:
+    """One of ``choices``, with the checker's words for anything else."""
+    return {"enum": list(choices), "errorMessage": f"expected one of {', '.join(choices)}"}
 
 
 def _param_schema(param: Param) -> dict:
@@ -39,13 +102,13 @@ def _param_schema(param: Param) -> dict:
     if kind in ops.INT_KINDS:
         schema = _int_schema(param)
     elif kind in ("list_i64", "list_u32"):
-        element = Param(param.name, kind.removeprefix("list_"), size=param.size)
+        element = Param(param.name, kind.removeprefix("list_"), size=param.size, maximum=param.maximum)
         schema = {"type": "array", "items": _int_schema(element),
                   "minItems": param.min_items, "maxItems": param.max_items}
     elif kind == "bool":
         schema = {"anyOf": [{"type": "boolean"}, _PLACEHOLDER]}
     elif kind == "enum":
-        schema = {"anyOf": [{"enum": list(param.choices)}, _PLACEHOLDER]}
+        schema = {"anyOf": [_enum(param.choices), _PLACEHOLDER]}
     elif kind == "flags":
         schema = {"type": "array", "items": {"enum": list(param.choices)}, "uniqueItems": True}
     elif kind in ("define", "ref"):
@@ -57,17 +120,21 @@ def _param_schema(param: Param) -> dict:
     return schema
 
 
+def _condition_schema(output: str) -> dict:
+    """A number, ``${saved}`` or ``{gt: ...}``; an LSN output also takes CLFS_LSN_NULL / CLFS_LSN_INVALID."""
+    scalar: list[dict] = [{"type": "integer"}, _PLACEHOLDER, {"type": "string", "pattern": _SIZE_PATTERN}]
+    if ops.output_kind(output) == ops.OUTPUT_LSN:
+        scalar.append({"enum": list(lsn.NAMED)})
+    return {"anyOf": [*scalar, {"type": "object", "additionalProperties": False, "minProperties": 1,
+                                "properties": {c: {"anyOf": scalar} for c in ops.COMPARATORS}}]}
+
+
 def _expect_schema(op: Op) -> dict:
     status = {"anyOf": [{"enum": ["success", "failure", "any"]},
                         {"type": "string", "pattern": "^STATUS_[A-Z0-9_]+$"},
                         {"type": "integer", "minimum": 0, "maximum": ops.U32_MAX}]}
-    condition = {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": _SIZE_PATTERN}, _PLACEHOLDER,
-                           {"type": "object", "additionalProperties": False, "minProperties": 1,
-                            "properties": {c: {"anyOf": [{"type": "integer"}, _PLACEHOLDER,
-                                                         {"type": "string", "pattern": _SIZE_PATTERN}]}
-                                           for c in ops.COMPARATORS}}]}
     detailed = {"type": "object", "additionalProperties": False,
-                "properties": {"status": status, **{o: condition for o in op.outputs}}}
+                "properties": {"status": status, **{o: _condition_schema(o) for o in op.outputs}}}
     return {"anyOf": [status, detailed]}
 
 
@@ -82,7 +149,7 @@ def _step_schema(op: Op) -> dict:
         "required": [op.name],
         "properties": {
             op.name: params,
-            "context": {"anyOf": [{"enum": list(ops.CONTEXTS)}, _PLACEHOLDER]},
+            "context": {"anyOf": [_enum(ops.CONTEXTS), _PLACEHOLDER]},
             "expect": _expect_schema(op),
             "save": {"type": "object", "minProperties": 1,
                      "propertyNames": {"pattern": _IDENT},
@@ -112,16 +179,25 @@ def build_schema() -> dict:
                         "description": "default IRQL context of the steps"},
             "matrix": {"type": "object", "minProperties": 1,
                        "propertyNames": {"pattern": _IDENT, "not": {"const": "scratch"}},
-                       "additionalProperties": {"type": "array", "minItems": 1,
+                       "additionalProperties": {"type": "array", "minItems": 1, "uniqueItems": True,
                                                 "items": {"type": ["integer", "string", "boolean", "number"]}}},
-            "expect_bugcheck": {"type": ["integer", "null"], "minimum": 1, "maximum": ops.U32_MAX},
-            "timeout": {"anyOf": [{"type": "number", "minimum": 1, "maximum": 86400},
-                                  {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"}]},
+            "expect_bugcheck": {
+                "description": "the stop this scenario expects: a code (0xA), any, or a list of codes "
+                               "([0xA, 0xD1, 0xC4]); required for steps above APC_LEVEL",
+                "anyOf": [{"type": "null"}, {"const": "any"}, _BUGCHECK_CODE,
+                          {"type": "array", "minItems": 1, "uniqueItems": True, "items": _BUGCHECK_CODE}]},
+            "timeout": {"if": {"type": "string"},
+                        "then": {"pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$",
+                                 "patternErrorMessage": "expected a duration such as 30s, 2m or 1h"},
+                        "else": {"type": "number", "minimum": 1, "maximum": 86400,
+                                 "errorMessage": "expected a duration such as 30s, 2m or 1h"}},
             "requires": {"type": "object", "additionalProperties": False,
                          "properties": {"min_windows_build": {"type": "integer", "minimum": 0,
                                                               "maximum": ops.U32_MAX}}},
             "skip_targets": {"type": "array", "uniqueItems": True, "items": {"type": "string", "pattern": _IDENT}},
             "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}},
+            "known_issues": {"type": "array", "minItems": 1, "items": _KNOWN_ISSUE,
+                             "description": "known differences: failing as described is a known failure (xfail)"},
         },
         "$defs": {
             "step": {"oneOf": [{"$ref": f"#/$defs/{name}"} for name in OPS]},

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.protocol import ntstatus
-from harness.scenario import ops
+from harness.scenario import lsn, ops
 from harness.scenario.model import Condition, Expectation, SavedRef, SourceLoc, Step
 from harness.scenario.ops import OPS, Op, Param
 from harness.scenario.values import (IDENT_RE, PLACEHOLDER_RE, ValueProblem, parse_int, placeholders, show,
@@ -28,19 +28,34 @@ class _Saved:
     op: str
     output: str
     records: int | None  # for align_reserved_log's aligned_size: how many records it aligned
+    kind: str = ops.OUTPUT_INT  # ops.output_kind of the output
+    stream: str | None = None   # the stream an LSN came from (see StepChecker.streams)
 
 
 class StepChecker:
     """Walks a case's steps; ``failed`` is set when any problem was reported."""
 
-    def __init__(self, scope, header, matrix: dict):
+    def __init__(self, scope, header, matrix: dict, raw_steps: list | None = None):
         self.scope = scope
         self.header = header
         self.matrix = matrix
         self.objects: dict[str, tuple[str, int]] = {}   # name -> (kind, step that created it)
+        # name -> the stream its LSNs belong to: a log's path (case-folded: NT paths are
+        # case-insensitive), so a log closed and opened again is the same stream; an area or other
+        # object belongs to the stream of the log it was created on.
+        self.streams: dict[str, str] = {}
         self.saved: dict[str, _Saved] = {}
+        # Which step saves each name first, from the raw steps: to say "saved by step 7, after
+        # this one" rather than "undefined" when a value is used too early.
+        self.saved_at: dict[str, int] = {}
+        for index, raw in enumerate(raw_steps or (), start=1):
+            save = raw.get("save") if isinstance(raw, dict) else None
+            for name in save if isinstance(save, dict) else ():
+                self.saved_at.setdefault(name, index)
+        self.index = 0
         self.failed = False
         self._where = scope.label
+        self.record_bytes = 0   # record payload bytes of the steps so far: one request carries them all
 
     def object_kinds(self):
         return ((name, kind) for name, (kind, _) in self.objects.items())
@@ -53,6 +68,7 @@ class StepChecker:
     # -- one step ---------------------------------------------------------------------------------
     def check(self, index: int, raw: object) -> Step | None:
         path = ("steps", index - 1)
+        self.index = index
         self._where = f"{self.scope.label}, step {index}"
         if not isinstance(raw, dict):
             self._problem(path, f"expected a mapping with one op such as create_log: {{...}}, got {show(raw)}")
@@ -77,7 +93,7 @@ class StepChecker:
         self._where = f"{self.scope.label}, step {index} ({op.name})"
         args, args_ok = self._args(op, raw[op.name], path + (op.name,))
         context = self._context(raw, path)
-        expect = self._expect(op, raw.get("expect", "success"), path + ("expect",))
+        expect = self._expect(op, raw.get("expect", "success"), path + ("expect",), self._stream_of(op, args))
         save = self._save(op, raw.get("save"), path + ("save",))
         stop = self._on_failure(raw, path, expect)
         note = raw.get("note", "")
@@ -113,7 +129,8 @@ class StepChecker:
             if param.name in raw:
                 value = self._param(param, raw[param.name], path + (param.name,))
             elif param.required:
-                self._problem(path, f"missing required parameter {param.name!r}")
+                # At the op's name, where editors (yaml-language-server) flag a missing property too.
+                self._problem(path, f"missing required parameter {param.name!r}", key=True)
                 ok = False
                 continue
             else:
@@ -189,12 +206,18 @@ class StepChecker:
         return value
 
     def _undefined(self, name: str) -> str:
+        later = self.saved_at.get(name)
+        if later is not None and later >= self.index:
+            when = "this step" if later == self.index else f"step {later}, after this one"
+            return (f"'${{{name}}}' is saved by {when}: a saved value can be used only by the steps after "
+                    f"the one that saves it")
         known = list(self.matrix) + list(self.saved) + ["scratch"]
         return (f"undefined name '${{{name}}}': not a matrix value, a value saved by an earlier step, "
                 f"or ${{scratch}}{_suggest(name, known)}")
 
     def _int_list(self, param: Param, value: object, path: tuple) -> tuple:
-        element = Param(param.name, _LIST_ELEMENT_KIND[param.kind], size=param.size)
+        element = Param(param.name, _LIST_ELEMENT_KIND[param.kind], size=param.size, maximum=param.maximum,
+                        maximum_why=param.maximum_why)
         if not isinstance(value, list):
             value = [value] if isinstance(value, (int, str)) and not isinstance(value, bool) else value
         if not isinstance(value, list):
@@ -265,7 +288,7 @@ class StepChecker:
             return None
         return context
 
-    def _expect(self, op: Op, raw: object, path: tuple) -> Expectation | None:
+    def _expect(self, op: Op, raw: object, path: tuple, stream: str | None) -> Expectation | None:
         if isinstance(raw, dict):
             unknown = [k for k in raw if k != "status" and k not in op.outputs]
             for key in unknown:
@@ -276,7 +299,7 @@ class StepChecker:
             conditions = []
             for key in op.outputs:
                 if key in raw:
-                    checked = self._conditions(key, raw[key], path + (key,))
+                    checked = self._conditions(key, raw[key], path + (key,), stream)
                     if checked is None:
                         return None
                     conditions.append((key, checked))
@@ -301,8 +324,10 @@ class StepChecker:
                             f"got {show(raw)}")
         return None
 
-    def _conditions(self, output: str, raw: object, path: tuple) -> tuple[Condition, ...] | None:
-        number = Param(output, "i64", size=True)
+    def _conditions(self, output: str, raw: object, path: tuple, stream: str | None) -> tuple[Condition, ...] | None:
+        kind = ops.output_kind(output)
+        # An LSN is a ULONGLONG (CLFS_LSN_INVALID is above 2^63); the other outputs are LONGLONG-sized.
+        number = Param(output, "u64" if kind == ops.OUTPUT_LSN else "i64", size=kind != ops.OUTPUT_LSN)
         items = raw.items() if isinstance(raw, dict) else [("eq", raw)]
         result = []
         for comparator, value in items:
@@ -311,22 +336,45 @@ class StepChecker:
                                                     f"{', '.join(ops.COMPARATORS)}", key=True)
                 return None
             name = whole_placeholder(value)
-            if name is not None:
-                if name not in self.matrix:
-                    why = "conditions compare with literals or matrix values, not values saved at run time" \
-                        if name in self.saved else self._undefined(name)
-                    self._problem(path, f"expect.{output}: {why}")
+            if name is not None and name not in self.matrix:
+                saved = self._saved_condition(output, kind, name, stream, path)
+                if saved is None:
                     return None
+                result.append(Condition(comparator, saved))
+                continue
+            if name is not None:
                 value = self.matrix[name]
+            if kind == ops.OUTPUT_LSN and value in lsn.NAMED:
+                value = lsn.NAMED[value]
             try:
                 result.append(Condition(comparator, parse_int(number, value)))
             except ValueProblem as exc:
-                self._problem(path, f"expect.{output}: {exc}")
+                also = " or CLFS_LSN_NULL / CLFS_LSN_INVALID" if kind == ops.OUTPUT_LSN else ""
+                self._problem(path, f"expect.{output}: {exc}{also}")
                 return None
         if not result:
             self._problem(path, f"expect.{output}: expected a number or comparisons such as {{ge: 512}}")
             return None
         return tuple(result)
+
+    def _saved_condition(self, output: str, kind: str, name: str, stream: str | None,
+                         path: tuple) -> SavedRef | None:
+        """``${name}`` in a condition: a value an earlier step saved, of the same kind and stream."""
+        source = self.saved.get(name)
+        if source is None:
+            self._problem(path, f"expect.{output}: {self._undefined(name)}")
+            return None
+        if source.kind != kind:
+            what = {ops.OUTPUT_LSN: "an LSN", ops.OUTPUT_INT: "a number"}
+            self._problem(path, f"expect.{output}: '${{{name}}}' is {what[source.kind]} ({source.op}'s "
+                                f"{source.output}, step {source.step}) and {output} is {what[kind]}: they do not "
+                                f"compare")
+            return None
+        if kind == ops.OUTPUT_LSN and stream and source.stream and stream != source.stream:
+            self._problem(path, f"expect.{output}: '${{{name}}}' is an LSN of another stream (step {source.step}); "
+                                f"\"LSNs from different streams are not comparable\" (ClfsLsnLess.md)")
+            return None
+        return SavedRef(name)
 
     def _save(self, op: Op, raw: object, path: tuple) -> dict | None:
         if raw is None:
@@ -360,6 +408,8 @@ class StepChecker:
 
     # -- rules across steps -----------------------------------------------------------------------
     def _semantics(self, index: int, op: Op, args: dict, expect: Expectation, path: tuple) -> None:
+        if op.name == "reserve_and_append":
+            self._record_payload(args.get("records", ()), path + ("records",))
         if op.name == "alloc_reserved_log" and isinstance(args.get("adjustment"), SavedRef):
             source = self.saved[args["adjustment"].name]
             if source.records is not None and source.records != args["records"] and expect.status == "success":
@@ -368,14 +418,42 @@ class StepChecker:
                               f"step {source.step}; ClfsAllocReservedLog's cRecords must match ClfsAlignReservedLog's"
                               f" (to test that on purpose, expect failure, any or a status)")
 
+    def _record_payload(self, records: tuple, path: tuple) -> None:
+        """The driver's caps on record payloads (CT_MAX_RECORD_BYTES, CT_MAX_REQUEST_RECORD_BYTES)."""
+        record = sum(records)
+        if record > ops.MAX_RECORD_BYTES:
+            self._problem(path, f"records: the write entries form one record of {record} bytes, more than "
+                                f"{ops.MAX_RECORD_BYTES}: {ops.RECORD_LIMIT_WHY}")
+            return
+        self.record_bytes += record
+        if self.record_bytes > ops.REQUEST_RECORD_LIMIT:
+            self._problem(path, f"records: the records up to this step add up to {self.record_bytes} bytes, more "
+                                f"than the {ops.REQUEST_RECORD_LIMIT} (16 MiB) one case may append")
+            self.record_bytes = -(1 << 62)   # reported at the first step over the limit only
+
     def _record(self, index: int, op: Op, args: dict, save: dict) -> None:
+        stream = self._stream_of(op, args)
         for param in op.params:
             if param.kind == "define" and param.name in args:
-                self.objects.setdefault(args[param.name], (param.object_kind, index))
+                name = args[param.name]
+                self.objects.setdefault(name, (param.object_kind, index))
+                if param.object_kind == ops.LOG:
+                    self.streams.setdefault(name, str(args.get("path") or name).casefold())
+                elif stream is not None:
+                    self.streams.setdefault(name, stream)
         for name, output in save.items():
             sizes = args.get("record_sizes")
             records = len(sizes) if op.name == "align_reserved_log" and sizes is not None else None
-            self.saved[name] = _Saved(index, op.name, output, records)
+            self.saved[name] = _Saved(index, op.name, output, records, ops.output_kind(output), stream)
+
+    def _stream_of(self, op: Op, args: dict) -> str | None:
+        """The stream a step works on: that of the first object it refers to, if known."""
+        for param in op.params:
+            if param.kind == "ref" and isinstance(args.get(param.name), str):
+                stream = self.streams.get(args[param.name])
+                if stream is not None:
+                    return stream
+        return None
 
 
 class _Bad:

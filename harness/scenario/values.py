@@ -66,11 +66,34 @@ def parse_int(param: Param, value: object) -> int:
         number = parse_size_text(value, describe_int(param))
     else:
         number = value
-    if number < lo or number > hi:
-        raise ValueProblem(f"{number} is out of range: {C_TYPE_NAMES[param.kind]} takes {lo} to {hi}")
-    if param.minimum is not None and number < param.minimum:
-        raise ValueProblem(f"expected {describe_int(param)}, got {number}")
+    if number < lo or number > hi or (param.minimum is not None and number < param.minimum):
+        raise ValueProblem(f"{number} is out of range: {range_text(param)}")
+    if param.maximum is not None and number > param.maximum:
+        why = f": {param.maximum_why}" if param.maximum_why else ""
+        raise ValueProblem(f"{number} is more than {param.maximum}{why}")
     return number
+
+
+def range_text(param: Param) -> str:
+    """The bounds an integer field takes, as the checker and the editor schema both say them:
+    ``ULONG takes 0 to 4294967295``; with a tighter minimum ``count takes 1 to 65535 (a USHORT)``."""
+    lo, hi = INT_RANGES[param.kind]
+    if param.minimum is not None and param.minimum > lo:
+        return f"{param.name} takes {param.minimum} to {hi} (a {C_TYPE_NAMES[param.kind]})"
+    return f"{C_TYPE_NAMES[param.kind]} takes {lo} to {hi}"
+
+
+def unit_hint(unit: str) -> str | None:
+    """The binary unit a decimal-looking one probably meant (``KB`` -> ``KiB``), or None."""
+    return {"K": "KiB", "KB": "KiB", "k": "KiB", "kb": "KiB", "M": "MiB", "MB": "MiB",
+            "G": "GiB", "GB": "GiB"}.get(unit)
+
+
+def unknown_unit_text(unit: str) -> str:
+    """What follows ``unknown unit 'KB'`` in both the checker's and the editor's message."""
+    hint = unit_hint(unit)
+    suggestion = f" (did you mean {hint}? units are binary: 1 KiB = 1024 bytes)" if hint else ""
+    return f"use B, KiB, MiB, GiB or TiB{suggestion}"
 
 
 def parse_size_text(text: str, expected: str) -> int:
@@ -80,10 +103,7 @@ def parse_size_text(text: str, expected: str) -> int:
         raise ValueProblem(f"expected {expected}, got {show(text)}")
     sign, digits, unit = match.groups()
     if unit and unit not in UNITS:
-        hint = {"K": "KiB", "KB": "KiB", "k": "KiB", "kb": "KiB", "M": "MiB", "MB": "MiB",
-                "G": "GiB", "GB": "GiB"}.get(unit)
-        suggestion = f" (did you mean {hint}? units are binary: 1 KiB = 1024 bytes)" if hint else ""
-        raise ValueProblem(f"unknown unit {unit!r} in {text!r}; use B, KiB, MiB, GiB or TiB{suggestion}")
+        raise ValueProblem(f"unknown unit {unit!r}; {unknown_unit_text(unit)}")
     number = int(digits.replace("_", "")) * UNITS[unit or "B"]
     return -number if sign else number
 

@@ -11,6 +11,7 @@ _TARGETS: dict[str, str] = {
     "model": "harness.targets.model:ModelTarget",
     "smoke": "harness.targets.vm_linux:SmokeTarget",
     "windows": "harness.targets.vm_windows:WindowsTarget",
+    "wine": "harness.targets.wine:WineTarget",
 }
 
 

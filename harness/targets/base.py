@@ -21,6 +21,7 @@ import re
 import shutil
 from pathlib import Path
 
+from harness.interrupts import shielded
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
 
@@ -141,9 +142,14 @@ class VmTarget(Target):
     def close(self) -> None:
         guest, self._guest = self._guest, None
         session, self._session = self._session, None
-        try:
-            if guest is not None:
-                guest.close()
-        finally:
-            if session is not None:
-                session.close()
+        with shielded():        # Ctrl-C or SIGTERM waits until the domain and overlay are gone
+            try:
+                if session is not None:
+                    # Files before domains (QEMU keeps what it has open): a worker killed while
+                    # its domain is still going leaves no staged image behind.
+                    session.run.remove_staging()
+                if guest is not None:
+                    guest.close()
+            finally:
+                if session is not None:
+                    session.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from harness.config import LabConfig
 from harness.errors import BuildError, HarnessError, InfraError
+from harness.interrupts import run_tool
 from harness.lab import fault_for
 from harness.protocol import decode_response, encode_request, wire
 from harness.protocol.results import CaseResult
@@ -40,7 +41,7 @@ def build_static_model(out_dir: Path | None = None) -> Path:
     target = out / "host" / "clfstest-model-static"
     cmd = ["make", "-s", "-C", str(SOURCE_DIR), f"OUT={out}", str(target)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        proc = run_tool(cmd, timeout=300)
     except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
         raise BuildError(f"building the static model failed: {exc}") from None
     if proc.returncode != 0:

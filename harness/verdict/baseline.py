@@ -6,7 +6,10 @@ actually did. ``--record-baseline`` writes one JSON file per scenario file and t
 compare against it, so a Windows update that changes CLFS behaviour shows up as a diff, even for
 steps whose expectation is ``any``.
 
-Only what a step observed is kept: disposition, status, IRQL and outputs. Timings are not.
+Only what a step observed is kept: disposition, status, IRQL and outputs. Timings are not. When the
+system stopped, the bugcheck code is kept too (``{"steps": [...], "bugcheck": "0xA"}``; a case that did
+not stop stays a plain list of steps): which code a stop at DISPATCH_LEVEL raises depends on what CLFS
+touched and on Driver Verifier, so a change of code is a change worth seeing.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 from pathlib import Path
 
 from harness.files import write_text_atomic
+from harness.scenario import lsn, ops
 
 SUFFIX = ".scenario.yaml"
 
@@ -25,11 +29,27 @@ def baseline_root(option: str, rootpath: Path) -> Path:
     return root if root.is_absolute() else rootpath / root
 
 
+# CLFS logfile authentication (Windows 11 25H2, Server 2025: policy ClfsAuthenticationChecking,
+# registry HKLM\SYSTEM\CurrentControlSet\Services\CLFS\Authentication, value Mode: 0 enforced,
+# 1 learning, 2 disabled; /work/shared/reference/clfs/concepts/clfs-authentication.md) changes what
+# opening a log does within one build number, so it is part of a Windows identity's folder name.
+CLFS_AUTH_MODES = {0: "enforcing", 1: "learning", 2: "disabled"}
+
+
+def clfs_authentication(mode: int | None) -> str:
+    """The identity's ``clfs_authentication`` from the registry value Mode (None: no such value)."""
+    if mode is None:
+        return "absent"
+    return CLFS_AUTH_MODES.get(mode, f"mode-{mode}")
+
+
 def baseline_key(identity: dict) -> str:
     """The folder name for a target identity: results are comparable only within one."""
     target = str(identity.get("target", "unknown"))
     if identity.get("windows_build"):
-        return f"{target}-{identity['windows_build']}.{identity.get('windows_revision', 0)}"
+        key = f"{target}-{identity['windows_build']}.{identity.get('windows_revision', 0)}"
+        auth = identity.get("clfs_authentication")
+        return f"{key}-clfsauth-{auth}" if auth and auth != "absent" else key
     if identity.get("model"):
         # The model binary's hash changes with the compiler; its rules change with the protocol.
         return f"model-proto{identity.get('protocol_version', 0)}"
@@ -41,10 +61,25 @@ def baseline_path(root: Path, identity: dict, file_id: str) -> Path:
     return Path(root) / baseline_key(identity) / f"{name}.json"
 
 
-def observed(record: dict) -> list[dict]:
-    """The comparable part of a case record: per step, what was observed."""
-    return [{"index": s["index"], "op": s["op"], "disposition": s["disposition"], "status": s["status_name"],
-             "irql": s["irql"], "outputs": dict(sorted(s["outputs"].items()))} for s in record["steps"]]
+def observed(record: dict) -> list[dict] | dict:
+    """The comparable part of a case record: per step, what was observed; and the bugcheck, if any."""
+    steps = [{"index": s["index"], "op": s["op"], "disposition": s["disposition"], "status": s["status_name"],
+              "irql": s["irql"], "outputs": dict(sorted(s["outputs"].items()))} for s in record["steps"]]
+    stop = record.get("bugcheck")
+    if not stop:
+        return steps
+    return {"steps": steps, "bugcheck": _code_text(stop.get("code"))}
+
+
+def _code_text(code: int | None) -> str:
+    return "reported no code" if code is None else f"0x{code:X}"
+
+
+def _parts(entry: list[dict] | dict) -> tuple[list[dict], str | None]:
+    """(steps, bugcheck) of a baseline entry in either form."""
+    if isinstance(entry, dict):
+        return entry.get("steps", []), entry.get("bugcheck")
+    return entry, None
 
 
 def load(path: Path) -> dict:
@@ -55,9 +90,21 @@ def load(path: Path) -> dict:
         return {}
 
 
-def compare(baseline: list[dict], now: list[dict]) -> list[str]:
-    """One line per difference between a recorded case and this run, in step order."""
+def load_identity(path: Path) -> dict:
+    """The target identity a baseline file was recorded on ({} for files older than that field)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("identity", {})
+    except FileNotFoundError:
+        return {}
+
+
+def compare(baseline: list[dict] | dict, now: list[dict] | dict) -> list[str]:
+    """One line per difference between a recorded case and this run: the bugcheck first, then steps."""
     lines = []
+    baseline, stop_before = _parts(baseline)
+    now, stop_after = _parts(now)
+    if stop_before != stop_after:
+        lines.append(f"bugcheck {stop_before or 'none'} -> {stop_after or 'none'}")
     before = {s["index"]: s for s in baseline}
     after = {s["index"]: s for s in now}
     for index in sorted(set(before) | set(after)):
@@ -71,8 +118,15 @@ def compare(baseline: list[dict], now: list[dict]) -> list[str]:
         for name in sorted(set(old["outputs"]) | set(new["outputs"])):
             a, b = old["outputs"].get(name), new["outputs"].get(name)
             if a != b:
-                lines.append(f"step {index} {new['op']}: output {name} {a} -> {b}")
+                lines.append(f"step {index} {new['op']}: output {name} {_show(name, a)} -> {_show(name, b)}")
     return lines
+
+
+def _show(output: str, value) -> str:
+    """An LSN decomposed (container, block, record), anything else as it is."""
+    if isinstance(value, int) and ops.output_kind(output) == ops.OUTPUT_LSN:
+        return lsn.describe(value)
+    return str(value)
 
 
 def record(records: list[dict], root: Path) -> list[Path]:
@@ -82,13 +136,17 @@ def record(records: list[dict], root: Path) -> list[Path]:
     never loses the rest.
     """
     by_file: dict[Path, dict] = {}
+    identities: dict[Path, dict] = {}
     for rec in records:
-        if not rec.get("steps") or "identity" not in rec:
+        if not (rec.get("steps") or rec.get("bugcheck")) or "identity" not in rec:
             continue  # skipped or broken before a result: nothing observed
         file_id = rec["id"].split("::", 1)[0]
         path = baseline_path(root, rec["identity"], file_id)
         cases = by_file.setdefault(path, load(path))
         cases[rec["id"]] = observed(rec)
+        identities[path] = rec["identity"]
     for path, cases in by_file.items():
-        write_text_atomic(path, json.dumps({"cases": dict(sorted(cases.items()))}, indent=1, sort_keys=True) + "\n")
+        # The identity (build, CLFS authentication, hashes) goes along: compare shows it per column.
+        document = {"identity": identities[path], "cases": dict(sorted(cases.items()))}
+        write_text_atomic(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
     return sorted(by_file)

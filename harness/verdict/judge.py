@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from harness.protocol import ntstatus
 from harness.protocol.ntstatus import nt_success
 from harness.protocol.results import RAN, CaseResult, StepResult
-from harness.scenario.model import Case, Condition, Expectation, Step
-from harness.verdict.outcome import BUGCHECK, FAIL, PASS
+from harness.scenario import lsn, ops
+from harness.scenario.model import Case, Condition, Expectation, SavedRef, Step
+from harness.verdict.outcome import BUGCHECK, CONTRACT, FAIL, PASS
 
 # The IRQL a step must observe inside each context. Guarded and critical regions disable APCs
 # (all, or normal kernel APCs) without raising the IRQL, so they stay at PASSIVE_LEVEL.
@@ -47,7 +48,7 @@ class StepVerdict:
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str                      # PASS | FAIL | BUGCHECK
+    outcome: str                      # PASS | FAIL | BUGCHECK | CONTRACT
     steps: tuple[StepVerdict, ...]
     target: str
     notes: tuple[str, ...] = field(default=())  # case-level findings (bugchecks, cleanup)
@@ -59,7 +60,13 @@ class Verdict:
 def judge(case: Case, result: CaseResult) -> Verdict:
     """Compare every step of ``case`` with ``result``. A step with no result at all is a FAIL."""
     by_index = {r.index: r for r in result.steps}
-    verdicts = tuple(_judge_step(step, by_index.get(step.index)) for step in case.steps)
+    saved = _Saved()
+    verdicts = []
+    for step in case.steps:
+        step_result = by_index.get(step.index)
+        verdicts.append(_judge_step(step, step_result, saved))
+        saved.record(step, step_result)
+    verdicts = tuple(verdicts)
     outcome = PASS if all(v.ok for v in verdicts) else FAIL
     notes = []
     expected = getattr(case, "expect_bugcheck", None)
@@ -68,21 +75,68 @@ def judge(case: Case, result: CaseResult) -> Verdict:
         shown = "none" if observed is None else f"0x{observed:X} at step {result.bugcheck_step}"
         if observed is None:
             outcome = FAIL
-            notes.append(f"bugcheck: expected 0x{expected:X}, observed none")
-        elif observed != expected:
+            notes.append(f"bugcheck: expected {expected}, observed none")
+        elif expected is None or not expected.matches(observed):
             outcome = BUGCHECK
-            want = "none" if expected is None else f"0x{expected:X}"
-            notes.append(f"bugcheck: expected {want}, observed {shown}")
+            notes.append(f"bugcheck: expected {expected or 'none'}, observed {shown}")
         else:
             # The expected stop happened: the steps after it never returned, which is the point.
             outcome = PASS
-            notes.append(f"bugcheck: observed {shown}, as expected")
+            notes.append(f"bugcheck: observed {shown}, as expected ({expected})")
+    if result.contract:
+        # The driver broke a kernel rule: whatever CLFS answered after that says nothing about CLFS.
+        outcome = CONTRACT
+        notes.extend(f"contract: {v.describe()}" for v in result.contract)
     if result.cleanup.failures:
         notes.append(f"cleanup: {result.cleanup.failures} release call(s) failed at the end of the request")
     return Verdict(outcome, verdicts, result.target, tuple(notes))
 
 
-def _judge_step(step: Step, result: StepResult | None) -> StepVerdict:
+class _Saved:
+    """The values saved so far, resolved from the response as the driver resolves ``${name}``.
+
+    The driver keeps a saved value in a register that a step's output overwrites only when the
+    step ran, succeeded and reported that output (driver_src/common/ct_interp.c); otherwise the
+    register keeps what it had. The verdict does the same, and remembers why a value is missing.
+    """
+
+    def __init__(self):
+        self.values: dict[str, tuple[int, int, str]] = {}  # name -> (value, step index, output)
+        self.missing: dict[str, str] = {}                  # name -> why it has no value
+
+    def record(self, step: Step, result: StepResult | None) -> None:
+        for name, output in step.save.items():
+            where = f"step {step.index} ({step.op})"
+            if result is not None and result.disposition == RAN and output in result.outputs \
+                    and nt_success(result.status):
+                self.values[name] = (result.outputs[output], step.index, output)
+                self.missing.pop(name, None)
+            elif name not in self.values:
+                if result is None:
+                    why = f"{where} reported no result"
+                elif result.disposition != RAN:
+                    why = f"{where} did not run"
+                elif not nt_success(result.status):
+                    why = f"{where} failed with {ntstatus.status_name(result.status)} and reported no {output}"
+                else:
+                    why = f"{where} did not report {output}"
+                self.missing[name] = why
+
+    def resolve(self, ref: SavedRef) -> tuple[int | None, str]:
+        """(value, how to show it) or (None, why it is missing)."""
+        if ref.name in self.values:
+            return self.values[ref.name][0], ""
+        return None, self.missing.get(ref.name, "no earlier step saved it")
+
+
+def stop_outcome(case: Case, code: int | None) -> str:
+    """The outcome of a case whose target really stopped (a bugcheck): PASS only when the
+    scenario expects a stop and the reported code is one it names (or it expects ``any``)."""
+    expected = case.expect_bugcheck
+    return PASS if expected is not None and expected.matches(code) else BUGCHECK
+
+
+def _judge_step(step: Step, result: StepResult | None, saved: _Saved | None = None) -> StepVerdict:
     expected_status = _describe_expectation(step.expect)
     if result is None:
         return StepVerdict(step, None, (Check("ran", "a result", "none reported", False),))
@@ -95,13 +149,43 @@ def _judge_step(step: Step, result: StepResult | None) -> StepVerdict:
     checks.append(Check("irql", f"{IRQL_NAMES.get(want_irql)} ({step.context})",
                         IRQL_NAMES.get(result.irql, str(result.irql)), result.irql == want_irql))
     for output, conditions in step.expect.outputs:
-        observed = result.outputs.get(output)
-        wanted = " and ".join(f"{_SYMBOL[c.comparator]} {c.value}" for c in conditions)
-        if observed is None:
-            checks.append(Check(f"output {output}", wanted, "not reported", False))
-        else:
-            checks.append(Check(f"output {output}", wanted, str(observed), _conditions_hold(conditions, observed)))
+        checks.append(_output_check(output, conditions, result.outputs.get(output), saved or _Saved()))
     return StepVerdict(step, result, tuple(checks))
+
+
+def _output_check(output: str, conditions: tuple[Condition, ...], observed: int | None, saved: _Saved) -> Check:
+    """One output against its conditions, saved values resolved; LSNs compared and shown as LSNs."""
+    is_lsn = ops.output_kind(output) == ops.OUTPUT_LSN
+    shown, values, missing = [], [], []
+    for c in conditions:
+        if isinstance(c.value, SavedRef):
+            value, why = saved.resolve(c.value)
+            if value is None:
+                shown.append(f"{_SYMBOL[c.comparator]} ${{{c.value.name}}}")
+                missing.append(f"${{{c.value.name}}} has no value: {why}")
+            else:
+                shown.append(f"{_SYMBOL[c.comparator]} ${{{c.value.name}}} (= {_show(value, is_lsn)})")
+            values.append(value)
+        else:
+            shown.append(f"{_SYMBOL[c.comparator]} {_show(c.value, is_lsn)}")
+            values.append(c.value)
+    wanted = " and ".join(shown)
+    if missing:
+        return Check(f"output {output}", wanted, "cannot compare: " + "; ".join(missing), False)
+    if observed is None:
+        return Check(f"output {output}", wanted, "not reported", False)
+    ok = all(_holds(c.comparator, observed, value, is_lsn) for c, value in zip(conditions, values))
+    return Check(f"output {output}", wanted, _show(observed, is_lsn), ok)
+
+
+def _holds(comparator: str, observed: int, value: int, is_lsn: bool) -> bool:
+    if is_lsn:  # ClfsLsnLess / ClfsLsnEqual / ClfsLsnGreater semantics
+        return _COMPARE[comparator](lsn.compare(observed, value), 0)
+    return _COMPARE[comparator](observed, value)
+
+
+def _show(value: int, is_lsn: bool) -> str:
+    return lsn.describe(value) if is_lsn else str(value)
 
 
 def _status_matches(expect: Expectation, status: int) -> bool:
@@ -110,10 +194,6 @@ def _status_matches(expect: Expectation, status: int) -> bool:
     if expect.status_code is not None:
         return status == expect.status_code
     return nt_success(status) == (expect.status == "success")
-
-
-def _conditions_hold(conditions: tuple[Condition, ...], value: int) -> bool:
-    return all(_COMPARE[c.comparator](value, c.value) for c in conditions)
 
 
 def _describe_expectation(expect: Expectation) -> str:

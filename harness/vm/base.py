@@ -56,6 +56,9 @@ class VmSpec:
     cdroms: tuple[Path, ...] = ()
     firmware: str = "bios"
     vmcoreinfo: bool = False
+    # Windows: the Hyper-V enlightenments, timers and one-socket topology a Windows guest needs
+    # (harness/vm/domain_xml.py says which and why).
+    windows: bool = False
 
 
 class Phase(enum.Enum):

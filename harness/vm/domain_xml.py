@@ -25,6 +25,17 @@ Golden-file tested (tests/unit/test_domain_xml.py; regenerate with
   which is why Windows images default to BIOS (see vm_images/windows/README.md).
 - ``vmcoreinfo`` adds QEMU's vmcoreinfo device: with the virtio-win FwCfg driver in the
   guest, ``dump-guest-memory -w`` can write a Windows-format dump of a hung guest.
+- Windows (``spec.windows``): one socket with N cores (without ``<topology>`` libvirt gives one
+  socket per vCPU, and client Windows uses at most two sockets); under KVM the Hyper-V
+  enlightenments QEMU's docs/system/i386/hyperv.rst recommends (relaxed, vapic, spinlocks with
+  0xfff retries for a shared host, vpindex, runtime, synic, stimer, reset, frequencies, and the
+  hv-time clock: "certain Windows versions revert to using HPET ... extensively when [stimer] is
+  not provided", costing host CPU even when idle); HPET off, the RTC catching up and the PIT
+  delayed, as libvirt's and virt-manager's Windows defaults do. hv-crash is not among them:
+  ``<panic model='hyperv'/>`` adds it, and only when the harness wants the bugcheck from the
+  crash MSRs, because a guest that writes them is stopped before Windows writes its dump
+  (hyperv.rst: it "effectively prevents Windows from creating dumps upon crashes"). Under TCG
+  only hv-relaxed: the other enlightenments are KVM's.
 """
 
 from __future__ import annotations
@@ -84,14 +95,21 @@ def build_domain_xml(spec: VmSpec) -> str:
     features = _sub(domain, "features")
     _sub(features, "acpi")   # the isa pvpanic device is found through ACPI (QEMU0001)
     _sub(features, "apic")
-    if spec.panic_model == "hyperv":
-        hyperv = _sub(features, "hyperv", mode="custom")
-        _sub(hyperv, "relaxed", state="on")
+    if spec.windows or spec.panic_model == "hyperv":
+        _hyperv(features, spec.accel == "kvm" and spec.windows)
     if spec.vmcoreinfo:
         _sub(features, "vmcoreinfo", state="on")
-    if spec.accel == "kvm":
-        _sub(domain, "cpu", mode="host-passthrough")
-    _sub(domain, "clock", offset="utc")
+    if spec.accel == "kvm" or spec.windows:
+        cpu = _sub(domain, "cpu", mode="host-passthrough") if spec.accel == "kvm" else _sub(domain, "cpu")
+        if spec.windows:
+            _sub(cpu, "topology", sockets="1", dies="1", cores=str(spec.vcpus), threads="1")
+    clock = _sub(domain, "clock", offset="utc")
+    if spec.windows:
+        _sub(clock, "timer", name="rtc", tickpolicy="catchup")
+        _sub(clock, "timer", name="pit", tickpolicy="delay")
+        _sub(clock, "timer", name="hpet", present="no")
+        if spec.accel == "kvm":
+            _sub(clock, "timer", name="hypervclock", present="yes")   # hv-time
     _sub(domain, "on_poweroff", "destroy")
     _sub(domain, "on_reboot", "restart")
     _sub(domain, "on_crash", "preserve")
@@ -131,6 +149,19 @@ def build_domain_xml(spec: VmSpec) -> str:
 
     ET.indent(domain)
     return ET.tostring(domain, encoding="unicode") + "\n"
+
+
+# Enlightenment -> extra attributes (libvirt formatdomain, "Hypervisor features").
+HYPERV_KVM = (("vapic", {}), ("spinlocks", {"retries": "4095"}), ("vpindex", {}), ("runtime", {}),
+              ("synic", {}), ("stimer", {}), ("reset", {}), ("frequencies", {}))
+
+
+def _hyperv(features: ET.Element, full: bool) -> None:
+    hyperv = _sub(features, "hyperv", mode="custom")
+    _sub(hyperv, "relaxed", state="on")
+    if full:
+        for name, extra in HYPERV_KVM:
+            _sub(hyperv, name, state="on", **extra)
 
 
 def _add_cdroms(devices: ET.Element, spec: VmSpec) -> None:

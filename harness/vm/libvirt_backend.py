@@ -5,10 +5,18 @@ Domains are transient (``createXML``): libvirt keeps nothing once they stop, and
 ``autodestroy`` they stop when this process's connection closes, even on SIGKILL. Domains
 left by a run whose owner died anyway (autodestroy off, or a remote libvirtd that kept
 them) are found by the run id and owner pid in their metadata and removed by ``reap()``.
+
+The calls that can take long (start, snapshot, revert) run through
+``harness.interrupts.call_interruptibly``: Ctrl-C or SIGTERM is handled at once, and ``close()``
+waits a little for a call still running in libvirtd (a domain that comes up after the
+interrupt is destroyed here; one that takes longer is destroyed by libvirtd's autodestroy
+when this process's connection closes: measured, a start held 18 s came up and was destroyed
+by libvirtd about 12 s later, ``reason=destroyed`` in its QEMU log).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -18,7 +26,9 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from harness import testpoints
 from harness.errors import BootError, InfraError
+from harness.interrupts import Pending, call_interruptibly
 from harness.vm.base import Backend, Instance, PortForward, VmSpec
 from harness.vm.domain_xml import METADATA_NS, METADATA_PREFIX, build_domain_xml
 from harness.vm.rundir import metadata_alive, reap_run_files
@@ -120,6 +130,11 @@ def create_overlay(golden: Path, overlay: Path) -> None:
         raise InfraError(f"qemu-img create overlay {overlay}: {proc.stderr.strip()}")
 
 
+# How long ``close()`` waits for libvirt calls an interrupt left running (a start, a revert).
+# Short: a pytest-xdist worker has about 15 s to stop before it is killed (and its overlay
+# left behind), and a domain that comes up later still goes, by libvirtd's autodestroy.
+SETTLE_S = 3.0
+
 _STOP_DETAILS = {0: "shutdown", 1: "destroyed", 2: "crashed", 3: "migrated", 4: "saved",
                  5: "failed", 6: "from snapshot"}
 _CRASH_DETAILS = {0: "panicked", 1: "crashloaded"}
@@ -133,6 +148,19 @@ class LibvirtInstance(Instance):
         self.backend = backend
         self.dom = None
         self._quiet = False  # set while we revert or close: our own stops are no crash
+        self._pending: list[Pending] = []   # libvirt calls an interrupt left running
+        # QEMU's GUEST_PANICKED event data, oldest first: {"action": ..., "info": {"type": "hyper-v",
+        # "arg1": code, "arg2".."arg5": parameters}} (qapi/run-state.json). Read by any user who
+        # can open the connection: no root-only domain log needed for the bugcheck code.
+        self._panic_details: list[dict] = []
+
+    def _slow(self, what: str, fn, *args):
+        """A libvirt call that may take long, made so that an interrupt is handled at once."""
+        return call_interruptibly(what, fn, *args, on_pending=self._pending.append)
+
+    def _create(self, xml: str, flags: int):
+        testpoints.reached("start")
+        return lv(f"start {self.name}", self.backend.conn.createXML, xml, flags)
 
     def _start(self) -> None:
         create_overlay(self.spec.golden, self.spec.overlay)
@@ -140,7 +168,7 @@ class LibvirtInstance(Instance):
         for attempt in range(3):
             xml = build_domain_xml(self.spec)
             try:
-                self.dom = lv(f"start {self.name}", self.backend.conn.createXML, xml, flags)
+                self.dom = self._slow(f"start {self.name}", self._create, xml, flags)
                 return
             except InfraError as exc:
                 # A port grabbed by someone else between free_port() and QEMU's bind: new ports.
@@ -151,22 +179,26 @@ class LibvirtInstance(Instance):
 
     def _snapshot(self, name: str) -> None:
         xml = f"<domainsnapshot><name>{name}</name><description>ready guest</description></domainsnapshot>"
-        lv(f"snapshot {self.name}", self.dom.snapshotCreateXML, xml, 0)
+        self._slow(f"snapshot {self.name}", lv, f"snapshot {self.name}", self.dom.snapshotCreateXML, xml, 0)
 
     def _revert(self, name: str) -> None:
         self._quiet = True
         try:
-            if self.backend.fast_revert and self._running():
-                try:
-                    self._loadvm(name)
-                    return
-                except InfraError as exc:
-                    log.warning("%s: in-place loadvm failed (%s); reverting through libvirt", self.name, exc)
-            snap = lv(f"find snapshot {name}", self.dom.snapshotLookupByName, name, 0)
-            lv(f"revert {self.name} to {name}", self.dom.revertToSnapshot, snap,
-               libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING | libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
+            self._slow(f"revert {self.name}", self._revert_now, name)
         finally:
             self._quiet = False
+
+    def _revert_now(self, name: str) -> None:
+        testpoints.reached("revert")
+        if self.backend.fast_revert and self._running():
+            try:
+                self._loadvm(name)
+                return
+            except InfraError as exc:
+                log.warning("%s: in-place loadvm failed (%s); reverting through libvirt", self.name, exc)
+        snap = lv(f"find snapshot {name}", self.dom.snapshotLookupByName, name, 0)
+        lv(f"revert {self.name} to {name}", self.dom.revertToSnapshot, snap,
+           libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING | libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
 
     def _running(self) -> bool:
         state, _reason = lv(f"state of {self.name}", self.dom.state, 0)
@@ -213,17 +245,48 @@ class LibvirtInstance(Instance):
         lv(f"win-dmp memory dump of {self.name}", self.dom.coreDumpWithFormat, str(path),
            libvirt.VIR_DOMAIN_CORE_DUMP_FORMAT_WIN_DMP, libvirt.VIR_DUMP_MEMORY_ONLY)
 
+    def _settle_pending(self) -> None:
+        """Wait (up to SETTLE_S in all) for libvirt calls an interrupt left running; a domain
+        that came up meanwhile becomes ours to remove."""
+        deadline = time.monotonic() + SETTLE_S
+        for pending in self._pending:
+            if not pending.settle(deadline - time.monotonic()):
+                log.warning("%s: %s still running in libvirt after %.0f s; libvirtd destroys the domain "
+                            "when this process's connection closes (autodestroy)", self.name, pending.what,
+                            SETTLE_S)
+            elif libvirt is not None and isinstance(pending.value, libvirt.virDomain):
+                self.dom = pending.value
+        self._pending.clear()
+
     def _close(self) -> None:
         self._quiet = True
+        # The overlay goes first (QEMU keeps its open file until it exits): a worker killed while
+        # the domain is still being destroyed then leaves no file, and the domain goes by
+        # autodestroy when the killed process's connection closes.
         try:
+            try:
+                self.spec.overlay.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("%s: cannot remove overlay %s: %s", self.name, self.spec.overlay, exc)
+            self._settle_pending()
             if self.dom is not None:
                 remove_domain(self.dom)
         finally:
             self.backend.forget(self)
-            try:
-                self.spec.overlay.unlink()
-            except FileNotFoundError:
-                pass
+
+    def on_guest_panicked(self, details: str | None) -> None:
+        """Called on libvirt's event thread with the GUEST_PANICKED event's data (JSON text)."""
+        try:
+            data = json.loads(details or "{}")
+        except ValueError:
+            data = {"unparsed": str(details)[:500]}
+        self._panic_details.append(data if isinstance(data, dict) else {"unparsed": str(data)[:500]})
+        self._record_event(f"GUEST_PANICKED {json.dumps(data, sort_keys=True)[:300]}")
+
+    def take_panic_details(self) -> list[dict]:
+        """The GUEST_PANICKED data received since the last call, oldest first."""
+        taken, self._panic_details = self._panic_details, []
+        return taken
 
     def on_lifecycle(self, event: int, detail: int) -> None:
         """Called on libvirt's event thread."""
@@ -265,12 +328,27 @@ class LibvirtBackend(Backend):
         quietly("keepalive", self.conn.setKeepAlive, 5, 3)  # local connections have none
         self._callback = lv("register lifecycle events", self.conn.domainEventRegisterAny, None,
                             libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None)
+        # QEMU's GUEST_PANICKED carries the Hyper-V crash registers (the bugcheck code and its
+        # four parameters); libvirt's CRASHED event does not.
+        try:
+            self._panic_callback = lv("register GUEST_PANICKED events", libvirt_qemu.qemuMonitorEventRegister,
+                                      self.conn, None, "GUEST_PANICKED", self._on_monitor_event, None, 0)
+        except InfraError as exc:
+            self._panic_callback = None
+            log.warning("no QEMU panic details on %s (bugcheck codes come from the domain log or a dump): %s",
+                        uri, exc)
 
     def _on_lifecycle(self, _conn, dom, event, detail, _opaque) -> None:
         with self._lock:
             inst = self._instances.get(dom.name())
         if inst is not None:
             inst.on_lifecycle(event, detail)
+
+    def _on_monitor_event(self, _conn, dom, _event, _seconds, _micros, details, _opaque) -> None:
+        with self._lock:
+            inst = self._instances.get(dom.name())
+        if inst is not None:
+            inst.on_guest_panicked(details)
 
     def create(self, spec: VmSpec) -> LibvirtInstance:
         inst = LibvirtInstance(self, spec)
@@ -331,6 +409,9 @@ class LibvirtBackend(Backend):
             except InfraError as exc:
                 log.warning("close %s: %s", inst.name, exc)
         quietly("deregister events", self.conn.domainEventDeregisterAny, self._callback)
+        if self._panic_callback is not None:
+            quietly("deregister GUEST_PANICKED events", libvirt_qemu.qemuMonitorEventDeregister,
+                    self.conn, self._panic_callback)
         quietly("close connection", self.conn.close)
 
 

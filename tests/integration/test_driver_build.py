@@ -14,7 +14,7 @@ import pytest
 
 from harness.config import LabConfig
 from harness.driver import pe
-from harness.driver.build import CROSS_TOOLS, build_driver, missing_tools
+from harness.driver.build import CROSS_TOOLS, build_driver, missing_tools, run_make
 from harness.driver.cert import ensure_test_certificate
 from harness.errors import BuildError
 
@@ -42,6 +42,39 @@ def test_signed_driver_passes_every_check(artifacts):
             "ClfsCreateLogFile", "ClfsReserveAndAppendLog"} <= set(imports["clfs.sys"])
 
 
+def test_driver_keeps_unwind_data_and_exports_nothing(artifacts):
+    """A crash dump's stack walk needs .pdata for every non-leaf function; nothing internal is exported."""
+    assert pe.unwind_problems(artifacts.sys) == []
+    assert pe.export_problems(artifacts.sys) == [] and pe.exports(artifacts.sys) == []
+    assert pe.export_problems(artifacts.client) == []
+    functions = pe._functions(artifacts.sys, shutil.which(pe.OBJDUMP))
+    assert {"ct_run", "ct_validate", "DriverEntry"} <= {n for n, (_, non_leaf) in functions.items() if non_leaf}
+
+
+def test_an_uncovered_function_is_named(artifacts, monkeypatch):
+    real = pe._functions
+
+    def with_a_gap(path, tool):
+        found = real(path, tool)
+        end = max(address for address, _ in found.values())
+        return {**found, "hand_written_asm": (end + 0x100000, True)}   # beyond every RUNTIME_FUNCTION
+
+    monkeypatch.setattr(pe, "_functions", with_a_gap)
+    assert pe.unwind_problems(artifacts.sys) == [
+        "1 non-leaf function(s) without unwind data (.pdata): hand_written_asm"]
+
+
+def test_the_old_link_is_caught(artifacts, tmp_path):
+    """What the driver was linked with before: no unwind tables, every global exported."""
+    out = tmp_path / "old"
+    run_make(["cross"], out, extra=["UNWIND=-fno-asynchronous-unwind-tables", "NOEXPORT="])
+    old = out / "win" / "clfstest.sys"
+    assert pe.unwind_problems(old) == ["no unwind data (.pdata is empty): a crash dump's stack walk stops at "
+                                       "this driver"]
+    [problem] = pe.export_problems(old)
+    assert problem.startswith("exports ") and {"ct_run", "ct_validate", "DriverEntry"} <= set(pe.exports(old))
+
+
 def test_objdump_shows_clfs_imports(artifacts):
     objdump = shutil.which("x86_64-w64-mingw32-objdump")
     if objdump is None:
@@ -50,6 +83,10 @@ def test_objdump_shows_clfs_imports(artifacts):
     print(out[out.index("DLL Name: CLFS.SYS"):][:900])
     assert "DLL Name: CLFS.SYS" in out and "ClfsCreateMarshallingArea" in out
     assert "Subsystem\t\t00000001\t(NT native)" in out
+    exception = next(line for line in out.splitlines() if "Exception Directory" in line)
+    print(exception)
+    assert int(exception.split()[3], 16) > 0   # .pdata present (its size)
+    assert "Export Address Table \t\t00000000" in out or "The Export Tables" not in out
 
 
 def test_unsigned_driver_is_caught(artifacts):

@@ -32,10 +32,22 @@ def wim_bytes(images: list[WimImage]) -> bytes:
     """A WIM holding only a header and its XML metadata (what the builder reads)."""
     parts = []
     for im in images:
+        langs = "".join(f"<LANGUAGE>{lang}</LANGUAGE>" for lang in im.languages)
+        langs += f"<DEFAULT>{im.default_language}</DEFAULT>" if im.default_language else ""
         parts.append(f'<IMAGE INDEX="{im.index}"><NAME>{im.name}</NAME><WINDOWS><EDITIONID>{im.edition_id}'
                      f'</EDITIONID><INSTALLATIONTYPE>{im.installation_type}</INSTALLATIONTYPE><VERSION>'
-                     f'<BUILD>{im.build}</BUILD></VERSION></WINDOWS></IMAGE>')
+                     f'<BUILD>{im.build}</BUILD></VERSION><LANGUAGES>{langs}</LANGUAGES></WINDOWS>'
+                     f'<FLAGS>{im.flags}</FLAGS><DISPLAYNAME>{im.display_name}</DISPLAYNAME></IMAGE>')
     xml = ("\ufeff<WIM>" + "".join(parts) + "</WIM>").encode("utf-16-le")
+    header = bytearray(HEADER_SIZE)
+    header[:8] = MAGIC
+    struct.pack_into("<IIII", header, 8, HEADER_SIZE, 0x10D00, 0, 0)
+    struct.pack_into("<QQQ", header, 72, len(xml), HEADER_SIZE, len(xml))
+    return bytes(header) + xml
+
+
+def wim_of_xml(xml: bytes) -> bytes:
+    """A WIM header in front of recorded XML metadata (UTF-16, as install.wim holds it)."""
     header = bytearray(HEADER_SIZE)
     header[:8] = MAGIC
     struct.pack_into("<IIII", header, 8, HEADER_SIZE, 0x10D00, 0, 0)
@@ -78,12 +90,15 @@ def make_virtio_iso(path: Path, folders: tuple[str, ...] = ("w10", "w11", "2k19"
     return path
 
 
-WIN11 = [WimImage(1, "Windows 11 Home", "Core", "Client", 26100),
-         WimImage(2, "Windows 11 Pro", "Professional", "Client", 26100),
-         WimImage(3, "Windows 11 Enterprise", "Enterprise", "Client", 26100)]
-SERVER2022_EVAL = [WimImage(1, "Windows Server 2022 Standard Evaluation", "ServerStandardEval", "Server Core", 20348),
-                   WimImage(2, "Windows Server 2022 Standard Evaluation (Desktop Experience)", "ServerStandardEval",
-                            "Server", 20348)]
+EN = (("en-US",), "en-US")
+WIN11 = [WimImage(1, "Windows 11 Home", "Core", "Client", 26100, *EN),
+         WimImage(2, "Windows 11 Pro", "Professional", "Client", 26100, *EN),
+         WimImage(3, "Windows 11 Enterprise", "Enterprise", "Client", 26100, *EN)]
+# Named as Server media name them (NAME vs DISPLAYNAME; tests/unit/data/wim/README.md).
+SERVER2022_EVAL = [WimImage(1, "Windows Server 2022 SERVERSTANDARDCORE", "ServerStandardEval", "Server Core", 20348,
+                            *EN, "Windows Server 2022 Standard Evaluation", "ServerStandardEvalCore"),
+                   WimImage(2, "Windows Server 2022 SERVERSTANDARD", "ServerStandardEval", "Server", 20348,
+                            *EN, "Windows Server 2022 Standard Evaluation (Desktop Experience)", "ServerStandardEval")]
 
 
 def write_test_certificate(cert_dir: Path) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.scenario.model import Case, Expectation, Requirements, SavedRef, SourceLoc, Step
+from harness.scenario.model import BugcheckExpectation, Case, Expectation, Requirements, SavedRef, SourceLoc, Step
 from harness.scenario.ops import INFINITE, OPS
 
 LOC = SourceLoc("hand-built", 1, 1)
@@ -25,7 +25,12 @@ def step(index: int, op: str, context: str = "passive", save: dict | None = None
                 save=dict(save or {}), stop_on_failure=stop, loc=LOC)
 
 
-def case(steps: list[Step], expect_bugcheck: int | None = None, name: str = "hand") -> Case:
+def case(steps: list[Step], expect_bugcheck: int | tuple | None = None, name: str = "hand") -> Case:
+    """A Case of ``steps``; ``expect_bugcheck`` a code, a tuple of codes (() = any) or None."""
+    if isinstance(expect_bugcheck, int):
+        expect_bugcheck = BugcheckExpectation((expect_bugcheck,))
+    elif isinstance(expect_bugcheck, tuple):
+        expect_bugcheck = BugcheckExpectation(expect_bugcheck)
     objects = {}
     for s in steps:
         for p in OPS[s.op].params:

@@ -67,6 +67,16 @@ def test_schema_accepts_every_catalogue_document(repo, validator):
     {"name": "a", "description": "d", "steps": [{"create_marshalling_area": {
         "name": "m", "log": "l", "buffer_size": 1 << 32}}]},
     {"name": "a", "description": "d", "stpes": [], "steps": [{"create_log": {"name": "l"}}]},
+    {"name": "a", "description": "d", "expect_bugcheck": "some", "steps": [{"create_log": {"name": "l"}}]},
+    {"name": "a", "description": "d", "expect_bugcheck": [0xA, 0], "steps": [{"create_log": {"name": "l"}}]},
+    {"name": "a", "description": "d", "expect_bugcheck": [], "steps": [{"create_log": {"name": "l"}}]},
+    {"name": "a", "description": "d", "matrix": {"n": [1, 1]}, "steps": [{"create_log": {"name": "l"}}]},
+    {"name": "a", "description": "d", "steps": [{"add_container_set": {"log": "l", "count": -2, "size": 1}}]},
+    {"name": "a", "description": "d", "steps": [{"add_container_set": {"log": "l", "count": 0, "size": 1}}]},
+    {"name": "a", "description": "d", "steps": [{"create_marshalling_area": {
+        "name": "m", "log": "l", "buffer_size": "8GiB"}}]},
+    {"name": "a", "description": "d", "timeout": "soon", "steps": [{"create_log": {"name": "l"}}]},
+    {"name": "a", "description": "d", "known_issues": [{"link": "x"}], "steps": [{"create_log": {"name": "l"}}]},
 ])
 def test_schema_rejects_what_the_checker_rejects_structurally(validator, broken):
     assert list(validator.iter_errors(broken)), "the editor schema must flag this too"

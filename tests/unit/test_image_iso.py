@@ -8,7 +8,7 @@ import pytest
 from harness.errors import UsageError
 from harness.images import ImageBuildError
 from harness.images.isofs import IsoReader, write_iso
-from harness.images.windows_media import (EDITIONS, choose_image, evaluation_name, missing_virtio_drivers,
+from harness.images.windows_media import (EDITIONS, choose_image, missing_virtio_drivers,
                                           read_image_list, windows_images)
 from harness.images.wim import WimError, WimImage, read_images
 from image_fakes import SERVER2022_EVAL, WIN11, make_virtio_iso, make_windows_iso, wim_bytes
@@ -60,8 +60,8 @@ def test_install_media_image_list_from_udf(tmp_path):
                                                            "Windows 11 Enterprise"]
     with IsoReader(make_windows_iso(tmp_path / "esd.iso", SERVER2022_EVAL, esd=True)) as iso:
         images = windows_images(iso)
-    assert images[1] == WimImage(2, "Windows Server 2022 Standard Evaluation (Desktop Experience)",
-                                 "ServerStandardEval", "Server", 20348)
+    assert images[1] == SERVER2022_EVAL[1]
+    assert images[1].evaluation and images[1].base_edition_id == "ServerStandard"
 
 
 def test_not_an_install_iso_and_not_an_iso(tmp_path):
@@ -93,42 +93,53 @@ def test_wim_reader_refuses_what_it_cannot_trust(mutate, message):
         read_images(lambda offset, size: data[offset:offset + size])
 
 
-def test_choose_image_exact_evaluation_and_only_edition():
-    assert choose_image(WIN11, EDITIONS["win11-pro"], None, "w.iso") == (EDITIONS["win11-pro"], "Windows 11 Pro")
-    edition, name = choose_image(SERVER2022_EVAL, EDITIONS["server2022-standard-desktop"], None, "s.iso")
-    assert name == "Windows Server 2022 Standard Evaluation (Desktop Experience)"
+def test_choose_image_by_edition_id_type_and_build_selecting_by_index():
+    chosen = choose_image(WIN11, EDITIONS["win11-pro"], None, "w.iso")
+    assert (chosen.edition.key, chosen.image_name, chosen.selector) == ("win11-pro", "Windows 11 Pro",
+                                                                         ("/IMAGE/INDEX", "2"))
+    assert chosen.product_key == "W269N-WFGWX-YVC9B-4J6C9-T83GX" and not chosen.evaluation
+    chosen = choose_image(SERVER2022_EVAL, EDITIONS["server2022-standard-desktop"], None, "s.iso")
+    assert (chosen.image_name, chosen.selector, chosen.evaluation, chosen.product_key) == (
+        "Windows Server 2022 SERVERSTANDARD", ("/IMAGE/INDEX", "2"), True, None)
     # No --edition: a single-edition ISO decides; a multi-edition ISO makes the user choose.
-    only = [WimImage(1, "Windows Server 2025 Datacenter (Desktop Experience)", "ServerDatacenter", "Server", 26100)]
-    assert choose_image(only, None, None, "s.iso")[0].key == "server2025-datacenter-desktop"
+    only = [WimImage(1, "Windows Server 2025 SERVERDATACENTER", "ServerDatacenter", "Server", 26100)]
+    assert choose_image(only, None, None, "s.iso").edition.key == "server2025-datacenter-desktop"
     with pytest.raises(UsageError, match="choose the edition with --edition: w.iso holds win11-pro, "
                                          "win11-enterprise"):
         choose_image(WIN11, None, None, "w.iso")
+    # A Windows 10 edition on Windows 11 media: same EditionID, wrong build.
+    with pytest.raises(UsageError, match="has no image of --edition win10-pro"):
+        choose_image(WIN11, EDITIONS["win10-pro"], None, "w.iso")
 
 
 def test_choose_image_names_what_the_iso_has():
     with pytest.raises(UsageError) as info:
         choose_image(WIN11, EDITIONS["server2022-standard"], None, "w.iso")
-    assert str(info.value).startswith("w.iso has no image 'Windows Server 2022 Standard' (--edition "
-                                      "server2022-standard); it has: Windows 11 Home; Windows 11 Pro; ")
+    assert str(info.value).startswith("w.iso has no image of --edition server2022-standard (EditionID "
+                                      "ServerStandard, Server Core, build 20348); it has: 1: Windows 11 Home "
+                                      "[Core, Client, build 26100]; 2: Windows 11 Pro ")
     with pytest.raises(UsageError, match="--image-name 'Windows 11 Pro N' is not in w.iso"):
         choose_image(WIN11, EDITIONS["win11-pro"], "Windows 11 Pro N", "w.iso")
+    assert choose_image(WIN11, None, "Windows 11 Pro", "w.iso").selector == ("/IMAGE/INDEX", "2")
     # Unreadable list: the edition's name is installed unchecked; without an edition, ask for one.
-    assert choose_image(None, EDITIONS["win10-pro"], None, "w.iso")[1] == "Windows 10 Pro"
+    unchecked = choose_image(None, EDITIONS["server2022-standard"], None, "w.iso")
+    assert unchecked.selector == ("/IMAGE/NAME", "Windows Server 2022 SERVERSTANDARDCORE")
     with pytest.raises(UsageError, match="--edition is needed"):
         choose_image(None, None, None, "w.iso")
 
 
-def test_evaluation_names():
-    assert evaluation_name("Windows 11 Enterprise") == "Windows 11 Enterprise Evaluation"
-    assert (evaluation_name("Windows Server 2019 Datacenter (Desktop Experience)")
-            == "Windows Server 2019 Datacenter Evaluation (Desktop Experience)")
+def test_language_is_the_images_default_and_must_be_in_the_image():
+    gb = [WimImage(2, "Windows 11 Pro", "Professional", "Client", 26100, ("en-GB",), "en-GB")]
+    assert choose_image(gb, None, None, "gb.iso").language == "en-GB"
+    assert choose_image(gb, None, None, "gb.iso", language="en-gb").language == "en-gb"
+    with pytest.raises(UsageError, match="--language en-US: image 2 of gb.iso .* has only en-GB"):
+        choose_image(gb, None, None, "gb.iso", language="en-US")
 
 
-def test_virtio_win_folders_per_os(tmp_path):
-    with IsoReader(make_virtio_iso(tmp_path / "v.iso")) as iso:
-        for edition in EDITIONS.values():
-            assert missing_virtio_drivers(iso, edition.virtio_os) == []
-    with IsoReader(make_virtio_iso(tmp_path / "old.iso", folders=("w10", "2k19"))) as iso:
-        assert missing_virtio_drivers(iso, "2k25") == [
-            "viostor\\2k25\\amd64\\viostor.inf", "vioscsi\\2k25\\amd64\\vioscsi.inf",
-            "NetKVM\\2k25\\amd64\\netkvm.inf", "pvpanic\\2k25\\amd64\\pvpanic.inf", "fwcfg\\2k25\\amd64\\fwcfg.inf"]
+def test_product_key_default_override_and_evaluation():
+    assert choose_image(WIN11, EDITIONS["win11-enterprise"], None, "w.iso").product_key == \
+        "NPPR9-FWDCX-D2C8J-H872K-2YT43"
+    given = "ABCDE-FGHIJ-KLMNO-PQRST-UVWXY"
+    assert choose_image(WIN11, EDITIONS["win11-pro"], None, "w.iso", product_key=given).product_key == given
+    assert choose_image(SERVER2022_EVAL, EDITIONS["server2022-standard"], None, "s.iso",
+                        product_key=given).product_key == given

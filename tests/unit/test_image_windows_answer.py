@@ -32,8 +32,10 @@ def _answer(edition: str, firmware: str = "bios", **changes) -> AnswerSettings:
 
 GOLDENS = {
     "answer_win11_pro_bios.xml": lambda: render_answer_file(_answer("win11-pro")),
+    # As the builder makes it from a Server 2022 listing: the image by index, the edition's GVLK.
     "answer_server2022_standard_desktop_uefi.xml": lambda: render_answer_file(
-        _answer("server2022-standard-desktop", "uefi", product_key="VDYBN-27WPP-V4HQT-9VMD4-VMK7H")),
+        _answer("server2022-standard-desktop", "uefi", image_name="2", image_key="/IMAGE/INDEX",
+                product_key="VDYBN-27WPP-V4HQT-9VMD4-VMK7H")),
     "provision_win11.ps1": lambda: render_provision(ProvisionSettings(KEY, "w11", "kernel", "OpenSSH-Win64.msi")),
 }
 
@@ -116,10 +118,16 @@ def test_values_xml_cannot_hold_are_refused(value):
 
 @pytest.mark.parametrize("field, value", [("language", "en_US; rm"), ("product_key", "AAAAA-BBBBB"),
                                           ("computer_name", "A" * 16), ("admin_user", "a b"),
-                                          ("firmware", "coreboot"), ("image_name", "  ")])
+                                          ("firmware", "coreboot"), ("image_name", "  "),
+                                          ("image_key", "/IMAGE/DESCRIPTION")])
 def test_bad_settings_are_refused(field, value):
     with pytest.raises(ValueError):
         _answer("win11-pro", **{field: value})
+
+
+def test_an_index_selector_takes_only_an_index():
+    with pytest.raises(ValueError, match="image index"):
+        _answer("win11-pro", image_name="Windows 11 Pro", image_key="/IMAGE/INDEX")
 
 
 def test_powershell_literals():
@@ -152,6 +160,19 @@ def test_provisioning_reports_every_fact_the_builder_requires():
     # The documented administrators_authorized_keys ACL (by SID) and test signing.
     assert "/inheritance:r /grant '*S-1-5-32-544:F' /grant '*S-1-5-18:F'" in text
     assert "bcdedit.exe /set testsigning on" in text
+
+
+def test_provisioning_reports_a_com1_failure_and_reads_no_localized_text():
+    text = render_provision(ProvisionSettings(KEY, "w11", "kernel", "OpenSSH-Win64.msi"))
+    body = text[text.index("\ntry {"):]
+    # COM1 is opened inside the try, so a failure to open it reaches the catch (and the
+    # cmd.exe fallback), rather than ending the script before any marker.
+    assert "$Com.Open()" in body and "$Com.Open()" not in text[:text.index("\ntry {")]
+    assert "echo $safe>COM1" in text
+    # bcdedit decides by exit code: no "testsigning Yes" read back (German prints "Ja").
+    assert "bcdedit.exe /enum" not in text and "Yes" not in text
+    # The MSI would start sshd with the default configuration at install.
+    assert "'DONT_START_SSHD=1'" in text
 
 
 def test_substitute_is_one_pass_and_strict():

@@ -151,7 +151,9 @@ def test_the_install_domain_and_the_answer_iso(lab):
     assert files["clfs-test.cer"] == lab.cert_der
     public = (lab.out / "id_ed25519.pub").read_text().strip()
     assert f"'{public}'" in files["clfs-provision.ps1"].decode()
-    assert b"<Value>Windows 11 Pro</Value>" in files["autounattend.xml"]
+    # Windows 11 Pro is image 2 of the listing: selected by index, with Pro's KMS client setup key.
+    assert b"<Key>/IMAGE/INDEX</Key>\n              <Value>2</Value>" in files["autounattend.xml"]
+    assert b"<Key>W269N-WFGWX-YVC9B-4J6C9-T83GX</Key>" in files["autounattend.xml"]
     assert any("provisioning: openssh" in line for line in lab.log)
 
 
@@ -241,7 +243,7 @@ def test_inputs_are_checked_before_anything_is_built(lab):
     backend = FakeBackend(lab.guest())
     with pytest.raises(UsageError, match="--edition win11-pro does not ship OpenSSH Server installed"):
         lab.build(backend, options=lab.options(openssh_msi=None))
-    with pytest.raises(UsageError, match="has no image 'Windows Server 2022 Standard'"):
+    with pytest.raises(UsageError, match="has no image of --edition server2022-standard"):
         lab.build(backend, options=lab.options(edition="server2022-standard"))
     old_virtio = make_virtio_iso(lab.tmp / "old-virtio.iso", folders=("w10",))
     with pytest.raises(UsageError, match=r"--virtio-win old-virtio.iso lacks viostor\\w11\\amd64\\viostor.inf"):

@@ -73,9 +73,9 @@ def test_every_problem_is_one_line_naming_file_line_column_and_field(tmp_path):
         load_lab(path, env={})
     assert str(err.value).splitlines() == [
         f"{path}:1:17: default_target: unknown target 'smokey' (did you mean smoke?); known: model, s, smoke, w, "
-        "windows",
+        "windows, wine",
         f"{path}:2:1: artefact_dirr: unknown field (did you mean artefact_dir?); known: version, default_target, "
-        "artefact_dir, cache_dir, infra_retries, accel, timeouts, hosts, targets",
+        "artefact_dir, cache_dir, infra_retries, keep_runs, accel, timeouts, hosts, targets, known_issues",
         f"{path}:3:16: infra_retries: expected an integer 0-10, got -1",
         f"{path}:4:18: timeouts.boot: expected a duration such as 30s, 2m or 1h, got '2 minutes'",
         f"{path}:6:39: hosts[0].capacity: expected an integer 1-256 (VMs at once), got 0",

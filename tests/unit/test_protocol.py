@@ -79,11 +79,37 @@ def test_bugcheck_flag_and_u64_values():
     (lambda: case([step(1, "create_log", name="l"),
                    step(2, "align_reserved_log", area="l", record_sizes=tuple(range(65)))]), "65 items"),
     (lambda: case([step(1, "create_log", name="l"),
-                   step(2, "add_container_set", log="l", count=3000, size=1)]), "limit of 2048"),
+                   step(2, "add_container_set", log="l", count=3000, size=1)]), "range of 1 to 2048"),
+    (lambda: case([step(1, "create_log", name="l"),
+                   step(2, "add_container_set", log="l", count=0, size=1)]), "range of 1 to 2048"),
+    (lambda: case([step(1, "create_log", name="l"),
+                   step(2, "add_container_set", log="l", count=2, size=1),
+                   step(3, "create_marshalling_area", name="a", log="l", buffer_size=512),
+                   step(4, "reserve_and_append", area="a", records=(0xFFFF_FFFF,))]),
+     r"step 4 \(reserve_and_append\): a record of 4294967295 bytes, more than the driver's 1048576"),
+    (lambda: case([step(1, "create_log", name="l"),
+                   step(2, "add_container_set", log="l", count=2, size=1),
+                   step(3, "create_marshalling_area", name="a", log="l", buffer_size=512),
+                   *(step(4 + i, "reserve_and_append", area="a", records=(1 << 20,)) for i in range(17))]),
+     r"step 20 \(reserve_and_append\): records add up to 17825792 bytes"),
 ])
 def test_encode_refuses_what_the_wire_cannot_carry(bad, message):
     with pytest.raises(ProtocolError, match=message):
         encode_request(bad(), scratch=SCRATCH)
+
+
+def test_driver_refuses_a_record_over_its_cap(model):
+    """The model runs the driver's own validation: an over-cap record never reaches an op."""
+    good = case([step(1, "create_log", name="l"),
+                 step(2, "add_container_set", log="l", count=2, size=1),
+                 step(3, "create_marshalling_area", name="a", log="l", buffer_size=512),
+                 step(4, "reserve_and_append", area="a", records=(16,))])
+    data = bytearray(encode_request(good, scratch=SCRATCH))
+    s4 = _step_record(bytes(data), 3)
+    payload = _header(bytes(data))["payload_offset"]
+    struct.pack_into("<q", data, payload + s4["list_offset"], 0xFFFF_FFFF)   # what the encoder refuses
+    with pytest.raises(RequestRejected, match="record payload too large"):
+        decode_response(model.run_bytes(bytes(data)), good, target="model")
 
 
 def test_unsaved_register_is_refused():

@@ -31,7 +31,8 @@ def _c_program() -> str:
         "CT_MAX_REGS": wire.MAX_REGS, "CT_MAX_LIST": wire.MAX_LIST, "CT_MAX_SAVES": wire.MAX_SAVES,
         "CT_MAX_OUTPUTS": wire.MAX_OUTPUTS, "CT_MAX_PATH_CHARS": wire.MAX_PATH_CHARS,
         "CT_MAX_PAYLOAD": wire.MAX_PAYLOAD, "CT_MAX_REQUEST": wire.MAX_REQUEST,
-        "CT_MAX_CONTAINER_SET": wire.MAX_CONTAINER_SET,
+        "CT_MAX_CONTAINER_SET": wire.MAX_CONTAINER_SET, "CT_MAX_RECORD_BYTES": wire.MAX_RECORD_BYTES,
+        "CT_MAX_REQUEST_RECORD_BYTES": wire.MAX_REQUEST_RECORD_BYTES,
         "IOCTL_CLFSTEST_RUN": wire.IOCTL_CLFSTEST_RUN, "IOCTL_CLFSTEST_INFO": wire.IOCTL_CLFSTEST_INFO,
         "CT_REJ_COUNT": len(wire.REJECT_NAMES), "CT_RESP_FLAGS_ALL": wire.RESP_FLAGS_ALL,
     }
@@ -45,6 +46,12 @@ def _c_program() -> str:
         lines.append(f'  printf("const CT_OP_{op.upper()} %lu\\n", (unsigned long)CT_OP_{op.upper()});')
     lines += ["  return 0;", "}"]
     return "\n".join(lines), consts
+
+
+def test_scenario_language_caps_records_as_the_driver_does():
+    from harness.scenario import ops
+
+    assert (ops.MAX_RECORD_BYTES, ops.REQUEST_RECORD_LIMIT) == (wire.MAX_RECORD_BYTES, wire.MAX_REQUEST_RECORD_BYTES)
 
 
 def test_offsets_match_gcc(tmp_path):

@@ -111,3 +111,54 @@ def test_shards_split_the_cases_without_overlap_or_loss(pytester):
         seen.append({line for line in result.outlines if "::" in line})
     assert seen[0] and seen[1] and not seen[0] & seen[1]
     assert len(seen[0] | seen[1]) == 3
+
+
+STOPS = """\
+name: stops
+description: d
+expect_bugcheck: [0xA, 0xD1, 0xC4]
+steps:
+  - create_log: {name: log}
+    context: dispatch
+"""
+
+
+class StoppingTarget(Target):
+    """The guest stops with ``code`` at the first step, as a Windows guest does at DISPATCH_LEVEL."""
+    name = "stopping"
+    code = 0xD1
+
+    def execute(self, case, artefacts=None):
+        from harness.errors import BugcheckDetected
+        raise BugcheckDetected("the guest stopped", code=self.code)
+
+
+@pytest.fixture
+def stopping_target(monkeypatch):
+    monkeypatch.setitem(targets._TARGETS, "stopping", f"{__name__}:StoppingTarget")
+    return StoppingTarget
+
+
+@pytest.mark.parametrize("code, outcome", [(0xD1, "passed"), (0xC4, "passed"), (0x3B, "failed")])
+def test_a_real_stop_passes_when_its_code_is_in_the_expected_set(pytester, stopping_target, monkeypatch,
+                                                                   code, outcome):
+    pytester.makefile(".scenario.yaml", stops=STOPS)
+    monkeypatch.setattr(StoppingTarget, "code", code)
+    result = pytester.runpytest("--target", "stopping")
+    result.assert_outcomes(**{outcome: 1})
+    if outcome == "failed":
+        result.stdout.fnmatch_lines(["*expected one of 0xA, 0xD1, 0xC4, observed 0x3B"])
+
+
+def test_the_baseline_keeps_the_observed_stop_code(pytester, stopping_target, monkeypatch):
+    import json
+
+    pytester.makefile(".scenario.yaml", stops=STOPS)
+    pytester.runpytest("--target", "stopping", "--record-baseline").assert_outcomes(passed=1)
+    recorded = json.loads((pytester.path / "baselines" / "stopping" / "stops.json").read_text())["cases"]
+    assert recorded == {"stops.scenario.yaml::stops": {"steps": [], "bugcheck": "0xD1"}}
+    monkeypatch.setattr(StoppingTarget, "code", 0xA)   # still expected, but not what this build did before
+    changed = pytester.runpytest("--target", "stopping")
+    changed.assert_outcomes(failed=1)
+    changed.stdout.fnmatch_lines(["*changed since the baseline baselines/stopping/stops.json:",
+                                  "*bugcheck 0xD1 -> 0xA"])

@@ -51,7 +51,7 @@ class ScriptedTarget(Target):
         if case.scenario == "special" and self.special is not None:
             raise self.special
         steps = tuple(StepResult(s.index, s.op, RAN, 0, 0, s.context, {}, 5) for s in case.steps)
-        return CaseResult("scripted", steps, CleanupSummary(), identity={"target": "scripted", "build": 1})
+        return CaseResult("scripted", steps, CleanupSummary(), identity={"target": "scripted", "protocol_version": 1})
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_results_json_is_valid_and_counts_every_outcome(pytester, scripted, monk
     result.assert_outcomes(passed=2, failed=1, skipped=1)
     results = load_results(pytester)
     assert results["complete"] is True
-    assert results["target"] == {"name": "scripted", "kind": "scripted", "model": False, "identity": {"target": "scripted", "build": 1}}
+    assert results["target"] == {"name": "scripted", "kind": "scripted", "model": False, "identity": {"target": "scripted", "protocol_version": 1}}
     assert {k: results["summary"][k] for k in ("PASS", "FAIL", "SKIP", "total")} == \
         {"PASS": 2, "FAIL": 1, "SKIP": 1, "total": 4}
     by_name = {c["scenario"]: c for c in results["cases"]}
@@ -95,7 +95,8 @@ def test_markdown_summary_lists_what_did_not_pass(pytester, scripted, monkeypatc
     run(pytester, scripted, monkeypatch, None)
     markdown = (pytester.path / "out" / "summary.md").read_text()
     assert "## clfs-harness: 4 cases on target `scripted`" in markdown
-    assert "| 2 | 1 | 0 | 0 | 0 | 1 |" in markdown
+    # PASS FAIL BUGCHECK HANG CONTRACT INFRA SKIP XFAIL XPASS
+    assert "| 2 | 1 | 0 | 0 | 0 | 0 | 1 | 0 | 0 |" in markdown
     assert "| `cat.scenario.yaml::fails` | FAIL | step 1 create_log: status expected STATUS_INVALID_PARAMETER" in markdown
 
 

@@ -47,11 +47,11 @@ CASES = {
     ),
     "missing_parameter": (
         HEADER + LOG + "  - add_container: {log: log}\n",
-        ["x.scenario.yaml:5:20: scenario 'basic', step 2 (add_container): missing required parameter 'size'"],
+        ["x.scenario.yaml:5:5: scenario 'basic', step 2 (add_container): missing required parameter 'size'"],
     ),
     "bad_unit": (
         HEADER + LOG + "  - add_container: {log: log, size: 512KB}\n",
-        ["x.scenario.yaml:5:37: scenario 'basic', step 2 (add_container): size: unknown unit 'KB' in '512KB'; "
+        ["x.scenario.yaml:5:37: scenario 'basic', step 2 (add_container): size: unknown unit 'KB'; "
          "use B, KiB, MiB, GiB or TiB (did you mean KiB? units are binary: 1 KiB = 1024 bytes)"],
     ),
     "undefined_name": (
@@ -104,6 +104,17 @@ CASES = {
         ["x.scenario.yaml:7:60: scenario 'basic', step 4 (alloc_reserved_log): adjustment: undefined name "
          "'${aligned}': not a matrix value, a value saved by an earlier step, or ${scratch}"],
     ),
+    "expect_bugcheck_not_a_code": (
+        "name: basic\ndescription: d\nexpect_bugcheck: some\nsteps:\n" + LOG,
+        ["x.scenario.yaml:3:18: scenario 'basic': expect_bugcheck: expected a bugcheck code such as 0xA, any, or a "
+         "list of codes such as [0xA, 0xD1, 0xC4], got 'some'"],
+    ),
+    "expect_bugcheck_bad_item_in_set": (
+        "name: basic\ndescription: d\nexpect_bugcheck: [0xA, 0, 0xA]\nsteps:\n" + LOG,
+        ["x.scenario.yaml:3:24: scenario 'basic': expect_bugcheck[1]: expected a bugcheck code from 0x1 to "
+         "0xFFFFFFFF, got 0",
+         "x.scenario.yaml:3:27: scenario 'basic': expect_bugcheck[2]: 0xA is listed twice"],
+    ),
     "dispatch_without_bugcheck": (
         HEADER + LOG + "    context: dispatch\n",
         ["x.scenario.yaml:5:14: scenario 'basic', step 1 (create_log): context: dispatch is above APC_LEVEL, where "
@@ -116,6 +127,27 @@ CASES = {
         ["x.scenario.yaml:9:45: scenario 'basic', step 5 (alloc_reserved_log): records: 3 differs from the 2 "
          "record(s) aligned at step 4; ClfsAllocReservedLog's cRecords must match ClfsAlignReservedLog's (to test "
          "that on purpose, expect failure, any or a status)"],
+    ),
+    "record_over_the_drivers_cap": (
+        HEADER + LOG + CONTAINERS + AREA + "  - reserve_and_append: {area: ma, records: [4294967295]}\n",
+        ["x.scenario.yaml:7:46: scenario 'basic', step 4 (reserve_and_append): records[0]: 4294967295 is more "
+         "than 1048576: the driver allocates record payloads from nonpaged pool and takes at most 1 MiB per record"],
+    ),
+    "record_entries_add_up_over_the_cap": (
+        HEADER + LOG + CONTAINERS + AREA + "  - reserve_and_append: {area: ma, records: [1MiB, 1]}\n",
+        ["x.scenario.yaml:7:45: scenario 'basic', step 4 (reserve_and_append): records: the write entries form one "
+         "record of 1048577 bytes, more than 1048576: the driver allocates record payloads from nonpaged pool and "
+         "takes at most 1 MiB per record"],
+    ),
+    "records_of_a_case_over_the_request_cap": (
+        HEADER + LOG + CONTAINERS + AREA + "  - reserve_and_append: {area: ma, records: [1MiB]}\n" * 17,
+        ["x.scenario.yaml:23:45: scenario 'basic', step 20 (reserve_and_append): records: the records up to this "
+         "step add up to 17825792 bytes, more than the 16777216 (16 MiB) one case may append"],
+    ),
+    "empty_container_set": (
+        HEADER + LOG + "  - add_container_set: {log: log, count: 0, size: 512KiB}\n",
+        ["x.scenario.yaml:5:42: scenario 'basic', step 2 (add_container_set): count: 0 is out of range: "
+         "count takes 1 to 65535 (a USHORT)"],
     ),
     "size_out_of_range_for_ulong": (
         HEADER + LOG + CONTAINERS + "  - create_marshalling_area: {name: ma, log: log, buffer_size: 8GiB}\n",
@@ -167,6 +199,6 @@ def test_one_mistake_is_reported_once_not_at_every_later_use(tmp_path):
         "must not be called; a scenario runs it only when it declares expect_bugcheck",
         "x.scenario.yaml:5:42: scenario 'basic', step 1 (create_log): disposition: expected one of open_always, "
         "create_new, open_existing, got 'sometimes'",
-        "x.scenario.yaml:7:64: scenario 'basic', step 3 (create_marshalling_area): buffer_size: unknown unit 'KB' in "
-        "'4KB'; use B, KiB, MiB, GiB or TiB (did you mean KiB? units are binary: 1 KiB = 1024 bytes)",
+        "x.scenario.yaml:7:64: scenario 'basic', step 3 (create_marshalling_area): buffer_size: unknown unit 'KB'; "
+        "use B, KiB, MiB, GiB or TiB (did you mean KiB? units are binary: 1 KiB = 1024 bytes)",
     ]

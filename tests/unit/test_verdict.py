@@ -73,3 +73,28 @@ def test_the_diff_names_every_failing_check_and_the_place():
     assert lines[1] == "ok   step 1 align_reserved_log  (x.scenario.yaml:3:5)"
     assert lines[2] == "FAIL step 2 align_reserved_log  (x.scenario.yaml:3:5)"
     assert "expected failure (not NT_SUCCESS)" in lines[3] and "!= observed STATUS_SUCCESS (0x00000000)" in lines[3]
+
+
+def _stopped_case(expectation):
+    from harness.scenario.model import BugcheckExpectation
+
+    class Stops(_Case):
+        expect_bugcheck = None if expectation is None else BugcheckExpectation(expectation)
+    return Stops(step(1, context="dispatch"))
+
+
+def _stopped_at(code):
+    return CaseResult("model", (result(1, irql=2),), CleanupSummary(), bugcheck=code, bugcheck_step=1)
+
+
+def test_expect_bugcheck_any_or_a_set_of_codes():
+    from harness.verdict.judge import BUGCHECK
+
+    for expectation, code, outcome in [((), 0xA, PASS), ((), 0x3B, PASS), ((0xA, 0xD1, 0xC4), 0xD1, PASS),
+                                       ((0xA, 0xD1, 0xC4), 0x3B, BUGCHECK), ((0xA,), 0xD1, BUGCHECK),
+                                       (None, 0xA, BUGCHECK), ((), None, FAIL)]:
+        v = judge(_stopped_case(expectation), _stopped_at(code))
+        assert v.outcome == outcome, (expectation, code, v.notes)
+    notes = judge(_stopped_case((0xA, 0xD1, 0xC4)), _stopped_at(0x3B)).notes
+    assert notes == ("bugcheck: expected one of 0xA, 0xD1, 0xC4, observed 0x3B at step 1",)
+    assert judge(_stopped_case(()), _stopped_at(None)).notes == ("bugcheck: expected any bugcheck, observed none",)

@@ -30,7 +30,14 @@ SPECS = {
         golden=Path("/cache/images/windows/disk.qcow2"),
         console_log=Path("/runs/20260101-000000-42/w1/console.log"), panic_model="hyperv",
         nic_model="e1000e", disk_bus="sata", forwards=(PortForward(40023, 22), PortForward(40024, 5985)),
-        metadata=META, firmware="bios", vmcoreinfo=True),
+        metadata=META, firmware="bios", vmcoreinfo=True, windows=True),
+    # wait_for_dump: the guest writes its own dump, so isa pvpanic and no hv-crash.
+    "domain_windows_wait_for_dump_kvm.xml": VmSpec(
+        name="clfs-20260101-000000-42-w1", accel="kvm", machine="q35", memory_mib=4096, vcpus=4,
+        overlay=Path("/runs/20260101-000000-42/w1/overlay.qcow2"),
+        golden=Path("/cache/images/windows/disk.qcow2"),
+        console_log=Path("/runs/20260101-000000-42/w1/console.log"), panic_model="isa",
+        forwards=(PortForward(40023, 22),), metadata=META, vmcoreinfo=True, windows=True),
     # The Windows image build: blank disk, install ISO first (the boot medium), then virtio-win
     # and the answer ISO; a NIC (isolated, one forward) so NetKVM binds during the install.
     "domain_windows_install_bios.xml": VmSpec(
@@ -38,7 +45,7 @@ SPECS = {
         overlay=Path("/runs/20260101-000000-42/image-build/overlay.qcow2"),
         golden=Path("/runs/20260101-000000-42/images/windows-build/blank.qcow2"),
         console_log=Path("/runs/20260101-000000-42/image-build/console.log"), panic_model="hyperv",
-        disk_bus="virtio", forwards=(PortForward(40025, 22),), metadata=META, vmcoreinfo=True,
+        disk_bus="virtio", forwards=(PortForward(40025, 22),), metadata=META, vmcoreinfo=True, windows=True,
         cdroms=(Path("/isos/Win11_24H2_English_x64.iso"), Path("/isos/virtio-win-0.1.266.iso"),
                 Path("/runs/20260101-000000-42/images/windows-build/answer.iso"))),
     "domain_windows_install_uefi.xml": VmSpec(
@@ -47,7 +54,7 @@ SPECS = {
         golden=Path("/runs/20260101-000000-42/images/windows-build/blank.qcow2"),
         console_log=Path("/runs/20260101-000000-42/image-build/console.log"), panic_model="hyperv",
         disk_bus="sata", nic_model="e1000e", forwards=(PortForward(40025, 22),), metadata=META,
-        vmcoreinfo=True, firmware="uefi",
+        vmcoreinfo=True, firmware="uefi", windows=True,
         cdroms=(Path("/isos/SERVER_2022_EVAL_x64FRE_en-us.iso"), Path("/isos/virtio-win.iso"),
                 Path("/runs/20260101-000000-42/images/windows-build/answer.iso"))),
 }
@@ -104,6 +111,36 @@ def test_windows_run_domain_has_vmcoreinfo_and_hyperv_panic_on_bios():
     assert root.find("os").get("firmware") is None and root.find("os/loader") is None   # SeaBIOS
     assert root.find("os/boot").get("dev") == "hd"
     assert not [d for d in root.iter("disk") if d.get("device") == "cdrom"]
+
+
+def test_windows_domain_enlightenments_timers_and_one_socket():
+    root = _root("domain_windows_kvm.xml")
+    hyperv = {el.tag: el.attrib for el in root.find("features/hyperv")}
+    assert set(hyperv) == {"relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer", "reset",
+                           "frequencies"}
+    assert all(a["state"] == "on" for a in hyperv.values()) and hyperv["spinlocks"]["retries"] == "4095"
+    assert "crash" not in hyperv   # hv-crash comes only with <panic model='hyperv'/>
+    timers = {t.get("name"): t.attrib for t in root.findall("clock/timer")}
+    assert timers["hpet"]["present"] == "no" and timers["rtc"]["tickpolicy"] == "catchup"
+    assert timers["hypervclock"]["present"] == "yes"
+    assert root.find("cpu/topology").attrib == {"sockets": "1", "dies": "1", "cores": "2", "threads": "1"}
+    four = _root("domain_windows_wait_for_dump_kvm.xml")
+    assert four.find("cpu/topology").get("cores") == "4" and four.find("vcpu").text == "4"
+
+
+def test_wait_for_dump_domain_has_isa_pvpanic_and_no_hv_crash():
+    root = _root("domain_windows_wait_for_dump_kvm.xml")
+    panic = root.find("devices/panic")
+    assert panic.get("model") == "isa" and panic.find("address").get("iobase") == "0x505"
+    assert root.find("features/hyperv/stimer") is not None    # the enlightenments stay
+
+
+def test_tcg_windows_domain_keeps_only_what_tcg_has():
+    import dataclasses
+    root = ET.fromstring(build_domain_xml(dataclasses.replace(SPECS["domain_windows_kvm.xml"], accel="tcg")))
+    assert [el.tag for el in root.find("features/hyperv")] == ["relaxed"]
+    assert root.find("cpu").get("mode") is None and root.find("cpu/topology").get("sockets") == "1"
+    assert "hypervclock" not in {t.get("name") for t in root.findall("clock/timer")}
 
 
 def test_linux_domain_has_no_vmcoreinfo():

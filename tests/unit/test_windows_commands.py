@@ -38,12 +38,38 @@ def test_no_command_contains_a_double_quote_or_control_character():
         assert not any(ord(c) < 0x20 for c in command), name
 
 
+def test_run_removes_clfs_authentication_files_before_the_request():
+    """Windows 11 25H2 / Server 2025 (KB5056852) keep <log>.blf.cnpf beside each log: removed under
+    the whole guest directory, then the scratch directory emptied, before clfsctl runs."""
+    command = wincmd.clfsctl_run_command()
+    cnpf = command.index("Get-ChildItem -Recurse -Force -ErrorAction SilentlyContinue -LiteralPath 'C:\\clfstest' "
+                         "-Filter '*.cnpf' | Remove-Item -Force")
+    sweep = command.index("-LiteralPath 'C:\\clfstest\\scratch' | Remove-Item -Recurse -Force")
+    assert cnpf < sweep < command.index("& 'C:\\clfstest\\clfsctl.exe' run")
+
+
 def test_native_commands_pass_the_exit_code_on():
-    for name in ("bcdedit", "sc_create", "sc_start", "verifier_standard", "reboot", "clfsctl_run"):
+    for name in ("sc_create", "sc_start", "verifier_standard", "reboot", "clfsctl_run"):
         assert wincmd.all_commands()[name].endswith("; exit $LASTEXITCODE"), name
     assert "& 'sc.exe' create clfstest type= kernel start= demand binPath= 'C:\\clfstest\\clfstest.sys'" \
         in wincmd.sc_create_command()
-    assert "'{current}'" in wincmd.bcdedit_command()   # bare braces would be a script block
+
+
+def test_json_output_is_utf8_without_a_byte_order_mark():
+    # [Text.Encoding]::UTF8 emits a BOM before the JSON; UTF8Encoding($false) does not.
+    json_commands = [c for c in wincmd.all_commands().values() if "ConvertTo-Json" in c]
+    assert len(json_commands) >= 5
+    for command in json_commands:
+        assert command.startswith("[Console]::OutputEncoding=(New-Object Text.UTF8Encoding $false); ")
+        assert "[Text.Encoding]::UTF8" not in command
+
+
+def test_no_command_reads_localized_text():
+    """bcdedit, verifier /querysettings and sc query print words in the display language: none
+    is sent; the same facts come from SystemStartOptions, the registry and CIM."""
+    commands = " ".join(wincmd.all_commands().values())
+    for localized in ("bcdedit", "/querysettings", "sc.exe' query", "sc.exe' qc"):
+        assert localized not in commands
 
 
 @pytest.mark.parametrize("value, quoted", [

@@ -23,14 +23,13 @@ from harness.guest.winparse import parse_facts
 from harness.vm.rundir import RunDir
 
 from guest_fakes import FakeInstance, FakeSsh, timeout_error
-from windows_samples import (BCDEDIT, EVENT_1001, FACTS, SC_577, SC_START_OK, VERIFIER, dump_header64,
-                             events_json, sc_failed)
+from windows_samples import (EVENT_1001, FACTS, SC_577, SC_START_OK, SERVICE_RUNNING, VERIFIER, VERIFIER_NONE,
+                             dump_header64, events_json, sc_failed)
 
 PANIC_D1 = ("2024-09-30 16:30:49.506+0000: panic hyper-v: arg1='0xd1', arg2='0xffffd28f1a2b3c40', "
             "arg3='0x2', arg4='0x0', arg5='0xfffff8053c7a1234'\n")
 PANIC_80 = ("2024-09-30 16:31:00.001+0000: panic hyper-v: arg1='0x80', arg2='0x4f4454', arg3='0x0', "
             "arg4='0x0', arg5='0x0'\n")
-VERIFIER_NONE = VERIFIER.replace("Enabled", "Disabled").replace("clfstest.sys\r\nclfs.sys\r\n", "None\r\n")
 MEMORY_DMP = "/C:/Windows/MEMORY.DMP"
 
 
@@ -67,18 +66,17 @@ def provisioning_script(g, **override):
         return lambda _cmd: (0, hashlib.sha256(g.ssh.put_files[remote]).hexdigest().upper() + "\r\n", "")
     script = {
         "facts": (r"CurrentBuildNumber", (0, json.dumps(FACTS), "")),
-        "bcdedit": (r"bcdedit", (0, BCDEDIT, "")),
         "mkdir": (r"^New-Item", (0, "", "")),
         "hash_sys": (r"Get-FileHash .*clfstest\.sys", hash_of("/C:/clfstest/clfstest.sys")),
         "hash_exe": (r"Get-FileHash .*clfsctl\.exe", hash_of("/C:/clfstest/clfsctl.exe")),
-        "vquery": (r"/querysettings", (0, VERIFIER_NONE, "")),
+        "vquery": (r"VerifyDriverLevel", (0, VERIFIER_NONE, "")),
         "stop": (r"sc.exe' stop", (1060, sc_failed("OpenService", 1060, "The specified service does not "
                                                     "exist as an installed service."), "")),
         "delete": (r"sc.exe' delete", (1060, sc_failed("OpenService", 1060, "The specified service does "
                                                         "not exist as an installed service."), "")),
         "create": (r"sc.exe' create", (0, "[SC] CreateService SUCCESS\r\n", "")),
         "start": (r"sc.exe' start", (0, SC_START_OK, "")),
-        "query": (r"sc.exe' query", (0, SC_START_OK, "")),
+        "query": (r"Win32_SystemDriver", (0, SERVICE_RUNNING, "")),
         "info": (r"clfsctl.exe' info", (0, "clfstest protocol 1, build 0.3.0, max steps 256, "
                                            "max request 1048576 bytes\r\n", "")),
         "clear": (r"^Remove-Item .*MEMORY\.DMP", (0, "", "")),
@@ -100,30 +98,26 @@ def test_provisioning_order(g, tools):
     provisioning_script(g)
     g.provision_clfstest(*tools)
     assert kinds(g.calls) == [
-        "facts", "bcdedit", "mkdir", ("put", "/C:/clfstest/clfstest.sys"), "file_hash",
-        ("put", "/C:/clfstest/clfsctl.exe"), "file_hash_client", "verifier_query",
-        "sc_stop", "sc_delete", "sc_create", "sc_start", "sc_query", "clfsctl_info",
+        "facts", "mkdir", ("put", "/C:/clfstest/clfstest.sys"), "file_hash",
+        ("put", "/C:/clfstest/clfsctl.exe"), "file_hash_client", "verifier_settings",
+        "sc_stop", "sc_delete", "sc_create", "sc_start", "service_state", "clfsctl_info",
         "clear_dumps", "system_log_mark"]
     assert g.ssh.put_files["/C:/clfstest/clfstest.sys"] == b"MZ driver"
     assert g._event_mark == 48213 and g.driver_info["protocol"] == 1
 
 
 def test_test_signing_off_says_what_to_do(g, tools):
-    provisioning_script(g, bcdedit=(r"bcdedit", (0, BCDEDIT.replace("testsigning             Yes\r\n", ""), "")),
-                        facts=(r"CurrentBuildNumber", (0, json.dumps({**FACTS, "secure_boot": True}), "")))
+    provisioning_script(g, facts=(r"CurrentBuildNumber", (0, json.dumps(
+        {**FACTS, "secure_boot": True, "start_options": " NOEXECUTE=OPTIN"}), "")))
     with pytest.raises(TestSigningOff) as info:
         g.provision_clfstest(*tools)
     text = str(info.value)
-    assert "test signing is off" in text and "bcdedit /set testsigning on" in text
+    assert "not in effect" in text and "'NOEXECUTE=OPTIN'" in text and "not rebooted" in text
+    assert "bcdedit /set testsigning on" in text
     assert "error 577" in text and "Secure Boot is ON" in text
     assert isinstance(info.value, InfraError)
-
-
-def test_test_signing_set_but_not_in_effect(g, tools):
-    provisioning_script(g, facts=(r"CurrentBuildNumber",
-                                  (0, json.dumps({**FACTS, "start_options": " NOEXECUTE=OPTIN"}), "")))
-    with pytest.raises(TestSigningOff, match="not in effect in this boot .*'NOEXECUTE=OPTIN'.*not rebooted"):
-        g.provision_clfstest(*tools)
+    # Decided by the boot options in effect alone: bcdedit (localized) is never run.
+    assert not any("bcdedit" in c[1] for c in g.calls if c[0] == "exec")
 
 
 def test_not_an_administrator(g, tools):
@@ -139,8 +133,9 @@ def test_signature_refused_at_start(g, tools):
 
 
 def test_service_not_running_after_start(g, tools):
-    provisioning_script(g, query=(r"sc.exe' query", (0, SC_START_OK.replace("4  RUNNING", "1  STOPPED"), "")))
-    with pytest.raises(DriverLoadError, match="clfstest is STOPPED after sc start"):
+    stopped = json.dumps({"exists": True, "started": False, "state": "Gestoppt", "exit_code": 577})
+    provisioning_script(g, query=(r"Win32_SystemDriver", (0, stopped, "")))
+    with pytest.raises(DriverLoadError, match="clfstest is not running after sc start .*'Gestoppt', ExitCode 577"):
         g.provision_clfstest(*tools)
 
 
@@ -152,15 +147,15 @@ def test_damaged_copy(g, tools):
 
 def test_image_with_verifier_on_is_reset(g, tools):
     answers = iter([VERIFIER, VERIFIER_NONE])
-    provisioning_script(g, vquery=(r"/querysettings", lambda _c: (0, next(answers), "")),
+    provisioning_script(g, vquery=(r"VerifyDriverLevel", lambda _c: (0, next(answers), "")),
                         reset=(r"verifier.exe' /reset", (2, "", "")),
                         reboot=(r"shutdown.exe", (0, "", "")),
                         probe=(r"^exit 0$", InfraError("ssh: cannot open a session")))
     g.provision_clfstest(*tools)
     seq = kinds(g.calls)
     i = seq.index("verifier_reset")
-    assert seq[i - 1:i + 5] == ["verifier_query", "verifier_reset", "reboot", "probe", ("reconnect", 600.0),
-                                "verifier_query"]
+    assert seq[i - 1:i + 5] == ["verifier_settings", "verifier_reset", "reboot", "probe", ("reconnect", 600.0),
+                                "verifier_settings"]
 
 
 # ---- Driver Verifier and reboots --------------------------------------------------------------
@@ -168,12 +163,12 @@ def test_image_with_verifier_on_is_reset(g, tools):
 def test_enable_verifier_reboots_and_checks(g):
     g.ssh.script = [(r"/standard", (2, "", "")), (r"shutdown.exe", (0, "", "")),
                     (r"^exit 0$", (0, "", "")),
-                    (r"/querysettings", (0, VERIFIER, ""))]
+                    (r"VerifyDriverLevel", (0, VERIFIER, ""))]
     probes = iter([(0, "", ""), InfraError("ssh connection to the guest lost")])
     g.ssh.script[2] = (r"^exit 0$", lambda _c: next(probes))
     g.enable_verifier(("clfstest.sys", "clfs.sys"))
     assert kinds(g.calls) == ["verifier_standard_with_clfs", "reboot", "probe", "probe",
-                              ("reconnect", 600.0), "verifier_query"]
+                              ("reconnect", 600.0), "verifier_settings"]
 
 
 def test_bugcheck_during_a_reboot_gathers_evidence(g):
@@ -191,7 +186,7 @@ def test_bugcheck_during_a_reboot_gathers_evidence(g):
 
 def test_verifier_that_did_not_take(g):
     g.ssh.script = [(r"/standard", (2, "", "")), (r"shutdown.exe", (0, "", "")),
-                    (r"^exit 0$", InfraError("down")), (r"/querysettings", (0, VERIFIER_NONE, ""))]
+                    (r"^exit 0$", InfraError("down")), (r"VerifyDriverLevel", (0, VERIFIER_NONE, ""))]
     with pytest.raises(InfraError, match="not on as asked.*clfstest.sys is not among the verified drivers"):
         g.enable_verifier(("clfstest.sys",))
 
@@ -231,7 +226,13 @@ def test_clfsctl_exit_codes(g, code, error, words):
 # ---- bugchecks --------------------------------------------------------------------------------
 
 def crash_during_run(g, line=PANIC_D1):
+    """A bugcheck as the domain reports it: with hv-crash (the default) libvirt logs the crash
+    registers and the guest is paused (PANICKED); with wait_for_dump (isa pvpanic, no hv-crash)
+    there are no registers, and pvpanic says CRASHLOADED while Windows writes its dump."""
     def crash(_command):
+        if g.wait_for_dump:
+            g.instance.reason = "crashed: crashloaded"
+            return BugcheckDetected("guest crashed: crashloaded while running 'a command'")
         with open(g.log_path, "a") as fh:
             fh.write(line)
         g.instance.reason = "crashed: panicked"
@@ -349,10 +350,8 @@ def test_large_dump_without_minidump_header_only(g, tmp_path):
 
 
 def test_witnesses_that_disagree_are_reported(g, tmp_path):
-    g.wait_for_dump = True
     g.ssh.script = [(r"clfsctl.exe' run", crash_during_run(g))]
-    dump_answers(g, [{"path": "C:\\Windows\\MEMORY.DMP", "size": 9000, "written": "x"}])
-    g.ssh.files[MEMORY_DMP] = dump_header64(code=0xC4, params=(0x62, 1, 2, 3))
+    host_dumps(g, dump_header64(code=0xC4, params=(0x62, 1, 2, 3)))
     with pytest.raises(BugcheckDetected) as info:
         g.run_request(b"CLTQ", timeout=30, evidence_dir=tmp_path / "case")
     assert info.value.code == 0xC4
@@ -365,8 +364,29 @@ def test_guest_that_never_comes_back(g, tmp_path):
     g.ssh.reconnect_error = InfraError("ssh 127.0.0.1:40022 not ready after 900 s")
     with pytest.raises(BugcheckDetected) as info:
         g.run_request(b"CLTQ", timeout=30, evidence_dir=tmp_path / "case")
-    assert info.value.code == 0xD1 and "did not come back within 900 s" in str(info.value)
+    # No crash registers in this mode (no hv-crash): without the dump, no code.
+    assert info.value.code is None and "did not come back within 900 s" in str(info.value)
     assert kinds(g.calls)[-2:] == ["revert", ("reconnect", 600.0)]
+
+
+def test_wait_for_dump_uses_isa_pvpanic_and_no_hv_crash(g):
+    assert g.panic_model == "hyperv"
+    g.wait_for_dump = True
+    assert g.panic_model == "isa"
+
+
+def test_wait_for_dump_does_not_wait_when_pvpanic_says_panicked(g, tmp_path):
+    """PANICKED (not CRASHLOADED): Windows writes no dump and the guest stays paused; waiting
+    would cost dump_timeout for nothing."""
+    g.wait_for_dump = True
+
+    def crash(_command):
+        g.instance.reason = "crashed: panicked"
+        return BugcheckDetected("guest crashed: panicked while running 'a command'")
+    g.ssh.script = [(r"clfsctl.exe' run", crash)]
+    with pytest.raises(BugcheckDetected, match="PANICKED, not CRASHLOADED"):
+        g.run_request(b"CLTQ", timeout=30, evidence_dir=tmp_path / "case")
+    assert ("reconnect", 900.0) not in g.calls and kinds(g.calls)[-2:] == ["revert", ("reconnect", 600.0)]
 
 
 def test_crash_while_provisioning_is_not_reverted(g):
@@ -381,11 +401,12 @@ def test_crash_while_provisioning_is_not_reverted(g):
 
 def hang(g):
     g.ssh.script = [(r"clfsctl.exe' run", timeout_error())]
-    g.instance.nmi_crash = "crashed: panicked"
+    g.instance.nmi_crash = "crashed: crashloaded" if g.wait_for_dump else "crashed: panicked"
 
     def nmi_bugchecks():
-        with open(g.log_path, "a") as fh:
-            fh.write(PANIC_80)
+        if not g.wait_for_dump:
+            with open(g.log_path, "a") as fh:
+                fh.write(PANIC_80)
     g.instance.on_nmi = nmi_bugchecks
 
 
@@ -466,3 +487,58 @@ def test_domain_spec(tmp_path):
         "q35", "hyperv", "sata", "e1000e", "uefi", True)
     assert spec.kernel is None and spec.forwards[0].guest_port == 22 and spec.memory_mib == 4096
     assert guest.kvm_probe_timeout == guest.boot_timeout == 600.0
+
+
+# ---- a runner that is not root ------------------------------------------------------------------
+
+class RootOnlyLog(DomainLog):
+    """libvirt's domain log as a non-root user meets it: root-only."""
+
+    def read_new(self) -> str:
+        raise PermissionError(13, "Permission denied", str(self.path))
+
+
+def test_non_root_runner_takes_the_code_from_the_panic_event_and_goes_on(g, tmp_path, monkeypatch):
+    """Not root: the domain log and the dump libvirtd wrote (root, 0600) cannot be read. The code
+    comes from QEMU's GUEST_PANICKED event, each failed read is a note, the guest is reverted,
+    and the next request runs."""
+    from harness.guest import wincollect
+    g.domain_log = RootOnlyLog(Path("/var/log/libvirt/qemu/clfs-test-w0.log"))
+    event = {"action": "pause", "info": {"type": "hyper-v", "arg1": 0xD1, "arg2": 0xFFFFD28F1A2B3C40,
+                                         "arg3": 2, "arg4": 0, "arg5": 0xFFFFF8053C7A1234}}
+    pending = [event]
+    g.instance.take_panic_details = lambda: [pending.pop()] if pending else []
+    host_dumps(g, dump_header64())
+
+    def root_only(path):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(wincollect, "read_dump_header", root_only)
+
+    def crash(_command):
+        g.instance.reason = "crashed: panicked"     # no domain log line reaches this user
+        return BugcheckDetected("guest crashed: panicked while running 'a command'")
+    g.ssh.script = [(r"clfsctl.exe' run", crash)]
+    with pytest.raises(BugcheckDetected) as info:
+        g.run_request(b"CLTQ", timeout=30, evidence_dir=tmp_path / "case")
+    exc = info.value
+    assert exc.code == 0xD1 and exc.parameters == (0xFFFFD28F1A2B3C40, 2, 0, 0xFFFFF8053C7A1234)
+    assert "[from the Hyper-V crash registers]" in str(exc)
+    assert "guest-memory.dmp cannot be read (Permission denied)" in str(exc) and "0600" in str(exc)
+    assert kinds(g.calls)[-3:] == [("host_dump", "guest-memory.dmp"), "revert", ("reconnect", 600.0)]
+    report = json.loads((tmp_path / "case" / "crash.json").read_text())
+    assert report["code"] == 0xD1
+    # ...and it goes on.
+    g.ssh.script = [(r"clfsctl.exe' run", (0, "", ""))]
+    g.ssh.files["/C:/clfstest/response.bin"] = b"CLTR next"
+    assert g.run_request(b"CLTQ next", timeout=30) == b"CLTR next"
+
+
+def test_a_crash_handler_that_raises_still_reverts(g, tmp_path, monkeypatch):
+    """Whatever the evidence gathering raises (an OSError from a read nobody guarded), the
+    revert happens and the bugcheck is reported."""
+    monkeypatch.setattr(WindowsGuest, "_gather", lambda self, report: (_ for _ in ()).throw(
+        PermissionError(13, "Permission denied", "/var/log/libvirt/qemu/x.log")))
+    g.ssh.script = [(r"clfsctl.exe' run", crash_during_run(g))]
+    with pytest.raises(BugcheckDetected, match="evidence gathering stopped early: PermissionError"):
+        g.run_request(b"CLTQ", timeout=30, evidence_dir=tmp_path / "case")
+    assert kinds(g.calls)[-2:] == ["revert", ("reconnect", 600.0)]

@@ -1,5 +1,6 @@
-"""Parsers of Windows output: real-looking samples of sc.exe, bcdedit, verifier, our JSON
-queries and libvirt's panic lines, and the garbage each one must refuse."""
+"""Parsers of Windows output: sc.exe (recorded transcripts, tests/unit/data/windows), our JSON
+queries (service state, Driver Verifier's registry values, facts, with and without a BOM) and
+libvirt's panic lines, and the garbage each one must refuse."""
 
 from __future__ import annotations
 
@@ -9,17 +10,17 @@ import pytest
 
 from harness.errors import InfraError
 from harness.guest.hvpanic import DomainLog, domain_log_path, parse_panic_lines
-from harness.guest.winparse import (GuestOutputError, parse_bcdedit, parse_clfsctl_info,
-                                    parse_crash_events, parse_dump_list, parse_facts, parse_record_id,
-                                    parse_sc, parse_sha256, parse_verifier_settings)
+from harness.guest.winparse import (GuestOutputError, parse_clfsctl_info, parse_crash_events, parse_dump_list,
+                                    parse_facts, parse_record_id, parse_sc, parse_service_state, parse_sha256,
+                                    parse_verifier_settings)
 
-from windows_samples import BCDEDIT, EVENT_1001, EVENT_41, FACTS, LOG, SC_577, SC_START_OK, VERIFIER
+from windows_samples import EVENT_1001, EVENT_41, FACTS, LOG, SC_577, SC_START_OK, VERIFIER, VERIFIER_NONE
 
 # ---- sc.exe -------------------------------------------------------------------------------------
 
 def test_sc_start_running():
     out = parse_sc("start", 0, SC_START_OK)
-    assert out.ok and out.state == "RUNNING" and out.explain() == ""
+    assert out.ok and out.explain() == ""
 
 
 def test_sc_create_and_delete_success():
@@ -32,8 +33,6 @@ def test_sc_create_and_delete_success():
     ("start", 1275, "[SC] StartService FAILED 1275:\r\n\r\nThis driver has been blocked from loading\r\n",
      "memory integrity"),
     ("stop", 1062, "[SC] ControlService FAILED 1062:\r\n\r\nThe service has not been started.\r\n", "not running"),
-    ("query", 1060, "[SC] OpenService FAILED 1060:\r\n\r\nThe specified service does not exist as an "
-     "installed service.\r\n", "does not exist"),
     ("start", 1058, "[SC] StartService FAILED 1058:\r\n\r\nThe service cannot be started, either because "
      "it is disabled or because it has no enabled devices associated with it.\r\n", "disabled"),
     ("create", 1073, "[SC] CreateService FAILED 1073:\r\n\r\nThe specified service already exists.\r\n",
@@ -47,66 +46,70 @@ def test_sc_failures(action, code, text, meaning):
     assert out.message  # Windows' own sentence is kept
 
 
-@pytest.mark.parametrize("code, text, words", [
-    (5, "Access is denied.\r\n", "without an '\\[SC\\] ... FAILED' line"),
-    (0, "garbage\r\n", "neither SUCCESS nor a STATE"),
-    (0, "", "there was no output"),
-])
-def test_sc_garbage(code, text, words):
-    with pytest.raises(GuestOutputError, match=words):
-        parse_sc("start", code, text)
+def test_sc_decides_by_exit_code_whatever_it_prints():
+    # Access denied before sc.exe printed its [SC] line; no output at all; a success with text.
+    assert parse_sc("start", 5, "Access is denied.\r\n").error == 5
+    assert parse_sc("stop", 1062, "").error == 1062 and "not running" in parse_sc("stop", 1062, "").explain()
+    assert parse_sc("start", 0, "garbage\r\n").ok
+    with pytest.raises(GuestOutputError, match="no Win32 error"):
+        parse_sc("start", -1, "")
 
 
-# ---- bcdedit ------------------------------------------------------------------------------------
+# ---- service state (CIM) -------------------------------------------------------------------------
 
-def test_bcdedit_testsigning_on():
-    entry = parse_bcdedit(BCDEDIT)
-    assert entry.testsigning and not entry.nointegritychecks
-    assert entry.settings["path"] == "\\Windows\\system32\\winload.efi"
-
-
-def test_bcdedit_testsigning_absent_is_off():
-    assert not parse_bcdedit(BCDEDIT.replace("testsigning             Yes\r\n", "")).testsigning
-    assert not parse_bcdedit(BCDEDIT.replace("testsigning             Yes", "testsigning             No")).testsigning
+def test_service_state():
+    running = parse_service_state(json.dumps({"exists": True, "started": True, "state": "Running", "exit_code": 0}))
+    assert running.exists and running.started
+    stopped = parse_service_state(json.dumps({"exists": True, "started": False, "state": "Stopped",
+                                              "exit_code": 577}))
+    assert not stopped.started and stopped.exit_code == 577
+    absent = parse_service_state(json.dumps({"exists": False, "started": None, "state": None, "exit_code": None}))
+    assert (absent.exists, absent.started) == (False, False)
 
 
 @pytest.mark.parametrize("text, words", [
-    ("The boot configuration data store could not be opened.\r\nAccess is denied.\r\n", "no 'identifier'"),
-    (BCDEDIT.replace("testsigning             Yes", "testsigning             Ja"), "'Ja', want Yes or No"),
+    ("Get-CimInstance : Access denied", "not JSON"),
+    (json.dumps({"exists": "yes"}), "boolean 'exists'"),
+    (json.dumps({"exists": True, "started": "Running"}), "Started is 'Running'"),
+    (json.dumps({"exists": True, "started": True, "exit_code": "0"}), "ExitCode"),
 ])
-def test_bcdedit_refusals(text, words):
+def test_service_state_refusals(text, words):
     with pytest.raises(GuestOutputError, match=words):
-        parse_bcdedit(text)
+        parse_service_state(text)
 
 
-# ---- verifier -----------------------------------------------------------------------------------
+# ---- verifier (registry) --------------------------------------------------------------------------
 
 def test_verifier_settings():
     s = parse_verifier_settings(VERIFIER)
-    assert s.drivers == ("clfstest.sys", "clfs.sys") and s.verifies("CLFS.SYS")
-    assert s.options["Special pool"] and not s.options["IRP Logging"]
-    assert s.missing(("clfstest.sys", "clfs.sys")) == [] and s.unparsed == ()
-
-
-def test_verifier_utf16_output_read_as_utf8():
-    text = "\x00".join(VERIFIER) + "\x00"
-    assert parse_verifier_settings(text).drivers == ("clfstest.sys", "clfs.sys")
+    assert s.drivers == ("clfstest.sys", "clfs.sys") and s.verifies("CLFS.SYS") and s.level == 0x209BB
+    assert s.missing(("clfstest.sys", "clfs.sys")) == []
+    # Later Windows add bits to /standard's (WDF verification): a superset is standard too.
+    assert parse_verifier_settings(json.dumps({"drivers": "clfstest.sys", "level": 0x2209BB})).missing(
+        ("clfstest.sys",)) == []
 
 
 def test_verifier_none_and_gaps():
-    text = VERIFIER.replace("Enabled", "Disabled").replace("clfstest.sys\r\nclfs.sys\r\n", "None\r\n")
-    s = parse_verifier_settings(text)
-    assert s.drivers == ()
-    gaps = s.missing(("clfstest.sys",))
-    assert "clfstest.sys is not among the verified drivers" in gaps
-    assert "option 'Special pool' is not enabled" in gaps
+    s = parse_verifier_settings(VERIFIER_NONE)
+    assert s.drivers == () and s.level is None
+    assert s.missing(("clfstest.sys",)) == ["clfstest.sys is not among the verified drivers (VerifyDrivers)",
+                                            "VerifyDriverLevel is not set"]
+    partial = parse_verifier_settings(json.dumps({"drivers": "clfstest.sys", "level": 0x9BB}))
+    assert partial.missing(("clfstest.sys",)) == ["VerifyDriverLevel 0x9BB lacks standard flags 0x20000 "
+                                                  "(verifier /standard sets 0x209BB)"]
+    # REG_DWORD arrives as a signed Int32 from PowerShell.
+    assert parse_verifier_settings(json.dumps({"drivers": "a.sys", "level": -1})).level == 0xFFFFFFFF
 
 
-def test_verifier_unknown_lines_kept_and_garbage_refused():
-    s = parse_verifier_settings(VERIFIER + "Rule classes: 1 2 4\r\n")
-    assert s.unparsed == ("Rule classes: 1 2 4",)
-    with pytest.raises(GuestOutputError, match="no option"):
-        parse_verifier_settings("'verifier.exe' is not recognized as an internal or external command")
+@pytest.mark.parametrize("text, words", [
+    ("'verifier.exe' is not recognized as an internal or external command", "not JSON"),
+    ("[]", "not a JSON object"),
+    (json.dumps({"drivers": ["a.sys"], "level": 1}), "VerifyDrivers"),
+    (json.dumps({"drivers": "a.sys", "level": "0x209BB"}), "VerifyDriverLevel"),
+])
+def test_verifier_refusals(text, words):
+    with pytest.raises(GuestOutputError, match=words):
+        parse_verifier_settings(text)
 
 
 # ---- facts, hashes, record ids ---------------------------------------------------------------
@@ -116,6 +119,11 @@ def test_facts():
     assert (f.build, f.revision, f.version) == (22631, 2861, "22631.2861")
     assert f.test_signing_in_effect and f.secure_boot is False and f.admin
     assert (f.crash_dump_enabled, f.nmi_crash_dump) == (7, 1)
+
+
+def test_facts_with_a_byte_order_mark():
+    # [Console]::OutputEncoding=[Text.Encoding]::UTF8 starts the output with U+FEFF.
+    assert parse_facts("\ufeff" + json.dumps(FACTS)).build == 22631
 
 
 def test_facts_nulls_and_no_testsigning():
@@ -254,3 +262,19 @@ def test_domain_log_path():
     assert str(domain_log_path("qemu:///session", "d")).endswith("/libvirt/qemu/log/d.log")
     assert domain_log_path("qemu+ssh://runner2/system", "d") is None
     assert str(domain_log_path("qemu+ssh://runner2/system", "d", tmp := "/mnt/logs")) == f"{tmp}/d.log"
+
+
+# ---- QEMU's GUEST_PANICKED event ------------------------------------------------------------------
+
+def test_panic_from_the_guest_panicked_event():
+    from harness.guest.hvpanic import panic_from_details
+    hyperv = {"action": "pause", "info": {"type": "hyper-v", "arg1": 0x3B, "arg2": 0xC0000005,
+                                          "arg3": 0xFFFFF80312345678, "arg4": 0xFFFF8B0F12345678, "arg5": 0}}
+    panic, problems = panic_from_details([{"action": "pause"}, hyperv])
+    assert (panic.code, panic.parameters, problems) == (0x3B, (0xC0000005, 0xFFFFF80312345678,
+                                                              0xFFFF8B0F12345678, 0), [])
+    # isa pvpanic carries no registers: no panic, and not a panic with code 0.
+    assert panic_from_details([{"action": "pause"}]) == (None, [])
+    torn = {"action": "pause", "info": {"type": "hyper-v", "arg1": 0x3B, "arg2": "x"}}
+    panic, problems = panic_from_details([torn])
+    assert panic is None and "without numbers arg1..arg5" in problems[0]

@@ -30,56 +30,11 @@ software from an unknown source.\r
 \r
 """
 
-BCDEDIT = """
-Windows Boot Loader
--------------------
-identifier              {current}
-device                  partition=C:
-path                    \\Windows\\system32\\winload.efi
-description             Windows 11 Pro
-locale                  en-US
-inherit                 {bootloadersettings}
-recoverysequence        {4d2b9d2f-5f0c-11ee-9a4b-c1ae5b3b2a5f}
-displaymessageoverride  Recovery
-recoveryenabled         Yes
-testsigning             Yes
-isolatedcontext         Yes
-allowedinmemorysettings 0x15000075
-osdevice                partition=C:
-systemroot              \\Windows
-resumeobject            {4d2b9d2d-5f0c-11ee-9a4b-c1ae5b3b2a5f}
-nx                      OptIn
-bootmenupolicy          Standard
-""".replace("\n", "\r\n")
-
-VERIFIER = """Special pool: Enabled
-Force IRQL checking: Enabled
-Pool tracking: Enabled
-I/O verification: Enabled
-Deadlock detection: Enabled
-DMA checking: Enabled
-Security checks: Enabled
-Force pending I/O requests: Disabled
-Low resources simulation: Disabled
-IRP Logging: Disabled
-Miscellaneous checks: Enabled
-Invariant MDL checking for stack: Disabled
-Invariant MDL checking for driver: Disabled
-Power framework delay fuzzing: Disabled
-Port/miniport interface checking: Disabled
-DDI compliance checking: Enabled
-Systematic low resources simulation: Disabled
-DDI compliance checking (additional): Disabled
-NDIS/WIFI verification: Disabled
-Kernel synchronization delay fuzzing: Disabled
-VM switch verification: Disabled
-Code integrity checks: Disabled
-
-Verified drivers:
-
-clfstest.sys
-clfs.sys
-""".replace("\n", "\r\n")
+# Driver Verifier's registry settings as wincmd.verifier_settings_command prints them (built from
+# the documented values: tests/unit/data/windows/README.md).
+VERIFIER = json.dumps({"drivers": "clfstest.sys clfs.sys", "level": 0x209BB})
+VERIFIER_NONE = json.dumps({"drivers": None, "level": None})
+SERVICE_RUNNING = json.dumps({"exists": True, "started": True, "state": "Running", "exit_code": 0})
 
 FACTS = {"build": "22631", "ubr": 2861, "edition": "Professional", "product_name": "Windows 10 Pro",
          "display_version": "23H2", "start_options": " NOEXECUTE=OPTIN  TESTSIGNING  NOVGA",

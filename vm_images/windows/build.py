@@ -50,7 +50,7 @@ from harness.images.windows_answer import (ADMIN_USER, ANSWER_FILE, CERT_FILE, O
                                            PROVISION_FILE, AnswerSettings, ProvisionSettings,
                                            new_password, render_answer_file, render_provision)
 from harness.images.windows_facts import Expected, check_facts
-from harness.images.windows_media import (Edition, choose_image, edition as edition_named,
+from harness.images.windows_media import (Edition, Selection, choose_image, edition as edition_named,
                                           missing_virtio_drivers, read_image_list)
 from harness.images.windows_options import WindowsBuildOptions
 from harness.vm import accel as accel_mod
@@ -77,10 +77,17 @@ def log_default(message: str) -> None:
 class Plan:
     """What the checks of step 1 settled."""
 
-    edition: Edition
-    image_name: str
+    selection: Selection       # image, language, product key
     hashes: dict[str, str]     # input name -> sha256
     recipe: str
+
+    @property
+    def edition(self) -> Edition:
+        return self.selection.edition
+
+    @property
+    def image_name(self) -> str:
+        return self.selection.image_name
 
 
 class HostTools:
@@ -190,8 +197,13 @@ def _plan(options: WindowsBuildOptions, say) -> Plan:
     wanted = edition_named(options.edition) if options.edition else None
     with IsoReader(options.iso) as iso:
         images = read_image_list(iso)
-    edition, image_name = choose_image(images, wanted, options.image_name, options.iso.name)
-    say(f"edition {edition.key}: installing {image_name!r}")
+    selection = choose_image(images, wanted, options.image_name, options.iso.name,
+                             language=options.language, product_key=options.product_key)
+    edition = selection.edition
+    key = ("no product key (evaluation media)" if selection.product_key is None else
+           "the given product key" if options.product_key else "the edition's KMS client setup key")
+    say(f"edition {edition.key}: installing {selection.image_name!r} ({selection.selector[0]} "
+        f"{selection.selector[1]}), language {selection.language}, {key}")
     with IsoReader(options.virtio_win) as virtio:
         missing = missing_virtio_drivers(virtio, edition.virtio_os)
     if missing:
@@ -207,19 +219,20 @@ def _plan(options: WindowsBuildOptions, say) -> Plan:
         if path is not None:
             say(f"sha256 of {path.name} ({path.stat().st_size / 2**30:.1f} GiB)")
             hashes[label] = sha256_file(path)
-    return Plan(edition, image_name, hashes, _recipe(options, edition, image_name, hashes))
+    return Plan(selection, hashes, _recipe(options, selection, hashes))
 
 
-def _recipe(options: WindowsBuildOptions, edition: Edition, image_name: str, hashes: dict) -> str:
+def _recipe(options: WindowsBuildOptions, selection: Selection, hashes: dict) -> str:
     """Everything that defines the image: this directory's files, the inputs, the options."""
     digest = hashlib.sha256()
     for name in RECIPE_FILES:
         digest.update(name.encode() + b"\0" + (HERE / name).read_bytes())
-    chosen = {"edition": edition.key, "image_name": image_name, "firmware": options.firmware,
+    chosen = {"edition": selection.edition.key, "image_name": selection.image_name,
+              "selector": list(selection.selector), "firmware": options.firmware,
               "memory_mib": options.memory_mib, "vcpus": options.vcpus, "disk_gib": options.disk_gib,
               "disk_bus": options.disk_bus, "nic_model": options.nic_model,
-              "dump_type": options.dump_type, "language": options.language,
-              "product_key": hashlib.sha256((options.product_key or "").encode()).hexdigest(),
+              "dump_type": options.dump_type, "language": selection.language,
+              "product_key": hashlib.sha256((selection.product_key or "").encode()).hexdigest(),
               "inputs": hashes}
     digest.update(json.dumps(chosen, sort_keys=True).encode())
     return digest.hexdigest()
@@ -300,9 +313,9 @@ def _make_client_key(work: Path) -> str:
 def _write_answer_iso(path: Path, options: WindowsBuildOptions, plan: Plan, public_key: str,
                       cert_der: bytes) -> None:
     answer = render_answer_file(AnswerSettings(
-        image_name=plan.image_name, edition=plan.edition, firmware=options.firmware,
-        admin_password=new_password(), builtin_admin_password=new_password(),
-        language=options.language, product_key=options.product_key))
+        image_name=plan.selection.selector[1], image_key=plan.selection.selector[0], edition=plan.edition,
+        firmware=options.firmware, admin_password=new_password(), builtin_admin_password=new_password(),
+        language=plan.selection.language, product_key=plan.selection.product_key))
     provision = render_provision(ProvisionSettings(
         authorized_key=public_key, virtio_os=plan.edition.virtio_os, dump_type=options.dump_type,
         openssh_msi=OPENSSH_MSI_FILE if options.openssh_msi else None))
@@ -324,10 +337,7 @@ def _accel(config: LabConfig, say) -> str:
 def _install(session, options: WindowsBuildOptions, plan: Plan, accel: str, work: Path,
              out_dir: Path, answer_iso: Path, blank: Path, say, host: HostTools) -> dict[str, str]:
     """Boot the installer, follow it to power-off, flatten its disk; return the guest's facts."""
-    from harness.vm.libvirt_backend import free_port
-
     run = session.run
-    wdir = run.worker_dir(WORKER)
     say("staging the media where QEMU can read them (hard links; copies across filesystems)")
     try:
         # QEMU runs as its own user: the media are hard-linked (or copied) where it can read them.
@@ -337,14 +347,8 @@ def _install(session, options: WindowsBuildOptions, plan: Plan, accel: str, work
         golden = stage(blank, answer_iso.parent)
     except OSError as exc:
         raise ImageBuildError(f"cannot make the install media readable for QEMU: {exc}") from None
-    overlay = wdir / "overlay.qcow2"
-    spec = VmSpec(
-        name=f"clfs-{run.run_id}-{WORKER}", accel=accel, overlay=overlay, golden=golden,
-        console_log=wdir / "console.log", machine="q35", memory_mib=options.memory_mib,
-        vcpus=options.vcpus, panic_model="hyperv", nic_model=options.nic_model,
-        disk_bus=options.disk_bus, forwards=(PortForward(free_port(), UNUSED_GUEST_PORT),),
-        metadata={**run.metadata(), "worker": WORKER, "overlay": str(overlay), "image": f"{NAME}-build"},
-        cdroms=cdroms, firmware=options.firmware, vmcoreinfo=True)
+    spec = _install_spec(run, options, accel, golden, cdroms)
+    overlay = spec.overlay
     limits = watch_mod.Limits(timeout_s=options.timeout_s, stall_s=options.stall_timeout_s)
     instance = session.backend.create(spec)
     try:
@@ -359,6 +363,21 @@ def _install(session, options: WindowsBuildOptions, plan: Plan, accel: str, work
     finally:
         instance.close()
     return dict(report.facts)
+
+
+def _install_spec(run, options: WindowsBuildOptions, accel: str, golden: Path, cdroms: tuple) -> VmSpec:
+    """The install domain: blank disk, the media, an isolated NIC with one unused forward."""
+    from harness.vm.libvirt_backend import free_port
+
+    wdir = run.worker_dir(WORKER)
+    overlay = wdir / "overlay.qcow2"
+    return VmSpec(
+        name=f"clfs-{run.run_id}-{WORKER}", accel=accel, overlay=overlay, golden=golden,
+        console_log=wdir / "console.log", machine="q35", memory_mib=options.memory_mib,
+        vcpus=options.vcpus, panic_model="hyperv", nic_model=options.nic_model,
+        disk_bus=options.disk_bus, forwards=(PortForward(free_port(), UNUSED_GUEST_PORT),),
+        metadata={**run.metadata(), "worker": WORKER, "overlay": str(overlay), "image": f"{NAME}-build"},
+        cdroms=cdroms, firmware=options.firmware, vmcoreinfo=True, windows=True)
 
 
 def _uefi_nudge(instance):
@@ -389,7 +408,7 @@ def _verify_spec(run, options: WindowsBuildOptions, accel: str, work: Path) -> V
         vcpus=options.vcpus, panic_model="hyperv", nic_model=options.nic_model,
         disk_bus=options.disk_bus, forwards=(PortForward(free_port(), 22),),
         metadata={**run.metadata(), "worker": f"{NAME}-verify", "overlay": str(overlay), "image": NAME},
-        firmware=options.firmware, vmcoreinfo=True)
+        firmware=options.firmware, vmcoreinfo=True, windows=True)
 
 
 def _manifest(name: str, options: WindowsBuildOptions, plan: Plan, host_key: str, windows: dict,

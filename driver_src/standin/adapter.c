@@ -1,0 +1,629 @@
+/*
+ * adapter.c - the CLFS.SYS stand-in's exports: kernel arguments in, the documented-rules model's
+ * answer out.
+ *
+ * Every Clfs* routine the test driver imports (sys/clfs.def) is exported here with the wdm.h
+ * prototype and calling convention. Each one (1) counts the call and checks the kernel contract
+ * (contract.c; a violation refuses the call with CT_STANDIN_CONTRACT_STATUS), (2) turns the
+ * kernel arguments (UNICODE_STRING names, PLOG_FILE_OBJECT, marshalling contexts, CLFS_LSN,
+ * callbacks, pool types) into the ct_call the model's op takes, (3) runs that op of
+ * model/ct_model.c, the same file the host model is built from, at the driver's shadow IRQL, and
+ * (4) writes the model's outputs back through the kernel's out-parameters. No CLFS rule lives
+ * here: statuses, sizes and LSNs are the model's.
+ * The model keeps the state of one request, like the host model: it is reset when the driver
+ * completes the request's IOCTL (sx_request_end), after the leak check.
+ * IRQL: whatever the driver calls at; nothing here waits. One request at a time (the driver
+ * serialises requests), so the state is global.
+ */
+#define CLFSUSER_API __declspec(dllexport)
+#include <ntddk.h>
+#include <wdm.h>
+
+#include "ct_model.h"
+#include "contract.h"
+#include "standin.h"
+
+#define SX_LOG_MAGIC   0x474F4C53u   /* "SLOG" */
+#define SX_AREA_MAGIC  0x41524153u   /* "SARA" */
+#define SX_FREE   0
+#define SX_LIVE   1
+#define SX_CLOSED 2
+#define SX_MAX_BLOCKS 1024u
+#define SX_BLOCK_TAG 0x666C4353u     /* "SClf" */
+
+/* A log file object handed to the driver. slot is what the model's ops read: handle (the
+ * model's log) and path (the NT name after "LOG:"). */
+typedef struct sx_log {
+    ULONG magic;
+    ULONG state;
+    ct_slot slot;
+} sx_log;
+
+/* A marshalling context handed to the driver, with the driver's callbacks: the model counts the
+ * log I/O blocks it allocates and frees, the adapter makes the same calls through them. */
+typedef struct sx_area {
+    ULONG magic;
+    ULONG state;
+    ct_slot slot;
+    sx_log *log;
+    PALLOCATE_FUNCTION alloc;
+    PFREE_FUNCTION free_fn;
+    POOL_TYPE pool;
+    ULONG block_size;
+    ULONG blocks;
+    PVOID block[SX_MAX_BLOCKS];
+} sx_area;
+
+static ct_model g_model;
+static ct_backend g_be;
+static BOOLEAN g_ready;
+static sx_log g_logs[CT_MAX_SLOTS];
+static sx_area g_areas[CT_MAX_SLOTS];
+static ct_call g_call;   /* one call at a time; too large for a kernel stack */
+
+static void sx_reset(void)
+{
+    RtlZeroMemory(g_logs, sizeof g_logs);
+    RtlZeroMemory(g_areas, sizeof g_areas);
+    ct_model_backend(&g_model, &g_be);   /* resets the model */
+    cs_reset_request();
+    g_ready = TRUE;
+}
+
+/* Every export starts here: the first call ever sets the state up; the call is counted. */
+static void sx_begin(const char *routine)
+{
+    if (!g_ready)
+        sx_reset();
+    cs_enter(routine);
+}
+
+static ct_call *new_call(unsigned op)
+{
+    RtlZeroMemory(&g_call, sizeof g_call);
+    g_call.step.op = (uint16_t)op;
+    g_call.step.slot = CT_NO_SLOT;
+    g_call.step.slot2 = CT_NO_SLOT;
+    g_call.step.value_reg = CT_NO_REG;
+    return &g_call;
+}
+
+/* Make the driver's callbacks match what the model counted for this area. */
+static void sync_blocks(sx_area *a, uint32_t allocated, uint32_t freed)
+{
+    while (allocated--) {
+        PVOID p = a->alloc ? a->alloc(a->pool, a->block_size, SX_BLOCK_TAG) : NULL;
+        if (p != NULL && a->blocks < SX_MAX_BLOCKS)
+            a->block[a->blocks++] = p;
+    }
+    while (freed-- && a->blocks)
+        if (a->free_fn)
+            a->free_fn(a->block[--a->blocks]);
+}
+
+/* Run the model's op at the driver's IRQL. A simulated bugcheck stops winedevice.exe, as a real
+ * one stops Windows: the events file says which code and where. */
+static NTSTATUS model_call(ct_call *c, ct_out *out, sx_area *area)
+{
+    uint32_t allocs = g_model.alloc_calls, frees = g_model.free_calls;
+    ct_status status;
+
+    RtlZeroMemory(out, sizeof *out);
+    g_model.irql = sg_shadow_irql();
+    status = g_be.ops[c->step.op](g_be.ctx, c, out);
+    if (g_model.bugcheck) {
+        cs_event_bugcheck(g_model.bugcheck, g_model.irql);
+        KeBugCheckEx(g_model.bugcheck, g_model.irql, 0, 0, 0);
+    }
+    if (area)
+        sync_blocks(area, g_model.alloc_calls - allocs, g_model.free_calls - frees);
+    return (NTSTATUS)status;
+}
+
+/* ---- argument checks shared by several routines ------------------------------------------------ */
+
+static NTSTATUS live_log(PLOG_FILE_OBJECT p, sx_log **out)
+{
+    sx_log *l = (sx_log *)p;
+    if (p == NULL)
+        return cs_violation(CS_POINTER, "plfoLog", NULL, 0, 0);
+    if (l < g_logs || l >= g_logs + CT_MAX_SLOTS || (ULONG_PTR)((char *)l - (char *)g_logs) % sizeof *l != 0 ||
+        l->magic != SX_LOG_MAGIC || l->state != SX_LIVE)
+        return cs_violation(CS_OPEN_LOG, "plfoLog", NULL, 0, (ULONGLONG)(ULONG_PTR)p);
+    *out = l;
+    return STATUS_SUCCESS;
+}
+
+static NTSTATUS live_area(PVOID p, sx_area **out)
+{
+    sx_area *a = (sx_area *)p;
+    if (p == NULL)
+        return cs_violation(CS_POINTER, "pvMarshalContext", NULL, 0, 0);
+    if (a < g_areas || a >= g_areas + CT_MAX_SLOTS ||
+        (ULONG_PTR)((char *)a - (char *)g_areas) % sizeof *a != 0 ||
+        a->magic != SX_AREA_MAGIC || a->state != SX_LIVE)
+        return cs_violation(CS_LIVE_AREA, "pvMarshalContext", NULL, 0, (ULONGLONG)(ULONG_PTR)p);
+    *out = a;
+    return STATUS_SUCCESS;
+}
+
+/* "LOG:" + NT path; on success, path and chars are the part after "LOG:". */
+static NTSTATUS log_name(PUNICODE_STRING name, const char *argument, const WCHAR **path, ULONG *chars)
+{
+    ULONG n;
+    if (name == NULL)
+        return cs_violation(CS_POINTER, argument, NULL, 0, 0);
+    if (!cs_ustr_ok(name))
+        return cs_violation(CS_USTR, argument, NULL, 0, name->Length);
+    n = name->Length / sizeof(WCHAR);
+    if (n < 4 || (name->Buffer[0] | 0x20) != L'l' || (name->Buffer[1] | 0x20) != L'o' ||
+        (name->Buffer[2] | 0x20) != L'g' || name->Buffer[3] != L':' || !cs_nt_path(name->Buffer + 4, n - 4))
+        return cs_violation(CS_LOG_NAME, argument, name->Buffer, n, 0);
+    *path = name->Buffer + 4;
+    *chars = n - 4;
+    return STATUS_SUCCESS;
+}
+
+static NTSTATUS container_name(PUNICODE_STRING path, const char *argument)
+{
+    ULONG n;
+    if (path == NULL)
+        return cs_violation(CS_POINTER, argument, NULL, 0, 0);
+    if (!cs_ustr_ok(path))
+        return cs_violation(CS_USTR, argument, NULL, 0, path->Length);
+    n = path->Length / sizeof(WCHAR);
+    if (!cs_nt_path(path->Buffer, n) && !cs_blf_path(path->Buffer, n))
+        return cs_violation(CS_CONTAINER_NAME, argument, path->Buffer, n, 0);
+    return STATUS_SUCCESS;
+}
+
+/* The model's ct_call carries a path of at most CT_CALL_STR_CHARS units (the request's limit,
+ * plus room for a default container suffix). A longer name is the stand-in's limit, not a rule. */
+static BOOLEAN set_str(ct_call *c, const WCHAR *p, ULONG n)
+{
+    if (n > CT_CALL_STR_CHARS)
+        return FALSE;
+    RtlCopyMemory(c->str, p, n * sizeof(WCHAR));
+    c->str[n] = 0;
+    c->str_chars = n;
+    return TRUE;
+}
+
+static BOOLEAN set_slot_path(ct_slot *s, const WCHAR *p, ULONG n)
+{
+    if (n > CT_MAX_PATH_CHARS)
+        return FALSE;
+    RtlCopyMemory(s->path, p, n * sizeof(WCHAR));
+    s->path_chars = (uint16_t)n;
+    return TRUE;
+}
+
+/* ---- logs ---------------------------------------------------------------------------------- */
+
+NTSTATUS NTAPI ClfsCreateLogFile(PLOG_FILE_OBJECT *pplfoLog, PUNICODE_STRING puszLogFileName,
+                                 ACCESS_MASK fDesiredAccess, ULONG dwShareMode, PSECURITY_DESCRIPTOR psdLogFile,
+                                 ULONG fCreateDisposition, ULONG fCreateOptions, ULONG fFlagsAndAttributes,
+                                 ULONG fLogOptionFlag, PVOID pvContext, ULONG cbContext)
+{
+    const WCHAR *path;
+    ULONG chars, i;
+    NTSTATUS status;
+    ct_call *c;
+    ct_out out;
+    sx_log *l = NULL;
+
+    UNREFERENCED_PARAMETER(psdLogFile);
+    UNREFERENCED_PARAMETER(fCreateOptions);
+    UNREFERENCED_PARAMETER(fLogOptionFlag);
+    UNREFERENCED_PARAMETER(pvContext);
+    UNREFERENCED_PARAMETER(cbContext);
+    sx_begin("ClfsCreateLogFile");
+    c = new_call(CT_OP_CREATE_LOG);
+    if (pplfoLog == NULL)
+        return cs_violation(CS_POINTER, "pplfoLog", NULL, 0, 0);
+    if (!NT_SUCCESS(status = log_name(puszLogFileName, "puszLogFileName", &path, &chars)))
+        return status;
+    if (fCreateDisposition != FILE_OPEN && fCreateDisposition != FILE_CREATE && fCreateDisposition != FILE_OPEN_IF)
+        return cs_violation(CS_DISPOSITION, "fCreateDisposition", NULL, 0, fCreateDisposition);
+    if (fDesiredAccess & ~(ACCESS_MASK)(GENERIC_READ | GENERIC_WRITE | DELETE))
+        return cs_violation(CS_ACCESS, "fDesiredAccess", NULL, 0, fDesiredAccess);
+    if (dwShareMode & ~(ULONG)(FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE))
+        return cs_violation(CS_SHARE, "dwShareMode", NULL, 0, dwShareMode);
+    if (fFlagsAndAttributes != FILE_ATTRIBUTE_NORMAL && fFlagsAndAttributes != FILE_ATTRIBUTE_READONLY)
+        return cs_violation(CS_ATTRIBUTES, "fFlagsAndAttributes", NULL, 0, fFlagsAndAttributes);
+    for (i = 0; i < CT_MAX_SLOTS && l == NULL; i++)
+        if (g_logs[i].state == SX_FREE)
+            l = &g_logs[i];
+    if (l == NULL || !set_str(c, path, chars))
+        return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limits, not CLFS's */
+    /* The model speaks the DDI page's Win32 names, as the interpreter hands them over; the kernel
+     * values map back the way clfsw32's CreateLogFile maps them forward
+     * (KERNEL_CONTRACT_EVIDENCE.md, ClfsCreateLogFile). */
+    c->step.arg[0] = fCreateDisposition == FILE_CREATE ? CT_CREATE_NEW
+                   : fCreateDisposition == FILE_OPEN ? CT_OPEN_EXISTING : CT_OPEN_ALWAYS;
+    c->step.slot = (uint16_t)(l - g_logs);
+    c->obj = &l->slot;
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status)) {
+        set_slot_path(&l->slot, path, chars);
+        l->magic = SX_LOG_MAGIC;
+        l->state = SX_LIVE;
+        *pplfoLog = (PLOG_FILE_OBJECT)l;
+    }
+    return status;
+}
+
+NTSTATUS NTAPI ClfsCloseLogFileObject(PLOG_FILE_OBJECT plfoLog)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+
+    sx_begin("ClfsCloseLogFileObject");
+    c = new_call(CT_OP_CLOSE_LOG);
+    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+        return status;
+    c->obj = &l->slot;
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status))
+        l->state = SX_CLOSED;
+    return status;
+}
+
+NTSTATUS NTAPI ClfsDeleteLogFile(PUNICODE_STRING puszLogFileName, PVOID pvReserved, ULONG fLogOptionFlag,
+                                 PVOID pvContext, ULONG cbContext)
+{
+    static ct_slot named;   /* the model finds the stream by the slot's path */
+    const WCHAR *path;
+    ULONG chars;
+    NTSTATUS status;
+    ct_call *c;
+    ct_out out;
+
+    UNREFERENCED_PARAMETER(pvReserved);
+    UNREFERENCED_PARAMETER(fLogOptionFlag);
+    UNREFERENCED_PARAMETER(pvContext);
+    UNREFERENCED_PARAMETER(cbContext);
+    sx_begin("ClfsDeleteLogFile");
+    c = new_call(CT_OP_DELETE_LOG);
+    if (!NT_SUCCESS(status = log_name(puszLogFileName, "puszLogFileName", &path, &chars)))
+        return status;
+    RtlZeroMemory(&named, sizeof named);
+    if (!set_slot_path(&named, path, chars))
+        return STATUS_INSUFFICIENT_RESOURCES;
+    c->obj = &named;
+    return model_call(c, &out, NULL);
+}
+
+NTSTATUS NTAPI ClfsAddLogContainer(PLOG_FILE_OBJECT plfoLog, PULONGLONG pcbContainer,
+                                   PUNICODE_STRING puszContainerPath)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+
+    sx_begin("ClfsAddLogContainer");
+    c = new_call(CT_OP_ADD_CONTAINER);
+    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+        return status;
+    if (!NT_SUCCESS(status = container_name(puszContainerPath, "puszContainerPath")))
+        return status;
+    if (!set_str(c, puszContainerPath->Buffer, puszContainerPath->Length / sizeof(WCHAR)))
+        return STATUS_INSUFFICIENT_RESOURCES;
+    c->obj = &l->slot;
+    /* pcbContainer may be NULL once the log has a container: "the same size" (ClfsAddLogContainer.md). */
+    c->value = pcbContainer ? (int64_t)*pcbContainer
+                            : (int64_t)g_model.streams[((ct_model_log *)l->slot.handle)->stream].container_size;
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status) && pcbContainer && (out.mask & 1u))
+        *pcbContainer = out.v[CT_OUT_CONTAINER_SIZE];
+    return status;
+}
+
+NTSTATUS NTAPI ClfsAddLogContainerSet(PLOG_FILE_OBJECT plfoLog, USHORT cContainers, PULONGLONG pcbContainer,
+                                      PUNICODE_STRING rguszContainerPath)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+    USHORT i;
+
+    sx_begin("ClfsAddLogContainerSet");
+    c = new_call(CT_OP_ADD_CONTAINER_SET);
+    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+        return status;
+    if (cContainers && rguszContainerPath == NULL)
+        return cs_violation(CS_POINTER, "rguszContainerPath", NULL, 0, 0);
+    for (i = 0; i < cContainers; i++)
+        if (!NT_SUCCESS(status = container_name(&rguszContainerPath[i], "rguszContainerPath[i]")))
+            return status;
+    c->obj = &l->slot;
+    c->step.arg[0] = cContainers;
+    c->value = pcbContainer ? (int64_t)*pcbContainer
+                            : (int64_t)g_model.streams[((ct_model_log *)l->slot.handle)->stream].container_size;
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status) && pcbContainer && (out.mask & 1u))
+        *pcbContainer = out.v[CT_OUT_CONTAINER_SIZE];
+    return status;
+}
+
+NTSTATUS NTAPI ClfsQueryLogFileInformation(PLOG_FILE_OBJECT plfoLog, CLFS_LOG_INFORMATION_CLASS eInformationClass,
+                                           PVOID pinfoInputBuffer, ULONG cbinfoInputBuffer, PVOID pinfoBuffer,
+                                           PULONG pcbInfoBuffer)
+{
+    CLFS_INFORMATION *info = (CLFS_INFORMATION *)pinfoBuffer;
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+
+    UNREFERENCED_PARAMETER(pinfoInputBuffer);
+    UNREFERENCED_PARAMETER(cbinfoInputBuffer);
+    sx_begin("ClfsQueryLogFileInformation");
+    c = new_call(CT_OP_QUERY_LOG_INFO);
+    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+        return status;
+    if (pinfoBuffer == NULL)
+        return cs_violation(CS_POINTER, "pinfoBuffer", NULL, 0, 0);
+    if (pcbInfoBuffer == NULL)
+        return cs_violation(CS_POINTER, "pcbInfoBuffer", NULL, 0, 0);
+    if (*pcbInfoBuffer < sizeof(CLFS_INFORMATION))
+        return STATUS_BUFFER_TOO_SMALL;   /* the ABI's room for the answer, not a CLFS rule */
+    c->obj = &l->slot;
+    c->step.arg[0] = (uint32_t)eInformationClass;
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status)) {
+        RtlZeroMemory(info, sizeof *info);
+        info->TotalAvailable = (LONGLONG)out.v[CT_OUT_INFO_TOTAL_AVAILABLE];
+        info->CurrentAvailable = (LONGLONG)out.v[CT_OUT_INFO_CURRENT_AVAILABLE];
+        info->TotalReservation = (LONGLONG)out.v[CT_OUT_INFO_TOTAL_RESERVATION];
+        info->BaseFileSize = out.v[CT_OUT_INFO_BASE_FILE_SIZE];
+        info->ContainerSize = out.v[CT_OUT_INFO_CONTAINER_SIZE];
+        info->TotalContainers = (ULONG)out.v[CT_OUT_INFO_TOTAL_CONTAINERS];
+        info->FreeContainers = (ULONG)out.v[CT_OUT_INFO_FREE_CONTAINERS];
+        info->SectorSize = (ULONG)out.v[CT_OUT_INFO_SECTOR_SIZE];
+        info->BaseLsn.Internal = out.v[CT_OUT_INFO_BASE_LSN];
+        info->LastFlushedLsn.Internal = out.v[CT_OUT_INFO_LAST_FLUSHED_LSN];
+        info->LastLsn.Internal = out.v[CT_OUT_INFO_LAST_LSN];
+        *pcbInfoBuffer = sizeof(CLFS_INFORMATION);
+    }
+    return status;
+}
+
+/* ---- marshalling areas --------------------------------------------------------------------- */
+
+NTSTATUS NTAPI ClfsCreateMarshallingArea(PLOG_FILE_OBJECT plfoLog, POOL_TYPE ePoolType,
+                                         PALLOCATE_FUNCTION pfnAllocBuffer, PFREE_FUNCTION pfnFreeBuffer,
+                                         ULONG cbMarshallingBuffer, ULONG cMaxWriteBuffers,
+                                         ULONG cMaxReadBuffers, PVOID *ppvMarshalContext)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    sx_area *a = NULL;
+    NTSTATUS status;
+    ULONG i;
+
+    sx_begin("ClfsCreateMarshallingArea");
+    c = new_call(CT_OP_CREATE_MARSHALLING_AREA);
+    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+        return status;
+    if (ppvMarshalContext == NULL)
+        return cs_violation(CS_POINTER, "ppvMarshalContext", NULL, 0, 0);
+    if (ePoolType != NonPagedPool && ePoolType != PagedPool && ePoolType != NonPagedPoolNx)
+        return cs_violation(CS_POOL, "ePoolType", NULL, 0, (ULONGLONG)ePoolType);
+    /* CS_CALLBACKS is the model's: it answers one callback without the other with a status. */
+    for (i = 0; i < CT_MAX_SLOTS && a == NULL; i++)
+        if (g_areas[i].state == SX_FREE)
+            a = &g_areas[i];
+    if (a == NULL)
+        return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limit */
+    c->step.slot = (uint16_t)(a - g_areas);
+    c->obj = &a->slot;
+    c->obj2 = &l->slot;
+    c->step.arg[0] = (uint32_t)ePoolType;
+    c->step.arg[1] = cbMarshallingBuffer;
+    c->step.arg[2] = cMaxWriteBuffers;
+    c->step.arg[3] = cMaxReadBuffers;
+    c->step.flags = (uint8_t)((pfnAllocBuffer ? CT_STEP_ALLOC_CALLBACK : 0) | (pfnFreeBuffer ? CT_STEP_FREE_CALLBACK : 0));
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status)) {
+        a->magic = SX_AREA_MAGIC;
+        a->state = SX_LIVE;
+        a->log = l;
+        a->alloc = pfnAllocBuffer;
+        a->free_fn = pfnFreeBuffer;
+        a->pool = ePoolType;
+        a->block_size = cbMarshallingBuffer;
+        a->blocks = 0;
+        *ppvMarshalContext = a;
+    }
+    return status;
+}
+
+NTSTATUS NTAPI ClfsDeleteMarshallingArea(PVOID pvMarshalContext)
+{
+    ct_call *c;
+    ct_out out;
+    sx_area *a;
+    NTSTATUS status;
+
+    sx_begin("ClfsDeleteMarshallingArea");
+    c = new_call(CT_OP_DELETE_MARSHALLING_AREA);
+    if (!NT_SUCCESS(status = live_area(pvMarshalContext, &a)))
+        return status;
+    c->obj = &a->slot;
+    status = model_call(c, &out, a);
+    if (NT_SUCCESS(status))
+        a->state = SX_CLOSED;
+    return status;
+}
+
+NTSTATUS NTAPI ClfsAlignReservedLog(PVOID pvMarshalContext, ULONG cRecords, LONGLONG rgcbReservation[],
+                                    PLONGLONG pcbAlignReservation)
+{
+    ct_call *c;
+    ct_out out;
+    sx_area *a;
+    NTSTATUS status;
+    ULONG i;
+
+    sx_begin("ClfsAlignReservedLog");
+    c = new_call(CT_OP_ALIGN_RESERVED_LOG);
+    if (!NT_SUCCESS(status = live_area(pvMarshalContext, &a)))
+        return status;
+    if (cRecords && rgcbReservation == NULL)
+        return cs_violation(CS_POINTER, "rgcbReservation", NULL, 0, 0);
+    if (pcbAlignReservation == NULL)
+        return cs_violation(CS_POINTER, "pcbAlignReservation", NULL, 0, 0);
+    if (cRecords > CT_MAX_LIST)
+        return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limit (the request's too) */
+    c->obj = &a->slot;
+    c->list_count = cRecords;
+    for (i = 0; i < cRecords; i++)
+        c->list[i] = rgcbReservation[i];
+    status = model_call(c, &out, a);
+    if (NT_SUCCESS(status) && (out.mask & 1u))
+        *pcbAlignReservation = (LONGLONG)out.v[CT_OUT_ALIGNED_SIZE];
+    return status;
+}
+
+static NTSTATUS reserved_log(unsigned op, PVOID pvMarshalContext, ULONG cRecords, PLONGLONG pcbAdjustment)
+{
+    ct_call *c = new_call(op);
+    ct_out out;
+    sx_area *a;
+    NTSTATUS status;
+
+    if (!NT_SUCCESS(status = live_area(pvMarshalContext, &a)))
+        return status;
+    if (pcbAdjustment == NULL)
+        return cs_violation(CS_POINTER, "pcbAdjustment", NULL, 0, 0);
+    c->obj = &a->slot;
+    c->step.arg[0] = cRecords;
+    c->value = *pcbAdjustment;
+    status = model_call(c, &out, a);
+    if (NT_SUCCESS(status) && (out.mask & 1u))
+        *pcbAdjustment = (LONGLONG)out.v[CT_OUT_ADJUSTMENT];
+    return status;
+}
+
+NTSTATUS NTAPI ClfsAllocReservedLog(PVOID pvMarshalContext, ULONG cRecords, PLONGLONG pcbAdjustment)
+{
+    sx_begin("ClfsAllocReservedLog");
+    return reserved_log(CT_OP_ALLOC_RESERVED_LOG, pvMarshalContext, cRecords, pcbAdjustment);
+}
+
+/* Undocumented in kernel mode (ClfsFreeReservedLog.NOT_DOCUMENTED.md): wdm.h's prototype. */
+NTSTATUS NTAPI ClfsFreeReservedLog(PVOID pvMarshalContext, ULONG cRecords, PLONGLONG pcbAdjustment)
+{
+    sx_begin("ClfsFreeReservedLog");
+    return reserved_log(CT_OP_FREE_RESERVED_LOG, pvMarshalContext, cRecords, pcbAdjustment);
+}
+
+NTSTATUS NTAPI ClfsReserveAndAppendLog(PVOID pvMarshalContext, PCLFS_WRITE_ENTRY rgWriteEntries,
+                                       ULONG cWriteEntries, PCLFS_LSN plsnUndoNext, PCLFS_LSN plsnPrevious,
+                                       ULONG cReserveRecords, PLONGLONG rgcbReservation, ULONG fFlags,
+                                       PCLFS_LSN plsn)
+{
+    ct_call *c;
+    ct_out out;
+    sx_area *a;
+    NTSTATUS status;
+    ULONG i;
+
+    UNREFERENCED_PARAMETER(plsnUndoNext);
+    UNREFERENCED_PARAMETER(plsnPrevious);
+    sx_begin("ClfsReserveAndAppendLog");
+    c = new_call(CT_OP_RESERVE_AND_APPEND);
+    if (!NT_SUCCESS(status = live_area(pvMarshalContext, &a)))
+        return status;
+    /* "cWriteEntries must be zero if rgWriteEntries is NULL", likewise cReserveRecords, and plsn
+     * "can be NULL if cWriteEntries is zero" (ClfsReserveAndAppendLog.md). */
+    if (cWriteEntries && rgWriteEntries == NULL)
+        return cs_violation(CS_POINTER, "rgWriteEntries", NULL, 0, 0);
+    if (cReserveRecords && rgcbReservation == NULL)
+        return cs_violation(CS_POINTER, "rgcbReservation", NULL, 0, 0);
+    if (cWriteEntries && plsn == NULL)
+        return cs_violation(CS_POINTER, "plsn", NULL, 0, 0);
+    for (i = 0; i < cWriteEntries; i++)
+        if (rgWriteEntries[i].ByteLength && rgWriteEntries[i].Buffer == NULL)
+            return cs_violation(CS_POINTER, "rgWriteEntries[i].Buffer", NULL, 0, i);
+    if (cWriteEntries > CT_MAX_LIST || cReserveRecords > CT_MAX_LIST)
+        return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limit (the request's too) */
+    c->obj = &a->slot;
+    c->step.arg[0] = fFlags;
+    c->list_count = cWriteEntries;
+    for (i = 0; i < cWriteEntries; i++)
+        c->list[i] = rgWriteEntries[i].ByteLength;
+    c->list2_count = cReserveRecords;
+    for (i = 0; i < cReserveRecords; i++)
+        c->list2[i] = rgcbReservation[i];
+    status = model_call(c, &out, a);
+    if (NT_SUCCESS(status)) {
+        for (i = 0; i < cReserveRecords; i++)   /* "receives the actual size reserved" */
+            rgcbReservation[i] = c->list2[i];
+        if (plsn && (out.mask & 1u))
+            plsn->Internal = out.v[CT_OUT_LSN];
+    }
+    return status;
+}
+
+NTSTATUS NTAPI ClfsFlushBuffers(PVOID pvMarshalContext)
+{
+    ct_call *c;
+    ct_out out;
+    sx_area *a;
+    NTSTATUS status;
+
+    sx_begin("ClfsFlushBuffers");
+    c = new_call(CT_OP_FLUSH_BUFFERS);
+    if (!NT_SUCCESS(status = live_area(pvMarshalContext, &a)))
+        return status;
+    c->obj = &a->slot;
+    return model_call(c, &out, a);
+}
+
+NTSTATUS NTAPI ClfsFlushToLsn(PVOID pvMarshalContext, PCLFS_LSN plsnFlush, PCLFS_LSN plsnLastFlushed)
+{
+    ct_call *c;
+    ct_out out;
+    sx_area *a;
+    NTSTATUS status;
+
+    sx_begin("ClfsFlushToLsn");
+    c = new_call(CT_OP_FLUSH_TO_LSN);
+    if (!NT_SUCCESS(status = live_area(pvMarshalContext, &a)))
+        return status;
+    if (plsnFlush == NULL)
+        return cs_violation(CS_POINTER, "plsnFlush", NULL, 0, 0);
+    c->obj = &a->slot;
+    c->value = (int64_t)plsnFlush->Internal;
+    status = model_call(c, &out, a);
+    if (NT_SUCCESS(status) && plsnLastFlushed && (out.mask & 1u))
+        plsnLastFlushed->Internal = out.v[CT_OUT_LAST_FLUSHED_LSN];
+    return status;
+}
+
+/* ---- end of a request ------------------------------------------------------------------------ */
+
+void sx_request_end(void)
+{
+    ULONG i;
+    for (i = 0; i < CT_MAX_SLOTS; i++) {
+        sx_area *a = &g_areas[i];
+        if (a->state == SX_LIVE)
+            cs_leak("ClfsCreateMarshallingArea", "marshalling area of log", a->log ? a->log->slot.path : NULL,
+                    a->log ? a->log->slot.path_chars : 0);
+    }
+    for (i = 0; i < CT_MAX_SLOTS; i++) {
+        sx_log *l = &g_logs[i];
+        if (l->state == SX_LIVE)
+            cs_leak("ClfsCreateLogFile", "log file object", l->slot.path, l->slot.path_chars);
+    }
+    cs_event_request_end(cs_violations());
+    sx_reset();
+}

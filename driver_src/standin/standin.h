@@ -1,0 +1,42 @@
+/*
+ * standin.h - what the parts of the CLFS.SYS stand-in share (no Windows headers here).
+ *
+ * The stand-in is a native PE DLL named CLFS.SYS that Wine loads into winedevice.exe as the test
+ * driver's import. It never runs on Windows. Three parts:
+ *   adapter.c   the Clfs* exports: kernel arguments -> the documented-rules model (model/ct_model.c)
+ *   contract.c  the kernel contract the driver must keep, one table, each rule with its source
+ *   wineglue.c  Wine only: entry point, shadow IRQL (CR8 emulation), ObSetSecurityObjectByPointer,
+ *               the end-of-request hook and the events channel the wine target reads
+ *
+ * How a violation reaches the harness: the routine returns CT_STANDIN_CONTRACT_STATUS to the
+ * driver, which records it as that step's status like any NTSTATUS (so the step is known from
+ * the response itself), and the stand-in appends one JSON line naming the rule, routine,
+ * argument and value to the events file C:\clfs-standin\events.jsonl, which the wine target reads
+ * after each request. Leaks are found when the driver completes the IOCTL (IofCompleteRequest)
+ * and reported the same way, with no step.
+ */
+#ifndef CT_STANDIN_H
+#define CT_STANDIN_H
+
+#include <stdint.h>
+
+/* Returned to the driver by a call that broke the kernel contract. Customer bit set: no
+ * Windows component returns it (harness/protocol/ntstatus.py names it). */
+#define CT_STANDIN_CONTRACT_STATUS 0xE0C70001u
+
+/* Where the events go, in the Wine prefix (the wine target creates the folder). */
+#define CT_STANDIN_EVENTS_W L"C:\\clfs-standin\\events.jsonl"
+
+/* wineglue.c */
+void sg_emit(const char *line);          /* append one line (a JSON object, no newline) */
+unsigned sg_shadow_irql(void);           /* the IRQL the driver last wrote to CR8 */
+
+/* adapter.c: called when the driver completes an IOCTL_CLFSTEST_RUN request */
+void sx_request_end(void);
+
+/* wineshim.c: what wineglue.c puts into the driver's import table (Wine only) */
+void *sw_set_security_entry(void);       /* ObSetSecurityObjectByPointer, checking the descriptor */
+void *sw_complete_entry(void);           /* IofCompleteRequest: sees each request end, then calls */
+extern void *sw_real_complete;           /* ... Wine's own, kept here */
+
+#endif /* CT_STANDIN_H */

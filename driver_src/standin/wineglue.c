@@ -1,0 +1,159 @@
+/*
+ * wineglue.c - the stand-in's life inside winedevice.exe (Wine only; the stand-in never runs on
+ * Windows).
+ *
+ * Entry point: Wine loads CLFS.SYS as an import of clfstest.sys and calls this DLL's entry before
+ * the driver's DriverEntry. Here the stand-in
+ *   - opens the events file (C:\clfs-standin\events.jsonl) the wine target reads;
+ *   - patches the driver's import table: ntoskrnl.exe!ObSetSecurityObjectByPointer (unimplemented
+ *     in Wine 8) and IofCompleteRequest (the end of each request), see wineshim.c;
+ *   - installs the shadow IRQL: the driver raises and reads the IRQL with inline `mov cr8`, which
+ *     Wine emulates in ntoskrnl's exception handler but whose writes it discards (reads give 0;
+ *     KERNEL_CONTRACT_EVIDENCE.md "Wine 8.0 as a host"). A first-in-line vectored handler emulates
+ *     both directions against one shadow value, so the apc context reads APC_LEVEL and each CLFS
+ *     call can be checked at the driver's IRQL. The driver's code is unchanged: on Windows the same
+ *     instructions reach the real CR8, and nothing of this exists there, so the shadow can never
+ *     hide a real reading. One shadow for the process (the driver serialises requests).
+ * When the process ends (DLL_PROCESS_DETACH) the leak check runs once more.
+ * Guarded and critical regions stay Wine's no-ops, the device DACL is not enforced, nothing pages:
+ * the wine target says so in its reports.
+ */
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+
+#include "standin.h"
+
+#define DRIVER_MODULE L"clfstest.sys"
+
+static HANDLE g_events = INVALID_HANDLE_VALUE;
+static volatile LONG g_shadow_irql;
+
+unsigned sg_shadow_irql(void) { return (unsigned)g_shadow_irql; }
+
+void sg_emit(const char *line)
+{
+    char buf[4096];
+    DWORD n = 0, written;
+    if (g_events == INVALID_HANDLE_VALUE)
+        return;
+    while (line[n] && n + 2 < sizeof buf) {
+        buf[n] = line[n];
+        n++;
+    }
+    buf[n++] = '\n';
+    WriteFile(g_events, buf, n, &written, NULL);   /* one append per line */
+}
+
+/* ---- CR8 (IRQL) emulation --------------------------------------------------------------------- */
+
+static DWORD64 *gpr(CONTEXT *ctx, unsigned r)
+{
+    DWORD64 *regs[16] = {&ctx->Rax, &ctx->Rcx, &ctx->Rdx, &ctx->Rbx, &ctx->Rsp, &ctx->Rbp, &ctx->Rsi,
+                         &ctx->Rdi, &ctx->R8, &ctx->R9, &ctx->R10, &ctx->R11, &ctx->R12, &ctx->R13,
+                         &ctx->R14, &ctx->R15};
+    return regs[r & 15u];
+}
+
+/* `mov %reg,%cr8` is REX.R (0x44..0x4F with bit 2) 0F 22 /r and `mov %cr8,%reg` is REX.R 0F 20 /r,
+ * with mod = 3 and reg = 0 (CR8 = 8 with REX.R). */
+static LONG CALLBACK cr8_handler(EXCEPTION_POINTERS *ep)
+{
+    const BYTE *ip;
+    CONTEXT *ctx = ep->ContextRecord;
+    BYTE rex, modrm;
+    unsigned rm;
+    if (ep->ExceptionRecord->ExceptionCode != EXCEPTION_PRIV_INSTRUCTION)
+        return EXCEPTION_CONTINUE_SEARCH;
+    ip = (const BYTE *)ctx->Rip;
+    rex = ip[0];
+    if ((rex & 0xF4u) != 0x44u || ip[1] != 0x0F || (ip[2] != 0x22 && ip[2] != 0x20))
+        return EXCEPTION_CONTINUE_SEARCH;
+    modrm = ip[3];
+    if ((modrm & 0xC0u) != 0xC0u || (modrm & 0x38u) != 0)
+        return EXCEPTION_CONTINUE_SEARCH;
+    rm = (modrm & 7u) | ((rex & 1u) ? 8u : 0u);
+    if (ip[2] == 0x22)
+        InterlockedExchange(&g_shadow_irql, (LONG)(*gpr(ctx, rm) & 0xFu));
+    else
+        *gpr(ctx, rm) = (DWORD64)g_shadow_irql;
+    ctx->Rip += 4;
+    return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+/* ---- the driver's import table ---------------------------------------------------------------- */
+
+static int same_name(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b + 32) : *b;
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
+/* Replace module!dll!name in the import address table; returns the old address or NULL. */
+static void *patch_import(HMODULE module, const char *dll, const char *name, void *replacement)
+{
+    BYTE *base = (BYTE *)module;
+    IMAGE_NT_HEADERS *nt = (IMAGE_NT_HEADERS *)(base + ((IMAGE_DOS_HEADER *)base)->e_lfanew);
+    IMAGE_DATA_DIRECTORY *dir = &nt->OptionalHeader.DataDirectory[IMAGE_DIRECTORY_ENTRY_IMPORT];
+    IMAGE_IMPORT_DESCRIPTOR *imp;
+    if (dir->VirtualAddress == 0)
+        return NULL;
+    for (imp = (IMAGE_IMPORT_DESCRIPTOR *)(base + dir->VirtualAddress); imp->Name; imp++) {
+        IMAGE_THUNK_DATA *names, *iat;
+        if (!same_name((const char *)(base + imp->Name), dll))
+            continue;
+        names = (IMAGE_THUNK_DATA *)(base + (imp->OriginalFirstThunk ? imp->OriginalFirstThunk : imp->FirstThunk));
+        iat = (IMAGE_THUNK_DATA *)(base + imp->FirstThunk);
+        for (; names->u1.AddressOfData; names++, iat++) {
+            IMAGE_IMPORT_BY_NAME *by;
+            DWORD old;
+            void *previous;
+            if (IMAGE_SNAP_BY_ORDINAL(names->u1.Ordinal))
+                continue;
+            by = (IMAGE_IMPORT_BY_NAME *)(base + names->u1.AddressOfData);
+            if (!same_name((const char *)by->Name, name))
+                continue;
+            if (!VirtualProtect(&iat->u1.Function, sizeof iat->u1.Function, PAGE_READWRITE, &old))
+                return NULL;
+            previous = (void *)iat->u1.Function;
+            iat->u1.Function = (ULONG_PTR)replacement;
+            VirtualProtect(&iat->u1.Function, sizeof iat->u1.Function, old, &old);
+            return previous;
+        }
+    }
+    return NULL;
+}
+
+static void attach(void)
+{
+    HMODULE driver;
+    g_events = CreateFileW(CT_STANDIN_EVENTS_W, FILE_APPEND_DATA,
+                           FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_ALWAYS,
+                           FILE_ATTRIBUTE_NORMAL, NULL);
+    AddVectoredExceptionHandler(1, cr8_handler);
+    driver = GetModuleHandleW(DRIVER_MODULE);
+    if (driver == NULL) {
+        sg_emit("{\"event\":\"wine-shim\",\"detail\":\"clfstest.sys is not loaded: imports not patched\"}");
+        return;
+    }
+    patch_import(driver, "ntoskrnl.exe", "ObSetSecurityObjectByPointer", sw_set_security_entry());
+    sw_real_complete = patch_import(driver, "ntoskrnl.exe", "IofCompleteRequest", sw_complete_entry());
+    if (sw_real_complete == NULL)
+        sg_emit("{\"event\":\"wine-shim\",\"detail\":\"IofCompleteRequest not patched: no leak check\"}");
+    sg_emit("{\"event\":\"standin_loaded\"}");
+}
+
+BOOL WINAPI StandinEntry(HINSTANCE instance, DWORD reason, LPVOID reserved)
+{
+    (void)instance;
+    (void)reserved;
+    if (reason == DLL_PROCESS_ATTACH)
+        attach();
+    else if (reason == DLL_PROCESS_DETACH)
+        sx_request_end();   /* the session ends: whatever is still open leaked too */
+    return TRUE;
+}

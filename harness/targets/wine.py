@@ -1,0 +1,250 @@
+"""The ``wine`` target: the real signed clfstest.sys and clfsctl.exe under Wine, against the CLFS.SYS
+stand-in (driver_src/standin/), which runs the documented-rules model behind the kernel ABI and
+checks the kernel contract at every call.
+
+encode -> C:\\clfstest\\request.bin in the worker's prefix -> ``wine clfsctl.exe run`` ->
+IOCTL_CLFSTEST_RUN in winedevice.exe -> response.bin -> decode; then the stand-in's events for
+the request (C:\\clfs-standin\\events.jsonl): a kernel rule the driver broke becomes a
+ContractViolation (outcome CONTRACT), a simulated bugcheck a BugcheckDetected.
+
+These are stand-in results, never Windows': the identity says ``standin`` and what Wine cannot
+check (guarded and critical regions are no-ops there, the device DACL is not enforced, nothing
+pages). What it does prove: the driver's kernel glue (DriverEntry, the device, IOCTL dispatch,
+the real argument passing into CLFS.SYS) works and keeps the kernel's rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from harness.errors import BugcheckDetected, BuildError, InfraError
+from harness.protocol import decode_response, encode_request, wire
+from harness.protocol.ntstatus import STANDIN_CONTRACT_STATUS
+from harness.protocol.results import RAN, CaseResult, ContractViolation
+from harness.scenario.model import Case
+from harness.scenario.ops import OPS
+from harness.targets.base import CaseArtefacts, Target
+from harness.targets.model import MODEL_SCRATCH
+from harness.targets.winesession import (CLIENT_DIR, EVENTS_DIR, WineSession, copy_prefix, kill_wineserver,
+                                         make_template, wine_binary, wine_version)
+
+log = logging.getLogger("harness.targets")
+
+NOT_CHECKED = ("Not checked under Wine: guarded and critical regions (no-ops there), the device DACL "
+               "(not enforced), paging (none).")
+# clfsctl.exe exit codes after which the session is gone (driver not loaded, or the IOCTL failed
+# because winedevice.exe ended): restart before the next case.
+# (wire.CLFSCTL_EXIT: 1 DeviceIoControl failed, 3 driver not loaded, 4 access denied: what Wine answers
+# once winedevice.exe has gone.)
+_SESSION_LOST = (1, 3, 4)
+_TEMPLATE_MAX_AGE_S = 12 * 3600
+
+
+class WineTarget(Target):
+    """Runs each case through the real driver and client under Wine; one session per worker."""
+
+    name = "wine"
+
+    def __init__(self, config=None, *, built: dict | None = None, worker: str = "w0",
+                 options: dict | None = None):
+        from harness.config import LabConfig
+
+        super().__init__(config or LabConfig.from_env(), built=built, worker=worker, options=options)
+        self._prefix: Path | None = None
+        self._session: WineSession | None = None
+        self._events_offset = 0
+        self._identity: dict | None = None
+
+    # -- run-wide ------------------------------------------------------------------------------
+
+    @classmethod
+    def check(cls, config, options: dict | None = None) -> None:
+        from harness.errors import UsageError
+
+        if wine_binary() is None:
+            raise UsageError("the wine target needs Wine: apt-get install wine wine64 (bash .ci/setup)")
+
+    @classmethod
+    def build_shared(cls, config, options: dict | None = None) -> dict[str, str]:
+        """The signed driver and client, the stand-in, and the run's template prefix."""
+        from harness.driver.build import build_driver
+
+        art = build_driver(config)
+        standin = art.standin
+        root = Path(config.run_dir).resolve() / "wine"
+        root.mkdir(parents=True, exist_ok=True)
+        _remove_stale_templates(root)
+        template = Path(tempfile.mkdtemp(prefix="template-", dir=root)) / "prefix"
+        try:
+            make_template(template, driver=art.sys, standin=standin, client=art.client)
+        except InfraError as exc:
+            raise BuildError(f"making the Wine prefix failed: {exc}") from None
+        return {"driver": str(art.sys), "client": str(art.client), "standin": str(standin),
+                "template": str(template)}
+
+    # -- per worker ----------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        if not self.built:
+            self.built = self.build_shared(self.config, self.options)
+        template = Path(self.built["template"])
+        self._prefix = Path(tempfile.mkdtemp(prefix=f"{self.worker}-", dir=template.parent.parent)) / "prefix"
+        copy_prefix(template, self._prefix)
+        self._session = WineSession(self._prefix, self._prefix.parent / "wine-session.log")
+        self._start()
+        driver = Path(self.built["driver"]).read_bytes()
+        standin = Path(self.built["standin"]).read_bytes()
+        self._identity = {
+            "target": self.name, "model": True, "standin": True, "wine_version": wine_version(),
+            "driver_sha256": hashlib.sha256(driver).hexdigest(),
+            "standin_sha256": hashlib.sha256(standin).hexdigest(),
+            "protocol_version": wire.PROTO_VERSION, "not_checked": NOT_CHECKED,
+            "wine_start_s": round(self._session.started_s or 0.0, 3),
+        }
+
+    def _start(self) -> None:
+        self._session.start()
+        self._events_offset = self._events_path().stat().st_size if self._events_path().exists() else 0
+
+    def identity(self) -> dict:
+        if self._identity is None:
+            return {"target": self.name, "standin": True}
+        ident = dict(self._identity)
+        # wine-<wine version>-standin-<sha> names what ran. Baselines are the model's ("model": True,
+        # like smoke): the same rules, and the differential test holds the two equal step by step.
+        ident["name"] = f"wine-{ident['wine_version']}-standin-{ident['standin_sha256'][:12]}"
+        return ident
+
+    def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            session.stop()
+        if self._prefix is not None:
+            kill_wineserver(self._prefix)
+            shutil.rmtree(self._prefix.parent, ignore_errors=True)
+            self._prefix = None
+
+    # -- a case ----------------------------------------------------------------------------------
+
+    def _events_path(self) -> Path:
+        return self._prefix / "drive_c" / EVENTS_DIR / "events.jsonl"
+
+    def _io(self, name: str) -> Path:
+        return self._prefix / "drive_c" / CLIENT_DIR / name
+
+    def execute(self, case: Case, artefacts: CaseArtefacts | None = None) -> CaseResult:
+        if self._session is None:
+            self.prepare()
+        if not self._session.running:
+            self._start()
+        request = encode_request(case, scratch=MODEL_SCRATCH)
+        if artefacts is not None:
+            artefacts.write_bytes("request.bin", request)
+        req, resp = self._io("request.bin"), self._io("response.bin")
+        req.write_bytes(request)
+        resp.unlink(missing_ok=True)
+        log_from = self._session.log_size()
+        start = time.perf_counter()
+        ran = self._session.client(["run", f"C:\\{CLIENT_DIR}\\request.bin", f"C:\\{CLIENT_DIR}\\response.bin"],
+                                   timeout=max(case.timeout_s, 1.0) + 10.0)
+        elapsed = time.perf_counter() - start
+        events = self._read_events()
+        if artefacts is not None and events:
+            artefacts.write_text("standin-events.jsonl", "".join(json.dumps(e) + "\n" for e in events))
+        bugcheck = next((e for e in events if e.get("event") == "bugcheck"), None)
+        if ran.returncode != 0:
+            self._keep_session_log(artefacts, log_from, ran)
+            self._session.stop()   # the driver is gone (bugcheck, crash) or unreachable: restart next time
+            if bugcheck is not None:
+                step = _bugcheck_step(case, bugcheck)
+                raise BugcheckDetected(f"the stand-in stopped the system in {bugcheck.get('routine')} at IRQL "
+                                       f"{bugcheck.get('irql')} (step {step}): bugcheck 0x{bugcheck['code']:X} "
+                                       "(simulated under Wine)", code=int(bugcheck["code"]))
+            if ran.returncode in _SESSION_LOST:
+                raise BugcheckDetected(f"winedevice.exe ended while running {case.id} (clfsctl exit "
+                                       f"{ran.returncode}: {ran.stderr.strip()[-300:]}); Wine's backtrace, if "
+                                       "any, is in wine-session.log", code=None)
+            raise InfraError(f"clfsctl.exe exited {ran.returncode} under Wine for {case.id}: "
+                             f"{ran.stderr.strip()[-500:]}")
+        try:
+            response = resp.read_bytes()
+        except OSError as exc:
+            raise InfraError(f"clfsctl.exe wrote no response under Wine: {exc}") from None
+        if artefacts is not None:
+            artefacts.write_bytes("response.bin", response)
+        result = decode_response(response, case, target=self.name)
+        return CaseResult(target=result.target, steps=result.steps, cleanup=result.cleanup,
+                          identity=self.identity(), request=request, response=response, elapsed_s=elapsed,
+                          bugcheck=result.bugcheck, bugcheck_step=result.bugcheck_step, stopped=result.stopped,
+                          contract=_violations(events, result.steps))
+
+    def _read_events(self) -> list[dict]:
+        path = self._events_path()
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(self._events_offset)
+                data = fh.read()
+        except OSError:
+            return []
+        self._events_offset += len(data)
+        events = []
+        for line in data.decode("utf-8", "replace").splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                events.append({"event": "unreadable", "line": line[:500]})
+        return events
+
+    def _keep_session_log(self, artefacts: CaseArtefacts | None, since: int, ran) -> None:
+        if artefacts is None:
+            return
+        text = self._session.log_since(since)
+        artefacts.write_text("wine-session.log", f"clfsctl exit {ran.returncode}\n--- clfsctl stderr\n{ran.stderr}"
+                                                 f"\n--- Wine session log (backtraces land here)\n{text}")
+
+
+def _violations(events: list[dict], steps) -> tuple[ContractViolation, ...]:
+    """The request's contract events as violations, each tied to its step: the k-th violation
+    raised by a call matches the k-th step whose status is the stand-in's contract status (the
+    driver records it like any status); the rest happened in the driver's end-of-request cleanup."""
+    flagged = [s.index for s in steps if s.disposition == RAN and s.status == STANDIN_CONTRACT_STATUS]
+    out = []
+    for event in events:
+        if event.get("event") != "contract":
+            continue
+        step = flagged.pop(0) if event.get("call") and flagged else None
+        out.append(ContractViolation(rule=str(event.get("rule", "?")), routine=str(event.get("routine", "?")),
+                                     argument=str(event.get("argument", "?")), value=str(event.get("value", "")),
+                                     step=step, requires=str(event.get("requires", "")),
+                                     source=str(event.get("source", ""))))
+    for index in flagged:   # a contract status with no event: never silently a CLFS status
+        out.append(ContractViolation("unreported", "?", "?", "", index,
+                                     "the stand-in returned its contract status without an event"))
+    return tuple(out)
+
+
+def _bugcheck_step(case: Case, event: dict) -> int | None:
+    """The step whose call stopped the system: the first step calling the event's routine in a
+    context above APC_LEVEL (the only way the driver raises the IRQL that far)."""
+    routine = event.get("routine")
+    for step in case.steps:
+        if step.context == "dispatch" and OPS[step.op].api == routine:
+            return step.index
+    return None
+
+
+def _remove_stale_templates(root: Path) -> None:
+    """Prefixes of earlier runs (a template is about 700 MB) older than half a day."""
+    now = time.time()
+    for old in root.iterdir():   # template-* and worker copies a killed run left behind
+        try:
+            if now - old.stat().st_mtime > _TEMPLATE_MAX_AGE_S:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass

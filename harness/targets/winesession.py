@@ -1,0 +1,251 @@
+"""Wine for the ``wine`` target: the prefix (made once per run, copied per worker) and one
+long-lived Wine session per worker in which clfstest.sys stays loaded.
+
+Why one long-lived session: Wine unloads a driver when the session's last process exits
+(../shared/reference/clfs/KERNEL_CONTRACT_EVIDENCE.md, "Wine 8.0 as a host"), so a keeper
+process (``wine cmd.exe`` reading a pipe only we hold) keeps the session up between cases. If
+the harness dies, the pipe closes, cmd.exe exits and wineserver ends the session's system
+processes (winedevice.exe included) by itself: nothing outlives the harness. ``close()`` also
+runs ``wineserver -k``.
+
+Wine runs headless (no DISPLAY), with Mono and Gecko disabled (no install prompts), WINEDEBUG
+quiet except loader, kernel (ntoskrnl: KeBugCheckEx) and exception errors, and winedbg's crash
+dialog off so a crash prints its backtrace to the session log (winedevice.exe's stderr lands
+there), which the target keeps in the case's folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from harness.errors import GuestTimeout, InfraError
+
+log = logging.getLogger("harness.targets")
+
+SERVICE = "clfstest"
+DRIVER_PATH = r"C:\windows\system32\drivers\clfstest.sys"   # absolute: a relative one fails (0xC0000142)
+CLIENT_DIR = "clfstest"                                     # C:\clfstest holds clfsctl.exe and the I/O files
+EVENTS_DIR = "clfs-standin"                                 # C:\clfs-standin\events.jsonl (standin.h)
+WINEBOOT_TIMEOUT_S = 300.0
+START_TIMEOUT_S = 60.0
+
+
+def wine_binary() -> str | None:
+    return shutil.which("wine")
+
+
+def wine_version() -> str | None:
+    """``8.0`` from ``wine-8.0 (Debian 8.0~repack-4)``; None when Wine is missing or silent."""
+    exe = wine_binary()
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.match(r"wine-(\S+)", out.strip())
+    return m.group(1) if m else None
+
+
+def wine_env(prefix: Path) -> dict[str, str]:
+    """Headless, quiet, no Mono/Gecko prompts, no menu entries; HOME and the XDG folders point
+    next to the prefix, so Wine writes nothing into the user's home."""
+    home = Path(prefix).parent / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "WINEDEBUG") and not k.startswith("XDG_")}
+    env.update(WINEPREFIX=str(prefix), WINEDEBUG="-all,err+module,err+ntoskrnl,err+seh", WINEARCH="win64",
+               WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d", HOME=str(home),
+               XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"),
+               XDG_CACHE_HOME=str(home / ".cache"))
+    return env
+
+
+def _run(args: list[str], prefix: Path, timeout: float, what: str) -> subprocess.CompletedProcess:
+    """Run a Wine command to its end. Output goes to a file, not a pipe: a command that starts
+    the session (wineserver, services.exe, winedevice.exe) hands them its stdout, and a pipe
+    would then stay open for as long as the session lives."""
+    with tempfile.TemporaryFile() as out:
+        try:
+            proc = subprocess.run(args, env=wine_env(prefix), stdin=subprocess.DEVNULL, stdout=out,
+                                  stderr=subprocess.STDOUT, timeout=timeout, start_new_session=True)
+        except FileNotFoundError:
+            raise InfraError("wine is not installed (apt-get install wine wine64; bash .ci/setup)") from None
+        except subprocess.TimeoutExpired:
+            kill_wineserver(prefix)
+            raise InfraError(f"{what} took more than {timeout:.0f} s") from None
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+    if proc.returncode != 0:
+        raise InfraError(f"{what} failed (exit {proc.returncode}): {text.strip()[-800:]}")
+    return subprocess.CompletedProcess(args, proc.returncode, text, "")
+
+
+def kill_wineserver(prefix: Path) -> None:
+    """End every process of the prefix's session (``wineserver -k``) and wait for the server."""
+    env = wine_env(prefix)
+    for args in (["wineserver", "-k"], ["wineserver", "-w"]):
+        try:
+            subprocess.run(args, env=env, capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+
+
+def make_template(prefix: Path, *, driver: Path, standin: Path, client: Path) -> Path:
+    """A fresh prefix with the signed driver, the stand-in and clfsctl.exe installed and the
+    driver registered as a demand-start kernel service (Type=1, Start=3, absolute ImagePath).
+
+    Raises:
+        InfraError: wineboot, sc or reg failed.
+    """
+    prefix.mkdir(parents=True, exist_ok=False)
+    try:
+        _run(["wine", "wineboot", "--init"], prefix, WINEBOOT_TIMEOUT_S, "wineboot --init")
+        drivers = prefix / "drive_c" / "windows" / "system32" / "drivers"
+        shutil.copyfile(driver, drivers / "clfstest.sys")
+        shutil.copyfile(standin, drivers / "clfs.sys")   # satisfies the driver's CLFS.SYS import
+        (prefix / "drive_c" / CLIENT_DIR).mkdir(exist_ok=True)
+        shutil.copyfile(client, prefix / "drive_c" / CLIENT_DIR / "clfsctl.exe")
+        (prefix / "drive_c" / EVENTS_DIR).mkdir(exist_ok=True)
+        _run(["wine", "sc", "create", SERVICE, "type=", "kernel", "start=", "demand", "binPath=", DRIVER_PATH],
+             prefix, 120, "sc create clfstest")
+        _run(["wine", "reg", "add", r"HKCU\Software\Wine\WineDbg", "/v", "ShowCrashDialog", "/t", "REG_DWORD",
+              "/d", "0", "/f"], prefix, 120, "reg add ShowCrashDialog")
+    finally:
+        kill_wineserver(prefix)   # the registry is written out when the server ends
+    return prefix
+
+
+def copy_prefix(template: Path, dest: Path) -> Path:
+    """The worker's own prefix: hard links to the template's files (Wine never rewrites a DLL in
+    place), real copies of the registry files, which Wine writes."""
+    try:
+        subprocess.run(["cp", "-al", str(template), str(dest)], check=True, capture_output=True, timeout=300)
+        for reg in template.glob("*.reg"):
+            (dest / reg.name).unlink()
+            shutil.copy2(reg, dest / reg.name)
+        for name in ("clfstest.sys", "clfs.sys"):
+            path = dest / "drive_c" / "windows" / "system32" / "drivers" / name
+            data = path.read_bytes()
+            path.unlink()
+            path.write_bytes(data)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise InfraError(f"copying the Wine prefix {template} to {dest} failed: {exc}") from None
+    return dest
+
+
+class WineSession:
+    """One worker's Wine session: a keeper process, the driver started, clfsctl.exe runs."""
+
+    def __init__(self, prefix: Path, log_path: Path):
+        self.prefix = Path(prefix)
+        self.log_path = Path(log_path)
+        self._keeper: subprocess.Popen | None = None
+        self._log = None
+        self.started_s: float | None = None   # how long the last start took
+
+    @property
+    def running(self) -> bool:
+        return self._keeper is not None and self._keeper.poll() is None
+
+    def start(self) -> None:
+        """Start the session and the driver; returns once clfsctl.exe reaches it.
+
+        Raises:
+            InfraError: Wine or the driver did not come up.
+        """
+        began = time.monotonic()
+        self._log = open(self.log_path, "ab")
+        self._keeper = subprocess.Popen(["wine", "cmd.exe"], stdin=subprocess.PIPE, stdout=self._log,
+                                        stderr=self._log, env=wine_env(self.prefix), start_new_session=True)
+        try:
+            _run(["wine", "sc", "start", SERVICE], self.prefix, START_TIMEOUT_S, "sc start clfstest")
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while True:
+                probe = self.client(["info"], timeout=START_TIMEOUT_S)
+                if probe.returncode == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise InfraError(f"clfstest.sys did not answer under Wine: clfsctl info exit "
+                                     f"{probe.returncode}: {probe.stderr.strip()[-400:]}")
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
+        self.started_s = time.monotonic() - began
+        log.info("wine session %s up in %.2f s", self.prefix.name, self.started_s)
+
+    def client(self, args: list[str], timeout: float) -> subprocess.CompletedProcess:
+        """``clfsctl.exe ARGS`` in the session.
+
+        Raises:
+            GuestTimeout: it did not finish in time (the session is stopped: the driver may hang).
+        """
+        return self.run_exe(f"C:\\{CLIENT_DIR}\\clfsctl.exe", args, timeout)
+
+    def run_exe(self, exe: str, args: list[str], timeout: float) -> subprocess.CompletedProcess:
+        """A Windows program (path in the prefix) in the session; see ``client``."""
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(["wine", exe, *args], env=wine_env(self.prefix), stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=err, start_new_session=True)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _killpg(proc)
+                proc.wait()
+                self.stop()
+                program = exe.rsplit("\\", 1)[-1]
+                raise GuestTimeout(f"{program} {' '.join(args[:1])} did not return in {timeout:.0f} s under Wine; "
+                                   "the Wine session was stopped") from None
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(proc.args, proc.returncode, out.read().decode("utf-8", "replace"),
+                                               err.read().decode("utf-8", "replace"))
+
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_since(self, offset: int, limit: int = 1 << 20) -> str:
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(offset)
+                return fh.read(limit).decode("utf-8", "replace")
+        except OSError as exc:
+            return f"(session log unavailable: {exc})"
+
+    def stop(self) -> None:
+        """End the session: wineserver -k, then the keeper (its pipe closed, killed if it lingers)."""
+        keeper, self._keeper = self._keeper, None
+        kill_wineserver(self.prefix)
+        if keeper is not None:
+            try:
+                if keeper.stdin:
+                    keeper.stdin.close()
+            except OSError:
+                pass
+            try:
+                keeper.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _killpg(keeper)
+                keeper.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _killpg(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,273 @@
+"""The ``wine`` target: the real clfstest.sys and clfsctl.exe under Wine against the CLFS.SYS stand-in.
+
+One Wine session for the module (built once: driver, stand-in, template prefix). What it shows:
+- the differential: every catalogue case gives on ``wine`` the verdict it gives on ``model`` and,
+  step by step, the same disposition, status, IRQL and outputs. A difference is a defect of the
+  driver's kernel glue or of the stand-in's adapter: fix it, never baseline it;
+- the driver defects 5.1 and 5.2 stay fixed: the three scenario dispositions reach CLFS as kernel
+  dispositions, DOS paths reach it in NT form (both fail as CONTRACT without the fix);
+- the contract at work: a name CLFS cannot take ends the case as CONTRACT naming rule, routine,
+  argument and step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.errors import BugcheckDetected, BuildError, InfraError
+from harness.protocol.ntstatus import status_name
+
+pytestmark = pytest.mark.wine
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _skip(reason: str):
+    print(f"\nSKIP wine target: {reason}", file=sys.stderr)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def targets(tmp_path_factory):
+    for tool, package in (("wine", "wine wine64"), ("x86_64-w64-mingw32-gcc", "mingw-w64"),
+                          ("osslsigncode", "osslsigncode"), ("make", "make")):
+        if shutil.which(tool) is None:
+            _skip(f"{tool} not installed (apt-get install {package}; bash .ci/setup)")
+    from harness.config import LabConfig
+    from harness.targets.model import ModelTarget
+    from harness.targets.wine import WineTarget
+
+    config = dataclasses.replace(LabConfig.from_env(), run_dir=tmp_path_factory.mktemp("wine-run"))
+    wine, model = WineTarget(config, worker="t0"), ModelTarget()
+    try:
+        wine.prepare()
+    except BuildError as exc:
+        pytest.fail(f"building for the wine target failed: {exc}\n{exc.output[-2000:]}")
+    except InfraError as exc:
+        wine.close()
+        pytest.fail(f"Wine did not start the driver: {exc}")
+    model.prepare()
+    print(f"\nwine session start-up: {wine.identity()['wine_start_s']:.2f} s", file=sys.stderr)
+    yield wine, model
+    wine.close()
+    model.close()
+    shutil.rmtree(config.run_dir, ignore_errors=True)   # the template prefix is ~700 MB
+
+
+def _catalogue():
+    from harness.scenario.load import discover, load_file
+    cases = []
+    for file in discover([str(ROOT / "scenarios")]):
+        cases.extend(load_file(file.path, file.file_id)[0])
+    return cases
+
+
+def _cases_from(tmp_path: Path, text: str):
+    from harness.scenario.load import load_file
+    path = tmp_path / "t.scenario.yaml"
+    path.write_text(text)
+    cases, problems = load_file(path, "t.scenario.yaml")
+    assert not problems, problems
+    return cases
+
+
+def _run(target, case):
+    """(verdict outcome, result or None, bugcheck code or None)."""
+    from harness.verdict.judge import judge, stop_outcome
+    try:
+        result = target.execute(case)
+    except BugcheckDetected as exc:
+        return stop_outcome(case, exc.code), None, exc.code
+    return judge(case, result).outcome, result, result.bugcheck
+
+
+def _differences(case, model, wine) -> list[str]:
+    (m_out, m_res, m_bc), (w_out, w_res, w_bc) = model, wine
+    diffs = []
+    if m_out != w_out:
+        diffs.append(f"verdict: model {m_out}, wine {w_out}")
+    if m_bc != w_bc:
+        diffs.append(f"bugcheck: model {m_bc}, wine {w_bc}")
+    if m_res is None or w_res is None:
+        # A stop ends the request on both; on Wine no response comes back (winedevice.exe ended),
+        # as on Windows: only the verdict and the code can be compared.
+        if (m_res is None) != (w_res is None) and m_bc is None:
+            diffs.append("one side returned no response")
+        return diffs
+    if w_res.contract:
+        diffs.extend(f"contract: {v.describe()}" for v in w_res.contract)
+    for ms, ws in zip(m_res.steps, w_res.steps):
+        for what in ("disposition", "status", "irql", "outputs"):
+            mv, wv = getattr(ms, what), getattr(ws, what)
+            if mv != wv:
+                if what == "status":
+                    mv, wv = status_name(mv), status_name(wv)
+                diffs.append(f"step {ms.index} {ms.op}: {what} model {mv!r}, wine {wv!r}")
+    if m_res.cleanup != w_res.cleanup:
+        diffs.append(f"cleanup: model {m_res.cleanup}, wine {w_res.cleanup}")
+    return diffs
+
+
+def test_catalogue_on_wine_matches_the_model_step_by_step(targets):
+    wine, model = targets
+    cases = _catalogue()
+    assert cases, "no catalogue cases found"
+    started = time.perf_counter()
+    report, outcomes = [], {}
+    for case in cases:
+        w = _run(wine, case)
+        m = _run(model, case)
+        outcomes[w[0]] = outcomes.get(w[0], 0) + 1
+        report.extend(f"{case.id}: {line}" for line in _differences(case, m, w))
+    took = time.perf_counter() - started
+    print(f"\ndifferential model vs wine: {len(cases)} cases in {took:.1f} s, wine verdicts "
+          f"{dict(sorted(outcomes.items()))}, {len(report)} difference(s)", file=sys.stderr)
+    for line in report:
+        print(f"  DIFF {line}", file=sys.stderr)
+    assert not report, "model and wine differ:\n" + "\n".join(report)
+
+
+DISPOSITIONS = """
+name: dispositions
+description: the three scenario dispositions (driver defect 5.1)
+steps:
+  - create_log: {name: a, disposition: open_existing}
+    expect: {status: STATUS_OBJECT_NAME_NOT_FOUND}
+  - create_log: {name: b, disposition: create_new}
+  - create_log: {name: c, path: "${scratch}/b", disposition: create_new}
+    expect: {status: STATUS_OBJECT_NAME_COLLISION}
+  - create_log: {name: d, path: "${scratch}/b", disposition: open_existing}
+  - create_log: {name: e, path: "${scratch}/e", disposition: open_always}
+"""
+
+
+def test_scenario_dispositions_reach_clfs_as_kernel_dispositions(targets, tmp_path):
+    """Driver defect 5.1: Win32 values passed unchanged are FILE_OPEN for create_new, FILE_OPEN_IF
+    for open_existing and invalid for open_always: each step here fails without the mapping."""
+    wine, _ = targets
+    (case,) = _cases_from(tmp_path, DISPOSITIONS)
+    outcome, result, _ = _run(wine, case)
+    assert result is not None and not result.contract, result.contract if result else "no response"
+    assert outcome == "PASS", [(s.index, hex(s.status)) for s in result.steps]
+
+
+NAMES = r"""
+name: names
+description: DOS, NT and %BLF% names (driver defect 5.2)
+steps:
+  - create_log: {name: dos, path: "C:\\clfstest\\scratch\\dos"}
+  - add_container: {log: dos, size: 512KiB}
+  - add_container: {log: dos, size: 512KiB, path: "%BLF%\\c1"}
+  - create_log: {name: nt, path: "\\??\\C:\\clfstest\\scratch\\nt"}
+  - add_container: {log: nt, size: 512KiB, path: "\\??\\C:\\clfstest\\scratch\\nt_x"}
+  - create_log: {name: glob, path: "\\GLOBAL??\\C:\\clfstest\\scratch\\g"}
+  - create_log: {name: dev, path: "\\Device\\HarddiskVolume1\\clfstest\\d"}
+  - delete_log: {log: dos}
+"""
+
+
+def test_log_and_container_names_reach_clfs_in_nt_form(targets, tmp_path):
+    """Driver defect 5.2: a DOS path becomes LOG:\\??\\C:\\... and \\??\\C:\\..._c0; NT and %BLF% forms
+    pass unchanged. Without the conversion the stand-in ends step 1 with CONTRACT."""
+    wine, _ = targets
+    (case,) = _cases_from(tmp_path, NAMES)
+    outcome, result, _ = _run(wine, case)
+    assert result is not None and not result.contract, [v.describe() for v in result.contract]
+    assert outcome == "PASS", [(s.index, hex(s.status)) for s in result.steps]
+
+
+RELATIVE = r"""
+name: relative_log_name
+description: a log name with no NT path
+steps:
+  - create_log: {name: log, path: "relative\\log"}
+  - close_log: {log: log}
+"""
+
+
+def test_a_name_clfs_cannot_take_is_a_contract_violation(targets, tmp_path):
+    """The contract at work: the stand-in refuses the call, the case is CONTRACT (not FAIL, not
+    INFRA), naming the rule, routine, argument, value and step; the session goes on."""
+    from harness.verdict.judge import judge
+
+    wine, _ = targets
+    (case,) = _cases_from(tmp_path, RELATIVE)
+    result = wine.execute(case)
+    verdict = judge(case, result)
+    assert verdict.outcome == "CONTRACT"
+    (violation,) = result.contract
+    assert (violation.rule, violation.routine, violation.argument, violation.step) == \
+        ("log-name-nt-path", "ClfsCreateLogFile", "puszLogFileName", 1)
+    assert violation.value == "LOG:relative\\log"
+    assert "KERNEL_CONTRACT_EVIDENCE.md" in violation.source
+    assert any("log-name-nt-path" in note for note in verdict.notes)
+    # the next case runs in the same session, unharmed
+    (again,) = _cases_from(tmp_path, DISPOSITIONS)
+    assert _run(wine, again)[0] == "PASS"
+
+
+def test_identity_says_stand_in_not_windows(targets):
+    wine, _ = targets
+    ident = wine.identity()
+    assert ident["standin"] is True and ident["model"] is True
+    assert ident["name"].startswith(f"wine-{ident['wine_version']}-standin-")
+    assert "DACL" in ident["not_checked"] and "guarded" in ident["not_checked"]
+
+
+def test_the_stand_in_exports_every_routine_the_driver_imports(targets):
+    """driver_src/sys/clfs.def lists what clfstest.sys imports from CLFS.SYS; the stand-in must export
+    exactly those (a missing one and Wine refuses to load the driver)."""
+    import subprocess
+
+    wine, _ = targets
+    wanted = {line.strip() for line in (ROOT / "driver_src" / "sys" / "clfs.def").read_text().splitlines()
+              if line.strip().startswith("Clfs")}
+    dump = subprocess.run(["x86_64-w64-mingw32-objdump", "-p", wine.built["standin"]], capture_output=True,
+                          text=True, check=True).stdout
+    exported = {line.split("]")[-1].strip() for line in dump.splitlines()
+                if line.strip().startswith("[") and "]" in line and line.split("]")[-1].strip().startswith("Clfs")}
+    assert exported == wanted, (sorted(wanted - exported), sorted(exported - wanted))
+
+
+# What standin_probe.exe (driver_src/standin/probe.c) passes, and the rule each call must break.
+PROBE_RULES = {
+    "dos-log-name": "log-name-nt-path", "win32-disposition": "create-disposition", "access-mask": "desired-access",
+    "share-mode": "share-mode", "attributes": "flags-and-attributes", "null-out-pointer": "required-pointer",
+    "odd-length": "unicode-string", "dos-container-name": "container-name-nt-path", "pool-type": "pool-type",
+    "null-lsn": "required-pointer", "deleted-area": "marshalling-area-live",
+    "flush-after-delete": "marshalling-area-live", "closed-log": "log-object-open", "stray-pointer": "log-object-open",
+}
+PROBE_OK = ("create", "container-set", "area", "delete-area", "close", "leaked-log")
+
+
+def test_every_contract_rule_refuses_the_call_and_names_itself(targets):
+    """The rules the driver cannot be made to break (it keeps them), called directly: each refused
+    with the contract status and reported with its rule and routine; legal calls in between work."""
+    import json
+
+    from harness.protocol.ntstatus import STANDIN_CONTRACT_STATUS
+
+    wine, _ = targets
+    drivers = wine._prefix / "drive_c" / "windows" / "system32" / "drivers"
+    shutil.copyfile(Path(wine.built["standin"]).parent / "standin_probe.exe", drivers / "standin_probe.exe")
+    wine._read_events()   # start after what earlier tests left
+    ran = wine._session.run_exe(r"C:\windows\system32\drivers\standin_probe.exe", [], timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    statuses = dict(line.split() for line in ran.stdout.splitlines())
+    contract = [e for e in wine._read_events() if e.get("event") == "contract"]
+    assert set(statuses) == set(PROBE_RULES) | set(PROBE_OK)
+    for check in PROBE_OK:
+        assert int(statuses[check], 16) == 0, (check, statuses[check])
+    refused = [c for c in statuses if c in PROBE_RULES]   # in call order
+    for check in refused:
+        assert int(statuses[check], 16) == STANDIN_CONTRACT_STATUS, (check, statuses[check])
+    assert [e["rule"] for e in contract] == [PROBE_RULES[c] for c in refused] + ["released-at-end"]
+    assert all(e["routine"].startswith("Clfs") and e["source"] for e in contract)
+    leak = contract[-1]   # reported when the probe's process ended, by name
+    assert (leak["routine"], leak["argument"], leak["value"]) == \
+        ("ClfsCreateLogFile", "log file object", "\\??\\C:\\probe\\leaked")

@@ -1,0 +1,135 @@
+"""`clfs-harness coverage`: documented routines and model rules against the cases that exercise them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from harness.cli import main
+from harness.coverage import routines, table
+from harness.coverage.rules import MODEL_SOURCE, read_rules
+from harness.scenario.ops import OPS
+
+FLUSH_CASE = """\
+name: flush
+description: d
+steps:
+  - create_log: {name: log}
+  - add_container_set: {log: log, count: 2, size: 512KiB}
+  - create_marshalling_area: {name: ma, log: log, buffer_size: 4KiB}
+  - reserve_and_append: {area: ma, records: [64]}
+    save: {first: lsn}
+  - flush_to_lsn: {area: ma, lsn: "${first}"}
+"""
+
+
+def test_the_shipped_routines_are_the_reference_folders_pages():
+    folder = routines.reference_folder()
+    if not folder.is_dir():
+        pytest.skip(f"reference folder {folder} absent (set {routines.REFERENCE_ENV} or check out ../shared)")
+    assert routines.shipped_routines() == routines.routines_in(folder), \
+        "run: clfs-harness coverage --write-routines"
+    assert "ClfsFreeReservedLog" not in routines.shipped_routines()  # a researcher's note, not a page
+
+
+def test_the_data_path_is_made_of_documented_routines():
+    assert routines.DATA_PATH <= set(routines.shipped_routines())
+
+
+def test_every_rule_of_the_model_source_is_read_with_the_ops_that_reach_it():
+    rules = read_rules()
+    assert len(rules) == MODEL_SOURCE.read_text().count("RULE:")
+    by_id = {r.id: r for r in rules}
+    # The IRQL rule sits above irql_ok, which every op calls: every op reaches it.
+    assert by_id["irql_ok#1"].ops == set(OPS)
+    assert by_id["op_flush_to_lsn#1"].ops == {"flush_to_lsn"}
+    assert "ClfsFlushToLsn.md" in by_id["op_flush_to_lsn#1"].pages
+    # A rule in a helper belongs to the ops that call it, through the call graph.
+    assert by_id["container_size_for#1"].ops == {"add_container", "add_container_set"}
+    for op in OPS:
+        assert any(op in r.ops for r in rules), f"{op} reaches no model rule"
+
+
+def test_rules_are_parsed_from_designated_initializers_and_call_chains(tmp_path):
+    source = tmp_path / "m.c"
+    source.write_text("""\
+/* header: no rule here, even with { braces } and RULE words later */
+static const char *s = "RULE: in a string { is not a rule";
+
+/* RULE: above a function: belongs to it (a.md). */
+static int leaf(int x) { return x + 1; }
+
+static int middle(int x)
+{
+    if (x) { /* RULE: nested block (b.md). Second sentence. */ }
+    return leaf(x);
+}
+
+static int op_read(void *ctx) { return middle(1); }
+static int op_write(void *ctx) { return leaf(2); }
+static int unused(void) { /* RULE: nobody calls it (c.md). */ return 0; }
+
+static const op_fn table[] = {
+    [CT_OP_READ_LOG_RECORD] = op_read,
+    [CT_OP_WRITE_RESTART_AREA] = op_write,
+};
+""")
+    rules = {r.id: r for r in read_rules(source)}
+    assert set(rules) == {"leaf#1", "middle#1", "unused#1"}
+    assert rules["leaf#1"].ops == {"read_log_record", "write_restart_area"}
+    assert rules["middle#1"].ops == {"read_log_record"} and rules["middle#1"].text == "nested block (b.md)."
+    assert rules["unused#1"].ops == set() and rules["unused#1"].line == 15
+
+
+def test_a_data_path_routine_without_a_case_makes_the_coverage_incomplete():
+    rules = read_rules()
+    names = ["ClfsFlushToLsn", "ClfsReadLogRecord", "ClfsLsnLess"]
+    done = table.compute({"c1": {"flush_to_lsn"}}, names, rules)
+    rows = {r.name: r for r in done.routines}
+    assert rows["ClfsFlushToLsn"].cases == ("c1",) and rows["ClfsFlushToLsn"].data_path
+    assert rows["ClfsReadLogRecord"].cases == () and rows["ClfsReadLogRecord"].data_path
+    assert not rows["ClfsLsnLess"].data_path
+    assert not done.complete and "ClfsReadLogRecord" in [r.name for r in done.missing]
+    text = table.render_text(done)
+    assert re.search(r"^ClfsReadLogRecord +yes +0  \(no op calls it\)$", text, re.M)
+    assert "Routines not exercised: ClfsReadLogRecord (data path), ClfsLsnLess." in text
+
+
+def test_the_command_exits_1_while_a_data_path_routine_has_no_case(tmp_path, capsys):
+    (tmp_path / "f.scenario.yaml").write_text(FLUSH_CASE)
+    assert main(["coverage", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"^ClfsFlushToLsn +yes +1  flush_to_lsn$", out, re.M)
+    assert re.search(r"^op_flush_to_lsn#1 +yes +1  ", out, re.M)
+    assert "Incomplete:" in out
+
+
+def test_the_command_exits_0_when_every_data_path_routine_and_rule_has_a_case(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(table, "DATA_PATH", frozenset({"ClfsFlushToLsn"}))
+    (tmp_path / "f.scenario.yaml").write_text(FLUSH_CASE)
+    assert main(["coverage", str(tmp_path), "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| `ClfsFlushToLsn` | yes | 1 | `flush_to_lsn` |" in out
+    assert "Every data-path routine and rule has a case." in out
+
+
+def test_a_missing_reference_folder_is_a_one_line_usage_error(tmp_path, capsys):
+    assert main(["coverage", str(tmp_path), "--reference", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nowhere: no such reference folder (give --reference DIR" in err[0]
+
+
+def test_the_run_summary_section_counts_only_what_ran():
+    records = [{"id": "a", "steps": [{"op": "flush_to_lsn"}]}, {"id": "skipped", "steps": []}]
+    markdown = table.markdown_for_run(records)
+    assert markdown.startswith("### Coverage of the documented routines and the model's rules (2 cases)")
+    assert "| `ClfsFlushToLsn` | yes | 1 | `flush_to_lsn` |" in markdown
+    assert "| `ClfsCreateLogFile` |  | 0 | `create_log` |" in markdown
+
+
+def test_run_passes_coverage_to_pytest():
+    from harness.cli import build_parser
+    from harness.commands.run import pytest_args
+
+    assert "--coverage" in pytest_args(build_parser().parse_args(["run", "--coverage"]))

@@ -1,0 +1,110 @@
+"""Run retention: the newest keep_runs run folders stay, with their VM folders; live runs and
+anything that is not a run folder are never touched; the lab file, --keep-runs and vm reap."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from harness.cli import main
+from harness.errors import UsageError
+from harness.lab import load_lab
+from harness.retention import prune_runs
+from harness.vm.rundir import process_start_time
+
+DEAD_PID = 999999999
+
+
+def _run(root, stamp, pid=DEAD_PID):
+    (root / f"run-{stamp}-{pid}" / "cases").mkdir(parents=True)
+    return f"run-{stamp}-{pid}"
+
+
+def _vm(root, stamp, pid=DEAD_PID):
+    folder = root / f"{stamp}-{pid}"
+    (folder / "gw0").mkdir(parents=True)
+    start = process_start_time(pid) if pid != DEAD_PID else "1"
+    (folder / "owner.json").write_text(json.dumps({"pid": str(pid), "pid-start": start, "host": os.uname().nodename}))
+    return folder.name
+
+
+def test_the_newest_runs_stay_with_their_vm_folders_and_older_ones_go(tmp_path):
+    runs = [_run(tmp_path, f"20261201-10000{i}") for i in range(5)]
+    vms = [_vm(tmp_path, f"20261201-10000{i}") for i in range(5)]
+    (tmp_path / "results.json").write_text("{}")
+    (tmp_path / "pipeline-test-1").mkdir()
+    removed = prune_runs(tmp_path, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        runs[3:] + vms[3:] + ["results.json", "pipeline-test-1"])
+    assert len(removed) == 6
+
+
+def test_a_live_run_is_never_removed_and_the_current_one_is_spared(tmp_path):
+    live_run = _run(tmp_path, "20261201-090000", os.getpid())
+    live_vm = _vm(tmp_path, "20261201-090000", os.getpid())
+    old = _run(tmp_path, "20261201-090001")
+    current = tmp_path / "run-20261201-090002-1"
+    current.mkdir()
+    _run(tmp_path, "20261201-100000")
+    prune_runs(tmp_path, 1, spare=(current,))
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {live_run, live_vm, current.name} <= names and old not in names
+
+
+def test_without_run_folders_the_newest_vm_folders_stay(tmp_path):
+    vms = [_vm(tmp_path, f"20261201-10000{i}") for i in range(4)]
+    prune_runs(tmp_path, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == vms[1:]
+
+
+def test_keep_runs_in_the_lab_file_and_its_range(tmp_path):
+    lab = tmp_path / "clfs-lab.yaml"
+    lab.write_text("keep_runs: 5\n")
+    assert load_lab(lab, env={}).config.keep_runs == 5
+    assert load_lab(None, env={}).config.keep_runs == 20
+    lab.write_text("keep_runs: 0\n")
+    with pytest.raises(UsageError, match=r"clfs-lab.yaml:1:12: keep_runs: expected an integer 1-100000"):
+        load_lab(lab, env={})
+    assert load_lab(None, env={"CLFS_HARNESS_KEEP_RUNS": "7"}).config.keep_runs == 7
+
+
+def test_a_run_of_scenario_cases_prunes_old_run_folders_other_sessions_do_not(pytester, tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    for i in range(4):
+        _run(root, f"20261201-10000{i}")
+    monkeypatch.setenv("CLFS_HARNESS_RUN_DIR", str(root))
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    pytester.runpytest("-p", "no:cacheprovider", "--keep-runs=1", "test_plain.py").assert_outcomes(passed=1)
+    assert len(list(root.glob("run-2026*"))) == 4
+    pytester.makefile(".scenario.yaml", one="name: one\ndescription: x\nskip_targets: [model]\nsteps:\n"
+                                           "  - create_log: {name: log}\n")
+    pytester.runpytest("-p", "no:cacheprovider", "--keep-runs=2", "one.scenario.yaml").assert_outcomes(skipped=1)
+    # A skipped case writes no folder of its own, so the newest two that exist stay.
+    assert sorted(p.name for p in root.glob("run-2026*")) == ["run-20261201-100002-999999999",
+                                                               "run-20261201-100003-999999999"]
+    refused = pytester.runpytest("-p", "no:cacheprovider", "--keep-runs=0")
+    refused.stderr.fnmatch_lines(["*bad keep_runs: 0, want ?1-100000?"])
+
+
+def test_vm_reap_also_prunes_run_folders(tmp_path, monkeypatch, capsys):
+    for i in range(3):
+        _run(tmp_path, f"20261201-10000{i}")
+
+    class _Backend:
+        def reap(self, run_dir):
+            return []
+
+        def close(self):
+            pass
+
+    from harness.commands import vm
+    monkeypatch.setattr(vm, "_backend", lambda config: _Backend())
+    monkeypatch.setenv("CLFS_HARNESS_RUN_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert main(["vm", "reap", "--keep-runs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "removed run folder" in out and "run folders kept: the newest 1" in out
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("run-")] == ["run-20261201-100002-999999999"]
+    assert main(["vm", "reap", "--keep-runs", "0"]) == 2
