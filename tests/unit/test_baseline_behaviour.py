@@ -61,7 +61,7 @@ def test_each_identity_and_file_gets_its_own_baseline(tmp_path):
     assert written == [tmp_path / "model-proto1" / "a.json", tmp_path / "model-proto1" / "b.json",
                        tmp_path / "windows-22631.2861" / "a.json"]
     text = written[0].read_text()
-    assert text.endswith("\n") and json.loads(text) == {"cases": baseline.load(written[0])}
+    assert text.endswith("\n") and json.loads(text)["cases"] == baseline.load(written[0])
 
 
 def test_no_baseline_file_means_no_recorded_cases(tmp_path):
@@ -104,4 +104,5 @@ def test_a_baseline_file_is_stable_reviewable_text(tmp_path):
     assert path.read_text() == (
         '{\n "cases": {\n  "a.scenario.yaml::x": [\n   {\n    "disposition": "ran",\n    "index": 1,\n'
         '    "irql": 0,\n    "op": "align_reserved_log",\n    "outputs": {\n     "aligned_size": 512\n    },\n'
-        '    "status": "STATUS_SUCCESS"\n   }\n  ]\n }\n}\n')
+        '    "status": "STATUS_SUCCESS"\n   }\n  ]\n },\n "identity": {\n  "model": true,\n'
+        '  "protocol_version": 1,\n  "target": "model"\n }\n}\n')

@@ -12,6 +12,7 @@ import pytest
 
 from harness.scenario.check import case_id
 from harness.scenario.load import load_file
+from harness.scenario.model import BugcheckExpectation
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -81,7 +82,7 @@ def test_a_description_is_stripped_and_must_not_be_blank(tmp_path):
 
 @pytest.mark.parametrize("code, kept", [("0xA", 0xA), ("1", 1), ("0xFFFFFFFF", 0xFFFFFFFF)])
 def test_an_expected_bugcheck_code_is_kept(tmp_path, code, kept):
-    assert one_case(tmp_path, f"expect_bugcheck: {code}\n").expect_bugcheck == kept
+    assert one_case(tmp_path, f"expect_bugcheck: {code}\n").expect_bugcheck == BugcheckExpectation((kept,))
 
 
 @pytest.mark.parametrize("code", ["0", "0x100000000", "true", "-1", "'0xA'"])
@@ -92,7 +93,7 @@ def test_an_expected_bugcheck_that_is_no_bugcheck_code_is_refused(tmp_path, code
 
 def test_a_dispatch_context_is_allowed_with_an_expected_bugcheck(tmp_path):
     case = one_case(tmp_path, "context: dispatch\nexpect_bugcheck: 0xA\n")
-    assert case.steps[0].context == "dispatch" and case.expect_bugcheck == 0xA
+    assert case.steps[0].context == "dispatch" and case.expect_bugcheck == BugcheckExpectation((0xA,))
 
 
 def test_requires_sets_the_minimum_windows_build(tmp_path):

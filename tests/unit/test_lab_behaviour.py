@@ -97,8 +97,8 @@ def test_a_named_target_keeps_its_kind_and_options(tmp_path):
     ("{'-w': {kind: model}}", "2:11: targets.-w: bad target name '-w': letters, digits, '_', '-', '.'"),
     ("{'w w': {kind: model}}", "2:11: targets.w w: bad target name 'w w': letters, digits, '_', '-', '.'"),
     ("{w: windows}", "2:14: targets.w: expected a mapping with kind: model | smoke | windows, got 'windows'"),
-    ("{w: {kind: vmware}}", "2:21: targets.w.kind: expected kind model, smoke, windows, got 'vmware'"),
-    ("{w: {image: /i}}", "2:14: targets.w: expected kind model, smoke, windows, got None"),
+    ("{w: {kind: vmware}}", "2:21: targets.w.kind: expected kind model, smoke, windows, wine, got 'vmware'"),
+    ("{w: {image: /i}}", "2:14: targets.w: expected kind model, smoke, windows, wine, got None"),
     ("{w: {kind: model, image: /i}}", "2:28: targets.w.image: not an option of a model target; known: none"),
     ("{w: {kind: windows, verifier: 1}}", "2:40: targets.w.verifier: expected bool (Driver Verifier standard "
                                           "flags on clfstest.sys), got 1"),
@@ -121,14 +121,14 @@ def test_a_target_name_may_be_64_characters_long_but_not_65(tmp_path):
 
 def test_an_unknown_default_target_is_refused_with_the_known_ones(tmp_path):
     assert problems_of(tmp_path, "default_target: win12\ntargets: {win11: {kind: windows}}\n") == [
-        "1:17: default_target: unknown target 'win12' (did you mean win11?); known: model, smoke, win11, windows"]
+        "1:17: default_target: unknown target 'win12' (did you mean win11?); known: model, smoke, win11, windows, wine"]
 
 
 def test_asking_for_an_unknown_target_names_the_lab_file(tmp_path):
     lab = lab_of(tmp_path, "targets: {win11: {kind: windows}}\n")
     with pytest.raises(UsageError, match=r"unknown target 'win1' \(did you mean win11\?\)\. Known \(lab file "):
         lab.target("win1")
-    with pytest.raises(UsageError, match=r"unknown target 'x'\. Known: model, smoke, windows$"):
+    with pytest.raises(UsageError, match=r"unknown target 'x'\. Known: model, smoke, windows, wine$"):
         load_lab(None, env={}).target("x")
 
 
@@ -221,5 +221,5 @@ def test_the_first_host_is_where_the_controller_itself_connects(tmp_path):
 
 def test_a_bad_target_table_and_a_default_target_are_two_problems_not_a_crash(tmp_path):
     assert problems_of(tmp_path, "default_target: w\ntargets: [w]\n") == [
-        "1:17: default_target: unknown target 'w'; known: model, smoke, windows",
+        "1:17: default_target: unknown target 'w'; known: model, smoke, windows, wine",
         "2:10: targets: expected a mapping of target name -> {kind: ..., options}"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from harness.protocol.results import NOT_RUN, RAN, CaseResult, CleanupSummary, StepResult
-from harness.scenario.model import Condition, Expectation, SourceLoc, Step
+from harness.scenario.model import BugcheckExpectation, Condition, Expectation, SourceLoc, Step
 from harness.verdict.judge import judge
 from harness.verdict.outcome import BUGCHECK, FAIL, PASS
 
@@ -30,7 +30,7 @@ def result(index, status=0, irql=0, outputs=None, disposition=RAN, op="alloc_res
 class _Case:
     def __init__(self, *steps, expect_bugcheck=None):
         self.steps = steps
-        self.expect_bugcheck = expect_bugcheck
+        self.expect_bugcheck = None if expect_bugcheck is None else BugcheckExpectation((expect_bugcheck,))
 
 
 def verdict(steps, results, *, expect_bugcheck=None, bugcheck=None, bugcheck_step=None, failures=0):
@@ -58,7 +58,7 @@ def test_the_expected_bugcheck_passes_although_the_steps_after_it_never_returned
     v = verdict([step(1, context="dispatch"), step(2)], [result(1, irql=2), result(2, disposition=NOT_RUN)],
                 expect_bugcheck=0xA, bugcheck=0xA, bugcheck_step=1)
     assert v.outcome == PASS
-    assert v.notes == ("bugcheck: observed 0xA at step 1, as expected",)
+    assert v.notes == ("bugcheck: observed 0xA at step 1, as expected (0xA)",)
 
 
 def test_a_bugcheck_with_another_code_than_expected_is_judged_bugcheck_with_both_codes():
