@@ -106,3 +106,9 @@ def test_a_baseline_file_is_stable_reviewable_text(tmp_path):
         '    "irql": 0,\n    "op": "align_reserved_log",\n    "outputs": {\n     "aligned_size": 512\n    },\n'
         '    "status": "STATUS_SUCCESS"\n   }\n  ]\n },\n "identity": {\n  "model": true,\n'
         '  "protocol_version": 1,\n  "target": "model"\n }\n}\n')
+
+
+@pytest.mark.parametrize("mode, name", [(0, "enforcing"), (1, "learning"), (2, "disabled"), (7, "mode-7"),
+                                        (None, "absent")])
+def test_each_clfs_authentication_mode_is_named_as_the_registry_documents(mode, name):
+    assert baseline.clfs_authentication(mode) == name

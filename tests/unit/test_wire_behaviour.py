@@ -448,3 +448,11 @@ def test_bytes_after_the_cleanup_record_are_refused():
     struct.pack_into("<I", data, wire.RESP_HEADER.offsets()["total_size"], len(data))
     with pytest.raises(ProtocolError, match=f"total_size {len(data)}, expected {wire.response_size(1)}"):
         decode(bytes(data))
+
+
+def test_a_set_of_expected_bugcheck_codes_sends_no_single_code():
+    import harness.scenario.model as model
+    c = dataclasses.replace(case([step(1, "create_log", "dispatch", name="l")]),
+                            expect_bugcheck=model.BugcheckExpectation((0xA, 0xC4)))
+    h = header(encode_request(c, scratch=SCRATCH))
+    assert h["flags"] == wire.REQ_EXPECT_BUGCHECK and h["expected_bugcheck"] == 0
