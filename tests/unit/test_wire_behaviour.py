@@ -92,7 +92,10 @@ def test_a_list_item_beyond_64_bits_is_refused():
         encode(*SETUP, step(4, "align_reserved_log", area="a", record_sizes=(1 << 63,)))
 
 
-def test_a_container_set_of_2048_travels_and_2049_is_refused():
+def test_a_container_set_of_1_to_2048_travels_and_0_or_2049_is_refused():
+    assert step_record(encode(LOG, step(2, "add_container_set", log="l", count=1, size=1)), 1)["arg"][0] == 1
+    with pytest.raises(ProtocolError, match="count 0 is outside the driver's range of 1 to 2048 containers per set"):
+        encode(LOG, step(2, "add_container_set", log="l", count=0, size=1))
     assert step_record(encode(LOG, step(2, "add_container_set", log="l", count=2048, size=1)), 1)["arg"][0] == 2048
     with pytest.raises(ProtocolError, match="count 2049 is outside the driver's range of 1 to 2048 containers per set"):
         encode(LOG, step(2, "add_container_set", log="l", count=2049, size=1))
