@@ -223,3 +223,12 @@ def test_a_bad_target_table_and_a_default_target_are_two_problems_not_a_crash(tm
     assert problems_of(tmp_path, "default_target: w\ntargets: [w]\n") == [
         "1:17: default_target: unknown target 'w'; known: model, smoke, windows, wine",
         "2:10: targets: expected a mapping of target name -> {kind: ..., options}"]
+
+
+def test_keep_runs_takes_1_to_100000_run_folders(tmp_path):
+    assert lab_of(tmp_path, "keep_runs: 1\n").config.keep_runs == 1
+    assert lab_of(tmp_path, "keep_runs: 100000\n").config.keep_runs == 100000
+    for bad in ("0", "100001", "true"):
+        found = problems_of(tmp_path, f"keep_runs: {bad}\n")
+        assert found == [f"1:12: keep_runs: expected an integer 1-100000 (run folders kept), "
+                         f"got {'True' if bad == 'true' else bad}"]
