@@ -13,6 +13,7 @@ import pytest
 
 from harness.scenario.load import load_file
 from harness.scenario.model import Condition, Expectation, SavedRef
+from harness.scenario.ops import OPS, SAVED_KINDS
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -150,8 +151,11 @@ def test_a_saved_value_goes_only_where_the_driver_resolves_it(tmp_path):
     assert last_step(tmp_path, body).args["adjustment"] == SavedRef("aligned")
     found = one_problem(tmp_path, body + "  - create_marshalling_area: {name: mb, log: log, "
                                          "buffer_size: '${aligned}'}\n")
-    assert found.endswith("buffer_size: cannot take the saved value '${aligned}': only alloc_reserved_log."
-                          "adjustment, flush_to_lsn.lsn, free_reserved_log.adjustment take values saved at run time")
+    # Every parameter of a kind the driver resolves at run time is named, and no other.
+    resolved = sorted(f"{op.name}.{p.name}" for op in OPS.values() for p in op.params if p.kind in SAVED_KINDS)
+    assert "alloc_reserved_log.adjustment" in resolved and "create_marshalling_area.buffer_size" not in resolved
+    assert found.endswith(f"buffer_size: cannot take the saved value '${{aligned}}': only {', '.join(resolved)} "
+                          "take values saved at run time")
 
 
 def test_scratch_is_only_for_text(tmp_path):

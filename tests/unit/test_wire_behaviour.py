@@ -236,7 +236,10 @@ def test_a_negative_adjustment_is_decoded_as_negative_not_as_a_huge_number():
 def test_unsigned_outputs_keep_their_high_bit():
     c = case([step(1, "reserve_and_append", area="a", records=(1,))])
     r = decode(response([result(1, "reserve_and_append", mask=1, outputs=[(1 << 64) - 1])]), c)
-    assert r.steps[0].outputs == {"lsn": (1 << 64) - 1}
+    top = (1 << 64) - 1
+    # The LSN keeps all 64 bits, and so do its parts (ClfsLsnContainer/BlockOffset/RecordSequence).
+    assert r.steps[0].outputs == {"lsn": top, "lsn_container": 0xFFFF_FFFF, "lsn_block_offset": 0xFFFF_FE00,
+                                  "lsn_record_sequence": 0x1FF}
 
 
 def test_only_the_outputs_the_mask_marks_are_reported():
