@@ -86,19 +86,23 @@ def check_driver_name(name: str) -> str:
 # ---- facts about the guest ----------------------------------------------------------------------
 
 def facts_command() -> str:
-    """Build number, UBR, edition, boot options in effect, Secure Boot, elevation and crash dump
-    settings, as one JSON object (``winparse.parse_facts``)."""
+    """Build number, UBR, edition, boot options in effect, Secure Boot, elevation, crash dump
+    settings and the CLFS log authentication mode, as one JSON object (``winparse.parse_facts``)."""
     return (_UTF8
             + "$v=Get-ItemProperty -LiteralPath 'HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion'; "
             + "$c=Get-ItemProperty -LiteralPath 'HKLM:\\SYSTEM\\CurrentControlSet\\Control\\CrashControl'; "
             + "$s=(Get-ItemProperty -LiteralPath 'HKLM:\\SYSTEM\\CurrentControlSet\\Control').SystemStartOptions; "
+            # CLFS log authentication (Windows 11 25H2, Server 2025): Mode under this key, read as a
+            # number (0 enforced, 1 learning, 2 disabled; concepts/clfs-authentication.md); no key: null.
+            + "$m=(Get-ItemProperty -LiteralPath 'HKLM:\\SYSTEM\\CurrentControlSet\\Services\\CLFS\\Authentication' "
+            + "-ErrorAction SilentlyContinue).Mode; "
             + "try { $sb=Confirm-SecureBootUEFI -ErrorAction Stop } catch { $sb=$null }; "
             + "$p=[Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent(); "
             + "$a=$p.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator); "
             + "[ordered]@{build=$v.CurrentBuildNumber; ubr=$v.UBR; edition=$v.EditionID; "
             + "product_name=$v.ProductName; display_version=$v.DisplayVersion; start_options=$s; "
             + "secure_boot=$sb; admin=$a; crash_dump_enabled=$c.CrashDumpEnabled; "
-            + "nmi_crash_dump=$c.NMICrashDump; auto_reboot=$c.AutoReboot} | ConvertTo-Json -Compress")
+            + "nmi_crash_dump=$c.NMICrashDump; auto_reboot=$c.AutoReboot; clfs_auth_mode=$m} | ConvertTo-Json -Compress")
 
 
 # ---- files ----------------------------------------------------------------------------------------

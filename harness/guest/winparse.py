@@ -205,6 +205,20 @@ VERIFIER_EXIT = {0: "success", 1: "error", 2: "success, reboot needed"}
 
 # ---- facts ------------------------------------------------------------------------------------------
 
+# CLFS log authentication (Windows 11 25H2, Server 2025 with KB5056852; policy
+# ClfsAuthenticationChecking): HKLM\SYSTEM\CurrentControlSet\Services\CLFS\Authentication, value
+# Mode: 0 enforced, 1 learning, 2 disabled (concepts/clfs-authentication.md; KERNEL_CONTRACT_EVIDENCE.md).
+# Decided on the number, never on text; the names go into the target identity and baseline folders.
+CLFS_AUTH_MODES = {0: "enforcing", 1: "learning", 2: "disabled"}
+
+
+def clfs_authentication_name(mode: int | None) -> str:
+    """The identity's ``clfs_authentication`` for the registry value Mode (None: no such key)."""
+    if mode is None:
+        return "absent"
+    return CLFS_AUTH_MODES.get(mode, f"mode-{mode}")
+
+
 @dataclass(frozen=True)
 class WindowsFacts:
     """What the guest says about itself (``wincmd.facts_command``)."""
@@ -220,6 +234,7 @@ class WindowsFacts:
     crash_dump_enabled: int | None  # CrashControl: 0 none, 1 complete, 2 kernel, 3 small, 7 automatic
     nmi_crash_dump: int | None
     auto_reboot: int | None
+    clfs_auth_mode: int | None = None  # CLFS\Authentication Mode: 0 enforced, 1 learning, 2 disabled; None: no such key
 
     @property
     def version(self) -> str:
@@ -272,7 +287,8 @@ def parse_facts(output: str) -> WindowsFacts:
         secure_boot=_opt_bool(raw, "secure_boot", output), admin=_opt_bool(raw, "admin", output),
         crash_dump_enabled=_opt_int(raw, "crash_dump_enabled", output),
         nmi_crash_dump=_opt_int(raw, "nmi_crash_dump", output),
-        auto_reboot=_opt_int(raw, "auto_reboot", output))
+        auto_reboot=_opt_int(raw, "auto_reboot", output),
+        clfs_auth_mode=_opt_int(raw, "clfs_auth_mode", output))
 
 
 def parse_sha256(output: str) -> str:

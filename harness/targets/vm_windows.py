@@ -41,6 +41,7 @@ from pathlib import Path
 from harness.config import LabConfig
 from harness.errors import BugcheckDetected, GuestTimeout, InfraError, ProtocolError, UsageError
 from harness.guest.wincmd import GUEST_SCRATCH   # plain strings: no paramiko or libvirt import
+from harness.guest.winparse import clfs_authentication_name
 from harness.protocol import decode_response, encode_request, wire
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
@@ -232,6 +233,8 @@ class WindowsTarget(VmTarget):
             "driver_sha256": sha256_of(self.built["driver"]), "client_sha256": sha256_of(self.built["client"]),
             "driver_build": (g.driver_info or {}).get("build"), "verifier": self.options["verifier"],
             "accel": g.accel,
+            # Changes what opening a log does within one build, so baselines are kept apart by it.
+            "clfs_authentication": clfs_authentication_name(facts.clfs_auth_mode),
         }
 
     def identity(self) -> dict:

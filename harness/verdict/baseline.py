@@ -29,22 +29,10 @@ def baseline_root(option: str, rootpath: Path) -> Path:
     return root if root.is_absolute() else rootpath / root
 
 
-# CLFS logfile authentication (Windows 11 25H2, Server 2025: policy ClfsAuthenticationChecking,
-# registry HKLM\SYSTEM\CurrentControlSet\Services\CLFS\Authentication, value Mode: 0 enforced,
-# 1 learning, 2 disabled; /work/shared/reference/clfs/concepts/clfs-authentication.md) changes what
-# opening a log does within one build number, so it is part of a Windows identity's folder name.
-CLFS_AUTH_MODES = {0: "enforcing", 1: "learning", 2: "disabled"}
-
-
-def clfs_authentication(mode: int | None) -> str:
-    """The identity's ``clfs_authentication`` from the registry value Mode (None: no such value)."""
-    if mode is None:
-        return "absent"
-    return CLFS_AUTH_MODES.get(mode, f"mode-{mode}")
-
-
 def baseline_key(identity: dict) -> str:
-    """The folder name for a target identity: results are comparable only within one."""
+    """The folder name for a target identity: results are comparable only within one. A Windows
+    identity's CLFS log authentication mode (winparse.clfs_authentication_name) is part of it:
+    it changes what opening a log does within one build number."""
     target = str(identity.get("target", "unknown"))
     if identity.get("windows_build"):
         key = f"{target}-{identity['windows_build']}.{identity.get('windows_revision', 0)}"

@@ -278,3 +278,11 @@ def test_panic_from_the_guest_panicked_event():
     torn = {"action": "pause", "info": {"type": "hyper-v", "arg1": 0x3B, "arg2": "x"}}
     panic, problems = panic_from_details([torn])
     assert panic is None and "without numbers arg1..arg5" in problems[0]
+
+
+def test_facts_carry_the_clfs_authentication_mode_as_a_number():
+    from harness.guest.winparse import parse_facts
+    base = '{"build":"26100","ubr":4061,"edition":"Professional","start_options":" TESTSIGNING"'
+    assert parse_facts(base + ',"clfs_auth_mode":1}').clfs_auth_mode == 1
+    assert parse_facts(base + ',"clfs_auth_mode":null}').clfs_auth_mode is None
+    assert parse_facts(base + '}').clfs_auth_mode is None

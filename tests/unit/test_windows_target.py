@@ -151,20 +151,33 @@ def test_build_shared_names_the_signed_files(monkeypatch, tmp_path):
 
 # ---- identity -----------------------------------------------------------------------------------
 
-def test_identity_keys_baselines_by_build_and_revision(tmp_path):
+def _identity_of(tmp_path, build, revision, clfs_auth_mode=None) -> dict:
     target = WindowsTarget(options={"image": "unused"}, built={
         "driver": str(write_bytes(tmp_path / "clfstest.sys", b"sys")),
         "client": str(write_bytes(tmp_path / "clfsctl.exe", b"exe"))})
     target._manifest = SimpleNamespace(name="win11-23h2", disk_sha256="ab" * 32,
                                        windows={"build": 22631, "revision": 2861})
     target._guest = SimpleNamespace(
-        facts=SimpleNamespace(build=22631, revision=3007, version="22631.3007", edition="Professional",
-                              product_name="Windows 10 Pro", display_version="23H2"),
+        facts=SimpleNamespace(build=build, revision=revision, version=f"{build}.{revision}", edition="Professional",
+                              product_name="Windows 10 Pro", display_version="23H2", clfs_auth_mode=clfs_auth_mode),
         driver_info={"build": "0.3.0"}, accel="kvm")
-    identity = target._make_identity()
+    return target._make_identity()
+
+
+def test_identity_keys_baselines_by_build_and_revision(tmp_path):
+    identity = _identity_of(tmp_path, 22631, 3007)
     assert baseline_key(identity) == "windows-22631.3007"   # the guest's, not the manifest's
     assert identity["image_sha256"] == "ab" * 32 and len(identity["driver_sha256"]) == 64
     assert identity["verifier"] == "off" and identity["driver_build"] == "0.3.0"
+    assert identity["clfs_authentication"] == "absent"      # no CLFS\Authentication key on this build
+
+
+def test_the_clfs_authentication_mode_keeps_baselines_of_one_build_apart(tmp_path):
+    # Learning and enforcing modes of one build answer a log open differently (KB5056852).
+    enforcing = _identity_of(tmp_path, 26100, 4061, clfs_auth_mode=0)
+    learning = _identity_of(tmp_path, 26100, 4061, clfs_auth_mode=1)
+    assert baseline_key(enforcing) == "windows-26100.4061-clfsauth-enforcing"
+    assert baseline_key(learning) == "windows-26100.4061-clfsauth-learning"
 
 
 def write_bytes(path: Path, data: bytes) -> Path:
