@@ -336,6 +336,10 @@ class ScenarioItem(pytest.Item):
             self.record = case_record(self.case, name, SKIP, message=reason)
             pytest.skip(reason)
         target, self._host = _target(self.config, name)
+        refused = target.refuses(self.case)
+        if refused:
+            self.record = case_record(self.case, name, SKIP, message=refused)
+            pytest.skip(refused)
         self._identity = target.identity   # for the baseline of a case that stopped the system
         self._artefacts = self.config.stash[_RUN_KEY].case_artefacts(self.case.id)
         attempts = 1 + _infra_retries(self.config)

@@ -15,6 +15,7 @@ device, and the machine type the manifest names.
 
 from __future__ import annotations
 
+from harness.errors import HarnessError
 from harness.guest.vmguest import VmGuest
 from harness.vm.base import PortForward, VmSpec
 from harness.vm.libvirt_backend import free_port
@@ -37,6 +38,20 @@ class LinuxGuest(VmGuest):
             initrd=m.initrd and stage(m.initrd, staged),
             cmdline=m.cmdline, panic_model=m.panic_model,
             forwards=(PortForward(free_port(), m.ssh_port),), metadata=meta)
+
+    # sysrq c panics the kernel (pvpanic: libvirt CRASHED); a clean stop syncs and unmounts the
+    # work disk (/srv, see vm_images/linux-smoke/init) before busybox powers off.
+    _STOP_COMMANDS = {"bugcheck": "echo c > /proc/sysrq-trigger",
+                      "clean": "sync; umount /srv || mount -o remount,ro /srv; poweroff -f"}
+
+    def _begin_stop(self, how: str) -> None:
+        command = self._STOP_COMMANDS.get(how)
+        if command is None:
+            super()._begin_stop(how)
+        try:
+            self.ssh.exec(command, 10.0)
+        except HarnessError:   # the connection dies with the guest: expected
+            pass
 
     def __enter__(self) -> "LinuxGuest":
         self.boot()

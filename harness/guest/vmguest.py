@@ -173,6 +173,34 @@ class VmGuest:
             self.last_recover = {"revert_s": reverted - start, "ssh_s": time.monotonic() - reverted}
         return time.monotonic() - start
 
+    def restart(self, how: str) -> float:
+        """Restart the guest on the same disk, as a phased scenario's ``restart:`` step asks:
+        ``power_cut`` (hard power-off), ``bugcheck`` (the guest's kernel crashes) or ``clean``
+        (orderly shutdown); then SSH-ready and provisioned again (the tools are copied in
+        afresh: a power cut may have lost what the page cache held). No revert: the disk is
+        the evidence. Returns seconds to ready.
+
+        Raises:
+            InfraError: libvirt failed, the guest did not stop or did not come back.
+        """
+        start = time.monotonic()
+        if how == "power_cut":
+            self.instance.power_cut()
+        else:
+            self.instance.restart_same_disk(lambda: self._begin_stop(how), self.boot_timeout)
+        for server in self._servers.values():   # their processes died with the guest
+            server.close()
+        self._servers.clear()
+        self._started()
+        self.ssh.reconnect(self.boot_timeout, abort=self._abort_if_crashed)
+        if self._provision is not None:
+            self._provision(self)
+        return time.monotonic() - start
+
+    def _begin_stop(self, how: str) -> None:
+        """Make the guest crash (``bugcheck``) or power itself off (``clean``); OS adapters say how."""
+        raise InfraError(f"{type(self).__name__} cannot restart by {how}")
+
     def close(self) -> None:
         """Power off and remove the overlay; the console and screenshots stay in ``self.dir``."""
         self._discard()

@@ -178,6 +178,14 @@ def reboot_command(delay_s: int = 3) -> str:
     return native("shutdown.exe", "/r", "/t", str(delay_s))
 
 
+def shutdown_command(delay_s: int = 1) -> str:
+    """Power off after ``delay_s`` seconds (so the command returns its exit status first; a
+    non-zero delay implies /f: applications are closed without asking)."""
+    if not 1 <= delay_s <= 600:
+        raise ValueError(f"shutdown delay {delay_s}, want [1-600] seconds")
+    return native("shutdown.exe", "/s", "/t", str(delay_s))
+
+
 # ---- running a request -----------------------------------------------------------------------------
 
 def _scratch_cleanup() -> str:

@@ -298,6 +298,12 @@ class WindowsGuest(CrashCollector, VmGuest):
         log.info("%s: rebooted in %.1f s", self.worker, took)
         return took
 
+    def _begin_stop(self, how: str) -> None:
+        """``clean``: an orderly power-off (the exit code decides whether Windows took it)."""
+        if how != "clean":
+            super()._begin_stop(how)
+        self.run(wincmd.shutdown_command(), check=True)
+
     def _wait_down(self, timeout: float) -> None:
         """Until sshd stops answering: the restart has begun."""
         deadline = time.monotonic() + timeout

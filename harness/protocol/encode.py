@@ -139,6 +139,9 @@ def encode_request(case: Case, *, scratch: str) -> bytes:
         ProtocolError: the case does not fit the wire (too many steps, slots, registers, a list
             or path too long, a value out of range, a ``${saved}`` name no step saves).
     """
+    if case.restarts:
+        raise _fail(None, f"the case has {len(case.restarts)} restart(s): one request per phase "
+                          f"(harness.targets.phases.run_phases), never one for the whole case")
     if not case.steps:
         raise _fail(None, "a case needs at least one step")
     if len(case.steps) > wire.MAX_STEPS:

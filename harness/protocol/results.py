@@ -24,6 +24,7 @@ class StepResult:
     context: str             # the context the step ran in, as requested
     outputs: dict            # output name -> int, only the outputs the op produced
     elapsed_us: int
+    phase: int = 1           # the scenario phase (one request each) the step ran in
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +70,6 @@ class CaseResult:
     bugcheck_step: int | None = None   # model only: the step that caused it
     stopped: bool = False              # a stop-on-failure step failed; later steps are NOT_RUN
     contract: tuple[ContractViolation, ...] = ()   # wine target: kernel rules the driver broke
+    # A case in phases: per phase {"phase", "restart" (how it began, None for the first),
+    # "restart_s", "elapsed_s", "stopped", "ran"}; () for a case of one phase.
+    phases: tuple[dict, ...] = ()

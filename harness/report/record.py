@@ -34,6 +34,8 @@ def case_record(case: Case, target: str, outcome: str, *, result: CaseResult | N
         record["cleanup"] = {name: getattr(result.cleanup, name) for name in result.cleanup.__slots__}
         record["identity"] = dict(result.identity)
         record["notes"] = list(verdict.notes)
+        if result.phases:
+            record["phases"] = [dict(p) for p in result.phases]
     return record
 
 
@@ -41,6 +43,7 @@ def _step_record(sv) -> dict:
     step, result = sv.step, sv.result
     entry = {
         "index": step.index,
+        "phase": step.phase,
         "op": step.op,
         "line": step.loc.line,
         "context": step.context,

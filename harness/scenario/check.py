@@ -17,7 +17,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from harness.scenario import ops
-from harness.scenario.model import BugcheckExpectation, Case, Requirements, SourceLoc, Step
+from harness.scenario.model import BugcheckExpectation, Case, Requirements, Restart, SourceLoc, Step
 from harness.scenario.steps import StepChecker
 from harness.scenario.values import IDENT_RE, ValueProblem, parse_duration, show, whole_placeholder
 from harness.scenario.values import suggest as _suggest
@@ -265,12 +265,15 @@ def _check_case(scope: _Scope, data: dict, header: _Header, combo: dict, steps: 
                 file_id: str, name: str) -> Case | None:
     checker = StepChecker(scope, header, {k: v for k, (v, _) in combo.items()}, steps)
     checked: list[Step] = []
+    restarts: list[Restart] = []
     for index, raw in enumerate(steps, start=1):
         step = checker.check(index, raw)
-        if step is not None:
+        if isinstance(step, Restart):
+            restarts.append(step)
+        elif step is not None:
             checked.append(step)
     params = {k: v for k, (v, _) in combo.items()}
-    if checker.failed or len(checked) != len(steps):
+    if checker.failed or len(checked) + len(restarts) != len(steps):
         return None
     line, col = scope.doc.line, scope.doc.col
     return Case(
@@ -278,5 +281,5 @@ def _check_case(scope: _Scope, data: dict, header: _Header, combo: dict, steps: 
         description=header.description, tags=header.tags, steps=tuple(checked),
         expect_bugcheck=header.expect_bugcheck, timeout_s=header.timeout_s, requires=header.requires,
         skip_targets=header.skip_targets, loc=SourceLoc(scope.report.file, line, col),
-        objects=dict(checker.object_kinds()), known_issues=header.known_issues,
+        objects=dict(checker.object_kinds()), known_issues=header.known_issues, restarts=tuple(restarts),
     )

@@ -65,6 +65,27 @@ class Step:
     stop_on_failure: bool       # driver stops the request if this step's status is not NT_SUCCESS
     loc: SourceLoc
     note: str = ""
+    phase: int = 1              # 1 + the number of ``restart:`` steps before this one
+
+
+# How a ``restart:`` step ends a phase: a hard power-off, a crash of the guest's kernel, or an
+# orderly shutdown; each followed by a boot of the same disk.
+RESTART_HOWS = ("power_cut", "bugcheck", "clean")
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """A ``restart: {how: ...}`` step: ends phase ``phase - 1`` and starts phase ``phase``.
+
+    Objects created before it are gone after it; values saved before it stay usable.
+    ``durable`` (``expect: durable``) asks the durability verdict to judge the phase it starts.
+    """
+    index: int                  # 1-based position among the scenario's steps
+    how: str                    # one of RESTART_HOWS
+    phase: int                  # the phase this restart starts (2 for the first restart)
+    loc: SourceLoc
+    durable: bool = False
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +158,16 @@ class Case:
     skip_targets: frozenset[str]
     loc: SourceLoc
     objects: dict = field(default_factory=dict)  # object name -> kind ("log" | "area"), in creation order
+    restarts: tuple[Restart, ...] = ()           # the restart steps, in order; () for one phase
+
+    @property
+    def phase_count(self) -> int:
+        return len(self.restarts) + 1
+
+    @property
+    def durable(self) -> bool:
+        """Whether any phase asks for the durability verdict (``expect: durable``)."""
+        return any(r.durable for r in self.restarts)
     known_issues: tuple[KnownIssue, ...] = ()
 
     @property

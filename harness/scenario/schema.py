@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from harness.scenario import lsn, ops, values
+from harness.scenario.model import RESTART_HOWS
 from harness.scenario.ops import OPS, Op, Param
 
 SCHEMA_PATH = Path(__file__).with_name("scenario.schema.json")
@@ -160,6 +161,25 @@ def _step_schema(op: Op) -> dict:
     }
 
 
+def _restart_schema() -> dict:
+    """``restart: {how: ...}``: ends a phase (the checker enforces what it means for names)."""
+    return {
+        "type": "object",
+        "description": "Ends a phase: the guest is restarted on the same disk (power_cut: hard power-off; "
+                       "bugcheck: the guest's kernel crashes; clean: orderly shutdown), then boots. Objects "
+                       "created before it are gone after it; saved values stay usable.",
+        "additionalProperties": False,
+        "required": ["restart"],
+        "properties": {
+            "restart": {"type": "object", "additionalProperties": False, "required": ["how"],
+                        "properties": {"how": {"enum": list(RESTART_HOWS)}}},
+            "expect": {"const": "durable",
+                       "description": "judge the phase this restart starts with the durability verdict"},
+            "note": {"type": "string"},
+        },
+    }
+
+
 def build_schema() -> dict:
     """The scenario language as a JSON Schema (draft 2020-12)."""
     return {
@@ -200,7 +220,8 @@ def build_schema() -> dict:
                              "description": "known differences: failing as described is a known failure (xfail)"},
         },
         "$defs": {
-            "step": {"oneOf": [{"$ref": f"#/$defs/{name}"} for name in OPS]},
+            "step": {"oneOf": [*({"$ref": f"#/$defs/{name}"} for name in OPS), {"$ref": "#/$defs/restart"}]},
+            "restart": _restart_schema(),
             **{name: _step_schema(op) for name, op in OPS.items()},
         },
     }

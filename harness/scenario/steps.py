@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from harness.protocol import ntstatus
 from harness.scenario import lsn, ops
-from harness.scenario.model import Condition, Expectation, SavedRef, SourceLoc, Step
+from harness.scenario.model import RESTART_HOWS, Condition, Expectation, Restart, SavedRef, SourceLoc, Step
 from harness.scenario.ops import OPS, Op, Param
 from harness.scenario.values import (IDENT_RE, PLACEHOLDER_RE, ValueProblem, parse_int, placeholders, show,
                                      whole_placeholder)
@@ -18,6 +18,8 @@ from harness.scenario.values import suggest as _suggest
 
 _LIST_ELEMENT_KIND = {"list_i64": "i64", "list_u32": "u32"}
 STATUS_WORDS = ("success", "failure", "any")
+RESTART = "restart"  # the step that ends a phase; not an op: nothing of it goes to the driver
+RESTART_STEP_KEYS = (RESTART, "expect", "note")
 _KIND_NOUN = {ops.LOG: "log", ops.AREA: "marshalling area", ops.READ: "read context"}
 _VAR_PARAMS = sorted({f"{o.name}.{p.name}" for o in OPS.values() for p in o.params if p.kind in ops.SAVED_KINDS})
 
@@ -55,10 +57,16 @@ class StepChecker:
         self.index = 0
         self.failed = False
         self._where = scope.label
+        self._raw_steps = list(raw_steps or ())
+        self.phase = 1
+        # Objects of earlier phases: name -> (kind, step that created it, line of the restart after
+        # which it is gone), to say why a name that exists in the file cannot be used here.
+        self.gone: dict[str, tuple[str, int, int]] = {}
+        self.all_objects: dict[str, str] = {}  # every phase's objects, name -> kind, in creation order
         self.record_bytes = 0   # record payload bytes of the steps so far: one request carries them all
 
     def object_kinds(self):
-        return ((name, kind) for name, (kind, _) in self.objects.items())
+        return self.all_objects.items()
 
     # -- reporting -------------------------------------------------------------------------------
     def _problem(self, path: tuple, message: str, key: bool = False) -> None:
@@ -73,6 +81,8 @@ class StepChecker:
         if not isinstance(raw, dict):
             self._problem(path, f"expected a mapping with one op such as create_log: {{...}}, got {show(raw)}")
             return None
+        if RESTART in raw:
+            return self._restart(index, raw, path)
         op_keys = [k for k in raw if k in OPS]
         unknown = [k for k in raw if k not in OPS and k not in ops.STEP_KEYS]
         for key in unknown:
@@ -108,7 +118,66 @@ class StepChecker:
         line, col = self.scope.doc.loc(path)
         return Step(index=index, op=op.name, args=args, context=context, expect=expect, save=save,
                     stop_on_failure=stop, loc=SourceLoc(self.scope.report.file, line, col),
-                    note=note if isinstance(note, str) else "")
+                    note=note if isinstance(note, str) else "", phase=self.phase)
+
+    # -- restart: the end of a phase ------------------------------------------------------------------
+    def _restart(self, index: int, raw: dict, path: tuple) -> Restart | None:
+        """``restart: {how: ...}``: ends the phase. Every object is gone after it (the guest
+        rebooted: handles, areas and reservations died with it; only the disk survives), saved
+        values stay (they are numbers the harness carries into the next phase's request)."""
+        self._where = f"{self.scope.label}, step {index} (restart)"
+        before = self.failed
+        for key in raw:
+            if key in OPS:
+                self._problem(path + (key,), f"a step has exactly one op, found restart and {key}", key=True)
+            elif key not in RESTART_STEP_KEYS:
+                self._problem(path + (key,), f"unknown key {key!r}{_suggest(key, RESTART_STEP_KEYS)}; a restart "
+                                             f"step takes {', '.join(RESTART_STEP_KEYS)}", key=True)
+        spec, how = raw[RESTART], None
+        if not isinstance(spec, dict):
+            self._problem(path + (RESTART,), f"restart: expected a mapping such as {{how: power_cut}}, got "
+                                             f"{show(spec)}")
+        else:
+            for key in spec:
+                if key != "how":
+                    self._problem(path + (RESTART, key), f"restart: unknown parameter {key!r}; restart takes how",
+                                  key=True)
+            how = spec.get("how")
+            if "how" not in spec:
+                self._problem(path + (RESTART,), f"restart: missing required parameter 'how' "
+                                                 f"({', '.join(RESTART_HOWS)})")
+            elif how not in RESTART_HOWS:
+                self._problem(path + (RESTART, "how"), f"how: expected one of {', '.join(RESTART_HOWS)}, got "
+                                                       f"{show(how)}{_suggest(how, RESTART_HOWS)}")
+        durable = False
+        if "expect" in raw:
+            if raw["expect"] == "durable":
+                durable = True
+            else:
+                self._problem(path + ("expect",), f"expect: a restart step takes only 'durable' (the phase it "
+                                                  f"starts is then judged by the durability verdict), got "
+                                                  f"{show(raw['expect'])}")
+        note = raw.get("note", "")
+        if not isinstance(note, str):
+            self._problem(path + ("note",), f"note: expected text, got {show(note)}")
+        if index == 1:
+            self._problem(path, "restart: the first step cannot be a restart: no phase has run before it")
+        elif isinstance(self._raw_steps[index - 2], dict) and RESTART in self._raw_steps[index - 2]:
+            self._problem(path, f"restart: step {index - 1} is a restart too: the phase between them has no steps")
+        if index == len(self._raw_steps):
+            self._problem(path, "restart: a restart must be followed by the steps of the phase it starts")
+        line, col = self.scope.doc.loc(path)
+        # The phase ends even when the step has problems, so later steps are checked as they would run.
+        self.phase += 1
+        for name, (kind, step) in self.objects.items():
+            self.gone[name] = (kind, step, line)
+        self.objects.clear()
+        self.streams.clear()
+        self.record_bytes = 0   # the next phase is a request of its own
+        if self.failed and not before:
+            return None
+        return Restart(index=index, how=how, phase=self.phase, loc=SourceLoc(self.scope.report.file, line, col),
+                       durable=durable, note=note if isinstance(note, str) else "")
 
     # -- parameters -------------------------------------------------------------------------------
     def _args(self, op: Op, raw: object, path: tuple) -> tuple[dict, bool]:
@@ -257,6 +326,11 @@ class StepChecker:
     def _ref(self, param: Param, value: object) -> str:
         if not isinstance(value, str):
             raise ValueProblem(f"expected the name of a {_KIND_NOUN[param.object_kind]}, got {show(value)}")
+        if value not in self.objects and value in self.gone:
+            kind, step, line = self.gone[value]
+            raise ValueProblem(f"{value!r} is gone after the restart at line {line}: the {_KIND_NOUN[kind]} "
+                               f"created at step {step} does not survive a restart; create it again after the "
+                               f"restart (create_log on the same path opens the log on disk)")
         if value not in self.objects:
             same_kind = [n for n, (k, _) in self.objects.items() if k == param.object_kind]
             raise ValueProblem(f"undefined name {value!r}: no {_KIND_NOUN[param.object_kind]} of that name is "
@@ -437,6 +511,7 @@ class StepChecker:
             if param.kind == "define" and param.name in args:
                 name = args[param.name]
                 self.objects.setdefault(name, (param.object_kind, index))
+                self.all_objects.setdefault(name, param.object_kind)
                 if param.object_kind == ops.LOG:
                     self.streams.setdefault(name, str(args.get("path") or name).casefold())
                 elif stream is not None:

@@ -178,6 +178,8 @@ class Target(abc.ABC):
     name: str = "?"
     # True when instances are VMs: one per worker, placed on a libvirt host by capacity.
     uses_vm: bool = False
+    # How this target can restart its guest between a scenario's phases (``restart: {how: ...}``).
+    restarts: frozenset[str] = frozenset()
 
     def __init__(self, config=None, *, built: dict | None = None, worker: str = "w0",
                  options: dict | None = None):
@@ -204,6 +206,12 @@ class Target(abc.ABC):
         Raises InfraError when the lab broke, ProtocolError on bad bytes, BugcheckDetected
         and GuestTimeout when the guest crashed or hung (artefacts saved before raising).
         """
+
+    def refuses(self, case: Case) -> str | None:
+        """Why this target cannot run ``case`` (a restart it cannot do, a verdict it cannot give
+        yet), or None. The runner reports a refusal as a skip with this reason."""
+        from harness.targets.phases import refusal
+        return refusal(case, self.name, self.restarts)
 
     def identity(self) -> dict:
         """What distinguishes this target's results (model version, Windows build, image hash)."""
@@ -239,6 +247,47 @@ class VmTarget(Target):
                 artefacts.write_bytes("console.log", fh.read(self.CONSOLE_LIMIT))
         except OSError as exc:
             artefacts.write_text("console.log", f"(console unavailable: {exc})\n")
+
+    def execute_phases(self, case: Case, artefacts: CaseArtefacts | None, run_request) -> CaseResult:
+        """Run a case in phases (``harness.targets.phases``): ``run_request(case, artefacts)``
+        runs one phase's request; between phases the guest restarts on the same disk. After the
+        case, the guest goes back to the ready snapshot, whatever happened."""
+        from harness.errors import UsageError
+        from harness.targets.phases import PhaseArtefacts, run_phases
+
+        refused = self.refuses(case)
+        if refused:
+            raise UsageError(refused)
+
+        def run(phase_case: Case, number: int) -> CaseResult:
+            return run_request(phase_case, PhaseArtefacts(artefacts, number) if artefacts is not None else None)
+
+        restarted = False
+        restarts_done: list[str] = []
+
+        def restart(how: str) -> None:
+            nonlocal restarted
+            restarted = True
+            console_from = self.console_mark()
+            try:
+                took = self._guest.restart(how)
+            finally:
+                # The crash, the shutdown and the next boot as the serial console saw them: the
+                # evidence of a bugcheck restart (phaseN-restart-console.log, N the phase it starts).
+                self.save_console(PhaseArtefacts(artefacts, len(restarts_done) + 2, "-restart")
+                                  if artefacts is not None else None, console_from)
+            restarts_done.append(how)
+            if artefacts is not None:
+                with open(artefacts.path("restarts.txt"), "a", encoding="utf-8") as fh:
+                    fh.write(f"{how}: ready again in {took:.2f} s on the same disk\n")
+
+        try:
+            return run_phases(case, run, restart, self.name)
+        finally:
+            # A failure inside a phase has already reverted the guest (VmGuest auto-recovery).
+            instance = getattr(self._guest, "instance", None)
+            if restarted and instance is not None and not instance.crashed():
+                self._guest.recover()
 
     def close(self) -> None:
         guest, self._guest = self._guest, None

@@ -113,6 +113,15 @@ class ModelTarget(Target):
         except Exception:
             pass
 
+    def refuses(self, case: Case) -> str | None:
+        if case.restarts:
+            # A fresh model process keeps nothing, which would make every restart a total loss:
+            # no durability simulation at all. The model simulates a cut once it keeps flushed
+            # records apart from unflushed ones (issue 14, Deliver 3).
+            return ("target model cannot run restarts between phases yet: pending the model's durable storage "
+                    "(issue 14); run phased cases on smoke or windows")
+        return super().refuses(case)
+
     def identity(self) -> dict:
         if self._identity is None:
             digest = ""

@@ -79,6 +79,9 @@ class SmokeTarget(VmTarget):
     """Runs each case with the model executor inside the Linux smoke guest."""
 
     name = "smoke"
+    # Through harness/vm: a power cut is virDomainDestroy; bugcheck is sysrq c (pvpanic); clean is
+    # sync, unmount, poweroff. Each boots the same overlay again (VmGuest.restart).
+    restarts = frozenset({"power_cut", "bugcheck", "clean"})
 
     def __init__(self, config: LabConfig | None = None, *, built: dict | None = None,
                  worker: str = "smoke", options: dict | None = None, binary: Path | None = None):
@@ -135,6 +138,11 @@ class SmokeTarget(VmTarget):
     def execute(self, case: Case, artefacts: CaseArtefacts | None = None) -> CaseResult:
         if self._guest is None:
             self.prepare()
+        if case.restarts:
+            return self.execute_phases(case, artefacts, self._execute_request)
+        return self._execute_request(case, artefacts)
+
+    def _execute_request(self, case: Case, artefacts: CaseArtefacts | None) -> CaseResult:
         request = encode_request(case, scratch=MODEL_SCRATCH)
         if artefacts is not None:
             artefacts.write_bytes("request.bin", request)

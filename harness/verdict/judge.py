@@ -53,6 +53,8 @@ class Verdict:
     steps: tuple[StepVerdict, ...]
     target: str
     notes: tuple[str, ...] = field(default=())  # case-level findings (bugchecks, cleanup)
+    # A case in phases: phase number -> its heading in the diff ("phase 2, after restart power_cut ...").
+    phase_titles: dict = field(default_factory=dict)
 
     def diff(self) -> str:
         return render_diff(self)
@@ -90,7 +92,10 @@ def judge(case: Case, result: CaseResult) -> Verdict:
         notes.extend(f"contract: {v.describe()}" for v in result.contract)
     if result.cleanup.failures:
         notes.append(f"cleanup: {result.cleanup.failures} release call(s) failed at the end of the request")
-    return Verdict(outcome, verdicts, result.target, tuple(notes))
+    titles = {r.phase: f"phase {r.phase}, after restart: {r.how} ({r.loc})" for r in getattr(case, "restarts", ())}
+    if titles:
+        titles[1] = "phase 1"
+    return Verdict(outcome, verdicts, result.target, tuple(notes), titles)
 
 
 class _Saved:
@@ -219,7 +224,11 @@ def _describe_disposition(result: StepResult) -> str:
 def render_diff(verdict: Verdict) -> str:
     """The step-by-step table a FAIL prints: every step, every check, mismatches marked."""
     lines = [f"target: {verdict.target}", *verdict.notes]
+    phase = None
     for sv in verdict.steps:
+        if verdict.phase_titles and sv.step.phase != phase:
+            phase = sv.step.phase
+            lines.append(f"--- {verdict.phase_titles.get(phase, f'phase {phase}')}")
         mark = "ok  " if sv.ok else "FAIL"
         lines.append(f"{mark} step {sv.step.index} {sv.step.op}  ({sv.step.loc})")
         for check in sv.checks:

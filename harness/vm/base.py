@@ -157,6 +157,36 @@ class Instance(abc.ABC):
         self.state.artefacts.append(Path(path))
         return Path(path)
 
+    def power_cut(self) -> None:
+        """Pull the plug, then power on again on the SAME overlay: no revert, no new overlay
+        (a durability phase reads what the disk kept). The ready snapshot stays usable."""
+        keep = self._snapshot_definition()
+        with self._timed("power cut, start on the same disk"):
+            self._start_same_disk(keep, destroy=True, since=len(self.state.events))
+            self._set(Phase.RUNNING, crash=None)
+            self.state.started_at = time.monotonic()
+
+    def restart_same_disk(self, trigger, timeout: float) -> str:
+        """Let the guest stop itself (``trigger()``: a crash or an orderly power-off that the
+        guest adapter starts), wait until it has stopped, then power on again on the same overlay.
+
+        Returns:
+            how the guest stopped ("crashed: panicked", "stopped: shutdown").
+        Raises:
+            InfraError: the guest did not stop within ``timeout`` seconds.
+        """
+        keep = self._snapshot_definition()
+        with self._timed("restart on the same disk"):
+            since = len(self.state.events)
+            trigger()
+            reason = self.wait_crash(timeout)
+            if reason is None:
+                raise InfraError(f"{self.name}: did not stop within {timeout:.0f} s of being told to")
+            self._start_same_disk(keep, destroy=reason.startswith("crashed"), since=since)
+            self._set(Phase.RUNNING, crash=None)
+            self.state.started_at = time.monotonic()
+        return reason
+
     def close(self) -> None:
         """Power off and remove everything this instance created except its artefacts."""
         if self.state.phase is Phase.CLOSED:
@@ -234,6 +264,15 @@ class Instance(abc.ABC):
 
     @abc.abstractmethod
     def _close(self) -> None: ...
+
+    def _snapshot_definition(self):
+        """What ``_start_same_disk`` needs to keep the ready snapshot usable (backend's own form)."""
+        return None
+
+    def _start_same_disk(self, snapshot_definition, destroy: bool, since: int) -> None:
+        """Power on the same overlay again (after destroying the domain when ``destroy``);
+        ``since``: the index in ``state.events`` after which the domain's stop event comes."""
+        raise InfraError(f"{self.name}: this backend cannot restart a guest on the same disk")
 
     def _inject_nmi(self) -> None:
         raise InfraError(f"{self.name}: this backend cannot inject an NMI")

@@ -188,6 +188,59 @@ class LibvirtInstance(Instance):
         finally:
             self._quiet = False
 
+    def _snapshot_definition(self) -> str | None:
+        """The ready snapshot's XML: a transient domain's snapshot metadata dies with the domain,
+        while the snapshot itself lives on in the overlay (qcow2 internal snapshot), so the
+        metadata is redefined on the new domain and revert() keeps working after a restart."""
+        if self.state.snapshot is None or self.dom is None:
+            return None
+        snap = lv(f"find snapshot {self.state.snapshot}", self.dom.snapshotLookupByName, self.state.snapshot, 0)
+        return lv("snapshot XML", snap.getXMLDesc, 0)
+
+    def _start_same_disk(self, snapshot_xml: str | None, destroy: bool, since: int) -> None:
+        self._quiet = True
+        try:
+            uuid = lv("domain UUID", self.dom.UUIDString) if self.dom is not None else None
+            if self.dom is not None and destroy:
+                remove_domain(self.dom)   # virDomainDestroy: the power cut itself
+            # The domain's STOPPED event must land while we are quiet, or it would mark the new
+            # boot as stopped; it comes from libvirt's event thread shortly after the destroy.
+            self._wait_event("stopped/", since, 10.0)
+            flags = libvirt.VIR_DOMAIN_START_AUTODESTROY if self.backend.autodestroy else 0
+            # Not _start(): that makes a new overlay; this boots the one the last phase wrote.
+            # The same UUID too: the snapshot's metadata names the domain by it.
+            xml = ET.fromstring(build_domain_xml(self.spec))
+            if uuid is not None and xml.find("uuid") is None:
+                ET.SubElement(xml, "uuid").text = uuid
+            self.dom = self._create_when_gone(ET.tostring(xml, encoding="unicode"), flags)
+            if snapshot_xml is not None:
+                lv(f"redefine snapshot of {self.name}", self.dom.snapshotCreateXML, snapshot_xml,
+                   libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)
+        finally:
+            self._quiet = False
+
+    def _create_when_gone(self, xml: str, flags: int, timeout: float = 15.0):
+        """createXML under the old domain's name: libvirt may still be removing a transient domain
+        that powered itself off after its STOPPED event (seen: "is already being removed")."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return lv(f"start {self.name} on the same disk", self.backend.conn.createXML, xml, flags)
+            except InfraError as exc:
+                text = str(exc)
+                if ("being removed" not in text and "already exists" not in text) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def _wait_event(self, prefix: str, since: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self.state.changed:
+            while not any(text.startswith(prefix) for _, text in self.state.events[since:]):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    log.warning("%s: no %r event within %.0f s", self.name, prefix, timeout)
+                    return
+                self.state.changed.wait(left)
     def _revert_now(self, name: str) -> None:
         testpoints.reached("revert")
         if self.backend.fast_revert and self._running():

@@ -113,6 +113,22 @@ def test_shards_split_the_cases_without_overlap_or_loss(pytester):
     assert len(seen[0] | seen[1]) == 3
 
 
+PHASED = """\
+name: phased
+description: d
+steps:
+  - create_log: {name: log}
+  - restart: {how: power_cut}
+  - create_log: {name: log}
+"""
+
+
+def test_a_target_that_cannot_restart_skips_a_phased_case_with_the_reason(pytester, fake_target):
+    pytester.makefile(".scenario.yaml", phased=PHASED, create=GOOD)
+    result = pytester.runpytest("-rs", "--target", "fake", "--results-json", "r.json")
+    result.assert_outcomes(passed=2, skipped=2)
+    result.stdout.fnmatch_lines(["*target fake cannot run restart: {how: power_cut} (step 2, phased.scenario.yaml:5:5)"
+                                 "; it restarts by: nothing*"])
 STOPS = """\
 name: stops
 description: d

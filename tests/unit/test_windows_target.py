@@ -273,3 +273,103 @@ def test_execute_refuses_a_model_response(tmp_path):
     target = target_with(tmp_path, response)
     with pytest.raises(ProtocolError, match="carries the model flag"):
         target.execute(case, None)
+
+
+# ---- phases ------------------------------------------------------------------------------------
+
+class PhaseGuest(FakeGuest):
+    """A fake Windows guest whose requests the host model answers (model flag cleared, as
+    clfstest.sys answers), and which records restarts and the return to the ready snapshot."""
+
+    class Instance:
+        def crashed(self):
+            return None
+
+    def __init__(self, tmp_path, model):
+        super().__init__(tmp_path, None)
+        self.model, self.events, self.instance = model, [], self.Instance()
+
+    def serve_request(self, request, timeout, *, max_frame, evidence_dir=None):
+        return self.run_request(request, timeout, evidence_dir)
+
+    def run_request(self, request, timeout, evidence_dir=None):
+        self.events.append("request")
+        response = bytearray(self.model.run_bytes(request))
+        response[36] &= ~1    # ct_resp_header.flags: RESP_MODEL off
+        return bytes(response)
+
+    def restart(self, how):
+        self.events.append(f"restart {how}")
+        return 0.5
+
+    def recover(self):
+        self.events.append("back to ready")
+        return 0.1
+
+
+PHASED = """\
+name: phased
+description: d
+steps:
+  - create_log: {name: log, path: "${scratch}/p"}
+  - add_container_set: {log: log, count: 2, size: 512KiB}
+  - create_marshalling_area: {name: ma, log: log, buffer_size: 4KiB}
+  - reserve_and_append: {area: ma, records: [64]}
+    save: {first: lsn}
+  - flush_to_lsn: {area: ma, lsn: "${first}"}
+  - restart: {how: HOW}
+  - create_log: {name: log2, path: "${scratch}/q"}
+  - add_container_set: {log: log2, count: 2, size: 512KiB}
+  - create_marshalling_area: {name: ma2, log: log2, buffer_size: 4KiB}
+  - flush_to_lsn: {area: ma2, lsn: "${first}"}
+    expect: any
+  - close_log: {log: log2}
+"""
+
+
+def _phased(tmp_path, how):
+    from harness.scenario.load import load_file
+
+    path = tmp_path / "p.scenario.yaml"
+    path.write_text(PHASED.replace("HOW", how))
+    (case,), problems = load_file(path, display="p.scenario.yaml")
+    assert problems == []
+    return case
+
+
+@pytest.mark.parametrize("how", ["power_cut", "clean"])
+def test_phases_restart_the_guest_between_requests_then_revert(tmp_path, how):
+    from harness.targets.model import ModelTarget
+    from harness.verdict.judge import PASS, judge
+
+    model = ModelTarget()
+    try:
+        model.prepare()
+        target = WindowsTarget(options={"image": "unused"})
+        target._guest = PhaseGuest(tmp_path, model)
+        artefacts = CaseArtefacts(tmp_path / "case")
+        result = target.execute(_phased(tmp_path, how), artefacts)
+    finally:
+        model.close()
+    assert target._guest.events == ["request", f"restart {how}", "request", "back to ready"]
+    assert [r.phase for r in result.steps] == [1] * 5 + [2] * 5
+    assert judge(_phased(tmp_path, how), result).outcome == PASS
+    assert {"phase1-request.bin", "phase2-request.bin", "phase2-response.bin", "restarts.txt",
+            "phase2-restart-console.log"} <= set(artefacts.files())
+
+
+def test_a_bugcheck_restart_is_refused_on_windows_with_the_reason(tmp_path):
+    target = WindowsTarget(options={"image": "unused"})
+    target._guest = FakeGuest(tmp_path, b"")
+    reason = target.refuses(_phased(tmp_path, "bugcheck"))
+    assert "cannot run restart: {how: bugcheck}" in reason and "clean, power_cut" in reason
+    with pytest.raises(UsageError, match="cannot run restart"):
+        target.execute(_phased(tmp_path, "bugcheck"))
+    assert target._guest.calls == []
+
+
+def test_the_clean_shutdown_command_returns_before_the_power_goes():
+    from harness.guest import wincmd
+    assert "shutdown.exe" in wincmd.shutdown_command() and "/s" in wincmd.shutdown_command()
+    with pytest.raises(ValueError):
+        wincmd.shutdown_command(0)

@@ -1,0 +1,97 @@
+"""Runs a case in phases: one request per phase, the guest restarted between them.
+
+The target supplies two callables: ``run(case, phase_number)`` runs one request and returns its
+CaseResult; ``restart(how)`` restarts the guest on the same disk. This module splits the case
+(``harness.scenario.phases``), binds the values earlier phases saved into the later phases'
+requests, and joins the step results into one CaseResult that the verdict judges as a whole.
+
+A phase is not run when the one before it stopped (a stop-on-failure step failed: the driver
+stopped there, so the steps after it are NOT_RUN, as in one request) or when a value it takes
+was never produced (its steps that need it are INPUT_MISSING, the others NOT_RUN).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from harness.protocol.results import INPUT_MISSING, NOT_RUN, CaseResult, CleanupSummary, StepResult
+from harness.scenario.model import Case
+from harness.scenario.phases import bind, saved_values, scenario_index, split_phases
+from harness.targets.base import CaseArtefacts
+
+
+def run_phases(case: Case, run, restart, target: str) -> CaseResult:
+    """Run ``case`` phase by phase; see the module docstring for ``run`` and ``restart``."""
+    steps: list[StepResult] = []
+    values: dict[str, int] = {}
+    phases_info: list[dict] = []
+    last: CaseResult | None = None
+    cleanup = CleanupSummary()
+    halted = False
+    requests, responses, elapsed = [], [], 0.0
+    for phase in split_phases(case):
+        info = {"phase": phase.number, "restart": phase.restart.how if phase.restart else None,
+                "restart_s": None, "elapsed_s": None, "stopped": False, "ran": False}
+        phases_info.append(info)
+        bound, missing = bind(phase, values)
+        if halted or missing:
+            halted = True
+            steps += [_not_run(s, phase.number, s.index in missing) for s in phase.case.steps]
+            continue
+        if phase.restart is not None:
+            started = time.perf_counter()
+            restart(phase.restart.how)
+            info["restart_s"] = round(time.perf_counter() - started, 3)
+        last = run(bound, phase.number)
+        info.update(ran=True, elapsed_s=round(last.elapsed_s, 6), stopped=last.stopped)
+        joined = [dataclasses.replace(r, phase=phase.number, index=scenario_index(phase, r.index))
+                  for r in last.steps]
+        steps += joined
+        values.update(saved_values(case, joined))
+        cleanup = _add(cleanup, last.cleanup)
+        requests.append(last.request)
+        responses.append(last.response)
+        elapsed += last.elapsed_s
+        if last.stopped or last.bugcheck is not None:
+            halted = True
+    assert last is not None  # phase 1 has no carried inputs and nothing before it to stop
+    return CaseResult(target=target, steps=tuple(steps), cleanup=cleanup, identity=last.identity,
+                      request=b"".join(requests), response=b"".join(responses), elapsed_s=elapsed,
+                      bugcheck=last.bugcheck, bugcheck_step=last.bugcheck_step,
+                      stopped=any(p["stopped"] for p in phases_info), contract=last.contract,
+                      phases=tuple(phases_info))
+
+
+def _not_run(step, phase: int, missing: bool) -> StepResult:
+    return StepResult(index=step.index, op=step.op, disposition=INPUT_MISSING if missing else NOT_RUN,
+                      status=0, irql=0, context=step.context, outputs={}, elapsed_us=0, phase=phase)
+
+
+def _add(a: CleanupSummary, b: CleanupSummary) -> CleanupSummary:
+    return CleanupSummary(**{f.name: getattr(a, f.name) + getattr(b, f.name)
+                             for f in dataclasses.fields(CleanupSummary)})
+
+
+class PhaseArtefacts(CaseArtefacts):
+    """A phase's view of the case folder: ``request.bin`` becomes ``phase2-request.bin``."""
+
+    def __init__(self, parent: CaseArtefacts, number: int, what: str = ""):
+        super().__init__(parent.dir)
+        self.prefix = f"phase{number}{what}-"
+
+    def path(self, name: str) -> Path:
+        return super().path(self.prefix + name)
+
+
+def refusal(case: Case, target: str, restarts: frozenset[str]) -> str | None:
+    """Why ``target`` (which can restart by the ways in ``restarts``) cannot run ``case``, or None."""
+    for restart in case.restarts:
+        if restart.how not in restarts:
+            return (f"target {target} cannot run restart: {{how: {restart.how}}} (step {restart.index}, "
+                    f"{restart.loc}); it restarts by: {', '.join(sorted(restarts)) or 'nothing'}")
+    if case.durable:
+        return ("expect: durable needs the durability verdict, which comes with the read path (issue 14, "
+                "item 2); no target judges it yet")
+    return None

@@ -1,0 +1,109 @@
+"""Phases on the smoke guest: a real power cut (virDomainDestroy), a sysrq crash and a clean
+power-off between two phases, each followed by a boot of the SAME overlay.
+
+What shows it is the same disk: a file written and fsync'd (``sync``) in the guest's work disk
+before the restart is there after it, in a guest whose kernel boot id changed (it really booted
+again). After the case the guest is back at the ready snapshot: the file is gone again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import pytest
+
+from harness.errors import BuildError, InfraError
+from harness.protocol.results import RAN
+from harness.scenario.load import load_file
+from harness.verdict.judge import PASS, judge
+
+pytestmark = pytest.mark.vm
+
+CASE = """\
+name: across_a_restart
+description: two phases on the same disk
+steps:
+  - create_log: {name: log, path: "${scratch}/before"}
+  - add_container_set: {log: log, count: 2, size: 512KiB}
+  - create_marshalling_area: {name: ma, log: log, buffer_size: 4KiB}
+  - reserve_and_append: {area: ma, records: [64]}
+    save: {first: lsn}
+  - flush_to_lsn: {area: ma, lsn: "${first}"}
+  - delete_marshalling_area: {area: ma}
+  - close_log: {log: log}
+  - restart: {how: HOW}
+  - create_log: {name: log, path: "${scratch}/after"}
+  - add_container_set: {log: log, count: 2, size: 512KiB}
+  - create_marshalling_area: {name: ma, log: log, buffer_size: 4KiB}
+  - reserve_and_append: {area: ma, records: [64]}
+    expect: {status: success, lsn: {ge: CLFS_LSN_NULL}}
+  - delete_marshalling_area: {area: ma}
+  - close_log: {log: log}
+"""
+MARKER = "/srv/scratch/phase1-marker"
+
+
+def _skip(reason: str):
+    print(f"\nSKIP phases on the smoke guest: {reason}", file=sys.stderr)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    for tool in ("make", "gcc", "qemu-system-x86_64"):
+        if shutil.which(tool) is None:
+            _skip(f"{tool} not installed (bash .ci/setup)")
+    from harness.targets import target_class
+    target = target_class("smoke")()
+    try:
+        target.prepare()
+    except InfraError as exc:
+        _skip(f"the smoke guest is not available: {str(exc).splitlines()[0]}")
+    except BuildError as exc:
+        pytest.fail(f"static model build failed: {exc}\n{exc.output[-2000:]}")
+    yield target
+    target.close()
+
+
+@pytest.mark.parametrize("how", ["power_cut", "bugcheck", "clean"])
+def test_second_phase_runs_on_the_same_disk_after_a_real_restart(smoke, how, tmp_path, monkeypatch):
+    path = tmp_path / "x.scenario.yaml"
+    path.write_text(CASE.replace("HOW", how))
+    (case,), problems = load_file(path, display="x.scenario.yaml")
+    assert problems == []
+    guest = smoke._guest
+    overlay = guest.instance.spec.overlay
+    seen: dict = {}
+    real_restart = guest.restart
+
+    def restart(kind: str) -> float:
+        # Test-only probe, around the harness's own restart: a file made stable in phase 1.
+        seen["boot_before"] = guest.run("cat /proc/sys/kernel/random/boot_id", check=True).stdout.strip()
+        guest.run(f"echo {how} > {MARKER} && sync", check=True)
+        seen["inode_before"] = overlay.stat().st_ino
+        took = real_restart(kind)
+        seen["boot_after"] = guest.run("cat /proc/sys/kernel/random/boot_id", check=True).stdout.strip()
+        seen["marker_after"] = guest.run(f"cat {MARKER}").stdout.strip()
+        seen["inode_after"] = overlay.stat().st_ino
+        return took
+
+    monkeypatch.setattr(guest, "restart", restart)
+    result = smoke.execute(case)
+
+    assert seen["boot_after"] != seen["boot_before"], "the guest did not boot again"
+    assert seen["marker_after"] == how, "a file synced before the restart is gone: not the same disk"
+    assert seen["inode_after"] == seen["inode_before"], "the overlay was replaced"
+    assert [p["restart"] for p in result.phases] == [None, how]
+    assert all(p["ran"] for p in result.phases)
+    assert [r.phase for r in result.steps] == [1] * 7 + [2] * 6
+    assert all(r.disposition == RAN for r in result.steps)
+    assert judge(case, result).outcome == PASS, judge(case, result).diff()
+    events = [text for _, text in guest.instance.state.events]
+    if how == "power_cut":
+        assert "stopped/destroyed" in events
+    elif how == "bugcheck":
+        assert any(text.startswith("crashed/") for text in events)
+    # Back at the ready snapshot: the file of phase 1 is gone, the guest still runs cases.
+    assert guest.run(f"test -e {MARKER}").exit_code != 0
+    assert guest.instance.crashed() is None
