@@ -689,6 +689,31 @@ static void read_outputs(const ct_out *out, PVOID *buffer, PULONG cb, PCLFS_RECO
         record->Internal = out->v[CT_OUT_READ_LOG_RECORD_LSN];
 }
 
+/* A read context: a free slot of the stand-in's own, bound to the call, made live on success
+ * (shared by ClfsReadLogRecord and ClfsReadRestartArea, the two routines that open one). */
+static sx_read *free_read(void)
+{
+    ULONG i;
+    for (i = 0; i < CT_MAX_SLOTS; i++)
+        if (g_reads[i].state == SX_FREE)
+            return &g_reads[i];
+    return NULL;
+}
+
+static void bind_read(ct_call *c, sx_read *r, sx_area *a)
+{
+    c->step.slot = (uint16_t)(r - g_reads);
+    c->obj = &r->slot;
+    c->obj2 = &a->slot;
+}
+
+static void open_read(sx_read *r, sx_area *a)
+{
+    r->magic = SX_READ_MAGIC;
+    r->state = SX_LIVE;
+    r->area = a;
+}
+
 NTSTATUS NTAPI ClfsReadLogRecord(PVOID pvMarshalContext, PCLFS_LSN plsnFirst, CLFS_CONTEXT_MODE peContextMode,
                                  PVOID *ppvReadBuffer, PULONG pcbReadBuffer, PCLFS_RECORD_TYPE peRecordType,
                                  PCLFS_LSN plsnUndoNext, PCLFS_LSN plsnPrevious, PVOID *ppvReadContext)
@@ -696,9 +721,8 @@ NTSTATUS NTAPI ClfsReadLogRecord(PVOID pvMarshalContext, PCLFS_LSN plsnFirst, CL
     ct_call *c;
     ct_out out;
     sx_area *a;
-    sx_read *r = NULL;
+    sx_read *r;
     NTSTATUS status;
-    ULONG i;
 
     sx_begin("ClfsReadLogRecord");
     c = new_call(CT_OP_READ_LOG_RECORD);
@@ -715,21 +739,14 @@ NTSTATUS NTAPI ClfsReadLogRecord(PVOID pvMarshalContext, PCLFS_LSN plsnFirst, CL
     if (ppvReadContext == NULL) return cs_violation(CS_POINTER, "ppvReadContext", NULL, 0, 0);
     if (peContextMode < ClfsContextUndoNext || peContextMode > ClfsContextForward)
         return cs_violation(CS_CONTEXT_MODE, "peContextMode", NULL, 0, (ULONGLONG)peContextMode);
-    for (i = 0; i < CT_MAX_SLOTS && r == NULL; i++)
-        if (g_reads[i].state == SX_FREE)
-            r = &g_reads[i];
-    if (r == NULL)
+    if ((r = free_read()) == NULL)
         return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limit */
-    c->step.slot = (uint16_t)(r - g_reads);
-    c->obj = &r->slot;
-    c->obj2 = &a->slot;
+    bind_read(c, r, a);
     c->value = (int64_t)plsnFirst->Internal;
     c->step.arg[0] = (uint32_t)peContextMode;
     status = model_call(c, &out, a);
     if (NT_SUCCESS(status)) {
-        r->magic = SX_READ_MAGIC;
-        r->state = SX_LIVE;
-        r->area = a;
+        open_read(r, a);
         read_outputs(&out, ppvReadBuffer, pcbReadBuffer, peRecordType, plsnUndoNext, plsnPrevious, plsnFirst);
         *ppvReadContext = r;
     }
@@ -831,9 +848,8 @@ NTSTATUS NTAPI ClfsReadRestartArea(PVOID pvMarshalContext, PVOID *ppvRestartBuff
     ct_call *c;
     ct_out out;
     sx_area *a;
-    sx_read *r = NULL;
+    sx_read *r;
     NTSTATUS status;
-    ULONG i;
 
     sx_begin("ClfsReadRestartArea");
     c = new_call(CT_OP_READ_RESTART_AREA);
@@ -844,19 +860,12 @@ NTSTATUS NTAPI ClfsReadRestartArea(PVOID pvMarshalContext, PVOID *ppvRestartBuff
     if (pcbRestartBuffer == NULL) return cs_violation(CS_POINTER, "pcbRestartBuffer", NULL, 0, 0);
     if (plsn == NULL) return cs_violation(CS_POINTER, "plsn", NULL, 0, 0);
     if (ppvReadContext == NULL) return cs_violation(CS_POINTER, "ppvReadContext", NULL, 0, 0);
-    for (i = 0; i < CT_MAX_SLOTS && r == NULL; i++)
-        if (g_reads[i].state == SX_FREE)
-            r = &g_reads[i];
-    if (r == NULL)
+    if ((r = free_read()) == NULL)
         return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limit */
-    c->step.slot = (uint16_t)(r - g_reads);
-    c->obj = &r->slot;
-    c->obj2 = &a->slot;
+    bind_read(c, r, a);
     status = model_call(c, &out, a);
     if (NT_SUCCESS(status)) {
-        r->magic = SX_READ_MAGIC;
-        r->state = SX_LIVE;
-        r->area = a;
+        open_read(r, a);
         *ppvRestartBuffer = (PVOID)out.data;
         *pcbRestartBuffer = out.data_len;
         plsn->Internal = out.v[CT_OUT_READ_RESTART_AREA_LSN];
