@@ -21,7 +21,7 @@ REQUIRED = ("host_key", "build", "revision", "edition", "product_name", "install
             "dump_type", "test_signing", "test_cert_sha1", "clfs_authentication",
             "ssh_password_auth", "windows_update", "sample_submission")
 OPTIONAL = ("display_version",)
-CLFS_AUTH = re.compile(r"enforced|learning|disabled|absent|other-\d{1,10}")
+CLFS_AUTH = re.compile(r"enforcing|learning|disabled|absent|mode-\d{1,10}")
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def check_facts(facts: dict[str, str], expected: Expected) -> tuple[str, dict]:
     if f["test_cert_sha1"].lower() != expected.test_cert_sha1.lower():
         bad("test_cert_sha1", f"the imported certificate is not the test certificate ({expected.test_cert_sha1})")
     if not CLFS_AUTH.fullmatch(f["clfs_authentication"]):
-        bad("clfs_authentication", "want enforced, learning, disabled, absent or other-N")
+        bad("clfs_authentication", "want enforcing, learning, disabled, absent or mode-N")
     if f["ssh_password_auth"] != "no":
         bad("ssh_password_auth", "password authentication must be off")
     if f["windows_update"] != "off":

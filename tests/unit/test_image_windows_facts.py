@@ -41,7 +41,7 @@ def test_evaluation_edition_ids_and_server_core_pass():
     ({"dump_type": "automatic"}, "dump_type='automatic': want kernel"),
     ({"test_signing": "off"}, "test signing is not on"),
     ({"test_cert_sha1": "00" * 20}, "the imported certificate is not the test certificate"),
-    ({"clfs_authentication": "maybe"}, "want enforced, learning, disabled, absent or other-N"),
+    ({"clfs_authentication": "maybe"}, "want enforcing, learning, disabled, absent or mode-N"),
     ({"ssh_password_auth": "yes"}, "password authentication must be off"),
     ({"windows_update": "on"}, "windows_update='on': want off"),
     ({"sample_submission": "always"}, "sample_submission='always'"),
@@ -73,3 +73,26 @@ def test_host_key_is_normalised_to_type_and_key():
     assert check_host_key(f"{line}") == line
     with pytest.raises(ValueError):
         check_host_key(f"{line} root@guest")
+
+
+def _provision_mode_names() -> dict[int, str]:
+    """The Mode -> name table provision.ps1 writes into the image's facts."""
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "vm_images" / "windows" / "provision.ps1").read_text()
+    table = re.search(r"\$mode = @\{([^}]*)\}\[\[int\]\$auth\.Mode\]", text).group(1)
+    return {int(k): v for k, v in re.findall(r"(\d+) = '([a-z]+)'", table)}
+
+
+def test_the_image_names_authentication_modes_as_the_target_identity_does():
+    # One naming for one registry value: the manifest (built by provision.ps1) and the results'
+    # identity (winparse, read live at run time) must agree, or a baseline keyed on one would never
+    # match the other.
+    from harness.guest.winparse import CLFS_AUTH_MODES, clfs_authentication_name
+    assert _provision_mode_names() == CLFS_AUTH_MODES
+    for name in (*CLFS_AUTH_MODES.values(), clfs_authentication_name(7), "absent"):
+        facts = good_facts(CERT, clfs_authentication=name)
+        assert check_facts(facts, EXPECTED)[1]["clfs_authentication"] == name
+    for old in ("enforced", "other-7"):
+        with pytest.raises(ImageBuildError, match="want enforcing"):
+            check_facts(good_facts(CERT, clfs_authentication=old), EXPECTED)

@@ -195,12 +195,12 @@ try {
     Fact 'host_key' ($hostKey[0] + ' ' + $hostKey[1])
 
     Step 'clfs-authentication'
-    # Windows 11 25H2 authenticates CLFS log files (HMAC): Mode 0 enforced, 1 learning,
+    # Windows 11 25H2 authenticates CLFS log files (HMAC): Mode 0 enforcing, 1 learning,
     # 2 disabled (HKLM\SYSTEM\CurrentControlSet\Services\CLFS\Authentication). Recorded, not
     # changed: results depend on it, so the image says which mode it was built with.
     $auth = Get-ItemProperty -Path 'HKLM:\SYSTEM\CurrentControlSet\Services\CLFS\Authentication' -Name Mode -ErrorAction SilentlyContinue
     if ($null -eq $auth) { $mode = 'absent' }
-    else { $mode = @{ 0 = 'enforced'; 1 = 'learning'; 2 = 'disabled' }[[int]$auth.Mode]; if ($null -eq $mode) { $mode = "other-$([int]$auth.Mode)" } }
+    else { $mode = @{ 0 = 'enforcing'; 1 = 'learning'; 2 = 'disabled' }[[int]$auth.Mode]; if ($null -eq $mode) { $mode = "mode-$([int]$auth.Mode)" } }
     Fact 'clfs_authentication' $mode
 
     Step 'autologon-off'
