@@ -30,6 +30,7 @@ _LAB_KEY = pytest.StashKey[object]()
 _RUN_KEY = pytest.StashKey[object]()
 _BASELINES_KEY = pytest.StashKey[dict]()   # (identity, scenario file) -> its baseline, read once per run
 _RAN_KEY = pytest.StashKey[bool]()
+_QUICK_KEY = pytest.StashKey[bool]()   # the session's cases may use harness/quick_protocol.py
 _CONFIG: list = []     # the session's config, for hooks that are not given it
 
 
@@ -61,6 +62,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(default: the lab file's keep_runs, else 20)")
     group.addoption("--shard", metavar="I/N", default=None,
                     help="keep only the I-th of N slices of the scenario cases (1-based), for CI matrices")
+    group.addoption("--per-phase-hooks", action="store_true",
+                    help="run every case through pytest's per-phase plugins (output capture, logging) even "
+                         "on a target whose cases are quicker than they are (the model; harness/quick_protocol.py)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
@@ -171,6 +175,33 @@ def _xdist_workers(config: pytest.Config) -> int | None:
 def _infra_retries(config: pytest.Config) -> int:
     value = config.getoption("--infra-retries")
     return max(0, value if value is not None else config.stash[_LAB_KEY].infra_retries)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """A case of a target whose cases are quicker than pytest's per-phase plugins runs through
+    the same phases and report hooks without those plugins (harness/quick_protocol.py)."""
+    if isinstance(item, ScenarioItem) and _quick_session(item.config):
+        from harness import quick_protocol
+
+        if quick_protocol.item_allows(item):
+            return quick_protocol.run(item, nextitem)
+    return None
+
+
+def _quick_session(config: pytest.Config) -> bool:
+    quick = config.stash.get(_QUICK_KEY, None)
+    if quick is None:
+        from harness import quick_protocol, targets
+
+        try:
+            kind = config.stash[_LAB_KEY].target(target_name(config)).kind
+            quick = bool(targets.target_class(kind).quick_cases)
+        except (HarnessError, ImportError):
+            quick = False
+        quick = quick and not config.getoption("--per-phase-hooks") and quick_protocol.usable(config)
+        config.stash[_QUICK_KEY] = quick
+    return quick
 
 
 def pytest_report_teststatus(report, config):

@@ -180,6 +180,9 @@ class Target(abc.ABC):
     uses_vm: bool = False
     # How this target can restart its guest between a scenario's phases (``restart: {how: ...}``).
     restarts: frozenset[str] = frozenset()
+    # True when a case takes well under a millisecond and prints and logs nothing (the model):
+    # the runner then leaves out pytest's per-phase plugins, which cost more than such a case.
+    quick_cases: bool = False
 
     def __init__(self, config=None, *, built: dict | None = None, worker: str = "w0",
                  options: dict | None = None):
