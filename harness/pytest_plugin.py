@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import itertools
 import os
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ _LAB_KEY = pytest.StashKey[object]()
 _RUN_KEY = pytest.StashKey[object]()
 _BASELINES_KEY = pytest.StashKey[dict]()   # (identity, scenario file) -> its baseline, read once per run
 _RAN_KEY = pytest.StashKey[bool]()
+_ANNOUNCED_KEY = pytest.StashKey[set]()   # targets told which cases come next (Target.expect)
 _QUICK_KEY = pytest.StashKey[bool]()   # the session's cases may use harness/quick_protocol.py
 _CONFIG: list = []     # the session's config, for hooks that are not given it
 
@@ -372,6 +374,7 @@ class ScenarioItem(pytest.Item):
             self.record = case_record(self.case, name, SKIP, message=refused)
             pytest.skip(refused)
         self._identity = target.identity   # for the baseline of a case that stopped the system
+        _announce_cases(self, target, name)
         self._artefacts = self.config.stash[_RUN_KEY].case_artefacts(self.case.id)
         attempts = 1 + _infra_retries(self.config)
         for attempt in range(1, attempts + 1):
@@ -498,6 +501,29 @@ class ScenarioItem(pytest.Item):
     def reportinfo(self):
         # The domain must be the item name: pytest shows "path::domain" with dots turned into "::".
         return self.path, self.case.loc.line - 1, self.name
+
+
+def _announce_cases(item: ScenarioItem, target, name: str) -> None:
+    """Tell the target, once per session, which cases come after this one: the session's items
+    in order, as this process runs them. A pytest-xdist worker does not know which items its
+    controller will hand it next, so it tells nothing."""
+    config = item.config
+    announced = config.stash.setdefault(_ANNOUNCED_KEY, set())
+    if name in announced or hasattr(config, "workerinput"):
+        return
+    announced.add(name)
+    items = item.session.items
+    try:
+        start = items.index(item)
+    except ValueError:
+        return
+
+    def upcoming():
+        for later in itertools.islice(items, start, None):
+            if isinstance(later, ScenarioItem) and name not in later.case.skip_targets:
+                yield later.case
+
+    target.expect(upcoming())
 
 
 def _expected_stop(case: Case, outcome: str, message: str, exc: HarnessError) -> tuple[str, str]:

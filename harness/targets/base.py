@@ -24,6 +24,7 @@ import re
 import shutil
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from harness.errors import InfraError
@@ -209,6 +210,11 @@ class Target(abc.ABC):
         Raises InfraError when the lab broke, ProtocolError on bad bytes, BugcheckDetected
         and GuestTimeout when the guest crashed or hung (artefacts saved before raising).
         """
+
+    def expect(self, cases: Iterable[Case]) -> None:
+        """A hint from the runner: these cases come next, in this order (lazily produced; the
+        first is the one about to run). A target may start them early; each result is still
+        taken with ``execute``, which runs any case, announced or not, in any order."""
 
     def refuses(self, case: Case) -> str | None:
         """Why this target cannot run ``case`` (a restart it cannot do, a verdict it cannot give
