@@ -464,7 +464,8 @@ class ScenarioItem(pytest.Item):
         record["host"] = self._host.uri if self._host else None
         record["attempts"] = self._attempts
         if self._artefacts is not None:
-            record["artefacts"] = {"dir": str(self._artefacts.dir), "files": self._artefacts.files()}
+            files = self._artefacts.files()   # before .dir: handing out the folder makes it list it
+            record["artefacts"] = {"dir": str(self._artefacts.dir), "files": files}
         return record
 
     def _baseline_changes(self) -> list[str]:

@@ -116,9 +116,19 @@ class CaseArtefacts:
     dump, guest logs. Created on first use; ``files()`` lists what was written."""
 
     def __init__(self, directory: Path):
-        self.dir = Path(directory)
+        self._dir = Path(directory)
         self._made = False   # mkdir once per case, not once per file (thousands of cases a second)
         self._queued: set[str] = set()   # given to the background writer
+        # Whether anything but the background writer may have put files in the folder (a path
+        # or the folder was handed out): only then does files() list the folder, a directory
+        # read per case that, with the writer thread busy, cost more than a model case.
+        self._shared = False
+
+    @property
+    def dir(self) -> Path:
+        """The folder (handing it out means files() must look into it)."""
+        self._shared = True
+        return self._dir
 
     @classmethod
     def for_case(cls, root: Path, case_id: str) -> "CaseArtefacts":
@@ -129,9 +139,10 @@ class CaseArtefacts:
         if "/" in name or name in ("", ".", ".."):
             raise ValueError(f"artefact name {name!r} must be a plain file name")
         if not self._made:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            self._dir.mkdir(parents=True, exist_ok=True)
             self._made = True
-        return self.dir / name
+        self._shared = True
+        return self._dir / name
 
     def write_bytes(self, name: str, data: bytes, *, wait: bool = True) -> Path:
         """Write the artefact ``name``. ``wait=False``: hand it to the background writer and
@@ -142,7 +153,7 @@ class CaseArtefacts:
             return path
         if "/" in name or name in ("", ".", ".."):
             raise ValueError(f"artefact name {name!r} must be a plain file name")
-        path = self.dir / name
+        path = self._dir / name
         _writer.submit(path, bytes(data))
         self._queued.add(name)
         return path
@@ -159,8 +170,10 @@ class CaseArtefacts:
 
     def files(self) -> list[str]:
         """The artefacts written, and those the background writer has yet to write."""
+        if not self._shared:
+            return sorted(self._queued)
         try:  # scandir: the entry's type comes with the listing, no stat per file
-            with os.scandir(self.dir) as entries:
+            with os.scandir(self._dir) as entries:
                 found = {entry.name for entry in entries if entry.is_file()}
         except (FileNotFoundError, NotADirectoryError):
             found = set()

@@ -112,3 +112,25 @@ def test_the_model_answer_is_read_whole_and_a_broken_frame_stops_the_server(tmp_
         assert target._proc is None   # stopped; the next case starts a new one
     finally:
         target.close()
+
+
+def test_the_folder_is_read_for_the_list_only_when_something_else_may_have_written_there(tmp_path, monkeypatch):
+    from harness.targets.base import flush_artefacts
+
+    reads = []
+    real = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: reads.append(path) or real(path))
+    quiet = CaseArtefacts(tmp_path / "quiet")
+    quiet.write_bytes("request.bin", b"q", wait=False)
+    assert quiet.files() == ["request.bin"] and reads == []
+    flush_artefacts()
+    shared = CaseArtefacts(tmp_path / "shared")
+    shared.write_bytes("request.bin", b"q", wait=False)
+    flush_artefacts()
+    (shared.dir / "dump.dmp").write_bytes(b"d")   # a collector given the folder writes in it
+    assert shared.files() == ["dump.dmp", "request.bin"] and len(reads) == 1
+    phase = CaseArtefacts(tmp_path / "phased")
+    from harness.targets.phases import PhaseArtefacts
+
+    PhaseArtefacts(phase, 2).write_bytes("request.bin", b"q")
+    assert phase.files() == ["phase2-request.bin"]
