@@ -255,6 +255,8 @@ class ModelTarget(Target):
         The window keeps what is in flight, requests and the largest answers they can get,
         within one pipe's buffer: then neither side ever blocks writing while the other
         waits, and a hung server cannot block a write (its deadline is read's)."""
+        if len(self._sent) > self.WINDOW_CASES // 2:
+            return   # refilled by halves: one write (and one wake-up of the server) per many cases
         if not self._sent and (self._proc is None or self._proc.poll() is not None):
             self._start()
         frames, request_bytes, answer_bytes = [], self._request_bytes(), self._answer_bytes()
