@@ -64,6 +64,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(default: the lab file's keep_runs, else 20)")
     group.addoption("--shard", metavar="I/N", default=None,
                     help="keep only the I-th of N slices of the scenario cases (1-based), for CI matrices")
+    group.addoption("--all-artefacts", action="store_true",
+                    help="keep every case's artefacts, a passing model case's request and response too "
+                         "(by default the model keeps them for cases that do not pass)")
     group.addoption("--per-phase-hooks", action="store_true",
                     help="run every case through pytest's per-phase plugins (output capture, logging) even "
                          "on a target whose cases are quicker than they are (the model; harness/quick_protocol.py)")
@@ -375,7 +378,9 @@ class ScenarioItem(pytest.Item):
             pytest.skip(refused)
         self._identity = target.identity   # for the baseline of a case that stopped the system
         _announce_cases(self, target, name)
-        self._artefacts = self.config.stash[_RUN_KEY].case_artefacts(self.case.id)
+        # A model case's files wait for its verdict: kept unless it passes (--all-artefacts: always).
+        hold = _quick_session(self.config) and not self.config.getoption("--all-artefacts")
+        self._artefacts = self.config.stash[_RUN_KEY].case_artefacts(self.case.id, hold=hold)
         attempts = 1 + _infra_retries(self.config)
         for attempt in range(1, attempts + 1):
             self._attempts = attempt
@@ -399,6 +404,15 @@ class ScenarioItem(pytest.Item):
         self._elapsed = time.perf_counter() - started
 
     def runtest(self) -> None:
+        try:
+            self._judge()
+        finally:   # the outcome is final now, and the report not yet made
+            if self.record is not None:
+                self._settle_artefacts(self.record)
+            elif self._artefacts is not None:
+                self._artefacts.settle(keep=True)   # broke before a verdict: keep what there is
+
+    def _judge(self) -> None:
         from harness.errors import BugcheckDetected
         from harness.report.record import case_record
         from harness.verdict.judge import judge
@@ -409,7 +423,7 @@ class ScenarioItem(pytest.Item):
             outcome, message, exc = self._stopped
             outcome, message = _expected_stop(self.case, outcome, message, exc)
             self.record = self._finish(case_record(self.case, name, outcome, message=message,
-                                                   duration_s=self._elapsed))
+                                                   duration_s=self._elapsed), settle=False)
             if isinstance(exc, BugcheckDetected):
                 self.record["bugcheck"] = {"code": exc.code, "step": None}
                 self.record["identity"] = self._identity()
@@ -420,7 +434,8 @@ class ScenarioItem(pytest.Item):
         verdict = judge(self.case, self._result)
         message = "" if verdict.outcome == PASS else verdict.diff()
         self.record = self._finish(case_record(self.case, name, verdict.outcome, result=self._result,
-                                               verdict=verdict, message=message, duration_s=self._elapsed))
+                                               verdict=verdict, message=message, duration_s=self._elapsed),
+                                   settle=False)
         if self._result.bugcheck is not None:   # the model simulated a stop
             self.record["bugcheck"] = {"code": self._result.bugcheck, "step": self._result.bugcheck_step}
         self._compare_with_baseline(verdict.diff())
@@ -457,16 +472,26 @@ class ScenarioItem(pytest.Item):
             self.record.update(outcome=outcome, known_issue=note)
         return message
 
-    def _finish(self, record: dict) -> dict:
-        """Where and how the case ran: worker, host, attempts, and its artefact folder."""
+    def _finish(self, record: dict, settle: bool = True) -> dict:
+        """Where and how the case ran: worker, host, attempts, and (``settle``: the outcome is
+        final) its artefact folder."""
         run = self.config.stash[_RUN_KEY]
         record["worker"] = run.worker_id
         record["host"] = self._host.uri if self._host else None
         record["attempts"] = self._attempts
-        if self._artefacts is not None:
-            files = self._artefacts.files()   # before .dir: handing out the folder makes it list it
-            record["artefacts"] = {"dir": str(self._artefacts.dir), "files": files}
+        if settle:
+            self._settle_artefacts(record)
         return record
+
+    def _settle_artefacts(self, record: dict) -> None:
+        """Files held for the verdict are kept unless the case passed; the record lists them."""
+        from harness.verdict.outcome import PASS
+
+        if self._artefacts is None:
+            return
+        self._artefacts.settle(keep=record["outcome"] != PASS)
+        files = self._artefacts.files()   # before .dir: handing out the folder makes it list it
+        record["artefacts"] = {"dir": str(self._artefacts.dir), "files": files}
 
     def _baseline_changes(self) -> list[str]:
         """Differences from the recorded baseline of this target identity (none recorded: none)."""

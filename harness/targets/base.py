@@ -115,8 +115,12 @@ class CaseArtefacts:
     """One case's artefact folder: request and response bytes, console slice, screenshot,
     dump, guest logs. Created on first use; ``files()`` lists what was written."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, *, hold: bool = False):
+        """``hold``: files given with ``wait=False`` stay in memory until ``settle`` says whether
+        they are kept (the runner keeps a passing model case's request and response only when
+        asked: writing them cost more than the case)."""
         self._dir = Path(directory)
+        self._held: dict[str, bytes] | None = {} if hold else None
         self._made = False   # mkdir once per case, not once per file (thousands of cases a second)
         self._queued: set[str] = set()   # given to the background writer
         # Whether anything but the background writer may have put files in the folder (a path
@@ -131,8 +135,8 @@ class CaseArtefacts:
         return self._dir
 
     @classmethod
-    def for_case(cls, root: Path, case_id: str) -> "CaseArtefacts":
-        return cls(Path(root) / safe_name(case_id))
+    def for_case(cls, root: Path, case_id: str, *, hold: bool = False) -> "CaseArtefacts":
+        return cls(Path(root) / safe_name(case_id), hold=hold)
 
     def path(self, name: str) -> Path:
         """Where the artefact ``name`` goes (the folder is created; the file is not)."""
@@ -154,9 +158,21 @@ class CaseArtefacts:
         if "/" in name or name in ("", ".", ".."):
             raise ValueError(f"artefact name {name!r} must be a plain file name")
         path = self._dir / name
+        if self._held is not None:
+            self._held[name] = bytes(data)
+            return path
         _writer.submit(path, bytes(data))
         self._queued.add(name)
         return path
+
+    def settle(self, keep: bool) -> None:
+        """The held files (see ``hold``) go to the background writer when ``keep``, else are
+        dropped; from now on files are written as they come."""
+        held, self._held = self._held, None
+        if keep and held:
+            for name, data in held.items():
+                _writer.submit(self._dir / name, data)
+                self._queued.add(name)
 
     def write_text(self, name: str, text: str) -> Path:
         path = self.path(name)
