@@ -35,12 +35,17 @@ _PHASE_OPTIONS = ("usepdb", "trace", "setupshow", "setuponly", "setupplan", "run
 
 
 def unknown_phase_plugins(config: pytest.Config) -> list[str]:
-    """Plugins other than the known ones that implement a phase hook (setup, call, teardown)."""
+    """Plugins other than the known ones that implement a phase hook (setup, call, teardown), or
+    that run items themselves (a ``pytest_runtest_protocol`` that is not a wrapper: re-runs)."""
     names = set()
     for hook in _PHASE_HOOKS:
         for impl in getattr(config.pluginmanager.hook, hook).get_hookimpls():
             if impl.plugin_name not in KNOWN_PHASE_PLUGINS:
                 names.add(impl.plugin_name)
+    for impl in config.pluginmanager.hook.pytest_runtest_protocol.get_hookimpls():
+        wraps = impl.hookwrapper or getattr(impl, "wrapper", False)
+        if not wraps and impl.plugin_name != "runner" and impl.function.__module__ != "harness.pytest_plugin":
+            names.add(impl.plugin_name)
     return sorted(names)
 
 

@@ -82,6 +82,23 @@ def test_a_plugin_that_hooks_a_phase_still_sees_every_case(pytester, monkeypatch
     assert len((pytester.path / "phases.txt").read_text().split()) == 10
 
 
+def test_a_plugin_that_runs_items_itself_still_gets_them(pytester, monkeypatch):
+    """A plugin with its own protocol (re-runs, say) is not pre-empted by the quick one."""
+    pytester.makeconftest("""
+        from _pytest.runner import runtestprotocol
+        def pytest_runtest_protocol(item, nextitem):
+            with open("mine.txt", "a") as fh:
+                fh.write(item.name + "\\n")
+            item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+            runtestprotocol(item, nextitem=nextitem)
+            item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+            return True
+    """)
+    seen, *_ = _run(pytester, monkeypatch, True)
+    assert seen == []
+    assert len((pytester.path / "mine.txt").read_text().split()) == 10
+
+
 def test_a_pytest_skip_marker_on_a_case_is_evaluated_as_under_the_full_protocol(pytester, monkeypatch):
     """A scenario tagged ``skip`` becomes pytest's skip marker: that item takes the full protocol."""
     monkeypatch.setattr(EveryOutcomeTarget, "quick_cases", True, raising=False)
