@@ -12,9 +12,12 @@ Prints, in one run, the wall time and cases per second of
 both in the quiet (``-q``) and the live-progress (``-v``, what ``run`` prints by default)
 mode, and what the harness adds per case over that floor.
 
+With ``--before REV`` the same ``clfs-harness run`` of git revision REV (exported to a
+temporary folder, its model built there) is timed too, in turn with the others.
+
 Goal (issue 12): >= 500 cases/s end to end for the 5,000-case matrix.
 
-    .venv/bin/python benchmarks/run_bench.py [--cases 5000] [--repeats 3]
+    .venv/bin/python benchmarks/run_bench.py [--cases 5000] [--repeats 3] [--before main]
 """
 
 from __future__ import annotations
@@ -83,10 +86,20 @@ def timed(cmd: list[str], cwd: Path, env: dict, expect: str) -> tuple[float, flo
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def export_revision(rev: str, dest: Path) -> Path:
+    """The tree of git revision ``rev`` in ``dest`` (``git archive``), its model built there."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    subprocess.run(["make", "-s", "-C", str(dest / "driver_src"), "host-model"], check=True)
+    return dest
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=5000, help="matrix size, a multiple of 100 (default 5000)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each command; the median counts (default 3)")
+    parser.add_argument("--before", metavar="REV",
+                        help="also time `clfs-harness run` as git revision REV has it (e.g. main), side by side")
     args = parser.parse_args(argv)
     if args.cases < 100 or args.cases % 100:
         parser.error("--cases: expected a multiple of 100")
@@ -99,32 +112,45 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ, CLFS_HARNESS_RUN_DIR=str(tmp / "runs"))
         for name in ("CLFS_HARNESS_TARGET", "CLFS_HARNESS_LAB"):   # the model, with every default
             env.pop(name, None)
+        trees = {"clfs-harness run (model)": (ROOT, env)}
+        if args.before:
+            before = export_revision(args.before, Path(tempfile.mkdtemp(prefix="before-", dir=tmp)))
+            trees[f"{args.before}: clfs-harness run"] = (before, dict(env, PYTHONPATH=str(before)))
         passed = f"{args.cases} passed"
         rows = []
         for mode in ("-q", "-v"):
-            ours_cmd = [sys.executable, "-m", "harness.cli", "run", str(matrix), "--target", "model",
-                        f"--results-json={tmp / 'results.json'}", f"--summary-md={tmp / 'summary.md'}",
-                        *(["-q"] if mode == "-q" else [])]
-            floor_cmd = [sys.executable, "-m", "pytest", "test_noop.py", mode, "-p", "no:cacheprovider",
-                         "-p", "no:clfs_harness"]
-            ours, floor = [], []
-            for _ in range(args.repeats):   # interleaved, so a busy moment of the host hits both
-                ours.append(timed(ours_cmd, tmp, env, passed))
-                floor.append(timed(floor_cmd, tmp, env, passed))
-            rows.append((mode, [statistics.median(x) for x in zip(*ours)],
-                         [statistics.median(x) for x in zip(*floor)]))
+            commands = {}
+            for label, (tree, tree_env) in trees.items():
+                commands[label] = ([sys.executable, "-m", "harness.cli", "run", str(matrix), "--target", "model",
+                                    f"--results-json={tmp / 'results.json'}", f"--summary-md={tmp / 'summary.md'}",
+                                    *(["-q"] if mode == "-q" else [])], tree_env)
+            commands["pytest, no-op items"] = ([sys.executable, "-m", "pytest", "test_noop.py", mode,
+                                                "-p", "no:cacheprovider", "-p", "no:clfs_harness"], env)
+            times: dict[str, list] = {label: [] for label in commands}
+            load = [os.getloadavg()[0]]
+            for _ in range(args.repeats):   # interleaved, so a busy moment of the host hits all
+                for label, (cmd, cmd_env) in commands.items():
+                    times[label].append(timed(cmd, tmp, cmd_env, passed))
+                load.append(os.getloadavg()[0])
+            rows.append((mode, {label: [statistics.median(x) for x in zip(*t)] for label, t in times.items()},
+                         load))
 
     n = args.cases
     print(f"{n} cases; median of {args.repeats} interleaved run(s) each; the whole command, "
-          f"wall time and CPU time (children included)")
-    print(f"{'mode':<5}{'':<6}{'clfs-harness run (model)':>26}{'pytest, no-op items':>26}{'harness adds':>16}")
-    for mode, ours, floor in rows:
+          f"wall time and CPU time (children included); load average (1 min) over the runs of each mode")
+    labels = list(rows[0][1])
+    print(f"{'mode':<5}{'':<6}" + "".join(f"{label:>30}" for label in labels) + f"{'harness adds':>16}")
+    for mode, medians, load in rows:
+        floor = medians["pytest, no-op items"]
+        ours = medians[labels[0]]
         for i, clock in enumerate(("wall", "CPU")):
-            print(f"{mode if i == 0 else '':<5}{clock:<6}{ours[i]:>8.2f} s {n / ours[i]:>7,.0f} cases/s"
-                  f"{floor[i]:>9.2f} s {n / floor[i]:>7,.0f} items/s{(ours[i] - floor[i]) / n * 1e6:>9.0f} us/case")
-    rate = n / rows[0][1][0]
+            cells = "".join(f"{m[i]:>10.2f} s {n / m[i]:>7,.0f} /s{'':>6}" for m in medians.values())
+            print(f"{mode if i == 0 else '':<5}{clock:<6}{cells}{(ours[i] - floor[i]) / n * 1e6:>9.0f} us/case")
+        print(f"{'':<11}load average {min(load):.2f} to {max(load):.2f}")
+    rate = n / rows[0][1][labels[0]][0]
     print(f"goal >= {GOAL:,.0f} cases/s (-q, wall): {'met' if rate >= GOAL else 'NOT met'} ({rate:,.0f}); "
-          f"by CPU time {n / rows[0][1][1]:,.0f}; -v wall {n / rows[1][1][0]:,.0f}")
+          f"by CPU time {n / rows[0][1][labels[0]][1]:,.0f}; -v wall {n / rows[1][1][labels[0]][0]:,.0f}; "
+          f"pytest's no-op items: {n / rows[0][1]['pytest, no-op items'][0]:,.0f} items/s (-q, wall)")
     return 0 if rate >= GOAL else 1
 
 

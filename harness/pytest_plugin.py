@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import itertools
 import os
 import time
 from pathlib import Path
@@ -30,6 +31,8 @@ _LAB_KEY = pytest.StashKey[object]()
 _RUN_KEY = pytest.StashKey[object]()
 _BASELINES_KEY = pytest.StashKey[dict]()   # (identity, scenario file) -> its baseline, read once per run
 _RAN_KEY = pytest.StashKey[bool]()
+_ANNOUNCED_KEY = pytest.StashKey[set]()   # targets told which cases come next (Target.expect)
+_QUICK_KEY = pytest.StashKey[bool]()   # the session's cases may use harness/quick_protocol.py
 _CONFIG: list = []     # the session's config, for hooks that are not given it
 
 
@@ -61,6 +64,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(default: the lab file's keep_runs, else 20)")
     group.addoption("--shard", metavar="I/N", default=None,
                     help="keep only the I-th of N slices of the scenario cases (1-based), for CI matrices")
+    group.addoption("--all-artefacts", action="store_true",
+                    help="keep every case's artefacts, a passing model case's request and response too "
+                         "(by default the model keeps them for cases that do not pass)")
+    group.addoption("--per-phase-hooks", action="store_true",
+                    help="run every case through pytest's per-phase plugins (output capture, logging) even "
+                         "on a target whose cases are quicker than they are (the model; harness/quick_protocol.py)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
@@ -171,6 +180,33 @@ def _xdist_workers(config: pytest.Config) -> int | None:
 def _infra_retries(config: pytest.Config) -> int:
     value = config.getoption("--infra-retries")
     return max(0, value if value is not None else config.stash[_LAB_KEY].infra_retries)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """A case of a target whose cases are quicker than pytest's per-phase plugins runs through
+    the same phases and report hooks without those plugins (harness/quick_protocol.py)."""
+    if isinstance(item, ScenarioItem) and _quick_session(item.config):
+        from harness import quick_protocol
+
+        if quick_protocol.item_allows(item):
+            return quick_protocol.run(item, nextitem)
+    return None
+
+
+def _quick_session(config: pytest.Config) -> bool:
+    quick = config.stash.get(_QUICK_KEY, None)
+    if quick is None:
+        from harness import quick_protocol, targets
+
+        try:
+            kind = config.stash[_LAB_KEY].target(target_name(config)).kind
+            quick = bool(targets.target_class(kind).quick_cases)
+        except (HarnessError, ImportError):
+            quick = False
+        quick = quick and not config.getoption("--per-phase-hooks") and quick_protocol.usable(config)
+        config.stash[_QUICK_KEY] = quick
+    return quick
 
 
 def pytest_report_teststatus(report, config):
@@ -341,7 +377,10 @@ class ScenarioItem(pytest.Item):
             self.record = case_record(self.case, name, SKIP, message=refused)
             pytest.skip(refused)
         self._identity = target.identity   # for the baseline of a case that stopped the system
-        self._artefacts = self.config.stash[_RUN_KEY].case_artefacts(self.case.id)
+        _announce_cases(self, target, name)
+        # A model case's files wait for its verdict: kept unless it passes (--all-artefacts: always).
+        hold = _quick_session(self.config) and not self.config.getoption("--all-artefacts")
+        self._artefacts = self.config.stash[_RUN_KEY].case_artefacts(self.case.id, hold=hold)
         attempts = 1 + _infra_retries(self.config)
         for attempt in range(1, attempts + 1):
             self._attempts = attempt
@@ -365,6 +404,15 @@ class ScenarioItem(pytest.Item):
         self._elapsed = time.perf_counter() - started
 
     def runtest(self) -> None:
+        try:
+            self._judge()
+        finally:   # the outcome is final now, and the report not yet made
+            if self.record is not None:
+                self._settle_artefacts(self.record)
+            elif self._artefacts is not None:
+                self._artefacts.settle(keep=True)   # broke before a verdict: keep what there is
+
+    def _judge(self) -> None:
         from harness.errors import BugcheckDetected
         from harness.report.record import case_record
         from harness.verdict.judge import judge
@@ -375,7 +423,7 @@ class ScenarioItem(pytest.Item):
             outcome, message, exc = self._stopped
             outcome, message = _expected_stop(self.case, outcome, message, exc)
             self.record = self._finish(case_record(self.case, name, outcome, message=message,
-                                                   duration_s=self._elapsed))
+                                                   duration_s=self._elapsed), settle=False)
             if isinstance(exc, BugcheckDetected):
                 self.record["bugcheck"] = {"code": exc.code, "step": None}
                 self.record["identity"] = self._identity()
@@ -386,7 +434,8 @@ class ScenarioItem(pytest.Item):
         verdict = judge(self.case, self._result)
         message = "" if verdict.outcome == PASS else verdict.diff()
         self.record = self._finish(case_record(self.case, name, verdict.outcome, result=self._result,
-                                               verdict=verdict, message=message, duration_s=self._elapsed))
+                                               verdict=verdict, message=message, duration_s=self._elapsed),
+                                   settle=False)
         if self._result.bugcheck is not None:   # the model simulated a stop
             self.record["bugcheck"] = {"code": self._result.bugcheck, "step": self._result.bugcheck_step}
         self._compare_with_baseline(verdict.diff())
@@ -423,15 +472,26 @@ class ScenarioItem(pytest.Item):
             self.record.update(outcome=outcome, known_issue=note)
         return message
 
-    def _finish(self, record: dict) -> dict:
-        """Where and how the case ran: worker, host, attempts, and its artefact folder."""
+    def _finish(self, record: dict, settle: bool = True) -> dict:
+        """Where and how the case ran: worker, host, attempts, and (``settle``: the outcome is
+        final) its artefact folder."""
         run = self.config.stash[_RUN_KEY]
         record["worker"] = run.worker_id
         record["host"] = self._host.uri if self._host else None
         record["attempts"] = self._attempts
-        if self._artefacts is not None:
-            record["artefacts"] = {"dir": str(self._artefacts.dir), "files": self._artefacts.files()}
+        if settle:
+            self._settle_artefacts(record)
         return record
+
+    def _settle_artefacts(self, record: dict) -> None:
+        """Files held for the verdict are kept unless the case passed; the record lists them."""
+        from harness.verdict.outcome import PASS
+
+        if self._artefacts is None:
+            return
+        self._artefacts.settle(keep=record["outcome"] != PASS)
+        files = self._artefacts.files()   # before .dir: handing out the folder makes it list it
+        record["artefacts"] = {"dir": str(self._artefacts.dir), "files": files}
 
     def _baseline_changes(self) -> list[str]:
         """Differences from the recorded baseline of this target identity (none recorded: none)."""
@@ -467,6 +527,29 @@ class ScenarioItem(pytest.Item):
     def reportinfo(self):
         # The domain must be the item name: pytest shows "path::domain" with dots turned into "::".
         return self.path, self.case.loc.line - 1, self.name
+
+
+def _announce_cases(item: ScenarioItem, target, name: str) -> None:
+    """Tell the target, once per session, which cases come after this one: the session's items
+    in order, as this process runs them. A pytest-xdist worker does not know which items its
+    controller will hand it next, so it tells nothing."""
+    config = item.config
+    announced = config.stash.setdefault(_ANNOUNCED_KEY, set())
+    if name in announced or hasattr(config, "workerinput"):
+        return
+    announced.add(name)
+    items = item.session.items
+    try:
+        start = items.index(item)
+    except ValueError:
+        return
+
+    def upcoming():
+        for later in itertools.islice(items, start, None):
+            if isinstance(later, ScenarioItem) and name not in later.case.skip_targets:
+                yield later.case
+
+    target.expect(upcoming())
 
 
 def _expected_stop(case: Case, outcome: str, message: str, exc: HarnessError) -> tuple[str, str]:

@@ -58,8 +58,8 @@ class RunContext:
         root = Path(lab.config.run_dir).resolve() / f"run-{stamp}"
         return cls(stamp, root, worker_id, index, count)
 
-    def case_artefacts(self, case_id: str) -> CaseArtefacts:
-        return CaseArtefacts.for_case(self.root / "cases", case_id)
+    def case_artefacts(self, case_id: str, *, hold: bool = False) -> CaseArtefacts:
+        return CaseArtefacts.for_case(self.root / "cases", case_id, hold=hold)
 
 
 def open_target(lab: Lab, name: str, ctx: RunContext):

@@ -35,6 +35,8 @@ def register(subparsers) -> None:
                         help="add the routines and model rules this run exercised to the Markdown summary")
     parser.add_argument("--keep-runs", type=int, metavar="N",
                         help="run folders kept under the artefact folder, this run included (default: lab file, else 20)")
+    parser.add_argument("--all-artefacts", action="store_true",
+                        help="keep a passing model case's request and response too (default: only of cases that do not pass)")
     parser.add_argument("-q", "--quiet", action="store_true", help="one character per case instead of a line")
     parser.set_defaults(func=run)
 
@@ -74,6 +76,8 @@ def pytest_args(args) -> list[str]:
         argv.append("--record-baseline")
     if args.coverage:
         argv.append("--coverage")
+    if args.all_artefacts:
+        argv.append("--all-artefacts")
     return argv
 
 

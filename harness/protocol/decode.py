@@ -114,7 +114,7 @@ def _decode_step(data: bytes, offset: int, step) -> StepResult:
     names = OPS[step.op].outputs
     if output_mask >> len(names):
         raise _bad(f"{where}: output mask 0x{output_mask:X} names outputs {step.op} does not have")
-    if any(v for i, v in enumerate(outputs) if not (output_mask >> i) & 1):
+    if any(map(outputs.__getitem__, _unmarked(output_mask, len(outputs)))):
         raise _bad(f"{where}: values in outputs the mask does not mark")
     if disposition != wire.DISP_RAN and (status or irql or output_mask or elapsed_us):
         raise _bad(f"{where}: a step that did not run carries results")
@@ -129,6 +129,19 @@ def _decode_step(data: bytes, offset: int, step) -> StepResult:
         values.update(lsn.decompose(name, values[name]))
     return StepResult(index=index, op=step.op, disposition=_DISPOSITIONS[disposition], status=status,
                       irql=irql, context=step.context, outputs=values, elapsed_us=elapsed_us)
+
+
+_UNMARKED: dict[tuple[int, int], tuple[int, ...]] = {}
+
+
+def _unmarked(mask: int, count: int) -> tuple[int, ...]:
+    """Output positions ``mask`` does not mark (a handful of masks recur: kept per mask)."""
+    positions = _UNMARKED.get((mask, count))
+    if positions is None:
+        positions = tuple(i for i in range(count) if not (mask >> i) & 1)
+        if len(_UNMARKED) < 4096:
+            _UNMARKED[(mask, count)] = positions
+    return positions
 
 
 def _decode_cleanup(data: bytes, offset: int) -> CleanupSummary:

@@ -22,10 +22,21 @@ _SAVE = struct.Struct(wire.SAVE.fmt)
 _MASK64 = (1 << 64) - 1
 
 
+_LAYOUTS: dict[str, dict] = {}   # op name -> its layout (the op table is fixed: built once per op)
+_OUTPUT_INDEX: dict[str, dict[str, int]] = {}   # op name -> output name -> its index
+
+
 def _layout(op) -> dict:
     """Where each param goes (from the op's one declaration, ``Op.wire``): "value" is the 64-bit
     field (may be a register); "args" fill arg[0..]; "str" the string; "list"/"list2" the int64
-    lists; "slot"/"slot2" object slots."""
+    lists; "slot"/"slot2" object slots. Do not modify the dict: it is shared."""
+    layout = _LAYOUTS.get(op.name)
+    if layout is None:
+        layout = _LAYOUTS[op.name] = _make_layout(op)
+    return layout
+
+
+def _make_layout(op) -> dict:
     w = op.wire
     fields = {"slot": w.slot, "slot2": w.slot2, "value": w.value, "str": w.str,
               "list": w.list, "list2": w.list2}
@@ -164,11 +175,11 @@ def encode_request(case: Case, *, scratch: str) -> bytes:
     for step in case.steps:
         internal = {"seed": seed, "record_index": appends}
         records.append(_encode_step(step, slots, regs, payload, scratch, internal))
-        record_bytes += _record_bytes(step)
-        if record_bytes > wire.MAX_REQUEST_RECORD_BYTES:
-            raise _fail(step, f"records add up to {record_bytes} bytes, more than the "
-                              f"{wire.MAX_REQUEST_RECORD_BYTES} one request may append")
         if _appends_a_record(step):
+            record_bytes += _record_bytes(step)
+            if record_bytes > wire.MAX_REQUEST_RECORD_BYTES:
+                raise _fail(step, f"records add up to {record_bytes} bytes, more than the "
+                                  f"{wire.MAX_REQUEST_RECORD_BYTES} one request may append")
             appends += 1
 
     if len(payload.buf) > wire.MAX_PAYLOAD:
@@ -287,7 +298,9 @@ def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch
         else:
             raise _fail(step, f"{param} takes a saved LSN (${{name}}), got {raw!r}")
 
-    outputs = {name: i for i, name in enumerate(op.outputs)}
+    outputs = _OUTPUT_INDEX.get(op.name)
+    if outputs is None:
+        outputs = _OUTPUT_INDEX[op.name] = {name: i for i, name in enumerate(op.outputs)}
     save_offset = 0
     if step.save:
         if len(step.save) > wire.MAX_SAVES:

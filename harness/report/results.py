@@ -7,7 +7,6 @@ reader never sees half a file. The layout is documented by ``results.schema.json
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from harness import __version__
 from harness.files import write_text_atomic
+from harness.report.json_text import dumps_indent2_sorted
 from harness.verdict.outcome import OUTCOMES, SKIP
 
 SCHEMA_VERSION = 2
@@ -75,7 +75,7 @@ class ResultsCollector:
             for path in baseline.record(results["cases"], root):
                 self.written.append(f"baseline: {path}")
         if self.json_path:
-            write_text_atomic(self.json_path, json.dumps(results, indent=2, sort_keys=True) + "\n")
+            write_text_atomic(self.json_path, dumps_indent2_sorted(results) + "\n")
             self.written.append(f"results: {self.json_path}")
         from harness.report.summary import render_markdown
 

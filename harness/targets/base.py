@@ -24,6 +24,7 @@ import re
 import shutil
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from harness.errors import InfraError
@@ -114,23 +115,38 @@ class CaseArtefacts:
     """One case's artefact folder: request and response bytes, console slice, screenshot,
     dump, guest logs. Created on first use; ``files()`` lists what was written."""
 
-    def __init__(self, directory: Path):
-        self.dir = Path(directory)
+    def __init__(self, directory: Path, *, hold: bool = False):
+        """``hold``: files given with ``wait=False`` stay in memory until ``settle`` says whether
+        they are kept (the runner keeps a passing model case's request and response only when
+        asked: writing them cost more than the case)."""
+        self._dir = Path(directory)
+        self._held: dict[str, bytes] | None = {} if hold else None
         self._made = False   # mkdir once per case, not once per file (thousands of cases a second)
         self._queued: set[str] = set()   # given to the background writer
+        # Whether anything but the background writer may have put files in the folder (a path
+        # or the folder was handed out): only then does files() list the folder, a directory
+        # read per case that, with the writer thread busy, cost more than a model case.
+        self._shared = False
+
+    @property
+    def dir(self) -> Path:
+        """The folder (handing it out means files() must look into it)."""
+        self._shared = True
+        return self._dir
 
     @classmethod
-    def for_case(cls, root: Path, case_id: str) -> "CaseArtefacts":
-        return cls(Path(root) / safe_name(case_id))
+    def for_case(cls, root: Path, case_id: str, *, hold: bool = False) -> "CaseArtefacts":
+        return cls(Path(root) / safe_name(case_id), hold=hold)
 
     def path(self, name: str) -> Path:
         """Where the artefact ``name`` goes (the folder is created; the file is not)."""
         if "/" in name or name in ("", ".", ".."):
             raise ValueError(f"artefact name {name!r} must be a plain file name")
         if not self._made:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            self._dir.mkdir(parents=True, exist_ok=True)
             self._made = True
-        return self.dir / name
+        self._shared = True
+        return self._dir / name
 
     def write_bytes(self, name: str, data: bytes, *, wait: bool = True) -> Path:
         """Write the artefact ``name``. ``wait=False``: hand it to the background writer and
@@ -141,10 +157,22 @@ class CaseArtefacts:
             return path
         if "/" in name or name in ("", ".", ".."):
             raise ValueError(f"artefact name {name!r} must be a plain file name")
-        path = self.dir / name
+        path = self._dir / name
+        if self._held is not None:
+            self._held[name] = bytes(data)
+            return path
         _writer.submit(path, bytes(data))
         self._queued.add(name)
         return path
+
+    def settle(self, keep: bool) -> None:
+        """The held files (see ``hold``) go to the background writer when ``keep``, else are
+        dropped; from now on files are written as they come."""
+        held, self._held = self._held, None
+        if keep and held:
+            for name, data in held.items():
+                _writer.submit(self._dir / name, data)
+                self._queued.add(name)
 
     def write_text(self, name: str, text: str) -> Path:
         path = self.path(name)
@@ -158,8 +186,10 @@ class CaseArtefacts:
 
     def files(self) -> list[str]:
         """The artefacts written, and those the background writer has yet to write."""
+        if not self._shared:
+            return sorted(self._queued)
         try:  # scandir: the entry's type comes with the listing, no stat per file
-            with os.scandir(self.dir) as entries:
+            with os.scandir(self._dir) as entries:
                 found = {entry.name for entry in entries if entry.is_file()}
         except (FileNotFoundError, NotADirectoryError):
             found = set()
@@ -180,6 +210,9 @@ class Target(abc.ABC):
     uses_vm: bool = False
     # How this target can restart its guest between a scenario's phases (``restart: {how: ...}``).
     restarts: frozenset[str] = frozenset()
+    # True when a case takes well under a millisecond and prints and logs nothing (the model):
+    # the runner then leaves out pytest's per-phase plugins, which cost more than such a case.
+    quick_cases: bool = False
 
     def __init__(self, config=None, *, built: dict | None = None, worker: str = "w0",
                  options: dict | None = None):
@@ -206,6 +239,11 @@ class Target(abc.ABC):
         Raises InfraError when the lab broke, ProtocolError on bad bytes, BugcheckDetected
         and GuestTimeout when the guest crashed or hung (artefacts saved before raising).
         """
+
+    def expect(self, cases: Iterable[Case]) -> None:
+        """A hint from the runner: these cases come next, in this order (lazily produced; the
+        first is the one about to run). A target may start them early; each result is still
+        taken with ``execute``, which runs any case, announced or not, in any order."""
 
     def refuses(self, case: Case) -> str | None:
         """Why this target cannot run ``case`` (a restart it cannot do, a verdict it cannot give

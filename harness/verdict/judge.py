@@ -211,8 +211,16 @@ def _describe_expectation(expect: Expectation) -> str:
     return {"success": "success (NT_SUCCESS)", "failure": "failure (not NT_SUCCESS)", "any": "any status"}[expect.status]
 
 
+_STATUS_TEXT: dict[int, str] = {}
+
+
 def _describe_status(status: int) -> str:
-    return f"{ntstatus.status_name(status)} (0x{status:08X})"
+    text = _STATUS_TEXT.get(status)
+    if text is None:
+        text = f"{ntstatus.status_name(status)} (0x{status:08X})"
+        if len(_STATUS_TEXT) < 4096:   # a few statuses recur in every case
+            _STATUS_TEXT[status] = text
+    return text
 
 
 def _describe_disposition(result: StepResult) -> str:

@@ -112,3 +112,86 @@ def test_the_model_answer_is_read_whole_and_a_broken_frame_stops_the_server(tmp_
         assert target._proc is None   # stopped; the next case starts a new one
     finally:
         target.close()
+
+
+def test_the_folder_is_read_for_the_list_only_when_something_else_may_have_written_there(tmp_path, monkeypatch):
+    from harness.targets.base import flush_artefacts
+
+    reads = []
+    real = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: reads.append(path) or real(path))
+    quiet = CaseArtefacts(tmp_path / "quiet")
+    quiet.write_bytes("request.bin", b"q", wait=False)
+    assert quiet.files() == ["request.bin"] and reads == []
+    flush_artefacts()
+    shared = CaseArtefacts(tmp_path / "shared")
+    shared.write_bytes("request.bin", b"q", wait=False)
+    flush_artefacts()
+    (shared.dir / "dump.dmp").write_bytes(b"d")   # a collector given the folder writes in it
+    assert shared.files() == ["dump.dmp", "request.bin"] and len(reads) == 1
+    phase = CaseArtefacts(tmp_path / "phased")
+    from harness.targets.phases import PhaseArtefacts
+
+    PhaseArtefacts(phase, 2).write_bytes("request.bin", b"q")
+    assert phase.files() == ["phase2-request.bin"]
+
+
+class QuickConstant(Constant):
+    """A target as quick as the model: its request and response wait for the verdict."""
+    name = "quick"
+    quick_cases = True
+
+    def execute(self, case, artefacts=None):
+        if artefacts is not None:
+            artefacts.write_bytes("request.bin", case.id.encode(), wait=False)
+            artefacts.write_bytes("response.bin", b"r", wait=False)
+        return super().execute(case, artefacts)
+
+
+def _artefacts_by_case(pytester, *options):
+    import json
+
+    result = pytester.runpytest("--target", "quick", "--results-json", "results.json", "-p", "no:cacheprovider",
+                                *options)
+    cases = json.loads((pytester.path / "results.json").read_text())["cases"]
+    return result, {c["id"].split("::")[1]: c for c in cases}
+
+
+def test_a_passing_quick_case_keeps_no_files_and_a_failing_one_keeps_them(pytester, monkeypatch):
+    monkeypatch.setitem(targets._TARGETS, "quick", f"{__name__}:QuickConstant")
+    pytester.makefile(".scenario.yaml", two="""\
+name: passes
+description: d
+steps:
+  - create_log: {name: log}
+---
+name: fails
+description: d
+steps:
+  - create_log: {name: log}
+    expect: STATUS_INVALID_PARAMETER
+""")
+    result, cases = _artefacts_by_case(pytester)
+    result.assert_outcomes(passed=1, failed=1)
+    assert cases["passes"]["artefacts"]["files"] == []
+    assert not os.path.exists(cases["passes"]["artefacts"]["dir"])
+    assert cases["fails"]["artefacts"]["files"] == ["request.bin", "response.bin"]
+    with open(os.path.join(cases["fails"]["artefacts"]["dir"], "request.bin"), "rb") as fh:
+        assert fh.read() == cases["fails"]["id"].encode()
+    _result, cases = _artefacts_by_case(pytester, "--all-artefacts")
+    assert cases["passes"]["artefacts"]["files"] == ["request.bin", "response.bin"]
+    assert os.path.isfile(os.path.join(cases["passes"]["artefacts"]["dir"], "response.bin"))
+
+
+def test_a_quick_case_that_fails_only_against_its_baseline_keeps_its_files(pytester, monkeypatch):
+    """The files wait for the final outcome, which the baseline comparison may still change."""
+    monkeypatch.setitem(targets._TARGETS, "quick", f"{__name__}:QuickConstant")
+    monkeypatch.setattr(Constant, "STATUS", 0)
+    pytester.makefile(".scenario.yaml", grid=MATRIX)
+    _artefacts_by_case(pytester, "--record-baseline")[0].assert_outcomes(passed=3)
+    monkeypatch.setattr(Constant, "STATUS", 0xC000000D)
+    result, cases = _artefacts_by_case(pytester)
+    result.assert_outcomes(failed=3)
+    for case in cases.values():
+        assert case["outcome"] == "FAIL" and case["artefacts"]["files"] == ["request.bin", "response.bin"]
+        assert os.path.isfile(os.path.join(case["artefacts"]["dir"], "request.bin"))
