@@ -383,8 +383,11 @@ static ct_status add_containers(ct_model *m, ct_call *c, ct_out *out, uint32_t c
         return CT_STATUS_INVALID_PARAMETER;      /* cContainers: number of paths; model choice */
     if ((s = container_size_for(st, (uint64_t)c->value, &size)) != CT_STATUS_SUCCESS)
         return s;
+    /* RULE: a log holds at most 1023 containers (KERNEL_CONTRACT_EVIDENCE.md, Containers: libfsclfs;
+     * ClfsMgmtSetLogFileSize.md sizes a log in "2 to 1023" containers). A set that would pass it is
+     * refused whole; status: model choice (STATUS_LOG_CONTAINER_LIMIT_EXCEEDED, ntstatus.h). */
     if ((uint64_t)st->containers + count > CT_MODEL_MAX_CONTAINERS)
-        return CT_STATUS_LOG_CONTAINER_LIMIT_EXCEEDED;   /* the limit: ct_model.h; status: model choice */
+        return CT_STATUS_LOG_CONTAINER_LIMIT_EXCEEDED;
     if ((uint64_t)m->container_count + count > CT_MODEL_CONTAINER_TABLE)
         return CT_STATUS_INSUFFICIENT_RESOURCES;         /* the model's table, not a CLFS rule */
     /* RULE: the set is added atomically (ClfsAddLogContainerSet.md): all checks above first. */
@@ -1264,9 +1267,10 @@ static ct_status remove_containers(ct_model *m, ct_call *c, uint32_t count, int 
         staying += (uint32_t)(!named && !m->containers[ct_model_container_at(m, stream, pos)].pending_delete);
     }
     /* RULE: "You can only shrink the log until it holds only one container." (Microsoft, "Log
-     * storage", CLFS user-mode documentation: previous-versions/windows/desktop/clfs/log-storage).
-     * Removing the last containers is refused; status: model choice (the user-mode name for "cannot
-     * delete", STATUS_LOG_CANT_DELETE). */
+     * storage", the CLFS user-mode documentation: learn.microsoft.com/previous-versions/windows/
+     * desktop/clfs/log-storage; the kernel pages, ClfsRemoveLogContainer.md and
+     * ClfsRemoveLogContainerSet.md, are silent.) Removing the last containers is refused; status:
+     * model choice (the user-mode name for "cannot delete", STATUS_LOG_CANT_DELETE). */
     if (staying == 0)
         return CT_STATUS_LOG_CANT_DELETE;
     /* Apply: inactive containers go now, active ones are marked (lazy removal), highest position
