@@ -240,6 +240,40 @@ static void set_names(ct_call *c, const UNICODE_STRING *paths, ULONG count)
     c->set_name_chars = g_set_chars;
 }
 
+/* The log and the one container path of ClfsAdd/RemoveLogContainer: a live log, an NT or %BLF% name,
+ * which becomes the call's string. */
+static NTSTATUS one_container(ct_call *c, PLOG_FILE_OBJECT plfoLog, PUNICODE_STRING path, sx_log **l)
+{
+    NTSTATUS status;
+    if (!NT_SUCCESS(status = live_log(plfoLog, l)))
+        return status;
+    if (!NT_SUCCESS(status = container_name(path, "puszContainerPath")))
+        return status;
+    if (!set_str(c, path->Buffer, path->Length / sizeof(WCHAR)))
+        return STATUS_INSUFFICIENT_RESOURCES;
+    c->obj = &(*l)->slot;
+    return STATUS_SUCCESS;
+}
+
+/* The log and the names of a container set (ClfsAdd/RemoveLogContainerSet): a live log, an array
+ * when the set is not empty, each name an NT or %BLF% path; the names become the call's set_names. */
+static NTSTATUS container_set(ct_call *c, PLOG_FILE_OBJECT plfoLog, USHORT count, PUNICODE_STRING paths,
+                              const char *array, const char *element, sx_log **l)
+{
+    NTSTATUS status;
+    USHORT i;
+    if (!NT_SUCCESS(status = live_log(plfoLog, l)))
+        return status;
+    if (count && paths == NULL)
+        return cs_violation(CS_POINTER, array, NULL, 0, 0);
+    for (i = 0; i < count; i++)
+        if (!NT_SUCCESS(status = container_name(&paths[i], element)))
+            return status;
+    set_names(c, paths, count);
+    c->obj = &(*l)->slot;
+    return STATUS_SUCCESS;
+}
+
 /* ---- logs ---------------------------------------------------------------------------------- */
 
 NTSTATUS NTAPI ClfsCreateLogFile(PLOG_FILE_OBJECT *pplfoLog, PUNICODE_STRING puszLogFileName,
@@ -348,13 +382,8 @@ NTSTATUS NTAPI ClfsAddLogContainer(PLOG_FILE_OBJECT plfoLog, PULONGLONG pcbConta
 
     sx_begin("ClfsAddLogContainer");
     c = new_call(CT_OP_ADD_CONTAINER);
-    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+    if (!NT_SUCCESS(status = one_container(c, plfoLog, puszContainerPath, &l)))
         return status;
-    if (!NT_SUCCESS(status = container_name(puszContainerPath, "puszContainerPath")))
-        return status;
-    if (!set_str(c, puszContainerPath->Buffer, puszContainerPath->Length / sizeof(WCHAR)))
-        return STATUS_INSUFFICIENT_RESOURCES;
-    c->obj = &l->slot;
     /* pcbContainer may be NULL once the log has a container: "the same size" (ClfsAddLogContainer.md). */
     c->value = pcbContainer ? (int64_t)*pcbContainer
                             : (int64_t)g_model.streams[((ct_model_log *)l->slot.handle)->stream].container_size;
@@ -371,19 +400,12 @@ NTSTATUS NTAPI ClfsAddLogContainerSet(PLOG_FILE_OBJECT plfoLog, USHORT cContaine
     ct_out out;
     sx_log *l;
     NTSTATUS status;
-    USHORT i;
 
     sx_begin("ClfsAddLogContainerSet");
     c = new_call(CT_OP_ADD_CONTAINER_SET);
-    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+    if (!NT_SUCCESS(status = container_set(c, plfoLog, cContainers, rguszContainerPath, "rguszContainerPath",
+                                           "rguszContainerPath[i]", &l)))
         return status;
-    if (cContainers && rguszContainerPath == NULL)
-        return cs_violation(CS_POINTER, "rguszContainerPath", NULL, 0, 0);
-    for (i = 0; i < cContainers; i++)
-        if (!NT_SUCCESS(status = container_name(&rguszContainerPath[i], "rguszContainerPath[i]")))
-            return status;
-    set_names(c, rguszContainerPath, cContainers);
-    c->obj = &l->slot;
     c->step.arg[0] = cContainers;
     c->value = pcbContainer ? (int64_t)*pcbContainer
                             : (int64_t)g_model.streams[((ct_model_log *)l->slot.handle)->stream].container_size;
@@ -1025,13 +1047,8 @@ NTSTATUS NTAPI ClfsRemoveLogContainer(PLOG_FILE_OBJECT plfoLog, PUNICODE_STRING 
 
     sx_begin("ClfsRemoveLogContainer");
     c = new_call(CT_OP_REMOVE_CONTAINER);
-    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+    if (!NT_SUCCESS(status = one_container(c, plfoLog, puszContainerPath, &l)))
         return status;
-    if (!NT_SUCCESS(status = container_name(puszContainerPath, "puszContainerPath")))
-        return status;
-    if (!set_str(c, puszContainerPath->Buffer, puszContainerPath->Length / sizeof(WCHAR)))
-        return STATUS_INSUFFICIENT_RESOURCES;
-    c->obj = &l->slot;
     c->step.arg[1] = fForce ? 1u : 0u;
     return model_call(c, &out, NULL);
 }
@@ -1043,19 +1060,12 @@ NTSTATUS NTAPI ClfsRemoveLogContainerSet(PLOG_FILE_OBJECT plfoLog, USHORT cConta
     ct_out out;
     sx_log *l;
     NTSTATUS status;
-    USHORT i;
 
     sx_begin("ClfsRemoveLogContainerSet");
     c = new_call(CT_OP_REMOVE_CONTAINER_SET);
-    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+    if (!NT_SUCCESS(status = container_set(c, plfoLog, cContainers, rgwszContainerPath, "rgwszContainerPath",
+                                           "rgwszContainerPath[i]", &l)))
         return status;
-    if (cContainers && rgwszContainerPath == NULL)
-        return cs_violation(CS_POINTER, "rgwszContainerPath", NULL, 0, 0);
-    for (i = 0; i < cContainers; i++)
-        if (!NT_SUCCESS(status = container_name(&rgwszContainerPath[i], "rgwszContainerPath[i]")))
-            return status;
-    set_names(c, rgwszContainerPath, cContainers);
-    c->obj = &l->slot;
     c->list_count = cContainers;
     c->step.arg[0] = fForce ? 1u : 0u;
     return model_call(c, &out, NULL);

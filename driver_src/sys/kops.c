@@ -170,37 +170,53 @@ static ct_status k_add_container(void *ctx, ct_call *c, ct_out *out)
     return status;
 }
 
-static ct_status k_add_container_set(void *ctx, ct_call *c, ct_out *out)
-{
-    ULONG count = c->step.arg[0], per = CT_NAME_CHARS, i;
-    ULONGLONG size = (ULONGLONG)c->value;
+/* A set of the log's default container names <log>_c<n> (ct_default_container_path), in NT form:
+ * n is seq_base + i for a set being added, the listed number for one being removed. The array and
+ * its names come from nonpaged pool; free them with free_container_names. */
+typedef struct container_names {
     UNICODE_STRING *paths;
     WCHAR *names;
-    NTSTATUS status;
-    (void)ctx;
+} container_names;
+
+static VOID free_container_names(container_names *set)
+{
+    if (set->names) ct_pool_free(set->names);
+    if (set->paths) ct_pool_free(set->paths);
+}
+
+static NTSTATUS default_container_names(const ct_call *c, ULONG count, BOOLEAN listed, container_names *set)
+{
+    ULONG per = CT_NAME_CHARS, i;
     /* count <= CT_MAX_CONTAINER_SET (validated); at least one element so the call sees an array */
-    paths = ct_pool_alloc(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * sizeof(UNICODE_STRING));
-    names = ct_pool_alloc(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * per * sizeof(WCHAR));
-    if (paths == NULL || names == NULL) {
-        status = STATUS_INSUFFICIENT_RESOURCES;
-        goto cleanup;
-    }
+    set->paths = ct_pool_alloc(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * sizeof(UNICODE_STRING));
+    set->names = ct_pool_alloc(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * per * sizeof(WCHAR));
+    if (set->paths == NULL || set->names == NULL)
+        return STATUS_INSUFFICIENT_RESOURCES;
     for (i = 0; i < count; i++) {
         uint16_t tmp[CT_CALL_STR_CHARS + 1];
-        ULONG n = ct_default_container_path(c->obj, c->seq_base + i, tmp, CT_CALL_STR_CHARS + 1);
-        if (n == 0 || !make_name(&paths[i], names + (SIZE_T)i * per, per, "", tmp, n)) {
-            status = STATUS_NAME_TOO_LONG;
-            goto cleanup;
-        }
+        uint32_t number = listed ? (uint32_t)c->list[i] : c->seq_base + i;
+        ULONG n = ct_default_container_path(c->obj, number, tmp, CT_CALL_STR_CHARS + 1);
+        if (n == 0 || !make_name(&set->paths[i], set->names + (SIZE_T)i * per, per, "", tmp, n))
+            return STATUS_NAME_TOO_LONG;
     }
-    status = ClfsAddLogContainerSet(log_of(c->obj), (USHORT)count, &size, paths);
+    return STATUS_SUCCESS;
+}
+
+static ct_status k_add_container_set(void *ctx, ct_call *c, ct_out *out)
+{
+    ULONG count = c->step.arg[0];
+    ULONGLONG size = (ULONGLONG)c->value;
+    container_names set = {NULL, NULL};
+    NTSTATUS status;
+    (void)ctx;
+    status = default_container_names(c, count, FALSE, &set);
+    if (NT_SUCCESS(status))
+        status = ClfsAddLogContainerSet(log_of(c->obj), (USHORT)count, &size, set.paths);
     if (NT_SUCCESS(status)) {
         out->v[CT_OUT_CONTAINER_SIZE] = size;
         out->mask = 1;
     }
-cleanup:
-    if (names) ct_pool_free(names);
-    if (paths) ct_pool_free(paths);
+    free_container_names(&set);
     return status;
 }
 
@@ -578,29 +594,14 @@ static ct_status k_remove_container(void *ctx, ct_call *c, ct_out *out)
 /* The set names the default containers <log>_c<n> of the listed n (at most CT_MAX_LIST). */
 static ct_status k_remove_container_set(void *ctx, ct_call *c, ct_out *out)
 {
-    ULONG count = c->list_count, per = CT_NAME_CHARS, i;
-    UNICODE_STRING *paths;
-    WCHAR *names;
+    container_names set = {NULL, NULL};
     NTSTATUS status;
     (void)ctx; (void)out;
-    paths = ct_pool_alloc(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * sizeof(UNICODE_STRING));
-    names = ct_pool_alloc(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * per * sizeof(WCHAR));
-    if (paths == NULL || names == NULL) {
-        status = STATUS_INSUFFICIENT_RESOURCES;
-        goto cleanup;
-    }
-    for (i = 0; i < count; i++) {
-        uint16_t tmp[CT_CALL_STR_CHARS + 1];
-        ULONG n = ct_default_container_path(c->obj, (uint32_t)c->list[i], tmp, CT_CALL_STR_CHARS + 1);
-        if (n == 0 || !make_name(&paths[i], names + (SIZE_T)i * per, per, "", tmp, n)) {
-            status = STATUS_NAME_TOO_LONG;
-            goto cleanup;
-        }
-    }
-    status = ClfsRemoveLogContainerSet(log_of(c->obj), (USHORT)count, paths, c->step.arg[0] ? TRUE : FALSE);
-cleanup:
-    if (names) ct_pool_free(names);
-    if (paths) ct_pool_free(paths);
+    status = default_container_names(c, c->list_count, TRUE, &set);
+    if (NT_SUCCESS(status))
+        status = ClfsRemoveLogContainerSet(log_of(c->obj), (USHORT)c->list_count, set.paths,
+                                           c->step.arg[0] ? TRUE : FALSE);
+    free_container_names(&set);
     return status;
 }
 
