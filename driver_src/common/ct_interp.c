@@ -153,6 +153,7 @@ static uint32_t check_args(ct_interp *st, const ct_step *s)
         }
         break;
     case CT_OP_CREATE_SCAN_CONTEXT:
+    case CT_OP_REINIT_SCAN_CONTEXT:
         if (s->arg[2] != CT_SCAN_FORWARD && s->arg[2] != CT_SCAN_BACKWARD)
             return CT_REJ_ARG;
         break;

@@ -125,6 +125,8 @@ static void gen_step(gen *g, const uint8_t *b)
                                spec->slot_use == CT_USE_AREA ? CT_KIND_AREA :
                                spec->slot_use == CT_USE_READ ? CT_KIND_READ : CT_KIND_SCAN, b[3]);
         if (s->slot == CT_NO_SLOT) return;
+        if (spec->slot2_use == CT_USE_LOG && (s->slot2 = pick_slot(g, CT_KIND_LOG, b[4])) == CT_NO_SLOT)
+            return;   /* reinit_scan_context names its log too */
     }
     switch (op) {
     case CT_OP_CREATE_LOG: {
@@ -214,6 +216,7 @@ static void gen_step(gen *g, const uint8_t *b)
         s->arg[0] = b[5] & 1u;
         break;
     case CT_OP_CREATE_SCAN_CONTEXT:
+    case CT_OP_REINIT_SCAN_CONTEXT:
         s->arg[0] = b[4] % 4u;                 /* cFromContainer */
         s->arg[1] = b[5] % 4u;                 /* cContainers, 0 included (refused by the model) */
         s->arg[2] = b[6] & 1u ? CT_SCAN_BACKWARD : CT_SCAN_FORWARD;

@@ -1337,6 +1337,31 @@ static ct_status op_create_scan_context(void *ctx, ct_call *c, ct_out *out)
     return CT_STATUS_SUCCESS;
 }
 
+static ct_status op_reinit_scan_context(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_scan *sc = (ct_model_scan *)c->obj->handle;
+    uint32_t mode = c->step.arg[2] | CT_SCAN_INIT;
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    if (sc == NULL || !sc->live)
+        return CT_STATUS_INVALID_HANDLE;         /* model choice */
+    /* RULE: a CLFS_SCAN_CONTEXT passed to ClfsCreateScanContext again needs CLFS_SCAN_INIT and one
+     * and only one direction flag; the next ClfsScanLogContainers "will behave as if it were being
+     * called for the first time after the creation of the scan context" (ClfsCreateScanContext.md,
+     * eScanMode). Statuses: model choice. */
+    if ((mode & (CT_SCAN_FORWARD | CT_SCAN_BACKWARD)) == (CT_SCAN_FORWARD | CT_SCAN_BACKWARD) ||
+        !(mode & (CT_SCAN_FORWARD | CT_SCAN_BACKWARD)) || c->step.arg[1] == 0)
+        return CT_STATUS_INVALID_PARAMETER;
+    sc->stream = log_of(m, c->obj2)->stream;
+    sc->start = c->step.arg[0];
+    sc->count = c->step.arg[1];
+    sc->started = 0;
+    sc->returned = 0;
+    return CT_STATUS_SUCCESS;
+}
+
 static ct_status op_scan_containers(void *ctx, ct_call *c, ct_out *out)
 {
     ct_model *m = M(ctx);

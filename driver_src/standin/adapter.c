@@ -1088,6 +1088,34 @@ static NTSTATUS live_scan(PCLFS_SCAN_CONTEXT p, BOOLEAN closing, sx_scan **out)
     return cs_violation(CS_LIVE_SCAN, "pcxScan", NULL, 0, (ULONGLONG)(ULONG_PTR)p);
 }
 
+/* A context this stand-in set up, passed again (CLFS_SCAN_INIT): the model's reinit. */
+static NTSTATUS reinit_scan(ct_call *c, sx_scan *sc, sx_log *l, ULONG from, ULONG count, CLFS_SCAN_MODE mode)
+{
+    ct_out out;
+    NTSTATUS status;
+    if (count > SX_SCAN_INFO)
+        return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limit, not CLFS's */
+    if (!(mode & CLFS_SCAN_INIT))
+        return STATUS_INVALID_PARAMETER;        /* the model's rule: a context passed again needs INIT */
+    c->step.op = CT_OP_REINIT_SCAN_CONTEXT;
+    c->step.slot = (uint16_t)(sc - g_scans);
+    c->obj = &sc->slot;
+    c->obj2 = &l->slot;
+    c->step.arg[0] = from;
+    c->step.arg[1] = count;
+    c->step.arg[2] = (uint32_t)(mode & (CLFS_SCAN_FORWARD | CLFS_SCAN_BACKWARD));
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status)) {
+        sc->log = l;
+        sc->user->plfoLog = (PLOG_FILE_OBJECT)l;
+        sc->user->cIndex = from;
+        sc->user->cContainers = count;
+        sc->user->cContainersReturned = 0;
+        sc->user->eScanMode = mode;
+    }
+    return status;
+}
+
 NTSTATUS NTAPI ClfsCreateScanContext(PLOG_FILE_OBJECT plfoLog, ULONG cFromContainer, ULONG cContainers,
                                      CLFS_SCAN_MODE eScanMode, PCLFS_SCAN_CONTEXT pcxScan)
 {
@@ -1104,6 +1132,9 @@ NTSTATUS NTAPI ClfsCreateScanContext(PLOG_FILE_OBJECT plfoLog, ULONG cFromContai
         return status;
     if (pcxScan == NULL)
         return cs_violation(CS_POINTER, "pcxScan", NULL, 0, 0);
+    for (i = 0; i < CT_MAX_SLOTS; i++)
+        if (g_scans[i].state == SX_LIVE && g_scans[i].user == pcxScan)
+            return reinit_scan(c, &g_scans[i], l, cFromContainer, cContainers, eScanMode);
     for (i = 0; i < CT_MAX_SLOTS && sc == NULL; i++)
         if (g_scans[i].state != SX_LIVE)
             sc = &g_scans[i];

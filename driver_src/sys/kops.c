@@ -626,6 +626,18 @@ static ct_status k_create_scan_context(void *ctx, ct_call *c, ct_out *out)
     return status;
 }
 
+/* The same caller's structure passed again: "the CLFS_SCAN_INIT flag must be set. Also, one and only
+ * one of the direction flags" (ClfsCreateScanContext.md, eScanMode). */
+static ct_status k_reinit_scan_context(void *ctx, ct_call *c, ct_out *out)
+{
+    PCLFS_SCAN_CONTEXT scan = (PCLFS_SCAN_CONTEXT)c->obj->handle;
+    (void)ctx; (void)out;
+    if (scan == NULL)
+        return STATUS_INVALID_HANDLE;
+    return ClfsCreateScanContext(log_of(c->obj2), c->step.arg[0], c->step.arg[1],
+                                 (CLFS_SCAN_MODE)(CLFS_SCAN_INIT | c->step.arg[2]), scan);
+}
+
 static ct_status k_scan_containers(void *ctx, ct_call *c, ct_out *out)
 {
     PCLFS_SCAN_CONTEXT scan = (PCLFS_SCAN_CONTEXT)c->obj->handle;

@@ -385,6 +385,15 @@ OPS: dict[str, Op] = {op.name: op for op in (
         Param("mode", "enum", default="forward", choices=SCAN_MODES, doc="eScanMode: a direction, or close"),
     ), outputs=SCAN_OUTPUTS, code=31, wire=Wire(slot="scan", args=("mode",)),
        doc="Describe the next containers of the scan (or close the scan context)."),
+    Op("reinit_scan_context", "ClfsCreateScanContext", (
+        _scan_ref(),
+        _log_ref(),
+        Param("start", "u32", default=0, doc="cFromContainer: index of the first container to scan"),
+        Param("count", "u32", default=1, doc="cContainers: containers each scan_containers returns"),
+        Param("direction", "enum", default="forward", choices=SCAN_DIRECTIONS,
+              doc="the direction flag sent with CLFS_SCAN_INIT"),
+    ), code=35, wire=Wire(slot="scan", slot2="log", args=("start", "count", "direction")),
+       doc="Reuse a scan context: ClfsCreateScanContext again with CLFS_SCAN_INIT and a direction."),
     Op("get_container_name", "ClfsGetContainerName", (
         _log_ref(),
         Param("id", "u64var", required=True,
