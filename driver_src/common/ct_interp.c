@@ -139,6 +139,42 @@ static uint32_t check_args(ct_interp *st, const ct_step *s)
         if (s->arg[0] < CT_RECORD_DATA || s->arg[0] > CT_RECORD_CLIENT)
             return CT_REJ_ARG;
         break;
+    case CT_OP_REMOVE_CONTAINER:
+        if (s->arg[1] > 1u)             /* fForce is a BOOLEAN */
+            return CT_REJ_ARG;
+        break;
+    case CT_OP_REMOVE_CONTAINER_SET:
+        if (s->arg[0] > 1u)
+            return CT_REJ_ARG;
+        for (i = 0; i < s->list_count; i++) {   /* default container numbers are ULONGs */
+            int64_t v = list_item(st, s->list_offset, i);
+            if (v < 0 || v > (int64_t)0xFFFFFFFF)
+                return CT_REJ_LIST;
+        }
+        break;
+    case CT_OP_CREATE_SCAN_CONTEXT:
+    case CT_OP_REINIT_SCAN_CONTEXT:
+        if (s->arg[2] != CT_SCAN_FORWARD && s->arg[2] != CT_SCAN_BACKWARD)
+            return CT_REJ_ARG;
+        break;
+    case CT_OP_SCAN_CONTAINERS:
+        if (s->arg[0] != CT_SCAN_FORWARD && s->arg[0] != CT_SCAN_BACKWARD && s->arg[0] != CT_SCAN_CLOSE)
+            return CT_REJ_ARG;
+        break;
+    case CT_OP_GET_CONTAINER_NAME:
+        if (s->arg[0] > 0xFFFFu)        /* UNICODE_STRING.MaximumLength is a USHORT */
+            return CT_REJ_ARG;
+        if (s->value_reg == CT_NO_REG && (s->value < 0 || s->value > (int64_t)0xFFFFFFFF))
+            return CT_REJ_ARG;          /* cidLogicalContainer is a ULONG */
+        break;
+    case CT_OP_GET_IO_STATISTICS:
+        if (s->arg[0] > CT_MAX_INFO_BUFFER)   /* a nonpaged allocation of the kernel op */
+            return CT_REJ_ARG;
+        break;
+    case CT_OP_SET_LOG_INFO:
+        if (s->arg[0] > CT_INFO_PHYSICAL_LSN || s->arg[1] > CT_MAX_INFO_BUFFER)
+            return CT_REJ_ARG;
+        break;
     default:
         break;
     }
@@ -153,11 +189,15 @@ static uint32_t check_slot(ct_interp *st, uint16_t slot, uint8_t use)
     case CT_USE_DEFINE_LOG:
     case CT_USE_DEFINE_AREA:
     case CT_USE_DEFINE_READ:
+    case CT_USE_DEFINE_SCAN:
         if (slot >= st->hdr.slot_count || st->slots[slot].kind != CT_KIND_NONE)
             return CT_REJ_SLOT;
         st->slots[slot].kind = use == CT_USE_DEFINE_LOG ? CT_KIND_LOG :
-                               use == CT_USE_DEFINE_AREA ? CT_KIND_AREA : CT_KIND_READ;
+                               use == CT_USE_DEFINE_AREA ? CT_KIND_AREA :
+                               use == CT_USE_DEFINE_READ ? CT_KIND_READ : CT_KIND_SCAN;
         return CT_OK;
+    case CT_USE_SCAN:
+        return slot < st->hdr.slot_count && st->slots[slot].kind == CT_KIND_SCAN ? CT_OK : CT_REJ_SLOT;
     case CT_USE_READ:
         return slot < st->hdr.slot_count && st->slots[slot].kind == CT_KIND_READ ? CT_OK : CT_REJ_SLOT;
     case CT_USE_LOG:
@@ -401,7 +441,8 @@ static uint32_t build_call(ct_interp *st, const ct_step *s)
     if (s->slot != CT_NO_SLOT) {
         c->obj = &st->slots[s->slot];
         if (spec->slot_use != CT_USE_DEFINE_LOG && spec->slot_use != CT_USE_DEFINE_AREA &&
-            spec->slot_use != CT_USE_DEFINE_READ && c->obj->state == CT_SLOT_EMPTY)
+            spec->slot_use != CT_USE_DEFINE_READ && spec->slot_use != CT_USE_DEFINE_SCAN &&
+            c->obj->state == CT_SLOT_EMPTY)
             return CT_DISP_INPUT_MISSING;
     }
     if (s->slot2 != CT_NO_SLOT) {
@@ -442,6 +483,14 @@ static uint32_t build_call(ct_interp *st, const ct_step *s)
         if (s->op == CT_OP_ADD_CONTAINER && c->str_chars == 0)
             c->str_chars = ct_default_container_path(c->obj, c->seq_base, c->str, CT_CALL_STR_CHARS + 1);
     }
+    /* remove_container without a path names the default container number arg[0] */
+    if (s->op == CT_OP_REMOVE_CONTAINER && c->str_chars == 0)
+        c->str_chars = ct_default_container_path(c->obj, s->arg[0], c->str, CT_CALL_STR_CHARS + 1);
+    /* set_log_info cbBuffer 0: the size of the structure the class names (ClfsSetLogFileInformation.md) */
+    if (s->op == CT_OP_SET_LOG_INFO && s->arg[1] == 0)
+        c->step.arg[1] = s->arg[0] == CT_INFO_PHYSICAL_NAME ? CT_SIZEOF_CLFS_LOG_NAME_INFORMATION
+                       : s->arg[0] == CT_INFO_STREAM_ID ? CT_SIZEOF_CLFS_STREAM_ID_INFORMATION
+                       : CT_SIZEOF_CLFS_INFORMATION;
     c->list_count = s->list_count;
     for (i = 0; i < s->list_count; i++)
         c->list[i] = list_item(st, s->list_offset, i);
@@ -632,6 +681,16 @@ static void account(ct_interp *st, const ct_call *c, ct_status status, const ct_
         o->state = CT_SLOT_CLOSED;
         o->handle = NULL;
         break;
+    case CT_OP_CREATE_SCAN_CONTEXT:
+        o->state = CT_SLOT_LIVE;
+        o->area_slot = c->step.slot2;   /* the scan's log */
+        break;
+    case CT_OP_SCAN_CONTAINERS:
+        if (c->step.arg[0] == CT_SCAN_CLOSE) {   /* CLFS_SCAN_CLOSE frees the context */
+            o->state = CT_SLOT_CLOSED;
+            o->handle = NULL;
+        }
+        break;
     case CT_OP_DELETE_MARSHALLING_AREA:
         o->state = CT_SLOT_CLOSED;
         o->handle = NULL;
@@ -677,7 +736,9 @@ static void run_step(ct_interp *st, const ct_backend *be, const ct_step *s, ct_s
     r->irql = (uint8_t)be->current_irql(be->ctx);
     t0 = be->now_us(be->ctx);
     if ((spec->needs_live && c->obj && c->obj->state == CT_SLOT_CLOSED) ||
-        (c->obj2 && c->obj2->state == CT_SLOT_CLOSED))
+        (c->obj2 && c->obj2->state == CT_SLOT_CLOSED) ||
+        (spec->slot_use == CT_USE_SCAN && c->obj->state == CT_SLOT_LIVE && c->step.arg[0] != CT_SCAN_CLOSE &&
+         st->slots[c->obj->area_slot].state == CT_SLOT_CLOSED))
         status = CT_STATUS_INVALID_HANDLE;   /* never hand CLFS a pointer a step released */
     else
         status = be->ops[s->op](be->ctx, c, &out);
@@ -745,7 +806,21 @@ static void cleanup(ct_interp *st, const ct_backend *be)
     ct_cleanup *cl = &st->cleanup;
     uint32_t i, j, reserved;
 
-    /* Read contexts first: they read through areas (ClfsTerminateReadLog.md: "must call ... to
+    /* Scan contexts first: each holds its log file object (ClfsScanLogContainers.md: "you must call
+     * ClfsScanLogContainers, with eScanMode equal to CLFS_SCAN_CLOSE, to free any resources").
+     * How many were left open is not reported: ct_cleanup is a fixed wire record (protocol 3 could
+     * add the count); a failed close still counts as a cleanup failure. */
+    for (i = CT_MAX_SLOTS; i-- > 0;) {
+        ct_slot *sc = &st->slots[i];
+        if (sc->kind != CT_KIND_SCAN || sc->state != CT_SLOT_LIVE)
+            continue;
+        if (!CT_NT_SUCCESS(cleanup_op(st, be, CT_OP_SCAN_CONTAINERS, (uint16_t)i, CT_SCAN_CLOSE, 0))) {
+            cl->failures++;
+            sc->state = CT_SLOT_CLOSED;
+            sc->handle = NULL;
+        }
+    }
+    /* Read contexts next: they read through areas (ClfsTerminateReadLog.md: "must call ... to
      * avoid a memory leak"). */
     for (i = CT_MAX_SLOTS; i-- > 0;) {
         ct_slot *r = &st->slots[i];

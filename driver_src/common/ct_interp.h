@@ -37,7 +37,8 @@ typedef struct ct_slot {
     uint32_t containers;        /* log: containers added by this request */
     uint32_t container_seq;     /* log: next default container number */
     uint32_t reserved_records;  /* area: reserved records not yet used or freed */
-    uint16_t area_slot;         /* read context: the slot of the marshalling area it reads through */
+    uint16_t area_slot;         /* read context: the slot of the marshalling area it reads through;
+                                   scan context: the slot of its log */
     uint16_t pad16;
     uint32_t pad;
     int64_t  reserved_bytes;    /* area: bytes those records hold */
@@ -66,6 +67,10 @@ typedef struct ct_call {
     uint32_t list2_count;
     int64_t  list[CT_MAX_LIST];
     int64_t  list2[CT_MAX_LIST]; /* in/out: reserve_and_append writes actual reservation sizes back */
+    /* The CLFS.SYS stand-in only: the names of a container set the driver passed (add or remove);
+     * NULL: the model makes the default names itself (<log path>_c<n>). */
+    const uint16_t *const *set_names;
+    const uint32_t *set_name_chars;
 } ct_call;
 
 /* What an op produced: outputs[i] valid when bit i of mask is set. */
@@ -133,6 +138,8 @@ typedef struct ct_interp {
 #define CT_USE_AREA         4
 #define CT_USE_DEFINE_READ  5   /* a read context (ClfsReadLogRecord / ClfsReadRestartArea) */
 #define CT_USE_READ         6
+#define CT_USE_DEFINE_SCAN  7   /* a container scan context (ClfsCreateScanContext) */
+#define CT_USE_SCAN         8
 
 typedef struct ct_op_spec {
     const char *name;
@@ -178,6 +185,25 @@ uint32_t ct_default_container_path(const ct_slot *log, uint32_t n, uint16_t *out
  * counts the NUL) and returns the units written, or 0 when the name does not fit: the caller
  * refuses the call, a name is never truncated. */
 uint32_t ct_nt_name(const char *prefix, const uint16_t *src, uint32_t n, uint16_t *out, uint32_t cap);
+
+/* The n of a container name ending in "_c<n>" (the driver's default container names: the scan and
+ * get_container_name "name" output), or CT_NO_CONTAINER_NUMBER. Stops at a NUL; chars bounds it.
+ * Inline: the kernel op, the model and the stand-in all read names with it. */
+static inline uint32_t ct_container_number(const uint16_t *name, uint32_t chars)
+{
+    uint32_t n = 0, end = 0, i, digits;
+    uint64_t v = 0;
+    while (end < chars && name[end] != 0)
+        end++;
+    for (i = end; i > 0 && name[i - 1] >= '0' && name[i - 1] <= '9'; i--)
+        n++;
+    digits = n;
+    if (digits == 0 || digits > 9 || i < 2 || name[i - 1] != 'c' || name[i - 2] != '_')
+        return CT_NO_CONTAINER_NUMBER;
+    for (; i < end; i++)
+        v = v * 10u + (uint64_t)(name[i] - '0');
+    return (uint32_t)v;
+}
 
 /* Byte `off` of the deterministic payload of record `index` of a case whose seed is `seed`
  * (issue 13: every appended record carries a pattern from the case's seed and its index). A cheap

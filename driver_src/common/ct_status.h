@@ -13,6 +13,9 @@ typedef int32_t ct_status;
 #define CT_ST(x) ((ct_status)(uint32_t)(x))
 
 #define CT_STATUS_SUCCESS                   CT_ST(0x00000000u)
+#define CT_STATUS_BUFFER_OVERFLOW           CT_ST(0x80000005u)   /* a warning: not NT_SUCCESS */
+#define CT_STATUS_NO_MORE_ENTRIES           CT_ST(0x8000001Au)   /* a warning: not NT_SUCCESS */
+#define CT_STATUS_BUFFER_TOO_SMALL          CT_ST(0xC0000023u)
 #define CT_STATUS_UNSUCCESSFUL              CT_ST(0xC0000001u)
 #define CT_STATUS_INVALID_HANDLE            CT_ST(0xC0000008u)
 #define CT_STATUS_INVALID_PARAMETER         CT_ST(0xC000000Du)
@@ -29,6 +32,7 @@ typedef int32_t ct_status;
 #define CT_STATUS_NOT_FOUND                 CT_ST(0xC0000225u)
 #define CT_STATUS_LOG_INVALID_RANGE         CT_ST(0xC01A0005u)
 #define CT_STATUS_LOG_READ_CONTEXT_INVALID  CT_ST(0xC01A0007u)
+#define CT_STATUS_LOG_CANT_DELETE           CT_ST(0xC01A0011u)
 #define CT_STATUS_LOG_START_OF_LOG          CT_ST(0xC01A0013u)
 #define CT_STATUS_LOG_CONTAINER_LIMIT_EXCEEDED CT_ST(0xC01A0012u)
 #define CT_STATUS_LOG_RECORDS_RESERVED_INVALID CT_ST(0xC01A001Au)

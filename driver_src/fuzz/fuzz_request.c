@@ -110,18 +110,23 @@ static void gen_step(gen *g, const uint8_t *b)
     s->slot = s->slot2 = CT_NO_SLOT;
     s->value_reg = CT_NO_REG;
     if (spec->slot_use == CT_USE_DEFINE_LOG || spec->slot_use == CT_USE_DEFINE_AREA ||
-        spec->slot_use == CT_USE_DEFINE_READ) {
+        spec->slot_use == CT_USE_DEFINE_READ || spec->slot_use == CT_USE_DEFINE_SCAN) {
         if (g->defined >= GEN_SLOTS) return;
         if (spec->slot2_use != CT_USE_NONE &&
             (s->slot2 = pick_slot(g, spec->slot2_use == CT_USE_LOG ? CT_KIND_LOG : CT_KIND_AREA, b[3])) == CT_NO_SLOT)
             return;
         s->slot = (uint16_t)g->defined;
         g->kind[g->defined++] = spec->slot_use == CT_USE_DEFINE_LOG ? CT_KIND_LOG :
-                                spec->slot_use == CT_USE_DEFINE_AREA ? CT_KIND_AREA : CT_KIND_READ;
-    } else if (spec->slot_use == CT_USE_LOG || spec->slot_use == CT_USE_AREA || spec->slot_use == CT_USE_READ) {
+                                spec->slot_use == CT_USE_DEFINE_AREA ? CT_KIND_AREA :
+                                spec->slot_use == CT_USE_DEFINE_READ ? CT_KIND_READ : CT_KIND_SCAN;
+    } else if (spec->slot_use == CT_USE_LOG || spec->slot_use == CT_USE_AREA || spec->slot_use == CT_USE_READ ||
+               spec->slot_use == CT_USE_SCAN) {
         s->slot = pick_slot(g, spec->slot_use == CT_USE_LOG ? CT_KIND_LOG :
-                               spec->slot_use == CT_USE_AREA ? CT_KIND_AREA : CT_KIND_READ, b[3]);
+                               spec->slot_use == CT_USE_AREA ? CT_KIND_AREA :
+                               spec->slot_use == CT_USE_READ ? CT_KIND_READ : CT_KIND_SCAN, b[3]);
         if (s->slot == CT_NO_SLOT) return;
+        if (spec->slot2_use == CT_USE_LOG && (s->slot2 = pick_slot(g, CT_KIND_LOG, b[4])) == CT_NO_SLOT)
+            return;   /* reinit_scan_context names its log too */
     }
     switch (op) {
     case CT_OP_CREATE_LOG: {
@@ -203,6 +208,35 @@ static void gen_step(gen *g, const uint8_t *b)
     case CT_OP_QUERY_LOG_INFO:
         s->arg[0] = b[4] % 2u;
         break;
+    case CT_OP_REMOVE_CONTAINER:
+        s->arg[0] = b[4] % 6u;                 /* default container number */
+        s->arg[1] = b[5] & 1u;                 /* fForce */
+        break;
+    case CT_OP_REMOVE_CONTAINER_SET:
+        s->arg[0] = b[5] & 1u;
+        break;
+    case CT_OP_CREATE_SCAN_CONTEXT:
+    case CT_OP_REINIT_SCAN_CONTEXT:
+        s->arg[0] = b[4] % 4u;                 /* cFromContainer */
+        s->arg[1] = b[5] % 4u;                 /* cContainers, 0 included (refused by the model) */
+        s->arg[2] = b[6] & 1u ? CT_SCAN_BACKWARD : CT_SCAN_FORWARD;
+        break;
+    case CT_OP_SCAN_CONTAINERS:
+        s->arg[0] = b[4] % 3u == 0 ? CT_SCAN_CLOSE : b[4] % 3u == 1 ? CT_SCAN_FORWARD : CT_SCAN_BACKWARD;
+        break;
+    case CT_OP_GET_CONTAINER_NAME:
+        s->arg[0] = b[4] & 1u ? 1024u : b[4] % 16u;   /* MaximumLength */
+        if (b[5] & 1) s->value_reg = (uint16_t)(b[6] % GEN_REGS);
+        else s->value = (int64_t)(v % 8u) + 1;       /* a ULONG id (a literal above one is refused) */
+        break;
+    case CT_OP_GET_IO_STATISTICS:
+        s->arg[0] = b[4] % 64u;
+        s->arg[1] = b[5] % 2u;
+        break;
+    case CT_OP_SET_LOG_INFO:
+        s->arg[0] = b[4] % 6u;
+        s->arg[1] = b[5] & 1u ? 0u : b[5] % 160u;
+        break;
     default:
         break;
     }
@@ -217,7 +251,9 @@ static void gen_step(gen *g, const uint8_t *b)
         if (spec->list_use == 2 && count == 0) count = 1;
         for (i = 0; i < count; i++)
             items[i] = op == CT_OP_RESERVE_AND_APPEND || op == CT_OP_RESERVE_AND_APPEND_ALIGNED
-                           ? (int64_t)(b[17 + i] * 16u) : (int64_t)b[17 + i] * 8 - 64;
+                           ? (int64_t)(b[17 + i] * 16u)
+                           : op == CT_OP_REMOVE_CONTAINER_SET ? (int64_t)(b[17 + i] % 6u)   /* container numbers */
+                           : (int64_t)b[17 + i] * 8 - 64;
         if (op == CT_OP_RESERVE_AND_APPEND && (b[10] & 4) && count) {   /* an explicit payload */
             count = 1;
             items[0] = 1 + b[17] % CHUNK;

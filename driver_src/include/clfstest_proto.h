@@ -97,7 +97,28 @@ enum ct_context {
 };
 
 /* Object kinds of a slot. */
-enum ct_kind { CT_KIND_NONE = 0, CT_KIND_LOG = 1, CT_KIND_AREA = 2, CT_KIND_READ = 3 };
+enum ct_kind { CT_KIND_NONE = 0, CT_KIND_LOG = 1, CT_KIND_AREA = 2, CT_KIND_READ = 3, CT_KIND_SCAN = 4 };
+
+/* create_scan_context arg[2] / scan_containers arg[0]: CLFS_SCAN_MODE flags (wdm.h). */
+#define CT_SCAN_INIT       0x01u
+#define CT_SCAN_FORWARD    0x02u
+#define CT_SCAN_BACKWARD   0x04u
+#define CT_SCAN_CLOSE      0x08u
+/* scan_containers / get_container_name "name" output when the name does not end in _c<n>. */
+#define CT_NO_CONTAINER_NUMBER 0xFFFFFFFFu
+
+/* set_log_info arg[0]: CLFS_LOG_INFORMATION_CLASS (wdm.h order); arg[1] 0 = the class's size. */
+#define CT_INFO_PHYSICAL_NAME     2u
+#define CT_INFO_STREAM_ID         3u
+#define CT_INFO_SYSTEM_MARKING    4u
+#define CT_INFO_PHYSICAL_LSN      5u
+/* x64 sizes of the structures the classes name (sys/kops.c asserts them against wdm.h). */
+#define CT_SIZEOF_CLFS_INFORMATION          120u
+#define CT_SIZEOF_CLFS_LOG_NAME_INFORMATION 4u
+#define CT_SIZEOF_CLFS_STREAM_ID_INFORMATION 1u
+#define CT_SIZEOF_CLFS_IO_STATISTICS_HEADER 16u
+#define CT_SIZEOF_CLFS_IO_STATISTICS        48u
+#define CT_MAX_INFO_BUFFER                  4096u   /* set_log_info / get_io_statistics buffers (pool) */
 
 /* read_log_record arg[0]: CLFS_CONTEXT_MODE; read_next_log_record arg[0]: CLFS_RECORD_TYPE. */
 #define CT_MODE_UNDO_NEXT   1u

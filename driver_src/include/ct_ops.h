@@ -32,7 +32,15 @@ enum ct_op {
     CT_OP_CLOSE_AND_RESET_LOG = 25,   /* ClfsCloseAndResetLogFile */
     CT_OP_DELETE_LOG_BY_POINTER = 26,   /* ClfsDeleteLogByPointer */
     CT_OP_RESERVE_AND_APPEND_ALIGNED = 27,   /* ClfsReserveAndAppendLogAligned */
-    CT_OP_COUNT = 28   /* one past the last op */
+    CT_OP_REMOVE_CONTAINER = 28,   /* ClfsRemoveLogContainer */
+    CT_OP_REMOVE_CONTAINER_SET = 29,   /* ClfsRemoveLogContainerSet */
+    CT_OP_CREATE_SCAN_CONTEXT = 30,   /* ClfsCreateScanContext */
+    CT_OP_SCAN_CONTAINERS = 31,   /* ClfsScanLogContainers */
+    CT_OP_GET_CONTAINER_NAME = 32,   /* ClfsGetContainerName */
+    CT_OP_GET_IO_STATISTICS = 33,   /* ClfsGetIoStatistics */
+    CT_OP_SET_LOG_INFO = 34,   /* ClfsSetLogFileInformation */
+    CT_OP_REINIT_SCAN_CONTEXT = 35,   /* ClfsCreateScanContext */
+    CT_OP_COUNT = 36   /* one past the last op */
 };
 
 /* Output indexes: the order of each op's outputs. */
@@ -102,6 +110,25 @@ enum ct_op {
 #define CT_OUT_RESERVE_AND_APPEND_ALIGNED_LSN 0
 #define CT_OUT_RESERVE_AND_APPEND_ALIGNED_PAYLOAD_SEED 1
 #define CT_OUT_RESERVE_AND_APPEND_ALIGNED_RECORD_INDEX 2
+#define CT_OUT_SCAN_CONTAINERS_RETURNED 0
+#define CT_OUT_SCAN_CONTAINERS_C0_NAME 1
+#define CT_OUT_SCAN_CONTAINERS_C0_SIZE 2
+#define CT_OUT_SCAN_CONTAINERS_C0_STATE 3
+#define CT_OUT_SCAN_CONTAINERS_C0_ID 4
+#define CT_OUT_SCAN_CONTAINERS_C1_NAME 5
+#define CT_OUT_SCAN_CONTAINERS_C1_SIZE 6
+#define CT_OUT_SCAN_CONTAINERS_C1_STATE 7
+#define CT_OUT_SCAN_CONTAINERS_C1_ID 8
+#define CT_OUT_GET_CONTAINER_NAME_NAME 0
+#define CT_OUT_GET_CONTAINER_NAME_NAME_CHARS 1
+#define CT_OUT_GET_IO_STATISTICS_WRITTEN 0
+#define CT_OUT_GET_IO_STATISTICS_MAJOR_VERSION 1
+#define CT_OUT_GET_IO_STATISTICS_MINOR_VERSION 2
+#define CT_OUT_GET_IO_STATISTICS_LENGTH 3
+#define CT_OUT_GET_IO_STATISTICS_FLUSHES 4
+#define CT_OUT_GET_IO_STATISTICS_FLUSH_BYTES 5
+#define CT_OUT_GET_IO_STATISTICS_META_FLUSHES 6
+#define CT_OUT_GET_IO_STATISTICS_META_FLUSH_BYTES 7
 
 /* Ops every backend implements: X(UPPER, lower) -> the backend defines <prefix>_<lower>. */
 #define CT_DRIVER_OPS(X) \
@@ -131,6 +158,14 @@ enum ct_op {
     X(CLOSE_AND_RESET_LOG, close_and_reset_log) \
     X(DELETE_LOG_BY_POINTER, delete_log_by_pointer) \
     X(RESERVE_AND_APPEND_ALIGNED, reserve_and_append_aligned) \
+    X(REMOVE_CONTAINER, remove_container) \
+    X(REMOVE_CONTAINER_SET, remove_container_set) \
+    X(CREATE_SCAN_CONTEXT, create_scan_context) \
+    X(SCAN_CONTAINERS, scan_containers) \
+    X(GET_CONTAINER_NAME, get_container_name) \
+    X(GET_IO_STATISTICS, get_io_statistics) \
+    X(SET_LOG_INFO, set_log_info) \
+    X(REINIT_SCAN_CONTEXT, reinit_scan_context) \
 
 /* Test-only ops: the model implements them; the driver never does (ct_run refuses them
  * when the backend has no function for them). */

@@ -93,6 +93,15 @@ static uint64_t record_size(uint64_t payload)
 static void flush_all(ct_model *m, ct_model_area *a)
 {
     ct_model_stream *st = &m->streams[a->stream];
+    uint64_t end = ROUND_UP(st->end, CT_MODEL_SECTOR);
+    /* RULE: CLFS_IO_STATISTICS counts "the number of data flushes" and "the number of bytes of data
+     * flushed" (_CLS_IO_STATISTICS.md). The model counts a flush that wrote sectors not yet stable,
+     * and those sectors' bytes; metadata flushes it does not model (they stay 0: model choice). */
+    if (end > st->flushed_end) {
+        st->flushes++;
+        st->flush_bytes += end - st->flushed_end;
+        st->flushed_end = end;
+    }
     st->block_open = 0;
     st->flushed_lsn = next_lsn(st);
     if (a->free_cb)
@@ -205,7 +214,13 @@ static ct_status container_size_for(ct_model_stream *st, uint64_t requested, uin
     unit = multiplexed ? 2u * (uint64_t)CT_MODEL_CONTAINER_UNIT : CT_MODEL_CONTAINER_UNIT;
     if (requested == 0 || requested > UINT64_MAX - unit)
         return CT_STATUS_INVALID_PARAMETER;      /* "a positive integer"; status: model choice */
+    /* RULE: "The minimum size is 512 KB for normal logs and 1024 KB for multiplexed logs. The maximum
+     * size is approximately 4 gigabytes." (user-mode AddLogContainer page, KERNEL_CONTRACT_EVIDENCE.md
+     * Containers): rounding up gives the minimum; past 4 GiB the LSN's 32-bit block offset cannot
+     * address the container. Status: model choice. */
     rounded = ROUND_UP(requested, unit);
+    if (rounded > CT_MODEL_MAX_CONTAINER_SIZE)
+        return CT_STATUS_INVALID_PARAMETER;
     if (st->containers == 0) {
         *size = rounded;
         return CT_STATUS_SUCCESS;
@@ -237,18 +252,153 @@ static int container_path_ok(const uint16_t *p, uint32_t n)
     return 1;
 }
 
+/* ---- the containers of a physical log --------------------------------------------------------- */
+
+/* Does container k belong to the physical log of stream? (its streams share the containers) */
+static int owned_by(const ct_model *m, const ct_model_container *k, uint16_t stream)
+{
+    return k->owner == stream || same_physical(&m->streams[k->owner], &m->streams[stream]);
+}
+
+int ct_model_container_at(const ct_model *m, uint16_t stream, uint32_t pos)
+{
+    uint32_t i, n = 0;
+    for (i = 0; i < m->container_count; i++)
+        if (owned_by(m, &m->containers[i], stream) && n++ == pos)
+            return (int)i;
+    return -1;
+}
+
+static uint32_t containers_of(const ct_model *m, uint16_t stream)
+{
+    uint32_t i, n = 0;
+    for (i = 0; i < m->container_count; i++)
+        n += (uint32_t)owned_by(m, &m->containers[i], stream);
+    return n;
+}
+
+/* RULE: a container is part of the active log while it holds records between the base LSN and
+ * the end of the log ("Forced container removal ... succeeds only if the container to be removed
+ * is not part of the active log", ClfsRemoveLogContainer.md; concepts/clfs-log-sequence-numbers.md,
+ * base LSN). The model's LSN container number is the position (make_lsn); a log with nothing
+ * written has its first container active, as query_log_info's FreeContainers says. Every stream of
+ * a multiplexed log counts. */
+static int container_active(const ct_model *m, uint16_t stream, uint32_t pos)
+{
+    uint32_t j;
+    for (j = 0; j < CT_MAX_SLOTS; j++) {
+        const ct_model_stream *st = &m->streams[j];
+        uint64_t first, last;
+        if (!st->used || (j != stream && !same_physical(st, &m->streams[stream])) || st->container_size == 0)
+            continue;
+        first = st->appended ? st->base_lsn >> 32 : 0;
+        last = st->end ? (st->end - 1u) / st->container_size : 0;
+        if (pos >= first && pos <= last)
+            return 1;
+    }
+    return 0;
+}
+
+uint32_t ct_model_container_state(const ct_model *m, uint16_t stream, uint32_t pos)
+{
+    int i = ct_model_container_at(m, stream, pos);
+    int active = container_active(m, stream, pos);
+    /* _CLS_CONTAINER_INFORMATION.md, State (ClfsContainer* values of wdm.h) */
+    if (i >= 0 && m->containers[i].pending_delete)
+        return active ? 0x08u : 0x02u;   /* ClfsContainerActivePendingDelete */
+    return active ? 0x04u : 0x02u;       /* ClfsContainerActive : ClfsContainerInactive */
+}
+
+/* Names compare as CLFS opens files: letters in any case, '/' as '\', and an NT "\??\" prefix the
+ * driver adds to a DOS path (ct_nt_name) is no part of the name. */
+static uint16_t fold(uint16_t ch)
+{
+    if (ch >= 'a' && ch <= 'z') return (uint16_t)(ch - 32u);
+    return ch == '/' ? (uint16_t)'\\' : ch;
+}
+
+static const uint16_t *skip_nt(const uint16_t *p, uint32_t *n)
+{
+    if (*n >= 4 && p[0] == '\\' && p[1] == '?' && p[2] == '?' && p[3] == '\\') {
+        *n -= 4;
+        return p + 4;
+    }
+    return p;
+}
+
+static int same_name(const ct_model_container *k, const uint16_t *p, uint32_t n)
+{
+    uint32_t kn = k->name_chars < CT_MODEL_NAME_CHARS ? k->name_chars : CT_MODEL_NAME_CHARS, i;
+    const uint16_t *kp = skip_nt(k->name, &kn);
+    p = skip_nt(p, &n);
+    if (kn != n)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (fold(kp[i]) != fold(p[i]))
+            return 0;
+    return 1;
+}
+
+/* The name of container i of a set (or of the single container: the call's string). */
+static uint32_t set_name(const ct_call *c, uint32_t i, uint32_t number, uint16_t *buf, const uint16_t **name)
+{
+    if (c->set_names) {
+        *name = c->set_names[i];
+        return c->set_name_chars[i];
+    }
+#ifndef CT_STANDIN
+    *name = buf;
+    return ct_default_container_path(c->obj, number, buf, CT_CALL_STR_CHARS + 1);
+#else
+    (void)number; (void)buf;
+    *name = buf;
+    return 0;
+#endif
+}
+
+static void keep_container(ct_model *m, uint16_t stream, const uint16_t *name, uint32_t chars)
+{
+    ct_model_container *k = &m->containers[m->container_count++];
+    uint32_t keep;
+    name = skip_nt(name, &chars);   /* the name as a DOS path: the same whoever passed it */
+    keep = chars < CT_MODEL_NAME_CHARS ? chars : CT_MODEL_NAME_CHARS;
+    memset(k, 0, sizeof *k);
+    k->owner = stream;
+    k->name_chars = chars;
+    memcpy(k->name, name, (size_t)keep * 2u);
+    /* PhysicalContainerId "remains the same over the life of the log"; LogicalContainerId "changes
+     * every time the container is recycled" (_CLS_CONTAINER_INFORMATION.md). The model recycles
+     * nothing: both are the order of addition (model choice). */
+    k->physical_id = k->logical_id = m->next_container_id++;
+}
+
 static ct_status add_containers(ct_model *m, ct_call *c, ct_out *out, uint32_t count)
 {
     ct_model_stream *st = stream_of_log(m, c->obj);
+    uint16_t stream = log_of(m, c->obj)->stream;
     uint64_t size;
+    uint32_t i;
     ct_status s;
     if (count == 0)
         return CT_STATUS_INVALID_PARAMETER;      /* cContainers: number of paths; model choice */
     if ((s = container_size_for(st, (uint64_t)c->value, &size)) != CT_STATUS_SUCCESS)
         return s;
+    /* RULE: a log holds at most 1023 containers (KERNEL_CONTRACT_EVIDENCE.md, Containers: libfsclfs;
+     * ClfsMgmtSetLogFileSize.md sizes a log in "2 to 1023" containers). A set that would pass it is
+     * refused whole; status: model choice (STATUS_LOG_CONTAINER_LIMIT_EXCEEDED, ntstatus.h). */
     if ((uint64_t)st->containers + count > CT_MODEL_MAX_CONTAINERS)
-        return CT_STATUS_LOG_CONTAINER_LIMIT_EXCEEDED;   /* model choice: the limit's value */
+        return CT_STATUS_LOG_CONTAINER_LIMIT_EXCEEDED;
+    if ((uint64_t)m->container_count + count > CT_MODEL_CONTAINER_TABLE)
+        return CT_STATUS_INSUFFICIENT_RESOURCES;         /* the model's table, not a CLFS rule */
     /* RULE: the set is added atomically (ClfsAddLogContainerSet.md): all checks above first. */
+    for (i = 0; i < count; i++) {
+        uint16_t buf[CT_CALL_STR_CHARS + 1];
+        const uint16_t *name;
+        uint32_t chars = c->step.op == CT_OP_ADD_CONTAINER ? c->str_chars : set_name(c, i, c->seq_base + i, buf, &name);
+        if (c->step.op == CT_OP_ADD_CONTAINER)
+            name = c->str;
+        keep_container(m, stream, name, chars);
+    }
     st->container_size = size;
     st->containers += count;
     share_containers(m, st);
@@ -288,6 +438,7 @@ static void reset_stream(ct_model *m, uint16_t stream)
     st->block_fill = st->block_seq = 0;
     st->block_open = st->appended = st->reset_pending = 0;
     st->base_lsn = st->last_lsn = st->flushed_lsn = 0;
+    st->flushed_end = 0;
     st->last_restart = st->archive_tail = CT_MODEL_NO_LSN;
 }
 
@@ -723,6 +874,7 @@ static ct_status op_delete_marshalling_area(void *ctx, ct_call *c, ct_out *out)
 }
 
 static int find_record(const ct_model *m, uint16_t stream, uint64_t lsn);
+static void purge_pending(ct_model *m, uint16_t stream);
 
 /* ---- the log's base, tail and end ------------------------------------------------------------ */
 
@@ -744,6 +896,7 @@ static ct_status op_advance_log_base(void *ctx, ct_call *c, ct_out *out)
     if (!st->appended || lsn < st->base_lsn || lsn > st->last_lsn)
         return CT_STATUS_LOG_INVALID_RANGE;
     st->base_lsn = lsn;
+    purge_pending(m, area_of(m, c->obj)->stream);
     return CT_STATUS_SUCCESS;
 }
 
@@ -1045,6 +1198,320 @@ static ct_status op_corrupt_record(void *ctx, ct_call *c, ct_out *out)
     if (i < 0 || c->step.arg[0] >= m->records[i].size)
         return CT_STATUS_NOT_FOUND;
     m->data[m->records[i].data_off + c->step.arg[0]] ^= (uint8_t)c->step.arg[1];
+    return CT_STATUS_SUCCESS;
+}
+
+/* ---- removing and scanning containers --------------------------------------------------------- */
+
+/* Delete table entry i: the later containers move up one position. */
+static void drop_container(ct_model *m, uint32_t i)
+{
+    uint16_t owner = m->containers[i].owner;
+    uint32_t j;
+    memmove(&m->containers[i], &m->containers[i + 1],
+            (size_t)(m->container_count - i - 1u) * sizeof m->containers[0]);
+    m->container_count--;
+    for (j = 0; j < CT_MAX_SLOTS; j++) {
+        ct_model_stream *st = &m->streams[j];
+        if (st->used && ((uint16_t)j == owner || same_physical(st, &m->streams[owner])) && st->containers)
+            st->containers--;
+    }
+}
+
+/* RULE: a lazily removed container "is deleted when the container is no longer a part of the active
+ * log region" (user-mode RemoveLogContainer page, fForce; ClfsRemoveLogContainer.md: lazy removal).
+ * Checked when the base moves (the model's only way out of the active log). */
+static void purge_pending(ct_model *m, uint16_t stream)
+{
+    uint32_t pos = containers_of(m, stream);
+    while (pos-- > 0) {
+        int i = ct_model_container_at(m, stream, pos);
+        if (i >= 0 && m->containers[i].pending_delete && !container_active(m, stream, pos))
+            drop_container(m, (uint32_t)i);
+    }
+}
+
+/* ClfsRemoveLogContainer(Set): every name checked before anything changes ("atomically removes a
+ * set", ClfsRemoveLogContainerSet.md). names[k]/chars[k] for k < count. */
+static ct_status remove_containers(ct_model *m, ct_call *c, uint32_t count, int force)
+{
+    uint16_t stream = log_of(m, c->obj)->stream;
+    uint32_t total = containers_of(m, stream), k, pos, staying = 0;
+    int where[CT_MAX_LIST];
+    for (k = 0; k < count; k++) {
+        uint16_t buf[CT_CALL_STR_CHARS + 1];
+        const uint16_t *name = c->str;
+        uint32_t chars = c->step.op == CT_OP_REMOVE_CONTAINER ? c->str_chars
+                                                               : set_name(c, k, (uint32_t)c->list[k], buf, &name);
+        where[k] = -1;
+        for (pos = 0; pos < total && where[k] < 0; pos++) {
+            int i = ct_model_container_at(m, stream, pos);
+            if (same_name(&m->containers[i], name, chars))
+                where[k] = (int)pos;
+        }
+        /* RULE: the path names a container "created in a previous call to ClfsAddLogContainer or
+         * ClfsAddLogContainerSet" (ClfsRemoveLogContainer.md, puszContainerPath). Status: model choice. */
+        if (where[k] < 0)
+            return CT_STATUS_OBJECT_NAME_NOT_FOUND;
+        /* RULE: "Forced container removal (fForce = TRUE) succeeds only if the container to be removed
+         * is not part of the active log." (ClfsRemoveLogContainer.md, ClfsRemoveLogContainerSet.md);
+         * the status is the one the user-mode page names: "the container is not deleted and an error
+         * ERROR_LOG_CANT_DELETE is returned" (RemoveLogContainer, clfsw32.h), STATUS_LOG_CANT_DELETE. */
+        if (force && container_active(m, stream, (uint32_t)where[k]))
+            return CT_STATUS_LOG_CANT_DELETE;
+    }
+    for (pos = 0; pos < total; pos++) {
+        int named = 0;
+        for (k = 0; k < count; k++)
+            named |= where[k] == (int)pos;
+        staying += (uint32_t)(!named && !m->containers[ct_model_container_at(m, stream, pos)].pending_delete);
+    }
+    /* RULE: "You can only shrink the log until it holds only one container." (Microsoft, "Log
+     * storage", the CLFS user-mode documentation: learn.microsoft.com/previous-versions/windows/
+     * desktop/clfs/log-storage; the kernel pages, ClfsRemoveLogContainer.md and
+     * ClfsRemoveLogContainerSet.md, are silent.) Removing the last containers is refused; status:
+     * model choice (the user-mode name for "cannot delete", STATUS_LOG_CANT_DELETE). */
+    if (staying == 0)
+        return CT_STATUS_LOG_CANT_DELETE;
+    /* Apply: inactive containers go now, active ones are marked (lazy removal), highest position
+     * first so the positions still to handle do not move. */
+    for (pos = total; pos-- > 0;) {
+        int named = 0, i = ct_model_container_at(m, stream, pos);
+        for (k = 0; k < count; k++)
+            named |= where[k] == (int)pos;
+        if (!named)
+            continue;
+        if (container_active(m, stream, pos))
+            m->containers[i].pending_delete = 1;
+        else
+            drop_container(m, (uint32_t)i);
+    }
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_remove_container(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* the relative-path rule of ClfsAddLogContainer holds for removal too (ClfsRemoveLogContainer.md:
+     * "The directories "." and ".." are not allowed in a relative path.") */
+    if (!container_path_ok(c->str, c->str_chars))
+        return CT_STATUS_OBJECT_NAME_INVALID;    /* status: model choice */
+    return remove_containers(m, c, 1, c->step.arg[1] != 0);
+}
+
+static ct_status op_remove_container_set(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    if (c->list_count == 0 || c->list_count > CT_MAX_LIST)
+        return CT_STATUS_INVALID_PARAMETER;      /* cContainers: "must be nonzero" (RemoveLogContainerSet) */
+    return remove_containers(m, c, c->list_count, c->step.arg[0] != 0);
+}
+
+static ct_status op_create_scan_context(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_scan *sc = &m->scans[c->step.slot];
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: cContainers is "the number of containers to be scanned with each call"
+     * (ClfsCreateScanContext.md): a scan of none is refused. Status: model choice. */
+    if (c->step.arg[1] == 0)
+        return CT_STATUS_INVALID_PARAMETER;
+    /* RULE: a new scan context takes exactly one direction flag and not CLFS_SCAN_INIT
+     * (ClfsCreateScanContext.md, eScanMode). */
+    if (c->step.arg[2] != CT_SCAN_FORWARD && c->step.arg[2] != CT_SCAN_BACKWARD)
+        return CT_STATUS_INVALID_PARAMETER;
+    memset(sc, 0, sizeof *sc);
+    sc->live = 1;
+    sc->stream = log_of(m, c->obj2)->stream;
+    sc->start = c->step.arg[0];
+    sc->count = c->step.arg[1];
+    c->obj->handle = sc;
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_reinit_scan_context(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_scan *sc = (ct_model_scan *)c->obj->handle;
+    uint32_t mode = c->step.arg[2] | CT_SCAN_INIT;
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    if (sc == NULL || !sc->live)
+        return CT_STATUS_INVALID_HANDLE;         /* model choice */
+    /* RULE: a CLFS_SCAN_CONTEXT passed to ClfsCreateScanContext again needs CLFS_SCAN_INIT and one
+     * and only one direction flag; the next ClfsScanLogContainers "will behave as if it were being
+     * called for the first time after the creation of the scan context" (ClfsCreateScanContext.md,
+     * eScanMode). Statuses: model choice. */
+    if ((mode & (CT_SCAN_FORWARD | CT_SCAN_BACKWARD)) == (CT_SCAN_FORWARD | CT_SCAN_BACKWARD) ||
+        !(mode & (CT_SCAN_FORWARD | CT_SCAN_BACKWARD)) || c->step.arg[1] == 0)
+        return CT_STATUS_INVALID_PARAMETER;
+    sc->stream = log_of(m, c->obj2)->stream;
+    sc->start = c->step.arg[0];
+    sc->count = c->step.arg[1];
+    sc->started = 0;
+    sc->returned = 0;
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_scan_containers(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_scan *sc = (ct_model_scan *)c->obj->handle;
+    uint32_t mode = c->step.arg[0], total, k;
+    int64_t pos;
+    int32_t step;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    if (sc == NULL || !sc->live)
+        return CT_STATUS_INVALID_HANDLE;         /* model choice */
+    /* RULE: CLFS_SCAN_CLOSE frees the scan context, with both direction flags clear; otherwise
+     * exactly one direction flag (ClfsScanLogContainers.md, eScanMode). */
+    if (mode == CT_SCAN_CLOSE) {
+        sc->live = 0;
+        return CT_STATUS_SUCCESS;
+    }
+    if (mode != CT_SCAN_FORWARD && mode != CT_SCAN_BACKWARD)
+        return CT_STATUS_INVALID_PARAMETER;
+    /* RULE: forward returns the containers after the most recently scanned one, backward those
+     * before it, cContainers at most ("if container 5 is the most recently scanned container and
+     * cContainers is 2, ... forward ... 6 and 7; backward ... 4 and 3"); the first call starts at
+     * cFromContainer (ClfsCreateScanContext.md; ClfsScanLogContainers.md). */
+    step = mode == CT_SCAN_FORWARD ? 1 : -1;
+    pos = sc->started ? (int64_t)sc->last + step : (int64_t)sc->start;
+    total = containers_of(m, sc->stream);
+    sc->started = 1;
+    /* RULE: "When ClfsScanLogContainers returns STATUS_NO_MORE_ENTRIES, there are no more containers
+     * to be scanned." (ClfsScanLogContainers.md) */
+    if (pos < 0 || pos >= (int64_t)total)
+        return CT_STATUS_NO_MORE_ENTRIES;
+    sc->first = (uint32_t)pos;
+    sc->step = step;
+    sc->returned = 0;
+    for (k = 0; k < sc->count && pos >= 0 && pos < (int64_t)total; k++, pos += step) {
+        if (k < 2) {
+            const ct_model_container *ci = &m->containers[ct_model_container_at(m, sc->stream, (uint32_t)pos)];
+            uint32_t chars = ci->name_chars < CT_MODEL_NAME_CHARS ? ci->name_chars : CT_MODEL_NAME_CHARS;
+            out->v[1 + 4 * k] = ct_container_number(ci->name, chars);
+            out->v[2 + 4 * k] = m->streams[sc->stream].container_size;
+            out->v[3 + 4 * k] = ct_model_container_state(m, sc->stream, (uint32_t)pos);
+            out->v[4 + 4 * k] = ci->logical_id;
+            out->mask |= 0xFu << (1 + 4 * k);
+        }
+        sc->last = (uint32_t)pos;
+        sc->returned++;
+    }
+    /* RULE: cContainersReturned "receives the number of containers actually scanned"
+     * (ClfsScanLogContainers.md). */
+    out->v[0] = sc->returned;
+    out->mask |= 1u;
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_get_container_name(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    uint16_t stream = log_of(m, c->obj)->stream;
+    uint32_t pos, total = containers_of(m, stream), bytes = c->step.arg[0];
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    if ((uint64_t)c->value > 0xFFFFFFFFu)
+        return CT_STATUS_INVALID_PARAMETER;      /* as the driver: a saved value that is no ULONG */
+    for (pos = 0; pos < total; pos++) {
+        const ct_model_container *ci = &m->containers[ct_model_container_at(m, stream, pos)];
+        uint32_t kept = ci->name_chars < CT_MODEL_NAME_CHARS ? ci->name_chars : CT_MODEL_NAME_CHARS;
+        if (ci->logical_id != (uint64_t)c->value)
+            continue;
+        out->data = (const uint8_t *)ci->name;
+        out->data_len = kept * 2u;
+        out->v[0] = ct_container_number(ci->name, kept);
+        out->v[1] = ci->name_chars;   /* "the actual length, in Unicode characters" */
+        out->mask = 3u;
+        /* RULE: STATUS_BUFFER_OVERFLOW when the full path name is longer than
+         * puszContainerName->MaximumLength, the actual length still reported (ClfsGetContainerName.md;
+         * the page counts the name in characters and MaximumLength, a UNICODE_STRING's, is in bytes:
+         * the model compares bytes). */
+        if ((uint64_t)ci->name_chars * 2u > bytes)
+            return CT_STATUS_BUFFER_OVERFLOW;
+        return CT_STATUS_SUCCESS;
+    }
+    /* RULE: cidLogicalContainer is "the logical identifier of a container in the CLFS log"
+     * (ClfsGetContainerName.md): no such container fails. Status: model choice. */
+    return CT_STATUS_NOT_FOUND;
+}
+
+/* ---- statistics and settings ------------------------------------------------------------------ */
+
+static ct_status op_get_io_statistics(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    uint16_t stream = log_of(m, c->obj)->stream;
+    uint32_t bytes = c->step.arg[0], written, j;
+    uint64_t flushes = 0, flush_bytes = 0;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: cbStatsBuffer "must be at least sizeof(CLFS_IO_STATISTICS_HEADER)"; smaller than
+     * sizeof(CLFS_IO_STATISTICS): "only a portion of the available I/O statistics"; eStatsClass "is
+     * reserved for future use" and ignored (ClfsGetIoStatistics.md, _CLS_IO_STATISTICS_HEADER.md).
+     * Status below the header: model choice. */
+    if (bytes < CT_SIZEOF_CLFS_IO_STATISTICS_HEADER)
+        return CT_STATUS_BUFFER_TOO_SMALL;
+    /* RULE: "collected for the stream's underlying log" (ClfsGetIoStatistics.md): every stream of
+     * the physical log adds up. */
+    for (j = 0; j < CT_MAX_SLOTS; j++) {
+        const ct_model_stream *st = &m->streams[j];
+        if (st->used && ((uint16_t)j == stream || same_physical(st, &m->streams[stream]))) {
+            flushes += st->flushes;
+            flush_bytes += st->flush_bytes;
+        }
+    }
+    written = bytes < CT_SIZEOF_CLFS_IO_STATISTICS ? bytes : CT_SIZEOF_CLFS_IO_STATISTICS;
+    out->v[0] = written;
+    out->v[1] = 1;                                  /* ubMajorVersion: model choice */
+    out->v[2] = 0;                                  /* ubMinorVersion: model choice */
+    out->v[3] = CT_SIZEOF_CLFS_IO_STATISTICS;       /* cbLength "including the header" */
+    out->mask = 0xFu;
+    if (written >= CT_SIZEOF_CLFS_IO_STATISTICS) {
+        out->v[4] = flushes;
+        out->v[5] = flush_bytes;
+        out->v[6] = 0;                              /* metadata flushes: not modelled */
+        out->v[7] = 0;
+        out->mask |= 0xF0u;
+    }
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_set_log_info(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    uint32_t cls = c->step.arg[0], need;
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: the classes ClfsSetLogFileInformation takes are those of its table, each with its
+     * buffer type: ClfsLogBasicInformation and ...Physical a CLFS_INFORMATION, the name classes a
+     * CLFS_LOG_NAME_INFORMATION, ClfsLogStreamIdentifierInformation a CLFS_STREAM_ID_INFORMATION
+     * (ClfsSetLogFileInformation.md, pinfoBuffer). ClfsLogSystemMarkingInformation and
+     * ClfsLogPhysicalLsnInformation are not in it (_CLS_LOG_INFORMATION_CLASS.md describes them for
+     * queries). Statuses: model choice. */
+    if (cls == CT_INFO_SYSTEM_MARKING || cls == CT_INFO_PHYSICAL_LSN || cls > CT_INFO_PHYSICAL_LSN)
+        return CT_STATUS_INVALID_PARAMETER;
+    need = cls == CT_INFO_PHYSICAL_NAME ? CT_SIZEOF_CLFS_LOG_NAME_INFORMATION
+         : cls == CT_INFO_STREAM_ID ? CT_SIZEOF_CLFS_STREAM_ID_INFORMATION : CT_SIZEOF_CLFS_INFORMATION;
+    /* RULE: cbBuffer is "the size, in bytes, of the buffer pointed to by pinfoBuffer", whose type
+     * the class names (ClfsSetLogFileInformation.md): a smaller buffer cannot hold it. */
+    if (c->step.arg[1] < need)
+        return CT_STATUS_BUFFER_TOO_SMALL;
+    /* Which members a set applies the page does not say: the model accepts and changes nothing
+     * a query reports (model choice, to be replaced by what a Windows baseline shows). */
     return CT_STATUS_SUCCESS;
 }
 

@@ -14,7 +14,15 @@
 #define CT_MODEL_CONTAINER_UNIT  (512u * 1024u)   /* dedicated log rounding (ClfsAddLogContainer.md) */
 #define CT_MODEL_RECORD_HEADER   72u              /* model choice: per-record header bytes */
 #define CT_MODEL_BASE_FILE_SIZE  (64u * 1024u)    /* model choice */
-#define CT_MODEL_MAX_CONTAINERS  1024u            /* model choice for STATUS_LOG_CONTAINER_LIMIT_EXCEEDED */
+/* Containers per log: "1023 at most" (KERNEL_CONTRACT_EVIDENCE.md, Containers: libfsclfs; the base
+ * record's array holds 1024, ionescu007/clfs-docs; ClfsMgmtSetLogFileSize.md accepts 2 to 1023).
+ * The status past it is the model's choice (STATUS_LOG_CONTAINER_LIMIT_EXCEEDED, ntstatus.h). */
+#define CT_MODEL_MAX_CONTAINERS  1023u
+/* Container size at most about 4 GB: the LSN's block offset is 32 bits (KERNEL_CONTRACT_EVIDENCE.md,
+ * Containers; user-mode AddLogContainer page: "The maximum size is approximately 4 gigabytes"). */
+#define CT_MODEL_MAX_CONTAINER_SIZE 0x100000000ull
+#define CT_MODEL_CONTAINER_TABLE 2048u            /* containers the model tracks per request (model limit) */
+#define CT_MODEL_NAME_CHARS      256u             /* CLFS_MAX_CONTAINER_INFO: FileName's WCHARs (wdm.h) */
 #define CT_MODEL_BUGCHECK_IRQL   0x0000000Au      /* IRQL_NOT_LESS_OR_EQUAL, the model's stand-in */
 
 typedef struct ct_model_stream {
@@ -37,8 +45,36 @@ typedef struct ct_model_stream {
     uint64_t base_lsn;
     uint64_t last_lsn;
     uint64_t flushed_lsn;
+    uint64_t flushes;            /* CLFS_IO_STATISTICS cFlush: flushes that wrote data */
+    uint64_t flush_bytes;        /* cbFlush */
+    uint64_t flushed_end;        /* stream bytes already flushed (sector rounded) */
     uint16_t path[CT_MAX_PATH_CHARS];
 } ct_model_stream;
+
+/* One container of a physical log, in the order it was added (its position = its index in the
+ * log's container list, the LSN's container number). */
+typedef struct ct_model_container {
+    uint16_t owner;              /* the stream that added it; its physical log owns the container */
+    uint8_t  pending_delete;     /* lazily removed while active (ClfsRemoveLogContainer.md) */
+    uint8_t  pad;
+    uint32_t name_chars;         /* the full name's length (name keeps at most CT_MODEL_NAME_CHARS) */
+    uint32_t physical_id;
+    uint32_t logical_id;
+    uint16_t name[CT_MODEL_NAME_CHARS];
+} ct_model_container;
+
+/* One scan context (ClfsCreateScanContext). */
+typedef struct ct_model_scan {
+    uint8_t  live;
+    uint8_t  started;            /* a scan has returned containers or reported the end */
+    uint16_t stream;
+    uint32_t start;              /* cFromContainer */
+    uint32_t count;              /* cContainers */
+    uint32_t last;               /* position of the most recently scanned container */
+    uint32_t first;              /* the last call's first position ... */
+    uint32_t returned;           /* ... how many it returned ... */
+    int32_t  step;               /* ... and in which direction (+1 forward, -1 backward) */
+} ct_model_scan;
 
 typedef struct ct_model_log {    /* one LOG_FILE_OBJECT */
     uint8_t  open;
@@ -95,8 +131,18 @@ typedef struct ct_model {
     uint32_t record_count;
     uint32_t data_used;
     ct_model_record records[CT_MODEL_MAX_RECORDS];
+    ct_model_scan   scans[CT_MAX_SLOTS];
+    uint32_t container_count;    /* entries of containers[] in use, in the order added */
+    uint32_t next_container_id;
     uint8_t  data[CT_MODEL_DATA_BYTES];
+    /* Not cleared by ct_model_reset (large): only the first container_count entries are read. */
+    ct_model_container containers[CT_MODEL_CONTAINER_TABLE];
 } ct_model;
+
+/* The table index of the container at position pos of the physical log of stream, or -1. */
+int ct_model_container_at(const ct_model *m, uint16_t stream, uint32_t pos);
+/* Its CLFS_CONTAINER_STATE (ClfsContainerActive, ...Inactive, ...ActivePendingDelete). */
+uint32_t ct_model_container_state(const ct_model *m, uint16_t stream, uint32_t pos);
 
 /* Fill a backend whose ops are the model's; resets the model. */
 void ct_model_backend(ct_model *m, ct_backend *be);

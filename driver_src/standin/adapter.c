@@ -55,6 +55,19 @@ typedef struct sx_area {
     PVOID block[SX_MAX_BLOCKS];
 } sx_area;
 
+/* A scan context the driver allocated (CLFS_SCAN_CONTEXT is the caller's) and the stand-in set up;
+ * info is the CLFS_CONTAINER_INFORMATION array pinfoContainer points at (CLFS's own in Windows). */
+#define SX_SCAN_MAGIC  0x4E414353u   /* "SCAN" */
+#define SX_SCAN_INFO   16u           /* cContainers the stand-in can describe per call (its limit) */
+typedef struct sx_scan {
+    ULONG magic;
+    ULONG state;
+    ct_slot slot;
+    PCLFS_SCAN_CONTEXT user;
+    struct sx_log *log;
+    CLFS_CONTAINER_INFORMATION info[SX_SCAN_INFO];
+} sx_scan;
+
 /* A read context handed to the driver (ClfsReadLogRecord); slot.handle is the model's. */
 typedef struct sx_read {
     ULONG magic;
@@ -65,6 +78,7 @@ typedef struct sx_read {
 
 static ct_model g_model;
 static sx_read g_reads[CT_MAX_SLOTS];
+static sx_scan g_scans[CT_MAX_SLOTS];
 static UCHAR g_record[CT_MODEL_DATA_BYTES / 8];   /* one record's bytes, gathered from its write entries */
 static ct_backend g_be;
 static BOOLEAN g_ready;
@@ -77,6 +91,7 @@ static void sx_reset(void)
     RtlZeroMemory(g_logs, sizeof g_logs);
     RtlZeroMemory(g_areas, sizeof g_areas);
     RtlZeroMemory(g_reads, sizeof g_reads);
+    RtlZeroMemory(g_scans, sizeof g_scans);
     ct_model_backend(&g_model, &g_be);   /* resets the model */
     cs_reset_request();
     g_ready = TRUE;
@@ -210,6 +225,55 @@ static BOOLEAN set_slot_path(ct_slot *s, const WCHAR *p, ULONG n)
     return TRUE;
 }
 
+/* The names of a container set, as the model reads them (ct_call.set_names). */
+static const uint16_t *g_set_names[CT_MAX_CONTAINER_SET];
+static uint32_t g_set_chars[CT_MAX_CONTAINER_SET];
+
+static void set_names(ct_call *c, const UNICODE_STRING *paths, ULONG count)
+{
+    ULONG i;
+    for (i = 0; i < count && i < CT_MAX_CONTAINER_SET; i++) {
+        g_set_names[i] = (const uint16_t *)paths[i].Buffer;
+        g_set_chars[i] = paths[i].Length / sizeof(WCHAR);
+    }
+    c->set_names = g_set_names;
+    c->set_name_chars = g_set_chars;
+}
+
+/* The log and the one container path of ClfsAdd/RemoveLogContainer: a live log, an NT or %BLF% name,
+ * which becomes the call's string. */
+static NTSTATUS one_container(ct_call *c, PLOG_FILE_OBJECT plfoLog, PUNICODE_STRING path, sx_log **l)
+{
+    NTSTATUS status;
+    if (!NT_SUCCESS(status = live_log(plfoLog, l)))
+        return status;
+    if (!NT_SUCCESS(status = container_name(path, "puszContainerPath")))
+        return status;
+    if (!set_str(c, path->Buffer, path->Length / sizeof(WCHAR)))
+        return STATUS_INSUFFICIENT_RESOURCES;
+    c->obj = &(*l)->slot;
+    return STATUS_SUCCESS;
+}
+
+/* The log and the names of a container set (ClfsAdd/RemoveLogContainerSet): a live log, an array
+ * when the set is not empty, each name an NT or %BLF% path; the names become the call's set_names. */
+static NTSTATUS container_set(ct_call *c, PLOG_FILE_OBJECT plfoLog, USHORT count, PUNICODE_STRING paths,
+                              const char *array, const char *element, sx_log **l)
+{
+    NTSTATUS status;
+    USHORT i;
+    if (!NT_SUCCESS(status = live_log(plfoLog, l)))
+        return status;
+    if (count && paths == NULL)
+        return cs_violation(CS_POINTER, array, NULL, 0, 0);
+    for (i = 0; i < count; i++)
+        if (!NT_SUCCESS(status = container_name(&paths[i], element)))
+            return status;
+    set_names(c, paths, count);
+    c->obj = &(*l)->slot;
+    return STATUS_SUCCESS;
+}
+
 /* ---- logs ---------------------------------------------------------------------------------- */
 
 NTSTATUS NTAPI ClfsCreateLogFile(PLOG_FILE_OBJECT *pplfoLog, PUNICODE_STRING puszLogFileName,
@@ -318,13 +382,8 @@ NTSTATUS NTAPI ClfsAddLogContainer(PLOG_FILE_OBJECT plfoLog, PULONGLONG pcbConta
 
     sx_begin("ClfsAddLogContainer");
     c = new_call(CT_OP_ADD_CONTAINER);
-    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+    if (!NT_SUCCESS(status = one_container(c, plfoLog, puszContainerPath, &l)))
         return status;
-    if (!NT_SUCCESS(status = container_name(puszContainerPath, "puszContainerPath")))
-        return status;
-    if (!set_str(c, puszContainerPath->Buffer, puszContainerPath->Length / sizeof(WCHAR)))
-        return STATUS_INSUFFICIENT_RESOURCES;
-    c->obj = &l->slot;
     /* pcbContainer may be NULL once the log has a container: "the same size" (ClfsAddLogContainer.md). */
     c->value = pcbContainer ? (int64_t)*pcbContainer
                             : (int64_t)g_model.streams[((ct_model_log *)l->slot.handle)->stream].container_size;
@@ -341,18 +400,12 @@ NTSTATUS NTAPI ClfsAddLogContainerSet(PLOG_FILE_OBJECT plfoLog, USHORT cContaine
     ct_out out;
     sx_log *l;
     NTSTATUS status;
-    USHORT i;
 
     sx_begin("ClfsAddLogContainerSet");
     c = new_call(CT_OP_ADD_CONTAINER_SET);
-    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+    if (!NT_SUCCESS(status = container_set(c, plfoLog, cContainers, rguszContainerPath, "rguszContainerPath",
+                                           "rguszContainerPath[i]", &l)))
         return status;
-    if (cContainers && rguszContainerPath == NULL)
-        return cs_violation(CS_POINTER, "rguszContainerPath", NULL, 0, 0);
-    for (i = 0; i < cContainers; i++)
-        if (!NT_SUCCESS(status = container_name(&rguszContainerPath[i], "rguszContainerPath[i]")))
-            return status;
-    c->obj = &l->slot;
     c->step.arg[0] = cContainers;
     c->value = pcbContainer ? (int64_t)*pcbContainer
                             : (int64_t)g_model.streams[((ct_model_log *)l->slot.handle)->stream].container_size;
@@ -983,11 +1036,288 @@ NTSTATUS NTAPI ClfsDeleteLogByPointer(PLOG_FILE_OBJECT plfoLog)
     return model_call(c, &out, NULL);
 }
 
+/* ---- containers: removal, scanning, names ----------------------------------------------------- */
+
+NTSTATUS NTAPI ClfsRemoveLogContainer(PLOG_FILE_OBJECT plfoLog, PUNICODE_STRING puszContainerPath, BOOLEAN fForce)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+
+    sx_begin("ClfsRemoveLogContainer");
+    c = new_call(CT_OP_REMOVE_CONTAINER);
+    if (!NT_SUCCESS(status = one_container(c, plfoLog, puszContainerPath, &l)))
+        return status;
+    c->step.arg[1] = fForce ? 1u : 0u;
+    return model_call(c, &out, NULL);
+}
+
+NTSTATUS NTAPI ClfsRemoveLogContainerSet(PLOG_FILE_OBJECT plfoLog, USHORT cContainers,
+                                         PUNICODE_STRING rgwszContainerPath, BOOLEAN fForce)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+
+    sx_begin("ClfsRemoveLogContainerSet");
+    c = new_call(CT_OP_REMOVE_CONTAINER_SET);
+    if (!NT_SUCCESS(status = container_set(c, plfoLog, cContainers, rgwszContainerPath, "rgwszContainerPath",
+                                           "rgwszContainerPath[i]", &l)))
+        return status;
+    c->list_count = cContainers;
+    c->step.arg[0] = fForce ? 1u : 0u;
+    return model_call(c, &out, NULL);
+}
+
+/* A scan may only run while its log file object is open; CLFS_SCAN_CLOSE frees the context even
+ * after the log was closed (what else could free it). */
+static NTSTATUS live_scan(PCLFS_SCAN_CONTEXT p, BOOLEAN closing, sx_scan **out)
+{
+    ULONG i;
+    if (p == NULL)
+        return cs_violation(CS_POINTER, "pcxScan", NULL, 0, 0);
+    for (i = 0; i < CT_MAX_SLOTS; i++)
+        if (g_scans[i].state == SX_LIVE && g_scans[i].magic == SX_SCAN_MAGIC && g_scans[i].user == p) {
+            if (!closing && (g_scans[i].log == NULL || g_scans[i].log->state != SX_LIVE))
+                break;   /* its log file object was closed: the context points at a dead object */
+            *out = &g_scans[i];
+            return STATUS_SUCCESS;
+        }
+    return cs_violation(CS_LIVE_SCAN, "pcxScan", NULL, 0, (ULONGLONG)(ULONG_PTR)p);
+}
+
+/* A context this stand-in set up, passed again (CLFS_SCAN_INIT): the model's reinit. */
+static NTSTATUS reinit_scan(ct_call *c, sx_scan *sc, sx_log *l, ULONG from, ULONG count, CLFS_SCAN_MODE mode)
+{
+    ct_out out;
+    NTSTATUS status;
+    if (count > SX_SCAN_INFO)
+        return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limit, not CLFS's */
+    if (!(mode & CLFS_SCAN_INIT))
+        return STATUS_INVALID_PARAMETER;        /* the model's rule: a context passed again needs INIT */
+    c->step.op = CT_OP_REINIT_SCAN_CONTEXT;
+    c->step.slot = (uint16_t)(sc - g_scans);
+    c->obj = &sc->slot;
+    c->obj2 = &l->slot;
+    c->step.arg[0] = from;
+    c->step.arg[1] = count;
+    c->step.arg[2] = (uint32_t)(mode & (CLFS_SCAN_FORWARD | CLFS_SCAN_BACKWARD));
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status)) {
+        sc->log = l;
+        sc->user->plfoLog = (PLOG_FILE_OBJECT)l;
+        sc->user->cIndex = from;
+        sc->user->cContainers = count;
+        sc->user->cContainersReturned = 0;
+        sc->user->eScanMode = mode;
+    }
+    return status;
+}
+
+NTSTATUS NTAPI ClfsCreateScanContext(PLOG_FILE_OBJECT plfoLog, ULONG cFromContainer, ULONG cContainers,
+                                     CLFS_SCAN_MODE eScanMode, PCLFS_SCAN_CONTEXT pcxScan)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    sx_scan *sc = NULL;
+    NTSTATUS status;
+    ULONG i;
+
+    sx_begin("ClfsCreateScanContext");
+    c = new_call(CT_OP_CREATE_SCAN_CONTEXT);
+    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+        return status;
+    if (pcxScan == NULL)
+        return cs_violation(CS_POINTER, "pcxScan", NULL, 0, 0);
+    for (i = 0; i < CT_MAX_SLOTS; i++)
+        if (g_scans[i].state == SX_LIVE && g_scans[i].user == pcxScan)
+            return reinit_scan(c, &g_scans[i], l, cFromContainer, cContainers, eScanMode);
+    for (i = 0; i < CT_MAX_SLOTS && sc == NULL; i++)
+        if (g_scans[i].state != SX_LIVE)
+            sc = &g_scans[i];
+    if (sc == NULL || cContainers > SX_SCAN_INFO)
+        return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limits, not CLFS's */
+    RtlZeroMemory(sc, sizeof *sc);
+    c->step.slot = (uint16_t)(sc - g_scans);
+    c->obj = &sc->slot;
+    c->obj2 = &l->slot;
+    c->step.arg[0] = cFromContainer;
+    c->step.arg[1] = cContainers;
+    c->step.arg[2] = eScanMode;
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status)) {
+        sc->magic = SX_SCAN_MAGIC;
+        sc->state = SX_LIVE;
+        sc->user = pcxScan;
+        sc->log = l;
+        /* "whose members are initialized by this routine" (ClfsCreateScanContext.md, pcxScan) */
+        pcxScan->cidNode.cType = 0;
+        pcxScan->cidNode.cbNode = sizeof *pcxScan;
+        pcxScan->plfoLog = plfoLog;
+        pcxScan->cIndex = cFromContainer;
+        pcxScan->cContainers = cContainers;
+        pcxScan->cContainersReturned = 0;
+        pcxScan->eScanMode = eScanMode;
+        pcxScan->pinfoContainer = sc->info;
+    }
+    return status;
+}
+
+NTSTATUS NTAPI ClfsScanLogContainers(PCLFS_SCAN_CONTEXT pcxScan, CLFS_SCAN_MODE eScanMode)
+{
+    const ct_model_scan *ms;
+    ct_call *c;
+    ct_out out;
+    sx_scan *sc = NULL;
+    NTSTATUS status;
+    ULONG k;
+
+    sx_begin("ClfsScanLogContainers");
+    c = new_call(CT_OP_SCAN_CONTAINERS);
+    if (!NT_SUCCESS(status = live_scan(pcxScan, eScanMode == CLFS_SCAN_CLOSE, &sc)))
+        return status;
+    c->step.slot = (uint16_t)(sc - g_scans);
+    c->obj = &sc->slot;
+    c->step.arg[0] = eScanMode;
+    status = model_call(c, &out, NULL);
+    if (!NT_SUCCESS(status))
+        return status;
+    if (eScanMode == CLFS_SCAN_CLOSE) {
+        sc->state = SX_CLOSED;
+        pcxScan->pinfoContainer = NULL;
+        return status;
+    }
+    /* The model's scan says which positions it returned; each is described from its container. */
+    ms = (const ct_model_scan *)sc->slot.handle;
+    RtlZeroMemory(sc->info, sizeof sc->info);
+    for (k = 0; k < ms->returned && k < SX_SCAN_INFO; k++) {
+        uint32_t pos = (uint32_t)((int64_t)ms->first + (int64_t)k * ms->step);
+        int i = ct_model_container_at(&g_model, ms->stream, pos);
+        const ct_model_container *ci;
+        ULONG n;
+        if (i < 0)
+            break;
+        ci = &g_model.containers[i];
+        n = ci->name_chars < CLFS_MAX_CONTAINER_INFO - 1u ? ci->name_chars : CLFS_MAX_CONTAINER_INFO - 1u;
+        RtlCopyMemory(sc->info[k].FileName, ci->name, n * sizeof(WCHAR));
+        sc->info[k].FileNameActualLength = ci->name_chars;
+        sc->info[k].FileNameLength = n;
+        sc->info[k].ContainerSize = (LONGLONG)g_model.streams[ms->stream].container_size;
+        sc->info[k].State = ct_model_container_state(&g_model, ms->stream, pos);
+        sc->info[k].PhysicalContainerId = ci->physical_id;
+        sc->info[k].LogicalContainerId = ci->logical_id;
+    }
+    pcxScan->cContainersReturned = (ULONG)out.v[CT_OUT_SCAN_CONTAINERS_RETURNED];
+    pcxScan->cIndex = ms->last;
+    pcxScan->eScanMode = eScanMode;
+    return status;
+}
+
+NTSTATUS NTAPI ClfsGetContainerName(PLOG_FILE_OBJECT plfoLog, CLFS_CONTAINER_ID cidLogicalContainer,
+                                    PUNICODE_STRING puszContainerName, PULONG pcActualLenContainerName)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+
+    sx_begin("ClfsGetContainerName");
+    c = new_call(CT_OP_GET_CONTAINER_NAME);
+    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+        return status;
+    if (puszContainerName == NULL || (puszContainerName->MaximumLength && puszContainerName->Buffer == NULL))
+        return cs_violation(CS_POINTER, "puszContainerName", NULL, 0, 0);
+    c->obj = &l->slot;
+    c->value = (int64_t)cidLogicalContainer;
+    c->step.arg[0] = puszContainerName->MaximumLength;
+    status = model_call(c, &out, NULL);
+    if ((NT_SUCCESS(status) || status == STATUS_BUFFER_OVERFLOW) && (out.mask & 2u)) {
+        /* the name, truncated to the buffer on STATUS_BUFFER_OVERFLOW (ClfsGetContainerName.md) */
+        USHORT bytes = (USHORT)(out.data_len < puszContainerName->MaximumLength ? out.data_len
+                                                                               : puszContainerName->MaximumLength);
+        bytes &= (USHORT)~1u;
+        RtlCopyMemory(puszContainerName->Buffer, out.data, bytes);
+        puszContainerName->Length = bytes;
+        if (bytes + sizeof(WCHAR) <= puszContainerName->MaximumLength)
+            puszContainerName->Buffer[bytes / sizeof(WCHAR)] = 0;
+        if (pcActualLenContainerName)
+            *pcActualLenContainerName = (ULONG)out.v[CT_OUT_GET_CONTAINER_NAME_NAME_CHARS];
+    }
+    return status;
+}
+
+/* ---- statistics and settings ------------------------------------------------------------------ */
+
+NTSTATUS NTAPI ClfsGetIoStatistics(PLOG_FILE_OBJECT plfoLog, PVOID pvStatsBuffer, ULONG cbStatsBuffer,
+                                   CLFS_IOSTATS_CLASS eStatsClass, PULONG pcbStatsWritten)
+{
+    CLFS_IO_STATISTICS stats;
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+    ULONG written;
+
+    sx_begin("ClfsGetIoStatistics");
+    c = new_call(CT_OP_GET_IO_STATISTICS);
+    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+        return status;
+    if (pvStatsBuffer == NULL)
+        return cs_violation(CS_POINTER, "pvStatsBuffer", NULL, 0, 0);
+    c->obj = &l->slot;
+    c->step.arg[0] = cbStatsBuffer;
+    c->step.arg[1] = (uint32_t)eStatsClass;
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status)) {
+        RtlZeroMemory(&stats, sizeof stats);
+        stats.hdrIoStats.ubMajorVersion = (UCHAR)out.v[CT_OUT_GET_IO_STATISTICS_MAJOR_VERSION];
+        stats.hdrIoStats.ubMinorVersion = (UCHAR)out.v[CT_OUT_GET_IO_STATISTICS_MINOR_VERSION];
+        stats.hdrIoStats.eStatsClass = eStatsClass;
+        stats.hdrIoStats.cbLength = (USHORT)out.v[CT_OUT_GET_IO_STATISTICS_LENGTH];
+        stats.hdrIoStats.coffData = sizeof(CLFS_IO_STATISTICS_HEADER);
+        stats.cFlush = out.v[CT_OUT_GET_IO_STATISTICS_FLUSHES];
+        stats.cbFlush = out.v[CT_OUT_GET_IO_STATISTICS_FLUSH_BYTES];
+        stats.cMetaFlush = out.v[CT_OUT_GET_IO_STATISTICS_META_FLUSHES];
+        stats.cbMetaFlush = out.v[CT_OUT_GET_IO_STATISTICS_META_FLUSH_BYTES];
+        written = (ULONG)out.v[CT_OUT_GET_IO_STATISTICS_WRITTEN];
+        RtlCopyMemory(pvStatsBuffer, &stats, written < sizeof stats ? written : sizeof stats);
+        if (pcbStatsWritten)
+            *pcbStatsWritten = written;
+    }
+    return status;
+}
+
+NTSTATUS NTAPI ClfsSetLogFileInformation(PLOG_FILE_OBJECT plfoLog, CLFS_LOG_INFORMATION_CLASS eInformationClass,
+                                         PVOID pinfoBuffer, ULONG cbBuffer)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+
+    sx_begin("ClfsSetLogFileInformation");
+    c = new_call(CT_OP_SET_LOG_INFO);
+    if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
+        return status;
+    if (pinfoBuffer == NULL)
+        return cs_violation(CS_POINTER, "pinfoBuffer", NULL, 0, 0);
+    c->obj = &l->slot;
+    c->step.arg[0] = (uint32_t)eInformationClass;
+    c->step.arg[1] = cbBuffer;
+    return model_call(c, &out, NULL);
+}
+
 /* ---- end of a request ------------------------------------------------------------------------ */
 
 void sx_request_end(void)
 {
     ULONG i;
+    for (i = 0; i < CT_MAX_SLOTS; i++)
+        if (g_scans[i].state == SX_LIVE)
+            cs_leak("ClfsCreateScanContext", "scan context", NULL, 0);
     for (i = 0; i < CT_MAX_SLOTS; i++)
         if (g_reads[i].state == SX_LIVE)
             cs_leak("ClfsReadLogRecord", "read context", NULL, 0);

@@ -74,6 +74,12 @@ const cs_rule cs_rules[CS_RULE_COUNT] = {
         "*peRecordType on entry is ClfsDataRecord, ClfsRestartRecord or ClfsClientRecord",
         "ClfsReadNextLogRecord.md, peRecordType ('The caller must set this parameter to one of the "
         "following values')", CS_CONTRACT},
+    [CS_LIVE_SCAN] = {"scan-context-live",
+        "pcxScan is a CLFS_SCAN_CONTEXT ClfsCreateScanContext initialised, not closed with CLFS_SCAN_CLOSE, "
+        "whose log file object is still open",
+        "ClfsScanLogContainers.md, pcxScan ('initialized it by calling ClfsCreateScanContext') and remarks "
+        "('you must call ClfsScanLogContainers, with eScanMode equal to CLFS_SCAN_CLOSE'); _CLS_SCAN_CONTEXT.md "
+        "plfoLog; ClfsCloseLogFileObject.md: the log file object is invalid on return", CS_CONTRACT},
 };
 
 static const char *g_routine = "";

@@ -31,6 +31,7 @@ enum cs_rule_id {
     CS_LIVE_READ,       /* a read context this stand-in returned and nobody terminated */
     CS_CONTEXT_MODE,    /* peContextMode is ClfsContextUndoNext, ClfsContextPrevious or ClfsContextForward */
     CS_RECORD_TYPE,     /* *peRecordType on entry is ClfsDataRecord, ClfsRestartRecord or ClfsClientRecord */
+    CS_LIVE_SCAN,       /* a scan context ClfsCreateScanContext set up and CLFS_SCAN_CLOSE has not closed */
     CS_RULE_COUNT
 };
 

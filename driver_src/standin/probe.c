@@ -28,6 +28,10 @@ __declspec(dllimport) NTSTATUS ClfsReserveAndAppendLog(PVOID, WRITE_ENTRY *, ULO
 __declspec(dllimport) NTSTATUS ClfsReadLogRecord(PVOID, LSN *, int, PVOID *, PULONG, PUCHAR, LSN *, LSN *, PVOID *);
 __declspec(dllimport) NTSTATUS ClfsReadNextLogRecord(PVOID, PVOID *, PULONG, PUCHAR, LSN *, LSN *, LSN *, LSN *);
 __declspec(dllimport) NTSTATUS ClfsTerminateReadLog(PVOID);
+__declspec(dllimport) NTSTATUS ClfsCreateScanContext(PVOID, ULONG, ULONG, UCHAR, PVOID);
+__declspec(dllimport) NTSTATUS ClfsScanLogContainers(PVOID, UCHAR);
+#define SCAN_FORWARD 0x02
+#define SCAN_CLOSE   0x08
 
 static void ustr(USTR *u, PWSTR text)
 {
@@ -88,12 +92,25 @@ int wmain(void)
         type = 1;
         show("terminated-read", ClfsReadNextLogRecord(read, &buffer, &cb, &type, NULL, &undo, &prev, &rec));
     }
+    {   /* scanning: a context used after CLFS_SCAN_CLOSE; a context whose log is closed (below) */
+        ULONGLONG scan[8] = {0};   /* a CLFS_SCAN_CONTEXT (56 bytes on x64), the caller's */
+        show("scan-create", ClfsCreateScanContext(log, 0, 1, SCAN_FORWARD, scan));
+        show("scan", ClfsScanLogContainers(scan, SCAN_FORWARD));
+        show("scan-close", ClfsScanLogContainers(scan, SCAN_CLOSE));
+        show("closed-scan", ClfsScanLogContainers(scan, SCAN_FORWARD));
+    }
     show("null-lsn", ClfsFlushToLsn(area, NULL, &last));
     show("delete-area", ClfsDeleteMarshallingArea(area));
     show("deleted-area", ClfsFlushBuffers(area));
     show("flush-after-delete", ClfsFlushToLsn(area, &lsn, &last));
     closed = log;
-    show("close", ClfsCloseLogFileObject(log));
+    {
+        static ULONGLONG orphan[8];
+        show("orphan-scan-create", ClfsCreateScanContext(log, 0, 1, SCAN_FORWARD, orphan));
+        show("close", ClfsCloseLogFileObject(log));
+        show("scan-of-closed-log", ClfsScanLogContainers(orphan, SCAN_FORWARD));
+        show("orphan-scan-close", ClfsScanLogContainers(orphan, SCAN_CLOSE));   /* freeing is still allowed */
+    }
     show("closed-log", ClfsAddLogContainer(closed, &size, &containers[0]));
     show("stray-pointer", ClfsCloseLogFileObject((PVOID)&size));
     /* Left open on purpose: the stand-in reports it as a leak when the process ends. */

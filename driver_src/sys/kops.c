@@ -170,37 +170,53 @@ static ct_status k_add_container(void *ctx, ct_call *c, ct_out *out)
     return status;
 }
 
-static ct_status k_add_container_set(void *ctx, ct_call *c, ct_out *out)
-{
-    ULONG count = c->step.arg[0], per = CT_NAME_CHARS, i;
-    ULONGLONG size = (ULONGLONG)c->value;
+/* A set of the log's default container names <log>_c<n> (ct_default_container_path), in NT form:
+ * n is seq_base + i for a set being added, the listed number for one being removed. The array and
+ * its names come from nonpaged pool; free them with free_container_names. */
+typedef struct container_names {
     UNICODE_STRING *paths;
     WCHAR *names;
-    NTSTATUS status;
-    (void)ctx;
+} container_names;
+
+static VOID free_container_names(container_names *set)
+{
+    if (set->names) ct_pool_free(set->names);
+    if (set->paths) ct_pool_free(set->paths);
+}
+
+static NTSTATUS default_container_names(const ct_call *c, ULONG count, BOOLEAN listed, container_names *set)
+{
+    ULONG per = CT_NAME_CHARS, i;
     /* count <= CT_MAX_CONTAINER_SET (validated); at least one element so the call sees an array */
-    paths = ct_pool_alloc(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * sizeof(UNICODE_STRING));
-    names = ct_pool_alloc(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * per * sizeof(WCHAR));
-    if (paths == NULL || names == NULL) {
-        status = STATUS_INSUFFICIENT_RESOURCES;
-        goto cleanup;
-    }
+    set->paths = ct_pool_alloc(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * sizeof(UNICODE_STRING));
+    set->names = ct_pool_alloc(NonPagedPoolNx, (SIZE_T)(count ? count : 1) * per * sizeof(WCHAR));
+    if (set->paths == NULL || set->names == NULL)
+        return STATUS_INSUFFICIENT_RESOURCES;
     for (i = 0; i < count; i++) {
         uint16_t tmp[CT_CALL_STR_CHARS + 1];
-        ULONG n = ct_default_container_path(c->obj, c->seq_base + i, tmp, CT_CALL_STR_CHARS + 1);
-        if (n == 0 || !make_name(&paths[i], names + (SIZE_T)i * per, per, "", tmp, n)) {
-            status = STATUS_NAME_TOO_LONG;
-            goto cleanup;
-        }
+        uint32_t number = listed ? (uint32_t)c->list[i] : c->seq_base + i;
+        ULONG n = ct_default_container_path(c->obj, number, tmp, CT_CALL_STR_CHARS + 1);
+        if (n == 0 || !make_name(&set->paths[i], set->names + (SIZE_T)i * per, per, "", tmp, n))
+            return STATUS_NAME_TOO_LONG;
     }
-    status = ClfsAddLogContainerSet(log_of(c->obj), (USHORT)count, &size, paths);
+    return STATUS_SUCCESS;
+}
+
+static ct_status k_add_container_set(void *ctx, ct_call *c, ct_out *out)
+{
+    ULONG count = c->step.arg[0];
+    ULONGLONG size = (ULONGLONG)c->value;
+    container_names set = {NULL, NULL};
+    NTSTATUS status;
+    (void)ctx;
+    status = default_container_names(c, count, FALSE, &set);
+    if (NT_SUCCESS(status))
+        status = ClfsAddLogContainerSet(log_of(c->obj), (USHORT)count, &size, set.paths);
     if (NT_SUCCESS(status)) {
         out->v[CT_OUT_CONTAINER_SIZE] = size;
         out->mask = 1;
     }
-cleanup:
-    if (names) ct_pool_free(names);
-    if (paths) ct_pool_free(paths);
+    free_container_names(&set);
     return status;
 }
 
@@ -557,6 +573,178 @@ static ct_status k_delete_log_by_pointer(void *ctx, ct_call *c, ct_out *out)
 {
     (void)ctx; (void)out;
     return ClfsDeleteLogByPointer(log_of(c->obj));
+}
+
+/* ---- containers: removal, scanning, names --------------------------------------------------- */
+
+/* The wire's sizes of the structures set_log_info and get_io_statistics pass must be wdm.h's. */
+C_ASSERT(sizeof(CLFS_INFORMATION) == CT_SIZEOF_CLFS_INFORMATION);
+C_ASSERT(sizeof(CLFS_IO_STATISTICS_HEADER) == CT_SIZEOF_CLFS_IO_STATISTICS_HEADER);
+C_ASSERT(sizeof(CLFS_IO_STATISTICS) == CT_SIZEOF_CLFS_IO_STATISTICS);
+
+static ct_status k_remove_container(void *ctx, ct_call *c, ct_out *out)
+{
+    UNICODE_STRING path;
+    (void)out;
+    if (!make_name(&path, KCTX(ctx)->name, CT_NAME_CHARS, "", c->str, c->str_chars))
+        return STATUS_NAME_TOO_LONG;
+    return ClfsRemoveLogContainer(log_of(c->obj), &path, c->step.arg[1] ? TRUE : FALSE);
+}
+
+/* The set names the default containers <log>_c<n> of the listed n (at most CT_MAX_LIST). */
+static ct_status k_remove_container_set(void *ctx, ct_call *c, ct_out *out)
+{
+    container_names set = {NULL, NULL};
+    NTSTATUS status;
+    (void)ctx; (void)out;
+    status = default_container_names(c, c->list_count, TRUE, &set);
+    if (NT_SUCCESS(status))
+        status = ClfsRemoveLogContainerSet(log_of(c->obj), (USHORT)c->list_count, set.paths,
+                                           c->step.arg[0] ? TRUE : FALSE);
+    free_container_names(&set);
+    return status;
+}
+
+/* The CLFS_SCAN_CONTEXT is the caller's (ClfsCreateScanContext.md, pcxScan: "caller-allocated"),
+ * nonpaged and zeroed; CLFS sets its members, the CLFS_CONTAINER_INFORMATION array included
+ * (ClfsScanLogContainers.md: "pInfoContainer member was initialized ... by ClfsCreateScanContext"),
+ * and frees what it allocated on CLFS_SCAN_CLOSE. The structure is freed after a close. */
+static ct_status k_create_scan_context(void *ctx, ct_call *c, ct_out *out)
+{
+    PCLFS_SCAN_CONTEXT scan;
+    NTSTATUS status;
+    (void)ctx; (void)out;
+    scan = ct_pool_alloc(NonPagedPoolNx, sizeof *scan);
+    if (scan == NULL)
+        return STATUS_INSUFFICIENT_RESOURCES;
+    status = ClfsCreateScanContext(log_of(c->obj2), c->step.arg[0], c->step.arg[1],
+                                   (CLFS_SCAN_MODE)c->step.arg[2], scan);
+    if (NT_SUCCESS(status))
+        c->obj->handle = scan;
+    else
+        ct_pool_free(scan);
+    return status;
+}
+
+/* The same caller's structure passed again: "the CLFS_SCAN_INIT flag must be set. Also, one and only
+ * one of the direction flags" (ClfsCreateScanContext.md, eScanMode). */
+static ct_status k_reinit_scan_context(void *ctx, ct_call *c, ct_out *out)
+{
+    PCLFS_SCAN_CONTEXT scan = (PCLFS_SCAN_CONTEXT)c->obj->handle;
+    (void)ctx; (void)out;
+    if (scan == NULL)
+        return STATUS_INVALID_HANDLE;
+    return ClfsCreateScanContext(log_of(c->obj2), c->step.arg[0], c->step.arg[1],
+                                 (CLFS_SCAN_MODE)(CLFS_SCAN_INIT | c->step.arg[2]), scan);
+}
+
+static ct_status k_scan_containers(void *ctx, ct_call *c, ct_out *out)
+{
+    PCLFS_SCAN_CONTEXT scan = (PCLFS_SCAN_CONTEXT)c->obj->handle;
+    CLFS_SCAN_MODE mode = (CLFS_SCAN_MODE)c->step.arg[0];
+    NTSTATUS status;
+    ULONG i, n;
+    (void)ctx;
+    if (scan == NULL)
+        return STATUS_INVALID_HANDLE;
+    status = ClfsScanLogContainers(scan, mode);
+    if (mode == CT_SCAN_CLOSE) {
+        if (NT_SUCCESS(status)) {
+            ct_pool_free(scan);
+            c->obj->handle = NULL;
+        }
+        return status;
+    }
+    if (!NT_SUCCESS(status))
+        return status;
+    n = scan->cContainersReturned;
+    out->v[CT_OUT_SCAN_CONTAINERS_RETURNED] = n;
+    out->mask = 1u;
+    for (i = 0; i < 2 && i < n && i < scan->cContainers && scan->pinfoContainer != NULL; i++) {
+        const CLFS_CONTAINER_INFORMATION *info = &scan->pinfoContainer[i];
+        out->v[1 + 4 * i] = ct_container_number((const uint16_t *)info->FileName, CLFS_MAX_CONTAINER_INFO);
+        out->v[2 + 4 * i] = (uint64_t)info->ContainerSize;
+        out->v[3 + 4 * i] = info->State;
+        out->v[4 + 4 * i] = info->LogicalContainerId;
+        out->mask |= 0xFu << (1 + 4 * i);
+    }
+    return status;
+}
+
+static ct_status k_get_container_name(void *ctx, ct_call *c, ct_out *out)
+{
+    UNICODE_STRING name;
+    ULONG actual = 0, bytes = c->step.arg[0];
+    NTSTATUS status;
+    (void)ctx;
+    if ((uint64_t)c->value > 0xFFFFFFFFu)
+        return STATUS_INVALID_PARAMETER;   /* a saved value that is no ULONG: never truncated */
+    name.Buffer = ct_pool_alloc(NonPagedPoolNx, bytes ? bytes : 2u);
+    if (name.Buffer == NULL)
+        return STATUS_INSUFFICIENT_RESOURCES;
+    name.Length = 0;
+    name.MaximumLength = (USHORT)bytes;
+    status = ClfsGetContainerName(log_of(c->obj), (CLFS_CONTAINER_ID)c->value, &name, &actual);
+    if (NT_SUCCESS(status)) {
+        ULONG chars = name.Length / sizeof(WCHAR);
+        if (chars == 0 || chars > bytes / sizeof(WCHAR))
+            chars = bytes / sizeof(WCHAR);       /* Length not set: read up to a NUL in the buffer */
+        out->v[CT_OUT_GET_CONTAINER_NAME_NAME] = ct_container_number((const uint16_t *)name.Buffer, chars);
+        out->v[CT_OUT_GET_CONTAINER_NAME_NAME_CHARS] = actual;
+        out->mask = 3u;
+    }
+    ct_pool_free(name.Buffer);
+    return status;
+}
+
+/* ---- statistics and settings ---------------------------------------------------------------- */
+
+static ct_status k_get_io_statistics(void *ctx, ct_call *c, ct_out *out)
+{
+    ULONG bytes = c->step.arg[0], written = 0;
+    UCHAR *buf;
+    NTSTATUS status;
+    (void)ctx;
+    buf = ct_pool_alloc(NonPagedPoolNx, bytes >= sizeof(CLFS_IO_STATISTICS) ? bytes : sizeof(CLFS_IO_STATISTICS));
+    if (buf == NULL)
+        return STATUS_INSUFFICIENT_RESOURCES;
+    status = ClfsGetIoStatistics(log_of(c->obj), buf, bytes, (CLFS_IOSTATS_CLASS)c->step.arg[1], &written);
+    if (NT_SUCCESS(status)) {
+        const CLFS_IO_STATISTICS *st = (const CLFS_IO_STATISTICS *)buf;
+        ULONG have = written < bytes ? written : bytes;
+        out->v[CT_OUT_GET_IO_STATISTICS_WRITTEN] = written;
+        out->mask = 1u;
+        if (have >= sizeof(CLFS_IO_STATISTICS_HEADER)) {   /* only what CLFS wrote is reported */
+            out->v[CT_OUT_GET_IO_STATISTICS_MAJOR_VERSION] = st->hdrIoStats.ubMajorVersion;
+            out->v[CT_OUT_GET_IO_STATISTICS_MINOR_VERSION] = st->hdrIoStats.ubMinorVersion;
+            out->v[CT_OUT_GET_IO_STATISTICS_LENGTH] = st->hdrIoStats.cbLength;
+            out->mask |= 0xEu;
+        }
+        if (have >= sizeof(CLFS_IO_STATISTICS)) {
+            out->v[CT_OUT_GET_IO_STATISTICS_FLUSHES] = st->cFlush;
+            out->v[CT_OUT_GET_IO_STATISTICS_FLUSH_BYTES] = st->cbFlush;
+            out->v[CT_OUT_GET_IO_STATISTICS_META_FLUSHES] = st->cMetaFlush;
+            out->v[CT_OUT_GET_IO_STATISTICS_META_FLUSH_BYTES] = st->cbMetaFlush;
+            out->mask |= 0xF0u;
+        }
+    }
+    ct_pool_free(buf);
+    return status;
+}
+
+/* A zeroed buffer of cbBuffer bytes (interp: 0 = the class's structure size). */
+static ct_status k_set_log_info(void *ctx, ct_call *c, ct_out *out)
+{
+    ULONG bytes = c->step.arg[1];
+    PVOID buf;
+    NTSTATUS status;
+    (void)ctx; (void)out;
+    buf = ct_pool_alloc(NonPagedPoolNx, bytes ? bytes : 1u);
+    if (buf == NULL)
+        return STATUS_INSUFFICIENT_RESOURCES;
+    status = ClfsSetLogFileInformation(log_of(c->obj), (CLFS_LOG_INFORMATION_CLASS)c->step.arg[0], buf, bytes);
+    ct_pool_free(buf);
+    return status;
 }
 
 /* ---- contexts, time, counters --------------------------------------------------------------- */

@@ -766,6 +766,110 @@ static void test_reads(void)
     }
 }
 
+/* ---- tests: scan contexts ------------------------------------------------------------------- */
+
+/* log (slot 0) with three containers, scan context (slot 1) of one container per call, one scan;
+ * with close_log set, the log is closed before a second scan. */
+static void build_scan(rb *b, int close_log)
+{
+    ct_step *s;
+    rb_new(2, 1);
+    s = rb_step(b, CT_OP_CREATE_LOG, 0);
+    rb_str(b, s, "C:\\scratch\\scan");
+    s->arg[0] = CT_OPEN_ALWAYS;
+    s = rb_step(b, CT_OP_ADD_CONTAINER_SET, 0);
+    s->arg[0] = 3;
+    s->value = 512 * 1024;
+    s = rb_step(b, CT_OP_CREATE_SCAN_CONTEXT, 1);
+    s->slot2 = 0;
+    s->arg[1] = 1;
+    s->arg[2] = CT_SCAN_FORWARD;
+    s = rb_step(b, CT_OP_SCAN_CONTAINERS, 1);
+    s->arg[0] = CT_SCAN_FORWARD;
+    rb_save(b, s, CT_OUT_SCAN_CONTAINERS_C0_ID, 0);
+    if (close_log) {
+        rb_step(b, CT_OP_CLOSE_LOG, 0);
+        s = rb_step(b, CT_OP_SCAN_CONTAINERS, 1);
+        s->arg[0] = CT_SCAN_FORWARD;
+        s->flags = 0;
+    }
+}
+
+static uint32_t live_model_scans(void)
+{
+    uint32_t i, n = 0;
+    for (i = 0; i < CT_MAX_SLOTS; i++) n += g_model.scans[i].live;
+    return n;
+}
+
+static void test_scans(void)
+{
+    uint32_t calls, k;
+    ct_step *s;
+    run *r;
+
+    /* A scan left open: cleanup closes it (before the log), nothing stays live. */
+    build_scan(&g_rb, 0);
+    r = run_rb(&g_rb);
+    calls = g_model.calls;
+    CHECK(r->h.reject == CT_OK && r->r[3].status == 0 && r->r[3].outputs[CT_OUT_SCAN_CONTAINERS_RETURNED] == 1 &&
+          r->r[3].outputs[CT_OUT_SCAN_CONTAINERS_C0_NAME] == 0, "scan of the first container: status %x name %llu",
+          r->r[3].status, (unsigned long long)r->r[3].outputs[CT_OUT_SCAN_CONTAINERS_C0_NAME]);
+    CHECK(live_model_scans() == 0 && r->cl.failures == 0 && ct_live_slots(&g_st) == 0,
+          "cleanup left %u scans, %u failures", live_model_scans(), r->cl.failures);
+    /* A failure at every op call, cleanup's close included: no slot and no model scan stays live. */
+    for (k = 1; k <= calls; k++) {
+        r = run_bytes(g_rb.out, g_rb.len, k);
+        CHECK(ct_live_slots(&g_st) == 0 || (k > g_rb.n && r->cl.failures == 1),
+              "failure at call %u leaves %u live slots", k, ct_live_slots(&g_st));
+        CHECK(live_model_scans() == 0 || k > g_rb.n, "failure at call %u leaves a model scan", k);
+    }
+    /* Its log closed by a step: the scan is refused without a call; cleanup still closes the context. */
+    build_scan(&g_rb, 1);
+    r = run_rb(&g_rb);
+    CHECK(r->r[5].disposition == CT_DISP_RAN && r->r[5].status == (uint32_t)CT_STATUS_INVALID_HANDLE,
+          "scan of a closed log: status %x", r->r[5].status);
+    CHECK(live_model_scans() == 0 && r->cl.failures == 0, "scan of a closed log not closed by cleanup");
+    /* Closed by a step: used again, refused without a call. */
+    build_scan(&g_rb, 0);
+    s = rb_step(&g_rb, CT_OP_SCAN_CONTAINERS, 1);
+    s->arg[0] = CT_SCAN_CLOSE;
+    s = rb_step(&g_rb, CT_OP_SCAN_CONTAINERS, 1);
+    s->arg[0] = CT_SCAN_FORWARD;
+    s->flags = 0;
+    r = run_rb(&g_rb);
+    CHECK(r->r[4].status == 0 && r->r[5].status == (uint32_t)CT_STATUS_INVALID_HANDLE,
+          "closed scan used again: close %x scan %x", r->r[4].status, r->r[5].status);
+    /* A saved container id names the container (get_container_name takes a register). */
+    build_scan(&g_rb, 0);
+    s = rb_step(&g_rb, CT_OP_GET_CONTAINER_NAME, 0);
+    s->value_reg = 0;
+    s->arg[0] = 1024;
+    r = run_rb(&g_rb);
+    CHECK(r->r[4].status == 0 && r->r[4].outputs[CT_OUT_GET_CONTAINER_NAME_NAME] == 0,
+          "name of the scanned container: status %x name %llu", r->r[4].status,
+          (unsigned long long)r->r[4].outputs[CT_OUT_GET_CONTAINER_NAME_NAME]);
+    /* Validation: modes and sizes outside what the ops take. */
+    build_scan(&g_rb, 0);
+    g_rb.steps[3].arg[0] = CT_SCAN_INIT;            /* not a scan_containers mode */
+    CHECK(reject_of(&g_rb) == CT_REJ_ARG, "scan mode INIT accepted");
+    build_scan(&g_rb, 0);
+    g_rb.steps[2].arg[2] = CT_SCAN_CLOSE;           /* not a direction */
+    CHECK(reject_of(&g_rb) == CT_REJ_ARG, "create_scan_context with CLOSE accepted");
+    build_scan(&g_rb, 0);
+    s = rb_step(&g_rb, CT_OP_GET_CONTAINER_NAME, 0);
+    s->value = (int64_t)0x100000000ll;              /* no ULONG */
+    CHECK(reject_of(&g_rb) == CT_REJ_ARG, "container id above a ULONG accepted");
+    build_scan(&g_rb, 0);
+    s = rb_step(&g_rb, CT_OP_REMOVE_CONTAINER, 0);
+    s->arg[1] = 2;                                  /* fForce is a BOOLEAN */
+    CHECK(reject_of(&g_rb) == CT_REJ_ARG, "force 2 accepted");
+    CHECK(ct_container_number((const uint16_t *)u"C:\\x\\log_c12", 12) == 12 &&
+          ct_container_number((const uint16_t *)u"C:\\x\\log_c", 10) == CT_NO_CONTAINER_NUMBER &&
+          ct_container_number((const uint16_t *)u"C:\\x\\log12", 10) == CT_NO_CONTAINER_NUMBER &&
+          ct_container_number((const uint16_t *)u"_c7", 64) == 7, "ct_container_number");
+}
+
 /* Mutations of a valid request: must never crash (ASan/UBSan watch) and never leave slots. */
 static void test_mutations(void)
 {
@@ -842,6 +946,7 @@ int main(void)
     test_counting_callbacks();
     test_failure_injection();
     test_reads();
+    test_scans();
     test_mutations();
     printf("ct_tests: %d checks, %d failed\n", g_checks, g_failed);
     return g_failed ? 1 : 0;

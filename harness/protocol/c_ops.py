@@ -34,9 +34,11 @@ _SLOT_USE = {
     ("define", "log"): "CT_USE_DEFINE_LOG",
     ("define", "area"): "CT_USE_DEFINE_AREA",
     ("define", "read"): "CT_USE_DEFINE_READ",
+    ("define", "scan"): "CT_USE_DEFINE_SCAN",
     ("ref", "log"): "CT_USE_LOG",
     ("ref", "area"): "CT_USE_AREA",
     ("ref", "read"): "CT_USE_READ",
+    ("ref", "scan"): "CT_USE_SCAN",
 }
 
 

@@ -52,7 +52,10 @@ _ENUMS = {
     "disposition": wire.DISPOSITION_CODES,
     "pool": wire.POOL_CODES,
     "info_class": wire.INFO_CLASS_CODES,
+    "direction": wire.SCAN_MODE_CODES,
 }
+# A parameter name that means another enumeration in one op: the scan's mode is a CLFS_SCAN_MODE.
+_OP_ENUMS = {("scan_containers", "mode"): wire.SCAN_MODE_CODES}
 
 
 def _fail(step: Step | None, message: str) -> ProtocolError:
@@ -80,11 +83,14 @@ def _u32(step: Step, name: str, value) -> int:
 
 def _arg_value(step: Step, name: str):
     value = step.args.get(name)
-    if name in _ENUMS:
-        code = _ENUMS[name].get(value)
+    table = _OP_ENUMS.get((step.op, name), _ENUMS.get(name))
+    if table is not None:
+        code = table.get(value)
         if code is None:
-            raise _fail(step, f"{name} {value!r} is not one of {', '.join(_ENUMS[name])}")
+            raise _fail(step, f"{name} {value!r} is not one of {', '.join(table)}")
         return code
+    if OPS[step.op].param(name).kind == "bool":
+        return int(bool(value))
     if OPS[step.op].param(name).kind == "flags":
         bits = 0
         for flag in value or ():   # the one table of CLFS_FLAG_* values serves every flags param

@@ -57,7 +57,9 @@ STEP_FLAG_CODES = {"CT_STEP_ALLOC_CALLBACK": STEP_ALLOC_CALLBACK, "CT_STEP_FREE_
 DISPOSITION_CODES = {"create_new": 1, "open_existing": 3, "open_always": 4}   # Win32 values
 POOL_CODES = {"nonpaged": 0, "paged": 1, "nonpaged_nx": 512}                   # POOL_TYPE
 APPEND_FLAG_CODES = {"force_append": 0x1, "force_flush": 0x2, "use_reservation": 0x4}  # CLFS_FLAG_*
-INFO_CLASS_CODES = {"basic": 0, "basic_physical": 1}
+INFO_CLASS_CODES = {"basic": 0, "basic_physical": 1, "physical_name": 2,      # CLFS_LOG_INFORMATION_CLASS
+                    "stream_identifier": 3, "system_marking": 4, "physical_lsn": 5}
+SCAN_MODE_CODES = {"forward": 0x2, "backward": 0x4, "close": 0x8}             # CLFS_SCAN_* (wdm.h)
 MODE_CODES = {"undo_next": 1, "previous": 2, "forward": 3}                     # CLFS_CONTEXT_MODE
 RECORD_TYPE_CODES = {"data": 1, "restart": 2, "client": 3}                     # CLFS_RECORD_TYPE
 MAX_BLOB = 4096

@@ -56,11 +56,28 @@ RECORD_LIMIT_WHY = "the driver allocates record payloads from nonpaged pool and 
 LOG = "log"
 AREA = "area"
 READ = "read"   # a read context (ClfsReadLogRecord, ClfsReadRestartArea); released by terminate_read
+SCAN = "scan"   # a container scan context (ClfsCreateScanContext); released by scan_containers mode close
 
 POOL_TYPES = ("nonpaged", "paged", "nonpaged_nx")  # POOL_TYPE: NonPagedPool=0, PagedPool=1, NonPagedPoolNx=512
 DISPOSITIONS = ("open_always", "create_new", "open_existing")  # Win32 values 4, 1, 3
 APPEND_FLAGS = ("force_append", "force_flush", "use_reservation")  # CLFS_FLAG_* 0x1, 0x2, 0x4
 INFO_CLASSES = ("basic", "basic_physical")  # ClfsLogBasicInformation, ClfsLogBasicInformationPhysical
+# CLFS_LOG_INFORMATION_CLASS in wdm.h order (_CLS_LOG_INFORMATION_CLASS.md): what set_log_info may name.
+# query_log_info keeps the two classes that answer CLFS_INFORMATION.
+SET_INFO_CLASSES = ("basic", "basic_physical", "physical_name", "stream_identifier", "system_marking",
+                    "physical_lsn")
+# CLFS_SCAN_MODE flags (wdm.h): CLFS_SCAN_FORWARD 0x2, CLFS_SCAN_BACKWARD 0x4, CLFS_SCAN_CLOSE 0x8.
+SCAN_DIRECTIONS = ("forward", "backward")
+SCAN_MODES = ("forward", "backward", "close")
+# CLFS_CONTAINER_INFORMATION (_CLS_CONTAINER_INFORMATION.md) of the first two containers a scan
+# returns: name (the n of a name ending in _c<n>, the driver's default container names; 0xFFFFFFFF
+# for any other name), ContainerSize, State (ClfsContainer* flags) and LogicalContainerId. A scan
+# context made with count 1 reports every container, one step each.
+SCAN_OUTPUTS = ("returned",) + tuple(f"c{i}_{f}" for i in range(2) for f in ("name", "size", "state", "id"))
+# CLFS_IO_STATISTICS (_CLS_IO_STATISTICS.md, _CLS_IO_STATISTICS_HEADER.md) and *pcbStatsWritten.
+IO_STATS_OUTPUTS = ("written", "major_version", "minor_version", "length",
+                    "flushes", "flush_bytes", "meta_flushes", "meta_flush_bytes")
+IO_STATS_SIZE = 48         # sizeof(CLFS_IO_STATISTICS) on x64 (kops.c asserts it)
 # CLFS_CONTEXT_MODE without ClfsContextNone (_CLFS_CONTEXT_MODE.md): ClfsContextUndoNext=1,
 # ClfsContextPrevious=2, ClfsContextForward=3.
 CONTEXT_MODES = ("undo_next", "previous", "forward")
@@ -170,6 +187,11 @@ def _log_ref() -> Param:
 def _read_ref() -> Param:
     return Param("read", "ref", required=True, object_kind=READ,
                  doc="name of a read context created by read_log_record")
+
+
+def _scan_ref() -> Param:
+    return Param("scan", "ref", required=True, object_kind=SCAN,
+                 doc="name of a scan context created by create_scan_context")
 
 
 def _area_ref() -> Param:
@@ -335,6 +357,68 @@ OPS: dict[str, Op] = {op.name: op for op in (
        wire=Wire(slot="area", list="records", list2="reservations",
                  args=("flags", "seed", "record_index", "alignment"), blob="payload", reg2="undo_next", reg3="previous"),
        doc="Reserve and append with write entries aligned in the record."),
+    Op("remove_container", "ClfsRemoveLogContainer", (
+        _log_ref(),
+        Param("path", "str", doc="puszContainerPath; default: the log's default container name number `number`"),
+        Param("number", "u32", default=0, doc="n of the default container name <log path>_c<n> (without path)"),
+        Param("force", "bool", default=False, doc="fForce: TRUE forced, FALSE lazy removal"),
+    ), code=28, wire=Wire(slot="log", str="path", args=("number", "force")),
+       doc="Remove one container from a log."),
+    Op("remove_container_set", "ClfsRemoveLogContainerSet", (
+        _log_ref(),
+        Param("numbers", "list_u32", required=True, min_items=1,
+              doc="rgwszContainerPath: the default container names <log path>_c<n> of these n; cContainers "
+                  "is the list's length"),
+        Param("force", "bool", default=False, doc="fForce: TRUE forced, FALSE lazy removal"),
+    ), code=29, wire=Wire(slot="log", list="numbers", list_required=True, args=("force",)),
+       doc="Remove a set of containers atomically."),
+    Op("create_scan_context", "ClfsCreateScanContext", (
+        Param("name", "define", required=True, object_kind=SCAN, doc="name later steps use for the scan context"),
+        _log_ref(),
+        Param("start", "u32", default=0, doc="cFromContainer: index of the first container to scan"),
+        Param("count", "u32", default=1, doc="cContainers: containers each scan_containers returns"),
+        Param("direction", "enum", default="forward", choices=SCAN_DIRECTIONS, doc="eScanMode's direction flag"),
+    ), code=30, wire=Wire(slot="name", slot2="log", args=("start", "count", "direction")),
+       doc="Create a container scan context (closed by scan_containers mode close, or at the end)."),
+    Op("scan_containers", "ClfsScanLogContainers", (
+        _scan_ref(),
+        Param("mode", "enum", default="forward", choices=SCAN_MODES, doc="eScanMode: a direction, or close"),
+    ), outputs=SCAN_OUTPUTS, code=31, wire=Wire(slot="scan", args=("mode",)),
+       doc="Describe the next containers of the scan (or close the scan context)."),
+    Op("reinit_scan_context", "ClfsCreateScanContext", (
+        _scan_ref(),
+        _log_ref(),
+        Param("start", "u32", default=0, doc="cFromContainer: index of the first container to scan"),
+        Param("count", "u32", default=1, doc="cContainers: containers each scan_containers returns"),
+        Param("direction", "enum", default="forward", choices=SCAN_DIRECTIONS,
+              doc="the direction flag sent with CLFS_SCAN_INIT"),
+    ), code=35, wire=Wire(slot="scan", slot2="log", args=("start", "count", "direction")),
+       doc="Reuse a scan context: ClfsCreateScanContext again with CLFS_SCAN_INIT and a direction."),
+    Op("get_container_name", "ClfsGetContainerName", (
+        _log_ref(),
+        Param("id", "u64var", required=True,
+              doc="cidLogicalContainer (a ULONG): a literal or ${saved} scan output cN_id"),
+        Param("buffer_size", "u16", default=1024, size=True,
+              doc="puszContainerName->MaximumLength, bytes of the caller's buffer"),
+    ), outputs=("name", "name_chars"), code=32, wire=Wire(slot="log", value="id", args=("buffer_size",)),
+       doc="Get a container's path name: name is the n of a name ending in _c<n> (else 0xFFFFFFFF)."),
+    Op("get_io_statistics", "ClfsGetIoStatistics", (
+        _log_ref(),
+        Param("buffer_size", "u32", default=IO_STATS_SIZE, size=True, maximum=4096,
+              maximum_why="the driver allocates the statistics buffer from nonpaged pool",
+              doc="cbStatsBuffer (default sizeof(CLFS_IO_STATISTICS), 48)"),
+        Param("stats_class", "u32", default=0, doc="eStatsClass: reserved (ClfsIoStatsDefault = 0)"),
+    ), outputs=IO_STATS_OUTPUTS, code=33, wire=Wire(slot="log", args=("buffer_size", "stats_class")),
+       doc="Read the log's I/O statistics (flush counts and bytes)."),
+    Op("set_log_info", "ClfsSetLogFileInformation", (
+        _log_ref(),
+        Param("info_class", "enum", default="basic", choices=SET_INFO_CLASSES, doc="eInformationClass"),
+        Param("buffer_size", "u32", default=0, size=True, maximum=4096,
+              maximum_why="the driver allocates the information buffer from nonpaged pool",
+              doc="cbBuffer; 0: the size of the class's structure (CLFS_INFORMATION, "
+                  "CLFS_LOG_NAME_INFORMATION, CLFS_STREAM_ID_INFORMATION); the buffer is zeroed"),
+    ), code=34, wire=Wire(slot="log", args=("info_class", "buffer_size")),
+       doc="Set log information of a class (a zeroed buffer of that class's structure)."),
     Op("corrupt_record", "(model only)", (
         _log_ref(),
         Param("lsn", "u64var", required=True, doc="the record to change: a literal or ${saved}"),

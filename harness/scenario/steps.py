@@ -20,7 +20,7 @@ _LIST_ELEMENT_KIND = {"list_i64": "i64", "list_u32": "u32"}
 STATUS_WORDS = ("success", "failure", "any")
 RESTART = "restart"  # the step that ends a phase; not an op: nothing of it goes to the driver
 RESTART_STEP_KEYS = (RESTART, "expect", "note")
-_KIND_NOUN = {ops.LOG: "log", ops.AREA: "marshalling area", ops.READ: "read context"}
+_KIND_NOUN = {ops.LOG: "log", ops.AREA: "marshalling area", ops.READ: "read context", ops.SCAN: "scan context"}
 _VAR_PARAMS = sorted({f"{o.name}.{p.name}" for o in OPS.values() for p in o.params if p.kind in ops.SAVED_KINDS})
 
 

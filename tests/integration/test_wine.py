@@ -242,8 +242,10 @@ PROBE_RULES = {
     "null-lsn": "required-pointer", "deleted-area": "marshalling-area-live",
     "flush-after-delete": "marshalling-area-live", "closed-log": "log-object-open", "stray-pointer": "log-object-open",
     "context-mode-none": "context-mode", "record-type-zero": "record-type-in", "terminated-read": "read-context-live",
+    "closed-scan": "scan-context-live", "scan-of-closed-log": "scan-context-live",
 }
-PROBE_OK = ("create", "container-set", "area", "append", "read", "terminate-read", "delete-area", "close", "leaked-log")
+PROBE_OK = ("create", "container-set", "area", "append", "read", "terminate-read", "delete-area", "close", "leaked-log",
+            "scan-create", "scan", "scan-close", "orphan-scan-create", "orphan-scan-close")
 
 
 def test_every_contract_rule_refuses_the_call_and_names_itself(targets):

@@ -118,7 +118,7 @@ def test_compiled_op_spec_table_is_the_declaration(tmp_path):
     rows = [line.split() for line in subprocess.run([str(exe)], check=True, capture_output=True,
                                                      text=True).stdout.splitlines()]
     uses = {"CT_USE_NONE": 0, "CT_USE_DEFINE_LOG": 1, "CT_USE_DEFINE_AREA": 2, "CT_USE_LOG": 3, "CT_USE_AREA": 4,
-            "CT_USE_DEFINE_READ": 5, "CT_USE_READ": 6}
+            "CT_USE_DEFINE_READ": 5, "CT_USE_READ": 6, "CT_USE_DEFINE_SCAN": 7, "CT_USE_SCAN": 8}
     flag_bits = {"0": 0, **wire.STEP_FLAG_CODES}
     assert [r[0] for r in rows] == [o.name for o in sorted(OPS.values(), key=lambda o: o.code)]
     for row in rows:
