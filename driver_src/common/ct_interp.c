@@ -205,7 +205,7 @@ static uint32_t validate_step(ct_interp *st, const ct_step *s, uint32_t i)
         return CT_REJ_REG;
     if (s->value_reg != CT_NO_REG && s->value != 0)
         return CT_REJ_ARG;
-    for (k = spec->args; k < 4; k++)
+    for (k = spec->args; k < CT_STEP_ARGS; k++)
         if (s->arg[k] != 0)
             return CT_REJ_ARG;
     if ((rc = check_string(st, s, spec->str_use)) != CT_OK)

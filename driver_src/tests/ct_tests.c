@@ -204,6 +204,8 @@ static void test_rejections(void)
     EXPECT_REJ(CT_REJ_ARG, b->steps[0].arg[0] = 2);         /* CREATE_ALWAYS is not offered */
     EXPECT_REJ(CT_REJ_ARG, b->steps[2].arg[0] = 2);         /* pool */
     EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[1] = 1);         /* unused arg */
+    EXPECT_REJ(CT_REJ_ARG, b->steps[2].arg[4] = 1);         /* unused arg past the first four */
+    EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[CT_STEP_ARGS - 1] = 1);   /* the last arg is checked too */
     EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[0] = CT_MAX_CONTAINER_SET + 1);
     EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[0] = 0);         /* an empty container set */
     EXPECT_REJ(CT_REJ_ARG, b->steps[0].value = 5);          /* create_log takes no value */

@@ -118,7 +118,7 @@ class Wire:
 
     Each field names the parameter carried there (None: the field is unused and must be zero).
     ``value`` is the 64-bit field (a ``${saved}`` register when its kind allows); ``args`` fill
-    ``arg[0..3]`` in order; ``str_required``/``list_required``: the driver refuses an empty one;
+    ``arg[0..CT_STEP_ARGS-1]`` in order; ``str_required``/``list_required``: the driver refuses an empty one;
     ``step_flags``: bool parameters sent as ``CT_STEP_*`` bits; ``needs_live``: the interpreter
     answers STATUS_INVALID_HANDLE instead of calling when the object was released by a step.
     """

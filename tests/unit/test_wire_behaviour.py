@@ -36,11 +36,13 @@ def header(data: bytes) -> dict:
 
 
 def step_record(data: bytes, i: int) -> dict:
+    """The fields of step record i by name (array fields as tuples), whatever the layout."""
     raw = struct.unpack_from(wire.STEP.fmt, data, wire.REQ_HEADER.size + i * wire.STEP.size)
-    names = [n for n, _ in wire.STEP.fields]
-    out = dict(zip(names[:8], raw[:8]))
-    out["arg"] = raw[8:12]
-    out.update(zip(names[9:17], raw[12:20]))
+    out, pos = {}, 0
+    for name, code in wire.STEP.fields:
+        items = len(struct.unpack("<" + code, bytes(struct.calcsize("<" + code))))
+        out[name] = raw[pos] if items == 1 else tuple(raw[pos:pos + items])
+        pos += items
     return out
 
 
