@@ -95,6 +95,7 @@ static uint32_t check_args(ct_interp *st, const ct_step *s)
             return CT_REJ_ARG;
         break;
     case CT_OP_CREATE_MARSHALLING_AREA:
+    case CT_OP_CREATE_MARSHALLING_AREA_EX:   /* fFlags (value) travels unchecked: bad flags are CLFS's to refuse */
         if (s->arg[0] != CT_POOL_NONPAGED && s->arg[0] != CT_POOL_PAGED && s->arg[0] != CT_POOL_NONPAGED_NX)
             return CT_REJ_ARG;
         break;
@@ -593,6 +594,7 @@ static void account(ct_interp *st, const ct_call *c, ct_status status, const ct_
         o->containers += c->step.arg[0];
         break;
     case CT_OP_CREATE_MARSHALLING_AREA:
+    case CT_OP_CREATE_MARSHALLING_AREA_EX:
         o->state = CT_SLOT_LIVE;
         o->log_slot = c->step.slot2;
         break;

@@ -363,17 +363,16 @@ static ct_status op_query_log_info(void *ctx, ct_call *c, ct_out *out)
 
 /* ---- marshalling areas ---------------------------------------------------------------------- */
 
-static ct_status op_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
+/* The rules both ClfsCreateMarshallingArea and ClfsCreateMarshallingAreaEx follow (the Ex page,
+ * ClfsCreateMarshallingAreaEx.md, describes the same parameters in the same order and adds
+ * cAlignmentSize and fFlags; it states no rule of its own, so the model applies the base routine's). */
+static ct_status create_area(ct_model *m, ct_call *c)
 {
-    ct_model *m = M(ctx);
     ct_model_stream *st = stream_of_log(m, c->obj2);
     ct_model_area *a = &m->areas[c->step.slot];
     int acb = (c->step.flags & CT_STEP_ALLOC_CALLBACK) != 0;
     int fcb = (c->step.flags & CT_STEP_FREE_CALLBACK) != 0;
     uint32_t size = c->step.arg[1];
-    (void)out;
-    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
-    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
     /* RULE: pfnAllocBuffer and pfnFreeBuffer both non-NULL or both NULL
      * (ClfsCreateMarshallingArea.md, remarks). Status: model choice. */
     if (acb != fcb)
@@ -397,6 +396,39 @@ static ct_status op_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
     a->align_count = -1;
     c->obj->handle = a;
     return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    return create_area(m, c);
+}
+
+/* fFlags values wdm.h defines (mingw-w64_wdm.h_CLFS_section.h; the same in Microsoft's Windows
+ * metadata as windows-rs publishes it: CLFS_MARSHALLING_FLAG_NONE = 0,
+ * CLFS_MARSHALLING_FLAG_DISABLE_BUFF_INIT = 1). */
+#define CT_MODEL_MARSHALLING_FLAGS_KNOWN 0x1ull
+
+static ct_status op_create_marshalling_area_ex(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: fFlags is a "buffer management flag" (ClfsCreateMarshallingAreaEx.md) whose values wdm.h
+     * defines: CLFS_MARSHALLING_FLAG_NONE (0) and CLFS_MARSHALLING_FLAG_DISABLE_BUFF_INIT (1)
+     * (mingw-w64_wdm.h_CLFS_section.h). UNDOCUMENTED: that another bit is refused, and the status;
+     * model choice, like ClfsAdvanceLogBase's and ClfsWriteRestartArea's flags. DISABLE_BUFF_INIT
+     * (buffers not initialised) changes nothing the model can observe. */
+    if ((uint64_t)c->value & ~CT_MODEL_MARSHALLING_FLAGS_KNOWN)
+        return CT_STATUS_INVALID_PARAMETER;
+    /* UNDOCUMENTED: cAlignmentSize, "the alignment size of marshalling buffers", has no stated
+     * range or default (ClfsCreateMarshallingAreaEx.md); the model accepts every value rather than
+     * invent a rule (a Windows baseline will show what Clfs.sys refuses). */
+    return create_area(m, c);
 }
 
 static ct_status op_align_reserved_log(void *ctx, ct_call *c, ct_out *out)

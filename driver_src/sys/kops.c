@@ -204,17 +204,11 @@ cleanup:
     return status;
 }
 
-static ct_status k_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
+/* After either create routine: the area's context goes into its slot, and an area created with
+ * the counting callbacks holds the driver image (callback_area). */
+static ct_status area_created(void *ctx, ct_call *c, NTSTATUS status, PVOID area)
 {
-    PVOID area = NULL;
-    NTSTATUS status;
     BOOLEAN callbacks = (c->step.flags & (CT_STEP_ALLOC_CALLBACK | CT_STEP_FREE_CALLBACK)) != 0;
-    (void)out;
-    status = ClfsCreateMarshallingArea(
-        log_of(c->obj2), (POOL_TYPE)c->step.arg[0],
-        (c->step.flags & CT_STEP_ALLOC_CALLBACK) ? counting_alloc : NULL,
-        (c->step.flags & CT_STEP_FREE_CALLBACK) ? counting_free : NULL,
-        c->step.arg[1], c->step.arg[2], c->step.arg[3], &area);
     if (NT_SUCCESS(status)) {
         c->obj->handle = area;
         c->obj->callbacks = callbacks;
@@ -222,6 +216,37 @@ static ct_status k_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
             callback_area(KCTX(ctx), TRUE);
     }
     return status;
+}
+
+static ct_status k_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
+{
+    PVOID area = NULL;
+    NTSTATUS status;
+    (void)out;
+    status = ClfsCreateMarshallingArea(
+        log_of(c->obj2), (POOL_TYPE)c->step.arg[0],
+        (c->step.flags & CT_STEP_ALLOC_CALLBACK) ? counting_alloc : NULL,
+        (c->step.flags & CT_STEP_FREE_CALLBACK) ? counting_free : NULL,
+        c->step.arg[1], c->step.arg[2], c->step.arg[3], &area);
+    return area_created(ctx, c, status, area);
+}
+
+/* ClfsCreateMarshallingAreaEx (wdm.h, NTDDI_VERSION >= NTDDI_WIN8; the DDI page says Windows 10,
+ * version 1803): the base routine's arguments, then cAlignmentSize (arg[4]) and the ULONGLONG
+ * fFlags (the step's 64-bit value, sent unchanged so a scenario can probe unknown bits). Exported
+ * by CLFS.SYS like the other Clfs* routines (the page's "NtosKrnl.exe" notwithstanding: Microsoft's
+ * Windows metadata, as windows-rs publishes it, links it from clfs.sys). */
+static ct_status k_create_marshalling_area_ex(void *ctx, ct_call *c, ct_out *out)
+{
+    PVOID area = NULL;
+    NTSTATUS status;
+    (void)out;
+    status = ClfsCreateMarshallingAreaEx(
+        log_of(c->obj2), (POOL_TYPE)c->step.arg[0],
+        (c->step.flags & CT_STEP_ALLOC_CALLBACK) ? counting_alloc : NULL,
+        (c->step.flags & CT_STEP_FREE_CALLBACK) ? counting_free : NULL,
+        c->step.arg[1], c->step.arg[2], c->step.arg[3], c->step.arg[4], (ULONGLONG)c->value, &area);
+    return area_created(ctx, c, status, area);
 }
 
 static ct_status k_align_reserved_log(void *ctx, ct_call *c, ct_out *out)

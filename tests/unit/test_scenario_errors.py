@@ -37,6 +37,7 @@ CASES = {
          "delete_marshalling_area, close_log, delete_log, query_log_info, read_log_record, read_next_log_record, "
          "terminate_read, write_restart_area, read_restart_area, read_previous_restart_area, advance_log_base, "
          "set_archive_tail, set_end_of_log, close_and_reset_log, delete_log_by_pointer, reserve_and_append_aligned, "
+         "create_marshalling_area_ex, "
          "corrupt_record"],
     ),
     "wrong_type": (
