@@ -76,9 +76,33 @@ static uint64_t capacity(const ct_model_stream *st)
     return (uint64_t)st->containers * st->container_size;
 }
 
-static uint64_t available(const ct_model_stream *st)
+static int same_physical(const ct_model_stream *a, const ct_model_stream *b);
+
+/* RULE: the streams of a multiplexed log compete for its space: "All log records written by
+ * clients 1 and 2 go to the same log; that is, to the same set of physical containers on stable
+ * storage." (concepts/multiplexed-clfs-logs.md) So what one stream has written or reserved is gone
+ * for every stream of the physical log: the records and reservations of all of them count against
+ * the shared containers (LOG_FULL, CurrentAvailable). A dedicated log has one stream. Model
+ * simplification: the "owner pages" a multiplexed log keeps (_CLS_INFORMATION.md, CurrentAvailable)
+ * take no space here. *reserved receives the reservations of all the streams. */
+static uint64_t physical_used(const ct_model *m, const ct_model_stream *st, uint64_t *reserved)
 {
     uint64_t used = ROUND_UP(st->end, CT_MODEL_SECTOR) + st->reserved;
+    uint32_t i;
+    *reserved = st->reserved;
+    for (i = 0; i < CT_MAX_SLOTS; i++) {
+        const ct_model_stream *o = &m->streams[i];
+        if (o->used && o != st && same_physical(o, st)) {
+            used += ROUND_UP(o->end, CT_MODEL_SECTOR) + o->reserved;
+            *reserved += o->reserved;
+        }
+    }
+    return used;
+}
+
+static uint64_t available(const ct_model *m, const ct_model_stream *st)
+{
+    uint64_t reserved, used = physical_used(m, st, &reserved);
     return used >= capacity(st) ? 0 : capacity(st) - used;
 }
 
@@ -125,8 +149,8 @@ static int same_physical(const ct_model_stream *a, const ct_model_stream *b)
 /* RULE: the streams of a multiplexed log share its containers: "Your set of containers serve as
  * stable storage for log records written by both client 1 and client 2." (concepts/multiplexed-clfs-logs.md)
  * The model copies the container count and size to every stream of the physical log. Each stream
- * keeps its own LSN sequence ("client 2 gets its own sequence of LSNs"); the model does not make
- * the streams compete for space (a model simplification). */
+ * keeps its own LSN sequence ("client 2 gets its own sequence of LSNs"); they compete for the
+ * containers' space (physical_used). */
 static void share_containers(ct_model *m, const ct_model_stream *from)
 {
     uint32_t i;
@@ -337,7 +361,7 @@ static ct_status op_query_log_info(void *ctx, ct_call *c, ct_out *out)
 {
     ct_model *m = M(ctx);
     ct_model_stream *st = stream_of_log(m, c->obj);
-    uint64_t active;
+    uint64_t active, phys_reserved;
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
     /* RULE: CLFS_INFORMATION fields (_CLS_INFORMATION.md): TotalAvailable = sum of container
@@ -347,8 +371,16 @@ static ct_status op_query_log_info(void *ctx, ct_call *c, ct_out *out)
     active = st->container_size ? ROUND_UP(st->end, st->container_size) / st->container_size : 0;
     if (active == 0 && st->containers) active = 1;
     out->v[CT_OUT_INFO_TOTAL_AVAILABLE] = capacity(st);
-    out->v[CT_OUT_INFO_CURRENT_AVAILABLE] = available(st);
-    out->v[CT_OUT_INFO_TOTAL_RESERVATION] = st->reserved;
+    out->v[CT_OUT_INFO_CURRENT_AVAILABLE] = available(m, st);
+    /* RULE: with ClfsLogBasicInformationPhysical "every structure member holds a piece of information
+     * about a physical CLFS log. Even if the log is multiplexed [...] rather than information about
+     * one of the streams." (_CLS_INFORMATION.md, remarks): TotalReservation is every stream's. With
+     * ClfsLogBasicInformation the stream-specific members listed there include TotalUndoCommitment,
+     * the undo space TotalReservation holds ("The amount of space reserved in the stream (or physical
+     * log) for undo operations"): the stream's own (the model's reading of that list). CurrentAvailable
+     * is not listed: the physical log's in both classes (available). */
+    physical_used(m, st, &phys_reserved);
+    out->v[CT_OUT_INFO_TOTAL_RESERVATION] = c->step.arg[0] == CT_INFO_BASIC_PHYSICAL ? phys_reserved : st->reserved;
     out->v[CT_OUT_INFO_BASE_FILE_SIZE] = CT_MODEL_BASE_FILE_SIZE;
     out->v[CT_OUT_INFO_CONTAINER_SIZE] = st->container_size;
     out->v[CT_OUT_INFO_TOTAL_CONTAINERS] = st->containers;
@@ -470,7 +502,7 @@ static ct_status op_alloc_reserved_log(void *ctx, ct_call *c, ct_out *out)
     if (c->value <= 0)
         return CT_STATUS_INVALID_PARAMETER;
     /* Reservation accounting: reserved space comes out of CurrentAvailable (_CLS_INFORMATION.md). */
-    if ((uint64_t)c->value > available(st))
+    if ((uint64_t)c->value > available(m, st))
         return CT_STATUS_LOG_FULL;
     a->reserved_records += records;
     a->reserved_bytes += (uint64_t)c->value;
@@ -667,7 +699,7 @@ static ct_status append(ct_model *m, ct_call *c, ct_out *out, uint32_t align)
     if (releases > a->reserved_records)
         return CT_STATUS_LOG_RECORDS_RESERVED_INVALID;
     /* Space: new reservations plus a record not already reserved must fit (LOG_FULL). */
-    if (want + (use_res ? 0 : rec) > available(st) + (freed < a->reserved_bytes ? freed : a->reserved_bytes))
+    if (want + (use_res ? 0 : rec) > available(m, st) + (freed < a->reserved_bytes ? freed : a->reserved_bytes))
         return CT_STATUS_LOG_FULL;
     /* All checks passed: apply atomically. */
     for (i = 0; i < c->list2_count; i++) {
@@ -989,7 +1021,7 @@ static ct_status op_write_restart_area(void *ctx, ct_call *c, ct_out *out)
         return CT_STATUS_LOG_RECORDS_RESERVED_INVALID;
     if (rec > a->buffer_size)
         return CT_STATUS_INVALID_PARAMETER;     /* a record lives in one log I/O block; model choice */
-    if (!use_res && rec > available(st))
+    if (!use_res && rec > available(m, st))
         return CT_STATUS_LOG_FULL;
     /* RULE: plsnBase "specifies a new base LSN for the stream" (ClfsWriteRestartArea.md). The model
      * refuses a base beyond the record being written or below the current base (the base only
