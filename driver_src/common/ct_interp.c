@@ -627,6 +627,11 @@ static void account(ct_interp *st, const ct_call *c, ct_status status, const ct_
         break;
     case CT_OP_READ_LOG_RECORD:
     case CT_OP_READ_RESTART_AREA:
+        /* An informational status is NT_SUCCESS without a read context (STATUS_LOG_NO_RESTART:
+         * ct_model.c op_read_restart_area): only a context the routine returned is kept, so cleanup
+         * never terminates one that does not exist. */
+        if (o->handle == NULL)
+            break;
         o->state = CT_SLOT_LIVE;
         o->area_slot = c->step.slot2;
         break;

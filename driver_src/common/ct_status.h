@@ -35,5 +35,7 @@ typedef int32_t ct_status;
 #define CT_STATUS_LOG_SPACE_RESERVED_INVALID   CT_ST(0xC01A001Bu)
 #define CT_STATUS_LOG_FULL                  CT_ST(0xC01A001Du)
 #define CT_STATUS_LOG_NOT_ENOUGH_CONTAINERS CT_ST(0xC01A0023u)
+/* Informational (severity 01): NT_SUCCESS is TRUE although nothing was read. */
+#define CT_STATUS_LOG_NO_RESTART            CT_ST(0x401A000Cu)
 
 #endif /* CT_STATUS_H */

@@ -864,6 +864,20 @@ static ct_status op_delete_log_by_pointer(void *ctx, ct_call *c, ct_out *out)
 
 /* ---- reading ------------------------------------------------------------------------------- */
 
+/* Statuses of the read routines: the kernel pages name only STATUS_END_OF_FILE, STATUS_LOG_START_OF_LOG
+ * and (ClfsReadPreviousRestartArea) STATUS_LOG_START_OF_LOG. Searched for the rest: Microsoft's
+ * user-mode pages (MicrosoftDocs/sdk-api clfsw32 ReadLogRecord, ReadNextLogRecord, ReadLogRestartArea:
+ * their error lists are empty but for ERROR_LOG_NO_RESTART), Microsoft's .NET System.IO.Log
+ * (UnsafeNativeMethods.cs: the errors its wrappers expect of each routine), Wine/ReactOS/mingw ntstatus.h
+ * (values), and public decompilations of clfs.sys's exported wrappers (code index ids, as in
+ * KERNEL_CONTRACT_EVIDENCE.md; Windows build unknown): ClfsReadLogRecord 56005766585, ClfsReadNextLogRecord
+ * 56095186833, ClfsTerminateReadLog 55946406972, ClfsReadRestartArea 55795776061,
+ * ClfsReadPreviousRestartArea 55621286645. Each wrapper zeroes its out-parameters (the read context too),
+ * then answers STATUS_INVALID_PARAMETER for a NULL pointer or for a context whose header is not a live
+ * one of the right kind, before the marshalling context's own routine runs. What that inner routine
+ * answers for an LSN (CClfsKernelMarshallingContext::ReadLogRecord / ReadNextLogRecord) was not found:
+ * those statuses stay the model's choices below, marked UNDOCUMENTED. */
+
 /* RULE: a record is gone when its LSN "is less than both the base LSN of the stream and the archive
  * tail of the stream" (concepts/reading-data-records-from-a-clfs-stream.md). Never set, the archive tail
  * does not hold records back (model choice). */
@@ -906,7 +920,10 @@ static ct_status op_read_log_record(void *ctx, ct_call *c, ct_out *out)
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
     /* RULE: CLFS_LSN_INVALID is no valid LSN; valid LSNs lie below it
      * (concepts/clfs-log-sequence-numbers.md). An LSN at or past the next record's names nothing
-     * written yet. Status: model choice. */
+     * written yet. Status UNDOCUMENTED, model choice: found no source. (System.IO.Log takes
+     * ERROR_HANDLE_EOF from ReadLogRecord as "no record to read" and ERROR_NOT_FOUND,
+     * ERROR_LOG_START_OF_LOG, ERROR_LOG_BLOCK_INVALID as a bad start LSN; which of them an LSN past
+     * the end gets is not shown.) */
     if (lsn >= CT_MODEL_NO_LSN || lsn >= next_lsn(st))
         return CT_STATUS_LOG_INVALID_RANGE;
     /* RULE: records before the base LSN are no longer part of the active log
@@ -915,14 +932,17 @@ static ct_status op_read_log_record(void *ctx, ct_call *c, ct_out *out)
     if (below_active(st, lsn))
         return CT_STATUS_LOG_START_OF_LOG;
     /* RULE: plsnFirst "supplies the LSN of the target record" (ClfsReadLogRecord.md): an LSN
-     * inside the log that is no record's fails. Status: model choice. */
+     * inside the log that is no record's fails. Status: model choice, one of those System.IO.Log's
+     * ReadLogRecord wrapper expects for a bad start LSN (ERROR_NOT_FOUND = STATUS_NOT_FOUND);
+     * UNDOCUMENTED which one clfs.sys gives. */
     if ((i = find_record(m, a->stream, lsn)) < 0)
         return CT_STATUS_NOT_FOUND;
     /* RULE: plsnFirst "must be the LSN of a data record, not a restart record"
-     * (concepts/reading-data-records-from-a-clfs-stream.md). Status: model choice. */
+     * (concepts/reading-data-records-from-a-clfs-stream.md). Status UNDOCUMENTED, model choice. */
     if (m->records[i].type != CT_RECORD_DATA)
         return CT_STATUS_INVALID_PARAMETER;
     rd->live = 1;
+    rd->restart = 0;
     rd->mode = (uint8_t)c->step.arg[0];
     rd->stream = a->stream;
     rd->current = (uint32_t)i;
@@ -942,14 +962,24 @@ static ct_status op_read_next_log_record(void *ctx, ct_call *c, ct_out *out)
     int found = -1;
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: a context that is not a live read context is refused with STATUS_INVALID_PARAMETER
+     * (clfs.sys ClfsReadNextLogRecord checks the context's header first, code index id 56095186833). */
     if (rd == NULL || !rd->live)
-        return CT_STATUS_LOG_READ_CONTEXT_INVALID;   /* model choice (ntstatus.h name) */
+        return CT_STATUS_INVALID_PARAMETER;
     st = &m->streams[rd->stream];
     cur = &m->records[rd->current];
     if (c->value != 0) {
+        /* RULE: plsnUser is refused with STATUS_INVALID_PARAMETER when it is CLFS_LSN_INVALID, on a
+         * context ClfsReadRestartArea opened, and unless the context's mode is ClfsContextUndoNext or
+         * ClfsContextPrevious (clfs.sys ClfsReadNextLogRecord, code index id 56095186833: "mode - 1 > 1";
+         * that its flag 0x10 marks a restart context is an inference: ClfsReadPreviousRestartArea
+         * demands it, id 55621286645, and user mode's ReadRestartArea sets it, id 55707779751). It
+         * agrees with "you can only move backward" (concepts/reading-data-records-from-a-clfs-stream.md). */
+        if ((uint64_t)c->value == CT_MODEL_NO_LSN || rd->restart || rd->mode == CT_MODE_FORWARD)
+            return CT_STATUS_INVALID_PARAMETER;
         /* RULE: plsnUser "must be less than the current LSN of the read context"
-         * (ClfsReadNextLogRecord.md); "you can only move backward"
-         * (concepts/reading-data-records-from-a-clfs-stream.md). Status: model choice. */
+         * (ClfsReadNextLogRecord.md). Status UNDOCUMENTED (decided in the inner routine, not found):
+         * model choice, the wrapper's status for its own plsnUser checks. */
         if ((uint64_t)c->value >= cur->lsn)
             return CT_STATUS_INVALID_PARAMETER;
         next = (uint64_t)c->value;
@@ -979,7 +1009,7 @@ static ct_status op_read_next_log_record(void *ctx, ct_call *c, ct_out *out)
     if (below_active(st, next))
         return CT_STATUS_LOG_START_OF_LOG;
     if ((found = find_record(m, rd->stream, next)) < 0)
-        return CT_STATUS_NOT_FOUND;                 /* a link to no record; model choice */
+        return CT_STATUS_NOT_FOUND;                 /* a link to no record; UNDOCUMENTED, model choice */
     rd->current = (uint32_t)found;
     report_record(m, (uint32_t)found, out);
     return CT_STATUS_SUCCESS;
@@ -992,9 +1022,11 @@ static ct_status op_terminate_read(void *ctx, ct_call *c, ct_out *out)
     (void)out;
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
-    /* RULE: frees the read context (ClfsTerminateReadLog.md; ClfsReadLogRecord.md remarks). */
+    /* RULE: frees the read context (ClfsTerminateReadLog.md; ClfsReadLogRecord.md remarks); NULL or
+     * a context whose header is not a live read context's: STATUS_INVALID_PARAMETER (clfs.sys
+     * ClfsTerminateReadLog, code index id 55946406972). */
     if (rd == NULL || !rd->live)
-        return CT_STATUS_LOG_READ_CONTEXT_INVALID;   /* model choice */
+        return CT_STATUS_INVALID_PARAMETER;
     rd->live = 0;
     return CT_STATUS_SUCCESS;
 }
@@ -1064,10 +1096,19 @@ static ct_status op_read_restart_area(void *ctx, ct_call *c, ct_out *out)
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
     /* RULE: reads "the restart record that was most recently written to the stream"
-     * (concepts/reading-restart-records-from-a-clfs-stream.md). None written: model choice. */
+     * (concepts/reading-restart-records-from-a-clfs-stream.md). None written: STATUS_LOG_NO_RESTART,
+     * no read context. Evidence (the kernel pages name no status): the user-mode ReadLogRestartArea,
+     * a wrapper of this routine, "If there is no restart area in the log, ReadLogRestartArea fails
+     * with the code ERROR_LOG_NO_RESTART" and returns no read context on such an error
+     * (MicrosoftDocs/sdk-api nf-clfsw32-readlogrestartarea.md); Microsoft's System.IO.Log
+     * (UnsafeNativeMethods.cs, ReadLogRestartAreaSync) takes ERROR_LOG_NO_RESTART as "no restart
+     * area"; the NTSTATUS behind ERROR_LOG_NO_RESTART (6611) is STATUS_LOG_NO_RESTART, 0x401A000C in
+     * ntstatus.h: INFORMATIONAL, so NT_SUCCESS() holds though nothing was read (the driver keeps no
+     * context it was not given: ct_interp.c account, kops.c). */
     if (st->last_restart == CT_MODEL_NO_LSN || (i = find_record(m, a->stream, st->last_restart)) < 0)
-        return CT_STATUS_NOT_FOUND;
+        return CT_STATUS_LOG_NO_RESTART;
     rd->live = 1;
+    rd->restart = 1;
     rd->mode = CT_MODE_PREVIOUS;
     rd->stream = a->stream;
     rd->current = (uint32_t)i;
@@ -1085,11 +1126,14 @@ static ct_status op_read_previous_restart_area(void *ctx, ct_call *c, ct_out *ou
     int i;
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
-    if (rd == NULL || !rd->live)
-        return CT_STATUS_LOG_READ_CONTEXT_INVALID;   /* model choice */
+    /* RULE: only a live context ClfsReadRestartArea opened: clfs.sys ClfsReadPreviousRestartArea
+     * demands the restart-context flag (0x10) in the context's header and answers
+     * STATUS_INVALID_PARAMETER otherwise, also for a context ClfsReadLogRecord opened (code index id
+     * 55621286645). */
+    if (rd == NULL || !rd->live || !rd->restart)
+        return CT_STATUS_INVALID_PARAMETER;
     /* RULE: follows the restart records' previous LSNs; "If there are no previous restart areas,
-     * the return value is STATUS_LOG_START_OF_LOG." (ClfsReadPreviousRestartArea.md). The model
-     * follows the restart chain from the context's current record whatever it is. */
+     * the return value is STATUS_LOG_START_OF_LOG." (ClfsReadPreviousRestartArea.md). */
     prev = m->records[rd->current].type == CT_RECORD_RESTART ? m->records[rd->current].previous : CT_MODEL_NO_LSN;
     if (prev >= CT_MODEL_NO_LSN || (i = find_record(m, rd->stream, prev)) < 0)
         return CT_STATUS_LOG_START_OF_LOG;

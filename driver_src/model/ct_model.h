@@ -76,6 +76,7 @@ typedef struct ct_model_record { /* one data record appended to a stream */
 typedef struct ct_model_read {   /* one read context */
     uint8_t  live;
     uint8_t  mode;               /* CLFS_CONTEXT_MODE */
+    uint8_t  restart;            /* opened by ClfsReadRestartArea (clfs.sys marks such a context: 0x10) */
     uint16_t stream;
     uint32_t current;            /* index in ct_model.records of the record last read */
 } ct_model_read;

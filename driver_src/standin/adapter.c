@@ -890,7 +890,9 @@ NTSTATUS NTAPI ClfsReadRestartArea(PVOID pvMarshalContext, PVOID *ppvRestartBuff
         return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limit */
     bind_read(c, r, a);
     status = model_call(c, &out, a);
-    if (NT_SUCCESS(status)) {
+    *ppvReadContext = NULL;   /* "On all other errors, the read-context pointer is NULL" (user-mode
+                               * ReadLogRestartArea): also on the informational STATUS_LOG_NO_RESTART */
+    if (status == STATUS_SUCCESS) {
         open_read(r, a);
         *ppvRestartBuffer = (PVOID)out.data;
         *pcbRestartBuffer = out.data_len;

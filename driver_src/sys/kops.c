@@ -460,7 +460,7 @@ static ct_status k_read_log_record(void *ctx, ct_call *c, ct_out *out)
     undo_next.Internal = previous.Internal = 0;
     status = ClfsReadLogRecord(c->obj2->handle, &first, (CLFS_CONTEXT_MODE)c->step.arg[0], &buffer, &cb,
                                &type, &undo_next, &previous, &read_ctx);
-    if (NT_SUCCESS(status)) {
+    if (NT_SUCCESS(status) && read_ctx != NULL && buffer != NULL) {   /* see k_read_restart_area */
         c->obj->handle = read_ctx;
         k_report_read(out, &first, type, cb, &undo_next, &previous, buffer);
     }
@@ -480,7 +480,7 @@ static ct_status k_read_next_log_record(void *ctx, ct_call *c, ct_out *out)
     /* target_lsn 0 or absent: plsnUser NULL ("This parameter can be NULL", ClfsReadNextLogRecord.md). */
     status = ClfsReadNextLogRecord(c->obj->handle, &buffer, &cb, &type, c->value ? &user : NULL,
                                    &undo_next, &previous, &record);
-    if (NT_SUCCESS(status))
+    if (NT_SUCCESS(status) && buffer != NULL)   /* an informational status reads nothing */
         k_report_read(out, &record, type, cb, &undo_next, &previous, buffer);
     return status;
 }
@@ -524,7 +524,9 @@ static ct_status k_read_restart_area(void *ctx, ct_call *c, ct_out *out)
     (void)ctx;
     lsn.Internal = none.Internal = 0;
     status = ClfsReadRestartArea(c->obj2->handle, &buffer, &cb, &lsn, &read_ctx);
-    if (NT_SUCCESS(status)) {
+    /* STATUS_LOG_NO_RESTART is informational (NT_SUCCESS) and reads nothing (ct_model.c
+     * op_read_restart_area): only a returned context and buffer count as a read. */
+    if (NT_SUCCESS(status) && read_ctx != NULL && buffer != NULL) {
         c->obj->handle = read_ctx;
         k_report_read(out, &lsn, ClfsRestartRecord, cb, &none, &none, buffer);
         out->mask = 0x7u;   /* the routine reports no undo-next / previous LSN */
@@ -541,7 +543,7 @@ static ct_status k_read_previous_restart_area(void *ctx, ct_call *c, ct_out *out
     (void)ctx;
     lsn.Internal = none.Internal = 0;
     status = ClfsReadPreviousRestartArea(c->obj->handle, &buffer, &cb, &lsn);
-    if (NT_SUCCESS(status)) {
+    if (NT_SUCCESS(status) && buffer != NULL) {   /* an informational status reads nothing */
         k_report_read(out, &lsn, ClfsRestartRecord, cb, &none, &none, buffer);
         out->mask = 0x7u;
     }
