@@ -177,6 +177,24 @@ def _area_ref() -> Param:
                  doc="name of a marshalling area created by create_marshalling_area")
 
 
+# The parameters ClfsCreateMarshallingArea and ClfsCreateMarshallingAreaEx share, in wdm.h's order
+# (the Ex routine adds cAlignmentSize and fFlags after them), and where they travel.
+_AREA_PARAMS = (
+    Param("name", "define", required=True, object_kind=AREA),
+    _log_ref(),
+    Param("pool", "enum", default="nonpaged", choices=POOL_TYPES, doc="POOL_TYPE of the log I/O blocks"),
+    Param("alloc_callback", "bool", default=False,
+          doc="pass the driver's counting pfnAllocBuffer (independent of free_callback)"),
+    Param("free_callback", "bool", default=False,
+          doc="pass the driver's counting pfnFreeBuffer (independent of alloc_callback)"),
+    Param("buffer_size", "u32", required=True, size=True, doc="cbMarshallingBuffer"),
+    Param("max_write_buffers", "u32inf", default="INFINITE", doc="cMaxWriteBuffers; INFINITE allowed"),
+    Param("max_read_buffers", "u32", default=4, doc="cMaxReadBuffers"),
+)
+_AREA_ARGS = ("pool", "buffer_size", "max_write_buffers", "max_read_buffers")
+_AREA_CALLBACKS = (("alloc_callback", "CT_STEP_ALLOC_CALLBACK"), ("free_callback", "CT_STEP_FREE_CALLBACK"))
+
+
 OPS: dict[str, Op] = {op.name: op for op in (
     Op("create_log", "ClfsCreateLogFile", (
         Param("name", "define", required=True, object_kind=LOG, doc="name later steps use for this log"),
@@ -197,21 +215,8 @@ OPS: dict[str, Op] = {op.name: op for op in (
         Param("size", "u64", required=True, size=True, doc="size of each container"),
     ), outputs=("container_size",), code=3, wire=Wire(slot="log", value="size", args=("count",)),
        doc="Add several containers in one call."),
-    Op("create_marshalling_area", "ClfsCreateMarshallingArea", (
-        Param("name", "define", required=True, object_kind=AREA),
-        _log_ref(),
-        Param("pool", "enum", default="nonpaged", choices=POOL_TYPES, doc="POOL_TYPE of the log I/O blocks"),
-        Param("alloc_callback", "bool", default=False,
-              doc="pass the driver's counting pfnAllocBuffer (independent of free_callback)"),
-        Param("free_callback", "bool", default=False,
-              doc="pass the driver's counting pfnFreeBuffer (independent of alloc_callback)"),
-        Param("buffer_size", "u32", required=True, size=True, doc="cbMarshallingBuffer"),
-        Param("max_write_buffers", "u32inf", default="INFINITE", doc="cMaxWriteBuffers; INFINITE allowed"),
-        Param("max_read_buffers", "u32", default=4, doc="cMaxReadBuffers"),
-    ), code=4, wire=Wire(slot="name", slot2="log",
-                         args=("pool", "buffer_size", "max_write_buffers", "max_read_buffers"),
-                         step_flags=(("alloc_callback", "CT_STEP_ALLOC_CALLBACK"),
-                                     ("free_callback", "CT_STEP_FREE_CALLBACK"))),
+    Op("create_marshalling_area", "ClfsCreateMarshallingArea", _AREA_PARAMS, code=4,
+       wire=Wire(slot="name", slot2="log", args=_AREA_ARGS, step_flags=_AREA_CALLBACKS),
        doc="Create a marshalling area on a log."),
     Op("align_reserved_log", "ClfsAlignReservedLog", (
         _area_ref(),
@@ -335,26 +340,14 @@ OPS: dict[str, Op] = {op.name: op for op in (
        wire=Wire(slot="area", list="records", list2="reservations",
                  args=("flags", "seed", "record_index", "alignment"), blob="payload", reg2="undo_next", reg3="previous"),
        doc="Reserve and append with write entries aligned in the record."),
-    Op("create_marshalling_area_ex", "ClfsCreateMarshallingAreaEx", (
-        Param("name", "define", required=True, object_kind=AREA),
-        _log_ref(),
-        Param("pool", "enum", default="nonpaged", choices=POOL_TYPES, doc="ePoolType: POOL_TYPE of the buffers"),
-        Param("alloc_callback", "bool", default=False,
-              doc="pass the driver's counting pfnAllocBuffer (independent of free_callback)"),
-        Param("free_callback", "bool", default=False,
-              doc="pass the driver's counting pfnFreeBuffer (independent of alloc_callback)"),
-        Param("buffer_size", "u32", required=True, size=True, doc="cbMarshallingBuffer"),
-        Param("max_write_buffers", "u32inf", default="INFINITE", doc="cMaxWriteBuffers; INFINITE allowed"),
-        Param("max_read_buffers", "u32", default=4, doc="cMaxReadBuffers"),
+    Op("create_marshalling_area_ex", "ClfsCreateMarshallingAreaEx", _AREA_PARAMS + (
         Param("alignment", "u32", required=True, size=True,
               doc="cAlignmentSize: 'the alignment size of marshalling buffers' (no documented default)"),
         Param("flags", "u64", default=0,
               doc="fFlags (ULONGLONG): 0 = CLFS_MARSHALLING_FLAG_NONE, 1 = CLFS_MARSHALLING_FLAG_DISABLE_BUFF_INIT "
                   "(wdm.h); any other bits are sent as given"),
-    ), code=28, wire=Wire(slot="name", slot2="log", value="flags",
-                          args=("pool", "buffer_size", "max_write_buffers", "max_read_buffers", "alignment"),
-                          step_flags=(("alloc_callback", "CT_STEP_ALLOC_CALLBACK"),
-                                      ("free_callback", "CT_STEP_FREE_CALLBACK"))),
+    ), code=28, wire=Wire(slot="name", slot2="log", value="flags", args=_AREA_ARGS + ("alignment",),
+                          step_flags=_AREA_CALLBACKS),
        doc="Create a marshalling area with a buffer alignment and flags (Windows 10, version 1803 and later)."),
     Op("corrupt_record", "(model only)", (
         _log_ref(),
