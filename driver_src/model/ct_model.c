@@ -425,6 +425,7 @@ static ct_status create_area(ct_model *m, ct_call *c)
     a->stream = log_of(m, c->obj2)->stream;
     a->buffer_size = size;
     a->max_write = c->step.arg[2];
+    a->max_read = c->step.arg[3];
     a->align_count = -1;
     c->obj->handle = a;
     return CT_STATUS_SUCCESS;
@@ -908,6 +909,37 @@ static void report_record(ct_model *m, uint32_t i, ct_out *out)
     out->data_len = r->size;
 }
 
+/* RULE: each read context holds a log I/O block of its area while it is open, and cMaxReadBuffers is
+ * "The maximum number of log I/O blocks that can be allocated at one time for read operations."
+ * (ClfsCreateMarshallingArea.md): one more read context than that is refused with
+ * STATUS_LOG_BLOCKS_EXHAUSTED. Evidence: user-mode ReadLogRecord (MicrosoftDocs/sdk-api
+ * nf-clfsw32-readlogrecord.md, remarks): "If you attempt to open more read contexts than the number
+ * buffers specified in a previous call to CreateLogMarshallingArea, ERROR_LOG_BLOCK_EXHAUSTED is
+ * returned." (ERROR_LOG_BLOCKS_EXHAUSTED 6605 = STATUS_LOG_BLOCKS_EXHAUSTED 0xC01A0006); clfs.sys's
+ * ClfsTerminateReadLog decrements a count in the marshalling context as it frees the context's block
+ * (code index id 55946406972). That the kernel refuses at the same count is an inference from the two;
+ * 0 = no limit is the model's choice (as for cMaxWriteBuffers). */
+static int read_block_free(const ct_model_area *a)
+{
+    return a->max_read == 0 || a->reads < a->max_read;
+}
+
+static void open_read_context(ct_model *m, ct_model_read *rd, uint16_t area, uint16_t stream, uint32_t current)
+{
+    rd->live = 1;
+    rd->area = area;
+    rd->stream = stream;
+    rd->current = current;
+    m->areas[area].reads++;
+}
+
+static void close_read_context(ct_model *m, ct_model_read *rd)
+{
+    ct_model_area *a = &m->areas[rd->area];
+    rd->live = 0;
+    if (a->reads) a->reads--;
+}
+
 static ct_status op_read_log_record(void *ctx, ct_call *c, ct_out *out)
 {
     ct_model *m = M(ctx);
@@ -941,11 +973,11 @@ static ct_status op_read_log_record(void *ctx, ct_call *c, ct_out *out)
      * (concepts/reading-data-records-from-a-clfs-stream.md). Status UNDOCUMENTED, model choice. */
     if (m->records[i].type != CT_RECORD_DATA)
         return CT_STATUS_INVALID_PARAMETER;
-    rd->live = 1;
+    if (!read_block_free(a))
+        return CT_STATUS_LOG_BLOCKS_EXHAUSTED;
+    open_read_context(m, rd, (uint16_t)(a - m->areas), a->stream, (uint32_t)i);
     rd->restart = 0;
     rd->mode = (uint8_t)c->step.arg[0];
-    rd->stream = a->stream;
-    rd->current = (uint32_t)i;
     c->obj->handle = rd;
     report_record(m, (uint32_t)i, out);
     return CT_STATUS_SUCCESS;
@@ -1027,7 +1059,7 @@ static ct_status op_terminate_read(void *ctx, ct_call *c, ct_out *out)
      * ClfsTerminateReadLog, code index id 55946406972). */
     if (rd == NULL || !rd->live)
         return CT_STATUS_INVALID_PARAMETER;
-    rd->live = 0;
+    close_read_context(m, rd);
     return CT_STATUS_SUCCESS;
 }
 
@@ -1107,11 +1139,11 @@ static ct_status op_read_restart_area(void *ctx, ct_call *c, ct_out *out)
      * context it was not given: ct_interp.c account, kops.c). */
     if (st->last_restart == CT_MODEL_NO_LSN || (i = find_record(m, a->stream, st->last_restart)) < 0)
         return CT_STATUS_LOG_NO_RESTART;
-    rd->live = 1;
+    if (!read_block_free(a))
+        return CT_STATUS_LOG_BLOCKS_EXHAUSTED;
+    open_read_context(m, rd, (uint16_t)(a - m->areas), a->stream, (uint32_t)i);
     rd->restart = 1;
     rd->mode = CT_MODE_PREVIOUS;
-    rd->stream = a->stream;
-    rd->current = (uint32_t)i;
     c->obj->handle = rd;
     report_record(m, (uint32_t)i, out);
     out->mask &= 0x7u;   /* the routine returns no undo-next / previous LSN (ClfsReadRestartArea.md) */

@@ -189,7 +189,7 @@ _AREA_PARAMS = (
           doc="pass the driver's counting pfnFreeBuffer (independent of alloc_callback)"),
     Param("buffer_size", "u32", required=True, size=True, doc="cbMarshallingBuffer"),
     Param("max_write_buffers", "u32inf", default="INFINITE", doc="cMaxWriteBuffers; INFINITE allowed"),
-    Param("max_read_buffers", "u32", default=4, doc="cMaxReadBuffers"),
+    Param("max_read_buffers", "u32", default=4, doc="cMaxReadBuffers; each open read context holds one"),
 )
 _AREA_ARGS = ("pool", "buffer_size", "max_write_buffers", "max_read_buffers")
 _AREA_CALLBACKS = (("alloc_callback", "CT_STEP_ALLOC_CALLBACK"), ("free_callback", "CT_STEP_FREE_CALLBACK"))
