@@ -235,7 +235,9 @@ static ct_status k_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
  * version 1803): the base routine's arguments, then cAlignmentSize (arg[4]) and the ULONGLONG
  * fFlags (the step's 64-bit value, sent unchanged so a scenario can probe unknown bits). Exported
  * by CLFS.SYS like the other Clfs* routines (the page's "NtosKrnl.exe" notwithstanding: Microsoft's
- * Windows metadata, as windows-rs publishes it, links it from clfs.sys). */
+ * Windows metadata, as windows-rs publishes it, links it from clfs.sys). Imported statically, so
+ * clfstest.sys loads only where CLFS.SYS exports it: every image the lab builds is 17763 or later
+ * (vm_images/windows/README.md), past 1803 (17134). */
 static ct_status k_create_marshalling_area_ex(void *ctx, ct_call *c, ct_out *out)
 {
     PVOID area = NULL;
