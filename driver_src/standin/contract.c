@@ -76,7 +76,9 @@ const cs_rule cs_rules[CS_RULE_COUNT] = {
     [CS_RECORD_TYPE] = {"record-type-in",
         "*peRecordType on entry is ClfsDataRecord, ClfsRestartRecord or ClfsClientRecord",
         "ClfsReadNextLogRecord.md, peRecordType ('The caller must set this parameter to one of the "
-        "following values')", CS_CONTRACT},
+        "following values'); the page's rule, stricter than clfs.sys, whose wrapper reads 0 as "
+        "ClfsDataRecord and refuses only bits above 0x3F or no data/restart bit (decompilation, code "
+        "index id 56095186833)", CS_CONTRACT},
 };
 
 static const char *g_routine = "";
