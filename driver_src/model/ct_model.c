@@ -913,7 +913,7 @@ static void report_record(ct_model *m, uint32_t i, ct_out *out)
  * "The maximum number of log I/O blocks that can be allocated at one time for read operations."
  * (ClfsCreateMarshallingArea.md): one more read context than that is refused with
  * STATUS_LOG_BLOCKS_EXHAUSTED. Evidence: user-mode ReadLogRecord (MicrosoftDocs/sdk-api
- * nf-clfsw32-readlogrecord.md, remarks): "If you attempt to open more read contexts than the number
+ * sdk-api-src/content/clfsw32/nf-clfsw32-readlogrecord, remarks): "If you attempt to open more read contexts than the number
  * buffers specified in a previous call to CreateLogMarshallingArea, ERROR_LOG_BLOCK_EXHAUSTED is
  * returned." (ERROR_LOG_BLOCKS_EXHAUSTED 6605 = STATUS_LOG_BLOCKS_EXHAUSTED 0xC01A0006); clfs.sys's
  * ClfsTerminateReadLog decrements a count in the marshalling context as it frees the context's block
@@ -994,8 +994,10 @@ static ct_status op_read_next_log_record(void *ctx, ct_call *c, ct_out *out)
     int found = -1;
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
-    /* RULE: a context that is not a live read context is refused with STATUS_INVALID_PARAMETER
-     * (clfs.sys ClfsReadNextLogRecord checks the context's header first, code index id 56095186833). */
+    /* RULE: pvReadContext is "a read context that the caller previously obtained by calling
+     * ClfsReadLogRecord or ClfsReadRestartArea" (ClfsReadNextLogRecord.md); one that is not a live
+     * read context is refused with STATUS_INVALID_PARAMETER (clfs.sys ClfsReadNextLogRecord checks the
+     * context's header first, code index id 56095186833). */
     if (rd == NULL || !rd->live)
         return CT_STATUS_INVALID_PARAMETER;
     st = &m->streams[rd->stream];
@@ -1132,7 +1134,7 @@ static ct_status op_read_restart_area(void *ctx, ct_call *c, ct_out *out)
      * no read context. Evidence (the kernel pages name no status): the user-mode ReadLogRestartArea,
      * a wrapper of this routine, "If there is no restart area in the log, ReadLogRestartArea fails
      * with the code ERROR_LOG_NO_RESTART" and returns no read context on such an error
-     * (MicrosoftDocs/sdk-api nf-clfsw32-readlogrestartarea.md); Microsoft's System.IO.Log
+     * (MicrosoftDocs/sdk-api, clfsw32/nf-clfsw32-readlogrestartarea); Microsoft's System.IO.Log
      * (UnsafeNativeMethods.cs, ReadLogRestartAreaSync) takes ERROR_LOG_NO_RESTART as "no restart
      * area"; the NTSTATUS behind ERROR_LOG_NO_RESTART (6611) is STATUS_LOG_NO_RESTART, 0x401A000C in
      * ntstatus.h: INFORMATIONAL, so NT_SUCCESS() holds though nothing was read (the driver keeps no
@@ -1158,7 +1160,8 @@ static ct_status op_read_previous_restart_area(void *ctx, ct_call *c, ct_out *ou
     int i;
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
-    /* RULE: only a live context ClfsReadRestartArea opened: clfs.sys ClfsReadPreviousRestartArea
+    /* RULE: pvReadContext is "A pointer to a read context obtained by a previous call to
+     * ClfsReadRestartArea." (ClfsReadPreviousRestartArea.md): clfs.sys's ClfsReadPreviousRestartArea
      * demands the restart-context flag (0x10) in the context's header and answers
      * STATUS_INVALID_PARAMETER otherwise, also for a context ClfsReadLogRecord opened (code index id
      * 55621286645). */
