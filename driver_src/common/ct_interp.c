@@ -95,6 +95,7 @@ static uint32_t check_args(ct_interp *st, const ct_step *s)
             return CT_REJ_ARG;
         break;
     case CT_OP_CREATE_MARSHALLING_AREA:
+    case CT_OP_CREATE_MARSHALLING_AREA_EX:   /* fFlags (value) travels unchecked: bad flags are CLFS's to refuse */
         if (s->arg[0] != CT_POOL_NONPAGED && s->arg[0] != CT_POOL_PAGED && s->arg[0] != CT_POOL_NONPAGED_NX)
             return CT_REJ_ARG;
         break;
@@ -245,7 +246,7 @@ static uint32_t validate_step(ct_interp *st, const ct_step *s, uint32_t i)
         return CT_REJ_REG;
     if (s->value_reg != CT_NO_REG && s->value != 0)
         return CT_REJ_ARG;
-    for (k = spec->args; k < 4; k++)
+    for (k = spec->args; k < CT_STEP_ARGS; k++)
         if (s->arg[k] != 0)
             return CT_REJ_ARG;
     if ((rc = check_string(st, s, spec->str_use)) != CT_OK)
@@ -642,6 +643,7 @@ static void account(ct_interp *st, const ct_call *c, ct_status status, const ct_
         o->containers += c->step.arg[0];
         break;
     case CT_OP_CREATE_MARSHALLING_AREA:
+    case CT_OP_CREATE_MARSHALLING_AREA_EX:
         o->state = CT_SLOT_LIVE;
         o->log_slot = c->step.slot2;
         break;
@@ -674,6 +676,11 @@ static void account(ct_interp *st, const ct_call *c, ct_status status, const ct_
         break;
     case CT_OP_READ_LOG_RECORD:
     case CT_OP_READ_RESTART_AREA:
+        /* An informational status is NT_SUCCESS without a read context (STATUS_LOG_NO_RESTART:
+         * ct_model.c op_read_restart_area): only a context the routine returned is kept, so cleanup
+         * never terminates one that does not exist. */
+        if (o->handle == NULL)
+            break;
         o->state = CT_SLOT_LIVE;
         o->area_slot = c->step.slot2;
         break;

@@ -31,6 +31,7 @@ typedef int32_t ct_status;
 #define CT_STATUS_END_OF_FILE               CT_ST(0xC0000011u)
 #define CT_STATUS_NOT_FOUND                 CT_ST(0xC0000225u)
 #define CT_STATUS_LOG_INVALID_RANGE         CT_ST(0xC01A0005u)
+#define CT_STATUS_LOG_BLOCKS_EXHAUSTED      CT_ST(0xC01A0006u)
 #define CT_STATUS_LOG_READ_CONTEXT_INVALID  CT_ST(0xC01A0007u)
 #define CT_STATUS_LOG_CANT_DELETE           CT_ST(0xC01A0011u)
 #define CT_STATUS_LOG_START_OF_LOG          CT_ST(0xC01A0013u)
@@ -39,5 +40,7 @@ typedef int32_t ct_status;
 #define CT_STATUS_LOG_SPACE_RESERVED_INVALID   CT_ST(0xC01A001Bu)
 #define CT_STATUS_LOG_FULL                  CT_ST(0xC01A001Du)
 #define CT_STATUS_LOG_NOT_ENOUGH_CONTAINERS CT_ST(0xC01A0023u)
+/* Informational (severity 01): NT_SUCCESS is TRUE although nothing was read. */
+#define CT_STATUS_LOG_NO_RESTART            CT_ST(0x401A000Cu)
 
 #endif /* CT_STATUS_H */

@@ -152,11 +152,17 @@ static void gen_step(gen *g, const uint8_t *b)
         s->value = (int64_t)(v % (3u << 20));
         break;
     case CT_OP_CREATE_MARSHALLING_AREA:
+    case CT_OP_CREATE_MARSHALLING_AREA_EX:
         s->arg[0] = pools[b[4] % 3u];
         s->arg[1] = b[5] & 1 ? (uint32_t)(b[6] + 1u) * 512u : (uint32_t)v;
         s->arg[2] = b[7] & 1 ? 0xFFFFFFFFu : b[7] % 4u;
         s->arg[3] = b[4] % 5u;
         s->flags |= (uint8_t)(b[2] & (CT_STEP_ALLOC_CALLBACK | CT_STEP_FREE_CALLBACK));
+        if (op == CT_OP_CREATE_MARSHALLING_AREA_EX) {
+            s->arg[4] = b[9] & 1 ? 512u << (b[9] % 4u) : b[9];   /* cAlignmentSize */
+            /* fFlags: DISABLE_BUFF_INIT, or (value left 0) whatever the literal fallback below gives */
+            if (b[10] & 1) s->value = 1;
+        }
         break;
     case CT_OP_ALLOC_RESERVED_LOG:
     case CT_OP_FREE_RESERVED_LOG:

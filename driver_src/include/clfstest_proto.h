@@ -20,7 +20,8 @@
 
 /* ---- versions, magics, limits ------------------------------------------------------------ */
 
-#define CT_PROTO_VERSION      2u   /* 2: payload seed/index args, blob and LSN registers in ct_step, reads_terminated */
+#define CT_PROTO_VERSION      3u   /* 3: ct_step.arg[8] (was arg[4]): ClfsCreateMarshallingAreaEx takes six scalar arguments.
+                                    * 2: payload seed/index args, blob and LSN registers in ct_step, reads_terminated */
 #define CT_REQ_MAGIC          0x51544C43u  /* "CLTQ" */
 #define CT_RESP_MAGIC         0x52544C43u  /* "CLTR" */
 #define CT_INFO_MAGIC         0x49544C43u  /* "CLTI" */
@@ -30,6 +31,7 @@
 #define CT_MAX_REGS           64u          /* saved-value registers per request */
 #define CT_MAX_LIST           64u          /* items in one int64 list */
 #define CT_MAX_SAVES          16u          /* save entries per step */
+#define CT_STEP_ARGS          8u           /* 32-bit arguments of one step (ct_step.arg) */
 #define CT_MAX_OUTPUTS        12u          /* outputs one step can report */
 #define CT_MAX_PATH_CHARS     512u         /* UTF-16 code units in one path, no terminator */
 #define CT_MAX_CONTAINER_SET  2048u        /* cContainers of one add_container_set (at least 1) */
@@ -246,7 +248,7 @@ typedef struct ct_req_header {
     uint32_t reserved[5];        /* 44 zero */
 } ct_req_header;
 
-/* One step: 80 bytes. Which fields an op uses is fixed per op; unused ones must be zero
+/* One step: 96 bytes. Which fields an op uses is fixed per op; unused ones must be zero
  * (slots and registers: CT_NO_SLOT / CT_NO_REG). */
 typedef struct ct_step {
     uint32_t index;              /*  0 1-based step number, echoed in the result */
@@ -257,19 +259,19 @@ typedef struct ct_step {
     uint16_t slot2;              /* 10 second object: the log of create_marshalling_area */
     uint16_t value_reg;          /* 12 register that supplies `value`, or CT_NO_REG */
     uint16_t save_count;         /* 14 ct_save entries at save_offset */
-    uint32_t arg[4];             /* 16 32-bit arguments, meaning per op */
-    int64_t  value;              /* 32 the 64-bit argument: size, adjustment, LSN */
-    uint32_t str_offset;         /* 40 payload offset of a UTF-16LE string (2-aligned) */
-    uint32_t str_bytes;          /* 44 its length in bytes, no terminator; 0 = default */
-    uint32_t list_offset;        /* 48 payload offset of int64 items (8-aligned) */
-    uint32_t list_count;         /* 52 */
-    uint32_t list2_offset;       /* 56 second int64 list (reserve_and_append reservations) */
-    uint32_t list2_count;        /* 60 */
-    uint32_t save_offset;        /* 64 payload offset of ct_save entries (4-aligned) */
-    uint32_t blob_offset;        /* 68 payload offset of raw bytes (an explicit record payload) */
-    uint32_t blob_bytes;         /* 72 their length; 0 = none (then blob_offset is 0 too) */
-    uint16_t reg2;               /* 76 register + 1 of a second LSN (undo-next), 0 = none */
-    uint16_t reg3;               /* 78 register + 1 of a third LSN (previous), 0 = none */
+    uint32_t arg[CT_STEP_ARGS];  /* 16 32-bit arguments, meaning per op; ct_op_spec.args used, the rest zero */
+    int64_t  value;              /* 48 the 64-bit argument: size, adjustment, LSN, ULONGLONG flags */
+    uint32_t str_offset;         /* 56 payload offset of a UTF-16LE string (2-aligned) */
+    uint32_t str_bytes;          /* 60 its length in bytes, no terminator; 0 = default */
+    uint32_t list_offset;        /* 64 payload offset of int64 items (8-aligned) */
+    uint32_t list_count;         /* 68 */
+    uint32_t list2_offset;       /* 72 second int64 list (reserve_and_append reservations) */
+    uint32_t list2_count;        /* 76 */
+    uint32_t save_offset;        /* 80 payload offset of ct_save entries (4-aligned) */
+    uint32_t blob_offset;        /* 84 payload offset of raw bytes (an explicit record payload) */
+    uint32_t blob_bytes;         /* 88 their length; 0 = none (then blob_offset is 0 too) */
+    uint16_t reg2;               /* 92 register + 1 of a second LSN (undo-next), 0 = none */
+    uint16_t reg3;               /* 94 register + 1 of a third LSN (previous), 0 = none */
 } ct_step;
 
 /* A save: after a successful step, register `reg` := output `output` of the step. 4 bytes. */
@@ -347,7 +349,7 @@ typedef struct ct_info {
 /* Compile-time layout checks: the wire is fixed, whatever the compiler. */
 #define CT_STATIC_ASSERT(cond, name) typedef char ct_static_assert_##name[(cond) ? 1 : -1]
 CT_STATIC_ASSERT(sizeof(ct_req_header) == 64, req_header_size);
-CT_STATIC_ASSERT(sizeof(ct_step) == 80, step_size);
+CT_STATIC_ASSERT(sizeof(ct_step) == 96, step_size);
 CT_STATIC_ASSERT(sizeof(ct_save) == 4, save_size);
 CT_STATIC_ASSERT(sizeof(ct_resp_header) == 48, resp_header_size);
 CT_STATIC_ASSERT(sizeof(ct_step_result) == 128, step_result_size);

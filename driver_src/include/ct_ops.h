@@ -40,7 +40,8 @@ enum ct_op {
     CT_OP_GET_IO_STATISTICS = 33,   /* ClfsGetIoStatistics */
     CT_OP_SET_LOG_INFO = 34,   /* ClfsSetLogFileInformation */
     CT_OP_REINIT_SCAN_CONTEXT = 35,   /* ClfsCreateScanContext */
-    CT_OP_COUNT = 36   /* one past the last op */
+    CT_OP_CREATE_MARSHALLING_AREA_EX = 36,   /* ClfsCreateMarshallingAreaEx */
+    CT_OP_COUNT = 37   /* one past the last op */
 };
 
 /* Output indexes: the order of each op's outputs. */
@@ -166,6 +167,7 @@ enum ct_op {
     X(GET_IO_STATISTICS, get_io_statistics) \
     X(SET_LOG_INFO, set_log_info) \
     X(REINIT_SCAN_CONTEXT, reinit_scan_context) \
+    X(CREATE_MARSHALLING_AREA_EX, create_marshalling_area_ex) \
 
 /* Test-only ops: the model implements them; the driver never does (ct_run refuses them
  * when the backend has no function for them). */

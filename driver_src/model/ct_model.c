@@ -76,9 +76,33 @@ static uint64_t capacity(const ct_model_stream *st)
     return (uint64_t)st->containers * st->container_size;
 }
 
-static uint64_t available(const ct_model_stream *st)
+static int same_physical(const ct_model_stream *a, const ct_model_stream *b);
+
+/* RULE: the streams of a multiplexed log compete for its space: "All log records written by
+ * clients 1 and 2 go to the same log; that is, to the same set of physical containers on stable
+ * storage." (concepts/multiplexed-clfs-logs.md) So what one stream has written or reserved is gone
+ * for every stream of the physical log: the records and reservations of all of them count against
+ * the shared containers (LOG_FULL, CurrentAvailable). A dedicated log has one stream. Model
+ * simplification: the "owner pages" a multiplexed log keeps (_CLS_INFORMATION.md, CurrentAvailable)
+ * take no space here. *reserved receives the reservations of all the streams. */
+static uint64_t physical_used(const ct_model *m, const ct_model_stream *st, uint64_t *reserved)
 {
     uint64_t used = ROUND_UP(st->end, CT_MODEL_SECTOR) + st->reserved;
+    uint32_t i;
+    *reserved = st->reserved;
+    for (i = 0; i < CT_MAX_SLOTS; i++) {
+        const ct_model_stream *o = &m->streams[i];
+        if (o->used && o != st && same_physical(o, st)) {
+            used += ROUND_UP(o->end, CT_MODEL_SECTOR) + o->reserved;
+            *reserved += o->reserved;
+        }
+    }
+    return used;
+}
+
+static uint64_t available(const ct_model *m, const ct_model_stream *st)
+{
+    uint64_t reserved, used = physical_used(m, st, &reserved);
     return used >= capacity(st) ? 0 : capacity(st) - used;
 }
 
@@ -134,8 +158,8 @@ static int same_physical(const ct_model_stream *a, const ct_model_stream *b)
 /* RULE: the streams of a multiplexed log share its containers: "Your set of containers serve as
  * stable storage for log records written by both client 1 and client 2." (concepts/multiplexed-clfs-logs.md)
  * The model copies the container count and size to every stream of the physical log. Each stream
- * keeps its own LSN sequence ("client 2 gets its own sequence of LSNs"); the model does not make
- * the streams compete for space (a model simplification). */
+ * keeps its own LSN sequence ("client 2 gets its own sequence of LSNs"); they compete for the
+ * containers' space (physical_used). */
 static void share_containers(ct_model *m, const ct_model_stream *from)
 {
     uint32_t i;
@@ -488,7 +512,7 @@ static ct_status op_query_log_info(void *ctx, ct_call *c, ct_out *out)
 {
     ct_model *m = M(ctx);
     ct_model_stream *st = stream_of_log(m, c->obj);
-    uint64_t active;
+    uint64_t active, phys_reserved;
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
     /* RULE: CLFS_INFORMATION fields (_CLS_INFORMATION.md): TotalAvailable = sum of container
@@ -498,8 +522,16 @@ static ct_status op_query_log_info(void *ctx, ct_call *c, ct_out *out)
     active = st->container_size ? ROUND_UP(st->end, st->container_size) / st->container_size : 0;
     if (active == 0 && st->containers) active = 1;
     out->v[CT_OUT_INFO_TOTAL_AVAILABLE] = capacity(st);
-    out->v[CT_OUT_INFO_CURRENT_AVAILABLE] = available(st);
-    out->v[CT_OUT_INFO_TOTAL_RESERVATION] = st->reserved;
+    out->v[CT_OUT_INFO_CURRENT_AVAILABLE] = available(m, st);
+    /* RULE: with ClfsLogBasicInformationPhysical "every structure member holds a piece of information
+     * about a physical CLFS log. Even if the log is multiplexed [...] rather than information about
+     * one of the streams." (_CLS_INFORMATION.md, remarks): TotalReservation is every stream's. With
+     * ClfsLogBasicInformation the stream-specific members listed there include TotalUndoCommitment,
+     * the undo space TotalReservation holds ("The amount of space reserved in the stream (or physical
+     * log) for undo operations"): the stream's own (the model's reading of that list). CurrentAvailable
+     * is not listed: the physical log's in both classes (available). */
+    physical_used(m, st, &phys_reserved);
+    out->v[CT_OUT_INFO_TOTAL_RESERVATION] = c->step.arg[0] == CT_INFO_BASIC_PHYSICAL ? phys_reserved : st->reserved;
     out->v[CT_OUT_INFO_BASE_FILE_SIZE] = CT_MODEL_BASE_FILE_SIZE;
     out->v[CT_OUT_INFO_CONTAINER_SIZE] = st->container_size;
     out->v[CT_OUT_INFO_TOTAL_CONTAINERS] = st->containers;
@@ -514,17 +546,16 @@ static ct_status op_query_log_info(void *ctx, ct_call *c, ct_out *out)
 
 /* ---- marshalling areas ---------------------------------------------------------------------- */
 
-static ct_status op_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
+/* The rules both ClfsCreateMarshallingArea and ClfsCreateMarshallingAreaEx follow (the Ex page,
+ * ClfsCreateMarshallingAreaEx.md, describes the same parameters in the same order and adds
+ * cAlignmentSize and fFlags; it states no rule of its own, so the model applies the base routine's). */
+static ct_status create_area(ct_model *m, ct_call *c)
 {
-    ct_model *m = M(ctx);
     ct_model_stream *st = stream_of_log(m, c->obj2);
     ct_model_area *a = &m->areas[c->step.slot];
     int acb = (c->step.flags & CT_STEP_ALLOC_CALLBACK) != 0;
     int fcb = (c->step.flags & CT_STEP_FREE_CALLBACK) != 0;
     uint32_t size = c->step.arg[1];
-    (void)out;
-    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
-    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
     /* RULE: pfnAllocBuffer and pfnFreeBuffer both non-NULL or both NULL
      * (ClfsCreateMarshallingArea.md, remarks). Status: model choice. */
     if (acb != fcb)
@@ -545,9 +576,43 @@ static ct_status op_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
     a->stream = log_of(m, c->obj2)->stream;
     a->buffer_size = size;
     a->max_write = c->step.arg[2];
+    a->max_read = c->step.arg[3];
     a->align_count = -1;
     c->obj->handle = a;
     return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    return create_area(m, c);
+}
+
+/* fFlags values wdm.h defines (mingw-w64_wdm.h_CLFS_section.h; the same in Microsoft's Windows
+ * metadata as windows-rs publishes it: CLFS_MARSHALLING_FLAG_NONE = 0,
+ * CLFS_MARSHALLING_FLAG_DISABLE_BUFF_INIT = 1). */
+#define CT_MODEL_MARSHALLING_FLAGS_KNOWN 0x1ull
+
+static ct_status op_create_marshalling_area_ex(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: fFlags is a "buffer management flag" (ClfsCreateMarshallingAreaEx.md) whose values wdm.h
+     * defines: CLFS_MARSHALLING_FLAG_NONE (0) and CLFS_MARSHALLING_FLAG_DISABLE_BUFF_INIT (1)
+     * (mingw-w64_wdm.h_CLFS_section.h). UNDOCUMENTED: that another bit is refused, and the status;
+     * model choice, like ClfsAdvanceLogBase's and ClfsWriteRestartArea's flags. DISABLE_BUFF_INIT
+     * (buffers not initialised) changes nothing the model can observe. */
+    if ((uint64_t)c->value & ~CT_MODEL_MARSHALLING_FLAGS_KNOWN)
+        return CT_STATUS_INVALID_PARAMETER;
+    /* UNDOCUMENTED: cAlignmentSize, "the alignment size of marshalling buffers", has no stated
+     * range or default (ClfsCreateMarshallingAreaEx.md); the model accepts every value rather than
+     * invent a rule (a Windows baseline will show what Clfs.sys refuses). */
+    return create_area(m, c);
 }
 
 static ct_status op_align_reserved_log(void *ctx, ct_call *c, ct_out *out)
@@ -589,7 +654,7 @@ static ct_status op_alloc_reserved_log(void *ctx, ct_call *c, ct_out *out)
     if (c->value <= 0)
         return CT_STATUS_INVALID_PARAMETER;
     /* Reservation accounting: reserved space comes out of CurrentAvailable (_CLS_INFORMATION.md). */
-    if ((uint64_t)c->value > available(st))
+    if ((uint64_t)c->value > available(m, st))
         return CT_STATUS_LOG_FULL;
     a->reserved_records += records;
     a->reserved_bytes += (uint64_t)c->value;
@@ -786,7 +851,7 @@ static ct_status append(ct_model *m, ct_call *c, ct_out *out, uint32_t align)
     if (releases > a->reserved_records)
         return CT_STATUS_LOG_RECORDS_RESERVED_INVALID;
     /* Space: new reservations plus a record not already reserved must fit (LOG_FULL). */
-    if (want + (use_res ? 0 : rec) > available(st) + (freed < a->reserved_bytes ? freed : a->reserved_bytes))
+    if (want + (use_res ? 0 : rec) > available(m, st) + (freed < a->reserved_bytes ? freed : a->reserved_bytes))
         return CT_STATUS_LOG_FULL;
     /* All checks passed: apply atomically. */
     for (i = 0; i < c->list2_count; i++) {
@@ -953,6 +1018,20 @@ static ct_status op_delete_log_by_pointer(void *ctx, ct_call *c, ct_out *out)
 
 /* ---- reading ------------------------------------------------------------------------------- */
 
+/* Statuses of the read routines: the kernel pages name only STATUS_END_OF_FILE, STATUS_LOG_START_OF_LOG
+ * and (ClfsReadPreviousRestartArea) STATUS_LOG_START_OF_LOG. Searched for the rest: Microsoft's
+ * user-mode pages (MicrosoftDocs/sdk-api clfsw32 ReadLogRecord, ReadNextLogRecord, ReadLogRestartArea:
+ * their error lists are empty but for ERROR_LOG_NO_RESTART), Microsoft's .NET System.IO.Log
+ * (UnsafeNativeMethods.cs: the errors its wrappers expect of each routine), Wine/ReactOS/mingw ntstatus.h
+ * (values), and public decompilations of clfs.sys's exported wrappers (code index ids, as in
+ * KERNEL_CONTRACT_EVIDENCE.md; Windows build unknown): ClfsReadLogRecord 56005766585, ClfsReadNextLogRecord
+ * 56095186833, ClfsTerminateReadLog 55946406972, ClfsReadRestartArea 55795776061,
+ * ClfsReadPreviousRestartArea 55621286645. Each wrapper zeroes its out-parameters (the read context too),
+ * then answers STATUS_INVALID_PARAMETER for a NULL pointer or for a context whose header is not a live
+ * one of the right kind, before the marshalling context's own routine runs. What that inner routine
+ * answers for an LSN (CClfsKernelMarshallingContext::ReadLogRecord / ReadNextLogRecord) was not found:
+ * those statuses stay the model's choices below, marked UNDOCUMENTED. */
+
 /* RULE: a record is gone when its LSN "is less than both the base LSN of the stream and the archive
  * tail of the stream" (concepts/reading-data-records-from-a-clfs-stream.md). Never set, the archive tail
  * does not hold records back (model choice). */
@@ -983,6 +1062,37 @@ static void report_record(ct_model *m, uint32_t i, ct_out *out)
     out->data_len = r->size;
 }
 
+/* RULE: each read context holds a log I/O block of its area while it is open, and cMaxReadBuffers is
+ * "The maximum number of log I/O blocks that can be allocated at one time for read operations."
+ * (ClfsCreateMarshallingArea.md): one more read context than that is refused with
+ * STATUS_LOG_BLOCKS_EXHAUSTED. Evidence: user-mode ReadLogRecord (MicrosoftDocs/sdk-api
+ * sdk-api-src/content/clfsw32/nf-clfsw32-readlogrecord, remarks): "If you attempt to open more read contexts than the number
+ * buffers specified in a previous call to CreateLogMarshallingArea, ERROR_LOG_BLOCK_EXHAUSTED is
+ * returned." (ERROR_LOG_BLOCKS_EXHAUSTED 6605 = STATUS_LOG_BLOCKS_EXHAUSTED 0xC01A0006); clfs.sys's
+ * ClfsTerminateReadLog decrements a count in the marshalling context as it frees the context's block
+ * (code index id 55946406972). That the kernel refuses at the same count is an inference from the two;
+ * 0 = no limit is the model's choice (as for cMaxWriteBuffers). */
+static int read_block_free(const ct_model_area *a)
+{
+    return a->max_read == 0 || a->reads < a->max_read;
+}
+
+static void open_read_context(ct_model *m, ct_model_read *rd, uint16_t area, uint16_t stream, uint32_t current)
+{
+    rd->live = 1;
+    rd->area = area;
+    rd->stream = stream;
+    rd->current = current;
+    m->areas[area].reads++;
+}
+
+static void close_read_context(ct_model *m, ct_model_read *rd)
+{
+    ct_model_area *a = &m->areas[rd->area];
+    rd->live = 0;
+    if (a->reads) a->reads--;
+}
+
 static ct_status op_read_log_record(void *ctx, ct_call *c, ct_out *out)
 {
     ct_model *m = M(ctx);
@@ -995,7 +1105,10 @@ static ct_status op_read_log_record(void *ctx, ct_call *c, ct_out *out)
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
     /* RULE: CLFS_LSN_INVALID is no valid LSN; valid LSNs lie below it
      * (concepts/clfs-log-sequence-numbers.md). An LSN at or past the next record's names nothing
-     * written yet. Status: model choice. */
+     * written yet. Status UNDOCUMENTED, model choice: found no source. (System.IO.Log takes
+     * ERROR_HANDLE_EOF from ReadLogRecord as "no record to read" and ERROR_NOT_FOUND,
+     * ERROR_LOG_START_OF_LOG, ERROR_LOG_BLOCK_INVALID as a bad start LSN; which of them an LSN past
+     * the end gets is not shown.) */
     if (lsn >= CT_MODEL_NO_LSN || lsn >= next_lsn(st))
         return CT_STATUS_LOG_INVALID_RANGE;
     /* RULE: records before the base LSN are no longer part of the active log
@@ -1004,17 +1117,20 @@ static ct_status op_read_log_record(void *ctx, ct_call *c, ct_out *out)
     if (below_active(st, lsn))
         return CT_STATUS_LOG_START_OF_LOG;
     /* RULE: plsnFirst "supplies the LSN of the target record" (ClfsReadLogRecord.md): an LSN
-     * inside the log that is no record's fails. Status: model choice. */
+     * inside the log that is no record's fails. Status: model choice, one of those System.IO.Log's
+     * ReadLogRecord wrapper expects for a bad start LSN (ERROR_NOT_FOUND = STATUS_NOT_FOUND);
+     * UNDOCUMENTED which one clfs.sys gives. */
     if ((i = find_record(m, a->stream, lsn)) < 0)
         return CT_STATUS_NOT_FOUND;
     /* RULE: plsnFirst "must be the LSN of a data record, not a restart record"
-     * (concepts/reading-data-records-from-a-clfs-stream.md). Status: model choice. */
+     * (concepts/reading-data-records-from-a-clfs-stream.md). Status UNDOCUMENTED, model choice. */
     if (m->records[i].type != CT_RECORD_DATA)
         return CT_STATUS_INVALID_PARAMETER;
-    rd->live = 1;
+    if (!read_block_free(a))
+        return CT_STATUS_LOG_BLOCKS_EXHAUSTED;
+    open_read_context(m, rd, (uint16_t)(a - m->areas), a->stream, (uint32_t)i);
+    rd->restart = 0;
     rd->mode = (uint8_t)c->step.arg[0];
-    rd->stream = a->stream;
-    rd->current = (uint32_t)i;
     c->obj->handle = rd;
     report_record(m, (uint32_t)i, out);
     return CT_STATUS_SUCCESS;
@@ -1031,14 +1147,26 @@ static ct_status op_read_next_log_record(void *ctx, ct_call *c, ct_out *out)
     int found = -1;
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: pvReadContext is "a read context that the caller previously obtained by calling
+     * ClfsReadLogRecord or ClfsReadRestartArea" (ClfsReadNextLogRecord.md); one that is not a live
+     * read context is refused with STATUS_INVALID_PARAMETER (clfs.sys ClfsReadNextLogRecord checks the
+     * context's header first, code index id 56095186833). */
     if (rd == NULL || !rd->live)
-        return CT_STATUS_LOG_READ_CONTEXT_INVALID;   /* model choice (ntstatus.h name) */
+        return CT_STATUS_INVALID_PARAMETER;
     st = &m->streams[rd->stream];
     cur = &m->records[rd->current];
     if (c->value != 0) {
+        /* RULE: plsnUser is refused with STATUS_INVALID_PARAMETER when it is CLFS_LSN_INVALID, on a
+         * context ClfsReadRestartArea opened, and unless the context's mode is ClfsContextUndoNext or
+         * ClfsContextPrevious (clfs.sys ClfsReadNextLogRecord, code index id 56095186833: "mode - 1 > 1";
+         * that its flag 0x10 marks a restart context is an inference: ClfsReadPreviousRestartArea
+         * demands it, id 55621286645, and user mode's ReadRestartArea sets it, id 55707779751). It
+         * agrees with "you can only move backward" (concepts/reading-data-records-from-a-clfs-stream.md). */
+        if ((uint64_t)c->value == CT_MODEL_NO_LSN || rd->restart || rd->mode == CT_MODE_FORWARD)
+            return CT_STATUS_INVALID_PARAMETER;
         /* RULE: plsnUser "must be less than the current LSN of the read context"
-         * (ClfsReadNextLogRecord.md); "you can only move backward"
-         * (concepts/reading-data-records-from-a-clfs-stream.md). Status: model choice. */
+         * (ClfsReadNextLogRecord.md). Status UNDOCUMENTED (decided in the inner routine, not found):
+         * model choice, the wrapper's status for its own plsnUser checks. */
         if ((uint64_t)c->value >= cur->lsn)
             return CT_STATUS_INVALID_PARAMETER;
         next = (uint64_t)c->value;
@@ -1068,7 +1196,7 @@ static ct_status op_read_next_log_record(void *ctx, ct_call *c, ct_out *out)
     if (below_active(st, next))
         return CT_STATUS_LOG_START_OF_LOG;
     if ((found = find_record(m, rd->stream, next)) < 0)
-        return CT_STATUS_NOT_FOUND;                 /* a link to no record; model choice */
+        return CT_STATUS_NOT_FOUND;                 /* a link to no record; UNDOCUMENTED, model choice */
     rd->current = (uint32_t)found;
     report_record(m, (uint32_t)found, out);
     return CT_STATUS_SUCCESS;
@@ -1081,10 +1209,12 @@ static ct_status op_terminate_read(void *ctx, ct_call *c, ct_out *out)
     (void)out;
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
-    /* RULE: frees the read context (ClfsTerminateReadLog.md; ClfsReadLogRecord.md remarks). */
+    /* RULE: frees the read context (ClfsTerminateReadLog.md; ClfsReadLogRecord.md remarks); NULL or
+     * a context whose header is not a live read context's: STATUS_INVALID_PARAMETER (clfs.sys
+     * ClfsTerminateReadLog, code index id 55946406972). */
     if (rd == NULL || !rd->live)
-        return CT_STATUS_LOG_READ_CONTEXT_INVALID;   /* model choice */
-    rd->live = 0;
+        return CT_STATUS_INVALID_PARAMETER;
+    close_read_context(m, rd);
     return CT_STATUS_SUCCESS;
 }
 
@@ -1110,7 +1240,7 @@ static ct_status op_write_restart_area(void *ctx, ct_call *c, ct_out *out)
         return CT_STATUS_LOG_RECORDS_RESERVED_INVALID;
     if (rec > a->buffer_size)
         return CT_STATUS_INVALID_PARAMETER;     /* a record lives in one log I/O block; model choice */
-    if (!use_res && rec > available(st))
+    if (!use_res && rec > available(m, st))
         return CT_STATUS_LOG_FULL;
     /* RULE: plsnBase "specifies a new base LSN for the stream" (ClfsWriteRestartArea.md). The model
      * refuses a base beyond the record being written or below the current base (the base only
@@ -1153,13 +1283,22 @@ static ct_status op_read_restart_area(void *ctx, ct_call *c, ct_out *out)
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
     /* RULE: reads "the restart record that was most recently written to the stream"
-     * (concepts/reading-restart-records-from-a-clfs-stream.md). None written: model choice. */
+     * (concepts/reading-restart-records-from-a-clfs-stream.md). None written: STATUS_LOG_NO_RESTART,
+     * no read context. Evidence (the kernel pages name no status): the user-mode ReadLogRestartArea,
+     * a wrapper of this routine, "If there is no restart area in the log, ReadLogRestartArea fails
+     * with the code ERROR_LOG_NO_RESTART" and returns no read context on such an error
+     * (MicrosoftDocs/sdk-api, clfsw32/nf-clfsw32-readlogrestartarea); Microsoft's System.IO.Log
+     * (UnsafeNativeMethods.cs, ReadLogRestartAreaSync) takes ERROR_LOG_NO_RESTART as "no restart
+     * area"; the NTSTATUS behind ERROR_LOG_NO_RESTART (6611) is STATUS_LOG_NO_RESTART, 0x401A000C in
+     * ntstatus.h: INFORMATIONAL, so NT_SUCCESS() holds though nothing was read (the driver keeps no
+     * context it was not given: ct_interp.c account, kops.c). */
     if (st->last_restart == CT_MODEL_NO_LSN || (i = find_record(m, a->stream, st->last_restart)) < 0)
-        return CT_STATUS_NOT_FOUND;
-    rd->live = 1;
+        return CT_STATUS_LOG_NO_RESTART;
+    if (!read_block_free(a))
+        return CT_STATUS_LOG_BLOCKS_EXHAUSTED;
+    open_read_context(m, rd, (uint16_t)(a - m->areas), a->stream, (uint32_t)i);
+    rd->restart = 1;
     rd->mode = CT_MODE_PREVIOUS;
-    rd->stream = a->stream;
-    rd->current = (uint32_t)i;
     c->obj->handle = rd;
     report_record(m, (uint32_t)i, out);
     out->mask &= 0x7u;   /* the routine returns no undo-next / previous LSN (ClfsReadRestartArea.md) */
@@ -1174,11 +1313,15 @@ static ct_status op_read_previous_restart_area(void *ctx, ct_call *c, ct_out *ou
     int i;
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
     if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
-    if (rd == NULL || !rd->live)
-        return CT_STATUS_LOG_READ_CONTEXT_INVALID;   /* model choice */
+    /* RULE: pvReadContext is "A pointer to a read context obtained by a previous call to
+     * ClfsReadRestartArea." (ClfsReadPreviousRestartArea.md): clfs.sys's ClfsReadPreviousRestartArea
+     * demands the restart-context flag (0x10) in the context's header and answers
+     * STATUS_INVALID_PARAMETER otherwise, also for a context ClfsReadLogRecord opened (code index id
+     * 55621286645). */
+    if (rd == NULL || !rd->live || !rd->restart)
+        return CT_STATUS_INVALID_PARAMETER;
     /* RULE: follows the restart records' previous LSNs; "If there are no previous restart areas,
-     * the return value is STATUS_LOG_START_OF_LOG." (ClfsReadPreviousRestartArea.md). The model
-     * follows the restart chain from the context's current record whatever it is. */
+     * the return value is STATUS_LOG_START_OF_LOG." (ClfsReadPreviousRestartArea.md). */
     prev = m->records[rd->current].type == CT_RECORD_RESTART ? m->records[rd->current].previous : CT_MODEL_NO_LSN;
     if (prev >= CT_MODEL_NO_LSN || (i = find_record(m, rd->stream, prev)) < 0)
         return CT_STATUS_LOG_START_OF_LOG;

@@ -92,6 +92,8 @@ typedef struct ct_model_area {   /* one marshalling context */
     uint32_t reserved_records;
     uint64_t reserved_bytes;
     uint32_t blocks;             /* write blocks currently allocated */
+    uint32_t max_read;           /* cMaxReadBuffers */
+    uint32_t reads;              /* read contexts open on the area (each holds a read block) */
 } ct_model_area;
 
 #define CT_MODEL_MAX_RECORDS  1024u            /* records the model keeps per request (model limit) */
@@ -112,6 +114,8 @@ typedef struct ct_model_record { /* one data record appended to a stream */
 typedef struct ct_model_read {   /* one read context */
     uint8_t  live;
     uint8_t  mode;               /* CLFS_CONTEXT_MODE */
+    uint8_t  restart;            /* opened by ClfsReadRestartArea (clfs.sys marks such a context: 0x10) */
+    uint16_t area;               /* index in ct_model.areas of the area it reads through */
     uint16_t stream;
     uint32_t current;            /* index in ct_model.records of the record last read */
 } ct_model_read;

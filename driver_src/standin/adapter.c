@@ -460,10 +460,13 @@ NTSTATUS NTAPI ClfsQueryLogFileInformation(PLOG_FILE_OBJECT plfoLog, CLFS_LOG_IN
 
 /* ---- marshalling areas --------------------------------------------------------------------- */
 
-NTSTATUS NTAPI ClfsCreateMarshallingArea(PLOG_FILE_OBJECT plfoLog, POOL_TYPE ePoolType,
-                                         PALLOCATE_FUNCTION pfnAllocBuffer, PFREE_FUNCTION pfnFreeBuffer,
-                                         ULONG cbMarshallingBuffer, ULONG cMaxWriteBuffers,
-                                         ULONG cMaxReadBuffers, PVOID *ppvMarshalContext)
+/* ClfsCreateMarshallingArea and ClfsCreateMarshallingAreaEx: the same checks and the same area;
+ * the Ex routine adds cAlignmentSize (arg[4]) and the ULONGLONG fFlags (the call's value), which the
+ * model answers (ct_model.c op_create_marshalling_area_ex). */
+static NTSTATUS create_area(const char *routine, uint16_t op, PLOG_FILE_OBJECT plfoLog, POOL_TYPE ePoolType,
+                            PALLOCATE_FUNCTION pfnAllocBuffer, PFREE_FUNCTION pfnFreeBuffer,
+                            ULONG cbMarshallingBuffer, ULONG cMaxWriteBuffers, ULONG cMaxReadBuffers,
+                            ULONG cAlignmentSize, ULONGLONG fFlags, PVOID *ppvMarshalContext)
 {
     ct_call *c;
     ct_out out;
@@ -472,8 +475,8 @@ NTSTATUS NTAPI ClfsCreateMarshallingArea(PLOG_FILE_OBJECT plfoLog, POOL_TYPE ePo
     NTSTATUS status;
     ULONG i;
 
-    sx_begin("ClfsCreateMarshallingArea");
-    c = new_call(CT_OP_CREATE_MARSHALLING_AREA);
+    sx_begin(routine);
+    c = new_call(op);
     if (!NT_SUCCESS(status = live_log(plfoLog, &l)))
         return status;
     if (ppvMarshalContext == NULL)
@@ -493,6 +496,8 @@ NTSTATUS NTAPI ClfsCreateMarshallingArea(PLOG_FILE_OBJECT plfoLog, POOL_TYPE ePo
     c->step.arg[1] = cbMarshallingBuffer;
     c->step.arg[2] = cMaxWriteBuffers;
     c->step.arg[3] = cMaxReadBuffers;
+    c->step.arg[4] = cAlignmentSize;
+    c->value = (int64_t)fFlags;
     c->step.flags = (uint8_t)((pfnAllocBuffer ? CT_STEP_ALLOC_CALLBACK : 0) | (pfnFreeBuffer ? CT_STEP_FREE_CALLBACK : 0));
     status = model_call(c, &out, NULL);
     if (NT_SUCCESS(status)) {
@@ -507,6 +512,27 @@ NTSTATUS NTAPI ClfsCreateMarshallingArea(PLOG_FILE_OBJECT plfoLog, POOL_TYPE ePo
         *ppvMarshalContext = a;
     }
     return status;
+}
+
+NTSTATUS NTAPI ClfsCreateMarshallingArea(PLOG_FILE_OBJECT plfoLog, POOL_TYPE ePoolType,
+                                         PALLOCATE_FUNCTION pfnAllocBuffer, PFREE_FUNCTION pfnFreeBuffer,
+                                         ULONG cbMarshallingBuffer, ULONG cMaxWriteBuffers,
+                                         ULONG cMaxReadBuffers, PVOID *ppvMarshalContext)
+{
+    return create_area("ClfsCreateMarshallingArea", CT_OP_CREATE_MARSHALLING_AREA, plfoLog, ePoolType,
+                       pfnAllocBuffer, pfnFreeBuffer, cbMarshallingBuffer, cMaxWriteBuffers, cMaxReadBuffers,
+                       0, 0, ppvMarshalContext);
+}
+
+NTSTATUS NTAPI ClfsCreateMarshallingAreaEx(PLOG_FILE_OBJECT plfoLog, POOL_TYPE ePoolType,
+                                           PALLOCATE_FUNCTION pfnAllocBuffer, PFREE_FUNCTION pfnFreeBuffer,
+                                           ULONG cbMarshallingBuffer, ULONG cMaxWriteBuffers,
+                                           ULONG cMaxReadBuffers, ULONG cAlignmentSize, ULONGLONG fFlags,
+                                           PVOID *ppvMarshalContext)
+{
+    return create_area("ClfsCreateMarshallingAreaEx", CT_OP_CREATE_MARSHALLING_AREA_EX, plfoLog, ePoolType,
+                       pfnAllocBuffer, pfnFreeBuffer, cbMarshallingBuffer, cMaxWriteBuffers, cMaxReadBuffers,
+                       cAlignmentSize, fFlags, ppvMarshalContext);
 }
 
 NTSTATUS NTAPI ClfsDeleteMarshallingArea(PVOID pvMarshalContext)
@@ -917,7 +943,9 @@ NTSTATUS NTAPI ClfsReadRestartArea(PVOID pvMarshalContext, PVOID *ppvRestartBuff
         return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limit */
     bind_read(c, r, a);
     status = model_call(c, &out, a);
-    if (NT_SUCCESS(status)) {
+    *ppvReadContext = NULL;   /* "On all other errors, the read-context pointer is NULL" (user-mode
+                               * ReadLogRestartArea): also on the informational STATUS_LOG_NO_RESTART */
+    if (status == STATUS_SUCCESS) {
         open_read(r, a);
         *ppvRestartBuffer = (PVOID)out.data;
         *pcbRestartBuffer = out.data_len;

@@ -47,16 +47,19 @@ const cs_rule cs_rules[CS_RULE_COUNT] = {
         "cWriteEntries/cReserveRecords zero when their array is NULL)", CS_CONTRACT},
     [CS_CALLBACKS] = {"callbacks-both-or-neither",
         "pfnAllocBuffer and pfnFreeBuffer both non-NULL or both NULL (the model answers it: "
-        "ct_model.c op_create_marshalling_area; scenarios/marshalling probes it on purpose)",
-        "ClfsCreateMarshallingArea.md, remarks", CS_MODEL},
+        "ct_model.c create_area, for ClfsCreateMarshallingArea and ClfsCreateMarshallingAreaEx; "
+        "scenarios/marshalling probes it on purpose)",
+        "ClfsCreateMarshallingArea.md, remarks; ClfsCreateMarshallingAreaEx.md takes the same two "
+        "callbacks", CS_MODEL},
     [CS_POOL] = {"pool-type",
         "ePoolType is NonPagedPool, PagedPool or NonPagedPoolNx",
-        "ClfsCreateMarshallingArea.md, ePoolType (a POOL_TYPE for the log I/O blocks)", CS_CONTRACT},
+        "ClfsCreateMarshallingArea.md, ePoolType (a POOL_TYPE for the log I/O blocks); "
+        "ClfsCreateMarshallingAreaEx.md, ePoolType ('Paged or non-paged pool buffers')", CS_CONTRACT},
     [CS_OPEN_LOG] = {"log-object-open",
         "plfoLog is a log file object ClfsCreateLogFile returned and ClfsCloseLogFileObject has not closed",
         "ClfsCloseLogFileObject.md: the log file object is invalid on return", CS_CONTRACT},
     [CS_LIVE_AREA] = {"marshalling-area-live",
-        "pvMarshalContext is a context ClfsCreateMarshallingArea returned and ClfsDeleteMarshallingArea "
+        "pvMarshalContext is a context ClfsCreateMarshallingArea(Ex) returned and ClfsDeleteMarshallingArea "
         "has not deleted",
         "ClfsDeleteMarshallingArea.md", CS_CONTRACT},
     [CS_RELEASED] = {"released-at-end",
@@ -73,7 +76,9 @@ const cs_rule cs_rules[CS_RULE_COUNT] = {
     [CS_RECORD_TYPE] = {"record-type-in",
         "*peRecordType on entry is ClfsDataRecord, ClfsRestartRecord or ClfsClientRecord",
         "ClfsReadNextLogRecord.md, peRecordType ('The caller must set this parameter to one of the "
-        "following values')", CS_CONTRACT},
+        "following values'); the page's rule, stricter than clfs.sys, whose wrapper reads 0 as "
+        "ClfsDataRecord and refuses only bits above 0x3F or no data/restart bit (decompilation, code "
+        "index id 56095186833)", CS_CONTRACT},
     [CS_LIVE_SCAN] = {"scan-context-live",
         "pcxScan is a CLFS_SCAN_CONTEXT ClfsCreateScanContext initialised, not closed with CLFS_SCAN_CLOSE, "
         "whose log file object is still open",

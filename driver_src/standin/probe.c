@@ -19,6 +19,8 @@ __declspec(dllimport) NTSTATUS ClfsCloseLogFileObject(PVOID);
 __declspec(dllimport) NTSTATUS ClfsAddLogContainer(PVOID, PULONGLONG, USTR *);
 __declspec(dllimport) NTSTATUS ClfsAddLogContainerSet(PVOID, USHORT, PULONGLONG, USTR *);
 __declspec(dllimport) NTSTATUS ClfsCreateMarshallingArea(PVOID, int, PVOID, PVOID, ULONG, ULONG, ULONG, PVOID *);
+__declspec(dllimport) NTSTATUS ClfsCreateMarshallingAreaEx(PVOID, int, PVOID, PVOID, ULONG, ULONG, ULONG, ULONG,
+                                                           ULONGLONG, PVOID *);
 __declspec(dllimport) NTSTATUS ClfsDeleteMarshallingArea(PVOID);
 __declspec(dllimport) NTSTATUS ClfsFlushBuffers(PVOID);
 __declspec(dllimport) NTSTATUS ClfsFlushToLsn(PVOID, LSN *, LSN *);
@@ -74,6 +76,8 @@ int wmain(void)
     ustr(&badc, bad_container);
     show("dos-container-name", ClfsAddLogContainer(log, &size, &badc));
     show("pool-type", ClfsCreateMarshallingArea(log, 7, NULL, NULL, 4096, 1, 1, &area));
+    show("pool-type-ex", ClfsCreateMarshallingAreaEx(log, 7, NULL, NULL, 4096, 1, 1, 512, 0, &area));
+    show("null-out-pointer-ex", ClfsCreateMarshallingAreaEx(log, 512, NULL, NULL, 4096, 1, 1, 512, 1, NULL));
     show("area", ClfsCreateMarshallingArea(log, 512, NULL, NULL, 4096, 1, 1, &area));
     {   /* reading: a context mode outside the enumeration, a record type the caller must set, a
          * context used after ClfsTerminateReadLog */

@@ -220,17 +220,11 @@ static ct_status k_add_container_set(void *ctx, ct_call *c, ct_out *out)
     return status;
 }
 
-static ct_status k_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
+/* After either create routine: the area's context goes into its slot, and an area created with
+ * the counting callbacks holds the driver image (callback_area). */
+static ct_status area_created(void *ctx, ct_call *c, NTSTATUS status, PVOID area)
 {
-    PVOID area = NULL;
-    NTSTATUS status;
     BOOLEAN callbacks = (c->step.flags & (CT_STEP_ALLOC_CALLBACK | CT_STEP_FREE_CALLBACK)) != 0;
-    (void)out;
-    status = ClfsCreateMarshallingArea(
-        log_of(c->obj2), (POOL_TYPE)c->step.arg[0],
-        (c->step.flags & CT_STEP_ALLOC_CALLBACK) ? counting_alloc : NULL,
-        (c->step.flags & CT_STEP_FREE_CALLBACK) ? counting_free : NULL,
-        c->step.arg[1], c->step.arg[2], c->step.arg[3], &area);
     if (NT_SUCCESS(status)) {
         c->obj->handle = area;
         c->obj->callbacks = callbacks;
@@ -238,6 +232,39 @@ static ct_status k_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
             callback_area(KCTX(ctx), TRUE);
     }
     return status;
+}
+
+static ct_status k_create_marshalling_area(void *ctx, ct_call *c, ct_out *out)
+{
+    PVOID area = NULL;
+    NTSTATUS status;
+    (void)out;
+    status = ClfsCreateMarshallingArea(
+        log_of(c->obj2), (POOL_TYPE)c->step.arg[0],
+        (c->step.flags & CT_STEP_ALLOC_CALLBACK) ? counting_alloc : NULL,
+        (c->step.flags & CT_STEP_FREE_CALLBACK) ? counting_free : NULL,
+        c->step.arg[1], c->step.arg[2], c->step.arg[3], &area);
+    return area_created(ctx, c, status, area);
+}
+
+/* ClfsCreateMarshallingAreaEx (wdm.h, NTDDI_VERSION >= NTDDI_WIN8; the DDI page says Windows 10,
+ * version 1803): the base routine's arguments, then cAlignmentSize (arg[4]) and the ULONGLONG
+ * fFlags (the step's 64-bit value, sent unchanged so a scenario can probe unknown bits). Exported
+ * by CLFS.SYS like the other Clfs* routines (the page's "NtosKrnl.exe" notwithstanding: Microsoft's
+ * Windows metadata, as windows-rs publishes it, links it from clfs.sys). Imported statically, so
+ * clfstest.sys loads only where CLFS.SYS exports it: every image the lab builds is 17763 or later
+ * (vm_images/windows/README.md), past 1803 (17134). */
+static ct_status k_create_marshalling_area_ex(void *ctx, ct_call *c, ct_out *out)
+{
+    PVOID area = NULL;
+    NTSTATUS status;
+    (void)out;
+    status = ClfsCreateMarshallingAreaEx(
+        log_of(c->obj2), (POOL_TYPE)c->step.arg[0],
+        (c->step.flags & CT_STEP_ALLOC_CALLBACK) ? counting_alloc : NULL,
+        (c->step.flags & CT_STEP_FREE_CALLBACK) ? counting_free : NULL,
+        c->step.arg[1], c->step.arg[2], c->step.arg[3], c->step.arg[4], (ULONGLONG)c->value, &area);
+    return area_created(ctx, c, status, area);
 }
 
 static ct_status k_align_reserved_log(void *ctx, ct_call *c, ct_out *out)
@@ -451,7 +478,7 @@ static ct_status k_read_log_record(void *ctx, ct_call *c, ct_out *out)
     undo_next.Internal = previous.Internal = 0;
     status = ClfsReadLogRecord(c->obj2->handle, &first, (CLFS_CONTEXT_MODE)c->step.arg[0], &buffer, &cb,
                                &type, &undo_next, &previous, &read_ctx);
-    if (NT_SUCCESS(status)) {
+    if (NT_SUCCESS(status) && read_ctx != NULL && buffer != NULL) {   /* see k_read_restart_area */
         c->obj->handle = read_ctx;
         k_report_read(out, &first, type, cb, &undo_next, &previous, buffer);
     }
@@ -471,7 +498,7 @@ static ct_status k_read_next_log_record(void *ctx, ct_call *c, ct_out *out)
     /* target_lsn 0 or absent: plsnUser NULL ("This parameter can be NULL", ClfsReadNextLogRecord.md). */
     status = ClfsReadNextLogRecord(c->obj->handle, &buffer, &cb, &type, c->value ? &user : NULL,
                                    &undo_next, &previous, &record);
-    if (NT_SUCCESS(status))
+    if (NT_SUCCESS(status) && buffer != NULL)   /* an informational status reads nothing */
         k_report_read(out, &record, type, cb, &undo_next, &previous, buffer);
     return status;
 }
@@ -515,7 +542,9 @@ static ct_status k_read_restart_area(void *ctx, ct_call *c, ct_out *out)
     (void)ctx;
     lsn.Internal = none.Internal = 0;
     status = ClfsReadRestartArea(c->obj2->handle, &buffer, &cb, &lsn, &read_ctx);
-    if (NT_SUCCESS(status)) {
+    /* STATUS_LOG_NO_RESTART is informational (NT_SUCCESS) and reads nothing (ct_model.c
+     * op_read_restart_area): only a returned context and buffer count as a read. */
+    if (NT_SUCCESS(status) && read_ctx != NULL && buffer != NULL) {
         c->obj->handle = read_ctx;
         k_report_read(out, &lsn, ClfsRestartRecord, cb, &none, &none, buffer);
         out->mask = 0x7u;   /* the routine reports no undo-next / previous LSN */
@@ -532,7 +561,7 @@ static ct_status k_read_previous_restart_area(void *ctx, ct_call *c, ct_out *out
     (void)ctx;
     lsn.Internal = none.Internal = 0;
     status = ClfsReadPreviousRestartArea(c->obj->handle, &buffer, &cb, &lsn);
-    if (NT_SUCCESS(status)) {
+    if (NT_SUCCESS(status) && buffer != NULL) {   /* an informational status reads nothing */
         k_report_read(out, &lsn, ClfsRestartRecord, cb, &none, &none, buffer);
         out->mask = 0x7u;
     }

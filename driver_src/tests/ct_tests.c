@@ -204,6 +204,8 @@ static void test_rejections(void)
     EXPECT_REJ(CT_REJ_ARG, b->steps[0].arg[0] = 2);         /* CREATE_ALWAYS is not offered */
     EXPECT_REJ(CT_REJ_ARG, b->steps[2].arg[0] = 2);         /* pool */
     EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[1] = 1);         /* unused arg */
+    EXPECT_REJ(CT_REJ_ARG, b->steps[2].arg[4] = 1);         /* unused arg past the first four */
+    EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[CT_STEP_ARGS - 1] = 1);   /* the last arg is checked too */
     EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[0] = CT_MAX_CONTAINER_SET + 1);
     EXPECT_REJ(CT_REJ_ARG, b->steps[1].arg[0] = 0);         /* an empty container set */
     EXPECT_REJ(CT_REJ_ARG, b->steps[0].value = 5);          /* create_log takes no value */
@@ -713,6 +715,33 @@ static void build_reads(rb *b)
     s->arg[0] = CT_RECORD_DATA;
 }
 
+/* ClfsReadRestartArea on a stream without a restart record: STATUS_LOG_NO_RESTART is informational
+ * (NT_SUCCESS) and returns no read context (ct_model.c op_read_restart_area). The interpreter must
+ * keep no context for it: the cleanup terminates nothing and fails nothing, and a later step on that
+ * context finds it missing instead of handing CLFS a NULL context. */
+static void test_no_restart_is_success_without_a_context(void)
+{
+    rb *b = rb_new(3, 1);
+    ct_step *s;
+    run *r;
+
+    rb_log_area(b, 4096);
+    s = rb_step(b, CT_OP_READ_RESTART_AREA, 2);
+    s->slot2 = 1;
+    s->flags = 0;
+    s = rb_step(b, CT_OP_READ_PREVIOUS_RESTART_AREA, 2);
+    s->flags = 0;
+    r = run_rb(b);
+    CHECK(r->h.reject == CT_OK, "refused: %u", r->h.reject);
+    CHECK(r->r[3].status == (uint32_t)CT_STATUS_LOG_NO_RESTART && r->r[3].output_mask == 0,
+          "no restart: status %x mask %x", r->r[3].status, r->r[3].output_mask);
+    CHECK(r->r[4].disposition == CT_DISP_INPUT_MISSING, "read on the context never returned: disposition %u",
+          r->r[4].disposition);
+    CHECK(r->cl.reads_terminated == 0 && r->cl.failures == 0, "cleanup terminated %u reads, %u failures",
+          r->cl.reads_terminated, r->cl.failures);
+    CHECK(ct_live_slots(&g_st) == 0, "live slots after cleanup");
+}
+
 static void test_reads(void)
 {
     uint32_t calls, k;
@@ -947,6 +976,7 @@ int main(void)
     test_failure_injection();
     test_reads();
     test_scans();
+    test_no_restart_is_success_without_a_context();
     test_mutations();
     printf("ct_tests: %d checks, %d failed\n", g_checks, g_failed);
     return g_failed ? 1 : 0;

@@ -79,8 +79,9 @@ def spec_fields(op: Op) -> dict[str, object]:
     for name in (w.str, w.list, w.list2, w.blob, w.reg2, w.reg3, *args, *(p for p, _ in w.step_flags)):
         if name is not None and op.param(name) is None:
             raise ValueError(f"op {op.name}: wire names {name!r}, which is no parameter")
-    if len(w.args) > 4:
-        raise ValueError(f"op {op.name}: {len(w.args)} args, the step record has 4")
+    from harness.protocol import wire   # here, not at import: wire imports the op table too
+    if len(w.args) > wire.STEP_ARGS:
+        raise ValueError(f"op {op.name}: {len(w.args)} args, the step record has {wire.STEP_ARGS}")
     return {
         "name": f'"{op.name}"',
         "slot_use": _slot_use(op, w.slot),

@@ -248,7 +248,7 @@ def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch
         if args.get(param):
             flags |= wire.STEP_FLAG_CODES[flag]
 
-    arg = [0, 0, 0, 0]
+    arg = [0] * wire.STEP_ARGS
     for i, name in enumerate(layout.get("args", ())):
         arg[i] = internal[name] if name in internal else _arg_value(step, name)
     if step.op == "add_container_set" and not 1 <= arg[0] <= wire.MAX_CONTAINER_SET:

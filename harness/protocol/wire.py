@@ -14,7 +14,8 @@ from functools import cached_property
 
 from harness.scenario.ops import OPS
 
-PROTO_VERSION = 2   # 2 (issue 13): payload seed/index, blob, reg2/reg3 in ct_step; cleanup.reads_terminated
+PROTO_VERSION = 3   # 3: ct_step.arg[8] (was 4: ClfsCreateMarshallingAreaEx has six scalar arguments)
+#                     2 (issue 13): payload seed/index, blob, reg2/reg3 in ct_step; cleanup.reads_terminated
 REQ_MAGIC = 0x51544C43   # "CLTQ"
 RESP_MAGIC = 0x52544C43  # "CLTR"
 INFO_MAGIC = 0x49544C43  # "CLTI"
@@ -24,6 +25,7 @@ MAX_SLOTS = 32
 MAX_REGS = 64
 MAX_LIST = 64
 MAX_SAVES = 16
+STEP_ARGS = 8   # CT_STEP_ARGS: 32-bit arguments of one step (ct_step.arg)
 MAX_OUTPUTS = 12
 MAX_PATH_CHARS = 512
 MAX_CONTAINER_SET = 2048
@@ -130,7 +132,7 @@ REQ_HEADER = Record("ct_req_header", (
 ))
 STEP = Record("ct_step", (
     ("index", "I"), ("op", "H"), ("context", "B"), ("flags", "B"), ("slot", "H"), ("slot2", "H"),
-    ("value_reg", "H"), ("save_count", "H"), ("arg", "4I"), ("value", "q"), ("str_offset", "I"),
+    ("value_reg", "H"), ("save_count", "H"), ("arg", f"{STEP_ARGS}I"), ("value", "q"), ("str_offset", "I"),
     ("str_bytes", "I"), ("list_offset", "I"), ("list_count", "I"), ("list2_offset", "I"),
     ("list2_count", "I"), ("save_offset", "I"), ("blob_offset", "I"), ("blob_bytes", "I"),
     ("reg2", "H"), ("reg3", "H"),

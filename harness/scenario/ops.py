@@ -135,7 +135,7 @@ class Wire:
 
     Each field names the parameter carried there (None: the field is unused and must be zero).
     ``value`` is the 64-bit field (a ``${saved}`` register when its kind allows); ``args`` fill
-    ``arg[0..3]`` in order; ``str_required``/``list_required``: the driver refuses an empty one;
+    ``arg[0..CT_STEP_ARGS-1]`` in order; ``str_required``/``list_required``: the driver refuses an empty one;
     ``step_flags``: bool parameters sent as ``CT_STEP_*`` bits; ``needs_live``: the interpreter
     answers STATUS_INVALID_HANDLE instead of calling when the object was released by a step.
     """
@@ -199,6 +199,24 @@ def _area_ref() -> Param:
                  doc="name of a marshalling area created by create_marshalling_area")
 
 
+# The parameters ClfsCreateMarshallingArea and ClfsCreateMarshallingAreaEx share, in wdm.h's order
+# (the Ex routine adds cAlignmentSize and fFlags after them), and where they travel.
+_AREA_PARAMS = (
+    Param("name", "define", required=True, object_kind=AREA),
+    _log_ref(),
+    Param("pool", "enum", default="nonpaged", choices=POOL_TYPES, doc="POOL_TYPE of the log I/O blocks"),
+    Param("alloc_callback", "bool", default=False,
+          doc="pass the driver's counting pfnAllocBuffer (independent of free_callback)"),
+    Param("free_callback", "bool", default=False,
+          doc="pass the driver's counting pfnFreeBuffer (independent of alloc_callback)"),
+    Param("buffer_size", "u32", required=True, size=True, doc="cbMarshallingBuffer"),
+    Param("max_write_buffers", "u32inf", default="INFINITE", doc="cMaxWriteBuffers; INFINITE allowed"),
+    Param("max_read_buffers", "u32", default=4, doc="cMaxReadBuffers; each open read context holds one"),
+)
+_AREA_ARGS = ("pool", "buffer_size", "max_write_buffers", "max_read_buffers")
+_AREA_CALLBACKS = (("alloc_callback", "CT_STEP_ALLOC_CALLBACK"), ("free_callback", "CT_STEP_FREE_CALLBACK"))
+
+
 OPS: dict[str, Op] = {op.name: op for op in (
     Op("create_log", "ClfsCreateLogFile", (
         Param("name", "define", required=True, object_kind=LOG, doc="name later steps use for this log"),
@@ -219,21 +237,8 @@ OPS: dict[str, Op] = {op.name: op for op in (
         Param("size", "u64", required=True, size=True, doc="size of each container"),
     ), outputs=("container_size",), code=3, wire=Wire(slot="log", value="size", args=("count",)),
        doc="Add several containers in one call."),
-    Op("create_marshalling_area", "ClfsCreateMarshallingArea", (
-        Param("name", "define", required=True, object_kind=AREA),
-        _log_ref(),
-        Param("pool", "enum", default="nonpaged", choices=POOL_TYPES, doc="POOL_TYPE of the log I/O blocks"),
-        Param("alloc_callback", "bool", default=False,
-              doc="pass the driver's counting pfnAllocBuffer (independent of free_callback)"),
-        Param("free_callback", "bool", default=False,
-              doc="pass the driver's counting pfnFreeBuffer (independent of alloc_callback)"),
-        Param("buffer_size", "u32", required=True, size=True, doc="cbMarshallingBuffer"),
-        Param("max_write_buffers", "u32inf", default="INFINITE", doc="cMaxWriteBuffers; INFINITE allowed"),
-        Param("max_read_buffers", "u32", default=4, doc="cMaxReadBuffers"),
-    ), code=4, wire=Wire(slot="name", slot2="log",
-                         args=("pool", "buffer_size", "max_write_buffers", "max_read_buffers"),
-                         step_flags=(("alloc_callback", "CT_STEP_ALLOC_CALLBACK"),
-                                     ("free_callback", "CT_STEP_FREE_CALLBACK"))),
+    Op("create_marshalling_area", "ClfsCreateMarshallingArea", _AREA_PARAMS, code=4,
+       wire=Wire(slot="name", slot2="log", args=_AREA_ARGS, step_flags=_AREA_CALLBACKS),
        doc="Create a marshalling area on a log."),
     Op("align_reserved_log", "ClfsAlignReservedLog", (
         _area_ref(),
@@ -419,6 +424,15 @@ OPS: dict[str, Op] = {op.name: op for op in (
                   "CLFS_LOG_NAME_INFORMATION, CLFS_STREAM_ID_INFORMATION); the buffer is zeroed"),
     ), code=34, wire=Wire(slot="log", args=("info_class", "buffer_size")),
        doc="Set log information of a class (a zeroed buffer of that class's structure)."),
+    Op("create_marshalling_area_ex", "ClfsCreateMarshallingAreaEx", _AREA_PARAMS + (
+        Param("alignment", "u32", required=True, size=True,
+              doc="cAlignmentSize: 'the alignment size of marshalling buffers' (no documented default)"),
+        Param("flags", "u64", default=0,
+              doc="fFlags (ULONGLONG): 0 = CLFS_MARSHALLING_FLAG_NONE, 1 = CLFS_MARSHALLING_FLAG_DISABLE_BUFF_INIT "
+                  "(wdm.h); any other bits are sent as given"),
+    ), code=36, wire=Wire(slot="name", slot2="log", value="flags", args=_AREA_ARGS + ("alignment",),
+                          step_flags=_AREA_CALLBACKS),
+       doc="Create a marshalling area with a buffer alignment and flags (Windows 10, version 1803 and later)."),
     Op("corrupt_record", "(model only)", (
         _log_ref(),
         Param("lsn", "u64var", required=True, doc="the record to change: a literal or ${saved}"),

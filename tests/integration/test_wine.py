@@ -239,6 +239,7 @@ PROBE_RULES = {
     "dos-log-name": "log-name-nt-path", "win32-disposition": "create-disposition", "access-mask": "desired-access",
     "share-mode": "share-mode", "attributes": "flags-and-attributes", "null-out-pointer": "required-pointer",
     "odd-length": "unicode-string", "dos-container-name": "container-name-nt-path", "pool-type": "pool-type",
+    "pool-type-ex": "pool-type", "null-out-pointer-ex": "required-pointer",
     "null-lsn": "required-pointer", "deleted-area": "marshalling-area-live",
     "flush-after-delete": "marshalling-area-live", "closed-log": "log-object-open", "stray-pointer": "log-object-open",
     "context-mode-none": "context-mode", "record-type-zero": "record-type-in", "terminated-read": "read-context-live",

@@ -30,12 +30,13 @@ def _header(data: bytes) -> dict:
 
 
 def _step_record(data: bytes, i: int) -> dict:
-    fields = [n for n, _ in wire.STEP.fields]
+    """The fields of step record i by name (array fields as tuples), whatever the layout."""
     raw = struct.unpack_from(wire.STEP.fmt, data, wire.REQ_HEADER.size + i * wire.STEP.size)
-    # arg is 4 items, reserved 3: regroup
-    out = dict(zip(fields[:8], raw[:8]))
-    out["arg"] = raw[8:12]
-    out.update(zip(fields[9:17], raw[12:20]))
+    out, pos = {}, 0
+    for name, code in wire.STEP.fields:
+        items = len(struct.unpack("<" + code, bytes(struct.calcsize("<" + code))))
+        out[name] = raw[pos] if items == 1 else tuple(raw[pos:pos + items])
+        pos += items
     return out
 
 
@@ -45,9 +46,9 @@ def test_request_layout():
     h = struct.unpack_from("<IHHIIIHHIIIHHI", data)
     magic, version, header_size, total, flags, count, step_size, slots, steps_off, payload_off, \
         payload_size, regs, _, bugcheck = h
-    assert (magic, version, header_size, step_size) == (wire.REQ_MAGIC, wire.PROTO_VERSION, 64, 80)
+    assert (magic, version, header_size, step_size) == (wire.REQ_MAGIC, wire.PROTO_VERSION, 64, 96)
     assert total == len(data) and count == 11 and slots == 2 and regs == 3 and flags == 0
-    assert steps_off == 64 and payload_off == 64 + 11 * 80 and payload_off + payload_size == total
+    assert steps_off == 64 and payload_off == 64 + 11 * 96 and payload_off + payload_size == total
     s1 = _step_record(data, 0)
     assert s1["op"] == wire.OP_CODES["create_log"] and s1["slot"] == 0 and s1["arg"][0] == 4
     path = data[payload_off + s1["str_offset"]: payload_off + s1["str_offset"] + s1["str_bytes"]]
@@ -55,7 +56,7 @@ def test_request_layout():
     s3 = _step_record(data, 2)
     assert s3["slot"] == 1 and s3["slot2"] == 0
     assert s3["flags"] == wire.STEP_STOP_ON_FAILURE | wire.STEP_ALLOC_CALLBACK | wire.STEP_FREE_CALLBACK
-    assert s3["arg"] == (0, 4096, 0xFFFFFFFF, 4)
+    assert s3["arg"] == (0, 4096, 0xFFFFFFFF, 4, 0, 0, 0, 0)   # unused args travel as zeros
     s5 = _step_record(data, 4)
     assert s5["value_reg"] == 0 and s5["value"] == 0 and s5["arg"][0] == 2
     s6 = _step_record(data, 5)

@@ -29,6 +29,7 @@ def _c_program() -> str:
         "CT_PROTO_VERSION": wire.PROTO_VERSION, "CT_REQ_MAGIC": wire.REQ_MAGIC,
         "CT_RESP_MAGIC": wire.RESP_MAGIC, "CT_MAX_STEPS": wire.MAX_STEPS, "CT_MAX_SLOTS": wire.MAX_SLOTS,
         "CT_MAX_REGS": wire.MAX_REGS, "CT_MAX_LIST": wire.MAX_LIST, "CT_MAX_SAVES": wire.MAX_SAVES,
+        "CT_STEP_ARGS": wire.STEP_ARGS,
         "CT_MAX_OUTPUTS": wire.MAX_OUTPUTS, "CT_MAX_PATH_CHARS": wire.MAX_PATH_CHARS,
         "CT_MAX_PAYLOAD": wire.MAX_PAYLOAD, "CT_MAX_REQUEST": wire.MAX_REQUEST,
         "CT_MAX_CONTAINER_SET": wire.MAX_CONTAINER_SET, "CT_MAX_RECORD_BYTES": wire.MAX_RECORD_BYTES,
@@ -139,3 +140,17 @@ def test_generator_refuses_a_wire_field_that_names_no_parameter():
     bad = replace(OPS["flush_to_lsn"], wire=replace(OPS["flush_to_lsn"].wire, args=("nope",)))
     with pytest.raises(ValueError, match="nope"):
         c_ops.spec_fields(bad)
+
+
+def test_generator_refuses_more_args_than_the_step_record_holds():
+    from dataclasses import replace
+    from harness.protocol import c_ops, wire
+    from harness.scenario.ops import OPS, Param
+    base = OPS["flush_to_lsn"]
+    names = tuple(f"a{i}" for i in range(wire.STEP_ARGS + 1))
+    fits = replace(base, params=base.params + tuple(Param(n, "u32") for n in names),
+                   wire=replace(base.wire, args=names[:wire.STEP_ARGS]), param_index={})
+    assert c_ops.spec_fields(fits)["args"] == wire.STEP_ARGS == 8
+    over = replace(fits, wire=replace(base.wire, args=names), param_index={})
+    with pytest.raises(ValueError, match=f"{wire.STEP_ARGS + 1} args, the step record has {wire.STEP_ARGS}"):
+        c_ops.spec_fields(over)

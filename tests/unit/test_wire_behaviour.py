@@ -36,11 +36,13 @@ def header(data: bytes) -> dict:
 
 
 def step_record(data: bytes, i: int) -> dict:
+    """The fields of step record i by name (array fields as tuples), whatever the layout."""
     raw = struct.unpack_from(wire.STEP.fmt, data, wire.REQ_HEADER.size + i * wire.STEP.size)
-    names = [n for n, _ in wire.STEP.fields]
-    out = dict(zip(names[:8], raw[:8]))
-    out["arg"] = raw[8:12]
-    out.update(zip(names[9:17], raw[12:20]))
+    out, pos = {}, 0
+    for name, code in wire.STEP.fields:
+        items = len(struct.unpack("<" + code, bytes(struct.calcsize("<" + code))))
+        out[name] = raw[pos] if items == 1 else tuple(raw[pos:pos + items])
+        pos += items
     return out
 
 
@@ -462,3 +464,19 @@ def test_a_set_of_expected_bugcheck_codes_sends_no_single_code():
                             expect_bugcheck=model.BugcheckExpectation((0xA, 0xC4)))
     h = header(encode_request(c, scratch=SCRATCH))
     assert h["flags"] == wire.REQ_EXPECT_BUGCHECK and h["expected_bugcheck"] == 0
+
+
+def test_create_marshalling_area_ex_carries_six_arguments_and_64_bit_flags():
+    """ClfsCreateMarshallingAreaEx: the base routine's four scalars in arg[0..3], cAlignmentSize in
+    arg[4] (past the old four-argument record) and the ULONGLONG fFlags whole in the 64-bit value, so
+    a bit above 32 reaches CLFS; the callbacks as step flags, the unused args zero."""
+    data = encode(LOG, step(2, "add_container_set", log="l", count=2, size=512 * 1024),
+                  step(3, "create_marshalling_area_ex", name="a", log="l", pool="paged", buffer_size=8192,
+                       max_write_buffers=3, max_read_buffers=2, alignment=4096, flags=(1 << 32) | 1,
+                       alloc_callback=True, free_callback=True))
+    rec = step_record(data, 2)
+    assert rec["op"] == wire.OP_CODES["create_marshalling_area_ex"]
+    assert rec["arg"] == (wire.POOL_CODES["paged"], 8192, 3, 2, 4096, 0, 0, 0)
+    assert rec["value"] == (1 << 32) | 1 and rec["value_reg"] == wire.NO_REG
+    assert rec["flags"] == wire.STEP_STOP_ON_FAILURE | wire.STEP_ALLOC_CALLBACK | wire.STEP_FREE_CALLBACK
+    assert (rec["slot"], rec["slot2"]) == (1, 0)
