@@ -118,6 +118,18 @@ static uint32_t check_args(ct_interp *st, const ct_step *s)
         if (s->blob_bytes && (s->list_count != 1 || list_item(st, s->list_offset, 0) != (int64_t)s->blob_bytes))
             return CT_REJ_ARG;
         break;
+    case CT_OP_INSTALL_POLICY:
+    case CT_OP_QUERY_POLICY:
+    case CT_OP_REMOVE_POLICY:
+        /* CLFS_MGMT_POLICY_TYPE, ClfsMgmtPolicyInvalid included: CLFS is the one to refuse it. */
+        if (s->arg[0] > CT_POLICY_INVALID)
+            return CT_REJ_ARG;
+        break;
+    case CT_OP_FILL_LOG:
+        /* The kernel op appends from one nonpaged buffer of record_size bytes. */
+        if (s->arg[0] == 0 || s->arg[0] > CT_MAX_FILL_RECORD || s->arg[1] == 0 || s->arg[2] == 0)
+            return CT_REJ_ARG;
+        break;
     case CT_OP_QUERY_LOG_INFO:
         if (s->arg[0] != CT_INFO_BASIC && s->arg[0] != CT_INFO_BASIC_PHYSICAL)
             return CT_REJ_ARG;
@@ -153,11 +165,15 @@ static uint32_t check_slot(ct_interp *st, uint16_t slot, uint8_t use)
     case CT_USE_DEFINE_LOG:
     case CT_USE_DEFINE_AREA:
     case CT_USE_DEFINE_READ:
+    case CT_USE_DEFINE_CLIENT:
         if (slot >= st->hdr.slot_count || st->slots[slot].kind != CT_KIND_NONE)
             return CT_REJ_SLOT;
         st->slots[slot].kind = use == CT_USE_DEFINE_LOG ? CT_KIND_LOG :
-                               use == CT_USE_DEFINE_AREA ? CT_KIND_AREA : CT_KIND_READ;
+                               use == CT_USE_DEFINE_AREA ? CT_KIND_AREA :
+                               use == CT_USE_DEFINE_READ ? CT_KIND_READ : CT_KIND_CLIENT;
         return CT_OK;
+    case CT_USE_CLIENT:
+        return slot < st->hdr.slot_count && st->slots[slot].kind == CT_KIND_CLIENT ? CT_OK : CT_REJ_SLOT;
     case CT_USE_READ:
         return slot < st->hdr.slot_count && st->slots[slot].kind == CT_KIND_READ ? CT_OK : CT_REJ_SLOT;
     case CT_USE_LOG:
@@ -401,7 +417,8 @@ static uint32_t build_call(ct_interp *st, const ct_step *s)
     if (s->slot != CT_NO_SLOT) {
         c->obj = &st->slots[s->slot];
         if (spec->slot_use != CT_USE_DEFINE_LOG && spec->slot_use != CT_USE_DEFINE_AREA &&
-            spec->slot_use != CT_USE_DEFINE_READ && c->obj->state == CT_SLOT_EMPTY)
+            spec->slot_use != CT_USE_DEFINE_READ && spec->slot_use != CT_USE_DEFINE_CLIENT &&
+            c->obj->state == CT_SLOT_EMPTY)
             return CT_DISP_INPUT_MISSING;
     }
     if (s->slot2 != CT_NO_SLOT) {
@@ -632,6 +649,14 @@ static void account(ct_interp *st, const ct_call *c, ct_status status, const ct_
         o->state = CT_SLOT_CLOSED;
         o->handle = NULL;
         break;
+    case CT_OP_REGISTER_MANAGED_CLIENT:
+        o->state = CT_SLOT_LIVE;
+        o->log_slot = c->step.slot2;
+        break;
+    case CT_OP_DEREGISTER_MANAGED_CLIENT:
+        o->state = CT_SLOT_CLOSED;
+        o->handle = NULL;
+        break;
     case CT_OP_DELETE_MARSHALLING_AREA:
         o->state = CT_SLOT_CLOSED;
         o->handle = NULL;
@@ -686,7 +711,8 @@ static void run_step(ct_interp *st, const ct_backend *be, const ct_step *s, ct_s
     r->status = (uint32_t)status;
     r->elapsed_us = t1 >= t0 ? t1 - t0 : 0;
     account(st, c, status, &out);
-    if (CT_NT_SUCCESS(status)) {
+    /* fill_log ends with CLFS's refusal: how many records went in before it is the point. */
+    if (CT_NT_SUCCESS(status) || spec->outputs_on_failure) {
         if (spec->checks_payload && (out.mask & 1u))
             check_payload(st, c, &out);
         if ((s->op == CT_OP_RESERVE_AND_APPEND || s->op == CT_OP_RESERVE_AND_APPEND_ALIGNED) && (out.mask & 1u)) {
@@ -745,7 +771,22 @@ static void cleanup(ct_interp *st, const ct_backend *be)
     ct_cleanup *cl = &st->cleanup;
     uint32_t i, j, reserved;
 
-    /* Read contexts first: they read through areas (ClfsTerminateReadLog.md: "must call ... to
+    /* Managed clients first: while one is registered CLFS may call the driver's callbacks
+     * (ClfsMgmtDeregisterManagedClient.md: "After calling ... a client's callback functions will no
+     * longer be invoked"), and they manage logs closed below. */
+    for (i = CT_MAX_SLOTS; i-- > 0;) {
+        ct_slot *m = &st->slots[i];
+        if (m->kind != CT_KIND_CLIENT || m->state != CT_SLOT_LIVE)
+            continue;
+        if (CT_NT_SUCCESS(cleanup_op(st, be, CT_OP_DEREGISTER_MANAGED_CLIENT, (uint16_t)i, 0, 0))) {
+            cl->clients_deregistered++;
+        } else {
+            cl->failures++;
+            m->state = CT_SLOT_CLOSED;
+            m->handle = NULL;
+        }
+    }
+    /* Read contexts next: they read through areas (ClfsTerminateReadLog.md: "must call ... to
      * avoid a memory leak"). */
     for (i = CT_MAX_SLOTS; i-- > 0;) {
         ct_slot *r = &st->slots[i];

@@ -97,7 +97,29 @@ enum ct_context {
 };
 
 /* Object kinds of a slot. */
-enum ct_kind { CT_KIND_NONE = 0, CT_KIND_LOG = 1, CT_KIND_AREA = 2, CT_KIND_READ = 3 };
+enum ct_kind { CT_KIND_NONE = 0, CT_KIND_LOG = 1, CT_KIND_AREA = 2, CT_KIND_READ = 3, CT_KIND_CLIENT = 4 };
+
+/* install_policy / query_policy / remove_policy arg[0]: CLFS_MGMT_POLICY_TYPE (wdm.h order). */
+#define CT_POLICY_MAXIMUM_SIZE        0u
+#define CT_POLICY_MINIMUM_SIZE        1u
+#define CT_POLICY_NEW_CONTAINER_SIZE  2u
+#define CT_POLICY_GROWTH_RATE         3u
+#define CT_POLICY_LOG_TAIL            4u
+#define CT_POLICY_AUTO_SHRINK         5u
+#define CT_POLICY_AUTO_GROW           6u
+#define CT_POLICY_PREFIX              7u
+#define CT_POLICY_SUFFIX              8u
+#define CT_POLICY_EXTENSION           9u
+#define CT_POLICY_INVALID             10u  /* ClfsMgmtPolicyInvalid: "Reserved for internal use" */
+#define CT_POLICY_COUNT               10u  /* CLFS_MGMT_NUM_POLICIES */
+#define CT_LOG_POLICY_OVERWRITE       0x01u
+
+/* fill_log: the largest record it appends (one nonpaged buffer), and how it stopped (output). */
+#define CT_MAX_FILL_RECORD            (64u * 1024u)
+#define CT_FILL_BY_STATUS             0u
+#define CT_FILL_BY_COUNT              1u
+#define CT_FILL_BY_TIME               2u
+#define CT_NO_IRQL                    255u  /* callback_irql output: no callback ran yet */
 
 /* read_log_record arg[0]: CLFS_CONTEXT_MODE; read_next_log_record arg[0]: CLFS_RECORD_TYPE. */
 #define CT_MODE_UNDO_NEXT   1u
@@ -294,7 +316,7 @@ typedef struct ct_step_result {
     uint64_t outputs[CT_MAX_OUTPUTS]; /* 32 raw 64-bit values (LONGLONG outputs as two's complement) */
 } ct_step_result;
 
-/* What the end-of-request cleanup had to release: 32 bytes. Non-zero = the scenario leaked. */
+/* What the end-of-request cleanup had to release: 40 bytes. Non-zero = the scenario leaked. */
 typedef struct ct_cleanup {
     uint32_t logs_closed;        /*  0 */
     uint32_t areas_deleted;      /*  4 */
@@ -304,6 +326,8 @@ typedef struct ct_cleanup {
     uint32_t alloc_calls;        /* 20 counting allocator calls during the request */
     uint32_t free_calls;         /* 24 counting free calls during the request */
     uint32_t reads_terminated;   /* 28 read contexts cleanup had to terminate */
+    uint32_t clients_deregistered; /* 32 managed clients cleanup had to deregister */
+    uint32_t reserved;           /* 36 zero */
 } ct_cleanup;
 
 /* IOCTL_CLFSTEST_INFO output: 64 bytes. */
@@ -330,7 +354,7 @@ CT_STATIC_ASSERT(sizeof(ct_step) == 80, step_size);
 CT_STATIC_ASSERT(sizeof(ct_save) == 4, save_size);
 CT_STATIC_ASSERT(sizeof(ct_resp_header) == 48, resp_header_size);
 CT_STATIC_ASSERT(sizeof(ct_step_result) == 128, step_result_size);
-CT_STATIC_ASSERT(sizeof(ct_cleanup) == 32, cleanup_size);
+CT_STATIC_ASSERT(sizeof(ct_cleanup) == 40, cleanup_size);
 CT_STATIC_ASSERT(sizeof(ct_info) == 64, info_size);
 
 #endif /* CLFSTEST_PROTO_H */

@@ -54,7 +54,6 @@ static ULONG kernel_disposition(ULONG win32)
     }
 }
 
-static PLOG_FILE_OBJECT log_of(const ct_slot *s) { return (PLOG_FILE_OBJECT)s->handle; }
 
 VOID ct_kernel_init(VOID)
 {

@@ -118,7 +118,7 @@ def _decode_step(data: bytes, offset: int, step) -> StepResult:
         raise _bad(f"{where}: values in outputs the mask does not mark")
     if disposition != wire.DISP_RAN and (status or irql or output_mask or elapsed_us):
         raise _bad(f"{where}: a step that did not run carries results")
-    if output_mask and status & 0x8000_0000:
+    if output_mask and status & 0x8000_0000 and not OPS[step.op].outputs_on_failure:
         raise _bad(f"{where}: outputs on a failed step")
     values = {}
     for i, name in enumerate(names):
@@ -133,8 +133,8 @@ def _decode_step(data: bytes, offset: int, step) -> StepResult:
 
 def _decode_cleanup(data: bytes, offset: int) -> CleanupSummary:
     (logs_closed, areas_deleted, reservations_freed, containers_removed, failures, alloc_calls,
-     free_calls, reads_terminated) = _CLEAN.unpack_from(data, offset)
+     free_calls, reads_terminated, clients_deregistered, _reserved) = _CLEAN.unpack_from(data, offset)
     return CleanupSummary(logs_closed=logs_closed, areas_deleted=areas_deleted,
                           reservations_freed=reservations_freed, containers_removed=containers_removed,
                           failures=failures, alloc_calls=alloc_calls, free_calls=free_calls,
-                          reads_terminated=reads_terminated)
+                          reads_terminated=reads_terminated, clients_deregistered=clients_deregistered)

@@ -38,6 +38,7 @@ class CleanupSummary:
     alloc_calls: int = 0     # the driver's counting marshalling-area allocator: calls in the request
     free_calls: int = 0      # ... and its counting free
     reads_terminated: int = 0  # read contexts left open that cleanup terminated
+    clients_deregistered: int = 0  # managed clients left registered that cleanup deregistered
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 from functools import cached_property
 
-from harness.scenario.ops import OPS
+from harness.scenario.ops import OPS, POLICY_TYPES
 
 PROTO_VERSION = 2   # 2 (issue 13): payload seed/index, blob, reg2/reg3 in ct_step; cleanup.reads_terminated
 REQ_MAGIC = 0x51544C43   # "CLTQ"
@@ -60,6 +60,7 @@ APPEND_FLAG_CODES = {"force_append": 0x1, "force_flush": 0x2, "use_reservation":
 INFO_CLASS_CODES = {"basic": 0, "basic_physical": 1}
 MODE_CODES = {"undo_next": 1, "previous": 2, "forward": 3}                     # CLFS_CONTEXT_MODE
 RECORD_TYPE_CODES = {"data": 1, "restart": 2, "client": 3}                     # CLFS_RECORD_TYPE
+POLICY_TYPE_CODES = {name: i for i, name in enumerate(POLICY_TYPES)}            # CLFS_MGMT_POLICY_TYPE
 MAX_BLOB = 4096
 PAYLOAD_CHECKS = {0: "match", 1: "differs", 2: "size differs", 3: "not written by this request"}
 
@@ -148,7 +149,7 @@ STEP_RESULT = Record("ct_step_result", (
 CLEANUP = Record("ct_cleanup", (
     ("logs_closed", "I"), ("areas_deleted", "I"), ("reservations_freed", "I"),
     ("containers_removed", "I"), ("failures", "I"), ("alloc_calls", "I"), ("free_calls", "I"),
-    ("reads_terminated", "I"),
+    ("reads_terminated", "I"), ("clients_deregistered", "I"), ("reserved", "I"),
 ))
 INFO = Record("ct_info", (
     ("magic", "I"), ("version", "H"), ("info_size", "H"), ("max_steps", "I"), ("max_request", "I"),

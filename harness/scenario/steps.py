@@ -20,7 +20,7 @@ _LIST_ELEMENT_KIND = {"list_i64": "i64", "list_u32": "u32"}
 STATUS_WORDS = ("success", "failure", "any")
 RESTART = "restart"  # the step that ends a phase; not an op: nothing of it goes to the driver
 RESTART_STEP_KEYS = (RESTART, "expect", "note")
-_KIND_NOUN = {ops.LOG: "log", ops.AREA: "marshalling area", ops.READ: "read context"}
+_KIND_NOUN = {ops.LOG: "log", ops.AREA: "marshalling area", ops.READ: "read context", ops.CLIENT: "managed client"}
 _VAR_PARAMS = sorted({f"{o.name}.{p.name}" for o in OPS.values() for p in o.params if p.kind in ops.SAVED_KINDS})
 
 
@@ -482,6 +482,8 @@ class StepChecker:
 
     # -- rules across steps -----------------------------------------------------------------------
     def _semantics(self, index: int, op: Op, args: dict, expect: Expectation, path: tuple) -> None:
+        if op.name == "install_policy" and args.get("type") in ops.POLICY_FIELDS:
+            self._policy_fields(args, path)
         if op.name == "reserve_and_append":
             self._record_payload(args.get("records", ()), path + ("records",))
         if op.name == "alloc_reserved_log" and isinstance(args.get("adjustment"), SavedRef):
@@ -491,6 +493,14 @@ class StepChecker:
                               f"records: {args['records']} differs from the {source.records} record(s) aligned at "
                               f"step {source.step}; ClfsAllocReservedLog's cRecords must match ClfsAlignReservedLog's"
                               f" (to test that on purpose, expect failure, any or a status)")
+
+    def _policy_fields(self, args: dict, path: tuple) -> None:
+        """install_policy: only the fields of the policy's type (_CLFS_MGMT_POLICY.md, PolicyParameters)."""
+        own = ops.POLICY_FIELDS[args["type"]]
+        for name in (*ops.POLICY_U32_FIELDS, "next_suffix", "prefix", "extension"):
+            if args.get(name) is not None and name not in own:
+                self._problem(path + (name,), f"{name}: not a field of a {args['type']} policy; it takes "
+                                              f"{', '.join(own) or 'no field'}")
 
     def _record_payload(self, records: tuple, path: tuple) -> None:
         """The driver's caps on record payloads (CT_MAX_RECORD_BYTES, CT_MAX_REQUEST_RECORD_BYTES)."""
