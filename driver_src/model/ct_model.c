@@ -575,6 +575,7 @@ static uint64_t place_record(ct_model *m, ct_model_area *a, ct_model_stream *st,
 }
 
 static ct_status append(ct_model *m, ct_call *c, ct_out *out, uint32_t align);
+static int auto_grow(ct_model *m, uint16_t stream);
 
 static ct_status op_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
 {
@@ -638,9 +639,11 @@ static ct_status append(ct_model *m, ct_call *c, ct_out *out, uint32_t align)
     }
     if (releases > a->reserved_records)
         return CT_STATUS_LOG_RECORDS_RESERVED_INVALID;
-    /* Space: new reservations plus a record not already reserved must fit (LOG_FULL). */
-    if (want + (use_res ? 0 : rec) > available(st) + (freed < a->reserved_bytes ? freed : a->reserved_bytes))
-        return CT_STATUS_LOG_FULL;
+    /* Space: new reservations plus a record not already reserved must fit (LOG_FULL), after the
+     * auto-grow policy added what it may. */
+    while (want + (use_res ? 0 : rec) > available(st) + (freed < a->reserved_bytes ? freed : a->reserved_bytes))
+        if (!auto_grow(m, a->stream))
+            return CT_STATUS_LOG_FULL;
     /* All checks passed: apply atomically. */
     for (i = 0; i < c->list2_count; i++) {
         if (c->list2[i] >= 0) {
@@ -1352,12 +1355,46 @@ static ct_status op_set_log_file_size_as_client(void *ctx, ct_call *c, ct_out *o
     return set_size(m, log_of(m, c->obj)->stream, (uint64_t)c->value, out);
 }
 
+/* Containers a growth adds: the growth-rate policy's AbsoluteGrowthInContainers, or its
+ * RelativeGrowthPercentage of the containers "rounded down to the nearest integer"
+ * (_CLFS_MGMT_POLICY.md, GrowthRate); model choice: 1 without the policy, and at least 1. The log
+ * grows only within a maximum size policy (model choice, as ClfsMgmtSetLogFileSize refuses to grow
+ * past 1023 containers without one) and never past 1023. Returns the new container count, or 0
+ * when it may not grow. */
+static uint64_t growth_target(const ct_model_stream *st)
+{
+    const ct_model_policy *max = &st->policies[CT_POLICY_MAXIMUM_SIZE], *rate = &st->policies[CT_POLICY_GROWTH_RATE];
+    uint64_t add, target;
+    if (!max->installed || st->containers >= max->f1 || st->containers >= CT_MODEL_MAX_LOG_CONTAINERS)
+        return 0;
+    add = rate->installed ? (rate->f1 ? rate->f1 : (uint64_t)st->containers * rate->f2 / 100u) : 1u;
+    target = st->containers + (add ? add : 1u);
+    if (target > max->f1) target = max->f1;
+    if (target > CT_MODEL_MAX_LOG_CONTAINERS) target = CT_MODEL_MAX_LOG_CONTAINERS;
+    return target;
+}
+
+/* RULE: ClfsMgmtPolicyAutoGrow "specifies whether the log should grow when fewer than two containers
+ * are free" (_CLFS_MGMT_POLICY_TYPE.md); "Any nonzero value enables automatic growth"
+ * (_CLFS_MGMT_POLICY.md, AutoGrow.Enabled). The model grows when an append would not fit, by the
+ * growth rate and within the maximum size (growth_target). Returns 1 when it grew. */
+static int auto_grow(ct_model *m, uint16_t stream)
+{
+    ct_model_stream *st = &m->streams[stream];
+    const ct_model_policy *grow = &st->policies[CT_POLICY_AUTO_GROW];
+    uint64_t target;
+    if (!grow->installed || grow->f1 == 0 || st->containers == 0 ||
+        available(st) >= 2u * st->container_size || (target = growth_target(st)) == 0)
+        return 0;
+    return resize(m, stream, target) == CT_STATUS_SUCCESS;
+}
+
 static ct_status op_handle_log_file_full(void *ctx, ct_call *c, ct_out *out)
 {
     ct_model *m = M(ctx);
     ct_model_client *cl = client_of(m, c->obj);
     ct_model_stream *st = &m->streams[cl->stream];
-    const ct_model_policy *max = &st->policies[CT_POLICY_MAXIMUM_SIZE], *rate = &st->policies[CT_POLICY_GROWTH_RATE];
+    uint64_t target;
     uint32_t i;
     ct_status s = CT_STATUS_SUCCESS;
     if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
@@ -1375,16 +1412,10 @@ static ct_status op_handle_log_file_full(void *ctx, ct_call *c, ct_out *out)
     if (st->container_size && available(st) >= st->container_size)
         goto done;
     /* RULE: it "first tries to add more containers to the log in accordance with the growth rate, new
-     * container size, and maximum size policies" (ClfsMgmtHandleLogFileFull.md remarks). The growth
-     * rate: AbsoluteGrowthInContainers, or RelativeGrowthPercentage of the containers "rounded down"
-     * (_CLFS_MGMT_POLICY.md); model choices: at least one container, and no growth without a maximum
-     * size policy (as ClfsMgmtSetLogFileSize refuses to grow past 1023 without one). Growth completes
-     * synchronously: STATUS_SUCCESS, no growth-complete callback. */
-    if (max->installed && st->containers < max->f1 && st->containers < CT_MODEL_MAX_LOG_CONTAINERS) {
-        uint64_t add = rate->installed ? (rate->f1 ? rate->f1 : (uint64_t)st->containers * rate->f2 / 100u) : 1u;
-        uint64_t target = st->containers + (add ? add : 1u);
-        if (target > max->f1) target = max->f1;
-        if (target > CT_MODEL_MAX_LOG_CONTAINERS) target = CT_MODEL_MAX_LOG_CONTAINERS;
+     * container size, and maximum size policies" (ClfsMgmtHandleLogFileFull.md remarks), as much as
+     * growth_target allows. Model choice: growth completes synchronously: STATUS_SUCCESS, no
+     * growth-complete callback. */
+    if ((target = growth_target(st)) != 0) {
         s = resize(m, cl->stream, target);
         goto done;
     }

@@ -257,6 +257,8 @@ def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch
 
     if "value" in layout:
         raw = args.get(layout["value"])
+        if raw is None and not op.param(layout["value"]).required:
+            raw = 0   # an optional value left out (install_policy's next_suffix for other types)
         if isinstance(raw, SavedRef):
             if raw.name not in regs:
                 raise _fail(step, f"${{{raw.name}}} is not saved by any step")
