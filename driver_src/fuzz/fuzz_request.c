@@ -110,18 +110,24 @@ static void gen_step(gen *g, const uint8_t *b)
     s->slot = s->slot2 = CT_NO_SLOT;
     s->value_reg = CT_NO_REG;
     if (spec->slot_use == CT_USE_DEFINE_LOG || spec->slot_use == CT_USE_DEFINE_AREA ||
-        spec->slot_use == CT_USE_DEFINE_READ) {
+        spec->slot_use == CT_USE_DEFINE_READ || spec->slot_use == CT_USE_DEFINE_CLIENT) {
         if (g->defined >= GEN_SLOTS) return;
         if (spec->slot2_use != CT_USE_NONE &&
             (s->slot2 = pick_slot(g, spec->slot2_use == CT_USE_LOG ? CT_KIND_LOG : CT_KIND_AREA, b[3])) == CT_NO_SLOT)
             return;
         s->slot = (uint16_t)g->defined;
         g->kind[g->defined++] = spec->slot_use == CT_USE_DEFINE_LOG ? CT_KIND_LOG :
-                                spec->slot_use == CT_USE_DEFINE_AREA ? CT_KIND_AREA : CT_KIND_READ;
-    } else if (spec->slot_use == CT_USE_LOG || spec->slot_use == CT_USE_AREA || spec->slot_use == CT_USE_READ) {
+                                spec->slot_use == CT_USE_DEFINE_AREA ? CT_KIND_AREA :
+                                spec->slot_use == CT_USE_DEFINE_READ ? CT_KIND_READ : CT_KIND_CLIENT;
+    } else if (spec->slot_use == CT_USE_LOG || spec->slot_use == CT_USE_AREA || spec->slot_use == CT_USE_READ ||
+               spec->slot_use == CT_USE_CLIENT) {
         s->slot = pick_slot(g, spec->slot_use == CT_USE_LOG ? CT_KIND_LOG :
-                               spec->slot_use == CT_USE_AREA ? CT_KIND_AREA : CT_KIND_READ, b[3]);
+                               spec->slot_use == CT_USE_AREA ? CT_KIND_AREA :
+                               spec->slot_use == CT_USE_READ ? CT_KIND_READ : CT_KIND_CLIENT, b[3]);
         if (s->slot == CT_NO_SLOT) return;
+        /* set_log_file_size_as_client: a log, then a managed client */
+        if (spec->slot2_use == CT_USE_CLIENT && (s->slot2 = pick_slot(g, CT_KIND_CLIENT, b[4])) == CT_NO_SLOT)
+            return;
     }
     switch (op) {
     case CT_OP_CREATE_LOG: {
@@ -202,6 +208,36 @@ static void gen_step(gen *g, const uint8_t *b)
         break;
     case CT_OP_QUERY_LOG_INFO:
         s->arg[0] = b[4] % 2u;
+        break;
+    case CT_OP_INSTALL_POLICY:
+        s->arg[0] = b[4] % (CT_POLICY_INVALID + 1u);
+        s->arg[1] = b[5] % 4u;                 /* LOG_POLICY_OVERWRITE and an unknown bit */
+        s->arg[2] = b[6] & 1 ? b[8] : (uint32_t)v;
+        s->arg[3] = b[6] & 2 ? b[9] : 0u;
+        if ((b[6] & 4) && (s->arg[0] == CT_POLICY_PREFIX || s->arg[0] == CT_POLICY_EXTENSION)) {
+            uint16_t text[3] = {'C', ':', '\\'};
+            if (!add_payload(g, text, sizeof text, 2, &off)) return;
+            s->str_offset = off;
+            s->str_bytes = sizeof text;
+        }
+        if (s->arg[0] != CT_POLICY_SUFFIX) s->value = 0;
+        break;
+    case CT_OP_QUERY_POLICY:
+    case CT_OP_REMOVE_POLICY:
+        s->arg[0] = b[4] % (CT_POLICY_INVALID + 1u);
+        break;
+    case CT_OP_SET_LOG_FILE_SIZE:
+    case CT_OP_SET_LOG_FILE_SIZE_AS_CLIENT:
+        s->value = (int64_t)(b[7] & 1 ? v % 8u : v);
+        if (s->value == 0) s->value = (int64_t)(b[8] % 2u);   /* 0 and 1 both matter: keep one */
+        break;
+    case CT_OP_TAIL_ADVANCE_FAILURE:
+        s->arg[0] = (uint32_t)v;
+        break;
+    case CT_OP_FILL_LOG:
+        s->arg[0] = 1u + (uint32_t)b[4] * 64u;
+        s->arg[1] = 1u + b[5];
+        s->arg[2] = 1000u;
         break;
     default:
         break;

@@ -133,7 +133,9 @@ def _decode_step(data: bytes, offset: int, step) -> StepResult:
 
 def _decode_cleanup(data: bytes, offset: int) -> CleanupSummary:
     (logs_closed, areas_deleted, reservations_freed, containers_removed, failures, alloc_calls,
-     free_calls, reads_terminated, clients_deregistered, _reserved) = _CLEAN.unpack_from(data, offset)
+     free_calls, reads_terminated, clients_deregistered, reserved) = _CLEAN.unpack_from(data, offset)
+    if reserved:
+        raise _bad(f"cleanup: reserved field 0x{reserved:X} is not zero")
     return CleanupSummary(logs_closed=logs_closed, areas_deleted=areas_deleted,
                           reservations_freed=reservations_freed, containers_removed=containers_removed,
                           failures=failures, alloc_calls=alloc_calls, free_calls=free_calls,

@@ -37,6 +37,8 @@ CASES = {
          "delete_marshalling_area, close_log, delete_log, query_log_info, read_log_record, read_next_log_record, "
          "terminate_read, write_restart_area, read_restart_area, read_previous_restart_area, advance_log_base, "
          "set_archive_tail, set_end_of_log, close_and_reset_log, delete_log_by_pointer, reserve_and_append_aligned, "
+         "register_managed_client, deregister_managed_client, install_policy, query_policy, remove_policy, "
+         "set_log_file_size, set_log_file_size_as_client, handle_log_file_full, tail_advance_failure, fill_log, "
          "corrupt_record"],
     ),
     "wrong_type": (

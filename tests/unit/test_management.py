@@ -1,0 +1,125 @@
+"""The management ops (ClfsMgmt*) and fill_log as a scenario author meets them: how a policy's fields
+travel, which fields a policy type takes, fill_log's outputs on the failure that ends it, a managed
+client left registered, and the callbacks a full log causes (on the model target)."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from harness.errors import ProtocolError
+from harness.protocol import decode_response, encode_request, wire
+from harness.scenario.load import load_file
+from harness.targets.model import ModelTarget
+from tests.unit.protocol_cases import case, step
+
+pytestmark = pytest.mark.timeout(20)
+
+SCRATCH = "C:\\scratch"
+LOG = [step(1, "create_log", name="l"), step(2, "add_container_set", log="l", count=2, size=512 * 1024)]
+
+
+def record(data: bytes, i: int) -> dict:
+    raw = struct.unpack_from(wire.STEP.fmt, data, wire.REQ_HEADER.size + i * wire.STEP.size)
+    names = [n for n, _ in wire.STEP.fields]
+    out = dict(zip(names[:8], raw[:8]))
+    out["arg"] = raw[8:12]
+    out.update(zip(names[9:], raw[12:]))
+    return out
+
+
+def policy_record(**args) -> tuple[dict, bytes]:
+    data = encode_request(case(LOG + [step(3, "install_policy", log="l", **args)]), scratch=SCRATCH)
+    return record(data, 2), data
+
+
+def test_a_two_field_policy_fills_arg2_and_arg3_and_overwrite_or_flags_make_policy_flags():
+    rec, _ = policy_record(type="growth_rate", absolute_growth=0, relative_growth_percentage=25,
+                           overwrite=True, flags=0x100)
+    assert rec["arg"] == (wire.POLICY_TYPE_CODES["growth_rate"], 0x101, 0, 25)
+    rec, _ = policy_record(type="log_tail", minimum_available_containers=3)
+    assert rec["arg"] == (4, 0, 0, 3)   # ClfsMgmtPolicyLogTail = 4; MinimumAvailableContainers is second
+
+
+def test_the_suffix_travels_in_the_value_and_a_prefix_or_extension_in_the_string():
+    rec, _ = policy_record(type="new_container_suffix", next_suffix=(1 << 40) + 7)
+    assert rec["arg"] == (8, 0, 0, 0) and rec["value"] == (1 << 40) + 7
+    rec, data = policy_record(type="new_container_extension", extension="dat")
+    start = wire.REQ_HEADER.size + 3 * wire.STEP.size + rec["str_offset"]
+    assert data[start:start + rec["str_bytes"]].decode("utf-16-le") == "dat"
+    assert rec["arg"] == (9, 0, 0, 0) and rec["value"] == 0
+
+
+def test_policy_types_are_numbered_as_wdm_h_numbers_them():
+    assert wire.POLICY_TYPE_CODES["maximum_size"] == 0
+    assert wire.POLICY_TYPE_CODES["new_container_extension"] == 9
+    assert wire.POLICY_TYPE_CODES["invalid"] == 10   # ClfsMgmtPolicyInvalid
+
+
+def test_a_field_of_another_policy_type_is_refused_at_its_line(tmp_path):
+    path = tmp_path / "x.scenario.yaml"
+    path.write_text("name: p\ndescription: d\nsteps:\n  - create_log: {name: log}\n"
+                    "  - install_policy: {log: log, type: maximum_size, percentage: 5}\n")
+    cases, problems = load_file(path, file_id="x.scenario.yaml", display="x.scenario.yaml")
+    assert cases == []
+    assert len(problems) == 1
+    assert "x.scenario.yaml:5:" in problems[0]
+    assert "percentage: not a field of a maximum_size policy; it takes containers" in problems[0]
+
+
+def _response(op: str, status: int, mask: int, outputs: list[int]) -> bytes:
+    results = struct.pack(wire.STEP_RESULT.fmt, 1, wire.OP_CODES[op], wire.DISP_RAN, 0, status, 0, b"\0\0\0",
+                          mask, 0, 0, *(outputs + [0] * (wire.MAX_OUTPUTS - len(outputs))))
+    total = wire.response_size(1)
+    head = struct.pack(wire.RESP_HEADER.fmt, wire.RESP_MAGIC, wire.PROTO_VERSION, wire.RESP_HEADER.size, total,
+                       0, 0, 1, wire.STEP_RESULT.size, wire.CLEANUP.size, wire.RESP_HEADER.size,
+                       wire.RESP_HEADER.size + wire.STEP_RESULT.size, wire.RESP_MODEL, 0, 0)
+    return head + results + bytes(wire.CLEANUP.size)
+
+
+def test_fill_log_reports_its_outputs_with_the_failure_that_ended_it_and_other_ops_may_not():
+    full = 0xC01A001D   # STATUS_LOG_FULL
+    fill = case([step(1, "fill_log", area="a")])
+    result = decode_response(_response("fill_log", full, 0b101, [250, 0, 0]), fill, target="model")
+    assert result.steps[0].status == full and result.steps[0].outputs["records"] == 250
+    flush = case([step(1, "flush_to_lsn", area="a", lsn=1)])
+    with pytest.raises(ProtocolError, match="outputs on a failed step"):
+        decode_response(_response("flush_to_lsn", full, 0b1, [5]), flush, target="model")
+
+
+@pytest.fixture
+def model():
+    target = ModelTarget()
+    target.prepare()
+    yield target
+    target.close()
+
+
+def test_a_client_left_registered_is_deregistered_by_cleanup_before_its_log_closes(model):
+    r = model.execute(case(LOG + [step(3, "register_managed_client", name="c", log="l")]))
+    assert [s.status for s in r.steps] == [0, 0, 0]
+    assert r.cleanup.clients_deregistered == 1 and r.cleanup.logs_closed == 1 and r.cleanup.failures == 0
+
+
+def test_a_full_log_asks_the_client_to_move_its_tail_and_a_failure_completes_with_the_reason(model):
+    steps = LOG + [
+        step(3, "register_managed_client", name="c", log="l"),
+        step(4, "create_marshalling_area", name="a", log="l", buffer_size=65536),
+        step(5, "fill_log", area="a", stop=False),
+        step(6, "handle_log_file_full", "apc", client="c"),
+        step(7, "handle_log_file_full", client="c", stop=False),
+        step(8, "tail_advance_failure", client="c", reason=0xC0000001),
+        step(9, "deregister_managed_client", client="c"),
+    ]
+    r = model.execute(case(steps))
+    fill, pending, again, failure, dereg = r.steps[4:]
+    assert fill.status == 0xC01A001D and fill.outputs["stopped_by"] == 0 and fill.outputs["records"] > 200
+    assert pending.status == 0x103   # STATUS_PENDING
+    assert pending.outputs["advance_tail_calls"] == 1 and pending.outputs["complete_calls"] == 0
+    assert pending.outputs["callback_irql"] == 1, "the callback ran inside the apc step"
+    assert pending.outputs["target_lsn"] == fill.outputs["last_lsn"]
+    assert again.status == 0xC01A0026   # STATUS_LOG_FULL_HANDLER_IN_PROGRESS
+    assert failure.outputs["complete_calls"] == 1 and failure.outputs["complete_status"] == 0xC0000001
+    assert dereg.outputs["complete_calls"] == 1 and dereg.outputs["unpinned_calls"] == 0
+    assert r.cleanup.clients_deregistered == 0
