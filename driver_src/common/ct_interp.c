@@ -856,7 +856,7 @@ static uint32_t write_header(uint8_t *resp, uint32_t reject, uint32_t reject_ste
                              const ct_cleanup *cl)
 {
     ct_resp_header h;
-    uint32_t total = CT_RESPONSE_SIZE(steps);
+    uint32_t total = CT_RESPONSE_SIZE(steps) + cl->events * (uint32_t)sizeof(ct_event);
 
     memset(&h, 0, sizeof h);
     h.magic = CT_RESP_MAGIC;
@@ -881,7 +881,7 @@ static uint32_t write_header(uint8_t *resp, uint32_t reject, uint32_t reject_ste
 uint32_t ct_run(ct_interp *st, const ct_backend *be, const uint8_t *req, uint32_t req_len,
                 uint8_t *resp, uint32_t resp_cap)
 {
-    uint32_t reject, reject_step, i, flags = be->resp_flags, bugcheck = 0, bugcheck_step = 0;
+    uint32_t reject, reject_step, i, flags = be->resp_flags, bugcheck = 0, bugcheck_step = 0, room;
     ct_cleanup none;
 
     if (resp == NULL || resp_cap < CT_RESPONSE_SIZE(0))
@@ -912,6 +912,7 @@ uint32_t ct_run(ct_interp *st, const ct_backend *be, const uint8_t *req, uint32_
         r.index = s.index;
         r.op = s.op;
         r.context = s.context;
+        be->at_step(be->ctx, s.index);
         if (st->stopped || bugcheck) {
             r.disposition = CT_DISP_NOT_RUN;
         } else {
@@ -923,8 +924,18 @@ uint32_t ct_run(ct_interp *st, const ct_backend *be, const uint8_t *req, uint32_
                 st->stopped = 1;
         }
         put_result(resp, i, &r);
+        be->at_step(be->ctx, 0);
     }
+    be->at_step(be->ctx, st->hdr.step_count + 1u);
     cleanup(st, be);
+    be->at_step(be->ctx, 0);
+    /* The callback events follow the cleanup record, as many as the buffer holds (a caller sizing it
+     * with CT_RESPONSE_CAP gets them all). */
+    room = (resp_cap - CT_RESPONSE_SIZE(st->hdr.step_count)) / (uint32_t)sizeof(ct_event);
+    st->cleanup.events = be->events(be->ctx, st->events, room < CT_MAX_EVENTS ? room : CT_MAX_EVENTS);
+    if (st->cleanup.events > CT_MAX_EVENTS)
+        st->cleanup.events = CT_MAX_EVENTS;
+    memcpy(resp + CT_RESPONSE_SIZE(st->hdr.step_count), st->events, st->cleanup.events * sizeof(ct_event));
     if (st->stopped)
         flags |= CT_RESP_STOPPED;
     return write_header(resp, CT_OK, 0, st->hdr.step_count, flags, bugcheck, bugcheck_step, &st->cleanup);

@@ -89,6 +89,10 @@ typedef struct ct_backend {
     void     (*counters)(void *ctx, uint32_t *alloc_calls, uint32_t *free_calls);
     /* Model only: non-zero when the last op simulated a bugcheck (the request halts). */
     uint32_t (*halted)(void *ctx);
+    /* The step about to run (1-based; step_count + 1 for the cleanup), so a callback knows when it came. */
+    void     (*at_step)(void *ctx, uint32_t step);
+    /* The callback events of the request, in arrival order: copies at most max, returns how many. */
+    uint32_t (*events)(void *ctx, ct_event *out, uint32_t max);
     uint32_t resp_flags;                                         /* CT_RESP_MODEL for the model */
 } ct_backend;
 
@@ -123,6 +127,7 @@ typedef struct ct_interp {
     uint64_t record_bytes;      /* validation: record payload bytes of the steps checked so far */
     uint32_t written_count;
     ct_written written[CT_MAX_WRITTEN];
+    ct_event events[CT_MAX_EVENTS];   /* the backend's callback events, before they go to the response */
 } ct_interp;
 
 /* Static description of an op, used by validation and by the kernel/model ops. */
@@ -197,8 +202,8 @@ static inline void ct_policy_outputs(uint32_t type, uint32_t flags, uint32_t f1,
  * with the 1-based step it is about in *reject_step (0 = header). Executes nothing. */
 uint32_t ct_validate(ct_interp *st, const uint8_t *req, uint32_t req_len, uint32_t *reject_step);
 
-/* Validate, run and clean up. Writes the response into resp and returns its length; returns 0
- * only when resp_cap < CT_RESPONSE_SIZE(0). A refused request gets a response too. */
+/* Validate, run and clean up. Writes the response into resp (CT_RESPONSE_CAP(step_count) holds any)
+ * and returns its length; returns 0 only when resp_cap < CT_RESPONSE_SIZE(0). A refused request gets a response too. */
 uint32_t ct_run(ct_interp *st, const ct_backend *be, const uint8_t *req, uint32_t req_len,
                 uint8_t *resp, uint32_t resp_cap);
 

@@ -23,7 +23,7 @@
 
 static ct_interp g_st;
 static ct_model g_model;
-static uint8_t g_resp[CT_RESPONSE_SIZE(CT_MAX_STEPS)];
+static uint8_t g_resp[CT_RESPONSE_CAP(CT_MAX_STEPS)];
 static uint8_t g_req[sizeof(ct_req_header) + 64u * sizeof(ct_step) + 16384u];
 /* The generator knows every op of the vocabulary: a new op (harness/scenario/ops.py) must be added
  * to gen_step, or generated requests using it are refused and the run aborts at once. */
@@ -41,8 +41,14 @@ static uint32_t run(const uint8_t *req, uint32_t len, int must_accept)
     memcpy(&h, g_resp, sizeof h);
     if (n < CT_RESPONSE_SIZE(0) || n > sizeof g_resp || h.total_size != n || h.magic != CT_RESP_MAGIC)
         abort();
-    if (h.reject == CT_OK && (h.step_count == 0 || n != CT_RESPONSE_SIZE(h.step_count)))
-        abort();
+    if (h.reject == CT_OK) {
+        ct_cleanup cl;
+        if (h.step_count == 0)
+            abort();
+        memcpy(&cl, g_resp + h.cleanup_offset, sizeof cl);
+        if (cl.events > CT_MAX_EVENTS || n != CT_RESPONSE_SIZE(h.step_count) + cl.events * (uint32_t)sizeof(ct_event))
+            abort();
+    }
     if (must_accept && h.reject != CT_OK)
         abort();
     if (ct_live_slots(&g_st) != 0)

@@ -18,6 +18,34 @@
 
 static ct_model *M(void *ctx) { return (ct_model *)ctx; }
 
+/* A callback the model makes into the driver, recorded as the driver records it (sys/kops.c): in
+ * order, with the step running and the IRQL of that step (the model calls back synchronously). */
+static void record_event(ct_model *m, uint8_t kind, uint8_t flags, uint32_t status, uint32_t slot, uint64_t arg)
+{
+    ct_event *e;
+    if (m->ev_count >= CT_MAX_EVENTS - 1u) {
+        if (m->ev_count == CT_MAX_EVENTS - 1u) {   /* the last record says how many did not fit */
+            e = &m->ev[m->ev_count++];
+            memset(e, 0, sizeof *e);
+            e->kind = CT_EV_DROPPED;
+            e->slot = CT_NO_SLOT;
+            e->step = m->step;
+        }
+        m->ev_dropped++;
+        m->ev[CT_MAX_EVENTS - 1u].arg = m->ev_dropped;
+        return;
+    }
+    e = &m->ev[m->ev_count++];
+    memset(e, 0, sizeof *e);
+    e->kind = kind;
+    e->irql = (uint8_t)m->irql;
+    e->flags = flags;
+    e->step = m->step;
+    e->status = status;
+    e->slot = slot;
+    e->arg = arg;
+}
+
 /* Test hook: fail the fail_at-th op call with STATUS_INSUFFICIENT_RESOURCES. */
 static int injected(ct_model *m)
 {
@@ -95,8 +123,12 @@ static void flush_all(ct_model *m, ct_model_area *a)
     ct_model_stream *st = &m->streams[a->stream];
     st->block_open = 0;
     st->flushed_lsn = next_lsn(st);
-    if (a->free_cb)
+    if (a->free_cb) {
+        uint32_t k;
         m->free_calls += a->blocks;
+        for (k = 0; k < a->blocks; k++)
+            record_event(m, CT_EV_FREE_BUFFER, 0, 0, CT_NO_SLOT, 0);
+    }
     a->blocks = 0;
 }
 
@@ -507,6 +539,7 @@ static void new_block(ct_model *m, ct_model_area *a, ct_model_stream *st)
     if (a->alloc_cb) {
         m->alloc_calls++;
         m->alloc_bytes += a->buffer_size;
+        record_event(m, CT_EV_ALLOC_BUFFER, 0, 0, CT_NO_SLOT, a->buffer_size);
     }
 }
 
@@ -1082,6 +1115,10 @@ static void fire(ct_model *m, ct_model_client *cl, uint32_t kind, uint32_t statu
         cl->unpinned++;
     }
     cl->irql = m->irql;
+    record_event(m, (uint8_t)(kind == CT_MODEL_CB_ADVANCE_TAIL ? CT_EV_ADVANCE_TAIL :
+                              kind == CT_MODEL_CB_COMPLETE ? CT_EV_LOG_GROWTH_COMPLETE : CT_EV_LOG_UNPINNED),
+                 (uint8_t)(pinned ? CT_EV_PINNED : 0u), kind == CT_MODEL_CB_COMPLETE ? status : 0u,
+                 cl->slot, kind == CT_MODEL_CB_ADVANCE_TAIL ? lsn : 0u);
     if (m->cb_count < CT_MODEL_MAX_CB_EVENTS) {
         ct_model_cb_event *e = &m->cb[m->cb_count++];
         e->kind = (uint8_t)kind;
@@ -1231,6 +1268,7 @@ static ct_status op_register_managed_client(void *ctx, ct_call *c, ct_out *out)
     cl->live = 1;
     cl->stream = l->stream;
     cl->log = (uint16_t)(l - m->logs);
+    cl->slot = c->step.slot;
     cl->irql = CT_NO_IRQL;
     c->obj->handle = cl;
     return CT_STATUS_SUCCESS;
@@ -1538,6 +1576,16 @@ static void counters(void *ctx, uint32_t *alloc_calls, uint32_t *free_calls)
 
 static uint32_t halted(void *ctx) { return M(ctx)->bugcheck; }
 
+static void at_step(void *ctx, uint32_t step) { M(ctx)->step = step; }
+
+static uint32_t events(void *ctx, ct_event *out, uint32_t max)
+{
+    ct_model *m = M(ctx);
+    uint32_t n = m->ev_count < max ? m->ev_count : max;
+    memcpy(out, m->ev, n * sizeof *out);
+    return n;
+}
+
 void ct_model_reset(ct_model *m)
 {
     uint32_t fail_at = m->fail_at;
@@ -1563,5 +1611,7 @@ void ct_model_backend(ct_model *m, ct_backend *be)
     be->now_us = now_us;
     be->counters = counters;
     be->halted = halted;
+    be->at_step = at_step;
+    be->events = events;
     be->resp_flags = CT_RESP_MODEL;
 }

@@ -60,6 +60,7 @@ typedef struct ct_model_client {
     uint8_t  pinned;             /* told the log is pinned, not yet unpinned */
     uint16_t stream;
     uint16_t log;                /* index in ct_model.logs of the log file object it manages */
+    uint16_t slot;               /* the request's slot of the client (events name it) */
     uint64_t target_lsn;         /* TargetLsn of the last advance-tail callback */
     uint32_t advance_tail, complete, unpinned;   /* callback calls */
     uint32_t complete_status;    /* OperationStatus of the last growth-complete callback */
@@ -135,6 +136,10 @@ typedef struct ct_model {
     ct_model_client clients[CT_MAX_SLOTS];
     uint32_t cb_count;           /* events in cb[]; the stand-in replays and clears them per call */
     ct_model_cb_event cb[CT_MODEL_MAX_CB_EVENTS];
+    uint32_t step;               /* the step running (ct_backend.at_step) */
+    uint32_t ev_count;           /* callback events of the request (the response's ct_event records) */
+    uint32_t ev_dropped;         /* events beyond CT_MAX_EVENTS */
+    ct_event ev[CT_MAX_EVENTS];
     uint32_t record_count;
     uint32_t data_used;
     ct_model_record records[CT_MODEL_MAX_RECORDS];

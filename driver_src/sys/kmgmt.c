@@ -22,6 +22,8 @@
 typedef struct ct_kclient {
     CLFS_MGMT_CLIENT cookie;
     PDRIVER_OBJECT driver;
+    ULONG slot;                  /* the request's slot, for the events */
+    ULONG generation;            /* the request that registered it: a callback in another one is late */
     volatile LONG advance_tail, complete, unpinned;
     volatile LONG complete_status, log_is_pinned, irql;
     volatile LONG64 target_lsn;
@@ -35,29 +37,36 @@ typedef struct ct_kclient {
 static NTSTATUS NTAPI ct_advance_tail_cb(PLOG_FILE_OBJECT log, PCLFS_LSN target, PVOID data)
 {
     ct_kclient *cl = (ct_kclient *)data;
+    KIRQL irql = KeGetCurrentIrql();
     (void)log;
     InterlockedExchange64(&cl->target_lsn, target ? (LONG64)target->Internal : 0);
-    InterlockedExchange(&cl->irql, (LONG)KeGetCurrentIrql());
+    InterlockedExchange(&cl->irql, (LONG)irql);
     InterlockedIncrement(&cl->advance_tail);
+    ct_kernel_event(CT_EV_ADVANCE_TAIL, irql, 0, 0, cl->slot, target ? target->Internal : 0, cl->generation);
     return STATUS_PENDING;
 }
 
 static VOID NTAPI ct_growth_complete_cb(PLOG_FILE_OBJECT log, NTSTATUS status, BOOLEAN pinned, PVOID data)
 {
     ct_kclient *cl = (ct_kclient *)data;
+    KIRQL irql = KeGetCurrentIrql();
     (void)log;
     InterlockedExchange(&cl->complete_status, (LONG)status);
     InterlockedExchange(&cl->log_is_pinned, pinned ? 1 : 0);
-    InterlockedExchange(&cl->irql, (LONG)KeGetCurrentIrql());
+    InterlockedExchange(&cl->irql, (LONG)irql);
     InterlockedIncrement(&cl->complete);
+    ct_kernel_event(CT_EV_LOG_GROWTH_COMPLETE, irql, (UCHAR)(pinned ? CT_EV_PINNED : 0u), (ULONG)status, cl->slot, 0,
+                    cl->generation);
 }
 
 static VOID NTAPI ct_unpinned_cb(PLOG_FILE_OBJECT log, PVOID data)
 {
     ct_kclient *cl = (ct_kclient *)data;
+    KIRQL irql = KeGetCurrentIrql();
     (void)log;
-    InterlockedExchange(&cl->irql, (LONG)KeGetCurrentIrql());
+    InterlockedExchange(&cl->irql, (LONG)irql);
     InterlockedIncrement(&cl->unpinned);
+    ct_kernel_event(CT_EV_LOG_UNPINNED, irql, 0, 0, cl->slot, 0, cl->generation);
 }
 
 /* What the callbacks saw so far (ops.py CALLBACK_OUTPUTS). */
@@ -88,6 +97,8 @@ ct_status k_register_managed_client(void *ctx, ct_call *c, ct_out *out)
         return STATUS_INSUFFICIENT_RESOURCES;
     cl->irql = CT_NO_IRQL;
     cl->driver = KCTX_DRIVER(ctx);
+    cl->slot = c->step.slot;
+    cl->generation = ct_kernel_generation();
     RtlZeroMemory(&reg, sizeof reg);
     reg.Version = CLFS_MGMT_CLIENT_REGISTRATION_VERSION;
     reg.AdvanceTailCallback = ct_advance_tail_cb;

@@ -31,6 +31,10 @@ BOOLEAN ct_kernel_callbacks_idle(VOID);
 
 void ct_kernel_backend(ct_kctx *k, ct_backend *be);
 
+/* A callback into the driver: recorded for the response (kops.c); generation 0 = the current request. */
+VOID ct_kernel_event(UCHAR kind, KIRQL irql, UCHAR flags, ULONG status, ULONG slot, ULONG64 arg, ULONG generation);
+ULONG ct_kernel_generation(VOID);
+
 #define KCTX_DRIVER(ctx) (((ct_kctx *)(ctx))->driver)
 static __inline PLOG_FILE_OBJECT log_of(const ct_slot *s) { return (PLOG_FILE_OBJECT)s->handle; }
 

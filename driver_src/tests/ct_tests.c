@@ -33,7 +33,7 @@ typedef struct rb {
 static rb g_rb;
 static ct_interp g_st;
 static ct_model g_model;
-static uint8_t g_resp[CT_RESPONSE_SIZE(CT_MAX_STEPS)];
+static uint8_t g_resp[CT_RESPONSE_CAP(CT_MAX_STEPS)];
 
 static rb *rb_new(uint16_t slots, uint16_t regs)
 {

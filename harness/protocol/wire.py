@@ -12,9 +12,11 @@ import struct
 from dataclasses import dataclass
 from functools import cached_property
 
+from harness.scenario import ops
 from harness.scenario.ops import OPS, POLICY_TYPES
 
-PROTO_VERSION = 2   # 2 (issue 13): payload seed/index, blob, reg2/reg3 in ct_step; cleanup.reads_terminated
+PROTO_VERSION = 3   # 2 (issue 13): payload seed/index, blob, reg2/reg3 in ct_step; cleanup.reads_terminated;
+                    # 3 (issue 15): cleanup.clients_deregistered and the callback events after the cleanup
 REQ_MAGIC = 0x51544C43   # "CLTQ"
 RESP_MAGIC = 0x52544C43  # "CLTR"
 INFO_MAGIC = 0x49544C43  # "CLTI"
@@ -149,16 +151,31 @@ STEP_RESULT = Record("ct_step_result", (
 CLEANUP = Record("ct_cleanup", (
     ("logs_closed", "I"), ("areas_deleted", "I"), ("reservations_freed", "I"),
     ("containers_removed", "I"), ("failures", "I"), ("alloc_calls", "I"), ("free_calls", "I"),
-    ("reads_terminated", "I"), ("clients_deregistered", "I"), ("reserved", "I"),
+    ("reads_terminated", "I"), ("clients_deregistered", "I"), ("events", "I"),
 ))
+EVENT = Record("ct_event", (
+    ("kind", "B"), ("irql", "B"), ("flags", "B"), ("reserved0", "B"), ("step", "I"), ("status", "I"),
+    ("slot", "I"), ("arg", "Q"),
+))
+MAX_EVENTS = 64
+# enum ct_event_kind: the callbacks CLFS makes into the driver, as scenarios name them.
+EVENT_KINDS = {i + 1: name for i, name in enumerate(ops.EVENT_KINDS)}
+EV_LATE = 0x01
+EV_PINNED = 0x02
+EV_FLAGS_ALL = 0x03
 INFO = Record("ct_info", (
     ("magic", "I"), ("version", "H"), ("info_size", "H"), ("max_steps", "I"), ("max_request", "I"),
     ("build", "48s"),
 ))
 
-RECORDS: tuple[Record, ...] = (REQ_HEADER, STEP, SAVE, RESP_HEADER, STEP_RESULT, CLEANUP, INFO)
+RECORDS: tuple[Record, ...] = (REQ_HEADER, STEP, SAVE, RESP_HEADER, STEP_RESULT, CLEANUP, INFO, EVENT)
+
+
+def response_cap(step_count: int) -> int:
+    """CT_RESPONSE_CAP: the most bytes a response for ``step_count`` steps takes (every callback event)."""
+    return response_size(step_count) + MAX_EVENTS * EVENT.size
 
 
 def response_size(step_count: int) -> int:
-    """CT_RESPONSE_SIZE: bytes a response for ``step_count`` steps takes."""
+    """CT_RESPONSE_SIZE: bytes a response for ``step_count`` steps takes without callback events."""
     return RESP_HEADER.size + step_count * STEP_RESULT.size + CLEANUP.size

@@ -104,6 +104,12 @@ POLICY_OUTPUTS = ("policy_flags", *POLICY_U32_FIELDS, "next_suffix", "string_byt
 # ran at (255: none yet).
 CALLBACK_OUTPUTS = ("advance_tail_calls", "target_lsn", "complete_calls", "complete_status", "log_is_pinned",
                     "unpinned_calls", "callback_irql")
+# The callbacks CLFS makes into the driver, as the response reports them (enum ct_event_kind in
+# clfstest_proto.h, 1-based in this order) and as ``expect: {callbacks: {advance_tail: {ge: 1}}}`` names
+# them: a step's expectation counts those that arrived while it ran. ``dropped`` is no callback: the
+# last record of a response that could not hold them all.
+CALLBACK_KINDS = ("advance_tail", "log_growth_complete", "log_unpinned", "alloc_buffer", "free_buffer")
+EVENT_KINDS = (*CALLBACK_KINDS, "dropped")
 # How fill_log stopped: 0 = CLFS refused an append (the step's status says with what), 1 = max_records
 # appended, 2 = max_ms passed.
 FILL_STOPPED = {0: "status", 1: "count", 2: "time"}

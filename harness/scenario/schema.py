@@ -134,8 +134,16 @@ def _expect_schema(op: Op) -> dict:
     status = {"anyOf": [{"enum": ["success", "failure", "any"]},
                         {"type": "string", "pattern": "^STATUS_[A-Z0-9_]+$"},
                         {"type": "integer", "minimum": 0, "maximum": ops.U32_MAX}]}
+    count = {"type": "integer", "minimum": 0, "maximum": ops.U32_MAX}
+    callbacks = {"type": "object", "additionalProperties": False, "minProperties": 1,
+                 "description": "how many callbacks of each kind arrive while the step runs",
+                 "properties": {k: {"anyOf": [count, {"type": "object", "additionalProperties": False,
+                                                      "minProperties": 1,
+                                                      "properties": {c: count for c in ops.COMPARATORS}}]}
+                                for k in ops.CALLBACK_KINDS}}
     detailed = {"type": "object", "additionalProperties": False,
-                "properties": {"status": status, **{o: _condition_schema(o) for o in op.expect_outputs}}}
+                "properties": {"status": status, "callbacks": callbacks,
+                               **{o: _condition_schema(o) for o in op.expect_outputs}}}
     return {"anyOf": [status, detailed]}
 
 

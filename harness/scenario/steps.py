@@ -364,7 +364,7 @@ class StepChecker:
 
     def _expect(self, op: Op, raw: object, path: tuple, stream: str | None) -> Expectation | None:
         if isinstance(raw, dict):
-            unknown = [k for k in raw if k != "status" and k not in op.expect_outputs]
+            unknown = [k for k in raw if k not in ("status", "callbacks") and k not in op.expect_outputs]
             for key in unknown:
                 outputs = ", ".join(op.outputs) or "none"
                 self._problem(path + (key,), f"expect: {key!r} is not an output of {op.name} (outputs: "
@@ -377,11 +377,40 @@ class StepChecker:
                     if checked is None:
                         return None
                     conditions.append((key, checked))
-            if status is None or unknown:
+            callbacks = self._callbacks(raw["callbacks"], path + ("callbacks",)) if "callbacks" in raw else ()
+            if status is None or unknown or callbacks is None:
                 return None
-            return Expectation(status[0], status[1], tuple(conditions))
+            return Expectation(status[0], status[1], tuple(conditions), callbacks)
         status = self._status(raw, path)
         return None if status is None else Expectation(status[0], status[1])
+
+    def _callbacks(self, raw: object, path: tuple) -> tuple | None:
+        """``callbacks: {advance_tail: {ge: 1}}``: how many callbacks of each kind arrive during the step."""
+        if not isinstance(raw, dict) or not raw:
+            self._problem(path, f"expect.callbacks: expected a mapping of callback kinds "
+                                f"({', '.join(ops.CALLBACK_KINDS)}) to counts, got {show(raw)}")
+            return None
+        result = []
+        for kind, value in raw.items():
+            if kind not in ops.CALLBACK_KINDS:
+                self._problem(path + (kind,), f"expect.callbacks: unknown callback {kind!r}"
+                                              f"{_suggest(kind, ops.CALLBACK_KINDS)}; callbacks are "
+                                              f"{', '.join(ops.CALLBACK_KINDS)}", key=True)
+                return None
+            items = value.items() if isinstance(value, dict) else [("eq", value)]
+            conditions = []
+            for comparator, number in items:
+                if comparator not in ops.COMPARATORS or isinstance(number, bool) or not isinstance(number, int) \
+                        or not 0 <= number <= ops.U32_MAX:
+                    self._problem(path + (kind,), f"expect.callbacks.{kind}: expected a count or comparisons "
+                                                  f"such as {{ge: 1}}, got {show(value)}")
+                    return None
+                conditions.append(Condition(comparator, number))
+            if not conditions:
+                self._problem(path + (kind,), f"expect.callbacks.{kind}: expected a count or comparisons")
+                return None
+            result.append((kind, tuple(conditions)))
+        return tuple(result)
 
     def _status(self, raw: object, path: tuple) -> tuple[str, int | None] | None:
         if raw in STATUS_WORDS:

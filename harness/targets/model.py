@@ -154,7 +154,7 @@ class ModelTarget(Target):
         return CaseResult(target=result.target, steps=result.steps, cleanup=result.cleanup,
                           identity=identity, request=request, response=response, elapsed_s=elapsed,
                           bugcheck=result.bugcheck, bugcheck_step=result.bugcheck_step,
-                          stopped=result.stopped)
+                          stopped=result.stopped, events=result.events)
 
     def run_bytes(self, request: bytes, timeout_s: float = 10.0) -> bytes:
         """Send raw request bytes and return the raw response (tests, fuzz seeds)."""
@@ -190,7 +190,7 @@ class ModelTarget(Target):
             buf += chunk
             if need == 4 and len(buf) >= 4:
                 (length,) = _LEN.unpack_from(buf)
-                if length > wire.response_size(wire.MAX_STEPS):
+                if length > wire.response_cap(wire.MAX_STEPS):
                     self._kill()
                     raise InfraError(f"model server sent a {length}-byte frame; stopped it")
                 need = 4 + length

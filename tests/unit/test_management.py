@@ -123,3 +123,83 @@ def test_a_full_log_asks_the_client_to_move_its_tail_and_a_failure_completes_wit
     assert failure.outputs["complete_calls"] == 1 and failure.outputs["complete_status"] == 0xC0000001
     assert dereg.outputs["complete_calls"] == 1 and dereg.outputs["unpinned_calls"] == 0
     assert r.cleanup.clients_deregistered == 0
+
+
+# ---- callback events in the response -----------------------------------------------------------
+
+CLIENT_CASE = case(LOG + [step(3, "register_managed_client", name="c", log="l"),
+                          step(4, "handle_log_file_full", client="c")])
+
+
+def _events_response(n_steps: int, events: list[tuple], count: int | None = None) -> bytes:
+    results = b"".join(struct.pack(wire.STEP_RESULT.fmt, i + 1, wire.OP_CODES[s.op], wire.DISP_RAN, 0, 0, 0,
+                                   b"\0\0\0", 0, 0, 0, *([0] * wire.MAX_OUTPUTS))
+                       for i, s in enumerate(CLIENT_CASE.steps[:n_steps]))
+    body = b"".join(struct.pack(wire.EVENT.fmt, *e) for e in events)
+    total = wire.response_size(n_steps) + len(body)
+    head = struct.pack(wire.RESP_HEADER.fmt, wire.RESP_MAGIC, wire.PROTO_VERSION, wire.RESP_HEADER.size, total,
+                       0, 0, n_steps, wire.STEP_RESULT.size, wire.CLEANUP.size, wire.RESP_HEADER.size,
+                       wire.RESP_HEADER.size + n_steps * wire.STEP_RESULT.size, wire.RESP_MODEL, 0, 0)
+    cleanup = struct.pack(wire.CLEANUP.fmt, *([0] * 9), len(events) if count is None else count)
+    return head + results + cleanup + body
+
+
+def test_callback_events_decode_in_order_with_step_irql_client_and_arguments():
+    events = [(1, 1, 0, 0, 4, 0, 1, 0x1_0000_0200),            # advance tail during step 4 at APC_LEVEL
+              (2, 0, wire.EV_PINNED, 0, 4, 0xC01A002C, 1, 0),   # growth complete, pinned, with its status
+              (4, 0, wire.EV_LATE, 0, 0, 0, wire.NO_SLOT, 4096)]  # an allocation after its request ended
+    r = decode_response(_events_response(4, events), CLIENT_CASE, target="model")
+    first, second, third = r.events
+    assert (first.kind, first.step, first.irql, first.client, first.arg) == ("advance_tail", 4, 1, "c", 0x1_0000_0200)
+    assert (second.kind, second.status, second.pinned, second.client) == ("log_growth_complete", 0xC01A002C, True, "c")
+    assert (third.kind, third.late, third.arg, third.client) == ("alloc_buffer", True, 4096, None)
+
+
+@pytest.mark.parametrize("event, why", [
+    ((9, 0, 0, 0, 1, 0, wire.NO_SLOT, 0), "unknown kind 9"),
+    ((1, 0, 0, 0, 4, 0, 0, 0), "no managed client"),          # slot 0 is the log
+    ((4, 0, 0, 0, 4, 0, 2, 0), "names slot 2"),                # an allocation names no client
+    ((1, 0, 0, 0, 6, 0, 1, 0), "step 6 of 4"),                 # past the cleanup (steps + 1)
+    ((1, 0, wire.EV_PINNED, 0, 4, 0, 1, 0), "pinned flag"),
+    ((1, 0, 0x80, 0, 4, 0, 1, 0), "flags 0x80"),
+])
+def test_a_malformed_callback_event_is_refused_with_what_is_wrong(event, why):
+    with pytest.raises(ProtocolError, match=why):
+        decode_response(_events_response(4, [event]), CLIENT_CASE, target="model")
+
+
+def test_more_events_than_the_driver_sends_or_a_count_that_disagrees_with_the_size_is_refused():
+    with pytest.raises(ProtocolError, match="65 callback events, at most 64"):
+        decode_response(_events_response(4, [], count=65), CLIENT_CASE, target="model")
+    with pytest.raises(ProtocolError, match="total_size"):
+        decode_response(_events_response(4, [], count=1), CLIENT_CASE, target="model")
+
+
+def test_a_step_expecting_callbacks_counts_those_of_its_step_and_a_late_one_is_a_note(tmp_path):
+    from harness.verdict.judge import judge
+    path = tmp_path / "x.scenario.yaml"
+    path.write_text("name: p\ndescription: d\nsteps:\n  - create_log: {name: l}\n"
+                    "  - add_container_set: {log: l, count: 2, size: 512KiB}\n"
+                    "  - register_managed_client: {name: c, log: l}\n"
+                    "  - handle_log_file_full: {client: c}\n"
+                    "    expect: {status: success, callbacks: {advance_tail: {ge: 1}, log_unpinned: 0}}\n")
+    (c,), problems = load_file(path, file_id="x.scenario.yaml", display="x.scenario.yaml")
+    assert problems == []
+    during = (1, 0, 0, 0, 4, 0, 1, 5)
+    elsewhere = (1, 0, 0, 0, 3, 0, 1, 5)
+    late = (3, 0, wire.EV_LATE, 0, 4, 0, 1, 0)
+    ok = judge(c, decode_response(_events_response(4, [during, late]), c, target="model"))
+    assert ok.outcome == "PASS"
+    assert any("log_unpinned arrived after its request ended" in n for n in ok.notes), ok.notes
+    bad = judge(c, decode_response(_events_response(4, [elsewhere]), c, target="model"))
+    assert bad.outcome == "FAIL"
+    assert "callbacks advance_tail" in bad.diff() and ">= 1" in bad.diff()
+
+
+def test_an_unknown_callback_kind_in_an_expectation_is_refused_at_its_line(tmp_path):
+    path = tmp_path / "x.scenario.yaml"
+    path.write_text("name: p\ndescription: d\nsteps:\n  - create_log: {name: l}\n"
+                    "    expect: {status: success, callbacks: {advance_tale: 1}}\n")
+    cases, problems = load_file(path, file_id="x.scenario.yaml", display="x.scenario.yaml")
+    assert cases == [] and len(problems) == 1
+    assert "unknown callback 'advance_tale'" in problems[0] and "advance_tail" in problems[0]
