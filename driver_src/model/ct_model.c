@@ -1302,8 +1302,9 @@ static ct_status op_install_policy(void *ctx, ct_call *c, ct_out *out)
     if (type >= CT_POLICY_COUNT || (flags & ~CT_LOG_POLICY_OVERWRITE))
         return CT_STATUS_INVALID_PARAMETER;
     /* RULE: the fields' documented ranges (_CLFS_MGMT_POLICY.md): growth rate and log tail take one
-     * of their two members ("If ... is nonzero, then ... must be zero"); percentages lie "between
-     * zero and 100". Status: model choice. */
+     * of their two members ("If ... is nonzero, then ... must be zero"; the user-mode
+     * ClfsMgmtPolicyGrowthRate page, bb540326: "either a relative percentage or an absolute number of
+     * containers added, but not both"); percentages lie "between zero and 100". Status: model choice. */
     if ((type == CT_POLICY_GROWTH_RATE && ((f1 && f2) || f2 > 100u)) ||
         (type == CT_POLICY_LOG_TAIL && ((f1 && f2) || f1 > 100u)) ||
         (type == CT_POLICY_AUTO_SHRINK && f1 > 100u))
@@ -1395,9 +1396,12 @@ static ct_status op_set_log_file_size_as_client(void *ctx, ct_call *c, ct_out *o
 
 /* Containers a growth adds: the growth-rate policy's AbsoluteGrowthInContainers, or its
  * RelativeGrowthPercentage of the containers "rounded down to the nearest integer"
- * (_CLFS_MGMT_POLICY.md, GrowthRate); model choice: 1 without the policy, and at least 1. The log
- * grows only within a maximum size policy (model choice, as ClfsMgmtSetLogFileSize refuses to grow
- * past 1023 containers without one) and never past 1023. Returns the new container count, or 0
+ * (_CLFS_MGMT_POLICY.md, GrowthRate). RULE: without the policy 2 containers, and 0 means no growth:
+ * "The default value of this union is the AbsoluteGrowthInContainers set to two (2)"; "Specify zero
+ * (0) to indicate that the log is not to grow in size." (user-mode ClfsMgmtPolicyGrowthRate page,
+ * learn.microsoft.com/previous-versions/windows/desktop/legacy/bb540326; the kernel pages are silent).
+ * The log grows only within a maximum size policy (model choice, as ClfsMgmtSetLogFileSize refuses to
+ * grow past 1023 containers without one) and never past 1023. Returns the new container count, or 0
  * when it may not grow. */
 static uint64_t growth_target(const ct_model_stream *st)
 {
@@ -1405,8 +1409,10 @@ static uint64_t growth_target(const ct_model_stream *st)
     uint64_t add, target;
     if (!max->installed || st->containers >= max->f1 || st->containers >= CT_MODEL_MAX_LOG_CONTAINERS)
         return 0;
-    add = rate->installed ? (rate->f1 ? rate->f1 : (uint64_t)st->containers * rate->f2 / 100u) : 1u;
-    target = st->containers + (add ? add : 1u);
+    add = rate->installed ? (rate->f1 ? rate->f1 : (uint64_t)st->containers * rate->f2 / 100u) : 2u;
+    if (add == 0)
+        return 0;
+    target = st->containers + add;
     if (target > max->f1) target = max->f1;
     if (target > CT_MODEL_MAX_LOG_CONTAINERS) target = CT_MODEL_MAX_LOG_CONTAINERS;
     return target;
