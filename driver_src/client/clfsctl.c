@@ -121,7 +121,7 @@ static int check_request(const unsigned char *req, DWORD len, const wchar_t *wha
 /* Run a checked request (g_st holds its header) through the device; *got: response bytes. */
 static int ioctl_request(HANDLE h, const unsigned char *req, DWORD len, unsigned char *resp, DWORD cap, DWORD *got)
 {
-    DWORD need = CT_RESPONSE_SIZE(g_st.hdr.step_count);
+    DWORD need = CT_RESPONSE_CAP(g_st.hdr.step_count);
     if (need > cap)
         return fail(CT_EXIT_ERROR, "%s", "response buffer too small");
     if (!DeviceIoControl(h, IOCTL_CLFSTEST_RUN, (LPVOID)req, len, resp, need, got, NULL)) {
@@ -147,7 +147,7 @@ static int cmd_run(const wchar_t *in, const wchar_t *out)
         goto done;
     if ((rc = open_device(&h)) != CT_EXIT_OK || (rc = query_info(h, &info)) != CT_EXIT_OK)
         goto done;
-    cap = CT_RESPONSE_SIZE(g_st.hdr.step_count);
+    cap = CT_RESPONSE_CAP(g_st.hdr.step_count);
     resp = calloc(1, cap);
     if (resp == NULL) {
         rc = fail(CT_EXIT_ERROR, "%s", "out of memory");
@@ -177,7 +177,7 @@ done:
 /* ---- serve ----------------------------------------------------------------------------- */
 
 static unsigned char g_frame[CT_MAX_REQUEST];
-static unsigned char g_answer[CT_RESPONSE_SIZE(CT_MAX_STEPS)];
+static unsigned char g_answer[CT_RESPONSE_CAP(CT_MAX_STEPS)];
 
 /* Read exactly n bytes; 1 done, 0 end of input before the first byte, -1 end of input inside. */
 static int read_exact(HANDLE in, unsigned char *buf, DWORD n)

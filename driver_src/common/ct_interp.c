@@ -119,6 +119,18 @@ static uint32_t check_args(ct_interp *st, const ct_step *s)
         if (s->blob_bytes && (s->list_count != 1 || list_item(st, s->list_offset, 0) != (int64_t)s->blob_bytes))
             return CT_REJ_ARG;
         break;
+    case CT_OP_INSTALL_POLICY:
+    case CT_OP_QUERY_POLICY:
+    case CT_OP_REMOVE_POLICY:
+        /* CLFS_MGMT_POLICY_TYPE, ClfsMgmtPolicyInvalid included: CLFS is the one to refuse it. */
+        if (s->arg[0] > CT_POLICY_INVALID)
+            return CT_REJ_ARG;
+        break;
+    case CT_OP_FILL_LOG:
+        /* The kernel op appends from one nonpaged buffer of record_size bytes. */
+        if (s->arg[0] == 0 || s->arg[0] > CT_MAX_FILL_RECORD || s->arg[1] == 0 || s->arg[2] == 0)
+            return CT_REJ_ARG;
+        break;
     case CT_OP_QUERY_LOG_INFO:
         if (s->arg[0] != CT_INFO_BASIC && s->arg[0] != CT_INFO_BASIC_PHYSICAL)
             return CT_REJ_ARG;
@@ -191,14 +203,18 @@ static uint32_t check_slot(ct_interp *st, uint16_t slot, uint8_t use)
     case CT_USE_DEFINE_AREA:
     case CT_USE_DEFINE_READ:
     case CT_USE_DEFINE_SCAN:
+    case CT_USE_DEFINE_CLIENT:
         if (slot >= st->hdr.slot_count || st->slots[slot].kind != CT_KIND_NONE)
             return CT_REJ_SLOT;
         st->slots[slot].kind = use == CT_USE_DEFINE_LOG ? CT_KIND_LOG :
                                use == CT_USE_DEFINE_AREA ? CT_KIND_AREA :
-                               use == CT_USE_DEFINE_READ ? CT_KIND_READ : CT_KIND_SCAN;
+                               use == CT_USE_DEFINE_READ ? CT_KIND_READ :
+                               use == CT_USE_DEFINE_SCAN ? CT_KIND_SCAN : CT_KIND_CLIENT;
         return CT_OK;
     case CT_USE_SCAN:
         return slot < st->hdr.slot_count && st->slots[slot].kind == CT_KIND_SCAN ? CT_OK : CT_REJ_SLOT;
+    case CT_USE_CLIENT:
+        return slot < st->hdr.slot_count && st->slots[slot].kind == CT_KIND_CLIENT ? CT_OK : CT_REJ_SLOT;
     case CT_USE_READ:
         return slot < st->hdr.slot_count && st->slots[slot].kind == CT_KIND_READ ? CT_OK : CT_REJ_SLOT;
     case CT_USE_LOG:
@@ -443,6 +459,7 @@ static uint32_t build_call(ct_interp *st, const ct_step *s)
         c->obj = &st->slots[s->slot];
         if (spec->slot_use != CT_USE_DEFINE_LOG && spec->slot_use != CT_USE_DEFINE_AREA &&
             spec->slot_use != CT_USE_DEFINE_READ && spec->slot_use != CT_USE_DEFINE_SCAN &&
+            spec->slot_use != CT_USE_DEFINE_CLIENT &&
             c->obj->state == CT_SLOT_EMPTY)
             return CT_DISP_INPUT_MISSING;
     }
@@ -698,6 +715,14 @@ static void account(ct_interp *st, const ct_call *c, ct_status status, const ct_
             o->handle = NULL;
         }
         break;
+    case CT_OP_REGISTER_MANAGED_CLIENT:
+        o->state = CT_SLOT_LIVE;
+        o->log_slot = c->step.slot2;
+        break;
+    case CT_OP_DEREGISTER_MANAGED_CLIENT:
+        o->state = CT_SLOT_CLOSED;
+        o->handle = NULL;
+        break;
     case CT_OP_DELETE_MARSHALLING_AREA:
         o->state = CT_SLOT_CLOSED;
         o->handle = NULL;
@@ -754,7 +779,8 @@ static void run_step(ct_interp *st, const ct_backend *be, const ct_step *s, ct_s
     r->status = (uint32_t)status;
     r->elapsed_us = t1 >= t0 ? t1 - t0 : 0;
     account(st, c, status, &out);
-    if (CT_NT_SUCCESS(status)) {
+    /* fill_log ends with CLFS's refusal: how many records went in before it is the point. */
+    if (CT_NT_SUCCESS(status) || spec->outputs_on_failure) {
         if (spec->checks_payload && (out.mask & 1u))
             check_payload(st, c, &out);
         if ((s->op == CT_OP_RESERVE_AND_APPEND || s->op == CT_OP_RESERVE_AND_APPEND_ALIGNED) && (out.mask & 1u)) {
@@ -813,7 +839,22 @@ static void cleanup(ct_interp *st, const ct_backend *be)
     ct_cleanup *cl = &st->cleanup;
     uint32_t i, j, reserved;
 
-    /* Scan contexts first: each holds its log file object (ClfsScanLogContainers.md: "you must call
+    /* Managed clients first: while one is registered CLFS may call the driver's callbacks
+     * (ClfsMgmtDeregisterManagedClient.md: "After calling ... a client's callback functions will no
+     * longer be invoked"), and they manage logs closed below. */
+    for (i = CT_MAX_SLOTS; i-- > 0;) {
+        ct_slot *m = &st->slots[i];
+        if (m->kind != CT_KIND_CLIENT || m->state != CT_SLOT_LIVE)
+            continue;
+        if (CT_NT_SUCCESS(cleanup_op(st, be, CT_OP_DEREGISTER_MANAGED_CLIENT, (uint16_t)i, 0, 0))) {
+            cl->clients_deregistered++;
+        } else {
+            cl->failures++;
+            m->state = CT_SLOT_CLOSED;
+            m->handle = NULL;
+        }
+    }
+    /* Scan contexts next: each holds its log file object (ClfsScanLogContainers.md: "you must call
      * ClfsScanLogContainers, with eScanMode equal to CLFS_SCAN_CLOSE, to free any resources").
      * How many were left open is not reported: ct_cleanup is a fixed wire record (protocol 3 could
      * add the count); a failed close still counts as a cleanup failure. */
@@ -897,7 +938,7 @@ static uint32_t write_header(uint8_t *resp, uint32_t reject, uint32_t reject_ste
                              const ct_cleanup *cl)
 {
     ct_resp_header h;
-    uint32_t total = CT_RESPONSE_SIZE(steps);
+    uint32_t total = CT_RESPONSE_SIZE(steps) + cl->events * (uint32_t)sizeof(ct_event);
 
     memset(&h, 0, sizeof h);
     h.magic = CT_RESP_MAGIC;
@@ -922,7 +963,7 @@ static uint32_t write_header(uint8_t *resp, uint32_t reject, uint32_t reject_ste
 uint32_t ct_run(ct_interp *st, const ct_backend *be, const uint8_t *req, uint32_t req_len,
                 uint8_t *resp, uint32_t resp_cap)
 {
-    uint32_t reject, reject_step, i, flags = be->resp_flags, bugcheck = 0, bugcheck_step = 0;
+    uint32_t reject, reject_step, i, flags = be->resp_flags, bugcheck = 0, bugcheck_step = 0, room;
     ct_cleanup none;
 
     if (resp == NULL || resp_cap < CT_RESPONSE_SIZE(0))
@@ -953,6 +994,7 @@ uint32_t ct_run(ct_interp *st, const ct_backend *be, const uint8_t *req, uint32_
         r.index = s.index;
         r.op = s.op;
         r.context = s.context;
+        be->at_step(be->ctx, s.index);
         if (st->stopped || bugcheck) {
             r.disposition = CT_DISP_NOT_RUN;
         } else {
@@ -964,8 +1006,18 @@ uint32_t ct_run(ct_interp *st, const ct_backend *be, const uint8_t *req, uint32_
                 st->stopped = 1;
         }
         put_result(resp, i, &r);
+        be->at_step(be->ctx, 0);
     }
+    be->at_step(be->ctx, st->hdr.step_count + 1u);
     cleanup(st, be);
+    be->at_step(be->ctx, 0);
+    /* The callback events follow the cleanup record, as many as the buffer holds (a caller sizing it
+     * with CT_RESPONSE_CAP gets them all). */
+    room = (resp_cap - CT_RESPONSE_SIZE(st->hdr.step_count)) / (uint32_t)sizeof(ct_event);
+    st->cleanup.events = be->events(be->ctx, st->events, room < CT_MAX_EVENTS ? room : CT_MAX_EVENTS);
+    if (st->cleanup.events > CT_MAX_EVENTS)
+        st->cleanup.events = CT_MAX_EVENTS;
+    memcpy(resp + CT_RESPONSE_SIZE(st->hdr.step_count), st->events, st->cleanup.events * sizeof(ct_event));
     if (st->stopped)
         flags |= CT_RESP_STOPPED;
     return write_header(resp, CT_OK, 0, st->hdr.step_count, flags, bugcheck, bugcheck_step, &st->cleanup);

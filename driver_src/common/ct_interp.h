@@ -94,6 +94,10 @@ typedef struct ct_backend {
     void     (*counters)(void *ctx, uint32_t *alloc_calls, uint32_t *free_calls);
     /* Model only: non-zero when the last op simulated a bugcheck (the request halts). */
     uint32_t (*halted)(void *ctx);
+    /* The step about to run (1-based; step_count + 1 for the cleanup), so a callback knows when it came. */
+    void     (*at_step)(void *ctx, uint32_t step);
+    /* The callback events of the request, in arrival order: copies at most max, returns how many. */
+    uint32_t (*events)(void *ctx, ct_event *out, uint32_t max);
     uint32_t resp_flags;                                         /* CT_RESP_MODEL for the model */
 } ct_backend;
 
@@ -128,6 +132,7 @@ typedef struct ct_interp {
     uint64_t record_bytes;      /* validation: record payload bytes of the steps checked so far */
     uint32_t written_count;
     ct_written written[CT_MAX_WRITTEN];
+    ct_event events[CT_MAX_EVENTS];   /* the backend's callback events, before they go to the response */
 } ct_interp;
 
 /* Static description of an op, used by validation and by the kernel/model ops. */
@@ -140,6 +145,8 @@ typedef struct ct_interp {
 #define CT_USE_READ         6
 #define CT_USE_DEFINE_SCAN  7   /* a container scan context (ClfsCreateScanContext) */
 #define CT_USE_SCAN         8
+#define CT_USE_DEFINE_CLIENT 9  /* a managed client (ClfsMgmtRegisterManagedClient) */
+#define CT_USE_CLIENT       10
 
 typedef struct ct_op_spec {
     const char *name;
@@ -158,16 +165,52 @@ typedef struct ct_op_spec {
     uint8_t reg2_use;           /* reg2 may name a register */
     uint8_t reg3_use;           /* reg3 may name a register */
     uint8_t checks_payload;     /* outputs 5..8: the payload check of the record read */
+    uint8_t outputs_on_failure; /* outputs are reported when the op fails too (fill_log) */
 } ct_op_spec;
 
 extern const ct_op_spec ct_op_specs[CT_OP_COUNT];
+
+/* query_policy's outputs (ops.py POLICY_OUTPUTS): the flags, then the queried type's fields where
+ * they belong; f1/f2 are the type's first two ULONG fields in _CLFS_MGMT_POLICY.md order. Shared by
+ * the kernel op (from CLFS's CLFS_MGMT_POLICY) and the model. */
+static inline void ct_policy_outputs(uint32_t type, uint32_t flags, uint32_t f1, uint32_t f2, uint64_t suffix,
+                                     uint32_t string_bytes, ct_out *out)
+{
+    static const uint8_t first[CT_POLICY_COUNT] = {
+        CT_OUT_QUERY_POLICY_CONTAINERS, CT_OUT_QUERY_POLICY_CONTAINERS, CT_OUT_QUERY_POLICY_SIZE_IN_BYTES,
+        CT_OUT_QUERY_POLICY_ABSOLUTE_GROWTH, CT_OUT_QUERY_POLICY_MINIMUM_AVAILABLE_PERCENTAGE,
+        CT_OUT_QUERY_POLICY_PERCENTAGE, CT_OUT_QUERY_POLICY_ENABLED, CT_OUT_QUERY_POLICY_STRING_BYTES,
+        CT_OUT_QUERY_POLICY_NEXT_SUFFIX, CT_OUT_QUERY_POLICY_STRING_BYTES,
+    };
+    out->v[CT_OUT_QUERY_POLICY_POLICY_FLAGS] = flags;
+    out->mask = 1u << CT_OUT_QUERY_POLICY_POLICY_FLAGS;
+    if (type >= CT_POLICY_COUNT)
+        return;
+    switch (type) {
+    case CT_POLICY_PREFIX:
+    case CT_POLICY_EXTENSION:
+        out->v[first[type]] = string_bytes;
+        break;
+    case CT_POLICY_SUFFIX:
+        out->v[first[type]] = suffix;
+        break;
+    default:
+        out->v[first[type]] = f1;
+        break;
+    }
+    out->mask |= 1u << first[type];
+    if (type == CT_POLICY_GROWTH_RATE || type == CT_POLICY_LOG_TAIL) {   /* the two-field policies */
+        out->v[first[type] + 1u] = f2;
+        out->mask |= 1u << (first[type] + 1u);
+    }
+}
 
 /* Validate a whole request. Fills st->hdr and the slot kinds. Returns CT_OK or a CT_REJ_* code,
  * with the 1-based step it is about in *reject_step (0 = header). Executes nothing. */
 uint32_t ct_validate(ct_interp *st, const uint8_t *req, uint32_t req_len, uint32_t *reject_step);
 
-/* Validate, run and clean up. Writes the response into resp and returns its length; returns 0
- * only when resp_cap < CT_RESPONSE_SIZE(0). A refused request gets a response too. */
+/* Validate, run and clean up. Writes the response into resp (CT_RESPONSE_CAP(step_count) holds any)
+ * and returns its length; returns 0 only when resp_cap < CT_RESPONSE_SIZE(0). A refused request gets a response too. */
 uint32_t ct_run(ct_interp *st, const ct_backend *be, const uint8_t *req, uint32_t req_len,
                 uint8_t *resp, uint32_t resp_cap);
 

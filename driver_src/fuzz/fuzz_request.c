@@ -23,7 +23,7 @@
 
 static ct_interp g_st;
 static ct_model g_model;
-static uint8_t g_resp[CT_RESPONSE_SIZE(CT_MAX_STEPS)];
+static uint8_t g_resp[CT_RESPONSE_CAP(CT_MAX_STEPS)];
 static uint8_t g_req[sizeof(ct_req_header) + 64u * sizeof(ct_step) + 16384u];
 /* The generator knows every op of the vocabulary: a new op (harness/scenario/ops.py) must be added
  * to gen_step, or generated requests using it are refused and the run aborts at once. */
@@ -41,8 +41,14 @@ static uint32_t run(const uint8_t *req, uint32_t len, int must_accept)
     memcpy(&h, g_resp, sizeof h);
     if (n < CT_RESPONSE_SIZE(0) || n > sizeof g_resp || h.total_size != n || h.magic != CT_RESP_MAGIC)
         abort();
-    if (h.reject == CT_OK && (h.step_count == 0 || n != CT_RESPONSE_SIZE(h.step_count)))
-        abort();
+    if (h.reject == CT_OK) {
+        ct_cleanup cl;
+        if (h.step_count == 0)
+            abort();
+        memcpy(&cl, g_resp + h.cleanup_offset, sizeof cl);
+        if (cl.events > CT_MAX_EVENTS || n != CT_RESPONSE_SIZE(h.step_count) + cl.events * (uint32_t)sizeof(ct_event))
+            abort();
+    }
     if (must_accept && h.reject != CT_OK)
         abort();
     if (ct_live_slots(&g_st) != 0)
@@ -110,7 +116,8 @@ static void gen_step(gen *g, const uint8_t *b)
     s->slot = s->slot2 = CT_NO_SLOT;
     s->value_reg = CT_NO_REG;
     if (spec->slot_use == CT_USE_DEFINE_LOG || spec->slot_use == CT_USE_DEFINE_AREA ||
-        spec->slot_use == CT_USE_DEFINE_READ || spec->slot_use == CT_USE_DEFINE_SCAN) {
+        spec->slot_use == CT_USE_DEFINE_READ || spec->slot_use == CT_USE_DEFINE_SCAN ||
+        spec->slot_use == CT_USE_DEFINE_CLIENT) {
         if (g->defined >= GEN_SLOTS) return;
         if (spec->slot2_use != CT_USE_NONE &&
             (s->slot2 = pick_slot(g, spec->slot2_use == CT_USE_LOG ? CT_KIND_LOG : CT_KIND_AREA, b[3])) == CT_NO_SLOT)
@@ -118,15 +125,20 @@ static void gen_step(gen *g, const uint8_t *b)
         s->slot = (uint16_t)g->defined;
         g->kind[g->defined++] = spec->slot_use == CT_USE_DEFINE_LOG ? CT_KIND_LOG :
                                 spec->slot_use == CT_USE_DEFINE_AREA ? CT_KIND_AREA :
-                                spec->slot_use == CT_USE_DEFINE_READ ? CT_KIND_READ : CT_KIND_SCAN;
+                                spec->slot_use == CT_USE_DEFINE_READ ? CT_KIND_READ :
+                                spec->slot_use == CT_USE_DEFINE_SCAN ? CT_KIND_SCAN : CT_KIND_CLIENT;
     } else if (spec->slot_use == CT_USE_LOG || spec->slot_use == CT_USE_AREA || spec->slot_use == CT_USE_READ ||
-               spec->slot_use == CT_USE_SCAN) {
+               spec->slot_use == CT_USE_SCAN || spec->slot_use == CT_USE_CLIENT) {
         s->slot = pick_slot(g, spec->slot_use == CT_USE_LOG ? CT_KIND_LOG :
                                spec->slot_use == CT_USE_AREA ? CT_KIND_AREA :
-                               spec->slot_use == CT_USE_READ ? CT_KIND_READ : CT_KIND_SCAN, b[3]);
+                               spec->slot_use == CT_USE_READ ? CT_KIND_READ :
+                               spec->slot_use == CT_USE_SCAN ? CT_KIND_SCAN : CT_KIND_CLIENT, b[3]);
         if (s->slot == CT_NO_SLOT) return;
         if (spec->slot2_use == CT_USE_LOG && (s->slot2 = pick_slot(g, CT_KIND_LOG, b[4])) == CT_NO_SLOT)
             return;   /* reinit_scan_context names its log too */
+        /* set_log_file_size_as_client: a log, then a managed client */
+        if (spec->slot2_use == CT_USE_CLIENT && (s->slot2 = pick_slot(g, CT_KIND_CLIENT, b[4])) == CT_NO_SLOT)
+            return;
     }
     switch (op) {
     case CT_OP_CREATE_LOG: {
@@ -167,7 +179,7 @@ static void gen_step(gen *g, const uint8_t *b)
     case CT_OP_ALLOC_RESERVED_LOG:
     case CT_OP_FREE_RESERVED_LOG:
         s->arg[0] = b[4] % 4u;
-        /* fall through: value or register */
+        __attribute__((fallthrough));   /* value or register, as flush_to_lsn */
     case CT_OP_FLUSH_TO_LSN:
         if (b[5] & 1) s->value_reg = (uint16_t)(b[6] % GEN_REGS);
         else s->value = (int64_t)(b[7] & 1 ? (int64_t)(v % 4096u) - 1024 : (int64_t)v);
@@ -242,6 +254,36 @@ static void gen_step(gen *g, const uint8_t *b)
     case CT_OP_SET_LOG_INFO:
         s->arg[0] = b[4] % 6u;
         s->arg[1] = b[5] & 1u ? 0u : b[5] % 160u;
+        break;
+    case CT_OP_INSTALL_POLICY:
+        s->arg[0] = b[4] % (CT_POLICY_INVALID + 1u);
+        s->arg[1] = b[5] % 4u;                 /* LOG_POLICY_OVERWRITE and an unknown bit */
+        s->arg[2] = b[6] & 1 ? b[8] : (uint32_t)v;
+        s->arg[3] = b[6] & 2 ? b[9] : 0u;
+        if ((b[6] & 4) && (s->arg[0] == CT_POLICY_PREFIX || s->arg[0] == CT_POLICY_EXTENSION)) {
+            uint16_t text[3] = {'C', ':', '\\'};
+            if (!add_payload(g, text, sizeof text, 2, &off)) return;
+            s->str_offset = off;
+            s->str_bytes = sizeof text;
+        }
+        if (s->arg[0] != CT_POLICY_SUFFIX) s->value = 0;
+        break;
+    case CT_OP_QUERY_POLICY:
+    case CT_OP_REMOVE_POLICY:
+        s->arg[0] = b[4] % (CT_POLICY_INVALID + 1u);
+        break;
+    case CT_OP_SET_LOG_FILE_SIZE:
+    case CT_OP_SET_LOG_FILE_SIZE_AS_CLIENT:
+        s->value = (int64_t)(b[7] & 1 ? v % 8u : v);
+        if (s->value == 0) s->value = (int64_t)(b[8] % 2u);   /* 0 and 1 both matter: keep one */
+        break;
+    case CT_OP_TAIL_ADVANCE_FAILURE:
+        s->arg[0] = (uint32_t)v;
+        break;
+    case CT_OP_FILL_LOG:
+        s->arg[0] = 1u + (uint32_t)b[4] * 64u;
+        s->arg[1] = 1u + b[5];
+        s->arg[2] = 1000u;
         break;
     default:
         break;

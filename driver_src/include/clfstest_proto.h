@@ -20,8 +20,9 @@
 
 /* ---- versions, magics, limits ------------------------------------------------------------ */
 
-#define CT_PROTO_VERSION      3u   /* 3: ct_step.arg[8] (was arg[4]): ClfsCreateMarshallingAreaEx takes six scalar arguments.
-                                    * 2: payload seed/index args, blob and LSN registers in ct_step, reads_terminated */
+#define CT_PROTO_VERSION      3u   /* 2: payload seed/index args, blob and LSN registers in ct_step, reads_terminated;
+                                    * 3: ct_step.arg[8] (was arg[4]: ClfsCreateMarshallingAreaEx takes six scalar
+                                    *    arguments); clients_deregistered and callback events (ct_event) after the cleanup */
 #define CT_REQ_MAGIC          0x51544C43u  /* "CLTQ" */
 #define CT_RESP_MAGIC         0x52544C43u  /* "CLTR" */
 #define CT_INFO_MAGIC         0x49544C43u  /* "CLTI" */
@@ -32,6 +33,7 @@
 #define CT_MAX_LIST           64u          /* items in one int64 list */
 #define CT_MAX_SAVES          16u          /* save entries per step */
 #define CT_STEP_ARGS          8u           /* 32-bit arguments of one step (ct_step.arg) */
+#define CT_MAX_EVENTS         64u          /* callback events one response carries (ct_event) */
 #define CT_MAX_OUTPUTS        12u          /* outputs one step can report */
 #define CT_MAX_PATH_CHARS     512u         /* UTF-16 code units in one path, no terminator */
 #define CT_MAX_CONTAINER_SET  2048u        /* cContainers of one add_container_set (at least 1) */
@@ -99,7 +101,8 @@ enum ct_context {
 };
 
 /* Object kinds of a slot. */
-enum ct_kind { CT_KIND_NONE = 0, CT_KIND_LOG = 1, CT_KIND_AREA = 2, CT_KIND_READ = 3, CT_KIND_SCAN = 4 };
+enum ct_kind { CT_KIND_NONE = 0, CT_KIND_LOG = 1, CT_KIND_AREA = 2, CT_KIND_READ = 3, CT_KIND_SCAN = 4,
+               CT_KIND_CLIENT = 5 };
 
 /* create_scan_context arg[2] / scan_containers arg[0]: CLFS_SCAN_MODE flags (wdm.h). */
 #define CT_SCAN_INIT       0x01u
@@ -121,6 +124,27 @@ enum ct_kind { CT_KIND_NONE = 0, CT_KIND_LOG = 1, CT_KIND_AREA = 2, CT_KIND_READ
 #define CT_SIZEOF_CLFS_IO_STATISTICS_HEADER 16u
 #define CT_SIZEOF_CLFS_IO_STATISTICS        48u
 #define CT_MAX_INFO_BUFFER                  4096u   /* set_log_info / get_io_statistics buffers (pool) */
+/* install_policy / query_policy / remove_policy arg[0]: CLFS_MGMT_POLICY_TYPE (wdm.h order). */
+#define CT_POLICY_MAXIMUM_SIZE        0u
+#define CT_POLICY_MINIMUM_SIZE        1u
+#define CT_POLICY_NEW_CONTAINER_SIZE  2u
+#define CT_POLICY_GROWTH_RATE         3u
+#define CT_POLICY_LOG_TAIL            4u
+#define CT_POLICY_AUTO_SHRINK         5u
+#define CT_POLICY_AUTO_GROW           6u
+#define CT_POLICY_PREFIX              7u
+#define CT_POLICY_SUFFIX              8u
+#define CT_POLICY_EXTENSION           9u
+#define CT_POLICY_INVALID             10u  /* ClfsMgmtPolicyInvalid: "Reserved for internal use" */
+#define CT_POLICY_COUNT               10u  /* CLFS_MGMT_NUM_POLICIES */
+#define CT_LOG_POLICY_OVERWRITE       0x01u
+
+/* fill_log: the largest record it appends (one nonpaged buffer), and how it stopped (output). */
+#define CT_MAX_FILL_RECORD            (64u * 1024u)
+#define CT_FILL_BY_STATUS             0u
+#define CT_FILL_BY_COUNT              1u
+#define CT_FILL_BY_TIME               2u
+#define CT_NO_IRQL                    255u  /* callback_irql output: no callback ran yet */
 
 /* read_log_record arg[0]: CLFS_CONTEXT_MODE; read_next_log_record arg[0]: CLFS_RECORD_TYPE. */
 #define CT_MODE_UNDO_NEXT   1u
@@ -317,7 +341,7 @@ typedef struct ct_step_result {
     uint64_t outputs[CT_MAX_OUTPUTS]; /* 32 raw 64-bit values (LONGLONG outputs as two's complement) */
 } ct_step_result;
 
-/* What the end-of-request cleanup had to release: 32 bytes. Non-zero = the scenario leaked. */
+/* What the end-of-request cleanup had to release: 40 bytes. Non-zero = the scenario leaked. */
 typedef struct ct_cleanup {
     uint32_t logs_closed;        /*  0 */
     uint32_t areas_deleted;      /*  4 */
@@ -327,7 +351,36 @@ typedef struct ct_cleanup {
     uint32_t alloc_calls;        /* 20 counting allocator calls during the request */
     uint32_t free_calls;         /* 24 counting free calls during the request */
     uint32_t reads_terminated;   /* 28 read contexts cleanup had to terminate */
+    uint32_t clients_deregistered; /* 32 managed clients cleanup had to deregister */
+    uint32_t events;             /* 36 ct_event records after this one (at most CT_MAX_EVENTS) */
 } ct_cleanup;
+
+/* A callback CLFS made into the driver during the request, in the order they arrived: 24 bytes.
+ * The management client's three callbacks and the marshalling area's allocate/free callbacks. */
+typedef struct ct_event {
+    uint8_t  kind;               /*  0 enum ct_event_kind */
+    uint8_t  irql;               /*  1 IRQL the callback ran at */
+    uint8_t  flags;              /*  2 CT_EV_* */
+    uint8_t  reserved0;          /*  3 zero */
+    uint32_t step;               /*  4 the step running when it arrived (1-based); 0 = between steps or before
+                                  *    the first; step_count + 1 = during the end-of-request cleanup */
+    uint32_t status;             /*  8 log-growth complete: OperationStatus; 0 otherwise */
+    uint32_t slot;               /* 12 management: the client's slot; CT_NO_SLOT otherwise */
+    uint64_t arg;                /* 16 advance tail: TargetLsn; allocate: bytes; dropped: how many */
+} ct_event;
+
+enum ct_event_kind {
+    CT_EV_ADVANCE_TAIL = 1,      /* PCLFS_CLIENT_ADVANCE_TAIL_CALLBACK */
+    CT_EV_LOG_GROWTH_COMPLETE = 2, /* PCLFS_CLIENT_LFF_HANDLER_COMPLETE_CALLBACK */
+    CT_EV_LOG_UNPINNED = 3,      /* PCLFS_CLIENT_LOG_UNPINNED_CALLBACK */
+    CT_EV_ALLOC_BUFFER = 4,      /* the marshalling area's pfnAllocBuffer */
+    CT_EV_FREE_BUFFER = 5,       /* the marshalling area's pfnFreeBuffer */
+    CT_EV_DROPPED = 6,           /* last record when more arrived than CT_MAX_EVENTS: arg = how many */
+    CT_EV_KIND_COUNT = 7
+};
+#define CT_EV_LATE    0x01u      /* arrived after the request that caused it ended (caught, not lost) */
+#define CT_EV_PINNED  0x02u      /* log-growth complete: LogIsPinned TRUE */
+#define CT_EV_FLAGS_ALL 0x03u
 
 /* IOCTL_CLFSTEST_INFO output: 64 bytes. */
 typedef struct ct_info {
@@ -341,10 +394,12 @@ typedef struct ct_info {
 
 #pragma pack(pop)
 
-/* Size a response needs for `step_count` steps. */
+/* Size of a response for `step_count` steps without callback events; each event adds a ct_event.
+ * CT_RESPONSE_CAP: the buffer a response for `step_count` steps may need (all events). */
 #define CT_RESPONSE_SIZE(step_count) \
     ((uint32_t)sizeof(ct_resp_header) + (uint32_t)(step_count) * (uint32_t)sizeof(ct_step_result) + \
      (uint32_t)sizeof(ct_cleanup))
+#define CT_RESPONSE_CAP(step_count) (CT_RESPONSE_SIZE(step_count) + CT_MAX_EVENTS * (uint32_t)sizeof(ct_event))
 
 /* Compile-time layout checks: the wire is fixed, whatever the compiler. */
 #define CT_STATIC_ASSERT(cond, name) typedef char ct_static_assert_##name[(cond) ? 1 : -1]
@@ -353,7 +408,8 @@ CT_STATIC_ASSERT(sizeof(ct_step) == 96, step_size);
 CT_STATIC_ASSERT(sizeof(ct_save) == 4, save_size);
 CT_STATIC_ASSERT(sizeof(ct_resp_header) == 48, resp_header_size);
 CT_STATIC_ASSERT(sizeof(ct_step_result) == 128, step_result_size);
-CT_STATIC_ASSERT(sizeof(ct_cleanup) == 32, cleanup_size);
+CT_STATIC_ASSERT(sizeof(ct_cleanup) == 40, cleanup_size);
 CT_STATIC_ASSERT(sizeof(ct_info) == 64, info_size);
+CT_STATIC_ASSERT(sizeof(ct_event) == 24, event_size);
 
 #endif /* CLFSTEST_PROTO_H */

@@ -41,7 +41,17 @@ enum ct_op {
     CT_OP_SET_LOG_INFO = 34,   /* ClfsSetLogFileInformation */
     CT_OP_REINIT_SCAN_CONTEXT = 35,   /* ClfsCreateScanContext */
     CT_OP_CREATE_MARSHALLING_AREA_EX = 36,   /* ClfsCreateMarshallingAreaEx */
-    CT_OP_COUNT = 37   /* one past the last op */
+    CT_OP_REGISTER_MANAGED_CLIENT = 37,   /* ClfsMgmtRegisterManagedClient */
+    CT_OP_DEREGISTER_MANAGED_CLIENT = 38,   /* ClfsMgmtDeregisterManagedClient */
+    CT_OP_INSTALL_POLICY = 39,   /* ClfsMgmtInstallPolicy */
+    CT_OP_QUERY_POLICY = 40,   /* ClfsMgmtQueryPolicy */
+    CT_OP_REMOVE_POLICY = 41,   /* ClfsMgmtRemovePolicy */
+    CT_OP_SET_LOG_FILE_SIZE = 42,   /* ClfsMgmtSetLogFileSize */
+    CT_OP_SET_LOG_FILE_SIZE_AS_CLIENT = 43,   /* ClfsMgmtSetLogFileSizeAsClient */
+    CT_OP_HANDLE_LOG_FILE_FULL = 44,   /* ClfsMgmtHandleLogFileFull */
+    CT_OP_TAIL_ADVANCE_FAILURE = 45,   /* ClfsMgmtTailAdvanceFailure */
+    CT_OP_FILL_LOG = 46,   /* ClfsReserveAndAppendLog */
+    CT_OP_COUNT = 47   /* one past the last op */
 };
 
 /* Output indexes: the order of each op's outputs. */
@@ -130,6 +140,43 @@ enum ct_op {
 #define CT_OUT_GET_IO_STATISTICS_FLUSH_BYTES 5
 #define CT_OUT_GET_IO_STATISTICS_META_FLUSHES 6
 #define CT_OUT_GET_IO_STATISTICS_META_FLUSH_BYTES 7
+#define CT_OUT_DEREGISTER_MANAGED_CLIENT_ADVANCE_TAIL_CALLS 0
+#define CT_OUT_DEREGISTER_MANAGED_CLIENT_TARGET_LSN 1
+#define CT_OUT_DEREGISTER_MANAGED_CLIENT_COMPLETE_CALLS 2
+#define CT_OUT_DEREGISTER_MANAGED_CLIENT_COMPLETE_STATUS 3
+#define CT_OUT_DEREGISTER_MANAGED_CLIENT_LOG_IS_PINNED 4
+#define CT_OUT_DEREGISTER_MANAGED_CLIENT_UNPINNED_CALLS 5
+#define CT_OUT_DEREGISTER_MANAGED_CLIENT_CALLBACK_IRQL 6
+#define CT_OUT_QUERY_POLICY_POLICY_FLAGS 0
+#define CT_OUT_QUERY_POLICY_CONTAINERS 1
+#define CT_OUT_QUERY_POLICY_SIZE_IN_BYTES 2
+#define CT_OUT_QUERY_POLICY_ABSOLUTE_GROWTH 3
+#define CT_OUT_QUERY_POLICY_RELATIVE_GROWTH_PERCENTAGE 4
+#define CT_OUT_QUERY_POLICY_MINIMUM_AVAILABLE_PERCENTAGE 5
+#define CT_OUT_QUERY_POLICY_MINIMUM_AVAILABLE_CONTAINERS 6
+#define CT_OUT_QUERY_POLICY_PERCENTAGE 7
+#define CT_OUT_QUERY_POLICY_ENABLED 8
+#define CT_OUT_QUERY_POLICY_NEXT_SUFFIX 9
+#define CT_OUT_QUERY_POLICY_STRING_BYTES 10
+#define CT_OUT_SET_LOG_FILE_SIZE_RESULTING_CONTAINERS 0
+#define CT_OUT_SET_LOG_FILE_SIZE_AS_CLIENT_RESULTING_CONTAINERS 0
+#define CT_OUT_HANDLE_LOG_FILE_FULL_ADVANCE_TAIL_CALLS 0
+#define CT_OUT_HANDLE_LOG_FILE_FULL_TARGET_LSN 1
+#define CT_OUT_HANDLE_LOG_FILE_FULL_COMPLETE_CALLS 2
+#define CT_OUT_HANDLE_LOG_FILE_FULL_COMPLETE_STATUS 3
+#define CT_OUT_HANDLE_LOG_FILE_FULL_LOG_IS_PINNED 4
+#define CT_OUT_HANDLE_LOG_FILE_FULL_UNPINNED_CALLS 5
+#define CT_OUT_HANDLE_LOG_FILE_FULL_CALLBACK_IRQL 6
+#define CT_OUT_TAIL_ADVANCE_FAILURE_ADVANCE_TAIL_CALLS 0
+#define CT_OUT_TAIL_ADVANCE_FAILURE_TARGET_LSN 1
+#define CT_OUT_TAIL_ADVANCE_FAILURE_COMPLETE_CALLS 2
+#define CT_OUT_TAIL_ADVANCE_FAILURE_COMPLETE_STATUS 3
+#define CT_OUT_TAIL_ADVANCE_FAILURE_LOG_IS_PINNED 4
+#define CT_OUT_TAIL_ADVANCE_FAILURE_UNPINNED_CALLS 5
+#define CT_OUT_TAIL_ADVANCE_FAILURE_CALLBACK_IRQL 6
+#define CT_OUT_FILL_LOG_RECORDS 0
+#define CT_OUT_FILL_LOG_LAST_LSN 1
+#define CT_OUT_FILL_LOG_STOPPED_BY 2
 
 /* Ops every backend implements: X(UPPER, lower) -> the backend defines <prefix>_<lower>. */
 #define CT_DRIVER_OPS(X) \
@@ -168,6 +215,16 @@ enum ct_op {
     X(SET_LOG_INFO, set_log_info) \
     X(REINIT_SCAN_CONTEXT, reinit_scan_context) \
     X(CREATE_MARSHALLING_AREA_EX, create_marshalling_area_ex) \
+    X(REGISTER_MANAGED_CLIENT, register_managed_client) \
+    X(DEREGISTER_MANAGED_CLIENT, deregister_managed_client) \
+    X(INSTALL_POLICY, install_policy) \
+    X(QUERY_POLICY, query_policy) \
+    X(REMOVE_POLICY, remove_policy) \
+    X(SET_LOG_FILE_SIZE, set_log_file_size) \
+    X(SET_LOG_FILE_SIZE_AS_CLIENT, set_log_file_size_as_client) \
+    X(HANDLE_LOG_FILE_FULL, handle_log_file_full) \
+    X(TAIL_ADVANCE_FAILURE, tail_advance_failure) \
+    X(FILL_LOG, fill_log) \
 
 /* Test-only ops: the model implements them; the driver never does (ct_run refuses them
  * when the backend has no function for them). */

@@ -18,6 +18,34 @@
 
 static ct_model *M(void *ctx) { return (ct_model *)ctx; }
 
+/* A callback the model makes into the driver, recorded as the driver records it (sys/kops.c): in
+ * order, with the step running and the IRQL of that step (the model calls back synchronously). */
+static void record_event(ct_model *m, uint8_t kind, uint8_t flags, uint32_t status, uint32_t slot, uint64_t arg)
+{
+    ct_event *e;
+    if (m->ev_count >= CT_MAX_EVENTS - 1u) {
+        if (m->ev_count == CT_MAX_EVENTS - 1u) {   /* the last record says how many did not fit */
+            e = &m->ev[m->ev_count++];
+            memset(e, 0, sizeof *e);
+            e->kind = CT_EV_DROPPED;
+            e->slot = CT_NO_SLOT;
+            e->step = m->step;
+        }
+        m->ev_dropped++;
+        m->ev[CT_MAX_EVENTS - 1u].arg = m->ev_dropped;
+        return;
+    }
+    e = &m->ev[m->ev_count++];
+    memset(e, 0, sizeof *e);
+    e->kind = kind;
+    e->irql = (uint8_t)m->irql;
+    e->flags = flags;
+    e->step = m->step;
+    e->status = status;
+    e->slot = slot;
+    e->arg = arg;
+}
+
 /* Test hook: fail the fail_at-th op call with STATUS_INSUFFICIENT_RESOURCES. */
 static int injected(ct_model *m)
 {
@@ -128,8 +156,12 @@ static void flush_all(ct_model *m, ct_model_area *a)
     }
     st->block_open = 0;
     st->flushed_lsn = next_lsn(st);
-    if (a->free_cb)
+    if (a->free_cb) {
+        uint32_t k;
         m->free_calls += a->blocks;
+        for (k = 0; k < a->blocks; k++)
+            record_event(m, CT_EV_FREE_BUFFER, 0, 0, CT_NO_SLOT, 0);
+    }
     a->blocks = 0;
 }
 
@@ -479,6 +511,10 @@ static ct_status op_close_log(void *ctx, ct_call *c, ct_out *out)
      * all its log file objects are closed (ClfsDeleteLogFile.md). */
     l->open = 0;
     if (st->open_objects) st->open_objects--;
+    /* RULE: "Policies are volatile. When all handles to the log are closed, the policies will be
+     * lost." (ClfsMgmtInstallPolicy.md) */
+    if (st->open_objects == 0)
+        memset(st->policies, 0, sizeof st->policies);
     if (st->open_objects == 0 && st->delete_pending)
         st->used = 0;
     if (st->open_objects == 0 && st->reset_pending)
@@ -719,6 +755,7 @@ static void new_block(ct_model *m, ct_model_area *a, ct_model_stream *st)
     if (a->alloc_cb) {
         m->alloc_calls++;
         m->alloc_bytes += a->buffer_size;
+        record_event(m, CT_EV_ALLOC_BUFFER, 0, 0, CT_NO_SLOT, a->buffer_size);
     }
 }
 
@@ -787,6 +824,7 @@ static uint64_t place_record(ct_model *m, ct_model_area *a, ct_model_stream *st,
 }
 
 static ct_status append(ct_model *m, ct_call *c, ct_out *out, uint32_t align);
+static int auto_grow(ct_model *m, uint16_t stream);
 
 static ct_status op_reserve_and_append(void *ctx, ct_call *c, ct_out *out)
 {
@@ -850,9 +888,11 @@ static ct_status append(ct_model *m, ct_call *c, ct_out *out, uint32_t align)
     }
     if (releases > a->reserved_records)
         return CT_STATUS_LOG_RECORDS_RESERVED_INVALID;
-    /* Space: new reservations plus a record not already reserved must fit (LOG_FULL). */
-    if (want + (use_res ? 0 : rec) > available(m, st) + (freed < a->reserved_bytes ? freed : a->reserved_bytes))
-        return CT_STATUS_LOG_FULL;
+    /* Space: new reservations plus a record not already reserved must fit (LOG_FULL), after the
+     * auto-grow policy added what it may. */
+    while (want + (use_res ? 0 : rec) > available(m, st) + (freed < a->reserved_bytes ? freed : a->reserved_bytes))
+        if (!auto_grow(m, a->stream))
+            return CT_STATUS_LOG_FULL;
     /* All checks passed: apply atomically. */
     for (i = 0; i < c->list2_count; i++) {
         if (c->list2[i] >= 0) {
@@ -940,6 +980,7 @@ static ct_status op_delete_marshalling_area(void *ctx, ct_call *c, ct_out *out)
 
 static int find_record(const ct_model *m, uint16_t stream, uint64_t lsn);
 static void purge_pending(ct_model *m, uint16_t stream);
+static void tail_moved(ct_model *m, uint16_t stream);
 
 /* ---- the log's base, tail and end ------------------------------------------------------------ */
 
@@ -962,6 +1003,7 @@ static ct_status op_advance_log_base(void *ctx, ct_call *c, ct_out *out)
         return CT_STATUS_LOG_INVALID_RANGE;
     st->base_lsn = lsn;
     purge_pending(m, area_of(m, c->obj)->stream);
+    tail_moved(m, area_of(m, c->obj)->stream);
     return CT_STATUS_SUCCESS;
 }
 
@@ -1658,6 +1700,474 @@ static ct_status op_set_log_info(void *ctx, ct_call *c, ct_out *out)
     return CT_STATUS_SUCCESS;
 }
 
+
+/* ---- the management library (ClfsMgmt*) ------------------------------------------------------ */
+
+static ct_model_client *client_of(ct_model *m, const ct_slot *s)
+{
+    (void)m;
+    return (ct_model_client *)s->handle;
+}
+
+/* The model "calls" a client's callback: it counts the call with its arguments and the IRQL of the
+ * step that caused it, and queues it for the stand-in, which makes the call through the driver's
+ * function pointers (standin/adapter.c, replay_callbacks). */
+static void fire(ct_model *m, ct_model_client *cl, uint32_t kind, uint32_t status, uint32_t pinned, uint64_t lsn)
+{
+    if (kind == CT_MODEL_CB_ADVANCE_TAIL) {
+        cl->advance_tail++;
+        cl->target_lsn = lsn;
+    } else if (kind == CT_MODEL_CB_COMPLETE) {
+        cl->complete++;
+        cl->complete_status = status;
+        cl->log_is_pinned = pinned;
+    } else {
+        cl->unpinned++;
+    }
+    cl->irql = m->irql;
+    record_event(m, (uint8_t)(kind == CT_MODEL_CB_ADVANCE_TAIL ? CT_EV_ADVANCE_TAIL :
+                              kind == CT_MODEL_CB_COMPLETE ? CT_EV_LOG_GROWTH_COMPLETE : CT_EV_LOG_UNPINNED),
+                 (uint8_t)(pinned ? CT_EV_PINNED : 0u), kind == CT_MODEL_CB_COMPLETE ? status : 0u,
+                 cl->slot, kind == CT_MODEL_CB_ADVANCE_TAIL ? lsn : 0u);
+    if (m->cb_count < CT_MODEL_MAX_CB_EVENTS) {
+        ct_model_cb_event *e = &m->cb[m->cb_count++];
+        e->kind = (uint8_t)kind;
+        e->pinned = (uint8_t)pinned;
+        e->client = (uint16_t)(cl - m->clients);
+        e->status = status;
+        e->lsn = lsn;
+    }
+}
+
+static void callback_outputs(const ct_model_client *cl, ct_out *out)
+{
+    out->v[0] = cl->advance_tail;
+    out->v[1] = cl->target_lsn;
+    out->v[2] = cl->complete;
+    out->v[3] = cl->complete_status;
+    out->v[4] = cl->log_is_pinned;
+    out->v[5] = cl->unpinned;
+    out->v[6] = cl->irql;
+    /* the target LSN, status and pinned flag exist once their callback ran */
+    out->mask = 0x65u | (cl->advance_tail ? 0x2u : 0u) | (cl->complete ? 0x18u : 0u);
+}
+
+/* The stream's base moved (ClfsAdvanceLogBase) or it grew: clients waiting on it hear so. */
+static void tail_moved(ct_model *m, uint16_t stream)
+{
+    const ct_model_stream *st = &m->streams[stream];
+    uint32_t i;
+    for (i = 0; i < CT_MAX_SLOTS; i++) {
+        ct_model_client *cl = &m->clients[i];
+        if (!cl->live || cl->stream != stream)
+            continue;
+        /* RULE: the client either moves its tail as asked or calls ClfsMgmtTailAdvanceFailure; then it
+         * may be asked again (ClfsMgmtTailAdvanceFailure.md remarks). A pending log-full request
+         * completes with STATUS_SUCCESS once the tail is at or beyond the target
+         * (PCLFS_CLIENT_LFF_HANDLER_COMPLETE_CALLBACK.md: "when space is freed in a log that had
+         * previously been full"). */
+        if (cl->asked && st->base_lsn >= cl->target_lsn)
+            cl->asked = 0;
+        if (cl->pending && st->base_lsn >= cl->target_lsn) {
+            cl->pending = 0;
+            fire(m, cl, CT_MODEL_CB_COMPLETE, (uint32_t)CT_STATUS_SUCCESS, 0, 0);
+        }
+        /* RULE: a client told LogIsPinned TRUE hears ClfsLogUnpinnedCallback when the log becomes
+         * unpinned, after the growth-complete callback (PCLFS_CLIENT_LOG_UNPINNED_CALLBACK.md). */
+        if (cl->pinned) {
+            cl->pinned = 0;
+            fire(m, cl, CT_MODEL_CB_UNPINNED, 0, 0, 0);
+        }
+    }
+}
+
+/* Containers a stream's records and reservations occupy (they cannot be deleted). */
+static uint64_t containers_in_use(const ct_model_stream *st)
+{
+    uint64_t used = ROUND_UP(st->end, CT_MODEL_SECTOR) + st->reserved;
+    return st->container_size ? (used + st->container_size - 1u) / st->container_size : 0;
+}
+
+/* Grow or shrink a stream's (physical log's) containers to `target`. */
+static ct_status resize(ct_model *m, uint16_t stream, uint64_t target)
+{
+    ct_model_stream *st = &m->streams[stream];
+    const ct_model_policy *ncs = &st->policies[CT_POLICY_NEW_CONTAINER_SIZE];
+    if (target < st->containers) {
+        /* RULE: STATUS_COULD_NOT_RESIZE_LOG: "CLFS management could not delete enough containers to
+         * reach NewSizeInContainers" (ClfsMgmtSetLogFileSize.md): containers holding the active log
+         * stay. */
+        if (target < containers_in_use(st))
+            return CT_STATUS_COULD_NOT_RESIZE_LOG;
+        /* The containers deleted leave the container table too (what a scan lists): the last ones. */
+        while (containers_of(m, stream) > target) {
+            int i = ct_model_container_at(m, stream, containers_of(m, stream) - 1u);
+            if (i < 0)
+                break;
+            drop_container(m, (uint32_t)i);
+        }
+        st->containers = (uint32_t)target;
+        share_containers(m, st);
+        return CT_STATUS_SUCCESS;
+    }
+    if (target > st->containers) {
+        if (st->containers == 0) {
+            /* RULE: new containers take the new-container-size policy's size (_CLFS_MGMT_POLICY.md,
+             * NewContainerSize "The size of each of the log's containers"), rounded as
+             * ClfsAddLogContainer rounds; without one, 512 KB (model choice: the smallest container). */
+            uint64_t want = ncs->installed && ncs->f1 ? ncs->f1 : CT_MODEL_CONTAINER_UNIT;
+            if (container_size_for(st, want, &st->container_size) != CT_STATUS_SUCCESS)
+                return CT_STATUS_LOG_POLICY_CONFLICT;
+        }
+        /* The containers CLFS management adds join the container table (scans list them). Their
+         * names come from the prefix/suffix/extension policies, which the model does not build:
+         * an empty name, reported as "no default container number" (model choice). */
+        if ((uint64_t)m->container_count + (target - containers_of(m, stream)) > CT_MODEL_CONTAINER_TABLE)
+            return CT_STATUS_INSUFFICIENT_RESOURCES;   /* the model's table, not a CLFS rule */
+        while (containers_of(m, stream) < target) {
+            static const uint16_t no_name[1] = {0};
+            keep_container(m, stream, no_name, 0);
+        }
+        st->containers = (uint32_t)target;
+        share_containers(m, st);
+        tail_moved(m, stream);   /* more space: a pinned log is unpinned */
+    }
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status set_size(ct_model *m, uint16_t stream, uint64_t n, ct_out *out)
+{
+    ct_model_stream *st = &m->streams[stream];
+    const ct_model_policy *max = &st->policies[CT_POLICY_MAXIMUM_SIZE], *min = &st->policies[CT_POLICY_MINIMUM_SIZE];
+    uint64_t target;
+    ct_status s;
+    /* RULE: NewSizeInContainers 1: "Invalid value. The call fails and returns STATUS_INVALID_VALUE";
+     * the page's return table names STATUS_INVALID_PARAMETER_1 for "the contents of the
+     * NewSizeInContainers parameter is 1" (ClfsMgmtSetLogFileSize.md). ntstatus.h has no
+     * STATUS_INVALID_VALUE, so the model returns the table's code. */
+    if (n == 1)
+        return CT_STATUS_INVALID_PARAMETER_1;
+    /* RULE: STATUS_LOG_POLICY_INVALID: "a conflict between the maximum size and minimum size
+     * policies for the log" (ClfsMgmtSetLogFileSize.md). */
+    if (max->installed && min->installed && max->f1 < min->f1)
+        return CT_STATUS_LOG_POLICY_INVALID;
+    if (n == 0) {
+        /* RULE: 0 enforces the minimum size policy; without one a log of fewer than 2 containers
+         * grows to 2, otherwise nothing changes (ClfsMgmtSetLogFileSize.md). */
+        target = min->installed ? min->f1 : 2u;
+        if (st->containers >= target)
+            target = st->containers;
+    } else if (n <= CT_MODEL_MAX_LOG_CONTAINERS) {
+        /* RULE: 2 to 1023: below the minimum policy fails with ERROR_COULD_NOT_RESIZE_LOG; above the
+         * maximum policy the log grows to the maximum and succeeds (ClfsMgmtSetLogFileSize.md). */
+        if (min->installed && n < min->f1)
+            return CT_STATUS_COULD_NOT_RESIZE_LOG;
+        target = max->installed && n > max->f1 ? max->f1 : n;
+    } else {
+        /* RULE: 1024 and above: without a maximum size policy ERROR_LOG_POLICY_CONFLICT; with one
+         * the log grows to its maximum (ClfsMgmtSetLogFileSize.md). */
+        if (!max->installed)
+            return CT_STATUS_LOG_POLICY_CONFLICT;
+        target = max->f1;
+    }
+    /* RULE: at most 1023 containers (KERNEL_CONTRACT_EVIDENCE.md "Containers per log", from
+     * libfsclfs and ionescu007/clfs-docs). A maximum policy above it is a conflict: model choice. */
+    if (target > CT_MODEL_MAX_LOG_CONTAINERS)
+        return CT_STATUS_LOG_POLICY_CONFLICT;
+    if ((s = resize(m, stream, target)) != CT_STATUS_SUCCESS)
+        return s;
+    out->v[0] = st->containers;
+    out->mask = 1u;
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_register_managed_client(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_client *cl = &m->clients[c->step.slot];
+    ct_model_log *l = log_of(m, c->obj2);
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: "More than one client can register with a log stream." (ClfsMgmtRegisterManagedClient.md) */
+    memset(cl, 0, sizeof *cl);
+    cl->live = 1;
+    cl->stream = l->stream;
+    cl->log = (uint16_t)(l - m->logs);
+    cl->slot = c->step.slot;
+    cl->irql = CT_NO_IRQL;
+    c->obj->handle = cl;
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_deregister_managed_client(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_client *cl = client_of(m, c->obj);
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: "After calling the ClfsMgmtDeregisterManagedClient routine, a client's callback
+     * functions will no longer be invoked." (ClfsMgmtDeregisterManagedClient.md) */
+    cl->live = 0;
+    callback_outputs(cl, out);
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_install_policy(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_stream *st = stream_of_log(m, c->obj);
+    uint32_t type = c->step.arg[0], flags = c->step.arg[1], f1 = c->step.arg[2], f2 = c->step.arg[3], i;
+    ct_model_policy p;
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: STATUS_INVALID_PARAMETER when the policy "is equal to ClfsMgmtPolicyInvalid" or its
+     * PolicyFlags specify "any flag other than LOG_POLICY_OVERWRITE" (ClfsMgmtInstallPolicy.md; the
+     * page also lists STATUS_NOT_SUPPORTED for the flags: the model picks INVALID_PARAMETER). */
+    if (type >= CT_POLICY_COUNT || (flags & ~CT_LOG_POLICY_OVERWRITE))
+        return CT_STATUS_INVALID_PARAMETER;
+    /* RULE: the fields' documented ranges (_CLFS_MGMT_POLICY.md): growth rate and log tail take one
+     * of their two members ("If ... is nonzero, then ... must be zero"; the user-mode
+     * ClfsMgmtPolicyGrowthRate page, bb540326: "either a relative percentage or an absolute number of
+     * containers added, but not both"); percentages lie "between zero and 100". Status: model choice. */
+    if ((type == CT_POLICY_GROWTH_RATE && ((f1 && f2) || f2 > 100u)) ||
+        (type == CT_POLICY_LOG_TAIL && ((f1 && f2) || f1 > 100u)) ||
+        (type == CT_POLICY_AUTO_SHRINK && f1 > 100u))
+        return CT_STATUS_INVALID_PARAMETER;
+    /* Model choice: a prefix is "the full path to the directory" (_CLFS_MGMT_POLICY.md): an empty
+     * one, and a container size of 0 (ClfsAddLogContainer.md: "a positive integer"), are refused. */
+    if ((type == CT_POLICY_PREFIX && c->str_chars == 0) || (type == CT_POLICY_NEW_CONTAINER_SIZE && f1 == 0))
+        return CT_STATUS_INVALID_PARAMETER;
+    /* RULE: "The log already has a policy of this type, and the LOG_POLICY_OVERWRITE flag is not
+     * set" -> STATUS_LOG_POLICY_ALREADY_INSTALLED (ClfsMgmtInstallPolicy.md). */
+    if (st->policies[type].installed && !(flags & CT_LOG_POLICY_OVERWRITE))
+        return CT_STATUS_LOG_POLICY_ALREADY_INSTALLED;
+    /* RULE: a new-container-size policy only "before the first container in the log is created. Any
+     * subsequent registrations are ignored." (ClfsMgmtInstallPolicy.md remarks): success, not kept. */
+    if (type == CT_POLICY_NEW_CONTAINER_SIZE && st->containers > 0)
+        return CT_STATUS_SUCCESS;
+    memset(&p, 0, sizeof p);
+    p.installed = 1;
+    p.flags = flags;
+    p.f1 = f1;
+    p.f2 = f2;
+    p.suffix = (uint64_t)c->value;
+    p.string_bytes = c->str_chars * 2u;
+    /* RULE: "The log policy that is installed applies to the physical log, even if the LogFile
+     * parameter specifies a log stream." (ClfsMgmtInstallPolicy.md) */
+    st->policies[type] = p;
+    for (i = 0; i < CT_MAX_SLOTS; i++)
+        if (m->streams[i].used && &m->streams[i] != st && same_physical(&m->streams[i], st))
+            m->streams[i].policies[type] = p;
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_query_policy(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_stream *st = stream_of_log(m, c->obj);
+    uint32_t type = c->step.arg[0];
+    const ct_model_policy *p;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: PolicyType "not valid for the CLFS_MGMT_POLICY_TYPE enumeration" -> STATUS_INVALID_PARAMETER;
+     * none installed -> STATUS_LOG_POLICY_NOT_INSTALLED (ClfsMgmtQueryPolicy.md). */
+    if (type >= CT_POLICY_COUNT)
+        return CT_STATUS_INVALID_PARAMETER;
+    p = &st->policies[type];
+    if (!p->installed)
+        return CT_STATUS_LOG_POLICY_NOT_INSTALLED;
+    ct_policy_outputs(type, p->flags, p->f1, p->f2, p->suffix, p->string_bytes, out);
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_remove_policy(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_stream *st = stream_of_log(m, c->obj);
+    uint32_t type = c->step.arg[0], i;
+    (void)out;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: an invalid PolicyType -> STATUS_INVALID_PARAMETER; none installed ->
+     * STATUS_LOG_POLICY_NOT_INSTALLED; else the policy is reset to its default (ClfsMgmtRemovePolicy.md). */
+    if (type >= CT_POLICY_COUNT)
+        return CT_STATUS_INVALID_PARAMETER;
+    if (!st->policies[type].installed)
+        return CT_STATUS_LOG_POLICY_NOT_INSTALLED;
+    for (i = 0; i < CT_MAX_SLOTS; i++)
+        if (&m->streams[i] == st || (m->streams[i].used && same_physical(&m->streams[i], st)))
+            memset(&m->streams[i].policies[type], 0, sizeof st->policies[type]);
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_set_log_file_size(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    return set_size(m, log_of(m, c->obj)->stream, (uint64_t)c->value, out);
+}
+
+static ct_status op_set_log_file_size_as_client(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: the same sizes and statuses as ClfsMgmtSetLogFileSize (ClfsMgmtSetLogFileSizeAsClient.md:
+     * "at most 1,024 containers"; the return table repeats ClfsMgmtSetLogFileSize's). */
+    return set_size(m, log_of(m, c->obj)->stream, (uint64_t)c->value, out);
+}
+
+/* Containers a growth adds: the growth-rate policy's AbsoluteGrowthInContainers, or its
+ * RelativeGrowthPercentage of the containers "rounded down to the nearest integer"
+ * (_CLFS_MGMT_POLICY.md, GrowthRate). RULE: without the policy 2 containers, and 0 means no growth:
+ * "The default value of this union is the AbsoluteGrowthInContainers set to two (2)"; "Specify zero
+ * (0) to indicate that the log is not to grow in size." (user-mode ClfsMgmtPolicyGrowthRate page,
+ * learn.microsoft.com/previous-versions/windows/desktop/legacy/bb540326; the kernel pages are silent).
+ * The log grows only within a maximum size policy (model choice, as ClfsMgmtSetLogFileSize refuses to
+ * grow past 1023 containers without one) and never past 1023. Returns the new container count, or 0
+ * when it may not grow. */
+static uint64_t growth_target(const ct_model_stream *st)
+{
+    const ct_model_policy *max = &st->policies[CT_POLICY_MAXIMUM_SIZE], *rate = &st->policies[CT_POLICY_GROWTH_RATE];
+    uint64_t add, target;
+    if (!max->installed || st->containers >= max->f1 || st->containers >= CT_MODEL_MAX_LOG_CONTAINERS)
+        return 0;
+    add = rate->installed ? (rate->f1 ? rate->f1 : (uint64_t)st->containers * rate->f2 / 100u) : 2u;
+    if (add == 0)
+        return 0;
+    target = st->containers + add;
+    if (target > max->f1) target = max->f1;
+    if (target > CT_MODEL_MAX_LOG_CONTAINERS) target = CT_MODEL_MAX_LOG_CONTAINERS;
+    return target;
+}
+
+/* RULE: ClfsMgmtPolicyAutoGrow "specifies whether the log should grow when fewer than two containers
+ * are free" (_CLFS_MGMT_POLICY_TYPE.md); "Any nonzero value enables automatic growth"
+ * (_CLFS_MGMT_POLICY.md, AutoGrow.Enabled). The model grows when an append would not fit, by the
+ * growth rate and within the maximum size (growth_target). Returns 1 when it grew. */
+static int auto_grow(ct_model *m, uint16_t stream)
+{
+    ct_model_stream *st = &m->streams[stream];
+    const ct_model_policy *grow = &st->policies[CT_POLICY_AUTO_GROW];
+    uint64_t target;
+    if (!grow->installed || grow->f1 == 0 || st->containers == 0 ||
+        available(m, st) >= 2u * st->container_size || (target = growth_target(st)) == 0)
+        return 0;
+    return resize(m, stream, target) == CT_STATUS_SUCCESS;
+}
+
+static ct_status op_handle_log_file_full(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_client *cl = client_of(m, c->obj);
+    ct_model_stream *st = &m->streams[cl->stream];
+    uint64_t target;
+    uint32_t i;
+    ct_status s = CT_STATUS_SUCCESS;
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: STATUS_INVALID_PARAMETER: "The client is not managing a log" (its log file object is
+     * closed); STATUS_LOG_FULL_HANDLER_IN_PROGRESS while an earlier request is pending
+     * (ClfsMgmtHandleLogFileFull.md). */
+    if (!m->logs[cl->log].open)
+        return CT_STATUS_INVALID_PARAMETER;
+    if (cl->pending)
+        return CT_STATUS_LOG_FULL_HANDLER_IN_PROGRESS;
+    /* RULE: STATUS_SUCCESS "The requested amount of space is available in the log"; model choice:
+     * available means at least one container's bytes free (the auto-grow policy's trigger is "fewer
+     * than two containers are free", _CLFS_MGMT_POLICY_TYPE.md). */
+    if (st->container_size && available(m, st) >= st->container_size)
+        goto done;
+    /* RULE: it "first tries to add more containers to the log in accordance with the growth rate, new
+     * container size, and maximum size policies" (ClfsMgmtHandleLogFileFull.md remarks), as much as
+     * growth_target allows. Model choice: growth completes synchronously: STATUS_SUCCESS, no
+     * growth-complete callback. */
+    if ((target = growth_target(st)) != 0) {
+        s = resize(m, cl->stream, target);
+        goto done;
+    }
+    /* RULE: "If more containers cannot be added, then the ClfsMgmtHandleLogFileFull routine tries to
+     * free existing space by invoking one or more clients' ClfsAdvanceTailCallback functions", and
+     * returns STATUS_PENDING; the growth-complete callback follows when the space is made
+     * (ClfsMgmtHandleLogFileFull.md). A client already asked is not asked again until it moves its
+     * tail or fails (ClfsMgmtTailAdvanceFailure.md). Model choice: the target is the stream's last LSN. */
+    if (st->appended && st->base_lsn < st->last_lsn) {
+        for (i = 0; i < CT_MAX_SLOTS; i++) {
+            ct_model_client *o = &m->clients[i];
+            if (o->live && o->stream == cl->stream && !o->asked) {
+                o->asked = 1;
+                fire(m, o, CT_MODEL_CB_ADVANCE_TAIL, 0, 0, st->last_lsn);
+            }
+        }
+        cl->pending = 1;
+        cl->target_lsn = st->last_lsn;
+        s = CT_STATUS_PENDING;
+        goto done;
+    }
+    /* RULE: "If the log is pinned, CLFS management will call the client's ClfsLogGrowthCompleteCallback
+     * function with the LogIsPinned parameter set to TRUE before the ClfsMgmtHandleLogFileFull routine
+     * returns STATUS_PENDING." (ClfsMgmtHandleLogFileFull.md) Nothing to free and no room to grow: the
+     * model's pinned log; OperationStatus STATUS_LOG_PINNED is a model choice. */
+    cl->pinned = 1;
+    fire(m, cl, CT_MODEL_CB_COMPLETE, (uint32_t)CT_STATUS_LOG_PINNED, 1, 0);
+    s = CT_STATUS_PENDING;
+done:
+    if (CT_NT_SUCCESS(s))
+        callback_outputs(cl, out);
+    return s;
+}
+
+static ct_status op_tail_advance_failure(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    ct_model_client *cl = client_of(m, c->obj);
+    if (!irql_ok(m)) return CT_STATUS_UNSUCCESSFUL;
+    if (injected(m)) return CT_STATUS_INSUFFICIENT_RESOURCES;
+    /* RULE: "The value of the Reason parameter is passed back to the client as the value of the
+     * OperationStatus parameter when the ClfsLogGrowthCompleteCallback function is invoked"; the client
+     * may then be asked again (ClfsMgmtTailAdvanceFailure.md). */
+    cl->asked = 0;
+    if (cl->pending) {
+        cl->pending = 0;
+        fire(m, cl, CT_MODEL_CB_COMPLETE, c->step.arg[0], 0, 0);
+    }
+    callback_outputs(cl, out);
+    return CT_STATUS_SUCCESS;
+}
+
+/* fill_log: append records of arg[0] bytes until CLFS refuses one, at most arg[1] of them (the
+ * kernel op also stops after arg[2] ms; the model takes no time). The refusal is the step's status. */
+static ct_status op_fill_log(void *ctx, ct_call *c, ct_out *out)
+{
+    static ct_call one;   /* one append: too large for a kernel-mode stack in the stand-in */
+    ct_model *m = M(ctx);
+    ct_out o;
+    ct_status s = CT_STATUS_SUCCESS;
+    uint32_t n;
+    out->v[CT_OUT_FILL_LOG_STOPPED_BY] = CT_FILL_BY_COUNT;
+    for (n = 0; n < c->step.arg[1]; n++) {
+        memset(&one, 0, sizeof one);
+        one.step.op = CT_OP_RESERVE_AND_APPEND;
+        one.obj = c->obj;
+        one.list_count = 1;
+        one.list[0] = c->step.arg[0];
+        memset(&o, 0, sizeof o);
+        s = append(m, &one, &o, 1);
+        if (!CT_NT_SUCCESS(s)) {
+            out->v[CT_OUT_FILL_LOG_STOPPED_BY] = CT_FILL_BY_STATUS;
+            break;
+        }
+        out->v[CT_OUT_FILL_LOG_LAST_LSN] = o.v[CT_OUT_LSN];
+    }
+    out->v[CT_OUT_FILL_LOG_RECORDS] = n;
+    out->mask = (1u << CT_OUT_FILL_LOG_RECORDS) | (1u << CT_OUT_FILL_LOG_STOPPED_BY) |
+                (n ? 1u << CT_OUT_FILL_LOG_LAST_LSN : 0u);
+    return s;
+}
+
 /* ---- backend plumbing ----------------------------------------------------------------------- */
 
 static void enter_context(void *ctx, unsigned context, uint8_t *saved)
@@ -1698,6 +2208,16 @@ static void counters(void *ctx, uint32_t *alloc_calls, uint32_t *free_calls)
 
 static uint32_t halted(void *ctx) { return M(ctx)->bugcheck; }
 
+static void at_step(void *ctx, uint32_t step) { M(ctx)->step = step; }
+
+static uint32_t events(void *ctx, ct_event *out, uint32_t max)
+{
+    ct_model *m = M(ctx);
+    uint32_t n = m->ev_count < max ? m->ev_count : max;
+    memcpy(out, m->ev, n * sizeof *out);
+    return n;
+}
+
 void ct_model_reset(ct_model *m)
 {
     uint32_t fail_at = m->fail_at;
@@ -1723,5 +2243,7 @@ void ct_model_backend(ct_model *m, ct_backend *be)
     be->now_us = now_us;
     be->counters = counters;
     be->halted = halted;
+    be->at_step = at_step;
+    be->events = events;
     be->resp_flags = CT_RESP_MODEL;
 }

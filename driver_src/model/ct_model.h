@@ -25,6 +25,17 @@
 #define CT_MODEL_NAME_CHARS      256u             /* CLFS_MAX_CONTAINER_INFO: FileName's WCHARs (wdm.h) */
 #define CT_MODEL_BUGCHECK_IRQL   0x0000000Au      /* IRQL_NOT_LESS_OR_EQUAL, the model's stand-in */
 
+#define CT_MODEL_MAX_LOG_CONTAINERS 1023u   /* ClfsMgmtSetLogFileSize.md "2 to 1023"; KERNEL_CONTRACT_EVIDENCE.md */
+
+/* One CLFS_MGMT_POLICY installed on a log (ClfsMgmtInstallPolicy.md): its flags and fields. */
+typedef struct ct_model_policy {
+    uint8_t  installed;
+    uint32_t flags;
+    uint32_t f1, f2;             /* the type's first two ULONG fields */
+    uint64_t suffix;             /* NextContainerSuffix */
+    uint32_t string_bytes;       /* PrefixLengthInBytes / ExtensionLengthInBytes */
+} ct_model_policy;
+
 typedef struct ct_model_stream {
     uint8_t  used;
     uint8_t  delete_pending;
@@ -49,6 +60,7 @@ typedef struct ct_model_stream {
     uint64_t flush_bytes;        /* cbFlush */
     uint64_t flushed_end;        /* stream bytes already flushed (sector rounded) */
     uint16_t path[CT_MAX_PATH_CHARS];
+    ct_model_policy policies[CT_POLICY_COUNT];   /* of the physical log: copied to each of its streams */
 } ct_model_stream;
 
 /* One container of a physical log, in the order it was added (its position = its index in the
@@ -75,6 +87,34 @@ typedef struct ct_model_scan {
     uint32_t returned;           /* ... how many it returned ... */
     int32_t  step;               /* ... and in which direction (+1 forward, -1 backward) */
 } ct_model_scan;
+/* A managed client (ClfsMgmtRegisterManagedClient) and what its callbacks were called with. */
+typedef struct ct_model_client {
+    uint8_t  live;
+    uint8_t  pending;            /* ClfsMgmtHandleLogFileFull returned STATUS_PENDING, not completed */
+    uint8_t  asked;              /* asked to advance its tail, neither moved nor failed yet */
+    uint8_t  pinned;             /* told the log is pinned, not yet unpinned */
+    uint16_t stream;
+    uint16_t log;                /* index in ct_model.logs of the log file object it manages */
+    uint16_t slot;               /* the request's slot of the client (events name it) */
+    uint64_t target_lsn;         /* TargetLsn of the last advance-tail callback */
+    uint32_t advance_tail, complete, unpinned;   /* callback calls */
+    uint32_t complete_status;    /* OperationStatus of the last growth-complete callback */
+    uint32_t log_is_pinned;      /* its LogIsPinned */
+    uint32_t irql;               /* IRQL of the last callback, CT_NO_IRQL before the first */
+} ct_model_client;
+
+/* A callback the model made, for the stand-in to make through the driver's function pointers. */
+#define CT_MODEL_CB_ADVANCE_TAIL  1u
+#define CT_MODEL_CB_COMPLETE      2u
+#define CT_MODEL_CB_UNPINNED      3u
+#define CT_MODEL_MAX_CB_EVENTS    64u
+typedef struct ct_model_cb_event {
+    uint8_t  kind;
+    uint8_t  pinned;
+    uint16_t client;             /* index in ct_model.clients */
+    uint32_t status;
+    uint64_t lsn;
+} ct_model_cb_event;
 
 typedef struct ct_model_log {    /* one LOG_FILE_OBJECT */
     uint8_t  open;
@@ -132,6 +172,13 @@ typedef struct ct_model {
     uint32_t fail_at;            /* tests: make the fail_at-th op call fail (0 = never) */
     uint32_t calls;
     ct_model_read   reads[CT_MAX_SLOTS];
+    ct_model_client clients[CT_MAX_SLOTS];
+    uint32_t cb_count;           /* events in cb[]; the stand-in replays and clears them per call */
+    ct_model_cb_event cb[CT_MODEL_MAX_CB_EVENTS];
+    uint32_t step;               /* the step running (ct_backend.at_step) */
+    uint32_t ev_count;           /* callback events of the request (the response's ct_event records) */
+    uint32_t ev_dropped;         /* events beyond CT_MAX_EVENTS */
+    ct_event ev[CT_MAX_EVENTS];
     uint32_t record_count;
     uint32_t data_used;
     ct_model_record records[CT_MODEL_MAX_RECORDS];

@@ -21,7 +21,7 @@
 static ct_interp g_interp;
 static ct_model g_model;
 static uint8_t g_req[CT_MAX_REQUEST];
-static uint8_t g_resp[CT_RESPONSE_SIZE(CT_MAX_STEPS)];
+static uint8_t g_resp[CT_RESPONSE_CAP(CT_MAX_STEPS)];
 
 static uint32_t run_one(const uint8_t *req, uint32_t len)
 {

@@ -26,6 +26,7 @@
 #define SX_LOG_MAGIC   0x474F4C53u   /* "SLOG" */
 #define SX_AREA_MAGIC  0x41524153u   /* "SARA" */
 #define SX_READ_MAGIC  0x44524153u   /* "SARD" */
+#define SX_CLIENT_MAGIC 0x544C4353u  /* "SCLT" */
 #define SX_FREE   0
 #define SX_LIVE   1
 #define SX_CLOSED 2
@@ -76,6 +77,17 @@ typedef struct sx_read {
     sx_area *area;
 } sx_read;
 
+/* A managed client handed to the driver (its CLFS_MGMT_CLIENT cookie), with the driver's
+ * registration: the model decides when a callback runs, the adapter makes it (replay_callbacks). */
+typedef struct sx_client {
+    ULONG magic;
+    ULONG state;
+    ct_slot slot;
+    sx_log *log;
+    CLFS_MGMT_CLIENT_REGISTRATION reg;
+} sx_client;
+
+static sx_client g_clients[CT_MAX_SLOTS];
 static ct_model g_model;
 static sx_read g_reads[CT_MAX_SLOTS];
 static sx_scan g_scans[CT_MAX_SLOTS];
@@ -92,6 +104,7 @@ static void sx_reset(void)
     RtlZeroMemory(g_areas, sizeof g_areas);
     RtlZeroMemory(g_reads, sizeof g_reads);
     RtlZeroMemory(g_scans, sizeof g_scans);
+    RtlZeroMemory(g_clients, sizeof g_clients);
     ct_model_backend(&g_model, &g_be);   /* resets the model */
     cs_reset_request();
     g_ready = TRUE;
@@ -128,6 +141,33 @@ static void sync_blocks(sx_area *a, uint32_t allocated, uint32_t freed)
             a->free_fn(a->block[--a->blocks]);
 }
 
+/* Make the management callbacks the model decided on during the last op, in its order, through the
+ * driver's registration, at the driver's IRQL (the shadow IRQL it called at): "It is possible that
+ * the client's ClfsLogGrowthCompleteCallback function could be called before the call to
+ * ClfsMgmtHandleLogFileFull returns." (ClfsMgmtHandleLogFileFull.md) */
+static void replay_callbacks(void)
+{
+    ULONG i, k;
+    for (i = 0; i < g_model.cb_count; i++) {
+        const ct_model_cb_event *e = &g_model.cb[i];
+        for (k = 0; k < CT_MAX_SLOTS; k++) {
+            sx_client *cl = &g_clients[k];
+            CLFS_LSN lsn;
+            if (cl->state != SX_LIVE || cl->slot.handle != &g_model.clients[e->client])
+                continue;
+            lsn.Internal = e->lsn;
+            if (e->kind == CT_MODEL_CB_ADVANCE_TAIL && cl->reg.AdvanceTailCallback)
+                (void)cl->reg.AdvanceTailCallback((PLOG_FILE_OBJECT)cl->log, &lsn, cl->reg.AdvanceTailCallbackData);
+            else if (e->kind == CT_MODEL_CB_COMPLETE && cl->reg.LogGrowthCompleteCallback)
+                cl->reg.LogGrowthCompleteCallback((PLOG_FILE_OBJECT)cl->log, (NTSTATUS)e->status,
+                                                  e->pinned ? TRUE : FALSE, cl->reg.LogGrowthCompleteCallbackData);
+            else if (e->kind == CT_MODEL_CB_UNPINNED && cl->reg.LogUnpinnedCallback)
+                cl->reg.LogUnpinnedCallback((PLOG_FILE_OBJECT)cl->log, cl->reg.LogUnpinnedCallbackData);
+        }
+    }
+    g_model.cb_count = 0;
+}
+
 /* Run the model's op at the driver's IRQL. A simulated bugcheck stops winedevice.exe, as a real
  * one stops Windows: the events file says which code and where. */
 static NTSTATUS model_call(ct_call *c, ct_out *out, sx_area *area)
@@ -144,6 +184,7 @@ static NTSTATUS model_call(ct_call *c, ct_out *out, sx_area *area)
     }
     if (area)
         sync_blocks(area, g_model.alloc_calls - allocs, g_model.free_calls - frees);
+    replay_callbacks();
     return (NTSTATUS)status;
 }
 
@@ -1338,6 +1379,282 @@ NTSTATUS NTAPI ClfsSetLogFileInformation(PLOG_FILE_OBJECT plfoLog, CLFS_LOG_INFO
     return model_call(c, &out, NULL);
 }
 
+/* ---- the management library (ClfsMgmt*) ------------------------------------------------------ */
+
+static NTSTATUS live_client(PVOID p, const char *argument, sx_client **out)
+{
+    sx_client *cl = (sx_client *)p;
+    if (p == NULL)
+        return cs_violation(CS_POINTER, argument, NULL, 0, 0);
+    if (cl < g_clients || cl >= g_clients + CT_MAX_SLOTS ||
+        (ULONG_PTR)((char *)cl - (char *)g_clients) % sizeof *cl != 0 ||
+        cl->magic != SX_CLIENT_MAGIC || cl->state != SX_LIVE)
+        return cs_violation(CS_LIVE_CLIENT, argument, NULL, 0, (ULONGLONG)(ULONG_PTR)p);
+    *out = cl;
+    return STATUS_SUCCESS;
+}
+
+NTSTATUS NTAPI ClfsMgmtRegisterManagedClient(PLOG_FILE_OBJECT LogFile, PCLFS_MGMT_CLIENT_REGISTRATION RegistrationData,
+                                             PCLFS_MGMT_CLIENT ClientCookie)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    sx_client *cl = NULL;
+    NTSTATUS status;
+    ULONG i;
+
+    sx_begin("ClfsMgmtRegisterManagedClient");
+    c = new_call(CT_OP_REGISTER_MANAGED_CLIENT);
+    if (!NT_SUCCESS(status = live_log(LogFile, &l)))
+        return status;
+    if (RegistrationData == NULL) return cs_violation(CS_POINTER, "RegistrationData", NULL, 0, 0);
+    if (ClientCookie == NULL) return cs_violation(CS_POINTER, "ClientCookie", NULL, 0, 0);
+    if (RegistrationData->Version != CLFS_MGMT_CLIENT_REGISTRATION_VERSION)
+        return cs_violation(CS_REGISTRATION, "RegistrationData->Version", NULL, 0, RegistrationData->Version);
+    for (i = 0; i < CT_MAX_SLOTS && cl == NULL; i++)
+        if (g_clients[i].state == SX_FREE)
+            cl = &g_clients[i];
+    if (cl == NULL)
+        return STATUS_INSUFFICIENT_RESOURCES;   /* the stand-in's limit, not a rule */
+    RtlZeroMemory(cl, sizeof *cl);
+    c->step.slot = (uint16_t)(cl - g_clients);   /* the model's client index */
+    c->obj = &cl->slot;
+    c->obj2 = &l->slot;
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status)) {
+        cl->magic = SX_CLIENT_MAGIC;
+        cl->state = SX_LIVE;
+        cl->log = l;
+        cl->reg = *RegistrationData;
+        *ClientCookie = cl;
+    }
+    return status;
+}
+
+NTSTATUS NTAPI ClfsMgmtDeregisterManagedClient(CLFS_MGMT_CLIENT ClientCookie)
+{
+    ct_call *c;
+    ct_out out;
+    sx_client *cl;
+    NTSTATUS status;
+
+    sx_begin("ClfsMgmtDeregisterManagedClient");
+    c = new_call(CT_OP_DEREGISTER_MANAGED_CLIENT);
+    if (!NT_SUCCESS(status = live_client(ClientCookie, "ClientCookie", &cl)))
+        return status;
+    c->obj = &cl->slot;
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status))
+        cl->state = SX_CLOSED;   /* "a client's callback functions will no longer be invoked" */
+    return status;
+}
+
+NTSTATUS NTAPI ClfsMgmtInstallPolicy(PLOG_FILE_OBJECT LogFile, PCLFS_MGMT_POLICY Policy, ULONG PolicyLength)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+    ULONG type;
+
+    sx_begin("ClfsMgmtInstallPolicy");
+    c = new_call(CT_OP_INSTALL_POLICY);
+    /* The page's own statuses for NULL arguments and a short length (ClfsMgmtInstallPolicy.md):
+     * answered here, as CLFS answers them, before anything is read. */
+    if (LogFile == NULL) return STATUS_INVALID_PARAMETER_1;
+    if (Policy == NULL) return STATUS_INVALID_PARAMETER_2;
+    if (PolicyLength < sizeof(CLFS_MGMT_POLICY)) return STATUS_INVALID_PARAMETER_3;
+    if (!NT_SUCCESS(status = live_log(LogFile, &l)))
+        return status;
+    /* "The Policy parameter's Version member is not equal to CLFS_MGMT_POLICY_VERSION" -> INVALID_PARAMETER */
+    if (Policy->Version != CLFS_MGMT_POLICY_VERSION)
+        return STATUS_INVALID_PARAMETER;
+    type = (ULONG)Policy->PolicyType;
+    c->obj = &l->slot;
+    c->step.arg[0] = type > CT_POLICY_INVALID ? CT_POLICY_INVALID : type;
+    c->step.arg[1] = Policy->PolicyFlags;
+    if (type == CT_POLICY_PREFIX || type == CT_POLICY_EXTENSION) {
+        ULONG n = Policy->PolicyParameters.NewContainerPrefix.PrefixLengthInBytes / sizeof(WCHAR);
+        if (FIELD_OFFSET(CLFS_MGMT_POLICY, PolicyParameters.NewContainerPrefix.PrefixString) + n * sizeof(WCHAR) >
+            PolicyLength)
+            return cs_violation(CS_POLICY_LENGTH, "PolicyLength", NULL, 0, PolicyLength);
+        if (!set_str(c, Policy->PolicyParameters.NewContainerPrefix.PrefixString, n))
+            return STATUS_NAME_TOO_LONG;   /* the stand-in's limit, not a rule */
+    } else if (type == CT_POLICY_SUFFIX) {
+        c->value = (int64_t)Policy->PolicyParameters.NewContainerSuffix.NextContainerSuffix;
+    } else if (type < CT_POLICY_COUNT) {
+        c->step.arg[2] = Policy->PolicyParameters.GrowthRate.AbsoluteGrowthInContainers;
+        if (type == CT_POLICY_GROWTH_RATE || type == CT_POLICY_LOG_TAIL)
+            c->step.arg[3] = Policy->PolicyParameters.GrowthRate.RelativeGrowthPercentage;
+    }
+    return model_call(c, &out, NULL);
+}
+
+NTSTATUS NTAPI ClfsMgmtQueryPolicy(PLOG_FILE_OBJECT LogFile, CLFS_MGMT_POLICY_TYPE PolicyType, PCLFS_MGMT_POLICY Policy,
+                                   PULONG PolicyLength)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+    ULONG type = (ULONG)PolicyType;
+
+    sx_begin("ClfsMgmtQueryPolicy");
+    c = new_call(CT_OP_QUERY_POLICY);
+    if (LogFile == NULL) return STATUS_INVALID_PARAMETER_1;
+    if (Policy == NULL || PolicyLength == NULL) return cs_violation(CS_POINTER, "Policy", NULL, 0, 0);
+    if (*PolicyLength < sizeof(CLFS_MGMT_POLICY)) return STATUS_INVALID_PARAMETER_2;
+    if (!NT_SUCCESS(status = live_log(LogFile, &l)))
+        return status;
+    c->obj = &l->slot;
+    c->step.arg[0] = type > CT_POLICY_INVALID ? CT_POLICY_INVALID : type;
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status)) {
+        RtlZeroMemory(Policy, sizeof *Policy);
+        Policy->Version = CLFS_MGMT_POLICY_VERSION;
+        Policy->LengthInBytes = sizeof *Policy;
+        Policy->PolicyType = PolicyType;
+        Policy->PolicyFlags = (ULONG)out.v[CT_OUT_QUERY_POLICY_POLICY_FLAGS];
+        switch (type) {
+        case CT_POLICY_MAXIMUM_SIZE:
+        case CT_POLICY_MINIMUM_SIZE:
+            Policy->PolicyParameters.MaximumSize.Containers = (ULONG)out.v[CT_OUT_QUERY_POLICY_CONTAINERS];
+            break;
+        case CT_POLICY_NEW_CONTAINER_SIZE:
+            Policy->PolicyParameters.NewContainerSize.SizeInBytes = (ULONG)out.v[CT_OUT_QUERY_POLICY_SIZE_IN_BYTES];
+            break;
+        case CT_POLICY_GROWTH_RATE:
+            Policy->PolicyParameters.GrowthRate.AbsoluteGrowthInContainers =
+                (ULONG)out.v[CT_OUT_QUERY_POLICY_ABSOLUTE_GROWTH];
+            Policy->PolicyParameters.GrowthRate.RelativeGrowthPercentage =
+                (ULONG)out.v[CT_OUT_QUERY_POLICY_RELATIVE_GROWTH_PERCENTAGE];
+            break;
+        case CT_POLICY_LOG_TAIL:
+            Policy->PolicyParameters.LogTail.MinimumAvailablePercentage =
+                (ULONG)out.v[CT_OUT_QUERY_POLICY_MINIMUM_AVAILABLE_PERCENTAGE];
+            Policy->PolicyParameters.LogTail.MinimumAvailableContainers =
+                (ULONG)out.v[CT_OUT_QUERY_POLICY_MINIMUM_AVAILABLE_CONTAINERS];
+            break;
+        case CT_POLICY_AUTO_SHRINK:
+            Policy->PolicyParameters.AutoShrink.Percentage = (ULONG)out.v[CT_OUT_QUERY_POLICY_PERCENTAGE];
+            break;
+        case CT_POLICY_AUTO_GROW:
+            Policy->PolicyParameters.AutoGrow.Enabled = (ULONG)out.v[CT_OUT_QUERY_POLICY_ENABLED];
+            break;
+        case CT_POLICY_SUFFIX:
+            Policy->PolicyParameters.NewContainerSuffix.NextContainerSuffix = out.v[CT_OUT_QUERY_POLICY_NEXT_SUFFIX];
+            break;
+        default:   /* prefix and extension: the model keeps the length only; the string reads as zeros */
+            Policy->PolicyParameters.NewContainerPrefix.PrefixLengthInBytes =
+                (USHORT)out.v[CT_OUT_QUERY_POLICY_STRING_BYTES];
+            break;
+        }
+        *PolicyLength = sizeof *Policy;
+    }
+    return status;
+}
+
+NTSTATUS NTAPI ClfsMgmtRemovePolicy(PLOG_FILE_OBJECT LogFile, CLFS_MGMT_POLICY_TYPE PolicyType)
+{
+    ct_call *c;
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+
+    sx_begin("ClfsMgmtRemovePolicy");
+    c = new_call(CT_OP_REMOVE_POLICY);
+    if (LogFile == NULL) return STATUS_INVALID_PARAMETER_1;
+    if (!NT_SUCCESS(status = live_log(LogFile, &l)))
+        return status;
+    c->obj = &l->slot;
+    c->step.arg[0] = (ULONG)PolicyType > CT_POLICY_INVALID ? CT_POLICY_INVALID : (ULONG)PolicyType;
+    return model_call(c, &out, NULL);
+}
+
+static NTSTATUS set_size_call(unsigned op, PLOG_FILE_OBJECT LogFile, sx_client *cl, PULONGLONG NewSizeInContainers,
+                              PULONGLONG ResultingSizeInContainers)
+{
+    ct_call *c = new_call(op);
+    ct_out out;
+    sx_log *l;
+    NTSTATUS status;
+    if (LogFile == NULL) return STATUS_INVALID_PARAMETER_1;
+    if (NewSizeInContainers == NULL) return STATUS_INVALID_PARAMETER_2;
+    if (!NT_SUCCESS(status = live_log(LogFile, &l)))
+        return status;
+    c->obj = &l->slot;
+    c->obj2 = cl ? &cl->slot : NULL;
+    c->value = (int64_t)*NewSizeInContainers;
+    status = model_call(c, &out, NULL);
+    if (NT_SUCCESS(status) && ResultingSizeInContainers)
+        *ResultingSizeInContainers = out.v[0];
+    return status;
+}
+
+NTSTATUS NTAPI ClfsMgmtSetLogFileSize(PLOG_FILE_OBJECT LogFile, PULONGLONG NewSizeInContainers,
+                                      PULONGLONG ResultingSizeInContainers,
+                                      PCLFS_SET_LOG_SIZE_COMPLETE_CALLBACK CompletionRoutine,
+                                      PVOID CompletionRoutineData)
+{
+    sx_begin("ClfsMgmtSetLogFileSize");
+    /* "Not used. Set to NULL." (ClfsMgmtSetLogFileSize.md) */
+    if (CompletionRoutine != NULL || CompletionRoutineData != NULL)
+        return cs_violation(CS_NOT_USED, "CompletionRoutine", NULL, 0, (ULONGLONG)(ULONG_PTR)CompletionRoutine);
+    if (ResultingSizeInContainers == NULL)
+        return cs_violation(CS_POINTER, "ResultingSizeInContainers", NULL, 0, 0);
+    return set_size_call(CT_OP_SET_LOG_FILE_SIZE, LogFile, NULL, NewSizeInContainers, ResultingSizeInContainers);
+}
+
+NTSTATUS NTAPI ClfsMgmtSetLogFileSizeAsClient(PLOG_FILE_OBJECT LogFile, PCLFS_MGMT_CLIENT ClientCookie,
+                                              PULONGLONG NewSizeInContainers, PULONGLONG ResultingSizeInContainers,
+                                              PCLFS_SET_LOG_SIZE_COMPLETE_CALLBACK CompletionRoutine,
+                                              PVOID CompletionRoutineData)
+{
+    sx_client *cl = NULL;
+    NTSTATUS status;
+    sx_begin("ClfsMgmtSetLogFileSizeAsClient");
+    if (CompletionRoutine != NULL || CompletionRoutineData != NULL)
+        return cs_violation(CS_NOT_USED, "CompletionRoutine", NULL, 0, (ULONGLONG)(ULONG_PTR)CompletionRoutine);
+    /* ClientCookie: "A pointer to a client-supplied cookie ... the CLFS_MGMT_CLIENT structure that is
+     * obtained through a call to the ClfsMgmtRegisterManagedClient routine" (optional). */
+    if (ClientCookie != NULL && !NT_SUCCESS(status = live_client(*ClientCookie, "*ClientCookie", &cl)))
+        return status;
+    return set_size_call(CT_OP_SET_LOG_FILE_SIZE_AS_CLIENT, LogFile, cl, NewSizeInContainers,
+                         ResultingSizeInContainers);
+}
+
+/* One client in, the callbacks' books out: ClfsMgmtHandleLogFileFull and ClfsMgmtTailAdvanceFailure. */
+static NTSTATUS client_call(unsigned op, CLFS_MGMT_CLIENT Client, ULONG reason)
+{
+    ct_call *c = new_call(op);
+    ct_out out;
+    sx_client *cl;
+    NTSTATUS status;
+    /* "STATUS_INVALID_PARAMETER_1: ... either was NULL or does not represent a valid client"
+     * (ClfsMgmtHandleLogFileFull.md); ClfsMgmtTailAdvanceFailure.md: NULL is STATUS_INVALID_PARAMETER.
+     * A client the stand-in never returned is the driver's bug: CONTRACT. */
+    if (Client == NULL)
+        return op == CT_OP_HANDLE_LOG_FILE_FULL ? STATUS_INVALID_PARAMETER_1 : STATUS_INVALID_PARAMETER;
+    if (!NT_SUCCESS(status = live_client(Client, "Client", &cl)))
+        return status;
+    c->obj = &cl->slot;
+    c->step.arg[0] = reason;
+    return model_call(c, &out, NULL);
+}
+
+NTSTATUS NTAPI ClfsMgmtHandleLogFileFull(CLFS_MGMT_CLIENT Client)
+{
+    sx_begin("ClfsMgmtHandleLogFileFull");
+    return client_call(CT_OP_HANDLE_LOG_FILE_FULL, Client, 0);
+}
+
+NTSTATUS NTAPI ClfsMgmtTailAdvanceFailure(CLFS_MGMT_CLIENT Client, NTSTATUS Reason)
+{
+    sx_begin("ClfsMgmtTailAdvanceFailure");
+    return client_call(CT_OP_TAIL_ADVANCE_FAILURE, Client, (ULONG)Reason);
+}
+
 /* ---- end of a request ------------------------------------------------------------------------ */
 
 void sx_request_end(void)
@@ -1346,6 +1663,10 @@ void sx_request_end(void)
     for (i = 0; i < CT_MAX_SLOTS; i++)
         if (g_scans[i].state == SX_LIVE)
             cs_leak("ClfsCreateScanContext", "scan context", NULL, 0);
+    for (i = 0; i < CT_MAX_SLOTS; i++)
+        if (g_clients[i].state == SX_LIVE)
+            cs_leak("ClfsMgmtRegisterManagedClient", "managed client of log",
+                    g_clients[i].log ? g_clients[i].log->slot.path : NULL, g_clients[i].log ? g_clients[i].log->slot.path_chars : 0);
     for (i = 0; i < CT_MAX_SLOTS; i++)
         if (g_reads[i].state == SX_LIVE)
             cs_leak("ClfsReadLogRecord", "read context", NULL, 0);

@@ -85,6 +85,23 @@ const cs_rule cs_rules[CS_RULE_COUNT] = {
         "ClfsScanLogContainers.md, pcxScan ('initialized it by calling ClfsCreateScanContext') and remarks "
         "('you must call ClfsScanLogContainers, with eScanMode equal to CLFS_SCAN_CLOSE'); _CLS_SCAN_CONTEXT.md "
         "plfoLog; ClfsCloseLogFileObject.md: the log file object is invalid on return", CS_CONTRACT},
+    [CS_LIVE_CLIENT] = {"managed-client-live",
+        "a CLFS_MGMT_CLIENT is one ClfsMgmtRegisterManagedClient returned and ClfsMgmtDeregisterManagedClient "
+        "has not deregistered (and every client is deregistered when the request ends)",
+        "ClfsMgmtHandleLogFileFull.md, Client ('the CLFS_MGMT_CLIENT structure that is obtained through a call to "
+        "the ClfsMgmtRegisterManagedClient routine'); ClfsMgmtDeregisterManagedClient.md", CS_CONTRACT},
+    [CS_REGISTRATION] = {"client-registration-version",
+        "RegistrationData->Version is CLFS_MGMT_CLIENT_REGISTRATION_VERSION",
+        "_CLFS_MGMT_CLIENT_REGISTRATION.md, Version ('Set this to CLFS_MGMT_CLIENT_REGISTRATION_VERSION')",
+        CS_CONTRACT},
+    [CS_POLICY_LENGTH] = {"policy-length-covers-string",
+        "PolicyLength covers a prefix or extension policy's string (PrefixLengthInBytes after PrefixString)",
+        "_CLFS_MGMT_POLICY.md remarks ('be sure to allocate enough space to hold the "
+        "PolicyParameters.NewContainerPrefix.PrefixString string'); ClfsMgmtInstallPolicy.md, PolicyLength",
+        CS_CONTRACT},
+    [CS_NOT_USED] = {"completion-routine-null",
+        "ClfsMgmtSetLogFileSize(AsClient): CompletionRoutine and CompletionRoutineData are NULL",
+        "ClfsMgmtSetLogFileSize.md, CompletionRoutine ('Not used. Set to NULL.')", CS_CONTRACT},
 };
 
 static const char *g_routine = "";

@@ -32,6 +32,10 @@ enum cs_rule_id {
     CS_CONTEXT_MODE,    /* peContextMode is ClfsContextUndoNext, ClfsContextPrevious or ClfsContextForward */
     CS_RECORD_TYPE,     /* *peRecordType on entry is ClfsDataRecord, ClfsRestartRecord or ClfsClientRecord */
     CS_LIVE_SCAN,       /* a scan context ClfsCreateScanContext set up and CLFS_SCAN_CLOSE has not closed */
+    CS_LIVE_CLIENT,     /* a managed client this stand-in returned and nobody deregistered */
+    CS_REGISTRATION,    /* CLFS_MGMT_CLIENT_REGISTRATION.Version is CLFS_MGMT_CLIENT_REGISTRATION_VERSION */
+    CS_POLICY_LENGTH,   /* PolicyLength covers the policy's prefix or extension string */
+    CS_NOT_USED,        /* ClfsMgmtSetLogFileSize(AsClient): CompletionRoutine and its data NULL */
     CS_RULE_COUNT
 };
 

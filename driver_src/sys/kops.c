@@ -20,6 +20,58 @@
 static ct_cb_registry g_cb;
 static KSPIN_LOCK g_cb_lock;
 
+/* The callback events of the request, in arrival order, under the same lock: CLFS calls back from
+ * its own threads, at up to DISPATCH_LEVEL. g_step is the step running (ct_backend.at_step);
+ * g_in_request is FALSE between requests: a callback then is late (its request ended) and is kept
+ * for the next request's response, flagged CT_EV_LATE, not lost. */
+static ct_event g_events[CT_MAX_EVENTS];
+static ULONG g_event_count;
+static ULONG g_events_dropped;
+static ULONG g_step;
+static BOOLEAN g_in_request;
+
+/* Record one callback (the lock is taken here; irql is what the callback observed at entry). */
+VOID ct_kernel_event(UCHAR kind, KIRQL irql, UCHAR flags, ULONG status, ULONG slot, ULONG64 arg, ULONG generation)
+{
+    KIRQL old;
+    ct_event *e;
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    if (!g_in_request || (generation != 0 && generation != g_cb.generation))
+        flags |= CT_EV_LATE;
+    if (g_event_count >= CT_MAX_EVENTS - 1u) {
+        if (g_event_count == CT_MAX_EVENTS - 1u) {   /* the last record says how many did not fit */
+            e = &g_events[g_event_count++];
+            RtlZeroMemory(e, sizeof *e);
+            e->kind = CT_EV_DROPPED;
+            e->slot = CT_NO_SLOT;
+            e->step = g_step;
+        }
+        g_events_dropped++;
+        g_events[CT_MAX_EVENTS - 1u].arg = g_events_dropped;
+    } else {
+        e = &g_events[g_event_count++];
+        RtlZeroMemory(e, sizeof *e);
+        e->kind = kind;
+        e->irql = irql;
+        e->flags = flags;
+        e->step = g_in_request ? g_step : 0;
+        e->status = status;
+        e->slot = slot;
+        e->arg = arg;
+    }
+    KeReleaseSpinLock(&g_cb_lock, old);
+}
+
+ULONG ct_kernel_generation(VOID)
+{
+    KIRQL old;
+    ULONG g;
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    g = g_cb.generation;
+    KeReleaseSpinLock(&g_cb_lock, old);
+    return g;
+}
+
 #define KCTX(ctx) ((ct_kctx *)(ctx))
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -54,7 +106,6 @@ static ULONG kernel_disposition(ULONG win32)
     }
 }
 
-static PLOG_FILE_OBJECT log_of(const ct_slot *s) { return (PLOG_FILE_OBJECT)s->handle; }
 
 VOID ct_kernel_init(VOID)
 {
@@ -66,6 +117,8 @@ VOID ct_kernel_begin_request(VOID)
     KIRQL old;
     KeAcquireSpinLock(&g_cb_lock, &old);
     ct_cb_begin_request(&g_cb);
+    g_in_request = TRUE;   /* events kept since the last request are all late ones */
+    g_step = 0;
     KeReleaseSpinLock(&g_cb_lock, old);
 }
 
@@ -81,9 +134,11 @@ BOOLEAN ct_kernel_callbacks_idle(VOID)
 
 static PVOID NTAPI counting_alloc(POOL_TYPE pool, SIZE_T bytes, ULONG tag)
 {
+    KIRQL irql = KeGetCurrentIrql();
     PVOID p = ct_pool_alloc_tag(pool, bytes, tag);   /* CLFS's pool type and tag, zeroed */
     KIRQL old;
     int keep;
+    ct_kernel_event(CT_EV_ALLOC_BUFFER, irql, 0, 0, CT_NO_SLOT, (ULONG64)bytes, 0);
     KeAcquireSpinLock(&g_cb_lock, &old);
     keep = ct_cb_on_alloc(&g_cb, p, (uint64_t)bytes, tag);
     KeReleaseSpinLock(&g_cb_lock, old);
@@ -96,13 +151,17 @@ static PVOID NTAPI counting_alloc(POOL_TYPE pool, SIZE_T bytes, ULONG tag)
 
 static VOID NTAPI counting_free(PVOID buffer)
 {
-    ULONG tag;
+    KIRQL irql = KeGetCurrentIrql();
+    ULONG tag, late;
     KIRQL old;
     if (buffer == NULL)
         return;
     KeAcquireSpinLock(&g_cb_lock, &old);
+    late = g_cb.late_frees;
     tag = ct_cb_on_free(&g_cb, buffer);
+    late = g_cb.late_frees != late;   /* a buffer of an earlier request */
     KeReleaseSpinLock(&g_cb_lock, old);
+    ct_kernel_event(CT_EV_FREE_BUFFER, irql, (UCHAR)(late ? CT_EV_LATE : 0u), 0, CT_NO_SLOT, 0, 0);
     ct_pool_free_tag(buffer, tag);   /* tag 0 (ExFreePool): a buffer CLFS allocated itself */
 }
 
@@ -822,6 +881,31 @@ static void k_counters(void *ctx, uint32_t *alloc_calls, uint32_t *free_calls)
 
 static uint32_t k_halted(void *ctx) { (void)ctx; return 0; }
 
+static void k_at_step(void *ctx, uint32_t step)
+{
+    KIRQL old;
+    (void)ctx;
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    g_step = step;
+    KeReleaseSpinLock(&g_cb_lock, old);
+}
+
+/* The request's events go to the response; from now on a callback is late until the next request. */
+static uint32_t k_events(void *ctx, ct_event *out, uint32_t max)
+{
+    KIRQL old;
+    uint32_t n;
+    (void)ctx;
+    KeAcquireSpinLock(&g_cb_lock, &old);
+    n = g_event_count < max ? g_event_count : max;
+    RtlCopyMemory(out, g_events, n * sizeof *out);
+    g_event_count = 0;
+    g_events_dropped = 0;
+    g_in_request = FALSE;
+    KeReleaseSpinLock(&g_cb_lock, old);
+    return n;
+}
+
 void ct_kernel_backend(ct_kctx *k, ct_backend *be)
 {
     RtlZeroMemory(be, sizeof *be);
@@ -837,5 +921,7 @@ void ct_kernel_backend(ct_kctx *k, ct_backend *be)
     be->now_us = k_now_us;
     be->counters = k_counters;
     be->halted = k_halted;
+    be->at_step = k_at_step;
+    be->events = k_events;
     be->resp_flags = 0;
 }

@@ -31,4 +31,23 @@ BOOLEAN ct_kernel_callbacks_idle(VOID);
 
 void ct_kernel_backend(ct_kctx *k, ct_backend *be);
 
+/* A callback into the driver: recorded for the response (kops.c); generation 0 = the current request. */
+VOID ct_kernel_event(UCHAR kind, KIRQL irql, UCHAR flags, ULONG status, ULONG slot, ULONG64 arg, ULONG generation);
+ULONG ct_kernel_generation(VOID);
+
+#define KCTX_DRIVER(ctx) (((ct_kctx *)(ctx))->driver)
+static __inline PLOG_FILE_OBJECT log_of(const ct_slot *s) { return (PLOG_FILE_OBJECT)s->handle; }
+
+/* The management ops and fill_log (kmgmt.c). */
+ct_status k_register_managed_client(void *ctx, ct_call *c, ct_out *out);
+ct_status k_deregister_managed_client(void *ctx, ct_call *c, ct_out *out);
+ct_status k_install_policy(void *ctx, ct_call *c, ct_out *out);
+ct_status k_query_policy(void *ctx, ct_call *c, ct_out *out);
+ct_status k_remove_policy(void *ctx, ct_call *c, ct_out *out);
+ct_status k_set_log_file_size(void *ctx, ct_call *c, ct_out *out);
+ct_status k_set_log_file_size_as_client(void *ctx, ct_call *c, ct_out *out);
+ct_status k_handle_log_file_full(void *ctx, ct_call *c, ct_out *out);
+ct_status k_tail_advance_failure(void *ctx, ct_call *c, ct_out *out);
+ct_status k_fill_log(void *ctx, ct_call *c, ct_out *out);
+
 #endif /* CT_KOPS_H */

@@ -33,7 +33,7 @@ typedef struct rb {
 static rb g_rb;
 static ct_interp g_st;
 static ct_model g_model;
-static uint8_t g_resp[CT_RESPONSE_SIZE(CT_MAX_STEPS)];
+static uint8_t g_resp[CT_RESPONSE_CAP(CT_MAX_STEPS)];
 
 static rb *rb_new(uint16_t slots, uint16_t regs)
 {
@@ -688,6 +688,61 @@ static void test_failure_injection(void)
     }
 }
 
+/* A managed client (slot 2) on a full log, left registered: the cleanup deregisters it first, and
+ * the callbacks travel as events after the cleanup record, in order, with their step. A failure at
+ * any op call (steps and cleanup) still leaves nothing live. */
+static void build_full_client(rb *b)
+{
+    ct_step *s;
+    rb_new(3, 1);
+    rb_log_area(b, 65536);
+    s = rb_step(b, CT_OP_REGISTER_MANAGED_CLIENT, 2);
+    s->slot2 = 0;
+    s = rb_step(b, CT_OP_FILL_LOG, 1);
+    s->flags = 0;                               /* expected to end with STATUS_LOG_FULL */
+    s->arg[0] = 4096;
+    s->arg[1] = 100000;
+    s->arg[2] = 1000;
+    rb_step(b, CT_OP_HANDLE_LOG_FILE_FULL, 2);
+}
+
+static void test_clients_and_events(void)
+{
+    ct_event e[CT_MAX_EVENTS];
+    uint32_t calls, k;
+    run *r;
+
+    build_full_client(&g_rb);
+    rb_finish(&g_rb);
+    r = run_bytes(g_rb.out, g_rb.len, 0);
+    calls = g_model.calls;
+    CHECK(r->h.reject == CT_OK && r->r[4].status == (uint32_t)CT_STATUS_LOG_FULL &&
+          r->r[5].status == (uint32_t)CT_STATUS_PENDING, "fill %x handle %x", r->r[4].status, r->r[5].status);
+    CHECK(r->cl.clients_deregistered == 1 && r->cl.areas_deleted == 1 && r->cl.logs_closed == 1,
+          "cleanup: clients %u areas %u logs %u", r->cl.clients_deregistered, r->cl.areas_deleted, r->cl.logs_closed);
+    CHECK(r->cl.events == 1 && r->len == CT_RESPONSE_SIZE(6) + r->cl.events * (uint32_t)sizeof(ct_event),
+          "events %u, length %u", r->cl.events, r->len);
+    memcpy(e, g_resp + CT_RESPONSE_SIZE(6), r->cl.events * sizeof(ct_event));
+    CHECK(e[0].kind == CT_EV_ADVANCE_TAIL && e[0].step == 6 && e[0].slot == 2 && e[0].flags == 0 &&
+          e[0].arg == r->r[4].outputs[CT_OUT_FILL_LOG_LAST_LSN], "event: kind %u step %u slot %u",
+          e[0].kind, e[0].step, e[0].slot);
+    /* A response buffer without room for events still gets the steps and the cleanup, no events. */
+    {
+        ct_backend be;
+        ct_cleanup cl;
+        ct_model_backend(&g_model, &be);
+        CHECK(ct_run(&g_st, &be, g_rb.out, g_rb.len, g_resp, CT_RESPONSE_SIZE(6)) == CT_RESPONSE_SIZE(6),
+              "a response without room for events has its plain size");
+        memcpy(&cl, g_resp + sizeof(ct_resp_header) + 6 * sizeof(ct_step_result), sizeof cl);
+        CHECK(cl.events == 0, "events written without room: %u", cl.events);
+    }
+    for (k = 1; k <= calls; k++) {
+        r = run_bytes(g_rb.out, g_rb.len, k);
+        CHECK(ct_live_slots(&g_st) == 0, "client case: failure at call %u leaves %u live slots", k,
+              ct_live_slots(&g_st));
+    }
+}
+
 /* Append (pattern + explicit bytes), read both back, leave the read context open. */
 static void build_reads(rb *b)
 {
@@ -974,6 +1029,7 @@ int main(void)
     test_free_reserved_log();
     test_counting_callbacks();
     test_failure_injection();
+    test_clients_and_events();
     test_reads();
     test_scans();
     test_no_restart_is_success_without_a_context();

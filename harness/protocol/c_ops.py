@@ -39,11 +39,14 @@ _SLOT_USE = {
     ("ref", "area"): "CT_USE_AREA",
     ("ref", "read"): "CT_USE_READ",
     ("ref", "scan"): "CT_USE_SCAN",
+    ("define", "client"): "CT_USE_DEFINE_CLIENT",
+    ("ref", "client"): "CT_USE_CLIENT",
 }
 
 
-# Wire args the encoder fills itself (no scenario parameter): the payload seed and record index.
-INTERNAL_ARGS = ("seed", "record_index")
+# Wire args the encoder fills itself (no scenario parameter): the payload seed and record index, and
+# install_policy's PolicyFlags and first two fields (harness.protocol.encode.policy_args).
+INTERNAL_ARGS = ("seed", "record_index", "policy_flags", "field1", "field2")
 
 
 def _upper(name: str) -> str:
@@ -76,7 +79,7 @@ def spec_fields(op: Op) -> dict[str, object]:
     """The ct_op_spec fields of one op, as C expressions (also what the tests compare)."""
     w = op.wire
     args = [a for a in w.args if a not in INTERNAL_ARGS]
-    for name in (w.str, w.list, w.list2, w.blob, w.reg2, w.reg3, *args, *(p for p, _ in w.step_flags)):
+    for name in (w.str, *w.str_alts, w.list, w.list2, w.blob, w.reg2, w.reg3, *args, *(p for p, _ in w.step_flags)):
         if name is not None and op.param(name) is None:
             raise ValueError(f"op {op.name}: wire names {name!r}, which is no parameter")
     from harness.protocol import wire   # here, not at import: wire imports the op table too
@@ -99,6 +102,7 @@ def spec_fields(op: Op) -> dict[str, object]:
         "reg2_use": int(w.reg2 is not None),
         "reg3_use": int(w.reg3 is not None),
         "checks_payload": int(w.checks_payload),
+        "outputs_on_failure": int(op.outputs_on_failure),
     }
 
 

@@ -12,13 +12,15 @@ import struct
 from harness.errors import ProtocolError
 from harness.protocol import wire
 from harness.scenario import lsn
-from harness.protocol.results import INPUT_MISSING, NOT_RUN, RAN, CaseResult, CleanupSummary, StepResult
+from harness.protocol.results import (INPUT_MISSING, NOT_RUN, RAN, CallbackEvent, CaseResult, CleanupSummary,
+                                      StepResult)
 from harness.scenario.model import Case
 from harness.scenario.ops import LSN_OUTPUTS, OPS
 
 _HDR = struct.Struct(wire.RESP_HEADER.fmt)
 _RES = struct.Struct(wire.STEP_RESULT.fmt)
 _CLEAN = struct.Struct(wire.CLEANUP.fmt)
+_EVENT = struct.Struct(wire.EVENT.fmt)
 _DISPOSITIONS = {wire.DISP_RAN: RAN, wire.DISP_NOT_RUN: NOT_RUN, wire.DISP_INPUT_MISSING: INPUT_MISSING}
 _MAX_IRQL = 31  # HIGH_LEVEL on x64 is 15; anything above 31 is garbage
 
@@ -78,8 +80,13 @@ def decode_response(data: bytes, case: Case, *, target: str) -> CaseResult:
         raise _bad(f"{step_count} step results for {len(case.steps)} steps")
     if results_offset != _HDR.size or cleanup_offset != results_offset + step_count * _RES.size:
         raise _bad(f"offsets {results_offset}/{cleanup_offset} do not follow the layout")
-    if total_size != wire.response_size(step_count):
-        raise _bad(f"total_size {total_size}, expected {wire.response_size(step_count)}")
+    (events,) = struct.unpack_from("<I", data, cleanup_offset + wire.CLEANUP.offsets()["events"]) \
+        if len(data) >= cleanup_offset + _CLEAN.size else (0,)
+    if events > wire.MAX_EVENTS:
+        raise _bad(f"{events} callback events, at most {wire.MAX_EVENTS}")
+    expected = wire.response_size(step_count) + events * _EVENT.size
+    if total_size != expected:
+        raise _bad(f"total_size {total_size}, expected {expected}")
     model = bool(flags & wire.RESP_MODEL)
     if bugcheck and not model:
         raise _bad("bugcheck field set by a non-model target")
@@ -89,8 +96,11 @@ def decode_response(data: bytes, case: Case, *, target: str) -> CaseResult:
     steps = tuple(_decode_step(data, results_offset + i * _RES.size, step)
                   for i, step in enumerate(case.steps))
     cleanup = _decode_cleanup(data, cleanup_offset)
+    names = _client_names(case)
+    callbacks = tuple(_decode_event(data, cleanup_offset + _CLEAN.size + i * _EVENT.size, i, step_count, names)
+                      for i in range(events))
     identity = {"target": target, "model": model}
-    return CaseResult(target=target, steps=steps, cleanup=cleanup, identity=identity,
+    return CaseResult(target=target, steps=steps, cleanup=cleanup, identity=identity, events=callbacks,
                       response=data, bugcheck=bugcheck or None, bugcheck_step=bugcheck_step or None,
                       stopped=bool(flags & wire.RESP_STOPPED))
 
@@ -118,7 +128,7 @@ def _decode_step(data: bytes, offset: int, step) -> StepResult:
         raise _bad(f"{where}: values in outputs the mask does not mark")
     if disposition != wire.DISP_RAN and (status or irql or output_mask or elapsed_us):
         raise _bad(f"{where}: a step that did not run carries results")
-    if output_mask and status & 0x8000_0000:
+    if output_mask and status & 0x8000_0000 and not OPS[step.op].outputs_on_failure:
         raise _bad(f"{where}: outputs on a failed step")
     values = {}
     for i, name in enumerate(names):
@@ -146,8 +156,38 @@ def _unmarked(mask: int, count: int) -> tuple[int, ...]:
 
 def _decode_cleanup(data: bytes, offset: int) -> CleanupSummary:
     (logs_closed, areas_deleted, reservations_freed, containers_removed, failures, alloc_calls,
-     free_calls, reads_terminated) = _CLEAN.unpack_from(data, offset)
+     free_calls, reads_terminated, clients_deregistered, _events) = _CLEAN.unpack_from(data, offset)
     return CleanupSummary(logs_closed=logs_closed, areas_deleted=areas_deleted,
                           reservations_freed=reservations_freed, containers_removed=containers_removed,
                           failures=failures, alloc_calls=alloc_calls, free_calls=free_calls,
-                          reads_terminated=reads_terminated)
+                          reads_terminated=reads_terminated, clients_deregistered=clients_deregistered)
+
+
+def _client_names(case: Case) -> dict[int, str]:
+    """Slot -> name of the case's managed clients (slots are the objects in order, as encoded)."""
+    return {i: name for i, (name, kind) in enumerate(case.objects.items()) if kind == "client"}
+
+
+def _decode_event(data: bytes, offset: int, i: int, step_count: int, names: dict) -> CallbackEvent:
+    kind, irql, flags, reserved0, step, status, slot, arg = _EVENT.unpack_from(data, offset)
+    where = f"callback event {i + 1}"
+    if kind not in wire.EVENT_KINDS:
+        raise _bad(f"{where}: unknown kind {kind}")
+    name = wire.EVENT_KINDS[kind]
+    if flags & ~wire.EV_FLAGS_ALL or reserved0:
+        raise _bad(f"{where}: flags 0x{flags:X}, reserved 0x{reserved0:X}")
+    if irql > _MAX_IRQL:
+        raise _bad(f"{where}: IRQL {irql}")
+    if step > step_count + 1:
+        raise _bad(f"{where}: step {step} of {step_count}")
+    management = name in ("advance_tail", "log_growth_complete", "log_unpinned")
+    if management and slot not in names:
+        raise _bad(f"{where}: {name} for slot {slot}, which is no managed client of the case")
+    if not management and slot != wire.NO_SLOT:
+        raise _bad(f"{where}: {name} names slot {slot}")
+    if (status and name != "log_growth_complete") or (flags & wire.EV_PINNED and name != "log_growth_complete"):
+        raise _bad(f"{where}: {name} carries a status or the pinned flag")
+    return CallbackEvent(kind=name, step=step, irql=irql, late=bool(flags & wire.EV_LATE),
+                         status=status if name == "log_growth_complete" else None,
+                         pinned=bool(flags & wire.EV_PINNED), client=names.get(slot) if management else None,
+                         arg=arg if name in ("advance_tail", "alloc_buffer", "dropped") else None)

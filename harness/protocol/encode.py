@@ -14,7 +14,7 @@ import zlib
 from harness.errors import ProtocolError
 from harness.protocol import wire
 from harness.scenario.model import Case, SavedRef, Step
-from harness.scenario.ops import OPS
+from harness.scenario.ops import LOG_POLICY_OVERWRITE, OPS, POLICY_FIELDS, POLICY_U32_FIELDS
 
 _HDR = struct.Struct(wire.REQ_HEADER.fmt)
 _STEP = struct.Struct(wire.STEP.fmt)
@@ -53,9 +53,22 @@ _ENUMS = {
     "pool": wire.POOL_CODES,
     "info_class": wire.INFO_CLASS_CODES,
     "direction": wire.SCAN_MODE_CODES,
+    "type": wire.POLICY_TYPE_CODES,
 }
 # A parameter name that means another enumeration in one op: the scan's mode is a CLFS_SCAN_MODE.
 _OP_ENUMS = {("scan_containers", "mode"): wire.SCAN_MODE_CODES}
+
+
+def policy_args(step: Step) -> dict:
+    """install_policy's internal args: PolicyFlags (LOG_POLICY_OVERWRITE when ``overwrite``, OR-ed with
+    the raw ``flags``) and the policy type's first two u32 fields (ops.POLICY_FIELDS), 0 when absent."""
+    if step.op != "install_policy":
+        return {}
+    args = step.args
+    fields = [f for f in POLICY_FIELDS.get(args.get("type"), ()) if f in POLICY_U32_FIELDS]
+    values = [_u32(step, f, args[f]) if args.get(f) is not None else 0 for f in fields] + [0, 0]
+    flags = _u32(step, "flags", args.get("flags") or 0) | (LOG_POLICY_OVERWRITE if args.get("overwrite") else 0)
+    return {"policy_flags": flags, "field1": values[0], "field2": values[1]}
 
 
 def _fail(step: Step | None, message: str) -> ProtocolError:
@@ -179,7 +192,7 @@ def encode_request(case: Case, *, scratch: str) -> bytes:
     appends = 0
     record_bytes = 0
     for step in case.steps:
-        internal = {"seed": seed, "record_index": appends}
+        internal = {"seed": seed, "record_index": appends, **policy_args(step)}
         records.append(_encode_step(step, slots, regs, payload, scratch, internal))
         if _appends_a_record(step):
             record_bytes += _record_bytes(step)
@@ -261,6 +274,8 @@ def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch
 
     if "value" in layout:
         raw = args.get(layout["value"])
+        if raw is None and not op.param(layout["value"]).required:
+            raw = 0   # an optional value left out (install_policy's next_suffix for other types)
         if isinstance(raw, SavedRef):
             if raw.name not in regs:
                 raise _fail(step, f"${{{raw.name}}} is not saved by any step")
@@ -271,8 +286,9 @@ def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch
             value = raw - (1 << 64) if raw >= (1 << 63) else raw
 
     str_offset = str_bytes = 0
-    if "str" in layout and args.get(layout["str"]) is not None:
-        data = _string(step, args[layout["str"]], scratch)
+    texts = [args[n] for n in (op.wire.str, *op.wire.str_alts) if n is not None and args.get(n) is not None]
+    if texts:
+        data = _string(step, texts[0], scratch)
         if data:
             str_offset, str_bytes = payload.add(data, 2), len(data)
 

@@ -38,6 +38,31 @@ class CleanupSummary:
     alloc_calls: int = 0     # the driver's counting marshalling-area allocator: calls in the request
     free_calls: int = 0      # ... and its counting free
     reads_terminated: int = 0  # read contexts left open that cleanup terminated
+    clients_deregistered: int = 0  # managed clients left registered that cleanup deregistered
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackEvent:
+    """A callback CLFS made into the driver during the request, in arrival order."""
+    kind: str                # advance_tail, log_growth_complete, log_unpinned, alloc_buffer, free_buffer, dropped
+    step: int                # the step running when it came (1-based); 0 between steps; steps + 1: the cleanup
+    irql: int                # the IRQL it ran at
+    late: bool = False       # its request (or the request that registered its client) had ended
+    status: int | None = None   # log_growth_complete: OperationStatus
+    pinned: bool = False     # log_growth_complete: LogIsPinned
+    client: str | None = None   # management callbacks: the client's name in the scenario
+    arg: int | None = None   # advance_tail: TargetLsn; alloc_buffer: bytes; dropped: how many
+
+    def as_dict(self) -> dict:
+        out = {"kind": self.kind, "step": self.step, "irql": self.irql}
+        if self.late:
+            out["late"] = True
+        for name in ("status", "client", "arg"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.pinned:
+            out["pinned"] = True
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +95,7 @@ class CaseResult:
     bugcheck_step: int | None = None   # model only: the step that caused it
     stopped: bool = False              # a stop-on-failure step failed; later steps are NOT_RUN
     contract: tuple[ContractViolation, ...] = ()   # wine target: kernel rules the driver broke
+    events: tuple[CallbackEvent, ...] = ()         # callbacks CLFS made into the driver, in arrival order
     # A case in phases: per phase {"phase", "restart" (how it began, None for the first),
     # "restart_s", "elapsed_s", "stopped", "ran"}; () for a case of one phase.
     phases: tuple[dict, ...] = ()

@@ -12,10 +12,12 @@ import struct
 from dataclasses import dataclass
 from functools import cached_property
 
-from harness.scenario.ops import OPS
+from harness.scenario import ops
+from harness.scenario.ops import OPS, POLICY_TYPES
 
-PROTO_VERSION = 3   # 3: ct_step.arg[8] (was 4: ClfsCreateMarshallingAreaEx has six scalar arguments)
-#                     2 (issue 13): payload seed/index, blob, reg2/reg3 in ct_step; cleanup.reads_terminated
+PROTO_VERSION = 3   # 2 (issue 13): payload seed/index, blob, reg2/reg3 in ct_step; cleanup.reads_terminated;
+                    # 3: ct_step.arg[8] (was 4: ClfsCreateMarshallingAreaEx has six scalar arguments);
+                    #    cleanup.clients_deregistered and the callback events after the cleanup (issue 15)
 REQ_MAGIC = 0x51544C43   # "CLTQ"
 RESP_MAGIC = 0x52544C43  # "CLTR"
 INFO_MAGIC = 0x49544C43  # "CLTI"
@@ -64,6 +66,7 @@ INFO_CLASS_CODES = {"basic": 0, "basic_physical": 1, "physical_name": 2,      # 
 SCAN_MODE_CODES = {"forward": 0x2, "backward": 0x4, "close": 0x8}             # CLFS_SCAN_* (wdm.h)
 MODE_CODES = {"undo_next": 1, "previous": 2, "forward": 3}                     # CLFS_CONTEXT_MODE
 RECORD_TYPE_CODES = {"data": 1, "restart": 2, "client": 3}                     # CLFS_RECORD_TYPE
+POLICY_TYPE_CODES = {name: i for i, name in enumerate(POLICY_TYPES)}            # CLFS_MGMT_POLICY_TYPE
 MAX_BLOB = 4096
 PAYLOAD_CHECKS = {0: "match", 1: "differs", 2: "size differs", 3: "not written by this request"}
 
@@ -152,16 +155,31 @@ STEP_RESULT = Record("ct_step_result", (
 CLEANUP = Record("ct_cleanup", (
     ("logs_closed", "I"), ("areas_deleted", "I"), ("reservations_freed", "I"),
     ("containers_removed", "I"), ("failures", "I"), ("alloc_calls", "I"), ("free_calls", "I"),
-    ("reads_terminated", "I"),
+    ("reads_terminated", "I"), ("clients_deregistered", "I"), ("events", "I"),
 ))
+EVENT = Record("ct_event", (
+    ("kind", "B"), ("irql", "B"), ("flags", "B"), ("reserved0", "B"), ("step", "I"), ("status", "I"),
+    ("slot", "I"), ("arg", "Q"),
+))
+MAX_EVENTS = 64
+# enum ct_event_kind: the callbacks CLFS makes into the driver, as scenarios name them.
+EVENT_KINDS = {i + 1: name for i, name in enumerate(ops.EVENT_KINDS)}
+EV_LATE = 0x01
+EV_PINNED = 0x02
+EV_FLAGS_ALL = 0x03
 INFO = Record("ct_info", (
     ("magic", "I"), ("version", "H"), ("info_size", "H"), ("max_steps", "I"), ("max_request", "I"),
     ("build", "48s"),
 ))
 
-RECORDS: tuple[Record, ...] = (REQ_HEADER, STEP, SAVE, RESP_HEADER, STEP_RESULT, CLEANUP, INFO)
+RECORDS: tuple[Record, ...] = (REQ_HEADER, STEP, SAVE, RESP_HEADER, STEP_RESULT, CLEANUP, INFO, EVENT)
+
+
+def response_cap(step_count: int) -> int:
+    """CT_RESPONSE_CAP: the most bytes a response for ``step_count`` steps takes (every callback event)."""
+    return response_size(step_count) + MAX_EVENTS * EVENT.size
 
 
 def response_size(step_count: int) -> int:
-    """CT_RESPONSE_SIZE: bytes a response for ``step_count`` steps takes."""
+    """CT_RESPONSE_SIZE: bytes a response for ``step_count`` steps takes without callback events."""
     return RESP_HEADER.size + step_count * STEP_RESULT.size + CLEANUP.size

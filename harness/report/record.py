@@ -33,6 +33,8 @@ def case_record(case: Case, target: str, outcome: str, *, result: CaseResult | N
         record["steps"] = [_step_record(sv) for sv in verdict.steps]
         record["cleanup"] = {name: getattr(result.cleanup, name) for name in result.cleanup.__slots__}
         record["identity"] = dict(result.identity)
+        if result.events:
+            record["callbacks"] = [e.as_dict() for e in result.events]
         record["notes"] = list(verdict.notes)
         if result.phases:
             record["phases"] = [dict(p) for p in result.phases]

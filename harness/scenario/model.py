@@ -52,6 +52,8 @@ class Expectation:
     status: str = "success"
     status_code: int | None = None
     outputs: tuple[tuple[str, tuple[Condition, ...]], ...] = ()
+    # callback kind (ops.CALLBACK_KINDS) -> conditions on how many arrived while the step ran
+    callbacks: tuple[tuple[str, tuple[Condition, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

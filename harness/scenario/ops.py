@@ -57,6 +57,7 @@ LOG = "log"
 AREA = "area"
 READ = "read"   # a read context (ClfsReadLogRecord, ClfsReadRestartArea); released by terminate_read
 SCAN = "scan"   # a container scan context (ClfsCreateScanContext); released by scan_containers mode close
+CLIENT = "client"  # a managed client (ClfsMgmtRegisterManagedClient); deregistered by a step or at the end
 
 POOL_TYPES = ("nonpaged", "paged", "nonpaged_nx")  # POOL_TYPE: NonPagedPool=0, PagedPool=1, NonPagedPoolNx=512
 DISPOSITIONS = ("open_always", "create_new", "open_existing")  # Win32 values 4, 1, 3
@@ -85,6 +86,51 @@ RESTART_FLAGS = ("use_reservation",)  # ClfsWriteRestartArea fFlags: 0 or CLFS_F
 # CLFS_RECORD_TYPE flags (wdm.h): ClfsDataRecord=1, ClfsRestartRecord=2, ClfsClientRecord=3.
 RECORD_TYPES = ("data", "restart", "client")
 
+# CLFS_MGMT_POLICY_TYPE in wdm.h order (_CLFS_MGMT_POLICY_TYPE.md): ClfsMgmtPolicyMaximumSize=0 ...
+# ClfsMgmtPolicyNewContainerExtension=9; ``invalid`` is ClfsMgmtPolicyInvalid=10 ("Reserved for internal
+# use"), there so a scenario can pass it and see it refused.
+POLICY_TYPES = (
+    "maximum_size", "minimum_size", "new_container_size", "growth_rate", "log_tail", "auto_shrink",
+    "auto_grow", "new_container_prefix", "new_container_suffix", "new_container_extension", "invalid",
+)
+# The fields of each policy type (_CLFS_MGMT_POLICY.md, PolicyParameters), as install_policy's
+# parameters. The first two u32 fields travel in arg[2] and arg[3], NextContainerSuffix (a ULONGLONG) in
+# the step's value, PrefixString/ExtensionString in its string (harness.protocol.encode.policy_args).
+POLICY_FIELDS: dict[str, tuple[str, ...]] = {
+    "maximum_size": ("containers",),
+    "minimum_size": ("containers",),
+    "new_container_size": ("size_in_bytes",),
+    "growth_rate": ("absolute_growth", "relative_growth_percentage"),
+    "log_tail": ("minimum_available_percentage", "minimum_available_containers"),
+    "auto_shrink": ("percentage",),
+    "auto_grow": ("enabled",),
+    "new_container_prefix": ("prefix",),
+    "new_container_suffix": ("next_suffix",),
+    "new_container_extension": ("extension",),
+    "invalid": (),
+}
+POLICY_U32_FIELDS = ("containers", "size_in_bytes", "absolute_growth", "relative_growth_percentage",
+                     "minimum_available_percentage", "minimum_available_containers", "percentage", "enabled")
+LOG_POLICY_OVERWRITE = 0x01   # wdm.h; "The only flag that has been implemented" (_CLFS_MGMT_POLICY.md)
+# What query_policy reports: the flags, each field (only those of the queried type are set) and the
+# length in bytes of the prefix or extension string.
+POLICY_OUTPUTS = ("policy_flags", *POLICY_U32_FIELDS, "next_suffix", "string_bytes")
+# What the driver's management callbacks saw (PCLFS_CLIENT_*_CALLBACK.md), totals for one client: calls of
+# the advance-tail, log-growth-complete and log-unpinned callbacks, the TargetLsn of the last advance-tail
+# call, the OperationStatus and LogIsPinned of the last growth-complete call, and the IRQL the last callback
+# ran at (255: none yet).
+CALLBACK_OUTPUTS = ("advance_tail_calls", "target_lsn", "complete_calls", "complete_status", "log_is_pinned",
+                    "unpinned_calls", "callback_irql")
+# The callbacks CLFS makes into the driver, as the response reports them (enum ct_event_kind in
+# clfstest_proto.h, 1-based in this order) and as ``expect: {callbacks: {advance_tail: {ge: 1}}}`` names
+# them: a step's expectation counts those that arrived while it ran. ``dropped`` is no callback: the
+# last record of a response that could not hold them all.
+CALLBACK_KINDS = ("advance_tail", "log_growth_complete", "log_unpinned", "alloc_buffer", "free_buffer")
+EVENT_KINDS = (*CALLBACK_KINDS, "dropped")
+# How fill_log stopped: 0 = CLFS refused an append (the step's status says with what), 1 = max_records
+# appended, 2 = max_ms passed.
+FILL_STOPPED = {0: "status", 1: "count", 2: "time"}
+
 # IRQL contexts a step runs in. ``dispatch`` is above APC_LEVEL: only with expect_bugcheck.
 CONTEXTS = ("passive", "apc", "guarded", "critical", "dispatch")
 SAFE_CONTEXTS = ("passive", "apc", "guarded", "critical")
@@ -101,7 +147,8 @@ READ_OUTPUTS = (
 # Outputs that are CLFS_LSNs. Each is also reported decomposed (harness.scenario.lsn) into the
 # triple _CLS_LSN.md names: container (ClfsLsnContainer), block offset (ClfsLsnBlockOffset) and
 # record sequence (ClfsLsnRecordSequence), as <output>_container, ..._block_offset, ..._record_sequence.
-LSN_OUTPUTS = frozenset({"lsn", "last_flushed_lsn", "base_lsn", "last_lsn", "undo_next_lsn", "previous_lsn"})
+LSN_OUTPUTS = frozenset({"lsn", "last_flushed_lsn", "base_lsn", "last_lsn", "undo_next_lsn", "previous_lsn",
+                         "target_lsn"})
 LSN_PARTS = ("container", "block_offset", "record_sequence")
 
 # Outputs of query_log_info, from CLFS_INFORMATION (_CLS_INFORMATION.md).
@@ -144,6 +191,7 @@ class Wire:
     value: str | None = None
     str: str | None = None
     str_required: bool = False
+    str_alts: tuple[str, ...] = ()      # further str parameters that may fill the string field (one of them)
     list: str | None = None
     list_required: bool = False
     list2: str | None = None
@@ -166,6 +214,8 @@ class Op:
     code: int = 0                       # enum ct_op value: fixed forever once shipped (the wire)
     wire: Wire = Wire()
     test_only: bool = False             # model-only test op: never in the driver's ops table
+    outputs_on_failure: bool = False    # its outputs are reported when it fails too (fill_log: the records
+                                        # appended before CLFS refused one)
     param_index: dict[str, Param] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -192,6 +242,15 @@ def _read_ref() -> Param:
 def _scan_ref() -> Param:
     return Param("scan", "ref", required=True, object_kind=SCAN,
                  doc="name of a scan context created by create_scan_context")
+
+
+def _client_ref() -> Param:
+    return Param("client", "ref", required=True, object_kind=CLIENT,
+                 doc="name of a managed client created by register_managed_client")
+
+
+def _policy_type() -> Param:
+    return Param("type", "enum", required=True, choices=POLICY_TYPES, doc="PolicyType (CLFS_MGMT_POLICY_TYPE)")
 
 
 def _area_ref() -> Param:
@@ -433,6 +492,70 @@ OPS: dict[str, Op] = {op.name: op for op in (
     ), code=36, wire=Wire(slot="name", slot2="log", value="flags", args=_AREA_ARGS + ("alignment",),
                           step_flags=_AREA_CALLBACKS),
        doc="Create a marshalling area with a buffer alignment and flags (Windows 10, version 1803 and later)."),
+    Op("register_managed_client", "ClfsMgmtRegisterManagedClient", (
+        Param("name", "define", required=True, object_kind=CLIENT, doc="name later steps use for the client"),
+        _log_ref(),
+    ), code=37, wire=Wire(slot="name", slot2="log"),
+       doc="Register a managed client with the driver's advance-tail, log-growth-complete and log-unpinned "
+           "callbacks (deregistered by deregister_managed_client or at the end)."),
+    Op("deregister_managed_client", "ClfsMgmtDeregisterManagedClient", (_client_ref(),),
+       outputs=CALLBACK_OUTPUTS, code=38, wire=Wire(slot="client"),
+       doc="Deregister a managed client; reports what its callbacks saw."),
+    Op("install_policy", "ClfsMgmtInstallPolicy", (
+        _log_ref(),
+        _policy_type(),
+        Param("overwrite", "bool", default=False, doc="PolicyFlags LOG_POLICY_OVERWRITE: replace a policy of the type"),
+        Param("flags", "u32", default=0, doc="further PolicyFlags bits, OR-ed in raw (to test bad flags)"),
+        Param("containers", "u32", doc="maximum_size / minimum_size: Containers"),
+        Param("size_in_bytes", "u32", size=True, doc="new_container_size: SizeInBytes"),
+        Param("absolute_growth", "u32", doc="growth_rate: AbsoluteGrowthInContainers"),
+        Param("relative_growth_percentage", "u32", doc="growth_rate: RelativeGrowthPercentage"),
+        Param("minimum_available_percentage", "u32", doc="log_tail: MinimumAvailablePercentage"),
+        Param("minimum_available_containers", "u32", doc="log_tail: MinimumAvailableContainers"),
+        Param("percentage", "u32", doc="auto_shrink: Percentage"),
+        Param("enabled", "u32", doc="auto_grow: Enabled (non-zero enables)"),
+        Param("next_suffix", "u64", doc="new_container_suffix: NextContainerSuffix"),
+        Param("prefix", "str", doc="new_container_prefix: PrefixString (full directory path and file-name prefix)"),
+        Param("extension", "str", doc="new_container_extension: ExtensionString"),
+    ), code=39, wire=Wire(slot="log", value="next_suffix", str="prefix", str_alts=("extension",),
+                          args=("type", "policy_flags", "field1", "field2")),
+       doc="Install a CLFS_MGMT_POLICY on the physical log; the fields are those of its type."),
+    Op("query_policy", "ClfsMgmtQueryPolicy", (_log_ref(), _policy_type()),
+       outputs=POLICY_OUTPUTS, code=40, wire=Wire(slot="log", args=("type",)),
+       doc="Read the installed policy of a type."),
+    Op("remove_policy", "ClfsMgmtRemovePolicy", (_log_ref(), _policy_type()),
+       code=41, wire=Wire(slot="log", args=("type",)), doc="Reset the policy of a type to its default."),
+    Op("set_log_file_size", "ClfsMgmtSetLogFileSize", (
+        _log_ref(),
+        Param("containers", "u64", required=True,
+              doc="*NewSizeInContainers: 0 = enforce the minimum size policy, 1 invalid, 2-1023 the size"),
+    ), outputs=("resulting_containers",), code=42, wire=Wire(slot="log", value="containers"),
+       doc="Add or delete containers to reach a size in containers."),
+    Op("set_log_file_size_as_client", "ClfsMgmtSetLogFileSizeAsClient", (
+        _log_ref(),
+        _client_ref(),
+        Param("containers", "u64", required=True, doc="*NewSizeInContainers, as for set_log_file_size"),
+    ), outputs=("resulting_containers",), code=43, wire=Wire(slot="log", slot2="client", value="containers"),
+       doc="ClfsMgmtSetLogFileSize on behalf of a managed client."),
+    Op("handle_log_file_full", "ClfsMgmtHandleLogFileFull", (_client_ref(),),
+       outputs=CALLBACK_OUTPUTS, code=44, wire=Wire(slot="client"),
+       doc="Ask CLFS management to make space; reports what the client's callbacks saw by the time it returned."),
+    Op("tail_advance_failure", "ClfsMgmtTailAdvanceFailure", (
+        _client_ref(),
+        Param("reason", "u32", default=0xC000009A, doc="Reason: an NTSTATUS (default STATUS_INSUFFICIENT_RESOURCES)"),
+    ), outputs=CALLBACK_OUTPUTS, code=45, wire=Wire(slot="client", args=("reason",)),
+       doc="Tell CLFS management the client could not advance its tail."),
+    Op("fill_log", "ClfsReserveAndAppendLog", (
+        _area_ref(),
+        Param("record_size", "u32", default=4096, size=True, minimum=1, maximum=64 * 1024,
+              maximum_why="the driver appends from one nonpaged buffer of at most 64 KiB",
+              doc="payload bytes of each record appended"),
+        Param("max_records", "u32", default=100000, minimum=1, doc="stop after this many records"),
+        Param("max_ms", "u32", default=10000, minimum=1, doc="stop after this many milliseconds"),
+    ), outputs=("records", "last_lsn", "stopped_by"), code=46, outputs_on_failure=True,
+       wire=Wire(slot="area", args=("record_size", "max_records", "max_ms")),
+       doc="Append records until CLFS refuses one (the step's status is that refusal, e.g. STATUS_LOG_FULL), "
+           "bounded by a count and a time; stopped_by: 0 status, 1 count, 2 time."),
     Op("corrupt_record", "(model only)", (
         _log_ref(),
         Param("lsn", "u64var", required=True, doc="the record to change: a literal or ${saved}"),

@@ -135,8 +135,20 @@ def _expect_schema(op: Op) -> dict:
                         {"type": "string", "pattern": "^STATUS_[A-Z0-9_]+$"},
                         {"type": "integer", "minimum": 0, "maximum": ops.U32_MAX}]}
     detailed = {"type": "object", "additionalProperties": False,
-                "properties": {"status": status, **{o: _condition_schema(o) for o in op.expect_outputs}}}
+                "properties": {"status": status, "callbacks": {"$ref": "#/$defs/callbacks"},
+                               **{o: _condition_schema(o) for o in op.expect_outputs}}}
     return {"anyOf": [status, detailed]}
+
+
+def _callbacks_schema() -> dict:
+    """``expect: {callbacks: {advance_tail: {ge: 1}}}``: one definition every op's expect refers to."""
+    count = {"type": "integer", "minimum": 0, "maximum": ops.U32_MAX}
+    return {"type": "object", "additionalProperties": False, "minProperties": 1,
+            "description": "how many callbacks of each kind arrive while the step runs",
+            "properties": {k: {"anyOf": [count, {"type": "object", "additionalProperties": False,
+                                                 "minProperties": 1,
+                                                 "properties": {c: count for c in ops.COMPARATORS}}]}
+                           for k in ops.CALLBACK_KINDS}}
 
 
 def _step_schema(op: Op) -> dict:
@@ -222,6 +234,7 @@ def build_schema() -> dict:
         "$defs": {
             "step": {"oneOf": [*({"$ref": f"#/$defs/{name}"} for name in OPS), {"$ref": "#/$defs/restart"}]},
             "restart": _restart_schema(),
+            "callbacks": _callbacks_schema(),
             **{name: _step_schema(op) for name, op in OPS.items()},
         },
     }

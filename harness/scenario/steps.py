@@ -20,7 +20,8 @@ _LIST_ELEMENT_KIND = {"list_i64": "i64", "list_u32": "u32"}
 STATUS_WORDS = ("success", "failure", "any")
 RESTART = "restart"  # the step that ends a phase; not an op: nothing of it goes to the driver
 RESTART_STEP_KEYS = (RESTART, "expect", "note")
-_KIND_NOUN = {ops.LOG: "log", ops.AREA: "marshalling area", ops.READ: "read context", ops.SCAN: "scan context"}
+_KIND_NOUN = {ops.LOG: "log", ops.AREA: "marshalling area", ops.READ: "read context", ops.SCAN: "scan context",
+              ops.CLIENT: "managed client"}
 _VAR_PARAMS = sorted({f"{o.name}.{p.name}" for o in OPS.values() for p in o.params if p.kind in ops.SAVED_KINDS})
 
 
@@ -364,7 +365,7 @@ class StepChecker:
 
     def _expect(self, op: Op, raw: object, path: tuple, stream: str | None) -> Expectation | None:
         if isinstance(raw, dict):
-            unknown = [k for k in raw if k != "status" and k not in op.expect_outputs]
+            unknown = [k for k in raw if k not in ("status", "callbacks") and k not in op.expect_outputs]
             for key in unknown:
                 outputs = ", ".join(op.outputs) or "none"
                 self._problem(path + (key,), f"expect: {key!r} is not an output of {op.name} (outputs: "
@@ -377,11 +378,40 @@ class StepChecker:
                     if checked is None:
                         return None
                     conditions.append((key, checked))
-            if status is None or unknown:
+            callbacks = self._callbacks(raw["callbacks"], path + ("callbacks",)) if "callbacks" in raw else ()
+            if status is None or unknown or callbacks is None:
                 return None
-            return Expectation(status[0], status[1], tuple(conditions))
+            return Expectation(status[0], status[1], tuple(conditions), callbacks)
         status = self._status(raw, path)
         return None if status is None else Expectation(status[0], status[1])
+
+    def _callbacks(self, raw: object, path: tuple) -> tuple | None:
+        """``callbacks: {advance_tail: {ge: 1}}``: how many callbacks of each kind arrive during the step."""
+        if not isinstance(raw, dict) or not raw:
+            self._problem(path, f"expect.callbacks: expected a mapping of callback kinds "
+                                f"({', '.join(ops.CALLBACK_KINDS)}) to counts, got {show(raw)}")
+            return None
+        result = []
+        for kind, value in raw.items():
+            if kind not in ops.CALLBACK_KINDS:
+                self._problem(path + (kind,), f"expect.callbacks: unknown callback {kind!r}"
+                                              f"{_suggest(kind, ops.CALLBACK_KINDS)}; callbacks are "
+                                              f"{', '.join(ops.CALLBACK_KINDS)}", key=True)
+                return None
+            items = value.items() if isinstance(value, dict) else [("eq", value)]
+            conditions = []
+            for comparator, number in items:
+                if comparator not in ops.COMPARATORS or isinstance(number, bool) or not isinstance(number, int) \
+                        or not 0 <= number <= ops.U32_MAX:
+                    self._problem(path + (kind,), f"expect.callbacks.{kind}: expected a count or comparisons "
+                                                  f"such as {{ge: 1}}, got {show(value)}")
+                    return None
+                conditions.append(Condition(comparator, number))
+            if not conditions:
+                self._problem(path + (kind,), f"expect.callbacks.{kind}: expected a count or comparisons")
+                return None
+            result.append((kind, tuple(conditions)))
+        return tuple(result)
 
     def _status(self, raw: object, path: tuple) -> tuple[str, int | None] | None:
         if raw in STATUS_WORDS:
@@ -482,6 +512,8 @@ class StepChecker:
 
     # -- rules across steps -----------------------------------------------------------------------
     def _semantics(self, index: int, op: Op, args: dict, expect: Expectation, path: tuple) -> None:
+        if op.name == "install_policy" and args.get("type") in ops.POLICY_FIELDS:
+            self._policy_fields(args, path)
         if op.name == "reserve_and_append":
             self._record_payload(args.get("records", ()), path + ("records",))
         if op.name == "alloc_reserved_log" and isinstance(args.get("adjustment"), SavedRef):
@@ -491,6 +523,14 @@ class StepChecker:
                               f"records: {args['records']} differs from the {source.records} record(s) aligned at "
                               f"step {source.step}; ClfsAllocReservedLog's cRecords must match ClfsAlignReservedLog's"
                               f" (to test that on purpose, expect failure, any or a status)")
+
+    def _policy_fields(self, args: dict, path: tuple) -> None:
+        """install_policy: only the fields of the policy's type (_CLFS_MGMT_POLICY.md, PolicyParameters)."""
+        own = ops.POLICY_FIELDS[args["type"]]
+        for name in (*ops.POLICY_U32_FIELDS, "next_suffix", "prefix", "extension"):
+            if args.get(name) is not None and name not in own:
+                self._problem(path + (name,), f"{name}: not a field of a {args['type']} policy; it takes "
+                                              f"{', '.join(own) or 'no field'}")
 
     def _record_payload(self, records: tuple, path: tuple) -> None:
         """The driver's caps on record payloads (CT_MAX_RECORD_BYTES, CT_MAX_REQUEST_RECORD_BYTES)."""

@@ -196,13 +196,13 @@ class ModelTarget(Target):
         return CaseResult(target=result.target, steps=result.steps, cleanup=result.cleanup,
                           identity=identity, request=request, response=response, elapsed_s=elapsed,
                           bugcheck=result.bugcheck, bugcheck_step=result.bugcheck_step,
-                          stopped=result.stopped)
+                          stopped=result.stopped, events=result.events)
 
     def run_bytes(self, request: bytes, timeout_s: float = 10.0) -> bytes:
         """Send raw request bytes and return the raw response (tests, fuzz seeds)."""
         with self._lock:
             self._drain()
-            frame = _Frame(None, request, wire.response_size(wire.MAX_STEPS), timeout_s, None)
+            frame = _Frame(None, request, wire.response_cap(wire.MAX_STEPS), timeout_s, None)
             self._waiting.appendleft(frame)
             self._send()
             return self._read_answer(self._sent.popleft())[0]
@@ -221,7 +221,7 @@ class ModelTarget(Target):
                 return frame.request, response, elapsed
             if key not in self._pending:   # not hinted (or a retry): it goes next
                 frame = _Frame(key, encode_request(case, scratch=MODEL_SCRATCH),
-                               wire.response_size(len(case.steps)), case.timeout_s, case)
+                               wire.response_cap(len(case.steps)), case.timeout_s, case)
                 self._waiting.appendleft(frame)
                 self._pending[key] = frame
             self._send()
@@ -302,7 +302,7 @@ class ModelTarget(Target):
                 request = encode_request(case, scratch=MODEL_SCRATCH)
             except HarnessError:
                 continue   # its own execute() raises it, at its turn
-            frame = _Frame(case.id, request, wire.response_size(len(case.steps)), case.timeout_s, case)
+            frame = _Frame(case.id, request, wire.response_cap(len(case.steps)), case.timeout_s, case)
             self._pending[case.id] = frame
             return frame
         return None
@@ -330,7 +330,7 @@ class ModelTarget(Target):
         while True:
             if length is None and len(buf) >= 4:
                 (length,) = _LEN.unpack_from(buf)
-                if length > wire.response_size(wire.MAX_STEPS):
+                if length > wire.response_cap(wire.MAX_STEPS):
                     self._kill()
                     raise InfraError(f"model server sent a {length}-byte frame; stopped it")
             if length is not None and len(buf) >= 4 + length:

@@ -31,6 +31,7 @@ def run_phases(case: Case, run, restart, target: str) -> CaseResult:
     cleanup = CleanupSummary()
     halted = False
     requests, responses, elapsed = [], [], 0.0
+    events: list = []
     for phase in split_phases(case):
         info = {"phase": phase.number, "restart": phase.restart.how if phase.restart else None,
                 "restart_s": None, "elapsed_s": None, "stopped": False, "ran": False}
@@ -49,6 +50,10 @@ def run_phases(case: Case, run, restart, target: str) -> CaseResult:
         joined = [dataclasses.replace(r, phase=phase.number, index=scenario_index(phase, r.index))
                   for r in last.steps]
         steps += joined
+        # A callback during a step is renumbered as the step is; between steps or in the phase's
+        # cleanup it keeps its request-relative number.
+        events += [dataclasses.replace(e, step=scenario_index(phase, e.step)) if 1 <= e.step <= len(last.steps)
+                   else e for e in last.events]
         values.update(saved_values(case, joined))
         cleanup = _add(cleanup, last.cleanup)
         requests.append(last.request)
@@ -61,7 +66,7 @@ def run_phases(case: Case, run, restart, target: str) -> CaseResult:
                       request=b"".join(requests), response=b"".join(responses), elapsed_s=elapsed,
                       bugcheck=last.bugcheck, bugcheck_step=last.bugcheck_step,
                       stopped=any(p["stopped"] for p in phases_info), contract=last.contract,
-                      phases=tuple(phases_info))
+                      phases=tuple(phases_info), events=tuple(events))
 
 
 def _not_run(step, phase: int, missing: bool) -> StepResult:

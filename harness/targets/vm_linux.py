@@ -157,7 +157,7 @@ class SmokeTarget(VmTarget):
             self.save_console(artefacts, console_from)
 
     def _execute(self, case: Case, request: bytes, artefacts: CaseArtefacts | None) -> CaseResult:
-        max_frame = wire.response_size(wire.MAX_STEPS)
+        max_frame = wire.response_cap(wire.MAX_STEPS)
         fault = self._fault(case)
         if fault is not None:
             self._guest.start_server(SERVE, max_frame=max_frame)
@@ -172,7 +172,7 @@ class SmokeTarget(VmTarget):
         return CaseResult(target=result.target, steps=result.steps, cleanup=result.cleanup,
                           identity=self.identity(), request=request, response=response,
                           elapsed_s=elapsed, bugcheck=result.bugcheck,
-                          bugcheck_step=result.bugcheck_step, stopped=result.stopped)
+                          bugcheck_step=result.bugcheck_step, stopped=result.stopped, events=result.events)
 
     def _fault(self, case: Case) -> str | None:
         """The lab fault the lab file asks for on ``case`` (``FAULTS``), or None.

@@ -260,7 +260,7 @@ class WindowsTarget(VmTarget):
             deadline = max(case.timeout_s, 1.0) + COMMAND_OVERHEAD_S
             if self.options.get("serve", True):
                 response = self._guest.serve_request(request, deadline, evidence_dir=evidence,
-                                                     max_frame=wire.response_size(wire.MAX_STEPS))
+                                                     max_frame=wire.response_cap(wire.MAX_STEPS))
             else:
                 response = self._guest.run_request(request, deadline, evidence_dir=evidence)
         except (BugcheckDetected, GuestTimeout):
@@ -277,4 +277,4 @@ class WindowsTarget(VmTarget):
         return CaseResult(target=result.target, steps=result.steps, cleanup=result.cleanup,
                           identity=self.identity(), request=request, response=response,
                           elapsed_s=elapsed, bugcheck=result.bugcheck,
-                          bugcheck_step=result.bugcheck_step, stopped=result.stopped)
+                          bugcheck_step=result.bugcheck_step, stopped=result.stopped, events=result.events)

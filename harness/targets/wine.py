@@ -182,7 +182,7 @@ class WineTarget(Target):
         return CaseResult(target=result.target, steps=result.steps, cleanup=result.cleanup,
                           identity=self.identity(), request=request, response=response, elapsed_s=elapsed,
                           bugcheck=result.bugcheck, bugcheck_step=result.bugcheck_step, stopped=result.stopped,
-                          contract=_violations(events, result.steps))
+                          contract=_violations(events, result.steps), events=result.events)
 
     def _read_events(self) -> list[dict]:
         path = self._events_path()

@@ -67,7 +67,7 @@ def judge(case: Case, result: CaseResult) -> Verdict:
     verdicts = []
     for step in case.steps:
         step_result = by_index.get(step.index)
-        verdicts.append(_judge_step(step, step_result, saved))
+        verdicts.append(_judge_step(step, step_result, saved, tuple(getattr(result, "events", ()))))
         saved.record(step, step_result)
     verdicts = tuple(verdicts)
     outcome = PASS if all(v.ok for v in verdicts) else FAIL
@@ -90,6 +90,11 @@ def judge(case: Case, result: CaseResult) -> Verdict:
         # The driver broke a kernel rule: whatever CLFS answered after that says nothing about CLFS.
         outcome = CONTRACT
         notes.extend(f"contract: {v.describe()}" for v in result.contract)
+    for e in getattr(result, "events", ()):
+        if e.late:   # caught, not lost: a callback whose request (or client's request) had ended
+            notes.append(f"callback: {e.kind} arrived after its request ended (at IRQL {e.irql}, step {e.step})")
+        elif e.kind == "dropped":
+            notes.append(f"callback: {e.arg} more callbacks than the response holds were counted, not listed")
     if result.cleanup.failures:
         notes.append(f"cleanup: {result.cleanup.failures} release call(s) failed at the end of the request")
     titles = {r.phase: f"phase {r.phase}, after restart: {r.how} ({r.loc})" for r in getattr(case, "restarts", ())}
@@ -142,7 +147,7 @@ def stop_outcome(case: Case, code: int | None) -> str:
     return PASS if expected is not None and expected.matches(code) else BUGCHECK
 
 
-def _judge_step(step: Step, result: StepResult | None, saved: _Saved | None = None) -> StepVerdict:
+def _judge_step(step: Step, result: StepResult | None, saved: _Saved | None = None, events: tuple = ()) -> StepVerdict:
     expected_status = _describe_expectation(step.expect)
     if result is None:
         return StepVerdict(step, None, (Check("ran", "a result", "none reported", False),))
@@ -156,6 +161,11 @@ def _judge_step(step: Step, result: StepResult | None, saved: _Saved | None = No
                         IRQL_NAMES.get(result.irql, str(result.irql)), result.irql == want_irql))
     for output, conditions in step.expect.outputs:
         checks.append(_output_check(output, conditions, result.outputs.get(output), saved or _Saved()))
+    for kind, conditions in step.expect.callbacks:
+        came = sum(1 for e in events if e.kind == kind and e.step == step.index and not e.late)
+        wanted = " and ".join(f"{_SYMBOL[c.comparator]} {c.value}" for c in conditions)
+        checks.append(Check(f"callbacks {kind}", wanted, str(came),
+                            all(_COMPARE[c.comparator](came, c.value) for c in conditions)))
     bad_bytes = payload.implicit_failure(step, result)
     if bad_bytes is not None:
         checks.append(Check("payload", "bytes as appended at this LSN", bad_bytes, False))

@@ -235,8 +235,8 @@ def test_response_for_another_case_is_rejected(good):
 
 def test_refusal_decodes_as_request_rejected(good):
     c, _ = good
-    refusal = struct.pack(wire.RESP_HEADER.fmt, wire.RESP_MAGIC, wire.PROTO_VERSION, 48, 80, 3, 0, 0, 128, 32, 48, 48,
-                          0, 0, 0) + bytes(32)
+    refusal = struct.pack(wire.RESP_HEADER.fmt, wire.RESP_MAGIC, wire.PROTO_VERSION, 48, 88, 3, 0, 0, 128, 40, 48, 48,
+                          0, 0, 0) + bytes(40)
     with pytest.raises(RequestRejected, match="protocol version mismatch") as info:
         decode_response(refusal, c, target="vm")
     assert info.value.code == 3

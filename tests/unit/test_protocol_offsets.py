@@ -104,7 +104,8 @@ def test_compiled_op_spec_table_is_the_declaration(tmp_path):
     from harness.protocol import c_ops
     from harness.scenario.ops import OPS
     fields = ("slot_use", "slot2_use", "value_use", "str_use", "list_use", "list2_use", "outputs", "args",
-              "step_flags", "needs_live", "test_only", "blob_use", "reg2_use", "reg3_use", "checks_payload")
+              "step_flags", "needs_live", "test_only", "blob_use", "reg2_use", "reg3_use", "checks_payload",
+              "outputs_on_failure")
     src = ['#include <stdio.h>', '#include "ct_interp.h"', "int main(void) {", "  unsigned i;",
            "  for (i = 1; i < CT_OP_COUNT; i++) {",
            '    printf("%s", ct_op_specs[i].name);']
@@ -119,7 +120,8 @@ def test_compiled_op_spec_table_is_the_declaration(tmp_path):
     rows = [line.split() for line in subprocess.run([str(exe)], check=True, capture_output=True,
                                                      text=True).stdout.splitlines()]
     uses = {"CT_USE_NONE": 0, "CT_USE_DEFINE_LOG": 1, "CT_USE_DEFINE_AREA": 2, "CT_USE_LOG": 3, "CT_USE_AREA": 4,
-            "CT_USE_DEFINE_READ": 5, "CT_USE_READ": 6, "CT_USE_DEFINE_SCAN": 7, "CT_USE_SCAN": 8}
+            "CT_USE_DEFINE_READ": 5, "CT_USE_READ": 6, "CT_USE_DEFINE_SCAN": 7, "CT_USE_SCAN": 8,
+            "CT_USE_DEFINE_CLIENT": 9, "CT_USE_CLIENT": 10}
     flag_bits = {"0": 0, **wire.STEP_FLAG_CODES}
     assert [r[0] for r in rows] == [o.name for o in sorted(OPS.values(), key=lambda o: o.code)]
     for row in rows:

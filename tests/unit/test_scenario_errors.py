@@ -40,7 +40,10 @@ CASES = {
          "set_archive_tail, set_end_of_log, close_and_reset_log, delete_log_by_pointer, reserve_and_append_aligned, "
          "remove_container, remove_container_set, create_scan_context, scan_containers, reinit_scan_context, "
          "get_container_name, "
-         "get_io_statistics, set_log_info, create_marshalling_area_ex, corrupt_record"],
+         "get_io_statistics, set_log_info, create_marshalling_area_ex, "
+         "register_managed_client, deregister_managed_client, install_policy, query_policy, remove_policy, "
+         "set_log_file_size, set_log_file_size_as_client, handle_log_file_full, tail_advance_failure, fill_log, "
+         "corrupt_record"],
     ),
     "wrong_type": (
         HEADER + LOG + CONTAINERS + AREA + "  - alloc_reserved_log: {area: ma, records: two, adjustment: 512}\n",

@@ -228,7 +228,7 @@ def test_clfsctl_serve_by_default_and_run_per_case_when_the_lab_says_so(tmp_path
     target._guest = FakeGuest(tmp_path, b"not a response")
     with pytest.raises(ProtocolError):
         target.execute(lifecycle(), None)
-    expected = ("serve", wire.response_size(wire.MAX_STEPS)) if mode[0] == "serve" else mode
+    expected = ("serve", wire.response_cap(wire.MAX_STEPS)) if mode[0] == "serve" else mode
     assert target._guest.modes == [expected]
 
 

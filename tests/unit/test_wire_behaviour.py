@@ -208,7 +208,7 @@ def result(index, op, *, status=0, irql=0, disposition=wire.DISP_RAN, context="p
                        status, irql, b"\0\0\0", mask, 0, elapsed, *values)
 
 
-def response(results: list[bytes], *, flags=wire.RESP_MODEL, bugcheck=0, bugcheck_step=0, cleanup=(0,) * 8,
+def response(results: list[bytes], *, flags=wire.RESP_MODEL, bugcheck=0, bugcheck_step=0, cleanup=(0,) * 10,
              reject=0, reject_step=0) -> bytes:
     n = len(results)
     size = wire.response_size(n)
@@ -252,14 +252,14 @@ def test_only_the_outputs_the_mask_marks_are_reported():
 
 def test_a_clean_response_decodes_every_field():
     r = decode(response([result(1, "align_reserved_log", status=0x103, irql=1, context="passive", mask=1,
-                                outputs=[512], elapsed=77)], cleanup=(1, 2, 3, 4, 5, 6, 7, 0)), target="vm")
+                                outputs=[512], elapsed=77)], cleanup=(1, 2, 3, 4, 5, 6, 7, 8, 9, 0)), target="vm")
     s = r.steps[0]
     assert (s.index, s.op, s.disposition, s.status, s.irql, s.context, s.elapsed_us) == \
         (1, "align_reserved_log", RAN, 0x103, 1, "passive", 77)
     assert s.outputs == {"aligned_size": 512}
     c = r.cleanup
     assert (c.logs_closed, c.areas_deleted, c.reservations_freed, c.containers_removed, c.failures,
-            c.alloc_calls, c.free_calls) == (1, 2, 3, 4, 5, 6, 7)
+            c.alloc_calls, c.free_calls, c.reads_terminated, c.clients_deregistered) == (1, 2, 3, 4, 5, 6, 7, 8, 9)
     assert r.target == "vm" and r.identity == {"target": "vm", "model": True}
     assert r.bugcheck is None and r.bugcheck_step is None and r.stopped is False
 
@@ -364,7 +364,7 @@ def test_every_known_flag_is_accepted_and_an_unknown_one_refused():
 def test_bad_header_sizes_are_each_refused():
     good = response([result(1, "align_reserved_log")])
     decode(good)
-    for offset, fmt, value in ((6, "<H", 40), (24, "<H", RS + 8), (26, "<H", 40)):
+    for offset, fmt, value in ((6, "<H", 40), (24, "<H", RS + 8), (26, "<H", 32)):
         bad = bytearray(good)
         struct.pack_into(fmt, bad, offset, value)
         with pytest.raises(ProtocolError, match="record sizes"):
