@@ -37,6 +37,9 @@ class LinuxGuest(VmGuest):
             memory_mib=m.memory_mib, vcpus=m.vcpus, kernel=m.kernel and stage(m.kernel, staged),
             initrd=m.initrd and stage(m.initrd, staged),
             cmdline=m.cmdline, panic_model=m.panic_model,
+            # A panic leaves QEMU running and the guest keeps time without the TSC under TCG, so
+            # a revert after a panic is a safe loadvm in place (harness/vm/domain_xml.py).
+            panic_action="none", tsc=accel != "tcg",
             forwards=(PortForward(free_port(), m.ssh_port),), metadata=meta)
 
     # sysrq c panics the kernel (pvpanic: libvirt CRASHED); a clean stop syncs and unmounts the
