@@ -22,6 +22,13 @@ from harness.vm.libvirt_backend import free_port
 from harness.vm.stage import stage
 
 
+# What the Linux kernel prints when its clocks or its watchdogs misbehave (soft lockup, RCU stall,
+# hung task, clocksource trouble), all at the console's loglevel: a guest reverted in place must
+# print none of it (tests/integration/test_vm_linux_smoke.py and benchmarks/vm_bench.py look).
+KERNEL_TROUBLE = ("soft lockup", "rcu_sched self-detected stall", "rcu: INFO", "blocked for more than",
+                  "clocksource watchdog", "Marking clocksource", "timekeeping watchdog")
+
+
 class LinuxGuest(VmGuest):
     """One Linux guest on an overlay of ``manifest``'s golden disk (arguments: ``VmGuest``)."""
 

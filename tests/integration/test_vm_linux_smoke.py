@@ -130,11 +130,6 @@ def test_kernel_panic_detected_console_kept_reverted(guest):
     assert guest.run("test -e /srv/marker; echo $?").stdout.strip() == "1"
 
 
-# What the kernel prints when its clocks or its watchdogs misbehave (all at console loglevel).
-TROUBLE = ("soft lockup", "rcu_sched self-detected stall", "rcu: INFO", "blocked for more than",
-           "clocksource watchdog", "Marking clocksource", "timekeeping watchdog")
-
-
 def _uptime(guest) -> float:
     return float(guest.run("cat /proc/uptime", check=True).stdout.split()[0])
 
@@ -175,7 +170,8 @@ def test_panic_revert_cycles_leave_a_clean_guest_with_a_sane_clock(guest):
         assert guest.run("echo ok", check=True).stdout == "ok\n"
     dmesg = guest.run("dmesg", check=True).stdout
     console = guest.console_log.read_bytes()[console_from:].decode("utf-8", "replace")
-    for text in TROUBLE:
+    from harness.guest.linux import KERNEL_TROUBLE
+    for text in KERNEL_TROUBLE:
         assert text not in dmesg and text not in console, f"{text!r} after the panic+revert cycles"
     assert console.count("Kernel panic") >= cycles   # the console did see every panic
 
