@@ -2,11 +2,13 @@
 """VM layer benchmark (not a timed test): prints medians, in one run, of
 
 - cold boot: power-on to SSH-ready (a fresh overlay each time);
-- revert: revert to the ready snapshot, then SSH-ready again (running guest, and crashed guest);
-  after a panic both ways side by side: in place (the harness's way: QEMU still runs the panicked
-  guest, ``-action panic=none``, and loads the snapshot) and through libvirt (a new QEMU, the
-  baseline); then what the kernel said (soft lockups, RCU stalls, clocksource trouble: none
-  expected) and whether the guest's clock came back to the snapshot's;
+- revert: revert to the ready snapshot, then SSH-ready again (running guest, and crashed guest:
+  the harness's way, libvirt's revert, a new QEMU); then what the kernel said (soft lockups, RCU
+  stalls, clocksource trouble: none expected) and whether the guest's clock came back to the
+  snapshot's;
+- ``--panic-in-place``: the guest's QEMU keeps running a panicked guest (``-action panic=none``)
+  and the revert after a panic is a loadvm in place, beside libvirt's revert as the baseline.
+  Faster, and not the harness's way: such guests later hung at power-off (harness/vm/domain_xml.py);
 - per-command cost: the harness's ``LinuxGuest.run("true")`` against a bare paramiko
   ``exec_command("true")`` on the same connection.
 
@@ -15,7 +17,7 @@ most 1.2x bare. The host's load average is printed at the start and the end (a s
 Uses the lab configuration (CLFS_HARNESS_*), and the linux-smoke image (built if missing).
 
     .venv/bin/python benchmarks/vm_bench.py [--boots 3] [--reverts 7] [--crash-reverts 5]
-        [--libvirt-crash-reverts 2] [--commands 40]
+        [--panic-in-place [--libvirt-crash-reverts 2]] [--commands 40]
 """
 
 from __future__ import annotations
@@ -65,8 +67,10 @@ def main() -> int:
     parser.add_argument("--boots", type=int, default=3)
     parser.add_argument("--reverts", type=int, default=7)
     parser.add_argument("--crash-reverts", type=int, default=5)
+    parser.add_argument("--panic-in-place", action="store_true",
+                        help="QEMU keeps running a panicked guest, reverted in place (not the harness's way)")
     parser.add_argument("--libvirt-crash-reverts", type=int, default=2,
-                        help="reverts after a panic through libvirt (a new QEMU): the baseline")
+                        help="with --panic-in-place: reverts after a panic through libvirt, the baseline")
     parser.add_argument("--commands", type=int, default=40)
     args = parser.parse_args()
 
@@ -85,6 +89,8 @@ def main() -> int:
         for i in range(args.boots):
             guest = LinuxGuest(session.backend, manifest, session.run, worker=f"bench{i}",
                                accel=accel, uri=config.libvirt_uri, boot_timeout=config.boot_timeout_s)
+            if args.panic_in_place:
+                guest.panic_action = "none"
             try:
                 guest.boot()
                 accel = guest.accel  # decided by the first boot (auto: KVM probed, else TCG)
@@ -110,7 +116,7 @@ def main() -> int:
                           f"uptime {clock_off[-1]:+.2f} s from the snapshot's", flush=True)
                 session.backend.fast_revert = False   # the baseline: libvirt's revert, a new QEMU
                 try:
-                    for j in range(args.libvirt_crash_reverts):
+                    for j in range(args.libvirt_crash_reverts if args.panic_in_place else 0):
                         took, parts, path = panic_and_revert(guest)
                         libvirt_crash.append(took)
                         print(f"revert after panic through libvirt {j + 1} ({path}): {took:.2f} s to "

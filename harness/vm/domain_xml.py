@@ -19,17 +19,23 @@ Golden-file tested (tests/unit/test_domain_xml.py; regenerate with
   ``"none"`` adds ``-action panic=none``: QEMU still sends GUEST_PANICKED (action "run";
   QEMU's tests/qtest/pvpanic-test.c, test_panic_nopause) and libvirt still reports the domain
   CRASHED/panicked (measured: libvirt's state crashed while QEMU's query-status says running;
-  with ``on_crash=preserve`` libvirt does nothing to QEMU), but the guest keeps running its panic loop (the smoke kernel has ``panic=0``), so the harness
-  reverts it with a loadvm in place like a hung guest: about 0.4 s. Windows keeps "pause": its
-  crash path takes a dump of the guest stopped where it bugchecked (harness/guest/windows.py).
+  with ``on_crash=preserve`` libvirt does nothing to QEMU), but the guest keeps running its
+  panic loop (the smoke kernel has ``panic=0``), so the harness can revert it with a loadvm in
+  place like a hung guest: 0.2-0.8 s instead of 2.8 s. Not the default anywhere: measured on
+  the smoke guest (tests/integration/test_vm_linux_smoke.py, the whole module), after one
+  panicked guest was reverted so and the module's later tests ran (hang and sshd reverts, an
+  NMI, a refused dump), ``sysrq o`` no longer powered the guest off: "watchdog: BUG: soft
+  lockup - CPU#0 stuck for 26s!" 25 s after "sysrq: Power Off", three runs out of three, with
+  and without the TSC; with "pause" the same module passes. The earlier reset + loadvm
+  attempt ended the same way. Windows keeps "pause" for its own reason too: its crash path
+  takes a dump of the guest stopped where it bugchecked (harness/guest/windows.py).
 - The TSC of a TCG guest reverted in place (``spec.tsc`` False). Under TCG the guest's TSC is
   QEMU's ``cpu_get_ticks()``, which never goes backwards (softmmu/cpu-timers.c: it clamps to
   ``cpu_ticks_prev``, which is not part of a snapshot). After a loadvm in the same QEMU the
   TSC therefore carries on from before the revert while everything else is back at the
   snapshot: measured, the guest's uptime after such a revert was the time since the snapshot
-  (32 s, then 68 s) instead of the snapshot's 6 s. A jump like that is what the soft-lockup
-  detector reports when it does not land on an idle CPU, the likely cause of the earlier
-  finding (soft lockups after reset + loadvm in place). Without a TSC the kernel keeps time with the HPET, whose counter QEMU
+  (32 s, then 68 s) instead of the snapshot's 6 s. A hung guest, reverted in place since
+  before, meets the same clamp. Without a TSC the kernel keeps time with the HPET, whose counter QEMU
   derives from the virtual clock a snapshot restores: measured, uptime after each in-place
   revert was back at the snapshot's, and advances at the host's rate. Under KVM the TSC is
   the host's, set from the snapshot on load; nothing is hidden there.

@@ -281,13 +281,13 @@ class LibvirtInstance(Instance):
         """Load the internal snapshot into the running QEMU (HMP ``loadvm``).
 
         libvirt 9.0 reverts a running domain by killing QEMU and starting a new one (about
-        2.5 s here); loading in place takes a tenth of that. Only while QEMU runs the guest:
-        a hung guest, or one that panicked under ``-action panic=none`` (VmSpec.panic_action).
-        One QEMU stopped in runstate guest-panicked goes through libvirt's revert. (Tried
-        before: ``system_reset`` + ``loadvm`` + ``cont`` revives such a guest in 0.35 s, but
-        soft lockups followed later. A TCG guest's TSC never goes back in the same QEMU, so a
-        guest reverted in place saw its clock jump by the time since the snapshot; the Linux
-        guest therefore runs without a TSC under TCG: harness/vm/domain_xml.py.)
+        2.5 s here); loading in place takes a tenth of that. Only while QEMU runs the guest
+        (a hung guest, or one that panicked under ``-action panic=none``); one QEMU stopped in
+        runstate guest-panicked goes through libvirt's revert. Panicked guests are not reverted
+        in place by default: tried twice, ``system_reset`` + ``loadvm`` + ``cont`` and
+        ``-action panic=none`` + ``loadvm``, both about 0.4 s, and both left guests that later
+        hung at power-off with a soft lockup (harness/vm/domain_xml.py). A TCG guest's TSC
+        never goes back in the same QEMU, so the Linux guest runs without one under TCG.
         libvirt marks the domain "tainted: custom-monitor"; its own snapshot metadata is unchanged.
         """
         out = lv(f"loadvm {name} in {self.name}", libvirt_qemu.qemuMonitorCommand, self.dom,

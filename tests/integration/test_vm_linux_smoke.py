@@ -134,33 +134,37 @@ def _uptime(guest) -> float:
     return float(guest.run("cat /proc/uptime", check=True).stdout.split()[0])
 
 
-def test_panic_revert_cycles_leave_a_clean_guest_with_a_sane_clock(guest):
-    """A revert after a panic is a loadvm in the QEMU that still runs the panicked guest
-    (``-action panic=none``). In-place reverts were once followed by soft lockups; the cause
-    found: a TCG guest's TSC never goes back in the same QEMU, so the guest's clock jumped by
-    the time since the snapshot. Here, after many cycles spread over more than the soft-lockup
-    threshold (20 s), the guest's clock must be back at the snapshot's after each revert, tick
-    at the host's rate, the kernel must have reported nothing, and commands must run."""
+def test_revert_cycles_leave_a_clean_guest_with_a_sane_clock(guest):
+    """Reverts of hung guests (a loadvm in place) and of panicked ones (libvirt's, a new QEMU),
+    over more than the soft-lockup threshold (20 s). A TCG guest's TSC never goes back in the
+    same QEMU, so with a TSC the clock of a guest reverted in place jumped by the time since the
+    snapshot; the Linux guest has none under TCG. After each revert the guest's clock must be
+    back at the snapshot's, tick at the host's rate, the kernel must have reported nothing (the
+    power-off test later in this module is where in-place reverts of panicked guests failed)."""
     watchdog = guest.run("cat /proc/sys/kernel/soft_watchdog /proc/sys/kernel/watchdog_thresh",
                          check=True).stdout.split()
     assert watchdog[0] == "1", "the soft-lockup detector is off in the guest: this test could not fail"
     console_from = guest.console_log.stat().st_size
     guest.recover()
     base = _uptime(guest)   # the snapshot's uptime, plus one SSH reconnect and command
-    cycles, paths = 8, []
+    cycles, paths = 6, []
     for i in range(cycles):
-        time.sleep(3)   # 8 x (3 s + a panic + a revert): well past 20 s since the snapshot
+        time.sleep(3)   # spread over well past 20 s since the snapshot
         guest.run("echo busy > /srv/marker", check=True)
-        with pytest.raises(BugcheckDetected):
-            guest.run("echo c > /proc/sysrq-trigger", timeout=60)
+        if i % 2:
+            with pytest.raises(BugcheckDetected):
+                guest.run("echo c > /proc/sysrq-trigger", timeout=60)
+        else:
+            with pytest.raises(GuestTimeout):
+                guest.run("sleep 100000", timeout=2)
         paths.append(guest.instance.last_revert)
         after = _uptime(guest)
-        # In place, the clock would read about base + (i + 1) * 4 s and more.
+        # With a TSC, in place: about base + (i + 1) * 5 s and more.
         assert abs(after - base) < 4.0, f"cycle {i + 1}: uptime {after:.2f} s after the revert, snapshot's {base:.2f} s"
         assert guest.run("test -e /srv/marker; echo $?").stdout.strip() == "1"   # reverted
-    print(f"\n{cycles} panic+revert cycles, reverted {set(paths)}; uptime after each within 4 s of "
+    print(f"\n{cycles} hang/panic+revert cycles, reverted {paths}; uptime after each within 4 s of "
           f"{base:.2f} s", file=sys.stderr)
-    assert set(paths) == {"in place"}, paths
+    assert paths == ["in place", "libvirt"] * (cycles // 2), paths
     # Ticks at the host's rate, and the watchdogs get three periods (4 s each) to speak.
     t0, u0 = time.monotonic(), _uptime(guest)
     guest.run("sleep 12", check=True, timeout=60)
@@ -172,8 +176,8 @@ def test_panic_revert_cycles_leave_a_clean_guest_with_a_sane_clock(guest):
     console = guest.console_log.read_bytes()[console_from:].decode("utf-8", "replace")
     from harness.guest.linux import KERNEL_TROUBLE
     for text in KERNEL_TROUBLE:
-        assert text not in dmesg and text not in console, f"{text!r} after the panic+revert cycles"
-    assert console.count("Kernel panic") >= cycles   # the console did see every panic
+        assert text not in dmesg and text not in console, f"{text!r} after the revert cycles"
+    assert console.count("Kernel panic") >= cycles // 2   # the console did see every panic
 
 
 def test_never_returning_command_times_out_and_reverts(guest):
