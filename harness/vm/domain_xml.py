@@ -25,7 +25,7 @@ Golden-file tested (tests/unit/test_domain_xml.py; regenerate with
   the smoke guest (tests/integration/test_vm_linux_smoke.py, the whole module), after one
   panicked guest was reverted so and the module's later tests ran (hang and sshd reverts, an
   NMI, a refused dump), ``sysrq o`` no longer powered the guest off: "watchdog: BUG: soft
-  lockup - CPU#0 stuck for 26s!" 25 s after "sysrq: Power Off", three runs out of three, with
+  lockup - CPU#0 stuck for 26s!" 25 s after "sysrq: Power Off", four runs out of four, with
   and without the TSC; with "pause" the same module passes. The earlier reset + loadvm
   attempt ended the same way. Windows keeps "pause" for its own reason too: its crash path
   takes a dump of the guest stopped where it bugchecked (harness/guest/windows.py).
