@@ -22,8 +22,21 @@ from harness.vm.libvirt_backend import free_port
 from harness.vm.stage import stage
 
 
+# What the Linux kernel prints when its clocks or its watchdogs misbehave (soft lockup, RCU stall,
+# hung task, clocksource trouble), all at the console's loglevel: a guest reverted in place must
+# print none of it (tests/integration/test_vm_linux_smoke.py and benchmarks/vm_bench.py look).
+KERNEL_TROUBLE = ("soft lockup", "rcu_sched self-detected stall", "rcu: INFO", "blocked for more than",
+                  "clocksource watchdog", "Marking clocksource", "timekeeping watchdog")
+
+
 class LinuxGuest(VmGuest):
     """One Linux guest on an overlay of ``manifest``'s golden disk (arguments: ``VmGuest``)."""
+
+    # QEMU pauses a panicked guest, so its revert is libvirt's (a new QEMU). "none" would keep it
+    # running and revert it in place, 4x faster, but a guest so reverted later hung at power-off
+    # with a soft lockup (harness/vm/domain_xml.py); benchmarks/vm_bench.py --panic-in-place
+    # measures it.
+    panic_action = "pause"
 
     def _spec(self, accel: str) -> VmSpec:
         m = self.manifest
@@ -36,7 +49,10 @@ class LinuxGuest(VmGuest):
             golden=stage(m.disk, staged), console_log=self.console_log, machine=m.machine,
             memory_mib=m.memory_mib, vcpus=m.vcpus, kernel=m.kernel and stage(m.kernel, staged),
             initrd=m.initrd and stage(m.initrd, staged),
-            cmdline=m.cmdline, panic_model=m.panic_model,
+            cmdline=m.cmdline, panic_model=m.panic_model, panic_action=self.panic_action,
+            # Under TCG the guest keeps time without the TSC, which QEMU cannot wind back when it
+            # reverts in place (a hung guest): harness/vm/domain_xml.py.
+            tsc=accel != "tcg",
             forwards=(PortForward(free_port(), m.ssh_port),), metadata=meta)
 
     # sysrq c panics the kernel (pvpanic: libvirt CRASHED); a clean stop syncs and unmounts the

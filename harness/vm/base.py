@@ -46,6 +46,13 @@ class VmSpec:
     initrd: Path | None = None
     cmdline: str = ""
     panic_model: str = "isa"        # "isa" pvpanic (Linux) or "hyperv" (Windows)
+    # What QEMU does when the guest reports a panic (QEMU's ``-action panic=``): "pause" stops the
+    # guest where it fell (QEMU runstate guest-panicked; a revert then needs a new QEMU), "none"
+    # leaves it running in its own panic loop, so the revert is a loadvm in place.
+    panic_action: str = "pause"
+    # False hides the TSC from a TCG guest, whose clocks then come from devices a loadvm in place
+    # puts back (harness/vm/domain_xml.py says why each guest gets which of these two).
+    tsc: bool = True
     nic_model: str = "virtio-net-pci"
     disk_bus: str = "virtio"        # "sata" for a Windows guest without virtio drivers
     forwards: tuple[PortForward, ...] = ()

@@ -10,6 +10,35 @@ Golden-file tested (tests/unit/test_domain_xml.py; regenerate with
 - The serial console is a file opened at power-on, appended across reverts.
 - A panic device (``isa`` pvpanic for Linux, ``hyperv`` for Windows) with
   ``on_crash=preserve`` keeps a crashed guest paused for a screenshot, then a revert.
+- What a panic does to QEMU (``spec.panic_action``). libvirt 9.0 starts QEMU with
+  ``-no-shutdown`` and no ``-action`` (seen in this host's domain logs), so QEMU's default panic
+  action (shutdown, turned into pause by -no-shutdown) stops the guest in runstate
+  guest-panicked. QEMU leaves that runstate only through a reset (monitor/qmp-cmds.c,
+  ``qmp_cont``: "Resetting the Virtual Machine is required" while ``runstate_needs_reset()``),
+  so the harness reverts such a guest through libvirt, which starts a new QEMU (2.8 s here).
+  ``"none"`` adds ``-action panic=none``: QEMU still sends GUEST_PANICKED (action "run";
+  QEMU's tests/qtest/pvpanic-test.c, test_panic_nopause) and libvirt still reports the domain
+  CRASHED/panicked (measured: libvirt's state crashed while QEMU's query-status says running;
+  with ``on_crash=preserve`` libvirt does nothing to QEMU), but the guest keeps running its
+  panic loop (the smoke kernel has ``panic=0``), so the harness can revert it with a loadvm in
+  place like a hung guest: 0.2-0.8 s instead of 2.8 s. Not the default anywhere: measured on
+  the smoke guest (tests/integration/test_vm_linux_smoke.py, the whole module), after one
+  panicked guest was reverted so and the module's later tests ran (hang and sshd reverts, an
+  NMI, a refused dump), ``sysrq o`` no longer powered the guest off: "watchdog: BUG: soft
+  lockup - CPU#0 stuck for 26s!" 25 s after "sysrq: Power Off", four runs out of four, with
+  and without the TSC; with "pause" the same module passes. The earlier reset + loadvm
+  attempt ended the same way. Windows keeps "pause" for its own reason too: its crash path
+  takes a dump of the guest stopped where it bugchecked (harness/guest/windows.py).
+- The TSC of a TCG guest reverted in place (``spec.tsc`` False). Under TCG the guest's TSC is
+  QEMU's ``cpu_get_ticks()``, which never goes backwards (softmmu/cpu-timers.c: it clamps to
+  ``cpu_ticks_prev``, which is not part of a snapshot). After a loadvm in the same QEMU the
+  TSC therefore carries on from before the revert while everything else is back at the
+  snapshot: measured, the guest's uptime after such a revert was the time since the snapshot
+  (32 s, then 68 s) instead of the snapshot's 6 s. A hung guest, reverted in place since
+  before, meets the same clamp. Without a TSC the kernel keeps time with the HPET, whose counter QEMU
+  derives from the virtual clock a snapshot restores: measured, uptime after each in-place
+  revert was back at the snapshot's, and advances at the host's rate. Under KVM the TSC is
+  the host's, set from the snapshot on load; nothing is hidden there.
 - The golden disk is the overlay's explicit ``<backingStore>`` with ``relabel='no'``.
 - A VGA display with no remote access (no VNC/SPICE listener): only for screenshots.
 - Removable media (a Windows install: install ISO, virtio-win, answer file) are read-only
@@ -52,6 +81,7 @@ NETDEV_ID = "clfsnet0"
 # far above the ones libvirt assigns in order (1, 2, 3, ...).
 NIC_SLOT = "0x1e"
 FIRMWARES = ("bios", "uefi")
+PANIC_ACTIONS = ("pause", "none")
 
 ET.register_namespace("qemu", QEMU_NS)
 ET.register_namespace(METADATA_PREFIX, METADATA_NS)
@@ -71,6 +101,8 @@ def build_domain_xml(spec: VmSpec) -> str:
         raise ValueError(f"accel {spec.accel!r}, want kvm or tcg")
     if spec.firmware not in FIRMWARES:
         raise ValueError(f"firmware {spec.firmware!r}, want bios or uefi")
+    if spec.panic_action not in PANIC_ACTIONS:
+        raise ValueError(f"panic_action {spec.panic_action!r}, want pause or none")
     domain = ET.Element("domain", type="kvm" if spec.accel == "kvm" else "qemu")
     _sub(domain, "name", spec.name)
     metadata = _sub(domain, "metadata")
@@ -103,6 +135,11 @@ def build_domain_xml(spec: VmSpec) -> str:
         cpu = _sub(domain, "cpu", mode="host-passthrough") if spec.accel == "kvm" else _sub(domain, "cpu")
         if spec.windows:
             _sub(cpu, "topology", sockets="1", dies="1", cores=str(spec.vcpus), threads="1")
+    elif not spec.tsc:
+        # TCG's default model (libvirt passes -cpu qemu64) without its TSC: see the module docstring.
+        cpu = _sub(domain, "cpu", mode="custom", match="exact", check="none")
+        _sub(cpu, "model", "qemu64", fallback="forbid")
+        _sub(cpu, "feature", policy="disable", name="tsc")
     clock = _sub(domain, "clock", offset="utc")
     if spec.windows:
         _sub(clock, "timer", name="rtc", tickpolicy="catchup")
@@ -140,11 +177,17 @@ def build_domain_xml(spec: VmSpec) -> str:
         _sub(panic, "address", type="isa", iobase="0x505")
     _sub(devices, "memballoon", model="none")
 
+    args: list[str] = []
     if spec.forwards:
-        cmdline = _sub(domain, f"{{{QEMU_NS}}}commandline")
         fwds = ",".join(f"hostfwd=tcp:127.0.0.1:{f.host_port}-:{f.guest_port}" for f in spec.forwards)
-        for arg in ("-netdev", f"user,id={NETDEV_ID},restrict=on,{fwds}",
-                    "-device", f"{spec.nic_model},netdev={NETDEV_ID},addr={NIC_SLOT}"):
+        args += ["-netdev", f"user,id={NETDEV_ID},restrict=on,{fwds}",
+                 "-device", f"{spec.nic_model},netdev={NETDEV_ID},addr={NIC_SLOT}"]
+    if spec.panic_action == "none":
+        # libvirt 9.0 passes no -action of its own (only -no-shutdown), so this one holds.
+        args += ["-action", "panic=none"]
+    if args:
+        cmdline = _sub(domain, f"{{{QEMU_NS}}}commandline")
+        for arg in args:
             _sub(cmdline, f"{{{QEMU_NS}}}arg", value=arg)
 
     ET.indent(domain)

@@ -149,6 +149,7 @@ class LibvirtInstance(Instance):
         self.dom = None
         self._quiet = False  # set while we revert or close: our own stops are no crash
         self._pending: list[Pending] = []   # libvirt calls an interrupt left running
+        self.last_revert: str | None = None  # how the last revert went: "in place" or "libvirt"
         # QEMU's GUEST_PANICKED event data, oldest first: {"action": ..., "info": {"type": "hyper-v",
         # "arg1": code, "arg2".."arg5": parameters}} (qapi/run-state.json). Read by any user who
         # can open the connection: no root-only domain log needed for the bugcheck code.
@@ -243,35 +244,57 @@ class LibvirtInstance(Instance):
                 self.state.changed.wait(left)
     def _revert_now(self, name: str) -> None:
         testpoints.reached("revert")
-        if self.backend.fast_revert and self._running():
+        if self.backend.fast_revert and self._qemu_running():
             try:
                 self._loadvm(name)
+                self.last_revert = "in place"
                 return
             except InfraError as exc:
                 log.warning("%s: in-place loadvm failed (%s); reverting through libvirt", self.name, exc)
         snap = lv(f"find snapshot {name}", self.dom.snapshotLookupByName, name, 0)
         lv(f"revert {self.name} to {name}", self.dom.revertToSnapshot, snap,
            libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING | libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
+        self.last_revert = "libvirt"
 
     def _running(self) -> bool:
         state, _reason = lv(f"state of {self.name}", self.dom.state, 0)
         return state == libvirt.VIR_DOMAIN_RUNNING
 
+    def _qemu_running(self) -> bool:
+        """Whether QEMU's own runstate is "running" (QMP ``query-status``).
+
+        Not libvirt's state: a guest that panicked under ``-action panic=none`` (VmSpec.panic_action)
+        is "crashed" to libvirt, whose GUEST_PANICKED handling sets that state whatever QEMU did,
+        while QEMU still runs it; that guest is reverted in place like a hung one. A guest QEMU
+        stopped (runstate guest-panicked, shutdown, or gone) goes through libvirt's revert.
+        """
+        if not lv(f"state of {self.name}", self.dom.isActive):
+            return False
+        out = lv(f"query-status of {self.name}", libvirt_qemu.qemuMonitorCommand, self.dom,
+                 '{"execute": "query-status"}', 0)
+        try:
+            return json.loads(out)["return"]["status"] == "running"
+        except (ValueError, KeyError, TypeError):
+            raise InfraError(f"{self.name}: query-status answered {out[:200]!r}") from None
+
     def _loadvm(self, name: str) -> None:
         """Load the internal snapshot into the running QEMU (HMP ``loadvm``).
 
         libvirt 9.0 reverts a running domain by killing QEMU and starting a new one (about
-        2.5 s here); loading in place takes a tenth of that. Only for a running guest: a
-        crashed one (QEMU runstate guest-panicked) goes through libvirt's revert. (Tried:
-        ``system_reset`` + ``loadvm`` + ``cont`` revives a panicked guest in 0.35 s, but after
-        some sequences the guest's timers misbehaved later: soft lockups at power-off.)
+        2.5 s here); loading in place takes a tenth of that. Only while QEMU runs the guest
+        (a hung guest, or one that panicked under ``-action panic=none``); one QEMU stopped in
+        runstate guest-panicked goes through libvirt's revert. Panicked guests are not reverted
+        in place by default: tried twice, ``system_reset`` + ``loadvm`` + ``cont`` and
+        ``-action panic=none`` + ``loadvm``, both about 0.4 s, and both left guests that later
+        hung at power-off with a soft lockup (harness/vm/domain_xml.py). A TCG guest's TSC
+        never goes back in the same QEMU, so the Linux guest runs without one under TCG.
         libvirt marks the domain "tainted: custom-monitor"; its own snapshot metadata is unchanged.
         """
         out = lv(f"loadvm {name} in {self.name}", libvirt_qemu.qemuMonitorCommand, self.dom,
                  f"loadvm {name}", libvirt_qemu.VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP)
         if out.strip():
             raise InfraError(f"loadvm {name}: {out.strip()}")
-        if not self._running():
+        if not self._qemu_running():
             raise InfraError("guest not running after loadvm")
 
     def _screenshot(self, path: Path) -> None:

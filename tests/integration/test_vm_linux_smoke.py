@@ -130,6 +130,56 @@ def test_kernel_panic_detected_console_kept_reverted(guest):
     assert guest.run("test -e /srv/marker; echo $?").stdout.strip() == "1"
 
 
+def _uptime(guest) -> float:
+    return float(guest.run("cat /proc/uptime", check=True).stdout.split()[0])
+
+
+def test_revert_cycles_leave_a_clean_guest_with_a_sane_clock(guest):
+    """Reverts of hung guests (a loadvm in place) and of panicked ones (libvirt's, a new QEMU),
+    over more than the soft-lockup threshold (20 s). A TCG guest's TSC never goes back in the
+    same QEMU, so with a TSC the clock of a guest reverted in place jumped by the time since the
+    snapshot; the Linux guest has none under TCG. After each revert the guest's clock must be
+    back at the snapshot's, tick at the host's rate, the kernel must have reported nothing (the
+    power-off test later in this module is where in-place reverts of panicked guests failed)."""
+    watchdog = guest.run("cat /proc/sys/kernel/soft_watchdog /proc/sys/kernel/watchdog_thresh",
+                         check=True).stdout.split()
+    assert watchdog[0] == "1", "the soft-lockup detector is off in the guest: this test could not fail"
+    console_from = guest.console_log.stat().st_size
+    guest.recover()
+    base = _uptime(guest)   # the snapshot's uptime, plus one SSH reconnect and command
+    cycles, paths = 6, []
+    for i in range(cycles):
+        time.sleep(3)   # spread over well past 20 s since the snapshot
+        guest.run("echo busy > /srv/marker", check=True)
+        if i % 2:
+            with pytest.raises(BugcheckDetected):
+                guest.run("echo c > /proc/sysrq-trigger", timeout=60)
+        else:
+            with pytest.raises(GuestTimeout):
+                guest.run("sleep 100000", timeout=2)
+        paths.append(guest.instance.last_revert)
+        after = _uptime(guest)
+        # With a TSC, in place: about base + (i + 1) * 5 s and more.
+        assert abs(after - base) < 4.0, f"cycle {i + 1}: uptime {after:.2f} s after the revert, snapshot's {base:.2f} s"
+        assert guest.run("test -e /srv/marker; echo $?").stdout.strip() == "1"   # reverted
+    print(f"\n{cycles} hang/panic+revert cycles, reverted {paths}; uptime after each within 4 s of "
+          f"{base:.2f} s", file=sys.stderr)
+    assert paths == ["in place", "libvirt"] * (cycles // 2), paths
+    # Ticks at the host's rate, and the watchdogs get three periods (4 s each) to speak.
+    t0, u0 = time.monotonic(), _uptime(guest)
+    guest.run("sleep 12", check=True, timeout=60)
+    rate = (_uptime(guest) - u0) / (time.monotonic() - t0)
+    assert 0.85 < rate < 1.15, f"guest clock ran at {rate:.2f}x the host's"
+    for _ in range(20):
+        assert guest.run("echo ok", check=True).stdout == "ok\n"
+    dmesg = guest.run("dmesg", check=True).stdout
+    console = guest.console_log.read_bytes()[console_from:].decode("utf-8", "replace")
+    from harness.guest.linux import KERNEL_TROUBLE
+    for text in KERNEL_TROUBLE:
+        assert text not in dmesg and text not in console, f"{text!r} after the revert cycles"
+    assert console.count("Kernel panic") >= cycles // 2   # the console did see every panic
+
+
 def test_never_returning_command_times_out_and_reverts(guest):
     guest.run("echo before-hang > /srv/marker", check=True)
     start = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -23,7 +24,8 @@ SPECS = {
         golden=Path("/cache/images/linux-smoke/disk.qcow2"),
         console_log=Path("/runs/20260101-000000-42/w0/console.log"),
         kernel=Path("/cache/images/linux-smoke/vmlinuz"), initrd=Path("/cache/images/linux-smoke/initrd.img"),
-        cmdline="console=ttyS0 panic=0", forwards=(PortForward(40022, 22),), metadata=META),
+        cmdline="console=ttyS0 panic=0", forwards=(PortForward(40022, 22),), metadata=META,
+        tsc=False),   # as LinuxGuest makes it under TCG
     "domain_windows_kvm.xml": VmSpec(
         name="clfs-20260101-000000-42-w1", accel="kvm", machine="q35", memory_mib=4096, vcpus=2,
         overlay=Path("/runs/20260101-000000-42/w1/overlay.qcow2"),
@@ -181,3 +183,36 @@ def test_bad_firmware_and_too_many_cdroms_rejected():
         build_domain_xml(dataclasses.replace(SPECS["domain_windows_kvm.xml"], firmware="coreboot"))
     with pytest.raises(ValueError, match="do not fit"):
         build_domain_xml(dataclasses.replace(SPECS["domain_windows_kvm.xml"], cdroms=(Path("/x.iso"),) * 6))
+
+
+def test_panic_action_none_only_where_asked():
+    """``-action panic=none`` (QEMU keeps running a panicked guest) only when the spec asks;
+    every domain the harness makes today keeps QEMU's pause."""
+    def args(root):
+        return [a.get("value") for a in root.iter(f"{{{QEMU_NS}}}arg")]
+    for name in SPECS:
+        assert "-action" not in args(_root(name)), name
+    spec = SPECS["domain_linux_smoke_tcg.xml"]
+    assert args(ET.fromstring(build_domain_xml(replace(spec, panic_action="none"))))[-2:] == ["-action", "panic=none"]
+    bare = replace(spec, forwards=(), panic_action="none")
+    assert args(ET.fromstring(build_domain_xml(bare))) == ["-action", "panic=none"]
+    assert ET.fromstring(build_domain_xml(replace(bare, panic_action="pause"))).find(
+        f"{{{QEMU_NS}}}commandline") is None
+
+
+def test_tsc_hidden_only_from_a_tcg_guest_that_asks():
+    linux = _root("domain_linux_smoke_tcg.xml").find("cpu")
+    assert linux.get("mode") == "custom" and linux.find("model").text == "qemu64"
+    assert [(f.get("name"), f.get("policy")) for f in linux.iter("feature")] == [("tsc", "disable")]
+    spec = SPECS["domain_linux_smoke_tcg.xml"]
+    assert ET.fromstring(build_domain_xml(replace(spec, tsc=True))).find("cpu") is None
+    kvm = ET.fromstring(build_domain_xml(replace(spec, accel="kvm"))).find("cpu")
+    assert kvm.get("mode") == "host-passthrough" and kvm.find("feature") is None
+    for name in SPECS:
+        if "windows" in name:
+            assert _root(name).find("cpu/feature") is None, name
+
+
+def test_unknown_panic_action_rejected():
+    with pytest.raises(ValueError, match="panic_action 'reset'"):
+        build_domain_xml(replace(SPECS["domain_linux_smoke_tcg.xml"], panic_action="reset"))
