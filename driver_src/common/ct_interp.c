@@ -261,7 +261,9 @@ uint32_t ct_validate(ct_interp *st, const uint8_t *req, uint32_t req_len, uint32
         return CT_REJ_FLAGS;
     if (h->reserved0)
         return CT_REJ_RESERVED;
-    for (k = 0; k < 5; k++)
+    if (h->cut_seed && !(h->flags & CT_REQ_POWER_CUT))
+        return CT_REJ_RESERVED;
+    for (k = 0; k < 4; k++)
         if (h->reserved[k])
             return CT_REJ_RESERVED;
     if (h->step_count == 0 || h->step_count > CT_MAX_STEPS)
@@ -814,6 +816,9 @@ static void cleanup(ct_interp *st, const ct_backend *be)
         ct_slot *l = &st->slots[i];
         uint32_t containers = 0;
         if (l->kind != CT_KIND_LOG || !l->created || l->deleted)
+            continue;
+        /* A phase that ends in a restart leaves its logs on disk: the next phase reads them. */
+        if (st->hdr.flags & CT_REQ_KEEP_LOGS)
             continue;
         for (j = 0; j < CT_MAX_SLOTS; j++)
             if (st->slots[j].kind == CT_KIND_LOG && same_path(&st->slots[j], l))

@@ -113,14 +113,11 @@ class ModelTarget(Target):
         except Exception:
             pass
 
-    def refuses(self, case: Case) -> str | None:
-        if case.restarts:
-            # A fresh model process keeps nothing, which would make every restart a total loss:
-            # no durability simulation at all. The model simulates a cut once it keeps flushed
-            # records apart from unflushed ones (issue 14, Deliver 3).
-            return ("target model cannot run restarts between phases yet: pending the model's durable storage "
-                    "(issue 14); run phased cases on smoke or windows")
-        return super().refuses(case)
+    # The model simulates every restart inside the phase's own request (clfstest_proto.h,
+    # CT_REQ_DISK / CT_REQ_POWER_CUT): its logs stay on the model's durable storage between the
+    # phases of a case; a power cut or bugcheck drops what was not stable, deterministically from the
+    # case's seed; a clean restart keeps everything (the request's cleanup flushed it).
+    restarts = frozenset({"power_cut", "bugcheck", "clean"})
 
     def identity(self) -> dict:
         if self._identity is None:
@@ -138,6 +135,8 @@ class ModelTarget(Target):
         return {"model": str(build_model())}
 
     def execute(self, case: Case, artefacts: CaseArtefacts | None = None) -> CaseResult:
+        if case.restarts:
+            return self._execute_phases(case, artefacts)
         request = encode_request(case, scratch=MODEL_SCRATCH)
         if artefacts is not None:   # in the background: see CaseArtefacts.write_bytes
             artefacts.write_bytes("request.bin", request, wait=False)
@@ -155,6 +154,25 @@ class ModelTarget(Target):
                           identity=identity, request=request, response=response, elapsed_s=elapsed,
                           bugcheck=result.bugcheck, bugcheck_step=result.bugcheck_step,
                           stopped=result.stopped)
+
+    def _execute_phases(self, case: Case, artefacts: CaseArtefacts | None) -> CaseResult:
+        """A case in phases: one request each to the same server, which keeps the case's logs on its
+        durable storage from the first phase's request (CT_REQ_DISK_NEW) to the last. The next
+        request without CT_REQ_DISK (any other case) starts from an empty model again."""
+        from harness.errors import UsageError
+        from harness.targets.phases import PhaseArtefacts, run_phases
+
+        refused = self.refuses(case)
+        if refused:
+            raise UsageError(refused)
+
+        def run(phase_case: Case, number: int) -> CaseResult:
+            return self.execute(phase_case, PhaseArtefacts(artefacts, number) if artefacts is not None else None)
+
+        def restart(how: str) -> None:
+            """Nothing to do here: the phase's request ended with the simulated restart."""
+
+        return run_phases(case, run, restart, self.name)
 
     def run_bytes(self, request: bytes, timeout_s: float = 10.0) -> bytes:
         """Send raw request bytes and return the raw response (tests, fuzz seeds)."""

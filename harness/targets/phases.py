@@ -91,7 +91,4 @@ def refusal(case: Case, target: str, restarts: frozenset[str]) -> str | None:
         if restart.how not in restarts:
             return (f"target {target} cannot run restart: {{how: {restart.how}}} (step {restart.index}, "
                     f"{restart.loc}); it restarts by: {', '.join(sorted(restarts)) or 'nothing'}")
-    if case.durable:
-        return ("expect: durable needs the durability verdict, which comes with the read path (issue 14, "
-                "item 2); no target judges it yet")
     return None
