@@ -182,6 +182,9 @@ def judge_durable(case: Case, result: CaseResult) -> DurableVerdict:
         failed_reads: dict[tuple[str, int], str] = {}  # record -> why the read of it failed
         walked_to_end: set[str] = set()
         appended_here: set[tuple[str, int]] = set()
+        # What was promised when the power failed: a flush in this phase says nothing about a
+        # record of before the cut that may not have survived it.
+        promised_at_cut = {key for key, rec in known.items() if rec.promised}
         for step in steps:
             r = results.get(step.index)
             stream = streams.of(step)
@@ -200,7 +203,7 @@ def judge_durable(case: Case, result: CaseResult) -> DurableVerdict:
                             walked_to_end, findings, saved)
         if judged:
             reports.append(_cover(number, restart.how, known, base, seen, failed_reads, walked_to_end,
-                                  findings, appended_here))
+                                  findings, appended_here, promised_at_cut))
     return DurableVerdict(findings, reports)
 
 
@@ -256,6 +259,12 @@ def _judge_read(step, r, stream, number, known, appended_here, seen, failed_read
                 failed_reads[(stream, target)] = f"step {step.index} read it: {ntstatus.status_name(r.status)}"
         elif step.op == "read_next_log_record" and ntstatus.status_name(r.status) == "STATUS_END_OF_FILE":
             walked_to_end.add(stream)
+        elif step.op == "read_restart_area":
+            # The newest restart record is what it reads: every restart record is behind it.
+            for (s, at), rec in known.items():
+                if s == stream and rec.kind == "restart":
+                    failed_reads.setdefault((s, at), f"step {step.index} (read_restart_area) failed: "
+                                                     f"{ntstatus.status_name(r.status)}")
         return
     at = r.outputs.get("lsn")
     if at is None:
@@ -282,8 +291,9 @@ def _judge_read(step, r, stream, number, known, appended_here, seen, failed_read
     seen[key] = step.index
 
 
-def _cover(number, how, known, base, seen, failed_reads, walked_to_end, findings, appended_here) -> PhaseReport:
-    """Every promised record of before the cut must have been read back in this phase."""
+def _cover(number, how, known, base, seen, failed_reads, walked_to_end, findings, appended_here,
+           promised_at_cut) -> PhaseReport:
+    """Every record promised before the cut must have been read back in this phase."""
     report = PhaseReport(number, how)
     for key, rec in sorted(known.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         if key in appended_here:
@@ -291,11 +301,11 @@ def _cover(number, how, known, base, seen, failed_reads, walked_to_end, findings
         stream, at = key
         if key in seen:
             report.survived.append(at)
-            if rec.promised:
+            if key in promised_at_cut:
                 report.promised.append(at)
             continue
         below = stream in base and lsnmod.compare(at, base[stream]) < 0
-        if not rec.promised or below:
+        if key not in promised_at_cut or below:
             report.lost.append(at)
             continue
         report.promised.append(at)
