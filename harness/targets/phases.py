@@ -84,6 +84,10 @@ class PhaseArtefacts(CaseArtefacts):
     def path(self, name: str) -> Path:
         return super().path(self.prefix + name)
 
+    def write_bytes(self, name: str, data: bytes, *, wait: bool = True) -> Path:
+        # path() adds the prefix; the background writer (wait=False) takes the name as it is.
+        return super().write_bytes(name if wait else self.prefix + name, data, wait=wait)
+
 
 def refusal(case: Case, target: str, restarts: frozenset[str]) -> str | None:
     """Why ``target`` (which can restart by the ways in ``restarts``) cannot run ``case``, or None."""

@@ -284,3 +284,64 @@ def test_a_model_whose_flushes_make_nothing_stable_fails_naming_the_lost_lsn(nos
     assert failed, "the deliberate fault went unnoticed"
     lines = [n for v in failed.values() for n in v.notes if n.startswith("durable: phase")]
     assert any("flushed data record at 0x" in n and "is gone" in n and "(phase 1, step" in n for n in lines)
+
+
+# -- reports and baselines -----------------------------------------------------------------------
+
+def test_each_phase_keeps_its_own_request_and_response_files(model, tmp_path):
+    from harness.targets.base import CaseArtefacts, flush_artefacts
+    artefacts = CaseArtefacts(tmp_path / "case")
+    model.execute(_case(tmp_path), artefacts)
+    flush_artefacts()
+    assert sorted(p.name for p in artefacts.dir.iterdir()) == [
+        "phase1-request.bin", "phase1-response.bin", "phase2-request.bin", "phase2-response.bin"]
+
+
+def _record(model, tmp_path, text=CUT):
+    from harness.report.record import case_record
+    case = _case(tmp_path, text)
+    result = model.execute(case)
+    verdict = judge(case, result)
+    return case_record(case, "model", verdict.outcome, result=result, verdict=verdict, message=verdict.diff())
+
+
+def test_results_summary_and_page_show_each_phase_and_what_came_back(model, tmp_path):
+    from harness.report.summary import render_markdown
+    record = _record(model, tmp_path)
+    second = record["phases"][1]
+    assert second["restart"] == "power_cut" and "0x0000000000000000" in second["survived"]
+    assert set(second["survived"]) | set(second["lost"]) == {"0x0000000000000000", "0x0000000000000001",
+                                                              "0x0000000000000200", "0x0000000000000400"}
+    results = {"target": {"name": "model", "model": True}, "summary": {"total": 1, **{o: 0 for o in
+               ("PASS", "FAIL", "BUGCHECK", "HANG", "INFRA", "CONTRACT", "SKIP", "XFAIL", "XPASS")}},
+               "cases": [record], "duration_s": 0.1, "schema_version": 1, "complete": True}
+    markdown = render_markdown(results)
+    assert "### Cases in phases" in markdown
+    assert (f"| `{record['id']}` | 2 | power_cut | 0.00 s | {len(second['survived'])} | "
+            f"{len(second['lost'])} |") in markdown
+    page = _case_detail_html(record, tmp_path)
+    assert '<table class="phases">' in page and "<b>phase 2</b>" in page and second["survived"][0] in page
+
+
+def _case_detail_html(record, tmp_path):
+    from harness.report.html import _case_detail
+    return _case_detail(record, tmp_path / "report.html")
+
+
+def test_a_baseline_records_what_survived_and_shows_a_change_as_a_diff(model, tmp_path):
+    from harness.verdict import baseline
+    record = _record(model, tmp_path)
+    kept = baseline.observed(record)
+    assert kept["survived"]["2"]["restart"] == "power_cut"
+    changed = copy_with_survivors(kept, ["0x0000000000000000"])
+    lines = baseline.compare(kept, changed)
+    assert any(line.startswith("phase 2 after power_cut: survived ") and line.endswith("-> 0x0000000000000000")
+               for line in lines), lines
+    assert baseline.compare(kept, kept) == []
+
+
+def copy_with_survivors(entry: dict, survived: list[str]) -> dict:
+    import copy
+    out = copy.deepcopy(entry)
+    out["survived"]["2"]["survived"] = survived
+    return out
