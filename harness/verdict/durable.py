@@ -185,6 +185,7 @@ def judge_durable(case: Case, result: CaseResult) -> DurableVerdict:
         # What was promised when the power failed: a flush in this phase says nothing about a
         # record of before the cut that may not have survived it.
         promised_at_cut = {key for key, rec in known.items() if rec.promised}
+        first_failure = ""      # the first step of the phase that failed: why later reads never ran
         for step in steps:
             r = results.get(step.index)
             stream = streams.of(step)
@@ -194,6 +195,13 @@ def judge_durable(case: Case, result: CaseResult) -> DurableVerdict:
                 for name, output in step.save.items():
                     if output in r.outputs:
                         saved[name] = r.outputs[output]
+            elif ran and not first_failure:
+                first_failure = f"step {step.index} ({step.op}) failed with {ntstatus.status_name(r.status)}"
+            if judged and not ran and step.op == "read_log_record" and stream is not None:
+                target = _value(step.args.get("lsn"), saved)
+                if target is not None:
+                    failed_reads[(stream, target)] = (f"step {step.index}, which reads it, did not run"
+                                                      + (f" ({first_failure})" if first_failure else ""))
             if stream is None or not ran:
                 continue
             if ok:
@@ -203,7 +211,7 @@ def judge_durable(case: Case, result: CaseResult) -> DurableVerdict:
                             walked_to_end, findings, saved)
         if judged:
             reports.append(_cover(number, restart.how, known, base, seen, failed_reads, walked_to_end,
-                                  findings, appended_here, promised_at_cut))
+                                  findings, appended_here, promised_at_cut, first_failure))
     return DurableVerdict(findings, reports)
 
 
@@ -292,7 +300,7 @@ def _judge_read(step, r, stream, number, known, appended_here, seen, failed_read
 
 
 def _cover(number, how, known, base, seen, failed_reads, walked_to_end, findings, appended_here,
-           promised_at_cut) -> PhaseReport:
+           promised_at_cut, first_failure="") -> PhaseReport:
     """Every record promised before the cut must have been read back in this phase."""
     report = PhaseReport(number, how)
     for key, rec in sorted(known.items(), key=lambda kv: (kv[0][0], kv[0][1])):
@@ -314,7 +322,8 @@ def _cover(number, how, known, base, seen, failed_reads, walked_to_end, findings
         elif stream in walked_to_end:
             why = "the forward read reached the end of the log without it"
         else:
-            why = f"no step of phase {number} read it back (the durable phase must read every flushed record)"
+            why = (f"no step of phase {number} read it back ({first_failure})" if first_failure else
+                   f"no step of phase {number} read it back (the durable phase must read every flushed record)")
         findings.append(Finding(number, None, at, f"phase {number}: flushed {rec.describe()} is gone: {why}; "
                                                   f"expected bytes {_show_bytes(rec.data)}"))
     # Read back, a record is on the disk now (a later cut keeps it); what did not come back is no

@@ -345,3 +345,17 @@ def copy_with_survivors(entry: dict, survived: list[str]) -> dict:
     out = copy.deepcopy(entry)
     out["survived"]["2"]["survived"] = survived
     return out
+
+
+def test_a_read_that_never_ran_says_which_step_failed_first(model, tmp_path):
+    case, result = _run(model, tmp_path)
+    steps = []
+    for r in result.steps:
+        if r.index == 10:     # phase 2 cannot open the log: everything after it is not run
+            r = dataclasses.replace(r, status=0xC0000034, outputs={})
+        elif r.phase == 2 and r.index > 10:
+            r = dataclasses.replace(r, disposition="not_run", status=0, outputs={})
+        steps.append(r)
+    notes = judge(case, dataclasses.replace(result, steps=tuple(steps))).notes
+    assert any("flushed data record at 0x0000000000000000" in n and "step 12, which reads it, did not run "
+               "(step 10 (create_log) failed with STATUS_OBJECT_NAME_NOT_FOUND)" in n for n in notes), notes
