@@ -1107,7 +1107,8 @@ static ct_status op_corrupt_record(void *ctx, ct_call *c, ct_out *out)
  * writes, the flush that deleting an area does). A power cut (CT_REQ_POWER_CUT; a bugcheck is
  * simulated the same way) keeps what is stable and drops the rest, except that a seed-chosen
  * number of the unstable log I/O blocks, oldest first, reached the disk before the power failed:
- * RULE: a block is queued "in LSN sequence, to stable storage" (ClfsReserveAndAppendLog.md,
+ * Why so (the simulation, not a rule of one routine): a block is queued "in LSN sequence, to stable
+ * storage" (ClfsReserveAndAppendLog.md,
  * CLFS_FLAG_FORCE_APPEND) and a log I/O block is "a buffer where CLFS collects a set of records that
  * are atomically written to stable storage" (concepts/clfs-terminology.md): what survives is a
  * prefix of the blocks, each whole, never a torn record.
