@@ -63,8 +63,6 @@ class WineTarget(Target):
 
     # -- run-wide ------------------------------------------------------------------------------
 
-    @classmethod
-
     def refuses(self, case: Case) -> str | None:
         if case.restarts:
             # Not a restart this target cannot do in principle: the model target simulates it from
@@ -75,6 +73,8 @@ class WineTarget(Target):
                     "calls, not the request's phase flags that make the model keep its logs and simulate "
                     "the cut (issue 14); run phased cases on model, smoke or windows")
         return super().refuses(case)
+
+    @classmethod
     def check(cls, config, options: dict | None = None) -> None:
         from harness.errors import UsageError
 
