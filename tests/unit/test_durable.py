@@ -176,6 +176,25 @@ def test_the_executor_keeps_what_is_stable_on_its_disk_across_a_new_process(tmp_
     assert judge(case, result).outcome == PASS, judge(case, result).diff()
 
 
+def test_before_a_real_cut_the_executor_writes_nothing_after_the_last_step(tmp_path):
+    """On the smoke guest the power is really cut after phase 1's answer: the request's cleanup (which
+    deletes the area, a flush) must not reach the disk first, or every record would look stable. Only
+    what the scenario's own flush made stable is in the image; the unflushed c and d are not."""
+    binary = build_model()
+    case = _case(tmp_path)
+    from harness.targets.phases import run_phases
+
+    def run(phase_case, number):
+        answer = _serve(binary, tmp_path, encode_request(phase_case, scratch=MODEL_SCRATCH))[0]
+        return decode_response(answer, phase_case, target="model")
+
+    result = run_phases(case, run, lambda how: None, "model")
+    statuses = {r.index: r.status for r in result.steps if r.phase == 2}
+    assert statuses[12] == 0 and statuses[13] == 0
+    assert statuses[14] != 0 and statuses[15] != 0
+    assert judge(case, result).outcome == PASS
+
+
 # -- the durability verdict ----------------------------------------------------------------------
 
 def _run(model, tmp_path, text=CUT):
