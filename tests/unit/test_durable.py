@@ -378,3 +378,12 @@ def test_a_read_that_never_ran_says_which_step_failed_first(model, tmp_path):
     notes = judge(case, dataclasses.replace(result, steps=tuple(steps))).notes
     assert any("flushed data record at 0x0000000000000000" in n and "step 12, which reads it, did not run "
                "(step 10 (create_log) failed with STATUS_OBJECT_NAME_NOT_FOUND)" in n for n in notes), notes
+
+
+def test_the_durability_catalogue_seeds_the_fuzzer_one_request_per_phase(tmp_path):
+    from harness.driver.fuzz_seeds import write_seeds
+    written = write_seeds(tmp_path, [str(CATALOGUE)])
+    flags_at = wire.REQ_HEADER.offsets()["flags"]
+    flags = [struct.unpack_from("<I", p.read_bytes(), flags_at)[0] for p in tmp_path.glob("seed-*.bin")]
+    assert written == len(flags) > len(_catalogue())     # phase 2 of the burst cases is one request
+    assert all(f & wire.REQ_DISK for f in flags) and any(f & wire.REQ_POWER_CUT for f in flags)
