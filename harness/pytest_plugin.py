@@ -16,6 +16,7 @@ import atexit
 import dataclasses
 import itertools
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -264,6 +265,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus):
 
     controller = not hasattr(session.config, "workerinput")
     with interrupts.shielded(act=False) as held:
+        # Artefacts a case settled last (a baseline's FAIL keeps its request and response) are on
+        # disk before the reports that list them are written, whatever target ran them.
+        _flush_artefacts_or_say()
         if controller:
             testpoints.reached("report")
         yield
@@ -271,6 +275,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus):
             _prune_runs(session.config)
     if held.signals:
         session.exitstatus = pytest.ExitCode.INTERRUPTED
+
+
+def _flush_artefacts_or_say() -> None:
+    from harness.errors import InfraError
+    from harness.targets.base import flush_artefacts
+
+    try:
+        flush_artefacts()
+    except InfraError as exc:   # a file that could not be written: said, the reports still come
+        print(f"clfs-harness: {exc}", file=sys.stderr)
 
 
 def pytest_runtest_logreport(report) -> None:

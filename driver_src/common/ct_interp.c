@@ -318,7 +318,9 @@ uint32_t ct_validate(ct_interp *st, const uint8_t *req, uint32_t req_len, uint32
         return CT_REJ_FLAGS;
     if (h->reserved0)
         return CT_REJ_RESERVED;
-    for (k = 0; k < 5; k++)
+    if (h->cut_seed && !(h->flags & CT_REQ_POWER_CUT))
+        return CT_REJ_RESERVED;
+    for (k = 0; k < 4; k++)
         if (h->reserved[k])
             return CT_REJ_RESERVED;
     if (h->step_count == 0 || h->step_count > CT_MAX_STEPS)
@@ -585,8 +587,24 @@ static uint8_t written_byte(const ct_interp *st, const ct_written *w, uint32_t i
                          : ct_pattern_byte(w->seed, w->index, data_off);
 }
 
+/* CRC-32 (IEEE 802.3, reflected, zlib's crc32) of what a read returned: the harness compares it
+ * with the bytes an earlier phase appended (ops.py READ_OUTPUTS, payload_crc). Bitwise: no table
+ * in the driver's image for a check that runs once per read. */
+static uint32_t ct_crc32(const uint8_t *p, uint32_t n)
+{
+    uint32_t crc = 0xFFFFFFFFu, i;
+    int k;
+    for (i = 0; i < n; i++) {
+        crc ^= p[i];
+        for (k = 0; k < 8; k++)
+            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    return ~crc;
+}
+
 /* A read returned a record: compare its bytes with what this request wrote at that LSN. Outputs
- * 5..8 of the read ops (ops.py READ_OUTPUTS): check, first differing offset, expected, observed. */
+ * 5..10 of the read ops (ops.py READ_OUTPUTS): check, first differing offset, expected, observed,
+ * CRC-32 and first 8 bytes of what was read. */
 static void check_payload(ct_interp *st, const ct_call *c, ct_out *out)
 {
     const ct_slot *area = ct_op_specs[c->step.op].slot_use == CT_USE_DEFINE_READ ? c->obj2
@@ -599,8 +617,12 @@ static void check_payload(ct_interp *st, const ct_call *c, ct_out *out)
             w = &st->written[i];
             break;
         }
-    out->mask |= 0xFu << 5;
+    out->mask |= 0x3Fu << 5;
     out->v[6] = out->v[7] = out->v[8] = 0;
+    out->v[9] = ct_crc32(out->data, out->data ? out->data_len : 0);
+    out->v[10] = 0;
+    for (i = 0; out->data && i < 8 && i < out->data_len; i++)
+        out->v[10] |= (uint64_t)out->data[i] << (8u * i);
     if (w == NULL) {
         out->v[5] = CT_PAYLOAD_UNKNOWN;
         return;
@@ -917,6 +939,9 @@ static void cleanup(ct_interp *st, const ct_backend *be)
         ct_slot *l = &st->slots[i];
         uint32_t containers = 0;
         if (l->kind != CT_KIND_LOG || !l->created || l->deleted)
+            continue;
+        /* A phase that ends in a restart leaves its logs on disk: the next phase reads them. */
+        if (st->hdr.flags & CT_REQ_KEEP_LOGS)
             continue;
         for (j = 0; j < CT_MAX_SLOTS; j++)
             if (st->slots[j].kind == CT_KIND_LOG && same_path(&st->slots[j], l))

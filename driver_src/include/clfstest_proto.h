@@ -162,7 +162,19 @@ enum ct_kind { CT_KIND_NONE = 0, CT_KIND_LOG = 1, CT_KIND_AREA = 2, CT_KIND_READ
 
 /* ct_req_header.flags */
 #define CT_REQ_EXPECT_BUGCHECK   0x00000001u
-#define CT_REQ_FLAGS_ALL         0x00000001u
+/* Phases of one case (issue 14): one request per phase, the guest restarted between them.
+ * KEEP_LOGS: the phase ends in a restart, so the request's cleanup closes the logs it created but
+ * does not delete them (the next phase opens them again on the same disk). The DISK flags and
+ * POWER_CUT concern the model only (the driver ignores them: Windows has a real disk):
+ * DISK: the model keeps its logs on its durable storage across requests (the phases of one case);
+ * DISK_NEW: ... starting from an empty one (the first phase); POWER_CUT: the phase ends in a
+ * power cut, which the model simulates right after the last step, before the request's cleanup,
+ * from cut_seed (driver_src/model/ct_model.c, "durable storage"). */
+#define CT_REQ_KEEP_LOGS         0x00000002u
+#define CT_REQ_DISK              0x00000004u
+#define CT_REQ_DISK_NEW          0x00000008u
+#define CT_REQ_POWER_CUT         0x00000010u
+#define CT_REQ_FLAGS_ALL         0x0000001Fu
 
 /* ct_step.flags */
 #define CT_STEP_STOP_ON_FAILURE  0x01u
@@ -269,7 +281,8 @@ typedef struct ct_req_header {
     uint16_t reg_count;          /* 36 registers used, <= CT_MAX_REGS */
     uint16_t reserved0;          /* 38 zero */
     uint32_t expected_bugcheck;  /* 40 informational: the bugcheck code the scenario expects */
-    uint32_t reserved[5];        /* 44 zero */
+    uint32_t cut_seed;           /* 44 CT_REQ_POWER_CUT: the simulated cut's seed; else zero */
+    uint32_t reserved[4];        /* 48 zero */
 } ct_req_header;
 
 /* One step: 96 bytes. Which fields an op uses is fixed per op; unused ones must be zero

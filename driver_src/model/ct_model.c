@@ -4,7 +4,9 @@
  * Each rule is marked "RULE" and cites the reference page (../shared/reference/clfs/...) it comes
  * from. "model choice" marks what the pages leave open (a status code, a header size); those are
  * the places where a real run may legitimately differ from the model. The model keeps state for
- * one request only (ct_model_reset between requests) and allocates nothing.
+ * one request only (ct_model_reset between requests) and allocates nothing, except across the
+ * phases of one case, where it keeps its logs on a simulated durable storage ("durable storage"
+ * below, ct_model_request).
  */
 #include <stddef.h>
 #include <string.h>
@@ -139,6 +141,33 @@ static uint64_t record_size(uint64_t payload)
     return ROUND_UP(payload, 8u) + CT_MODEL_RECORD_HEADER;
 }
 
+/* Something reached stable storage: the smoke guest's executor writes it to its disk (fsync). */
+static void persisted(ct_model *m)
+{
+    if (m->persist)
+        m->persist(m);
+}
+
+/* RULE: a flush forces records to stable storage: ClfsFlushToLsn "forces, to stable storage, all
+ * records that have an LSN less than or equal to a specified LSN"; ClfsFlushBuffers "forces all log
+ * I/O blocks in a specified marshalling area to stable storage" (ClfsFlushToLsn.md,
+ * ClfsFlushBuffers.md). The model flushes the whole stream either way, so every record of the
+ * stream becomes stable: it survives a power cut (ct_model_cut).
+ * CT_MODEL_NO_STABLE (make model-nostable, tests only) is the deliberate fault that breaks this
+ * promise: flushes report success and the flushed LSN, but nothing becomes stable. */
+static void make_stable(ct_model *m, uint16_t stream)
+{
+#ifndef CT_MODEL_NO_STABLE
+    uint32_t i;
+    for (i = 0; i < m->record_count; i++)
+        if (m->records[i].used && m->records[i].stream == stream)
+            m->records[i].stable = 1;
+#else
+    (void)stream;
+#endif
+    persisted(m);
+}
+
 /* Write every block of the stream: the flushed LSN becomes the next record's LSN
  * (ClfsFlushToLsn.md: "if all records in the stream were flushed, *plsnLastFlushed is the LSN
  * that will be assigned to the next record"). The area's write blocks are freed. */
@@ -163,6 +192,7 @@ static void flush_all(ct_model *m, ct_model_area *a)
             record_event(m, CT_EV_FREE_BUFFER, 0, 0, CT_NO_SLOT, 0);
     }
     a->blocks = 0;
+    make_stable(m, a->stream);
 }
 
 /* RULE: "If the string has a double colon (::) after the path name, then CLFS creates a multiplexed
@@ -250,6 +280,9 @@ static ct_status op_create_log(void *ctx, ct_call *c, ct_out *out)
                 break;
             }
     }
+    /* Model choice: a log's creation and its containers are on stable storage when the call
+     * returns (no page says when CLFS writes a log's metadata; the model keeps them). */
+    persisted(m);
     m->streams[found].open_objects++;
     m->logs[slot].open = 1;
     m->logs[slot].stream = (uint16_t)found;
@@ -458,6 +491,7 @@ static ct_status add_containers(ct_model *m, ct_call *c, ct_out *out, uint32_t c
     st->container_size = size;
     st->containers += count;
     share_containers(m, st);
+    persisted(m);
     out->v[CT_OUT_CONTAINER_SIZE] = size;
     out->mask = 1u;
     return CT_STATUS_SUCCESS;
@@ -493,9 +527,10 @@ static void reset_stream(ct_model *m, uint16_t stream)
     st->end = st->block_start = 0;
     st->block_fill = st->block_seq = 0;
     st->block_open = st->appended = st->reset_pending = 0;
-    st->base_lsn = st->last_lsn = st->flushed_lsn = 0;
+    st->base_lsn = st->last_lsn = st->flushed_lsn = st->stable_base = 0;
     st->flushed_end = 0;
     st->last_restart = st->archive_tail = CT_MODEL_NO_LSN;
+    persisted(m);
 }
 
 static ct_status op_close_log(void *ctx, ct_call *c, ct_out *out)
@@ -512,9 +547,15 @@ static ct_status op_close_log(void *ctx, ct_call *c, ct_out *out)
     l->open = 0;
     if (st->open_objects) st->open_objects--;
     /* RULE: "Policies are volatile. When all handles to the log are closed, the policies will be
-     * lost." (ClfsMgmtInstallPolicy.md) */
-    if (st->open_objects == 0)
+     * lost." (ClfsMgmtInstallPolicy.md)
+     * Model choice: when its last log file object closes, a stream's metadata (its base LSN) is
+     * written, so a clean shutdown keeps what it advanced to (ClfsAdvanceLogBase.md alone "does not
+     * necessarily flush any data to stable storage"). */
+    if (st->open_objects == 0) {
         memset(st->policies, 0, sizeof st->policies);
+        st->stable_base = st->base_lsn;
+        persisted(m);
+    }
     if (st->open_objects == 0 && st->delete_pending)
         st->used = 0;
     if (st->open_objects == 0 && st->reset_pending)
@@ -537,8 +578,10 @@ static ct_status op_delete_log(void *ctx, ct_call *c, ct_out *out)
         /* RULE: marks the stream for deletion, closes nothing; deleted after all its log file
          * objects are closed (ClfsDeleteLogFile.md). */
         st->delete_pending = 1;
-        if (st->open_objects == 0)
+        if (st->open_objects == 0) {
             st->used = 0;
+            persisted(m);
+        }
         return CT_STATUS_SUCCESS;
     }
     return CT_STATUS_OBJECT_NAME_NOT_FOUND;      /* no such stream; status: model choice */
@@ -769,6 +812,9 @@ static void keep_record(ct_model *m, uint16_t stream, uint64_t lsn, uint64_t pay
         return;
     r = &m->records[m->record_count++];
     r->used = 1;
+    r->stable = 0;
+    r->block = m->streams[stream].block_start;
+    r->end = m->streams[stream].end;
     r->lsn = lsn;
     r->stream = stream;
     r->type = type;
@@ -817,7 +863,7 @@ static uint64_t place_record(ct_model *m, ct_model_area *a, ct_model_stream *st,
     st->block_fill += (uint32_t)rec;
     st->end = st->block_start + st->block_fill;
     if (!st->appended)                 /* the first record's LSN is the base (it may be 0) */
-        st->base_lsn = lsn;
+        st->base_lsn = st->stable_base = lsn;
     st->appended = 1;
     st->last_lsn = lsn;
     return lsn;
@@ -1304,6 +1350,10 @@ static ct_status op_write_restart_area(void *ctx, ct_call *c, ct_out *out)
     st->last_restart = lsn;
     if (c->has_value2)
         st->base_lsn = (uint64_t)c->value2;
+    /* RULE: the restart write causes "a flush of all records currently in the marshalling area along
+     * with a flush of stream and log metadata" (ClfsWriteRestartArea.md): the base LSN is stable
+     * too (flush_all below makes the records stable). */
+    st->stable_base = st->base_lsn;
     /* RULE: pcbWritten "receives the number of bytes actually forced to stable storage"
      * (ClfsWriteRestartArea.md): the restart write is forced. Byte count: model choice (the
      * sectors the open block holds). */
@@ -2168,6 +2218,166 @@ static ct_status op_fill_log(void *ctx, ct_call *c, ct_out *out)
     return s;
 }
 
+/* ---- durable storage: the phases of one case --------------------------------------------- */
+/*
+ * Across the phases of one case (requests with CT_REQ_DISK) the model keeps its streams and their
+ * records as on a disk; log file objects, areas and read contexts die with each request, as they die
+ * with a reboot. Each record carries a stable mark (make_stable: flushes, forced appends, restart
+ * writes, the flush that deleting an area does). A power cut (CT_REQ_POWER_CUT; a bugcheck is
+ * simulated the same way) keeps what is stable and drops the rest, except that a seed-chosen
+ * number of the unstable log I/O blocks, oldest first, reached the disk before the power failed:
+ * Why so (the simulation, not a rule of one routine): a block is queued "in LSN sequence, to stable
+ * storage" (ClfsReserveAndAppendLog.md,
+ * CLFS_FLAG_FORCE_APPEND) and a log I/O block is "a buffer where CLFS collects a set of records that
+ * are atomically written to stable storage" (concepts/clfs-terminology.md): what survives is a
+ * prefix of the blocks, each whole, never a torn record.
+ */
+
+/* A 32-bit mix of the cut's seed and a stream's slot (splitmix64's finaliser). */
+static uint32_t cut_mix(uint32_t seed, uint32_t stream)
+{
+    uint64_t x = ((uint64_t)seed << 32) ^ (stream + 1u) * 0x9E3779B97F4A7C15ull;
+    x ^= x >> 30; x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 27; x *= 0x94D049BB133111EBull;
+    x ^= x >> 31;
+    return (uint32_t)x;
+}
+
+/* Rebuild a stream from the records it kept: its end and last LSN are those of its last record,
+ * nothing is open, reserved or pending, the next LSN starts a new block, and the base LSN is the one
+ * on stable storage. A stream that kept no record is as new (it keeps its containers). */
+static void recover_stream(ct_model *m, uint16_t stream)
+{
+    ct_model_stream *st = &m->streams[stream];
+    int last = -1;
+    uint32_t i;
+    st->last_restart = CT_MODEL_NO_LSN;
+    for (i = 0; i < m->record_count; i++)
+        if (m->records[i].used && m->records[i].stream == stream) {
+            last = (int)i;
+            if (m->records[i].type == CT_RECORD_RESTART)
+                st->last_restart = m->records[i].lsn;
+        }
+    st->open_objects = 0;
+    /* RULE: "Policies are volatile. When all handles to the log are closed, the policies will be
+     * lost." (ClfsMgmtInstallPolicy.md): a reboot closes them all. */
+    memset(st->policies, 0, sizeof st->policies);
+    st->reserved = 0;
+    st->reset_pending = 0;
+    st->block_open = 0;
+    st->block_fill = st->block_seq = 0;
+    if (last < 0) {
+        st->end = st->block_start = 0;
+        st->appended = 0;
+        st->base_lsn = st->last_lsn = st->stable_base = 0;
+    } else {
+        st->end = m->records[last].end;
+        st->block_start = m->records[last].block;
+        st->last_lsn = m->records[last].lsn;
+        st->appended = 1;
+        st->base_lsn = st->stable_base <= st->last_lsn ? st->stable_base : st->last_lsn;
+    }
+    st->flushed_lsn = next_lsn(st);
+}
+
+void ct_model_recover(ct_model *m)
+{
+    uint32_t i;
+    for (i = 0; i < CT_MAX_SLOTS; i++) {
+        /* Model choice: a stream marked for deletion whose objects all died is deleted
+         * (ClfsDeleteLogFile.md: deleted once all its log file objects are closed). */
+        if (m->streams[i].used && m->streams[i].delete_pending)
+            m->streams[i].used = 0;
+        if (m->streams[i].used)
+            recover_stream(m, (uint16_t)i);
+    }
+}
+
+/* The power fails: per stream, the unstable blocks after the first `keep` (seed-chosen, 0 to all of
+ * them) are lost, whole; then every stream is rebuilt from what it kept. */
+static void ct_model_cut(ct_model *m, uint32_t seed)
+{
+    uint32_t s, i;
+    for (s = 0; s < CT_MAX_SLOTS; s++) {
+        uint32_t blocks = 0, keep, seen = 0;
+        uint64_t block = 0;
+        int any = 0;
+        if (!m->streams[s].used)
+            continue;
+        for (i = 0; i < m->record_count; i++) {
+            const ct_model_record *r = &m->records[i];
+            if (r->used && r->stream == s && !r->stable && (!any || r->block != block)) {
+                blocks++;
+                block = r->block;
+                any = 1;
+            }
+        }
+        keep = blocks ? cut_mix(seed, s) % (blocks + 1u) : 0;
+        any = 0;
+        for (i = 0; i < m->record_count; i++) {
+            ct_model_record *r = &m->records[i];
+            if (!r->used || r->stream != s || r->stable)
+                continue;
+            if (!any || r->block != block) {
+                seen++;
+                block = r->block;
+                any = 1;
+            }
+            if (seen <= keep)
+                r->stable = 1;   /* written before the power failed */
+            else
+                r->used = 0;
+        }
+    }
+    ct_model_recover(m);
+    persisted(m);
+}
+
+/* The power fails after the phase's last step. With a real disk (the smoke guest's executor, main.c
+ * --disk) nothing more is written from here on: the harness really cuts the power after the answer,
+ * and what the guest's disk holds is what was fsync'd at the stable points, no simulation. Without
+ * one (the model target), the cut is simulated. */
+static void power_fails(ct_model *m)
+{
+    if (m->persist) {
+        m->persist = NULL;
+        return;
+    }
+    ct_model_cut(m, m->cut_seed);
+}
+
+/* Every op of a request that ends in a power cut goes through here: the first call the request's
+ * cleanup makes (step index 0) finds the power already gone; from then on nothing reaches the disk
+ * (the objects die with the machine; the interpreter's bookkeeping still releases its slots). */
+static ct_status op_gate(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    if (m->cut_pending && c->step.index == 0) {
+        m->cut_pending = 0;
+        m->powered_off = 1;
+        power_fails(m);
+    }
+    if (m->powered_off)
+        return CT_STATUS_SUCCESS;
+    return m->real_ops[c->step.op](ctx, c, out);
+}
+
+/* What dies with a reboot: objects, contexts, the IRQL, the counters; what a stream held in memory. */
+static void reopen(ct_model *m)
+{
+    memset(m->logs, 0, sizeof m->logs);
+    memset(m->areas, 0, sizeof m->areas);
+    memset(m->reads, 0, sizeof m->reads);
+    memset(m->scans, 0, sizeof m->scans);       /* scan contexts and managed clients are in memory too */
+    memset(m->clients, 0, sizeof m->clients);
+    m->irql = 0;
+    m->alloc_calls = m->free_calls = 0;
+    m->alloc_bytes = 0;
+    m->bugcheck = 0;
+    m->calls = 0;
+    ct_model_recover(m);
+}
+
 /* ---- backend plumbing ----------------------------------------------------------------------- */
 
 static void enter_context(void *ctx, unsigned context, uint8_t *saved)
@@ -2221,18 +2431,27 @@ static uint32_t events(void *ctx, ct_event *out, uint32_t max)
 void ct_model_reset(ct_model *m)
 {
     uint32_t fail_at = m->fail_at;
+    void (*persist)(struct ct_model *) = m->persist;
     /* The data pool is only read where a record says it was written: not cleared (it is large
      * and the fuzzer resets the model on every input). */
     memset(m, 0, offsetof(ct_model, data));
     m->fail_at = fail_at;
+    m->persist = persist;
 }
+
+static void fill_ops(ct_model *m, ct_backend *be);
 
 void ct_model_backend(ct_model *m, ct_backend *be)
 {
-    memset(be, 0, sizeof *be);
     ct_model_reset(m);
+    /* One line per op of ops.py: a missing op_<op> does not compile (fill_ops). */
+    fill_ops(m, be);
+}
+
+static void fill_ops(ct_model *m, ct_backend *be)
+{
+    memset(be, 0, sizeof *be);
     be->ctx = m;
-    /* One line per op of ops.py: a missing op_<op> does not compile. */
 #define CT_SET_OP(UP, low) be->ops[CT_OP_##UP] = op_##low;
     CT_DRIVER_OPS(CT_SET_OP)
     CT_TEST_OPS(CT_SET_OP)
@@ -2246,4 +2465,37 @@ void ct_model_backend(ct_model *m, ct_backend *be)
     be->at_step = at_step;
     be->events = events;
     be->resp_flags = CT_RESP_MODEL;
+    m->be = be;
+}
+
+void ct_model_request(ct_model *m, ct_backend *be, uint32_t req_flags, uint32_t cut_seed)
+{
+    uint32_t i;
+    if ((req_flags & CT_REQ_DISK) && !(req_flags & CT_REQ_DISK_NEW)) {
+        reopen(m);                       /* the next phase: the disk as the last one left it */
+        m->cut_pending = m->powered_off = 0;
+        m->cut_seed = 0;
+    } else {
+        ct_model_reset(m);               /* one request, or the first phase: an empty disk */
+        if (req_flags & CT_REQ_DISK)
+            persisted(m);
+    }
+    fill_ops(m, be);
+    if (req_flags & CT_REQ_POWER_CUT) {
+        m->cut_pending = 1;
+        m->cut_seed = cut_seed;
+        memcpy(m->real_ops, be->ops, sizeof m->real_ops);
+        for (i = 0; i < CT_OP_COUNT; i++)
+            if (be->ops[i])
+                be->ops[i] = op_gate;
+    }
+}
+
+void ct_model_request_end(ct_model *m)
+{
+    if (m->cut_pending) {                /* no cleanup call came: the cut is after the last step */
+        m->cut_pending = 0;
+        power_fails(m);
+    }
+    m->powered_off = 0;
 }

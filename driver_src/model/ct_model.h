@@ -59,6 +59,7 @@ typedef struct ct_model_stream {
     uint64_t flushes;            /* CLFS_IO_STATISTICS cFlush: flushes that wrote data */
     uint64_t flush_bytes;        /* cbFlush */
     uint64_t flushed_end;        /* stream bytes already flushed (sector rounded) */
+    uint64_t stable_base;        /* the base LSN on stable storage (see ct_model.c, durable storage) */
     uint16_t path[CT_MAX_PATH_CHARS];
     ct_model_policy policies[CT_POLICY_COUNT];   /* of the physical log: copied to each of its streams */
 } ct_model_stream;
@@ -149,6 +150,9 @@ typedef struct ct_model_record { /* one data record appended to a stream */
     uint16_t stream;
     uint8_t  type;               /* CT_RECORD_DATA / CT_RECORD_RESTART */
     uint8_t  used;
+    uint8_t  stable;             /* on stable storage: survives a power cut */
+    uint64_t block;              /* the log I/O block it was placed in (its start, log-wide) */
+    uint64_t end;                /* the stream's end just after it */
 } ct_model_record;
 
 typedef struct ct_model_read {   /* one read context */
@@ -179,6 +183,15 @@ typedef struct ct_model {
     uint32_t ev_count;           /* callback events of the request (the response's ct_event records) */
     uint32_t ev_dropped;         /* events beyond CT_MAX_EVENTS */
     ct_event ev[CT_MAX_EVENTS];
+    /* Durable storage across the phases of one case (ct_model_request). */
+    uint8_t  cut_pending;        /* CT_REQ_POWER_CUT: cut before the request's cleanup */
+    uint8_t  powered_off;        /* the cut happened: later calls of this request change nothing */
+    uint32_t cut_seed;
+    ct_backend *be;              /* the backend of this request (the cut gate swaps its ops) */
+    ct_op_fn real_ops[CT_OP_COUNT];
+    /* Called whenever something became stable (smoke guest: write it to the guest's disk and
+     * fsync; main.c --disk). Kept across resets. */
+    void (*persist)(struct ct_model *m);
     uint32_t record_count;
     uint32_t data_used;
     ct_model_record records[CT_MODEL_MAX_RECORDS];
@@ -198,5 +211,14 @@ uint32_t ct_model_container_state(const ct_model *m, uint16_t stream, uint32_t p
 /* Fill a backend whose ops are the model's; resets the model. */
 void ct_model_backend(ct_model *m, ct_backend *be);
 void ct_model_reset(ct_model *m);
+
+/* One request of the executor: like ct_model_backend, but a request with CT_REQ_DISK (a phase of a
+ * case) starts from the logs the model keeps on its durable storage (CT_REQ_DISK_NEW: an empty
+ * one), and CT_REQ_POWER_CUT arms the simulated cut. Call ct_model_request_end after ct_run. */
+void ct_model_request(ct_model *m, ct_backend *be, uint32_t req_flags, uint32_t cut_seed);
+void ct_model_request_end(ct_model *m);
+/* After loading stable state from a disk image (main.c --disk): rebuild each stream from its
+ * stable records, as after a power cut. */
+void ct_model_recover(ct_model *m);
 
 #endif /* CT_MODEL_H */

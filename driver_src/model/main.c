@@ -5,6 +5,14 @@
  *   clfstest-model --serve            frames on stdin/stdout: u32 little-endian length, then
  *                                     that many request bytes; answered the same way. A zero
  *                                     length or end of input ends the server.
+ *   clfstest-model --serve --disk DIR the same, keeping the logs of a phased case (requests with
+ *                                     CT_REQ_DISK) in DIR/model.disk on the machine's disk: written
+ *                                     and fsync'd at exactly the points where CLFS promises
+ *                                     stability (ct_model.c, make_stable and the metadata points),
+ *                                     and read back when the server starts after a reboot. This is
+ *                                     the smoke guest's executor: a real power cut of the guest
+ *                                     tests the model's durability logic. CT_MODEL_NO_FSYNC
+ *                                     (tests only) leaves out the fsyncs: the deliberate fault.
  *
  * The server is what harness/targets/model.py keeps running: one process per session instead
  * of one per case, and a crash in C stays in this process. Exit codes: 0 a response was
@@ -12,9 +20,11 @@
  * 2 usage, 3 bad frame.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ct_model.h"
 
@@ -23,11 +33,138 @@ static ct_model g_model;
 static uint8_t g_req[CT_MAX_REQUEST];
 static uint8_t g_resp[CT_RESPONSE_CAP(CT_MAX_STEPS)];
 
+static const char *g_disk_dir;           /* --disk DIR, or NULL */
+
+/* ---- the disk image: what is stable, written whole and fsync'd ---------------------------------
+ * Header, the streams, the records (unstable ones written as unused: they are not on the disk), the
+ * data pool up to its use and the container table (containers are files on the disk: a scan after
+ * the reboot lists them). Written to model.disk.tmp, fsync'd, renamed over model.disk, and the
+ * directory fsync'd: a power cut leaves the old image or the new one, never a torn one. */
+#define DISK_MAGIC 0x4B534944544Cull   /* "LTDISK" */
+
+typedef struct disk_header {
+    uint64_t magic;
+    uint32_t stream_size, record_size, slots, record_count, data_used;
+    uint32_t container_size, container_count, next_container_id;
+} disk_header;
+
+static void disk_path(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", g_disk_dir, name);
+}
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const uint8_t *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return 0;
+        p += w; n -= (size_t)w;
+    }
+    return 1;
+}
+
+static int sync_fd(int fd)
+{
+#ifdef CT_MODEL_NO_FSYNC
+    (void)fd;
+    return 1;            /* the deliberate fault: nothing is forced to the disk */
+#else
+    return fsync(fd) == 0;
+#endif
+}
+
+static void persist_image(ct_model *m)
+{
+    static ct_model_record recs[CT_MODEL_MAX_RECORDS];
+    char tmp[4096], final[4096];
+    disk_header h;
+    uint32_t i;
+    int fd, ok, dfd;
+    memset(&h, 0, sizeof h);
+    h.magic = DISK_MAGIC;
+    h.stream_size = sizeof(ct_model_stream);
+    h.record_size = sizeof(ct_model_record);
+    h.slots = CT_MAX_SLOTS;
+    h.record_count = m->record_count;
+    h.data_used = m->data_used;
+    h.container_size = sizeof(ct_model_container);
+    h.container_count = m->container_count;
+    h.next_container_id = m->next_container_id;
+    for (i = 0; i < m->record_count; i++) {
+        recs[i] = m->records[i];
+        if (!recs[i].stable)
+            recs[i].used = 0;
+    }
+    disk_path(tmp, sizeof tmp, "model.disk.tmp");
+    disk_path(final, sizeof final, "model.disk");
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "clfstest-model: cannot write %s: %s\n", tmp, strerror(errno));
+        return;
+    }
+    ok = write_all(fd, &h, sizeof h) && write_all(fd, m->streams, sizeof m->streams) &&
+         write_all(fd, recs, sizeof(ct_model_record) * m->record_count) &&
+         write_all(fd, m->data, m->data_used) &&
+         write_all(fd, m->containers, sizeof(ct_model_container) * m->container_count) && sync_fd(fd);
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, final) != 0) {
+        fprintf(stderr, "clfstest-model: cannot write %s: %s\n", final, strerror(errno));
+        return;
+    }
+    dfd = open(g_disk_dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        sync_fd(dfd);
+        close(dfd);
+    }
+}
+
+/* At start: the image a phased case left before the reboot, if any, rebuilt as after a cut. */
+static void load_image(ct_model *m)
+{
+    char path[4096];
+    disk_header h;
+    FILE *f;
+    disk_path(path, sizeof path, "model.disk");
+    f = fopen(path, "rb");
+    if (!f)
+        return;
+    if (fread(&h, sizeof h, 1, f) != 1 || h.magic != DISK_MAGIC || h.stream_size != sizeof(ct_model_stream) ||
+        h.record_size != sizeof(ct_model_record) || h.slots != CT_MAX_SLOTS ||
+        h.record_count > CT_MODEL_MAX_RECORDS || h.data_used > CT_MODEL_DATA_BYTES ||
+        h.container_size != sizeof(ct_model_container) || h.container_count > CT_MODEL_CONTAINER_TABLE ||
+        fread(m->streams, sizeof m->streams, 1, f) != 1 ||
+        fread(m->records, sizeof(ct_model_record), h.record_count, f) != h.record_count ||
+        fread(m->data, 1, h.data_used, f) != h.data_used ||
+        fread(m->containers, sizeof(ct_model_container), h.container_count, f) != h.container_count) {
+        fprintf(stderr, "clfstest-model: %s is not a model disk image of this build: ignored\n", path);
+        memset(m->streams, 0, sizeof m->streams);
+        h.record_count = h.data_used = h.container_count = h.next_container_id = 0;
+    }
+    fclose(f);
+    m->record_count = h.record_count;
+    m->data_used = h.data_used;
+    m->container_count = h.container_count;
+    m->next_container_id = h.next_container_id;
+    ct_model_recover(m);
+}
+
 static uint32_t run_one(const uint8_t *req, uint32_t len)
 {
     ct_backend be;
-    ct_model_backend(&g_model, &be);
-    return ct_run(&g_interp, &be, req, len, g_resp, sizeof g_resp);
+    ct_req_header h;
+    uint32_t out;
+    memset(&h, 0, sizeof h);
+    if (len >= sizeof h)
+        memcpy(&h, req, sizeof h);
+    if (h.flags & ~CT_REQ_FLAGS_ALL)
+        h.flags = 0;                       /* ct_run refuses it; the model is not touched */
+    g_model.persist = g_disk_dir && (h.flags & CT_REQ_DISK) ? persist_image : NULL;
+    ct_model_request(&g_model, &be, h.flags, h.cut_seed);
+    out = ct_run(&g_interp, &be, req, len, g_resp, sizeof g_resp);
+    ct_model_request_end(&g_model);
+    return out;
 }
 
 static int read_full(FILE *f, void *buf, size_t n)
@@ -97,8 +234,13 @@ int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--serve") == 0)
         return serve();
+    if (argc == 4 && strcmp(argv[1], "--serve") == 0 && strcmp(argv[2], "--disk") == 0) {
+        g_disk_dir = argv[3];
+        load_image(&g_model);
+        return serve();
+    }
     if (argc == 3)
         return run_files(argv[1], argv[2]);
-    fprintf(stderr, "usage: clfstest-model REQUEST RESPONSE | clfstest-model --serve\n");
+    fprintf(stderr, "usage: clfstest-model REQUEST RESPONSE | clfstest-model --serve [--disk DIR]\n");
     return 2;
 }

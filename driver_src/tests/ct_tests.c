@@ -179,8 +179,9 @@ static void test_rejections(void)
     EXPECT_REJ(CT_REJ_VERSION, b->h.version = CT_PROTO_VERSION + 1);
     EXPECT_REJ(CT_REJ_VERSION, b->h.version = CT_PROTO_VERSION - 1);
     EXPECT_REJ(CT_REJ_HEADER_SIZE, b->h.header_size = 60);
-    EXPECT_REJ(CT_REJ_FLAGS, b->h.flags = 0x10);
-    EXPECT_REJ(CT_REJ_RESERVED, b->h.reserved[4] = 1);
+    EXPECT_REJ(CT_REJ_FLAGS, b->h.flags = 0x20);
+    EXPECT_REJ(CT_REJ_RESERVED, b->h.reserved[3] = 1);
+    EXPECT_REJ(CT_REJ_RESERVED, b->h.cut_seed = 7);   /* a cut seed without CT_REQ_POWER_CUT */
     EXPECT_REJ(CT_REJ_RESERVED, b->h.reserved0 = 1);
     EXPECT_REJ(CT_REJ_STEP_SIZE, b->h.step_size = 72);
     EXPECT_REJ(CT_REJ_SLOT_COUNT, b->h.slot_count = CT_MAX_SLOTS + 1);

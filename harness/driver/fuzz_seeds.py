@@ -1,4 +1,5 @@
-"""Fuzzer seeds from the scenario catalogue: every case encoded as a request file.
+"""Fuzzer seeds from the scenario catalogue: every case encoded as a request file (a case in phases
+as one request per phase, its carried values bound to 0: the phase flags reach the fuzzer too).
 
     python -m harness.driver.fuzz_seeds OUT_DIR [SCENARIO_PATHS...]   (default: scenarios/)
 """
@@ -21,12 +22,21 @@ def write_seeds(out_dir: Path, paths: list[str] | None = None) -> int:
     cases = load_paths(paths or [str(ROOT / "scenarios")])
     seen = set()
     for case in cases:
-        data = encode_request(case, scratch="C:\\clfstest\\scratch")
-        digest = hashlib.sha1(data).hexdigest()
-        if digest not in seen:
-            seen.add(digest)
-            (out_dir / f"seed-{digest[:16]}.bin").write_bytes(data)
+        for data in _requests(case, encode_request):
+            digest = hashlib.sha1(data).hexdigest()
+            if digest not in seen:
+                seen.add(digest)
+                (out_dir / f"seed-{digest[:16]}.bin").write_bytes(data)
     return len(seen)
+
+
+def _requests(case, encode_request) -> list[bytes]:
+    from harness.scenario.phases import bind, split_phases
+
+    if not case.restarts:
+        return [encode_request(case, scratch="C:\\clfstest\\scratch")]
+    return [encode_request(bind(phase, dict.fromkeys(phase.carried, 0))[0], scratch="C:\\clfstest\\scratch")
+            for phase in split_phases(case)]
 
 
 def main(argv: list[str]) -> int:

@@ -207,12 +207,41 @@ def encode_request(case: Case, *, scratch: str) -> bytes:
     payload_offset = steps_offset + len(records) * wire.STEP.size
     total = payload_offset + len(payload.buf)
     flags = wire.REQ_EXPECT_BUGCHECK if case.expect_bugcheck is not None else 0
+    phase_flags, cut_seed = phase_header(case)
     header = _HDR.pack(
-        wire.REQ_MAGIC, wire.PROTO_VERSION, wire.REQ_HEADER.size, total, flags,
+        wire.REQ_MAGIC, wire.PROTO_VERSION, wire.REQ_HEADER.size, total, flags | phase_flags,
         len(records), wire.STEP.size, len(slots), steps_offset, payload_offset, len(payload.buf),
-        len(regs), 0, _expected_code(case), 0, 0, 0, 0, 0,
+        len(regs), 0, _expected_code(case), cut_seed, 0, 0, 0, 0,
     )
     return b"".join((header, *records, bytes(payload.buf)))
+
+
+# Restarts the model simulates as a power cut: a bugcheck loses what a cut loses (what was not
+# forced to stable storage); a clean shutdown flushes (the request's cleanup deletes its areas,
+# and "Before deleting the marshalling area, ClfsDeleteMarshallingArea flushes all of the log
+# I/O blocks", ClfsDeleteMarshallingArea.md).
+CUT_RESTARTS = frozenset({"power_cut", "bugcheck"})
+
+
+def phase_header(case: Case) -> tuple[int, int]:
+    """The request flags and cut seed of a phase's request (0, 0 for a case of one phase).
+
+    Every phase keeps the model's logs on its durable storage (DISK), the first starts it empty
+    (DISK_NEW); a phase that ends in a restart keeps its logs (KEEP_LOGS), and one that ends in a
+    cut has the model drop what is not stable, deterministically from the case's seed and the
+    phase number (POWER_CUT, cut_seed).
+    """
+    role = case.role
+    if role is None:
+        return 0, 0
+    flags = wire.REQ_DISK | (wire.REQ_DISK_NEW if role.number == 1 else 0)
+    seed = 0
+    if role.ends_with is not None:
+        flags |= wire.REQ_KEEP_LOGS
+    if role.ends_with in CUT_RESTARTS:
+        flags |= wire.REQ_POWER_CUT
+        seed = zlib.crc32(f"{case.scenario}[{sorted(case.params.items())}]#cut{role.number}".encode("utf-8")) or 1
+    return flags, seed
 
 
 def _expected_code(case: Case) -> int:

@@ -52,6 +52,12 @@ CONTEXT_CODES = {"passive": 0, "apc": 1, "guarded": 2, "critical": 3, "dispatch"
 CONTEXT_NAMES = {code: name for name, code in CONTEXT_CODES.items()}
 
 REQ_EXPECT_BUGCHECK = 0x1
+# Phases (clfstest_proto.h, CT_REQ_KEEP_LOGS ... CT_REQ_POWER_CUT): what a phase's request says
+# about its place in the case.
+REQ_KEEP_LOGS = 0x2
+REQ_DISK = 0x4
+REQ_DISK_NEW = 0x8
+REQ_POWER_CUT = 0x10
 
 STEP_STOP_ON_FAILURE = 0x01
 STEP_ALLOC_CALLBACK = 0x02
@@ -131,7 +137,7 @@ REQ_HEADER = Record("ct_req_header", (
     ("magic", "I"), ("version", "H"), ("header_size", "H"), ("total_size", "I"), ("flags", "I"),
     ("step_count", "I"), ("step_size", "H"), ("slot_count", "H"), ("steps_offset", "I"),
     ("payload_offset", "I"), ("payload_size", "I"), ("reg_count", "H"), ("reserved0", "H"),
-    ("expected_bugcheck", "I"), ("reserved", "5I"),
+    ("expected_bugcheck", "I"), ("cut_seed", "I"), ("reserved", "4I"),
 ))
 STEP = Record("ct_step", (
     ("index", "I"), ("op", "H"), ("context", "B"), ("flags", "B"), ("slot", "H"), ("slot2", "H"),

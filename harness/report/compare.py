@@ -103,7 +103,9 @@ def compare(columns: list[Column]) -> Comparison:
     return result
 
 
-def _step_diffs(observed: list[list | None]) -> list[StepDiff]:
+def _step_diffs(observed: list[list | dict | None]) -> list[StepDiff]:
+    # An entry is a list of steps, or a dict with them under "steps" (a bugcheck, what survived).
+    observed = [o.get("steps", []) if isinstance(o, dict) else o for o in observed]
     by_index = [{s["index"]: s for s in steps} if steps is not None else None for steps in observed]
     indexes = sorted(set().union(*(m.keys() for m in by_index if m is not None)))
     diffs = []

@@ -37,6 +37,7 @@ th{background:#f6f8fa}
 .o{color:#fff;border-radius:3px;padding:0 .4em;font-weight:600;font-size:.9em}
 .model{background:#fff8c5;border:1px solid #d4a72c;padding:.4em .8em;margin:.5em 0}
 .bad td{background:#ffebe9}
+.phase td{background:#eef2ff}
 pre{background:#f6f8fa;padding:.5em;overflow-x:auto;font-size:12px}
 details{margin:.2em 0}
 img.shot{max-width:420px;border:1px solid #d0d7de;display:block;margin:.3em 0}
@@ -164,8 +165,10 @@ def _case_detail(case: dict, page: Path) -> str:
         if link:
             text = text.replace(e(link), f'<a href="{e(link)}">{e(link)}</a>', 1)
         parts.append(f'<p class="known">{text}</p>')
+    if case.get("phases"):
+        parts.append(_phases_table(case["phases"]))
     if case["steps"]:
-        parts.append(_steps_table(case["steps"]))
+        parts.append(_steps_table(case["steps"], bool(case.get("phases"))))
     if case.get("message") and case["outcome"] != PASS:
         parts.append(f'<pre class="diff">{e(case["message"])}</pre>')
     parts.append(_artefacts(case, page))
@@ -173,12 +176,29 @@ def _case_detail(case: dict, page: Path) -> str:
     return "".join(parts)
 
 
-def _steps_table(steps: list[dict]) -> str:
+def _phases_table(phases: list[dict]) -> str:
+    """A case in phases: how each began, how long the restart took, what came back after it."""
+    e = html.escape
+    head = "<tr><th>phase</th><th>began with</th><th>ready again</th><th>ran</th><th>came back</th><th>lost</th></tr>"
+    rows = []
+    for p in phases:
+        ready = "" if p.get("restart_s") is None else f"{p['restart_s']:.2f} s"
+        rows.append(f"<tr><td>{p['phase']}</td><td>{e(p.get('restart') or 'start')}</td><td>{ready}</td>"
+                    f"<td>{'yes' if p.get('ran') else 'no'}</td><td>{e(', '.join(p.get('survived', [])))}</td>"
+                    f"<td>{e(', '.join(p.get('lost', [])))}</td></tr>")
+    return f'<table class="phases">{head}{"".join(rows)}</table>'
+
+
+def _steps_table(steps: list[dict], phased: bool = False) -> str:
     e = html.escape
     head = ("<tr><th>#</th><th>op</th><th>line</th><th>context</th><th>expected</th><th>observed status</th>"
             "<th>IRQL</th><th>outputs</th><th>time</th></tr>")
     rows = []
+    phase = None
     for s in steps:
+        if phased and s.get("phase") != phase:
+            phase = s.get("phase")
+            rows.append(f'<tr class="phase"><td colspan=9><b>phase {phase}</b></td></tr>')
         status = s["status_name"] if s["disposition"] == "ran" else s["disposition"].replace("_", " ")
         if s["disposition"] == "ran" and s["status"] is not None:
             status = f"{s['status_name']} (0x{s['status']:08X})"

@@ -38,6 +38,10 @@ def case_record(case: Case, target: str, outcome: str, *, result: CaseResult | N
         record["notes"] = list(verdict.notes)
         if result.phases:
             record["phases"] = [dict(p) for p in result.phases]
+            if verdict.durable is not None:   # what came back after each durable restart
+                survived = verdict.durable.survived_summary()
+                for entry in record["phases"]:
+                    entry.update({k: v for k, v in survived.get(str(entry["phase"]), {}).items() if k != "restart"})
     return record
 
 

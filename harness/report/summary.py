@@ -41,6 +41,20 @@ def render_markdown(results: dict) -> str:
         for case in bad:
             lines.append(f"| `{case['id']}` | {case['outcome']} | {_first_mismatch(case)} |")
         lines.append("")
+    phased = [c for c in results["cases"] if c.get("phases")]
+    if phased:
+        lines += ["### Cases in phases", "", "| case | phase | began with | ready again | came back | lost |",
+                  "|---|---|---|---|---|---|"]
+        for case in phased:
+            for p in case["phases"]:
+                ready = "" if p.get("restart_s") is None else f"{p['restart_s']:.2f} s"
+                began = p.get("restart") or "start"
+                if not p.get("ran", True):
+                    began += " (not run)"
+                lines.append(f"| `{case['id']}` | {p['phase']} | {began} | {ready} | "
+                             f"{len(p['survived']) if 'survived' in p else ''} | "
+                             f"{len(p['lost']) if 'lost' in p else ''} |")
+        lines.append("")
     skipped = [c for c in results["cases"] if c["outcome"] == SKIP]
     if skipped:
         lines += [f"<details><summary>{len(skipped)} skipped</summary>", ""]

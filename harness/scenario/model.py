@@ -76,6 +76,14 @@ RESTART_HOWS = ("power_cut", "bugcheck", "clean")
 
 
 @dataclass(frozen=True, slots=True)
+class PhaseRole:
+    """Where one phase's request sits in its case: what its request header says (clfstest_proto.h,
+    CT_REQ_KEEP_LOGS ... CT_REQ_POWER_CUT)."""
+    number: int                 # 1-based
+    ends_with: str | None       # how the restart after this phase goes; None for the last phase
+
+
+@dataclass(frozen=True, slots=True)
 class Restart:
     """A ``restart: {how: ...}`` step: ends phase ``phase - 1`` and starts phase ``phase``.
 
@@ -161,6 +169,7 @@ class Case:
     loc: SourceLoc
     objects: dict = field(default_factory=dict)  # object name -> kind ("log" | "area"), in creation order
     restarts: tuple[Restart, ...] = ()           # the restart steps, in order; () for one phase
+    role: "PhaseRole | None" = None              # a phase's request (harness.scenario.phases); None otherwise
 
     @property
     def phase_count(self) -> int:

@@ -139,9 +139,13 @@ SAFE_CONTEXTS = ("passive", "apc", "guarded", "critical")
 # the interpreter makes against what this request wrote at that LSN: payload_check 0 = the bytes
 # match, 1 = a byte differs (payload_diff_offset / payload_expected / payload_observed say where),
 # 2 = the size differs, 3 = no record this request appended has that LSN (nothing to compare).
+# payload_crc (CRC-32 of the bytes read, zlib's) and payload_head (their first 8 bytes, little-endian)
+# let the harness compare a record with what an EARLIER phase appended, which this request cannot
+# (the durability verdict, harness/verdict/durable.py).
 READ_OUTPUTS = (
     "lsn", "record_type", "size", "undo_next_lsn", "previous_lsn",
     "payload_check", "payload_diff_offset", "payload_expected", "payload_observed",
+    "payload_crc", "payload_head",
 )
 
 # Outputs that are CLFS_LSNs. Each is also reported decomposed (harness.scenario.lsn) into the

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from harness.protocol.results import StepResult
 from harness.scenario import ops
-from harness.scenario.model import Case, Restart, SavedRef, Step
+from harness.scenario.model import Case, PhaseRole, Restart, SavedRef, Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +50,9 @@ def split_phases(case: Case) -> tuple[Phase, ...]:
                 # request's register once saved here; before that, the earlier value applies.
                 if isinstance(value, SavedRef) and value.name in saved_before:
                     carried.add(value.name)
+        ends_with = restarts[number + 1].how if number + 1 in restarts else None
         phase_case = dataclasses.replace(case, id=f"{case.id}#phase{number}", steps=steps, objects=objects,
-                                         restarts=())
+                                         restarts=(), role=PhaseRole(number, ends_with))
         phases.append(Phase(number, restarts.get(number), phase_case, frozenset(carried)))
         saved_before |= saved_here
     return tuple(phases)

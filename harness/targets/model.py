@@ -98,6 +98,7 @@ class ModelTarget(Target):
         self._pending: dict[str, _Frame] = {}
         self._answers: dict[str, tuple] = {}
         self._rbuf = bytearray()
+        self._in_phases = False   # a case in phases owns the server (see _execute_phases)
         self._last_answer = 0.0
         self._pipe_bytes = _PIPE_BYTES
 
@@ -152,14 +153,11 @@ class ModelTarget(Target):
         except Exception:
             pass
 
-    def refuses(self, case: Case) -> str | None:
-        if case.restarts:
-            # A fresh model process keeps nothing, which would make every restart a total loss:
-            # no durability simulation at all. The model simulates a cut once it keeps flushed
-            # records apart from unflushed ones (issue 14, Deliver 3).
-            return ("target model cannot run restarts between phases yet: pending the model's durable storage "
-                    "(issue 14); run phased cases on smoke or windows")
-        return super().refuses(case)
+    # The model simulates every restart inside the phase's own request (clfstest_proto.h,
+    # CT_REQ_DISK / CT_REQ_POWER_CUT): its logs stay on the model's durable storage between the
+    # phases of a case; a power cut or bugcheck drops what was not stable, deterministically from the
+    # case's seed; a clean restart keeps everything (the request's cleanup flushed it).
+    restarts = frozenset({"power_cut", "bugcheck", "clean"})
 
     def identity(self) -> dict:
         if self._identity is None:
@@ -186,6 +184,8 @@ class ModelTarget(Target):
             self._upcoming = iter(cases)
 
     def execute(self, case: Case, artefacts: CaseArtefacts | None = None) -> CaseResult:
+        if case.restarts:
+            return self._execute_phases(case, artefacts)
         with self._lock:
             request, response, elapsed = self._answer_for(case)
         if artefacts is not None:   # in the background: see CaseArtefacts.write_bytes
@@ -197,6 +197,34 @@ class ModelTarget(Target):
                           identity=identity, request=request, response=response, elapsed_s=elapsed,
                           bugcheck=result.bugcheck, bugcheck_step=result.bugcheck_step,
                           stopped=result.stopped, events=result.events)
+
+    def _execute_phases(self, case: Case, artefacts: CaseArtefacts | None) -> CaseResult:
+        """A case in phases: one request each to the same server, which keeps the case's logs on its
+        durable storage from the first phase's request (CT_REQ_DISK_NEW) to the last. The next
+        request without CT_REQ_DISK (any other case) starts from an empty model again."""
+        from harness.errors import UsageError
+        from harness.targets.phases import PhaseArtefacts, run_phases
+
+        refused = self.refuses(case)
+        if refused:
+            raise UsageError(refused)
+        # The phases' requests go to the server one by one with nothing between them: a request of
+        # another case (one sent ahead) would start from an empty model and wipe the phases' disk.
+        with self._lock:
+            self._drain()
+            self._in_phases = True
+
+        def run(phase_case: Case, number: int) -> CaseResult:
+            return self.execute(phase_case, PhaseArtefacts(artefacts, number) if artefacts is not None else None)
+
+        def restart(how: str) -> None:
+            """Nothing to do here: the phase's request ended with the simulated restart."""
+
+        try:
+            return run_phases(case, run, restart, self.name)
+        finally:
+            with self._lock:
+                self._in_phases = False
 
     def run_bytes(self, request: bytes, timeout_s: float = 10.0) -> bytes:
         """Send raw request bytes and return the raw response (tests, fuzz seeds)."""
@@ -260,7 +288,7 @@ class ModelTarget(Target):
         if not self._sent and (self._proc is None or self._proc.poll() is not None):
             self._start()
         frames, request_bytes, answer_bytes = [], self._request_bytes(), self._answer_bytes()
-        while len(self._sent) + len(frames) < self.WINDOW_CASES:
+        while len(self._sent) + len(frames) < (1 if self._in_phases else self.WINDOW_CASES):
             frame = self._next_frame()
             if frame is None:
                 break
@@ -291,7 +319,7 @@ class ModelTarget(Target):
     def _next_frame(self) -> _Frame | None:
         if self._waiting:
             return self._waiting.popleft()
-        while self._upcoming is not None:
+        while self._upcoming is not None and not self._in_phases:
             case = next(self._upcoming, None)
             if case is None:
                 self._upcoming = None

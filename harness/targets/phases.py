@@ -89,6 +89,10 @@ class PhaseArtefacts(CaseArtefacts):
     def path(self, name: str) -> Path:
         return super().path(self.prefix + name)
 
+    def write_bytes(self, name: str, data: bytes, *, wait: bool = True) -> Path:
+        # path() adds the prefix; the background writer (wait=False) takes the name as it is.
+        return super().write_bytes(name if wait else self.prefix + name, data, wait=wait)
+
 
 def refusal(case: Case, target: str, restarts: frozenset[str]) -> str | None:
     """Why ``target`` (which can restart by the ways in ``restarts``) cannot run ``case``, or None."""
@@ -96,7 +100,4 @@ def refusal(case: Case, target: str, restarts: frozenset[str]) -> str | None:
         if restart.how not in restarts:
             return (f"target {target} cannot run restart: {{how: {restart.how}}} (step {restart.index}, "
                     f"{restart.loc}); it restarts by: {', '.join(sorted(restarts)) or 'nothing'}")
-    if case.durable:
-        return ("expect: durable needs the durability verdict, which comes with the read path (issue 14, "
-                "item 2); no target judges it yet")
     return None

@@ -32,8 +32,12 @@ log = logging.getLogger("harness.targets")
 IMAGE = "linux-smoke"
 GUEST_DIR = "/srv/clfstest"
 GUEST_MODEL = f"{GUEST_DIR}/clfstest-model-static"
+# Where the executor keeps the logs of a phased case on the guest's disk (the overlay): written and
+# fsync'd where CLFS promises stability, read back when the executor starts after a restart
+# (driver_src/model/main.c --disk). The revert after the case takes it away again.
+GUEST_DISK = f"{GUEST_DIR}/disk"
 # ``exec``: the shell dropbear starts becomes the executor, so nothing else stays in between.
-SERVE = f"exec {GUEST_MODEL} --serve"
+SERVE = f"exec {GUEST_MODEL} --serve --disk {GUEST_DISK}"
 # Stops the executor (found by its command line in /proc: the guest's busybox has no pgrep) and
 # fails when there was none to stop, so a fault that did not take is an error, not a pass.
 _STOP_EXECUTOR = ("n=0; for p in /proc/[0-9]*; do case $(tr '\\0' ' ' < $p/cmdline 2>/dev/null) in "
@@ -122,7 +126,7 @@ class SmokeTarget(VmTarget):
         }
 
     def _provision(self, guest) -> None:
-        guest.run(f"mkdir -p {GUEST_DIR}", check=True)
+        guest.run(f"mkdir -p {GUEST_DIR} {GUEST_DISK}", check=True)
         guest.put(self._binary, GUEST_MODEL)
         # Without arguments the executor prints its usage and exits 2: proof that it runs here.
         guest.run(f"chmod 755 {GUEST_MODEL} && {{ {GUEST_MODEL} >/dev/null 2>&1; test $? -eq 2; }}",

@@ -9,7 +9,10 @@ steps whose expectation is ``any``.
 Only what a step observed is kept: disposition, status, IRQL and outputs. Timings are not. When the
 system stopped, the bugcheck code is kept too (``{"steps": [...], "bugcheck": "0xA"}``; a case that did
 not stop stays a plain list of steps): which code a stop at DISPATCH_LEVEL raises depends on what CLFS
-touched and on Driver Verifier, so a change of code is a change worth seeing.
+touched and on Driver Verifier, so a change of code is a change worth seeing. A case with
+``expect: durable`` keeps, per durable phase, the LSNs that came back after the restart and those that
+did not (``"survived": {"2": {"restart": "power_cut", "survived": [...], "lost": [...]}}``), so a
+Windows update that changes what survives a power cut shows as a diff.
 """
 
 from __future__ import annotations
@@ -54,9 +57,16 @@ def observed(record: dict) -> list[dict] | dict:
     steps = [{"index": s["index"], "op": s["op"], "disposition": s["disposition"], "status": s["status_name"],
               "irql": s["irql"], "outputs": dict(sorted(s["outputs"].items()))} for s in record["steps"]]
     stop = record.get("bugcheck")
-    if not stop:
+    survived = {str(p["phase"]): {"restart": p.get("restart"), "survived": p["survived"], "lost": p.get("lost", [])}
+                for p in record.get("phases", ()) if "survived" in p}
+    if not stop and not survived:
         return steps
-    return {"steps": steps, "bugcheck": _code_text(stop.get("code"))}
+    entry: dict = {"steps": steps}
+    if stop:
+        entry["bugcheck"] = _code_text(stop.get("code"))
+    if survived:   # expect: durable: what came back after each restart (a change is worth seeing)
+        entry["survived"] = survived
+    return entry
 
 
 def _code_text(code: int | None) -> str:
@@ -89,10 +99,18 @@ def load_identity(path: Path) -> dict:
 def compare(baseline: list[dict] | dict, now: list[dict] | dict) -> list[str]:
     """One line per difference between a recorded case and this run: the bugcheck first, then steps."""
     lines = []
+    survived_before = baseline.get("survived", {}) if isinstance(baseline, dict) else {}
+    survived_after = now.get("survived", {}) if isinstance(now, dict) else {}
     baseline, stop_before = _parts(baseline)
     now, stop_after = _parts(now)
     if stop_before != stop_after:
         lines.append(f"bugcheck {stop_before or 'none'} -> {stop_after or 'none'}")
+    for phase in sorted(set(survived_before) | set(survived_after), key=int):
+        a, b = survived_before.get(phase, {}), survived_after.get(phase, {})
+        for what in ("survived", "lost"):
+            if a.get(what) != b.get(what):
+                lines.append(f"phase {phase} after {b.get('restart') or a.get('restart')}: {what} "
+                             f"{', '.join(a.get(what) or ['none'])} -> {', '.join(b.get(what) or ['none'])}")
     before = {s["index"]: s for s in baseline}
     after = {s["index"]: s for s in now}
     for index in sorted(set(before) | set(after)):

@@ -16,6 +16,7 @@ from harness.protocol.results import RAN, CaseResult, StepResult
 from harness.scenario import lsn, ops
 from harness.scenario.model import Case, Condition, Expectation, SavedRef, Step
 from harness.verdict import payload
+from harness.verdict.durable import DurableVerdict, judge_durable
 from harness.verdict.outcome import BUGCHECK, CONTRACT, FAIL, PASS
 
 # The IRQL a step must observe inside each context. Guarded and critical regions disable APCs
@@ -55,6 +56,8 @@ class Verdict:
     notes: tuple[str, ...] = field(default=())  # case-level findings (bugchecks, cleanup)
     # A case in phases: phase number -> its heading in the diff ("phase 2, after restart power_cut ...").
     phase_titles: dict = field(default_factory=dict)
+    # ``expect: durable``: what each durable phase saw come back, and the promises broken.
+    durable: DurableVerdict | None = None
 
     def diff(self) -> str:
         return render_diff(self)
@@ -100,7 +103,29 @@ def judge(case: Case, result: CaseResult) -> Verdict:
     titles = {r.phase: f"phase {r.phase}, after restart: {r.how} ({r.loc})" for r in getattr(case, "restarts", ())}
     if titles:
         titles[1] = "phase 1"
-    return Verdict(outcome, verdicts, result.target, tuple(notes), titles)
+    durable = None
+    if getattr(case, "durable", False) and result.bugcheck is None:
+        durable = judge_durable(case, result)
+        verdicts = _with_durable_checks(verdicts, durable)
+        notes.extend(f"durable: {f.text}" for f in durable.findings if f.step is None)
+        notes.extend(f"durable: phase {p.phase} after {p.restart}: {len(p.survived)} record(s) came back "
+                     f"({len(p.promised)} promised stable), {len(p.lost)} unflushed lost" for p in durable.phases)
+        if durable.findings and outcome == PASS:
+            outcome = FAIL
+    return Verdict(outcome, verdicts, result.target, tuple(notes), titles, durable)
+
+
+def _with_durable_checks(verdicts: tuple, durable) -> tuple:
+    """A broken durability promise found at a read is a failed check of that read step."""
+    at: dict[int, list] = {}
+    for f in durable.findings:
+        if f.step is not None:
+            at.setdefault(f.step, []).append(f)
+    if not at:
+        return verdicts
+    return tuple(StepVerdict(v.step, v.result, v.checks + tuple(
+        Check("durable", "what was appended before the cut, byte-exact", f.text, False)
+        for f in at.get(v.step.index, ()))) for v in verdicts)
 
 
 class _Saved:

@@ -117,6 +117,12 @@ def test_catalogue_on_wine_matches_the_model_step_by_step(targets):
     wine, model = targets
     cases = _catalogue()
     assert cases, "no catalogue cases found"
+    # Phased cases (scenarios/durability) run on model but not under Wine: WineTarget.refuses says why.
+    refused = [c for c in cases if wine.refuses(c)]
+    assert all(c.restarts for c in refused), [c.id for c in refused if not c.restarts]
+    cases = [c for c in cases if not wine.refuses(c)]
+    if refused:
+        print(f"\nSKIP {len(refused)} phased case(s) on wine: {wine.refuses(refused[0])}", file=sys.stderr)
     started = time.perf_counter()
     report, outcomes = [], {}
     for case in cases:
@@ -294,7 +300,7 @@ def test_clfsctl_serve_through_the_real_driver_answers_as_clfsctl_run(targets):
     serve = ["wine", f"C:\\{CLIENT_DIR}\\clfsctl.exe", "serve", GUEST_SCRATCH]
     ssh = ProcessSsh({"serve": serve}, env=wine_env(wine._prefix))
     server = FrameServer(ssh, "serve", max_frame=wire.response_size(wire.MAX_STEPS))
-    cases = [c for c in _catalogue() if not c.expect_bugcheck][:12]
+    cases = [c for c in _catalogue() if not c.expect_bugcheck and not c.restarts][:12]
     try:
         for case in cases:
             answer = server.exchange(encode_request(case, scratch=MODEL_SCRATCH), timeout=60)

@@ -224,3 +224,28 @@ def test_a_pytest_xdist_worker_announces_nothing(pytester, monkeypatch, relay):
     announced.write_text("")
     pytester.runpytest_subprocess("--target", "relay", "-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=2)
     assert announced.read_text() == ""
+
+
+def test_a_case_in_phases_owns_the_server_from_its_first_request_to_its_last(relay, tmp_path):
+    # Cases announced after a phased case must not be sent between its phases: a request without
+    # CT_REQ_DISK starts from an empty model, and the second phase would find no log.
+    from harness.verdict.judge import PASS, judge
+    from tests.unit.test_durable import CUT
+    from tests.unit.test_saved_conditions import load
+
+    binary, log = relay
+    (phased,), problems = load(tmp_path, CUT.replace('"${scratch}/d"', '"${scratch}/okphz"'))
+    assert problems == []
+    cases = [phased] + [named(f"ok{n}") for n in range(4)]
+    target = ModelTarget(binary=binary)
+    target.prepare()
+    try:
+        target.expect(iter(cases))
+        result = target.execute(phased)
+        rest = [target.execute(c) for c in cases[1:]]
+    finally:
+        target.close()
+    assert judge(phased, result).outcome == PASS
+    assert all(r.steps[0].status == 0 for r in rest)
+    order = [name for names in servers(log).values() for name in names]
+    assert [name[:5] for name in order] == ["okphz", "okphz", "ok0", "ok1", "ok2", "ok3"], order

@@ -1,0 +1,76 @@
+"""Durability on the smoke guest, with a real power cut: the executor keeps a phased case's logs on the
+guest's disk and fsyncs them where CLFS promises stability (driver_src/model/main.c --disk).
+
+The same case on an executor built without those fsyncs (make model-nofsync: the deliberate fault)
+loses what phase 1 flushed, because the cut comes well before the guest writes its dirty pages back;
+the durability verdict must then FAIL naming the lost LSN.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.errors import BuildError, InfraError
+from harness.scenario.load import load_file
+from harness.targets.model import SOURCE_DIR
+from harness.verdict.judge import FAIL, PASS, judge
+
+pytestmark = pytest.mark.vm
+
+CATALOGUE = Path(__file__).resolve().parents[2] / "scenarios" / "durability" / "flush.scenario.yaml"
+
+
+def _skip(reason: str):
+    print(f"\nSKIP durability on the smoke guest: {reason}", file=sys.stderr)
+    pytest.skip(reason)
+
+
+def _smoke(binary: Path | None = None):
+    for tool in ("make", "gcc", "qemu-system-x86_64"):
+        if shutil.which(tool) is None:
+            _skip(f"{tool} not installed (bash .ci/setup)")
+    from harness.targets import target_class
+    target = target_class("smoke")(binary=binary)
+    try:
+        target.prepare()
+    except InfraError as exc:
+        _skip(f"the smoke guest is not available: {str(exc).splitlines()[0]}")
+    except BuildError as exc:
+        pytest.fail(f"static model build failed: {exc}\n{exc.output[-2000:]}")
+    return target
+
+
+def _case():
+    cases, problems = load_file(CATALOGUE, display="scenarios/durability/flush.scenario.yaml")
+    assert problems == []
+    return next(c for c in cases if c.scenario == "flush_to_lsn_then_cut")
+
+
+def test_flushed_records_survive_a_real_power_cut_and_fail_without_fsync():
+    case = _case()
+    target = _smoke()
+    try:
+        result = target.execute(case)
+        verdict = judge(case, result)
+        assert verdict.outcome == PASS, verdict.diff()
+        assert [p["restart"] for p in result.phases] == [None, "power_cut"]
+    finally:
+        target.close()
+
+    out = SOURCE_DIR / "out"
+    built = subprocess.run(["make", "-s", "-C", str(SOURCE_DIR), f"OUT={out}", "model-nofsync"],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    target = _smoke(out / "host" / "clfstest-model-static-nofsync")
+    try:
+        verdict = judge(case, target.execute(case))
+    finally:
+        target.close()
+    assert verdict.outcome == FAIL, verdict.diff()
+    gone = [n for n in verdict.notes if n.startswith("durable: phase 2: flushed data record at 0x")]
+    assert gone and "is gone" in gone[0], verdict.diff()
