@@ -32,7 +32,8 @@ enum ct_op {
     CT_OP_CLOSE_AND_RESET_LOG = 25,   /* ClfsCloseAndResetLogFile */
     CT_OP_DELETE_LOG_BY_POINTER = 26,   /* ClfsDeleteLogByPointer */
     CT_OP_RESERVE_AND_APPEND_ALIGNED = 27,   /* ClfsReserveAndAppendLogAligned */
-    CT_OP_COUNT = 28   /* one past the last op */
+    CT_OP_BUGCHECK = 28,   /* KeBugCheckEx */
+    CT_OP_COUNT = 29   /* one past the last op */
 };
 
 /* Output indexes: the order of each op's outputs. */
@@ -131,6 +132,7 @@ enum ct_op {
     X(CLOSE_AND_RESET_LOG, close_and_reset_log) \
     X(DELETE_LOG_BY_POINTER, delete_log_by_pointer) \
     X(RESERVE_AND_APPEND_ALIGNED, reserve_and_append_aligned) \
+    X(BUGCHECK, bugcheck) \
 
 /* Test-only ops: the model implements them; the driver never does (ct_run refuses them
  * when the backend has no function for them). */

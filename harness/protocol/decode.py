@@ -14,7 +14,7 @@ from harness.protocol import wire
 from harness.scenario import lsn
 from harness.protocol.results import INPUT_MISSING, NOT_RUN, RAN, CaseResult, CleanupSummary, StepResult
 from harness.scenario.model import Case
-from harness.scenario.ops import LSN_OUTPUTS, OPS
+from harness.scenario.ops import LSN_OUTPUTS, WIRE_OPS
 
 _HDR = struct.Struct(wire.RESP_HEADER.fmt)
 _RES = struct.Struct(wire.STEP_RESULT.fmt)
@@ -111,7 +111,7 @@ def _decode_step(data: bytes, offset: int, step) -> StepResult:
         raise _bad(f"{where}: reserved bytes not zero")
     if irql > _MAX_IRQL:
         raise _bad(f"{where}: IRQL {irql}")
-    names = OPS[step.op].outputs
+    names = WIRE_OPS[step.op].outputs
     if output_mask >> len(names):
         raise _bad(f"{where}: output mask 0x{output_mask:X} names outputs {step.op} does not have")
     if any(v for i, v in enumerate(outputs) if not (output_mask >> i) & 1):

@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 from functools import cached_property
 
-from harness.scenario.ops import OPS
+from harness.scenario.ops import WIRE_OPS
 
 PROTO_VERSION = 2   # 2 (issue 13): payload seed/index, blob, reg2/reg3 in ct_step; cleanup.reads_terminated
 REQ_MAGIC = 0x51544C43   # "CLTQ"
@@ -40,14 +40,22 @@ IOCTL_CLFSTEST_RUN = (0x22 << 16) | (3 << 14) | (0x800 << 2) | 0
 IOCTL_CLFSTEST_INFO = (0x22 << 16) | (3 << 14) | (0x801 << 2) | 0
 
 # enum ct_op: declared once, as Op.code in harness.scenario.ops (driver_src/include/ct_ops.h is
-# generated from the same table).
-OP_CODES: dict[str, int] = {op.name: op.code for op in OPS.values()}
+# generated from the same table), internal ops (bugcheck) included.
+OP_CODES: dict[str, int] = {op.name: op.code for op in WIRE_OPS.values()}
 OP_NAMES = {code: name for name, code in OP_CODES.items()}
 
 CONTEXT_CODES = {"passive": 0, "apc": 1, "guarded": 2, "critical": 3, "dispatch": 4}
 CONTEXT_NAMES = {code: name for name, code in CONTEXT_CODES.items()}
 
 REQ_EXPECT_BUGCHECK = 0x1
+# The request may carry the internal ``bugcheck`` op (its last step): set only by
+# harness.targets.bugcheck; without it the driver refuses the op (REJ_BUGCHECK).
+REQ_DELIBERATE_BUGCHECK = 0x2
+REQ_FLAGS_ALL = 0x3
+# The harness's own bugcheck code and BugCheckParameter1 (CT_HARNESS_BUGCHECK, CT_BUGCHECK_TAG in
+# clfstest_proto.h, where the choice is explained with its evidence).
+HARNESS_BUGCHECK = 0x2C1F5000
+BUGCHECK_TAG = 0x54464C43   # "CLFT" in little-endian bytes
 
 STEP_STOP_ON_FAILURE = 0x01
 STEP_ALLOC_CALLBACK = 0x02
@@ -88,7 +96,7 @@ REJECT_NAMES = (
     "step index out of sequence", "unknown op", "bad context (dispatch needs expect_bugcheck)",
     "unknown step flag", "bad object slot", "bad register", "bad string", "bad list",
     "bad save entry", "argument out of range", "response buffer too small", "out of memory",
-    "record payload too large",
+    "record payload too large", "bugcheck op without the deliberate-bugcheck flag, or not the last step",
 )
 
 # Outputs whose C type is LONGLONG: decoded as signed.
