@@ -21,7 +21,6 @@ from harness.protocol.encode import payload_seed
 from harness.scenario.load import load_file
 from harness.targets import bugcheck
 from harness.targets.base import CaseArtefacts
-from harness.targets.model import ModelTarget
 from harness.vm.base import Phase
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,12 +111,7 @@ def test_the_encoder_sends_the_op_only_last_and_only_when_asked(tmp_path):
 
 # ---- the model and the executor ---------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def model():
-    target = ModelTarget()
-    target.prepare()
-    yield target
-    target.close()
+from tests.unit.test_protocol import model  # noqa: E402,F401  the host model, one per module
 
 
 def test_the_model_simulates_it_and_the_driver_side_refuses_it_without_the_flag(tmp_path, model):
