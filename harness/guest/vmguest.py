@@ -232,10 +232,17 @@ class VmGuest:
         local.write_bytes(crash.request)
         self.ssh.put(local, crash.remote_request)   # a failure here is the lab's: raised
         try:
-            self.ssh.exec(crash.command, crash.timeout_s, abort=self._abort_if_crashed)
+            done = self.ssh.exec(crash.command, crash.timeout_s, abort=self._abort_if_crashed)
         except HarnessError as exc:
             log.info("%s: the crash request ended the connection as expected (%s)", self.worker,
                      str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return
+        # The executor returned: it did not stop the machine (driver not loaded, request refused).
+        # Said now, with its output, rather than after the whole boot timeout of waiting.
+        if self.instance.wait_crash(5.0) is None:
+            output = (done.stderr or done.stdout or "").strip()[-500:]
+            raise InfraError(f"the crash request returned (exit {done.exit_code}) and the guest did not stop: "
+                             f"{output or 'no output'}")
 
     def _after_crash(self, reason: str, crash) -> bool:
         """After the deliberate crash, before the power comes back: gather what the crash left

@@ -60,17 +60,45 @@ def plan(case: Case, phase: int, nonce: int | None = None) -> DeliberateBugcheck
                               nonce=secrets.randbits(63) if nonce is None else nonce)
 
 
-def request(case: Case, bugcheck: DeliberateBugcheck, *, scratch: str) -> bytes:
-    """The one-step request that raises ``bugcheck`` (its seed arg is the encoder's payload seed
-    of the case, so it equals ``bugcheck.seed``)."""
+def _one_step(case: Case, bugcheck: DeliberateBugcheck) -> Case:
+    """The bugcheck request as a case of one step, with ``case``'s id: its name and matrix values
+    give the payload seed, which the encoder puts in the seed arg (so it equals ``bugcheck.seed``)."""
     loc = SourceLoc(case.loc.file, case.loc.line, case.loc.col)
     step = Step(index=1, op="bugcheck", args={"phase": bugcheck.phase, "nonce": bugcheck.nonce},
                 context="passive", expect=Expectation(status="any"), save={}, stop_on_failure=True, loc=loc)
-    # The case's own id: its name and matrix values give the payload seed.
-    one = Case(id=case.id, file=case.file, scenario=case.scenario, params=case.params,
-               description="deliberate bugcheck", tags=(), steps=(step,), expect_bugcheck=None,
-               timeout_s=case.timeout_s, requires=case.requires, skip_targets=frozenset(), loc=loc)
-    return encode_request(one, scratch=scratch, deliberate_bugcheck=True)
+    return Case(id=case.id, file=case.file, scenario=case.scenario, params=case.params,
+                description="deliberate bugcheck", tags=(), steps=(step,), expect_bugcheck=None,
+                timeout_s=case.timeout_s, requires=case.requires, skip_targets=frozenset(), loc=loc)
+
+
+def request(case: Case, bugcheck: DeliberateBugcheck, *, scratch: str) -> bytes:
+    """The one-step request that raises ``bugcheck``."""
+    return encode_request(_one_step(case, bugcheck), scratch=scratch, deliberate_bugcheck=True)
+
+
+def simulate(case: Case, phase: int, run_bytes, nonce: int | None = None) -> DeliberateBugcheck:
+    """The model target's bugcheck restart, first half: the same request through the model, which
+    answers with a simulated bugcheck of the harness's code (nothing stops). The model target then
+    treats the restart as a power cut (issue 14: flushed records kept, the rest dropped, from the
+    case's seed); that half belongs to the model's durable storage.
+
+    Args:
+        run_bytes: request bytes -> response bytes (``ModelTarget.run_bytes``).
+    Raises:
+        ProtocolError: the model refused the request or answered without our bugcheck.
+    """
+    from harness.errors import ProtocolError
+    from harness.protocol import decode_response
+
+    planned = plan(case, phase, nonce)
+    one = _one_step(case, planned)
+    result = decode_response(run_bytes(encode_request(one, scratch="", deliberate_bugcheck=True)), one,
+                             target="model")
+    if result.bugcheck != planned.code:
+        shown = "none" if result.bugcheck is None else f"0x{result.bugcheck:08X}"
+        raise ProtocolError(f"the model answered the bugcheck request with bugcheck {shown}, "
+                            f"not the harness's 0x{planned.code:08X}")
+    return planned
 
 
 def mismatch(bugcheck: DeliberateBugcheck, code: int | None, parameters) -> str | None:

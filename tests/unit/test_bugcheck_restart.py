@@ -387,3 +387,30 @@ def test_instance_does_not_power_on_a_guest_that_came_back_by_itself():
     assert inst.restart_same_disk(trigger, 5, after_stop=lambda r: seen.append(r) or True) == "crashed: crashloaded"
     assert seen == ["crashed: crashloaded"] and inst.calls == []
     assert inst.state.phase is Phase.RUNNING and inst.crashed() is None
+
+
+def test_a_crash_request_that_returns_is_a_lab_error_at_once(tmp_path):
+    """clfsctl ran and returned (here: the driver is not loaded): the guest did not stop, and the
+    harness says so with clfsctl's words instead of waiting out the boot timeout."""
+    from harness.errors import InfraError
+    from harness.guest import wincmd
+    from harness.guest.vmguest import DeliberateCrash
+
+    guest, calls = _guest(tmp_path)
+    guest.ssh.script = [(r"clfsctl.exe' run", (3, "", "clfsctl: \\\\.\\ClfsTest: the driver is not loaded"))]
+    with pytest.raises(InfraError, match=r"returned \(exit 3\) and the guest did not stop: .*not loaded"):
+        guest.restart("bugcheck", crash=DeliberateCrash(b"x", wincmd.sftp_path(wincmd.GUEST_REQUEST),
+                                                        wincmd.clfsctl_run_command()))
+    assert ("same disk",) not in calls
+
+
+def test_the_model_targets_half_a_simulated_bugcheck_of_our_code(tmp_path, model):
+    case = case_of(tmp_path)
+    assert bugcheck.simulate(case, 2, model.run_bytes, nonce=9) == bugcheck.plan(case, 2, nonce=9)
+
+    def no_bugcheck(data):   # a model that ran the op but simulated nothing
+        response = bytearray(model.run_bytes(data))
+        struct.pack_into("<II", response, 40, 0, 0)   # ct_resp_header.bugcheck, bugcheck_step
+        return bytes(response)
+    with pytest.raises(ProtocolError, match="bugcheck none, not the harness's 0x2C1F5000"):
+        bugcheck.simulate(case, 2, no_bugcheck)
