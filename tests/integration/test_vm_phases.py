@@ -1,5 +1,6 @@
-"""Phases on the smoke guest: a real power cut (virDomainDestroy), a sysrq crash and a clean
-power-off between two phases, each followed by a boot of the SAME overlay.
+"""Phases on the smoke guest: a real power cut (virDomainDestroy), the harness's bugcheck (the
+executor's sysrq crash on the bugcheck request) and a clean power-off between two phases, each
+followed by a boot of the SAME overlay.
 
 What shows it is the same disk: a file written and fsync'd (``sync``) in the guest's work disk
 before the restart is there after it, in a guest whose kernel boot id changed (it really booted
