@@ -1,22 +1,26 @@
 #!/usr/bin/env python3
-"""Cost of a power-cut case on the smoke guest, beside a cold boot measured in the same run
-(issue 14, Deliver 6: goal, a power-cut case costs at most 2x a cold boot). Prints:
+"""Cost of a power-cut case and of a bugcheck case on the smoke guest, beside a cold boot measured
+in the same run (issue 14, Deliver 6: goal, a power-cut case costs at most 2x a cold boot). Prints:
 
 - cold boot: power-on to SSH-ready of a fresh overlay (and to ready-snapshot taken, with the
   executor copied in), from the smoke target's own boot;
 - the same scenario in one phase (no restart): what a case costs without the cut;
 - the power-cut case: both phases, the cut (virDomainDestroy, boot of the same overlay,
   SSH-ready, executor copied in again), and the return to the ready snapshot afterwards;
-  with the restart alone as the phase record gives it.
+  with the restart alone as the phase record gives it;
+- the bugcheck case: the same with the harness's bugcheck request instead of the cut (the
+  executor writes its line and panics the kernel with sysrq c; pvpanic; boot of the same overlay),
+  and whether the crash was verified as ours (phase2-bugcheck.json).
 
 Not a timed test. Uses the lab configuration (CLFS_HARNESS_*) and the linux-smoke image.
 
-    .venv/bin/python benchmarks/phases_bench.py [--runs 1] [--how power_cut]
+    .venv/bin/python benchmarks/phases_bench.py [--runs 1] [--how power_cut,bugcheck]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -25,6 +29,7 @@ from pathlib import Path
 
 from harness.scenario.load import load_file
 from harness.targets import target_class
+from harness.targets.base import CaseArtefacts
 
 PHASE_1 = """\
   - create_log: {name: log, path: "${scratch}/bench"}
@@ -57,29 +62,43 @@ def _case(directory: Path, name: str, restart: str | None):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--how", default="power_cut", choices=("power_cut", "bugcheck", "clean"))
+    parser.add_argument("--how", default="power_cut,bugcheck",
+                        help="comma-separated restarts to measure: power_cut, bugcheck, clean")
     args = parser.parse_args()
+    hows = [h.strip() for h in args.how.split(",") if h.strip()]
+    unknown = sorted(set(hows) - {"power_cut", "bugcheck", "clean"})
+    if unknown or not hows:
+        parser.error(f"--how: unknown restart {', '.join(unknown) or '(none)'}; want power_cut, bugcheck, clean")
     with tempfile.TemporaryDirectory() as tmp:
         plain = _case(Path(tmp), "one_phase", None)
-        cut = _case(Path(tmp), "with_restart", args.how)
+        cuts = {how: _case(Path(tmp), f"with_{how}", how) for how in hows}
         smoke = target_class("smoke")()
         try:
             smoke.prepare()
             guest = smoke._guest
             print(f"accelerator: {guest.accel}", flush=True)
             cold_ready, cold_snapshot = guest.ready_seconds, guest.boot_seconds
-            plain_s, cut_s, restart_s = [], [], []
+            plain_s: list[float] = []
+            cut_s: dict[str, list[float]] = {how: [] for how in hows}
+            restart_s: dict[str, list[float]] = {how: [] for how in hows}
             for i in range(args.runs):
                 start = time.perf_counter()
                 smoke.execute(plain)
                 plain_s.append(time.perf_counter() - start)
-                start = time.perf_counter()
-                result = smoke.execute(cut)
-                cut_s.append(time.perf_counter() - start)
-                restart_s.append(result.phases[1]["restart_s"])
-                bad = [r.index for r in result.steps if r.disposition != "ran" or r.status & 0x8000_0000]
-                print(f"run {i + 1}: one phase {plain_s[-1]:.2f} s, {args.how} case {cut_s[-1]:.2f} s "
-                      f"(restart {restart_s[-1]:.2f} s){'; steps not ok: ' + str(bad) if bad else ''}", flush=True)
+                line = f"run {i + 1}: one phase {plain_s[-1]:.2f} s"
+                for how, cut in cuts.items():
+                    artefacts = CaseArtefacts(Path(tmp) / f"run{i}-{how}")
+                    start = time.perf_counter()
+                    result = smoke.execute(cut, artefacts)
+                    cut_s[how].append(time.perf_counter() - start)
+                    restart_s[how].append(result.phases[1]["restart_s"])
+                    bad = [r.index for r in result.steps if r.disposition != "ran" or r.status & 0x8000_0000]
+                    line += (f"; {how} case {cut_s[how][-1]:.2f} s (restart {restart_s[how][-1]:.2f} s)"
+                             f"{' steps not ok: ' + str(bad) if bad else ''}")
+                    if how == "bugcheck":
+                        record = json.loads((artefacts.dir / "phase2-bugcheck.json").read_text())
+                        line += f" [crash {'verified ours' if record['verified'] else 'NOT verified'}]"
+                print(line, flush=True)
         finally:
             smoke.close()
     med = statistics.median
@@ -88,11 +107,14 @@ def main() -> int:
     print(f"{'cold boot: power-on to SSH-ready':<52} {cold_ready:>8.2f}")
     print(f"{'cold boot: to ready snapshot (executor copied in)':<52} {cold_snapshot:>8.2f}")
     print(f"{'case in one phase':<52} {med(plain_s):>8.2f}")
-    print(f"{args.how + ': restart to ready again (same disk)':<52} {med(restart_s):>8.2f}")
-    print(f"{args.how + ' case: both phases + back to ready':<52} {med(cut_s):>8.2f}")
-    ratio = med(cut_s) / cold_ready
-    print(f"\n{args.how} case / cold boot to SSH-ready: {ratio:.2f}x (goal: at most 2x) "
-          f"{'OK' if ratio <= 2.0 else 'OVER'}")
+    for how in hows:
+        print(f"{how + ': restart to ready again (same disk)':<52} {med(restart_s[how]):>8.2f}")
+        print(f"{how + ' case: both phases + back to ready':<52} {med(cut_s[how]):>8.2f}")
+    print()
+    for how in hows:
+        ratio = med(cut_s[how]) / cold_ready
+        print(f"{how} case / cold boot to SSH-ready: {ratio:.2f}x (goal: at most 2x) "
+              f"{'OK' if ratio <= 2.0 else 'OVER'}")
     return 0
 
 

@@ -24,7 +24,7 @@ static const char *const reject_names[CT_REJ_COUNT] = {
     "step index out of sequence", "unknown op", "bad context (dispatch needs expect_bugcheck)",
     "unknown step flag", "bad object slot", "bad register", "bad string", "bad list",
     "bad save entry", "argument out of range", "response buffer too small", "out of memory",
-    "record payload too large",
+    "record payload too large", "bugcheck op without the deliberate-bugcheck flag, or not the last step",
 };
 
 const char *ct_reject_name(uint32_t reject)
@@ -242,6 +242,10 @@ static uint32_t validate_step(ct_interp *st, const ct_step *s, uint32_t i)
         return CT_REJ_CONTEXT;
     if (s->flags & ~(CT_STEP_STOP_ON_FAILURE | spec->step_flags))
         return CT_REJ_STEP_FLAGS;
+    /* The one op that stops the machine: only where the request opts in, and only last. */
+    if (s->op == CT_OP_BUGCHECK &&
+        (!(h->flags & CT_REQ_DELIBERATE_BUGCHECK) || i + 1u != h->step_count))
+        return CT_REJ_BUGCHECK;
     if (s->blob_bytes == 0) {
         if (s->blob_offset != 0)
             return CT_REJ_STRING;

@@ -65,6 +65,7 @@ typedef struct gen {
     uint32_t psize;
     uint8_t kind[GEN_SLOTS];
     uint32_t defined;
+    uint32_t bugcheck;          /* the last step is the harness's bugcheck op: nothing follows it */
 } gen;
 
 static gen g_gen;
@@ -285,6 +286,12 @@ static void gen_step(gen *g, const uint8_t *b)
         s->arg[1] = 1u + b[5];
         s->arg[2] = 1000u;
         break;
+    case CT_OP_BUGCHECK:   /* valid only last, with CT_REQ_DELIBERATE_BUGCHECK (generate sets it) */
+        s->arg[0] = (uint32_t)v;               /* payload seed */
+        s->arg[1] = b[4];                      /* phase */
+        s->value = (int64_t)le64(b + 16);      /* nonce */
+        g->bugcheck = 1;
+        break;
     default:
         break;
     }
@@ -342,7 +349,7 @@ static uint32_t generate(const uint8_t *data, size_t size)
     uint32_t total;
 
     memset(g, 0, sizeof *g);
-    for (pos = 0; pos + CHUNK <= size && g->n < 64; pos += CHUNK)
+    for (pos = 0; pos + CHUNK <= size && g->n < 64 && !g->bugcheck; pos += CHUNK)
         gen_step(g, data + pos);
     if (g->n == 0)
         return 0;
@@ -351,6 +358,7 @@ static uint32_t generate(const uint8_t *data, size_t size)
     h.magic = CT_REQ_MAGIC;
     h.version = CT_PROTO_VERSION;
     h.header_size = sizeof h;
+    h.flags = g->bugcheck ? CT_REQ_DELIBERATE_BUGCHECK : 0u;
     h.step_count = g->n;
     h.step_size = sizeof(ct_step);
     h.slot_count = GEN_SLOTS;

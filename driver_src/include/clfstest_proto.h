@@ -174,7 +174,24 @@ enum ct_kind { CT_KIND_NONE = 0, CT_KIND_LOG = 1, CT_KIND_AREA = 2, CT_KIND_READ
 #define CT_REQ_DISK              0x00000004u
 #define CT_REQ_DISK_NEW          0x00000008u
 #define CT_REQ_POWER_CUT         0x00000010u
-#define CT_REQ_FLAGS_ALL         0x0000001Fu
+/* The request may end with the internal bugcheck op (harness/scenario/ops.py INTERNAL_OPS): the
+ * opt-in that keeps any other request from stopping the machine. Only the harness's
+ * restart: {how: bugcheck} sets it (harness/targets/bugcheck.py). */
+#define CT_REQ_DELIBERATE_BUGCHECK 0x00000020u
+#define CT_REQ_FLAGS_ALL         0x0000003Fu
+
+/* The bugcheck op: KeBugCheckEx(CT_HARNESS_BUGCHECK, CT_BUGCHECK_TAG, seed, phase, nonce).
+ * Why this code: the KeBugCheckEx page (learn.microsoft.com .../wdm/nf-wdm-kebugcheckex, Remarks)
+ * says a BugCheckCode used while testing "should be distinct from those codes already in use by
+ * Windows or its drivers" and documents no range for drivers. Windows' own codes (bugcodes.h, as
+ * mirrored in winapi's shared/bugcodes.rs) are small numbers (0x1 .. 0x20001), the 0x4000xxxx and
+ * 0x4001xxxx message ids, the 0x1000xxxx "_M" variants, NTSTATUS values (0xC000021A ...), 0xDEADDEAD,
+ * and 0x80000000 is BUGCHECK_CONTEXT_MODIFIER, a flag. None sets bit 29, the bit NTSTATUS reserves
+ * for customer codes; so the harness's code sets bit 29 and none of 31, 30, 28: 0x2C1F5000
+ * ("C1F5": CLFS). The four parameters: "CLFT", the case's payload seed, the phase the restart
+ * starts, a nonce of the run (BugCheckParameterN are ULONG_PTR: 64-bit on x64). */
+#define CT_HARNESS_BUGCHECK      0x2C1F5000u
+#define CT_BUGCHECK_TAG          0x54464C43u   /* "CLFT" */
 
 /* ct_step.flags */
 #define CT_STEP_STOP_ON_FAILURE  0x01u
@@ -237,7 +254,8 @@ enum ct_reject {
     CT_REJ_RESPONSE_SIZE = 23,   /* the output buffer cannot hold the response */
     CT_REJ_NO_MEMORY = 24,
     CT_REJ_RECORD_SIZE = 25,     /* record payload over CT_MAX_RECORD_BYTES or the request's total */
-    CT_REJ_COUNT = 26
+    CT_REJ_BUGCHECK = 26,        /* bugcheck op without CT_REQ_DELIBERATE_BUGCHECK, or not the last step */
+    CT_REJ_COUNT = 27
 };
 
 /* Short names of output indexes used by hand-written code (the generated CT_OUT_<OP>_<OUTPUT>). */

@@ -51,7 +51,8 @@ enum ct_op {
     CT_OP_HANDLE_LOG_FILE_FULL = 44,   /* ClfsMgmtHandleLogFileFull */
     CT_OP_TAIL_ADVANCE_FAILURE = 45,   /* ClfsMgmtTailAdvanceFailure */
     CT_OP_FILL_LOG = 46,   /* ClfsReserveAndAppendLog */
-    CT_OP_COUNT = 47   /* one past the last op */
+    CT_OP_BUGCHECK = 47,   /* KeBugCheckEx */
+    CT_OP_COUNT = 48   /* one past the last op */
 };
 
 /* Output indexes: the order of each op's outputs. */
@@ -233,6 +234,7 @@ enum ct_op {
     X(HANDLE_LOG_FILE_FULL, handle_log_file_full) \
     X(TAIL_ADVANCE_FAILURE, tail_advance_failure) \
     X(FILL_LOG, fill_log) \
+    X(BUGCHECK, bugcheck) \
 
 /* Test-only ops: the model implements them; the driver never does (ct_run refuses them
  * when the backend has no function for them). */

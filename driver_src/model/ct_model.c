@@ -2378,6 +2378,22 @@ static void reopen(ct_model *m)
     ct_model_recover(m);
 }
 
+/* The harness's deliberate bugcheck (ops.py INTERNAL_OPS; the kernel op calls KeBugCheckEx): the
+ * model simulates it as it does an IRQL bugcheck, with the harness's own code, and keeps the
+ * parameters the kernel would pass. The interpreter halts the request after it. What stops the
+ * machine is the executor's business (main.c --crash-trigger, on the smoke guest only). */
+static ct_status op_bugcheck(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_model *m = M(ctx);
+    (void)out;
+    m->bugcheck = CT_HARNESS_BUGCHECK;
+    m->bugcheck_param[0] = CT_BUGCHECK_TAG;
+    m->bugcheck_param[1] = c->step.arg[0];
+    m->bugcheck_param[2] = c->step.arg[1];
+    m->bugcheck_param[3] = (uint64_t)c->value;
+    return CT_STATUS_SUCCESS;
+}
+
 /* ---- backend plumbing ----------------------------------------------------------------------- */
 
 static void enter_context(void *ctx, unsigned context, uint8_t *saved)

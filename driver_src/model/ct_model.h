@@ -173,6 +173,7 @@ typedef struct ct_model {
     uint64_t alloc_bytes;
     uint32_t free_calls;
     uint32_t bugcheck;
+    uint64_t bugcheck_param[4];  /* the bugcheck op: KeBugCheckEx's four parameters (main.c shows them) */
     uint32_t fail_at;            /* tests: make the fail_at-th op call fail (0 = never) */
     uint32_t calls;
     ct_model_read   reads[CT_MAX_SLOTS];

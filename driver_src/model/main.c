@@ -13,11 +13,20 @@
  *                                     the smoke guest's executor: a real power cut of the guest
  *                                     tests the model's durability logic. CT_MODEL_NO_FSYNC
  *                                     (tests only) leaves out the fsyncs: the deliberate fault.
+ *   clfstest-model --crash-trigger PATH REQUEST RESPONSE
+ *                                     as the first form; when the request is the harness's
+ *                                     deliberate bugcheck (the model answers with
+ *                                     CT_HARNESS_BUGCHECK), first say so on stderr and in the
+ *                                     kernel log (/dev/kmsg), then write "c" to PATH. On the smoke
+ *                                     guest PATH is /proc/sysrq-trigger: the kernel panics, as the
+ *                                     driver's KeBugCheckEx stops Windows. Only the smoke target
+ *                                     passes it; the host's model target never does.
  *
  * The server is what harness/targets/model.py keeps running: one process per session instead
  * of one per case, and a crash in C stays in this process. Exit codes: 0 a response was
  * written (a refused request included: the response carries the refusal), 1 I/O error,
- * 2 usage, 3 bad frame.
+ * 2 usage, 3 bad frame, 4 a deliberate bugcheck was asked for and written to the trigger, yet
+ * this process still runs (the trigger was no sysrq file: the host's tests of this path).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -150,6 +159,8 @@ static void load_image(ct_model *m)
     ct_model_recover(m);
 }
 
+static const char *g_crash_trigger;   /* --crash-trigger PATH, or NULL */
+
 static uint32_t run_one(const uint8_t *req, uint32_t len)
 {
     ct_backend be;
@@ -165,6 +176,41 @@ static uint32_t run_one(const uint8_t *req, uint32_t len)
     out = ct_run(&g_interp, &be, req, len, g_resp, sizeof g_resp);
     ct_model_request_end(&g_model);
     return out;
+}
+
+/* After a request: when it was the harness's deliberate bugcheck and a trigger was given, stop
+ * the machine. Nothing is synced first: a bugcheck does not flush the file cache either, so what
+ * reaches the disk is what the model's own durability made stable. Returns only when the trigger
+ * did not stop the machine: 4 (exit code), else 0. */
+static int deliberate_crash(void)
+{
+    ct_resp_header h;
+    char line[160];
+    FILE *f;
+    int n;
+
+    memcpy(&h, g_resp, sizeof h);
+    if (g_crash_trigger == NULL || h.reject != CT_OK || h.bugcheck != CT_HARNESS_BUGCHECK)
+        return 0;
+    /* The line the harness finds on the serial console before the panic: proof the crash is ours. */
+    n = snprintf(line, sizeof line, "clfstest: deliberate bugcheck 0x%08X (0x%llX, 0x%llX, 0x%llX, 0x%llX)\n",
+                 (unsigned)h.bugcheck, (unsigned long long)g_model.bugcheck_param[0],
+                 (unsigned long long)g_model.bugcheck_param[1], (unsigned long long)g_model.bugcheck_param[2],
+                 (unsigned long long)g_model.bugcheck_param[3]);
+    fputs(line, stderr);
+    fflush(stderr);
+    if ((f = fopen("/dev/kmsg", "w")) != NULL) {   /* <2>: KERN_CRIT, above any console loglevel */
+        fprintf(f, "<2>%.*s", n, line);
+        fclose(f);
+    }
+    if ((f = fopen(g_crash_trigger, "w")) == NULL) {
+        fprintf(stderr, "clfstest-model: cannot open %s: %s\n", g_crash_trigger, strerror(errno));
+        return 4;
+    }
+    fputs("c", f);
+    fclose(f);   /* on /proc/sysrq-trigger the kernel panics inside this write */
+    fprintf(stderr, "clfstest-model: wrote the crash to %s and still runs\n", g_crash_trigger);
+    return 4;
 }
 
 static int read_full(FILE *f, void *buf, size_t n)
@@ -191,6 +237,8 @@ static int serve(void)
             return 3;
         }
         out = run_one(g_req, len);
+        if (deliberate_crash() != 0)
+            return 4;
         lenb[0] = (uint8_t)out; lenb[1] = (uint8_t)(out >> 8);
         lenb[2] = (uint8_t)(out >> 16); lenb[3] = (uint8_t)(out >> 24);
         if (fwrite(lenb, 1, 4, stdout) != 4 || fwrite(g_resp, 1, out, stdout) != out || fflush(stdout) != 0)
@@ -215,6 +263,8 @@ static int run_files(const char *in, const char *outpath)
     }
     fclose(f);
     out = run_one(g_req, (uint32_t)n);
+    if (deliberate_crash() != 0)
+        return 4;
     f = fopen(outpath, "wb");
     if (!f || fwrite(g_resp, 1, out, f) != out || fclose(f) != 0) {
         fprintf(stderr, "clfstest-model: cannot write %s: %s\n", outpath, strerror(errno));
@@ -232,6 +282,11 @@ static int run_files(const char *in, const char *outpath)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 3 && strcmp(argv[1], "--crash-trigger") == 0) {
+        g_crash_trigger = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
     if (argc == 2 && strcmp(argv[1], "--serve") == 0)
         return serve();
     if (argc == 4 && strcmp(argv[1], "--serve") == 0 && strcmp(argv[2], "--disk") == 0) {
@@ -241,6 +296,7 @@ int main(int argc, char **argv)
     }
     if (argc == 3)
         return run_files(argv[1], argv[2]);
-    fprintf(stderr, "usage: clfstest-model REQUEST RESPONSE | clfstest-model --serve [--disk DIR]\n");
+    fprintf(stderr, "usage: clfstest-model [--crash-trigger PATH] REQUEST RESPONSE | "
+                    "clfstest-model [--crash-trigger PATH] --serve [--disk DIR]\n");
     return 2;
 }

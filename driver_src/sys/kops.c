@@ -835,6 +835,22 @@ static ct_status k_set_log_info(void *ctx, ct_call *c, ct_out *out)
     return status;
 }
 
+/* The harness's restart: {how: bugcheck}: stop the machine on purpose, so a durability scenario's
+ * next phase reads what a crash left on the disk. Validation admits this op only as the last step
+ * of a request that carries CT_REQ_DELIBERATE_BUGCHECK, and the device admits only SYSTEM and
+ * Administrators (CT_DEVICE_SDDL_W). KeBugCheckEx: "IRQL: Any level" and it does not return
+ * (learn.microsoft.com .../wdm/nf-wdm-kebugcheckex, Requirements); the code and the parameters are
+ * explained at CT_HARNESS_BUGCHECK. The parameters go into the dump header, where the harness checks
+ * them (harness/targets/bugcheck.py): the seed names the case, the phase and the nonce the restart.
+ * The request's own cleanup never runs: the crash is what the scenario asked for. */
+static ct_status k_bugcheck(void *ctx, ct_call *c, ct_out *out)
+{
+    (void)ctx; (void)out;
+    KeBugCheckEx(CT_HARNESS_BUGCHECK, (ULONG_PTR)CT_BUGCHECK_TAG, (ULONG_PTR)c->step.arg[0],
+                 (ULONG_PTR)c->step.arg[1], (ULONG_PTR)(ULONGLONG)c->value);
+    /* DECLSPEC_NORETURN (wdm.h): no return statement, none is reached */
+}
+
 /* ---- contexts, time, counters --------------------------------------------------------------- */
 
 static void k_enter(void *ctx, unsigned context, uint8_t *saved)

@@ -179,7 +179,7 @@ static void test_rejections(void)
     EXPECT_REJ(CT_REJ_VERSION, b->h.version = CT_PROTO_VERSION + 1);
     EXPECT_REJ(CT_REJ_VERSION, b->h.version = CT_PROTO_VERSION - 1);
     EXPECT_REJ(CT_REJ_HEADER_SIZE, b->h.header_size = 60);
-    EXPECT_REJ(CT_REJ_FLAGS, b->h.flags = 0x20);
+    EXPECT_REJ(CT_REJ_FLAGS, b->h.flags = CT_REQ_FLAGS_ALL + 1u);
     EXPECT_REJ(CT_REJ_RESERVED, b->h.reserved[3] = 1);
     EXPECT_REJ(CT_REJ_RESERVED, b->h.cut_seed = 7);   /* a cut seed without CT_REQ_POWER_CUT */
     EXPECT_REJ(CT_REJ_RESERVED, b->h.reserved0 = 1);
@@ -256,6 +256,35 @@ static void test_rejections(void)
           r->h.bugcheck, r->h.bugcheck_step);
     CHECK(r->r[2].disposition == CT_DISP_NOT_RUN, "step after bugcheck ran");
     CHECK(r->r[1].irql == 2, "irql %u", r->r[1].irql);
+    /* the deliberate bugcheck op: only with CT_REQ_DELIBERATE_BUGCHECK, only as the last step */
+    BASE();
+    s = rb_step(b, CT_OP_BUGCHECK, CT_NO_SLOT);
+    CHECK(reject_of(b) == CT_REJ_BUGCHECK, "bugcheck op without the flag accepted");
+    BASE();
+    b->h.flags = CT_REQ_EXPECT_BUGCHECK;   /* expecting a bugcheck is not asking for one */
+    s = rb_step(b, CT_OP_BUGCHECK, CT_NO_SLOT);
+    CHECK(reject_of(b) == CT_REJ_BUGCHECK, "bugcheck op with expect_bugcheck only accepted");
+    BASE();
+    b->h.flags = CT_REQ_DELIBERATE_BUGCHECK;
+    s = rb_step(b, CT_OP_BUGCHECK, CT_NO_SLOT);
+    rb_step(b, CT_OP_FLUSH_BUFFERS, 1);
+    CHECK(reject_of(b) == CT_REJ_BUGCHECK, "bugcheck op before another step accepted");
+    BASE();
+    b->h.flags = CT_REQ_DELIBERATE_BUGCHECK;
+    s = rb_step(b, CT_OP_BUGCHECK, CT_NO_SLOT);
+    s->arg[0] = 0xCAFEF00Du;   /* seed */
+    s->arg[1] = 2;             /* phase */
+    s->value = (int64_t)0x0123456789ABCDEFll;   /* nonce */
+    r = run_rb(b);
+    CHECK(r->h.reject == CT_OK, "deliberate bugcheck refused: %u", r->h.reject);
+    CHECK(r->h.bugcheck == CT_HARNESS_BUGCHECK && r->h.bugcheck_step == b->n, "bugcheck %x step %u",
+          r->h.bugcheck, r->h.bugcheck_step);
+    CHECK(g_model.bugcheck_param[0] == CT_BUGCHECK_TAG && g_model.bugcheck_param[1] == 0xCAFEF00Du &&
+          g_model.bugcheck_param[2] == 2 && g_model.bugcheck_param[3] == 0x0123456789ABCDEFull,
+          "bugcheck parameters %llx %llx %llx %llx", (unsigned long long)g_model.bugcheck_param[0],
+          (unsigned long long)g_model.bugcheck_param[1], (unsigned long long)g_model.bugcheck_param[2],
+          (unsigned long long)g_model.bugcheck_param[3]);
+    CHECK(r->r[0].disposition == CT_DISP_RAN && r->r[b->n - 1].disposition == CT_DISP_RAN, "steps did not run");
     /* list items of reserve_and_append records must be ULONG */
     BASE();
     s = rb_step(b, CT_OP_RESERVE_AND_APPEND, 1);

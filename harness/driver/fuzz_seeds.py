@@ -15,14 +15,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def write_seeds(out_dir: Path, paths: list[str] | None = None) -> int:
     """Encode every catalogue case into ``out_dir``; returns the number of files written."""
-    from harness.protocol import encode_request
     from harness.scenario.load import load_paths
 
     out_dir.mkdir(parents=True, exist_ok=True)
     cases = load_paths(paths or [str(ROOT / "scenarios")])
     seen = set()
     for case in cases:
-        for data in _requests(case, encode_request):
+        for data in _requests(case):
             digest = hashlib.sha1(data).hexdigest()
             if digest not in seen:
                 seen.add(digest)
@@ -30,13 +29,24 @@ def write_seeds(out_dir: Path, paths: list[str] | None = None) -> int:
     return len(seen)
 
 
-def _requests(case, encode_request) -> list[bytes]:
+def _requests(case) -> list[bytes]:
+    """What the driver receives for ``case``: one request, or one per phase of a case with
+    ``restart:`` steps (values saved in an earlier phase bound as 0: a seed needs only the
+    shape), and for a bugcheck restart the harness's bugcheck request (harness.targets.bugcheck)."""
+    from harness.protocol import encode_request
     from harness.scenario.phases import bind, split_phases
+    from harness.targets import bugcheck
 
+    scratch = "C:\\clfstest\\scratch"
     if not case.restarts:
-        return [encode_request(case, scratch="C:\\clfstest\\scratch")]
-    return [encode_request(bind(phase, dict.fromkeys(phase.carried, 0))[0], scratch="C:\\clfstest\\scratch")
-            for phase in split_phases(case)]
+        return [encode_request(case, scratch=scratch)]
+    out = []
+    for phase in split_phases(case):
+        bound, _ = bind(phase, {name: 0 for name in phase.carried})
+        out.append(encode_request(bound, scratch=scratch))
+        if phase.restart is not None and phase.restart.how == "bugcheck":
+            out.append(bugcheck.request(case, bugcheck.plan(case, phase.number, nonce=0), scratch=scratch))
+    return out
 
 
 def main(argv: list[str]) -> int:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import testpoints
-from harness.errors import BugcheckDetected, BootError, GuestTimeout, InfraError
+from harness.errors import BugcheckDetected, BootError, GuestTimeout, HarnessError, InfraError
 from harness.guest.ssh import ExecResult, HostKeyMismatch, SshTransport
 from harness.vm import accel as accel_mod
 from harness.vm.base import Backend, Instance, VmSpec
@@ -28,6 +29,18 @@ from harness.vm.image import ImageManifest
 from harness.vm.rundir import RunDir
 
 log = logging.getLogger("harness.guest")
+
+
+@dataclass(frozen=True)
+class DeliberateCrash:
+    """What makes a guest crash on purpose: a request file and the executor command that runs it
+    (the target builds both, harness.targets.bugcheck); ``evidence_dir`` takes what the crash leaves."""
+
+    request: bytes
+    remote_request: str          # where the request goes in the guest (SFTP path)
+    command: str                 # the executor on that file: it never returns
+    timeout_s: float = 60.0      # how long the command may take to stop the guest
+    evidence_dir: Path | None = None
 
 
 class VmGuest:
@@ -173,19 +186,28 @@ class VmGuest:
             self.last_recover = {"revert_s": reverted - start, "ssh_s": time.monotonic() - reverted}
         return time.monotonic() - start
 
-    def restart(self, how: str) -> float:
+    def restart(self, how: str, crash=None) -> float:
         """Restart the guest on the same disk, as a phased scenario's ``restart:`` step asks:
         ``power_cut`` (hard power-off), ``bugcheck`` (the guest's kernel crashes) or ``clean``
         (orderly shutdown); then SSH-ready and provisioned again (the tools are copied in
         afresh: a power cut may have lost what the page cache held). No revert: the disk is
         the evidence. Returns seconds to ready.
 
+        Args:
+            crash: for ``bugcheck``, a ``DeliberateCrash`` (the target's request that makes its
+                executor stop the guest, harness.targets.bugcheck). Its evidence is gathered
+                before the power comes back (``_after_crash``).
         Raises:
             InfraError: libvirt failed, the guest did not stop or did not come back.
         """
         start = time.monotonic()
         if how == "power_cut":
             self.instance.power_cut()
+        elif how == "bugcheck":
+            if crash is None:
+                raise InfraError("a bugcheck restart needs the request that makes the guest crash")
+            self.instance.restart_same_disk(lambda: self._send_crash(crash), self.boot_timeout,
+                                            after_stop=lambda reason: self._after_crash(reason, crash))
         else:
             self.instance.restart_same_disk(lambda: self._begin_stop(how), self.boot_timeout)
         for server in self._servers.values():   # their processes died with the guest
@@ -198,8 +220,34 @@ class VmGuest:
         return time.monotonic() - start
 
     def _begin_stop(self, how: str) -> None:
-        """Make the guest crash (``bugcheck``) or power itself off (``clean``); OS adapters say how."""
+        """Make the guest power itself off (``clean``); OS adapters say how."""
         raise InfraError(f"{type(self).__name__} cannot restart by {how}")
+
+    def _send_crash(self, crash) -> None:
+        """Copy the crash request in and start the executor on it, which stops the guest. Not
+        through ``run()``: that would revert the guest after the crash, and the disk is the
+        evidence. The connection dying with the guest is expected; the caller waits for
+        libvirt's crash event, so nothing here decides whether the crash happened."""
+        local = self.dir / "crash-request.bin"
+        local.write_bytes(crash.request)
+        self.ssh.put(local, crash.remote_request)   # a failure here is the lab's: raised
+        try:
+            done = self.ssh.exec(crash.command, crash.timeout_s, abort=self._abort_if_crashed)
+        except HarnessError as exc:
+            log.info("%s: the crash request ended the connection as expected (%s)", self.worker,
+                     str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return
+        # The executor returned: it did not stop the machine (driver not loaded, request refused).
+        # Said now, with its output, rather than after the whole boot timeout of waiting.
+        if self.instance.wait_crash(5.0) is None:
+            output = (done.stderr or done.stdout or "").strip()[-500:]
+            raise InfraError(f"the crash request returned (exit {done.exit_code}) and the guest did not stop: "
+                             f"{output or 'no output'}")
+
+    def _after_crash(self, reason: str, crash) -> bool:
+        """After the deliberate crash, before the power comes back: gather what the crash left
+        (OS adapters). Returns True when the guest came back by itself (no power-on needed)."""
+        return False
 
     def close(self) -> None:
         """Power off and remove the overlay; the console and screenshots stay in ``self.dir``."""

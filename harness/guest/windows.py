@@ -304,6 +304,32 @@ class WindowsGuest(CrashCollector, VmGuest):
             super()._begin_stop(how)
         self.run(wincmd.shutdown_command(), check=True)
 
+    def _after_crash(self, reason: str, crash) -> bool:
+        """The deliberate bugcheck (restart: {how: bugcheck}) has stopped the guest: gather its
+        evidence the way any bugcheck's is gathered (wincollect: screenshot, crash registers,
+        the guest's own dump once it has rebooted or a host-side one while it is paused), into
+        ``crash.evidence_dir``, but never revert: the disk is what the next phase reads.
+
+        Returns:
+            True when Windows rebooted by itself after writing its dump (CrashControl
+            AutoReboot=1, the isa pvpanic reporting CRASHLOADED, ``wait_for_dump``) and SSH
+            answers again: no power-on needed. False when the guest is paused at the panic
+            (Hyper-V crash registers, on_crash=preserve): it is powered on again on the same disk.
+        """
+        self.evidence_dir, self._doing = crash.evidence_dir, "the harness's deliberate bugcheck (restart: {how: bugcheck})"
+        try:
+            report = CrashReport("bugcheck", self._doing, reason)
+            self._evidence_shot("crash", report)
+            self._gather_guarded(report)
+            report.cross_check()
+            self._reports += 1
+            report.write(self._evidence_path("crash.json") if self.evidence_dir
+                         else self.dir / f"bugcheck-{self._reports}.json")
+            self.last_crash = report
+        finally:
+            self.evidence_dir, self._doing = None, None
+        return bool(self.wait_for_dump and reason != "crashed: panicked" and self.ssh.connected)
+
     def _wait_down(self, timeout: float) -> None:
         """Until sshd stops answering: the restart has begun."""
         deadline = time.monotonic() + timeout

@@ -1,4 +1,5 @@
-"""The C side of the op vocabulary, generated from :data:`harness.scenario.ops.OPS`.
+"""The C side of the op vocabulary, generated from :data:`harness.scenario.ops.WIRE_OPS` (the
+scenario ops and the harness's internal ones).
 
 Two checked-in files come from here (``clfs-harness schema --write`` rewrites them;
 ``tests/unit/test_catalogue.py`` fails when one is stale):
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.scenario.ops import OPS, SAVED_KINDS, Op
+from harness.scenario.ops import SAVED_KINDS, WIRE_OPS, Op
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OPS_HEADER = REPO_ROOT / "driver_src" / "include" / "ct_ops.h"
@@ -107,7 +108,7 @@ def spec_fields(op: Op) -> dict[str, object]:
 
 
 def _ordered() -> list[Op]:
-    ops = sorted(OPS.values(), key=lambda o: o.code)
+    ops = sorted(WIRE_OPS.values(), key=lambda o: o.code)
     codes = [o.code for o in ops]
     if codes != list(range(1, len(ops) + 1)):
         raise ValueError(f"op codes must be 1..{len(ops)} without gaps, got {codes}")

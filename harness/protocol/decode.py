@@ -15,7 +15,7 @@ from harness.scenario import lsn
 from harness.protocol.results import (INPUT_MISSING, NOT_RUN, RAN, CallbackEvent, CaseResult, CleanupSummary,
                                       StepResult)
 from harness.scenario.model import Case
-from harness.scenario.ops import LSN_OUTPUTS, OPS
+from harness.scenario.ops import LSN_OUTPUTS, WIRE_OPS
 
 _HDR = struct.Struct(wire.RESP_HEADER.fmt)
 _RES = struct.Struct(wire.STEP_RESULT.fmt)
@@ -121,14 +121,14 @@ def _decode_step(data: bytes, offset: int, step) -> StepResult:
         raise _bad(f"{where}: reserved bytes not zero")
     if irql > _MAX_IRQL:
         raise _bad(f"{where}: IRQL {irql}")
-    names = OPS[step.op].outputs
+    names = WIRE_OPS[step.op].outputs
     if output_mask >> len(names):
         raise _bad(f"{where}: output mask 0x{output_mask:X} names outputs {step.op} does not have")
     if any(map(outputs.__getitem__, _unmarked(output_mask, len(outputs)))):
         raise _bad(f"{where}: values in outputs the mask does not mark")
     if disposition != wire.DISP_RAN and (status or irql or output_mask or elapsed_us):
         raise _bad(f"{where}: a step that did not run carries results")
-    if output_mask and status & 0x8000_0000 and not OPS[step.op].outputs_on_failure:
+    if output_mask and status & 0x8000_0000 and not WIRE_OPS[step.op].outputs_on_failure:
         raise _bad(f"{where}: outputs on a failed step")
     values = {}
     for i, name in enumerate(names):

@@ -14,7 +14,7 @@ import zlib
 from harness.errors import ProtocolError
 from harness.protocol import wire
 from harness.scenario.model import Case, SavedRef, Step
-from harness.scenario.ops import LOG_POLICY_OVERWRITE, OPS, POLICY_FIELDS, POLICY_U32_FIELDS
+from harness.scenario.ops import INTERNAL_OPS, LOG_POLICY_OVERWRITE, POLICY_FIELDS, POLICY_U32_FIELDS, WIRE_OPS
 
 _HDR = struct.Struct(wire.REQ_HEADER.fmt)
 _STEP = struct.Struct(wire.STEP.fmt)
@@ -102,9 +102,9 @@ def _arg_value(step: Step, name: str):
         if code is None:
             raise _fail(step, f"{name} {value!r} is not one of {', '.join(table)}")
         return code
-    if OPS[step.op].param(name).kind == "bool":
+    if WIRE_OPS[step.op].param(name).kind == "bool":
         return int(bool(value))
-    if OPS[step.op].param(name).kind == "flags":
+    if WIRE_OPS[step.op].param(name).kind == "flags":
         bits = 0
         for flag in value or ():   # the one table of CLFS_FLAG_* values serves every flags param
             if flag not in wire.APPEND_FLAG_CODES:
@@ -157,12 +157,14 @@ def payload_bytes(step: Step, text: str) -> bytes:
     return data
 
 
-def encode_request(case: Case, *, scratch: str) -> bytes:
+def encode_request(case: Case, *, scratch: str, deliberate_bugcheck: bool = False) -> bytes:
     """Encode a checked Case as a request.
 
     Args:
         case: the case; its steps' args carry every default already.
         scratch: the guest scratch directory substituted for ``${scratch}`` in strings.
+        deliberate_bugcheck: the request may end with the internal ``bugcheck`` op (sets
+            REQ_DELIBERATE_BUGCHECK); only harness.targets.bugcheck passes it.
     Returns:
         The request bytes, ready for ``clfsctl run`` or the model.
     Raises:
@@ -174,6 +176,7 @@ def encode_request(case: Case, *, scratch: str) -> bytes:
                           f"(harness.targets.phases.run_phases), never one for the whole case")
     if not case.steps:
         raise _fail(None, "a case needs at least one step")
+    _check_internal(case, deliberate_bugcheck)
     if len(case.steps) > wire.MAX_STEPS:
         raise _fail(None, f"{len(case.steps)} steps, at most {wire.MAX_STEPS}")
     slots = {name: i for i, name in enumerate(case.objects)}
@@ -208,6 +211,8 @@ def encode_request(case: Case, *, scratch: str) -> bytes:
     total = payload_offset + len(payload.buf)
     flags = wire.REQ_EXPECT_BUGCHECK if case.expect_bugcheck is not None else 0
     phase_flags, cut_seed = phase_header(case)
+    if deliberate_bugcheck:
+        flags |= wire.REQ_DELIBERATE_BUGCHECK
     header = _HDR.pack(
         wire.REQ_MAGIC, wire.PROTO_VERSION, wire.REQ_HEADER.size, total, flags | phase_flags,
         len(records), wire.STEP.size, len(slots), steps_offset, payload_offset, len(payload.buf),
@@ -244,6 +249,17 @@ def phase_header(case: Case) -> tuple[int, int]:
     return flags, seed
 
 
+def _check_internal(case: Case, deliberate_bugcheck: bool) -> None:
+    """The internal ``bugcheck`` op only as the last step of a request that says it crashes on
+    purpose (the driver refuses anything else too: this names the step first)."""
+    for i, step in enumerate(case.steps):
+        if step.op in INTERNAL_OPS:
+            if not deliberate_bugcheck:
+                raise _fail(step, "an internal op of the harness: only harness.targets.bugcheck sends it")
+            if i != len(case.steps) - 1:
+                raise _fail(step, "bugcheck must be the request's last step (nothing after it runs)")
+
+
 def _expected_code(case: Case) -> int:
     """The header's informational expected_bugcheck: the code when exactly one is expected, else 0."""
     expected = case.expect_bugcheck
@@ -252,7 +268,7 @@ def _expected_code(case: Case) -> int:
 
 def _appends_a_record(step: Step) -> bool:
     """Every op that writes a record carries its record index (the payload pattern's input)."""
-    op = OPS.get(step.op)
+    op = WIRE_OPS.get(step.op)
     return op is not None and "record_index" in op.wire.args
 
 
@@ -268,7 +284,7 @@ def _record_bytes(step: Step) -> int:
 
 def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch: str,
                  internal: dict) -> bytes:
-    op = OPS.get(step.op)
+    op = WIRE_OPS.get(step.op)
     if op is None:
         raise _fail(step, "unknown op")
     layout = _layout(op)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from harness.scenario import ops
-from harness.scenario.ops import OPS, POLICY_TYPES
+from harness.scenario.ops import OPS, POLICY_TYPES, WIRE_OPS
 
 PROTO_VERSION = 3   # 2 (issue 13): payload seed/index, blob, reg2/reg3 in ct_step; cleanup.reads_terminated;
                     # 3: ct_step.arg[8] (was 4: ClfsCreateMarshallingAreaEx has six scalar arguments);
@@ -44,8 +44,8 @@ IOCTL_CLFSTEST_RUN = (0x22 << 16) | (3 << 14) | (0x800 << 2) | 0
 IOCTL_CLFSTEST_INFO = (0x22 << 16) | (3 << 14) | (0x801 << 2) | 0
 
 # enum ct_op: declared once, as Op.code in harness.scenario.ops (driver_src/include/ct_ops.h is
-# generated from the same table).
-OP_CODES: dict[str, int] = {op.name: op.code for op in OPS.values()}
+# generated from the same table), internal ops (bugcheck) included.
+OP_CODES: dict[str, int] = {op.name: op.code for op in WIRE_OPS.values()}
 OP_NAMES = {code: name for name, code in OP_CODES.items()}
 
 CONTEXT_CODES = {"passive": 0, "apc": 1, "guarded": 2, "critical": 3, "dispatch": 4}
@@ -58,6 +58,14 @@ REQ_KEEP_LOGS = 0x2
 REQ_DISK = 0x4
 REQ_DISK_NEW = 0x8
 REQ_POWER_CUT = 0x10
+# The request may carry the internal ``bugcheck`` op (its last step): set only by
+# harness.targets.bugcheck; without it the driver refuses the op (REJ_BUGCHECK).
+REQ_DELIBERATE_BUGCHECK = 0x20
+REQ_FLAGS_ALL = 0x3F
+# The harness's own bugcheck code and BugCheckParameter1 (CT_HARNESS_BUGCHECK, CT_BUGCHECK_TAG in
+# clfstest_proto.h, where the choice is explained with its evidence).
+HARNESS_BUGCHECK = 0x2C1F5000
+BUGCHECK_TAG = 0x54464C43   # "CLFT" in little-endian bytes
 
 STEP_STOP_ON_FAILURE = 0x01
 STEP_ALLOC_CALLBACK = 0x02
@@ -101,7 +109,7 @@ REJECT_NAMES = (
     "step index out of sequence", "unknown op", "bad context (dispatch needs expect_bugcheck)",
     "unknown step flag", "bad object slot", "bad register", "bad string", "bad list",
     "bad save entry", "argument out of range", "response buffer too small", "out of memory",
-    "record payload too large",
+    "record payload too large", "bugcheck op without the deliberate-bugcheck flag, or not the last step",
 )
 
 # Outputs whose C type is LONGLONG: decoded as signed.

@@ -569,6 +569,27 @@ OPS: dict[str, Op] = {op.name: op for op in (
        doc="TEST ONLY, model target only: change a stored record's byte, to show a read catching it."),
 )}
 
+# Ops the harness sends itself and no scenario may name: the checker and the JSON Schema know only
+# OPS, so a scenario cannot crash a machine by accident. They travel on the same wire (WIRE_OPS:
+# the generated C, the Python mirror, encoder and decoder) and every backend implements them.
+#
+# ``bugcheck``: what ``restart: {how: bugcheck}`` sends, as the only step of a request of its own
+# after the phase's request (harness/targets/bugcheck.py). The driver calls KeBugCheckEx with the
+# harness's own code (CT_HARNESS_BUGCHECK in clfstest_proto.h) and parameters that name the case
+# (the payload seed), the phase the restart starts and a nonce of the run, so the dump proves the
+# crash was ours. The driver refuses the op unless the request header carries
+# CT_REQ_DELIBERATE_BUGCHECK, which only harness.targets.bugcheck sets, and unless it is the last step.
+INTERNAL_OPS: dict[str, Op] = {op.name: op for op in (
+    Op("bugcheck", "KeBugCheckEx", (
+        Param("phase", "u32", required=True, doc="the phase the restart starts (BugCheckParameter3)"),
+        Param("nonce", "u64", required=True, doc="a number of this run and restart (BugCheckParameter4)"),
+    ), code=47, wire=Wire(value="nonce", args=("seed", "phase"), needs_live=False),
+       doc="INTERNAL (restart: {how: bugcheck}): stop the machine with the harness's own bugcheck code."),
+)}
+
+# Every op that travels on the wire: the scenario vocabulary and the harness's own.
+WIRE_OPS: dict[str, Op] = {**OPS, **INTERNAL_OPS}
+
 # Keys every step may carry besides its op.
 STEP_KEYS = ("context", "expect", "save", "on_failure", "note")
 ON_FAILURE = ("stop", "continue")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import abc
 import atexit
+import logging
 import os
 import queue
 import re
@@ -31,6 +32,8 @@ from harness.errors import InfraError
 from harness.interrupts import shielded
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
+
+log = logging.getLogger("harness.targets")
 
 
 class _BackgroundWriter:
@@ -306,18 +309,23 @@ class VmTarget(Target):
         def restart(how: str) -> None:
             nonlocal restarted
             restarted = True
+            number = len(restarts_done) + 2    # the phase this restart starts
             console_from = self.console_mark()
+            planned = crash = None
+            if how == "bugcheck":
+                planned, crash = self._plan_bugcheck(case, number, artefacts)
             try:
-                took = self._guest.restart(how)
+                took = self._guest.restart(how, crash=crash) if crash is not None else self._guest.restart(how)
             finally:
                 # The crash, the shutdown and the next boot as the serial console saw them: the
                 # evidence of a bugcheck restart (phaseN-restart-console.log, N the phase it starts).
-                self.save_console(PhaseArtefacts(artefacts, len(restarts_done) + 2, "-restart")
+                self.save_console(PhaseArtefacts(artefacts, number, "-restart")
                                   if artefacts is not None else None, console_from)
             restarts_done.append(how)
+            verdict = self._check_bugcheck(planned, number, console_from, artefacts) if planned else ""
             if artefacts is not None:
                 with open(artefacts.path("restarts.txt"), "a", encoding="utf-8") as fh:
-                    fh.write(f"{how}: ready again in {took:.2f} s on the same disk\n")
+                    fh.write(f"{how}: ready again in {took:.2f} s on the same disk{verdict}\n")
 
         try:
             return run_phases(case, run, restart, self.name)
@@ -326,6 +334,70 @@ class VmTarget(Target):
             instance = getattr(self._guest, "instance", None)
             if restarted and instance is not None and not instance.crashed():
                 self._guest.recover()
+
+    # ---- restart: {how: bugcheck} -------------------------------------------------------------
+
+    def _plan_bugcheck(self, case: Case, phase: int, artefacts: CaseArtefacts | None):
+        """The deliberate bugcheck before ``phase`` and what makes the guest raise it."""
+        from harness.targets import bugcheck
+
+        planned = bugcheck.plan(case, phase)
+        request = bugcheck.request(case, planned, scratch="")   # one step, no strings
+        evidence = None
+        if artefacts is not None:
+            artefacts.write_bytes(f"phase{phase}-bugcheck-request.bin", request)
+            evidence = artefacts.dir / f"phase{phase}-bugcheck"
+        return planned, self._deliberate_crash(request, evidence)
+
+    def _deliberate_crash(self, request: bytes, evidence_dir: Path | None):
+        """The ``DeliberateCrash`` (harness.guest.vmguest) that makes this target's executor run
+        ``request``: where the file goes and which command stops the guest."""
+        raise InfraError(f"target {self.name} cannot crash its guest on purpose")
+
+    def _bugcheck_witness(self, console: str) -> tuple[int, tuple[int, ...], str] | None:
+        """(code, parameters, witness) of the crash the guest just had, or None when nothing
+        says; ``console``: the serial console from the crash request on."""
+        return None
+
+    def _check_bugcheck(self, planned, phase: int, console_from: int, artefacts: CaseArtefacts | None) -> str:
+        """Whether the crash was the one asked for: the code and the four parameters the witness
+        (dump header, crash registers or the executor's console line) gives must be ours. Writes
+        ``phaseN-bugcheck.json``; returns a note for restarts.txt.
+
+        Raises:
+            BugcheckDetected: the guest stopped with another code or other parameters: something
+                else crashed it (the case ends as BUGCHECK, its evidence kept).
+        """
+        import json
+
+        from harness.errors import BugcheckDetected
+        from harness.targets import bugcheck
+
+        seen = self._bugcheck_witness(self.console_since(console_from))
+        problem = bugcheck.mismatch(planned, *(seen[:2] if seen else (None, None)))
+        record = {"phase": phase, "expected": planned.to_json(), "verified": problem is None,
+                  "witness": seen[2] if seen else None, "problem": problem,
+                  "observed": None if seen is None else
+                  {"code": f"0x{seen[0]:08X}", "parameters": [f"0x{p:X}" for p in seen[1]]}}
+        if artefacts is not None:
+            artefacts.write_text(f"phase{phase}-bugcheck.json", json.dumps(record, indent=2) + "\n")
+        if seen is not None and problem is not None:
+            dump = getattr(getattr(self._guest, "last_crash", None), "dump", None)
+            raise BugcheckDetected(f"restart: {{how: bugcheck}} before phase {phase}: {problem}",
+                                   seen[0], tuple(seen[1]), str(dump) if dump else None)
+        if problem is not None:
+            log.warning("%s: the deliberate bugcheck before phase %d is unverified: %s", self.name, phase, problem)
+            return f"; bugcheck unverified: {problem}"
+        return f"; bugcheck {planned.describe()} verified by the {seen[2]}"
+
+    def console_since(self, mark: int) -> str:
+        """The serial console written since ``mark`` (at most CONSOLE_LIMIT bytes)."""
+        try:
+            with open(self._guest.console_log, "rb") as fh:
+                fh.seek(mark)
+                return fh.read(self.CONSOLE_LIMIT).decode("utf-8", "replace")
+        except (AttributeError, OSError):
+            return ""
 
     def close(self) -> None:
         guest, self._guest = self._guest, None

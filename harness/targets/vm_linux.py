@@ -38,6 +38,12 @@ GUEST_MODEL = f"{GUEST_DIR}/clfstest-model-static"
 GUEST_DISK = f"{GUEST_DIR}/disk"
 # ``exec``: the shell dropbear starts becomes the executor, so nothing else stays in between.
 SERVE = f"exec {GUEST_MODEL} --serve --disk {GUEST_DISK}"
+# restart: {how: bugcheck}: the executor on the bugcheck request, allowed to panic the guest.
+# Writing to /proc/sysrq-trigger works whatever kernel.sysrq says (the kernel's admin-guide
+# sysrq.rst: that setting governs the keyboard only); the image's init sets it to 1 anyway.
+SYSRQ_TRIGGER = "/proc/sysrq-trigger"
+BUGCHECK_REQUEST = f"{GUEST_DIR}/bugcheck-request.bin"
+CRASH = f"{GUEST_MODEL} --crash-trigger {SYSRQ_TRIGGER} {BUGCHECK_REQUEST} {GUEST_DIR}/bugcheck-response.bin"
 # Stops the executor (found by its command line in /proc: the guest's busybox has no pgrep) and
 # fails when there was none to stop, so a fault that did not take is an error, not a pass.
 _STOP_EXECUTOR = ("n=0; for p in /proc/[0-9]*; do case $(tr '\\0' ' ' < $p/cmdline 2>/dev/null) in "
@@ -83,8 +89,10 @@ class SmokeTarget(VmTarget):
     """Runs each case with the model executor inside the Linux smoke guest."""
 
     name = "smoke"
-    # Through harness/vm: a power cut is virDomainDestroy; bugcheck is sysrq c (pvpanic); clean is
-    # sync, unmount, poweroff. Each boots the same overlay again (VmGuest.restart).
+    # Through harness/vm: a power cut is virDomainDestroy; clean is sync, unmount, poweroff;
+    # bugcheck is the harness's bugcheck request, which the executor answers with sysrq c (the
+    # kernel panics; pvpanic: libvirt CRASHED), as clfstest.sys answers it with KeBugCheckEx
+    # (harness/targets/bugcheck.py). Each boots the same overlay again (VmGuest.restart).
     restarts = frozenset({"power_cut", "bugcheck", "clean"})
 
     def __init__(self, config: LabConfig | None = None, *, built: dict | None = None,
@@ -177,6 +185,22 @@ class SmokeTarget(VmTarget):
                           identity=self.identity(), request=request, response=response,
                           elapsed_s=elapsed, bugcheck=result.bugcheck,
                           bugcheck_step=result.bugcheck_step, stopped=result.stopped, events=result.events)
+
+    def _deliberate_crash(self, request: bytes, evidence_dir: Path | None):
+        from harness.guest.vmguest import DeliberateCrash
+
+        return DeliberateCrash(request=request, remote_request=BUGCHECK_REQUEST, command=CRASH,
+                               timeout_s=30.0, evidence_dir=evidence_dir)
+
+    def _bugcheck_witness(self, console: str):
+        """The executor's line on the serial console (written to /dev/kmsg just before sysrq c),
+        when the kernel's panic follows it."""
+        from harness.targets import bugcheck
+
+        seen = bugcheck.from_console(console)
+        if seen is None or "Kernel panic" not in console[console.rfind("clfstest: deliberate bugcheck"):]:
+            return None
+        return seen[0], seen[1], "serial console (executor's line, then the kernel panic)"
 
     def _fault(self, case: Case) -> str | None:
         """The lab fault the lab file asks for on ``case`` (``FAULTS``), or None.

@@ -156,11 +156,12 @@ class WindowsTarget(VmTarget):
     """Runs each case on real CLFS.SYS in a Windows guest."""
 
     name = "windows"
-    # power_cut: virDomainDestroy and a boot of the same overlay; clean: shutdown.exe /s. After
-    # either, VmGuest.restart provisions again: tools copied, the clfstest service created and
-    # started again. Not bugcheck yet: the issue asks for KeBugCheckEx with a code of the harness's
-    # own from the driver, an op the driver does not have yet (driver_src is being reworked).
-    restarts = frozenset({"power_cut", "clean"})
+    # power_cut: virDomainDestroy and a boot of the same overlay; clean: shutdown.exe /s;
+    # bugcheck: the harness's bugcheck request through clfsctl.exe, on which clfstest.sys calls
+    # KeBugCheckEx with the harness's own code (harness/targets/bugcheck.py); the dump it leaves
+    # is kept in the case folder and its code and parameters checked against ours. After each,
+    # VmGuest.restart provisions again: tools copied, the clfstest service created and started.
+    restarts = frozenset({"power_cut", "bugcheck", "clean"})
 
     def __init__(self, config: LabConfig | None = None, *, built: dict | None = None,
                  worker: str = "windows", options: dict | None = None):
@@ -248,6 +249,21 @@ class WindowsTarget(VmTarget):
         if case.restarts:
             return self.execute_phases(case, artefacts, self._execute_request)
         return self._execute_request(case, artefacts)
+
+    def _deliberate_crash(self, request: bytes, evidence_dir: Path | None):
+        """``clfsctl run`` on the bugcheck request, by the same file and command as a case's
+        request in run mode (wincmd.GUEST_REQUEST). clfsctl never returns: the machine stops."""
+        from harness.guest import wincmd
+        from harness.guest.vmguest import DeliberateCrash
+
+        return DeliberateCrash(request=request, remote_request=wincmd.sftp_path(wincmd.GUEST_REQUEST),
+                               command=wincmd.clfsctl_run_command(), timeout_s=120.0, evidence_dir=evidence_dir)
+
+    def _bugcheck_witness(self, console: str):
+        """The guest's CrashReport of the deliberate crash: the dump header when a dump was
+        copied, else the Hyper-V crash registers or the System event (wincrash.CrashReport.bugcheck)."""
+        report = getattr(self._guest, "last_crash", None)
+        return report.bugcheck() if report is not None else None
 
     def _execute_request(self, case: Case, artefacts: CaseArtefacts | None) -> CaseResult:
         request = encode_request(case, scratch=GUEST_SCRATCH)

@@ -173,10 +173,15 @@ class Instance(abc.ABC):
             self._set(Phase.RUNNING, crash=None)
             self.state.started_at = time.monotonic()
 
-    def restart_same_disk(self, trigger, timeout: float) -> str:
+    def restart_same_disk(self, trigger, timeout: float, after_stop=None) -> str:
         """Let the guest stop itself (``trigger()``: a crash or an orderly power-off that the
         guest adapter starts), wait until it has stopped, then power on again on the same overlay.
 
+        Args:
+            after_stop: ``after_stop(reason)`` runs once the guest has stopped, before the power
+                comes back (the guest adapter gathers a crash's evidence there); when it returns
+                True the guest came back by itself in the same domain (Windows writes its dump
+                and reboots, CrashControl AutoReboot=1), and is not powered on again.
         Returns:
             how the guest stopped ("crashed: panicked", "stopped: shutdown").
         Raises:
@@ -189,7 +194,8 @@ class Instance(abc.ABC):
             reason = self.wait_crash(timeout)
             if reason is None:
                 raise InfraError(f"{self.name}: did not stop within {timeout:.0f} s of being told to")
-            self._start_same_disk(keep, destroy=reason.startswith("crashed"), since=since)
+            if after_stop is None or not after_stop(reason):
+                self._start_same_disk(keep, destroy=reason.startswith("crashed"), since=since)
             self._set(Phase.RUNNING, crash=None)
             self.state.started_at = time.monotonic()
         return reason

@@ -1,5 +1,6 @@
-"""Phases on the smoke guest: a real power cut (virDomainDestroy), a sysrq crash and a clean
-power-off between two phases, each followed by a boot of the SAME overlay.
+"""Phases on the smoke guest: a real power cut (virDomainDestroy), the harness's bugcheck (the
+executor's sysrq crash on the bugcheck request) and a clean power-off between two phases, each
+followed by a boot of the SAME overlay.
 
 What shows it is the same disk: a file written and fsync'd (``sync``) in the guest's work disk
 before the restart is there after it, in a guest whose kernel boot id changed (it really booted
@@ -8,6 +9,7 @@ again). After the case the guest is back at the ready snapshot: the file is gone
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 
@@ -77,12 +79,12 @@ def test_second_phase_runs_on_the_same_disk_after_a_real_restart(smoke, how, tmp
     seen: dict = {}
     real_restart = guest.restart
 
-    def restart(kind: str) -> float:
+    def restart(kind: str, **how_exactly) -> float:
         # Test-only probe, around the harness's own restart: a file made stable in phase 1.
         seen["boot_before"] = guest.run("cat /proc/sys/kernel/random/boot_id", check=True).stdout.strip()
         guest.run(f"echo {how} > {MARKER} && sync", check=True)
         seen["inode_before"] = overlay.stat().st_ino
-        took = real_restart(kind)
+        took = real_restart(kind, **how_exactly)
         seen["boot_after"] = guest.run("cat /proc/sys/kernel/random/boot_id", check=True).stdout.strip()
         seen["marker_after"] = guest.run(f"cat {MARKER}").stdout.strip()
         seen["inode_after"] = overlay.stat().st_ino
@@ -107,3 +109,36 @@ def test_second_phase_runs_on_the_same_disk_after_a_real_restart(smoke, how, tmp
     # Back at the ready snapshot: the file of phase 1 is gone, the guest still runs cases.
     assert guest.run(f"test -e {MARKER}").exit_code != 0
     assert guest.instance.crashed() is None
+
+
+def test_a_bugcheck_restart_is_the_executors_own_crash_proved_on_the_console(smoke, tmp_path):
+    """restart: {how: bugcheck} on the real guest: the harness's bugcheck request goes to the model
+    executor (the path clfsctl.exe takes on Windows), which writes its line and panics the kernel
+    with sysrq c; libvirt reports the panic (pvpanic), the same overlay boots, phase 2 runs. The
+    console slice kept in the case folder names our code and this restart's parameters."""
+    from harness.targets import bugcheck
+    from harness.targets.base import CaseArtefacts
+
+    path = tmp_path / "x.scenario.yaml"
+    path.write_text(CASE.replace("HOW", "bugcheck"))
+    (case,), problems = load_file(path, display="x.scenario.yaml")
+    assert problems == []
+    artefacts = CaseArtefacts(tmp_path / "case")
+    since = len(smoke._guest.instance.state.events)
+    result = smoke.execute(case, artefacts)
+
+    assert judge(case, result).outcome == PASS, judge(case, result).diff()
+    assert [p["restart"] for p in result.phases] == [None, "bugcheck"] and all(p["ran"] for p in result.phases)
+    events = [text for _, text in smoke._guest.instance.state.events[since:]]
+    assert "crashed/0" in events, events        # VIR_DOMAIN_EVENT_CRASHED_PANICKED
+    record = json.loads((artefacts.dir / "phase2-bugcheck.json").read_text())
+    assert record["verified"] is True and record["witness"].startswith("serial console"), record
+    assert record["observed"] == {"code": "0x2C1F5000", "parameters": record["expected"]["parameters"]}
+    console = (artefacts.dir / "phase2-restart-console.log").read_text(errors="replace")
+    code, params = bugcheck.from_console(console)
+    assert code == 0x2C1F5000 and params[2] == 2          # the phase the restart starts
+    assert "sysrq triggered crash" in console[console.index("clfstest: deliberate bugcheck"):]
+    assert "verified by the serial console" in (artefacts.dir / "restarts.txt").read_text()
+    print("\n" + (artefacts.dir / "restarts.txt").read_text().strip(), file=sys.stderr)
+    print(json.dumps(record), file=sys.stderr)
+    assert smoke._guest.instance.crashed() is None

@@ -36,6 +36,9 @@ def _c_program() -> str:
         "CT_MAX_REQUEST_RECORD_BYTES": wire.MAX_REQUEST_RECORD_BYTES,
         "IOCTL_CLFSTEST_RUN": wire.IOCTL_CLFSTEST_RUN, "IOCTL_CLFSTEST_INFO": wire.IOCTL_CLFSTEST_INFO,
         "CT_REJ_COUNT": len(wire.REJECT_NAMES), "CT_RESP_FLAGS_ALL": wire.RESP_FLAGS_ALL,
+        "CT_REQ_EXPECT_BUGCHECK": wire.REQ_EXPECT_BUGCHECK, "CT_REQ_DELIBERATE_BUGCHECK": wire.REQ_DELIBERATE_BUGCHECK,
+        "CT_REQ_FLAGS_ALL": wire.REQ_FLAGS_ALL, "CT_HARNESS_BUGCHECK": wire.HARNESS_BUGCHECK,
+        "CT_BUGCHECK_TAG": wire.BUGCHECK_TAG,
     }
     for name in consts:
         lines.append(f'  printf("const {name} %lu\\n", (unsigned long)({name}));')
@@ -91,9 +94,20 @@ def test_reject_names_match_the_c_table():
 
 
 def test_ops_cover_the_vocabulary():
+    from harness.scenario.ops import INTERNAL_OPS, OPS, WIRE_OPS
+    assert list(wire.OP_CODES) == list(WIRE_OPS) == list(OPS) + list(INTERNAL_OPS)
+    assert sorted(wire.OP_CODES.values()) == list(range(1, len(WIRE_OPS) + 1))
+
+
+def test_the_bugcheck_op_is_on_the_wire_but_not_in_the_scenario_language():
+    from harness.scenario import schema
     from harness.scenario.ops import OPS
-    assert list(wire.OP_CODES) == list(OPS)
-    assert sorted(wire.OP_CODES.values()) == list(range(1, len(OPS) + 1))
+    assert "bugcheck" in wire.OP_CODES and "bugcheck" not in OPS
+    import json
+    steps = json.loads(schema.schema_text())["$defs"]
+    assert "bugcheck" not in steps and "restart" in steps
+    # The tag is the ASCII of its name, little-endian, as a dump viewer shows the parameter.
+    assert wire.BUGCHECK_TAG.to_bytes(4, "little") == b"CLFT"
 
 
 def test_compiled_op_spec_table_is_the_declaration(tmp_path):
@@ -102,7 +116,7 @@ def test_compiled_op_spec_table_is_the_declaration(tmp_path):
     if gcc is None:
         pytest.skip("gcc not installed: cannot compile the spec-table program")
     from harness.protocol import c_ops
-    from harness.scenario.ops import OPS
+    from harness.scenario.ops import WIRE_OPS as OPS
     fields = ("slot_use", "slot2_use", "value_use", "str_use", "list_use", "list2_use", "outputs", "args",
               "step_flags", "needs_live", "test_only", "blob_use", "reg2_use", "reg3_use", "checks_payload",
               "outputs_on_failure")

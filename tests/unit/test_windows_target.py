@@ -358,14 +358,17 @@ def test_phases_restart_the_guest_between_requests_then_revert(tmp_path, how):
             "phase2-restart-console.log"} <= set(artefacts.files())
 
 
-def test_a_bugcheck_restart_is_refused_on_windows_with_the_reason(tmp_path):
+def test_windows_restarts_every_way_the_wine_target_none(tmp_path):
+    """bugcheck joined power_cut and clean once the driver had its bugcheck op (the flow is in
+    tests/unit/test_bugcheck_restart.py); the wine target restarts nothing, so it refuses a phased
+    case before any request (the stand-in never sees the bugcheck op)."""
+    from harness.targets.wine import WineTarget
+
     target = WindowsTarget(options={"image": "unused"})
-    target._guest = FakeGuest(tmp_path, b"")
-    reason = target.refuses(_phased(tmp_path, "bugcheck"))
-    assert "cannot run restart: {how: bugcheck}" in reason and "clean, power_cut" in reason
-    with pytest.raises(UsageError, match="cannot run restart"):
-        target.execute(_phased(tmp_path, "bugcheck"))
-    assert target._guest.calls == []
+    assert target.restarts == {"power_cut", "bugcheck", "clean"}
+    assert target.refuses(_phased(tmp_path, "bugcheck")) is None
+    reason = WineTarget().refuses(_phased(tmp_path, "bugcheck"))
+    assert reason.startswith("target wine cannot run phased cases")
 
 
 def test_the_clean_shutdown_command_returns_before_the_power_goes():
