@@ -40,7 +40,9 @@ enum ct_op {
     CT_OP_GET_IO_STATISTICS = 33,   /* ClfsGetIoStatistics */
     CT_OP_SET_LOG_INFO = 34,   /* ClfsSetLogFileInformation */
     CT_OP_REINIT_SCAN_CONTEXT = 35,   /* ClfsCreateScanContext */
-    CT_OP_COUNT = 36   /* one past the last op */
+    CT_OP_CREATE_LSN = 36,   /* ClfsLsnCreate */
+    CT_OP_INSPECT_LSN = 37,   /* ClfsLsnContainer */
+    CT_OP_COUNT = 38   /* one past the last op */
 };
 
 /* Output indexes: the order of each op's outputs. */
@@ -129,6 +131,14 @@ enum ct_op {
 #define CT_OUT_GET_IO_STATISTICS_FLUSH_BYTES 5
 #define CT_OUT_GET_IO_STATISTICS_META_FLUSHES 6
 #define CT_OUT_GET_IO_STATISTICS_META_FLUSH_BYTES 7
+#define CT_OUT_CREATE_LSN_LSN 0
+#define CT_OUT_INSPECT_LSN_CONTAINER 0
+#define CT_OUT_INSPECT_LSN_BLOCK_OFFSET 1
+#define CT_OUT_INSPECT_LSN_RECORD_SEQUENCE 2
+#define CT_OUT_INSPECT_LSN_IS_NULL 3
+#define CT_OUT_INSPECT_LSN_EQUAL 4
+#define CT_OUT_INSPECT_LSN_LESS 5
+#define CT_OUT_INSPECT_LSN_GREATER 6
 
 /* Ops every backend implements: X(UPPER, lower) -> the backend defines <prefix>_<lower>. */
 #define CT_DRIVER_OPS(X) \
@@ -166,6 +176,8 @@ enum ct_op {
     X(GET_IO_STATISTICS, get_io_statistics) \
     X(SET_LOG_INFO, set_log_info) \
     X(REINIT_SCAN_CONTEXT, reinit_scan_context) \
+    X(CREATE_LSN, create_lsn) \
+    X(INSPECT_LSN, inspect_lsn) \
 
 /* Test-only ops: the model implements them; the driver never does (ct_run refuses them
  * when the backend has no function for them). */

@@ -40,7 +40,7 @@ CASES = {
          "set_archive_tail, set_end_of_log, close_and_reset_log, delete_log_by_pointer, reserve_and_append_aligned, "
          "remove_container, remove_container_set, create_scan_context, scan_containers, reinit_scan_context, "
          "get_container_name, "
-         "get_io_statistics, set_log_info, corrupt_record"],
+         "get_io_statistics, set_log_info, create_lsn, inspect_lsn, corrupt_record"],
     ),
     "wrong_type": (
         HEADER + LOG + CONTAINERS + AREA + "  - alloc_reserved_log: {area: ma, records: two, adjustment: 512}\n",
