@@ -165,6 +165,12 @@ static uint32_t check_args(ct_interp *st, const ct_step *s)
                 return CT_REJ_LIST;
         }
         break;
+    case CT_OP_CREATE_LSN:
+        /* ClfsLsnCreate.md: offBlock "must be a multiple of 512", cRecord "in the range 0 - 511". The
+         * routine has no status to refuse them with, so the caller's contract is checked here. */
+        if (s->arg[1] % 512u != 0 || s->arg[2] > 511u)
+            return CT_REJ_ARG;
+        break;
     case CT_OP_CREATE_SCAN_CONTEXT:
     case CT_OP_REINIT_SCAN_CONTEXT:
         if (s->arg[2] != CT_SCAN_FORWARD && s->arg[2] != CT_SCAN_BACKWARD)

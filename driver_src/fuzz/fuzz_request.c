@@ -292,6 +292,14 @@ static void gen_step(gen *g, const uint8_t *b)
         s->value = (int64_t)le64(b + 16);      /* nonce */
         g->bugcheck = 1;
         break;
+    case CT_OP_CREATE_LSN:
+        s->arg[0] = b[4] & 1u ? 0xFFFFFFFFu : b[4];   /* cidContainer, the top id included */
+        s->arg[1] = (uint32_t)le64(b + 8) & 0xFFFFFE00u;   /* offBlock: a multiple of 512 (else refused) */
+        s->arg[2] = b[6] | (b[7] & 1u) << 8;               /* cRecord: 0-511 (else refused) */
+        break;
+    case CT_OP_INSPECT_LSN:                          /* lsn: the generic value below; other: a register */
+        if (b[10] & 1) s->reg2 = (uint16_t)(1u + b[11] % GEN_REGS);
+        break;
     default:
         break;
     }

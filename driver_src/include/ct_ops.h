@@ -52,7 +52,9 @@ enum ct_op {
     CT_OP_TAIL_ADVANCE_FAILURE = 45,   /* ClfsMgmtTailAdvanceFailure */
     CT_OP_FILL_LOG = 46,   /* ClfsReserveAndAppendLog */
     CT_OP_BUGCHECK = 47,   /* KeBugCheckEx */
-    CT_OP_COUNT = 48   /* one past the last op */
+    CT_OP_CREATE_LSN = 48,   /* ClfsLsnCreate */
+    CT_OP_INSPECT_LSN = 49,   /* ClfsLsnContainer */
+    CT_OP_COUNT = 50   /* one past the last op */
 };
 
 /* Output indexes: the order of each op's outputs. */
@@ -186,6 +188,14 @@ enum ct_op {
 #define CT_OUT_FILL_LOG_RECORDS 0
 #define CT_OUT_FILL_LOG_LAST_LSN 1
 #define CT_OUT_FILL_LOG_STOPPED_BY 2
+#define CT_OUT_CREATE_LSN_LSN 0
+#define CT_OUT_INSPECT_LSN_CONTAINER 0
+#define CT_OUT_INSPECT_LSN_BLOCK_OFFSET 1
+#define CT_OUT_INSPECT_LSN_RECORD_SEQUENCE 2
+#define CT_OUT_INSPECT_LSN_IS_NULL 3
+#define CT_OUT_INSPECT_LSN_EQUAL 4
+#define CT_OUT_INSPECT_LSN_LESS 5
+#define CT_OUT_INSPECT_LSN_GREATER 6
 
 /* Ops every backend implements: X(UPPER, lower) -> the backend defines <prefix>_<lower>. */
 #define CT_DRIVER_OPS(X) \
@@ -235,6 +245,8 @@ enum ct_op {
     X(TAIL_ADVANCE_FAILURE, tail_advance_failure) \
     X(FILL_LOG, fill_log) \
     X(BUGCHECK, bugcheck) \
+    X(CREATE_LSN, create_lsn) \
+    X(INSPECT_LSN, inspect_lsn) \
 
 /* Test-only ops: the model implements them; the driver never does (ct_run refuses them
  * when the backend has no function for them). */

@@ -2259,8 +2259,8 @@ static void recover_stream(ct_model *m, uint16_t stream)
                 st->last_restart = m->records[i].lsn;
         }
     st->open_objects = 0;
-    /* RULE: "Policies are volatile. When all handles to the log are closed, the policies will be
-     * lost." (ClfsMgmtInstallPolicy.md): a reboot closes them all. */
+    /* A reboot closes every handle, so the close rule's "Policies are volatile" applies
+     * (ClfsMgmtInstallPolicy.md; scenarios/durability/volatile.scenario.yaml). */
     memset(st->policies, 0, sizeof st->policies);
     st->reserved = 0;
     st->reset_pending = 0;
@@ -2453,6 +2453,52 @@ void ct_model_reset(ct_model *m)
     memset(m, 0, offsetof(ct_model, data));
     m->fail_at = fail_at;
     m->persist = persist;
+}
+
+/* ---- LSN arithmetic ---------------------------------------------------------------------------- */
+
+/* RULE: ClfsLsnCreate "creates a log sequence number (LSN), given a container identifier, a block
+ * offset, and a record sequence number" (ClfsLsnCreate.md): the container id in the high 32 bits, the
+ * block offset (a multiple of 512) and the record sequence (0-511) in the low 32 (_CLS_LSN.md; layout:
+ * harness/scenario/lsn.py). The interpreter refuses parts outside that range before the call. */
+static ct_status op_create_lsn(void *ctx, ct_call *c, ct_out *out)
+{
+    (void)ctx;
+    /* RULE: the LSN routines run at any IRQL (req.irql "Any level", ClfsLsnCreate.md and its
+     * siblings): no IRQL check here. */
+    out->v[CT_OUT_CREATE_LSN_LSN] = ((uint64_t)c->step.arg[0] << 32) | (c->step.arg[1] & 0xFFFFFE00u) |
+                                    (c->step.arg[2] & 0x1FFu);
+    out->mask = 1u;
+    return CT_STATUS_SUCCESS;
+}
+
+static ct_status op_inspect_lsn(void *ctx, ct_call *c, ct_out *out)
+{
+    uint64_t a = (uint64_t)c->value, b = (uint64_t)c->value2;
+    (void)ctx;
+    /* RULE: ClfsLsnContainer returns "the logical container identifier contained in" the LSN, the high
+     * 32 bits (ClfsLsnContainer.md, _CLS_LSN.md). */
+    out->v[CT_OUT_INSPECT_LSN_CONTAINER] = a >> 32;
+    /* RULE: "The block offset returned by this routine is a multiple of the sector size"
+     * (ClfsLsnBlockOffset.md): the low 32 bits without the 9-bit record sequence, so a multiple of 512. */
+    out->v[CT_OUT_INSPECT_LSN_BLOCK_OFFSET] = a & 0xFFFFFE00u;
+    /* RULE: ClfsLsnRecordSequence returns "the record sequence number contained in" the LSN, 0-511
+     * (ClfsLsnRecordSequence.md; range: ClfsLsnCreate.md cRecord). */
+    out->v[CT_OUT_INSPECT_LSN_RECORD_SEQUENCE] = a & 0x1FFu;
+    /* RULE: ClfsLsnNull is TRUE if the LSN "is equal to CLFS_LSN_NULL" (ClfsLsnNull.md), which is 0. */
+    out->v[CT_OUT_INSPECT_LSN_IS_NULL] = a == 0;
+    out->mask = 0xFu;
+    if (c->has_value2) {
+        /* RULE: ClfsLsnEqual / ClfsLsnLess / ClfsLsnGreater: TRUE if equal, "strictly less",
+         * "strictly greater"; CLFS_LSN_NULL is "the smallest LSN" and CLFS_LSN_INVALID (0xFFFFFFFF00000000)
+         * "larger than any valid LSN" (ClfsLsnEqual.md, ClfsLsnLess.md, ClfsLsnGreater.md): the unsigned
+         * order of the 64-bit value (evidence: harness/scenario/lsn.py). */
+        out->v[CT_OUT_INSPECT_LSN_EQUAL] = a == b;
+        out->v[CT_OUT_INSPECT_LSN_LESS] = a < b;
+        out->v[CT_OUT_INSPECT_LSN_GREATER] = a > b;
+        out->mask |= 0x70u;
+    }
+    return CT_STATUS_SUCCESS;
 }
 
 static void fill_ops(ct_model *m, ct_backend *be);

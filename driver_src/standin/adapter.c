@@ -1684,3 +1684,85 @@ void sx_request_end(void)
     cs_event_request_end(cs_violations());
     sx_reset();
 }
+
+/* ---- LSN arithmetic ----------------------------------------------------------------------------- */
+/* Exported as Clfs.sys exports them (ClfsLsn*.md: req.dll Clfs.sys, any IRQL). Each runs the model's
+ * LSN op and hands back the one result its routine returns. */
+
+static BOOLEAN lsn_op(const char *routine, const CLFS_LSN *a, const CLFS_LSN *b, const char *bname, ct_out *out)
+{
+    ct_call *c;
+    sx_begin(routine);
+    c = new_call(CT_OP_INSPECT_LSN);
+    if (a == NULL) {
+        cs_violation(CS_POINTER, b != NULL || bname != NULL ? "plsn1" : "plsn", NULL, 0, 0);
+        return FALSE;
+    }
+    if (bname != NULL && b == NULL) {
+        cs_violation(CS_POINTER, bname, NULL, 0, 0);
+        return FALSE;
+    }
+    c->value = (int64_t)a->Internal;
+    if (b != NULL) {
+        c->has_value2 = 1;
+        c->value2 = (int64_t)b->Internal;
+    }
+    return NT_SUCCESS(model_call(c, out, NULL));
+}
+
+CLFS_LSN NTAPI ClfsLsnCreate(CLFS_CONTAINER_ID cidContainer, ULONG offBlock, ULONG cRecord)
+{
+    CLFS_LSN lsn;
+    ct_call *c;
+    ct_out out;
+    sx_begin("ClfsLsnCreate");
+    c = new_call(CT_OP_CREATE_LSN);
+    c->step.arg[0] = cidContainer;
+    c->step.arg[1] = offBlock;
+    c->step.arg[2] = cRecord;
+    lsn.Internal = NT_SUCCESS(model_call(c, &out, NULL)) ? out.v[CT_OUT_CREATE_LSN_LSN] : 0;
+    return lsn;
+}
+
+CLFS_CONTAINER_ID NTAPI ClfsLsnContainer(const CLFS_LSN *plsn)
+{
+    ct_out out;
+    return lsn_op("ClfsLsnContainer", plsn, NULL, NULL, &out) ? (CLFS_CONTAINER_ID)out.v[CT_OUT_INSPECT_LSN_CONTAINER] : 0;
+}
+
+ULONG NTAPI ClfsLsnBlockOffset(const CLFS_LSN *plsn)
+{
+    ct_out out;
+    return lsn_op("ClfsLsnBlockOffset", plsn, NULL, NULL, &out) ? (ULONG)out.v[CT_OUT_INSPECT_LSN_BLOCK_OFFSET] : 0;
+}
+
+ULONG NTAPI ClfsLsnRecordSequence(const CLFS_LSN *plsn)
+{
+    ct_out out;
+    return lsn_op("ClfsLsnRecordSequence", plsn, NULL, NULL, &out)
+        ? (ULONG)out.v[CT_OUT_INSPECT_LSN_RECORD_SEQUENCE] : 0;
+}
+
+BOOLEAN NTAPI ClfsLsnNull(const CLFS_LSN *plsn)
+{
+    ct_out out;
+    return lsn_op("ClfsLsnNull", plsn, NULL, NULL, &out) && out.v[CT_OUT_INSPECT_LSN_IS_NULL] != 0;
+}
+
+BOOLEAN NTAPI ClfsLsnEqual(const CLFS_LSN *plsn1, const CLFS_LSN *plsn2)
+{
+    ct_out out;
+    return lsn_op("ClfsLsnEqual", plsn1, plsn2, "plsn2", &out) && out.v[CT_OUT_INSPECT_LSN_EQUAL] != 0;
+}
+
+BOOLEAN NTAPI ClfsLsnLess(const CLFS_LSN *plsn1, const CLFS_LSN *plsn2)
+{
+    ct_out out;
+    return lsn_op("ClfsLsnLess", plsn1, plsn2, "plsn2", &out) && out.v[CT_OUT_INSPECT_LSN_LESS] != 0;
+}
+
+BOOLEAN NTAPI ClfsLsnGreater(const CLFS_LSN *plsn1, const CLFS_LSN *plsn2)
+{
+    ct_out out;
+    return lsn_op("ClfsLsnGreater", plsn1, plsn2, "plsn2", &out) && out.v[CT_OUT_INSPECT_LSN_GREATER] != 0;
+}

@@ -821,6 +821,38 @@ static ct_status k_get_io_statistics(void *ctx, ct_call *c, ct_out *out)
 }
 
 /* A zeroed buffer of cbBuffer bytes (interp: 0 = the class's structure size). */
+/* ---- LSN arithmetic: Clfs.sys exports, callable at any IRQL (ClfsLsn*.md, req.irql) ------------- */
+
+static ct_status k_create_lsn(void *ctx, ct_call *c, ct_out *out)
+{
+    CLFS_LSN lsn;
+    (void)ctx;
+    lsn = ClfsLsnCreate((CLFS_CONTAINER_ID)c->step.arg[0], c->step.arg[1], c->step.arg[2]);
+    out->v[CT_OUT_CREATE_LSN_LSN] = lsn.Internal;
+    out->mask = 1u;
+    return STATUS_SUCCESS;
+}
+
+static ct_status k_inspect_lsn(void *ctx, ct_call *c, ct_out *out)
+{
+    CLFS_LSN a, b;
+    (void)ctx;
+    a.Internal = (ULONGLONG)c->value;
+    out->v[CT_OUT_INSPECT_LSN_CONTAINER] = ClfsLsnContainer(&a);
+    out->v[CT_OUT_INSPECT_LSN_BLOCK_OFFSET] = ClfsLsnBlockOffset(&a);
+    out->v[CT_OUT_INSPECT_LSN_RECORD_SEQUENCE] = ClfsLsnRecordSequence(&a);
+    out->v[CT_OUT_INSPECT_LSN_IS_NULL] = ClfsLsnNull(&a) ? 1u : 0u;
+    out->mask = 0xFu;
+    if (c->has_value2) {
+        b.Internal = (ULONGLONG)c->value2;
+        out->v[CT_OUT_INSPECT_LSN_EQUAL] = ClfsLsnEqual(&a, &b) ? 1u : 0u;
+        out->v[CT_OUT_INSPECT_LSN_LESS] = ClfsLsnLess(&a, &b) ? 1u : 0u;
+        out->v[CT_OUT_INSPECT_LSN_GREATER] = ClfsLsnGreater(&a, &b) ? 1u : 0u;
+        out->mask |= 0x70u;
+    }
+    return STATUS_SUCCESS;
+}
+
 static ct_status k_set_log_info(void *ctx, ct_call *c, ct_out *out)
 {
     ULONG bytes = c->step.arg[1];

@@ -313,6 +313,9 @@ def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch
         raise _fail(step, f"count {arg[0]} is outside the driver's range of 1 to {wire.MAX_CONTAINER_SET} "
                           f"containers per set")
 
+    if step.op == "create_lsn" and arg[1] % 512:
+        raise _fail(step, f"block_offset {arg[1]} is not a multiple of 512 (ClfsLsnCreate.md: offBlock \"must be "
+                          f"a multiple of 512\")")
     value, value_reg = 0, wire.NO_REG
     if op.wire.blob is not None and "size" in layout.get("args", ()) and args.get(op.wire.blob) is not None:
         arg[layout["args"].index("size")] = len(payload_bytes(step, args[op.wire.blob]))

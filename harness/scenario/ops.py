@@ -155,6 +155,11 @@ LSN_OUTPUTS = frozenset({"lsn", "last_flushed_lsn", "base_lsn", "last_lsn", "und
                          "target_lsn"})
 LSN_PARTS = ("container", "block_offset", "record_sequence")
 
+# Outputs of inspect_lsn: ClfsLsnContainer, ClfsLsnBlockOffset, ClfsLsnRecordSequence and ClfsLsnNull
+# of `lsn`; ClfsLsnEqual, ClfsLsnLess and ClfsLsnGreater of (`lsn`, `other`) when `other` is given.
+# Booleans are 0 or 1.
+LSN_ARITH_OUTPUTS = ("container", "block_offset", "record_sequence", "is_null", "equal", "less", "greater")
+
 # Outputs of query_log_info, from CLFS_INFORMATION (_CLS_INFORMATION.md).
 LOG_INFO_OUTPUTS = (
     "total_available", "current_available", "total_reservation", "base_file_size",
@@ -220,6 +225,7 @@ class Op:
     test_only: bool = False             # model-only test op: never in the driver's ops table
     outputs_on_failure: bool = False    # its outputs are reported when it fails too (fill_log: the records
                                         # appended before CLFS refused one)
+    also_calls: tuple[str, ...] = ()    # further documented routines the op calls besides ``api``
     param_index: dict[str, Param] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -227,6 +233,11 @@ class Op:
 
     def param(self, name: str) -> Param | None:
         return self.param_index.get(name)
+
+    @property
+    def routines(self) -> tuple[str, ...]:
+        """Every CLFS routine the op calls: ``api`` then ``also_calls``."""
+        return (self.api,) + self.also_calls
 
     @property
     def expect_outputs(self) -> tuple[str, ...]:
@@ -560,6 +571,24 @@ OPS: dict[str, Op] = {op.name: op for op in (
        wire=Wire(slot="area", args=("record_size", "max_records", "max_ms")),
        doc="Append records until CLFS refuses one (the step's status is that refusal, e.g. STATUS_LOG_FULL), "
            "bounded by a count and a time; stopped_by: 0 status, 1 count, 2 time."),
+    Op("create_lsn", "ClfsLsnCreate", (
+        Param("container", "u32", default=0, doc="cidContainer: 0x0 through 0xFFFFFFFF"),
+        Param("block_offset", "u32", default=0, size=True,
+              doc="offBlock: \"must be a multiple of 512\" (ClfsLsnCreate.md); refused before the call otherwise"),
+        Param("record_sequence", "u32", default=0, maximum=511,
+              maximum_why="ClfsLsnCreate.md: cRecord is \"an integer in the range 0 - 511\"",
+              doc="cRecord: the record sequence number, 0-511"),
+    ), outputs=("lsn",), code=48, wire=Wire(args=("container", "block_offset", "record_sequence")),
+       doc="Make an LSN from its parts (pure arithmetic, any IRQL)."),
+    Op("inspect_lsn", "ClfsLsnContainer", (
+        Param("lsn", "u64var", required=True,
+              doc="the LSN decomposed and tested (plsn, plsn1): a literal or ${saved}"),
+        Param("other", "u64var", doc="plsn2: a ${saved} LSN to compare with (default: none, "
+                                     "equal/less/greater not reported)"),
+    ), outputs=LSN_ARITH_OUTPUTS, code=49, wire=Wire(value="lsn", reg2="other"),
+       also_calls=("ClfsLsnBlockOffset", "ClfsLsnRecordSequence", "ClfsLsnNull",
+                   "ClfsLsnEqual", "ClfsLsnLess", "ClfsLsnGreater"),
+       doc="Decompose an LSN, test it for CLFS_LSN_NULL and compare it with another (pure arithmetic)."),
     Op("corrupt_record", "(model only)", (
         _log_ref(),
         Param("lsn", "u64var", required=True, doc="the record to change: a literal or ${saved}"),

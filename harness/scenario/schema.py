@@ -157,7 +157,7 @@ def _step_schema(op: Op) -> dict:
               "required": [p.name for p in op.params if p.required]}
     return {
         "type": "object",
-        "description": f"{op.doc} Calls {op.api}.",
+        "description": f"{op.doc} Calls {', '.join(op.routines)}.",
         "additionalProperties": False,
         "required": [op.name],
         "properties": {

@@ -245,7 +245,7 @@ def _bugcheck_step(case: Case, event: dict) -> int | None:
     context above APC_LEVEL (the only way the driver raises the IRQL that far)."""
     routine = event.get("routine")
     for step in case.steps:
-        if step.context == "dispatch" and OPS[step.op].api == routine:
+        if step.context == "dispatch" and routine in OPS[step.op].routines:
             return step.index
     return None
 

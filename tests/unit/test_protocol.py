@@ -93,6 +93,7 @@ def test_bugcheck_flag_and_u64_values():
                    step(3, "create_marshalling_area", name="a", log="l", buffer_size=512),
                    *(step(4 + i, "reserve_and_append", area="a", records=(1 << 20,)) for i in range(17))]),
      r"step 20 \(reserve_and_append\): records add up to 17825792 bytes"),
+    (lambda: case([step(1, "create_lsn", block_offset=100)]), r"block_offset 100 is not a multiple of 512"),
 ])
 def test_encode_refuses_what_the_wire_cannot_carry(bad, message):
     with pytest.raises(ProtocolError, match=message):
@@ -110,6 +111,21 @@ def test_driver_refuses_a_record_over_its_cap(model):
     payload = _header(bytes(data))["payload_offset"]
     struct.pack_into("<q", data, payload + s4["list_offset"], 0xFFFF_FFFF)   # what the encoder refuses
     with pytest.raises(RequestRejected, match="record payload too large"):
+        decode_response(model.run_bytes(bytes(data)), good, target="model")
+
+
+@pytest.mark.parametrize("arg, value", [(1, 100), (2, 512)])
+def test_driver_refuses_lsn_parts_outside_clfslsncreate_range(model, arg, value):
+    """ClfsLsnCreate.md: offBlock a multiple of 512, cRecord 0-511; the routine has no status, so the
+    driver's interpreter refuses such parts before the call (on every target)."""
+    good = case([step(1, "create_lsn", container=1, block_offset=512, record_sequence=3)])
+    data = bytearray(encode_request(good, scratch=SCRATCH))
+    assert decode_response(model.run_bytes(bytes(data)), good, target="model").steps[0].outputs["lsn"] \
+        == 0x1_0000_0203
+    s1 = _step_record(bytes(data), 0)
+    step_at = bytes(data).index(struct.pack("<%dI" % len(s1["arg"]), *s1["arg"]))   # the step's arg[] as sent
+    struct.pack_into("<I", data, step_at + 4 * arg, value)        # what the encoder / checker refuse
+    with pytest.raises(RequestRejected, match="argument"):
         decode_response(model.run_bytes(bytes(data)), good, target="model")
 
 
