@@ -51,12 +51,7 @@ steps:
 """
 
 
-@pytest.fixture(scope="module")
-def model():
-    target = ModelTarget()
-    target.prepare()
-    yield target
-    target.close()
+from tests.unit.test_protocol import model  # noqa: E402,F401  the host model, one per module
 
 
 def _case(tmp_path, text=CUT, name="cut"):
