@@ -8,41 +8,23 @@ the durability verdict must then FAIL naming the lost LSN.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from harness.errors import BuildError, InfraError
 from harness.scenario.load import load_file
 from harness.targets.model import SOURCE_DIR
 from harness.verdict.judge import FAIL, PASS, judge
+from smoke_target import prepared_smoke
 
 pytestmark = pytest.mark.vm
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "scenarios" / "durability" / "flush.scenario.yaml"
 
 
-def _skip(reason: str):
-    print(f"\nSKIP durability on the smoke guest: {reason}", file=sys.stderr)
-    pytest.skip(reason)
-
-
 def _smoke(binary: Path | None = None):
-    for tool in ("make", "gcc", "qemu-system-x86_64"):
-        if shutil.which(tool) is None:
-            _skip(f"{tool} not installed (bash .ci/setup)")
-    from harness.targets import target_class
-    target = target_class("smoke")(binary=binary)
-    try:
-        target.prepare()
-    except InfraError as exc:
-        _skip(f"the smoke guest is not available: {str(exc).splitlines()[0]}")
-    except BuildError as exc:
-        pytest.fail(f"static model build failed: {exc}\n{exc.output[-2000:]}")
-    return target
+    return prepared_smoke("durability on the smoke guest", binary)
 
 
 def _case():

@@ -10,15 +10,14 @@ again). After the case the guest is back at the ready snapshot: the file is gone
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 
 import pytest
 
-from harness.errors import BuildError, InfraError
 from harness.protocol.results import RAN
 from harness.scenario.load import load_file
 from harness.verdict.judge import PASS, judge
+from smoke_target import prepared_smoke
 
 pytestmark = pytest.mark.vm
 
@@ -46,24 +45,9 @@ steps:
 MARKER = "/srv/scratch/phase1-marker"
 
 
-def _skip(reason: str):
-    print(f"\nSKIP phases on the smoke guest: {reason}", file=sys.stderr)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def smoke():
-    for tool in ("make", "gcc", "qemu-system-x86_64"):
-        if shutil.which(tool) is None:
-            _skip(f"{tool} not installed (bash .ci/setup)")
-    from harness.targets import target_class
-    target = target_class("smoke")()
-    try:
-        target.prepare()
-    except InfraError as exc:
-        _skip(f"the smoke guest is not available: {str(exc).splitlines()[0]}")
-    except BuildError as exc:
-        pytest.fail(f"static model build failed: {exc}\n{exc.output[-2000:]}")
+    target = prepared_smoke("phases on the smoke guest")
     yield target
     target.close()
 

@@ -7,37 +7,20 @@ compared with the same executor on the host (``model``), step timings aside.
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from harness.errors import BuildError, InfraError
+from smoke_target import prepared_smoke
 
 pytestmark = pytest.mark.vm
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _skip(reason: str):
-    print(f"\nSKIP smoke target: {reason}", file=sys.stderr)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def targets():
-    for tool in ("make", "gcc", "qemu-system-x86_64"):
-        if shutil.which(tool) is None:
-            _skip(f"{tool} not installed (bash .ci/setup)")
-    from harness.targets import target_class
     from harness.targets.model import ModelTarget
-    smoke, model = target_class("smoke")(), ModelTarget()
-    try:
-        smoke.prepare()
-    except InfraError as exc:
-        _skip(f"the smoke guest is not available: {str(exc).splitlines()[0]}")
-    except BuildError as exc:
-        pytest.fail(f"static model build failed: {exc}\n{exc.output[-2000:]}")
+    smoke, model = prepared_smoke("smoke target"), ModelTarget()
     model.prepare()
     yield smoke, model
     smoke.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+
+from harness.protocol import wire
 from harness.scenario.model import BugcheckExpectation, Case, Expectation, Requirements, SavedRef, SourceLoc, Step
 from harness.scenario.ops import INFINITE, OPS
 
@@ -61,3 +64,14 @@ def lifecycle(context: str = "passive") -> Case:
         step(10, "close_log", log="log"),
         step(11, "delete_log", log="log"),
     ], name=f"lifecycle[{context}]")
+
+
+def step_record(data: bytes, i: int) -> dict:
+    """The fields of request step record i by name (array fields as tuples), whatever the layout."""
+    raw = struct.unpack_from(wire.STEP.fmt, data, wire.REQ_HEADER.size + i * wire.STEP.size)
+    out, pos = {}, 0
+    for name, code in wire.STEP.fields:
+        items = len(struct.unpack("<" + code, bytes(struct.calcsize("<" + code))))
+        out[name] = raw[pos] if items == 1 else tuple(raw[pos:pos + items])
+        pos += items
+    return out

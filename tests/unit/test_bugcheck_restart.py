@@ -22,7 +22,7 @@ from harness.scenario.load import load_file
 from harness.targets import bugcheck
 from harness.targets.base import CaseArtefacts
 from harness.vm.base import Phase
-from tests.unit.test_wire_behaviour import step_record
+from tests.unit.protocol_cases import step_record
 
 ROOT = Path(__file__).resolve().parents[2]
 REFS = Path(__file__).parent / "refs"

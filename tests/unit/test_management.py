@@ -12,8 +12,7 @@ from harness.errors import ProtocolError
 from harness.protocol import decode_response, encode_request, wire
 from harness.scenario.load import load_file
 from harness.targets.model import ModelTarget
-from tests.unit.protocol_cases import case, step
-from tests.unit.test_wire_behaviour import step_record
+from tests.unit.protocol_cases import case, step, step_record
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -11,7 +11,7 @@ from harness.protocol import RequestRejected, decode_response, encode_request, w
 from harness.protocol.results import INPUT_MISSING, NOT_RUN, RAN
 from harness.scenario.model import SavedRef
 from harness.targets.model import ModelTarget
-from tests.unit.protocol_cases import case, lifecycle, step
+from tests.unit.protocol_cases import case, lifecycle, step, step_record
 
 SCRATCH = "C:\\scratch"
 
@@ -29,17 +29,6 @@ def _header(data: bytes) -> dict:
                     struct.unpack_from(wire.REQ_HEADER.fmt.replace("5I", "IIIII"), data)))
 
 
-def _step_record(data: bytes, i: int) -> dict:
-    """The fields of step record i by name (array fields as tuples), whatever the layout."""
-    raw = struct.unpack_from(wire.STEP.fmt, data, wire.REQ_HEADER.size + i * wire.STEP.size)
-    out, pos = {}, 0
-    for name, code in wire.STEP.fields:
-        items = len(struct.unpack("<" + code, bytes(struct.calcsize("<" + code))))
-        out[name] = raw[pos] if items == 1 else tuple(raw[pos:pos + items])
-        pos += items
-    return out
-
-
 def test_request_layout():
     c = lifecycle()
     data = encode_request(c, scratch=SCRATCH)
@@ -49,17 +38,17 @@ def test_request_layout():
     assert (magic, version, header_size, step_size) == (wire.REQ_MAGIC, wire.PROTO_VERSION, 64, 96)
     assert total == len(data) and count == 11 and slots == 2 and regs == 3 and flags == 0
     assert steps_off == 64 and payload_off == 64 + 11 * 96 and payload_off + payload_size == total
-    s1 = _step_record(data, 0)
+    s1 = step_record(data, 0)
     assert s1["op"] == wire.OP_CODES["create_log"] and s1["slot"] == 0 and s1["arg"][0] == 4
     path = data[payload_off + s1["str_offset"]: payload_off + s1["str_offset"] + s1["str_bytes"]]
     assert path.decode("utf-16-le") == "C:\\scratch/log"
-    s3 = _step_record(data, 2)
+    s3 = step_record(data, 2)
     assert s3["slot"] == 1 and s3["slot2"] == 0
     assert s3["flags"] == wire.STEP_STOP_ON_FAILURE | wire.STEP_ALLOC_CALLBACK | wire.STEP_FREE_CALLBACK
     assert s3["arg"] == (0, 4096, 0xFFFFFFFF, 4, 0, 0, 0, 0)   # unused args travel as zeros
-    s5 = _step_record(data, 4)
+    s5 = step_record(data, 4)
     assert s5["value_reg"] == 0 and s5["value"] == 0 and s5["arg"][0] == 2
-    s6 = _step_record(data, 5)
+    s6 = step_record(data, 5)
     assert s6["arg"][0] == wire.APPEND_FLAG_CODES["use_reservation"] and s6["list_count"] == 2
 
 
@@ -69,7 +58,7 @@ def test_bugcheck_flag_and_u64_values():
     data = encode_request(c, scratch=SCRATCH)
     assert struct.unpack_from("<I", data, 12)[0] == wire.REQ_EXPECT_BUGCHECK
     assert struct.unpack_from("<I", data, 40)[0] == 0xA
-    assert _step_record(data, 1)["value"] == -1
+    assert step_record(data, 1)["value"] == -1
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -107,7 +96,7 @@ def test_driver_refuses_a_record_over_its_cap(model):
                  step(3, "create_marshalling_area", name="a", log="l", buffer_size=512),
                  step(4, "reserve_and_append", area="a", records=(16,))])
     data = bytearray(encode_request(good, scratch=SCRATCH))
-    s4 = _step_record(bytes(data), 3)
+    s4 = step_record(bytes(data), 3)
     payload = _header(bytes(data))["payload_offset"]
     struct.pack_into("<q", data, payload + s4["list_offset"], 0xFFFF_FFFF)   # what the encoder refuses
     with pytest.raises(RequestRejected, match="record payload too large"):
@@ -122,7 +111,7 @@ def test_driver_refuses_lsn_parts_outside_clfslsncreate_range(model, arg, value)
     data = bytearray(encode_request(good, scratch=SCRATCH))
     assert decode_response(model.run_bytes(bytes(data)), good, target="model").steps[0].outputs["lsn"] \
         == 0x1_0000_0203
-    s1 = _step_record(bytes(data), 0)
+    s1 = step_record(bytes(data), 0)
     step_at = bytes(data).index(struct.pack("<%dI" % len(s1["arg"]), *s1["arg"]))   # the step's arg[] as sent
     struct.pack_into("<I", data, step_at + 4 * arg, value)        # what the encoder / checker refuse
     with pytest.raises(RequestRejected, match="argument"):

@@ -17,7 +17,7 @@ from harness.errors import ProtocolError
 from harness.protocol import RequestRejected, decode_response, encode_request, wire
 from harness.protocol.results import INPUT_MISSING, NOT_RUN, RAN
 from harness.scenario.model import SavedRef
-from tests.unit.protocol_cases import case, step
+from tests.unit.protocol_cases import case, step, step_record
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -33,17 +33,6 @@ def encode(*steps, **kw) -> bytes:
 
 def header(data: bytes) -> dict:
     return dict(zip([n for n, _ in wire.REQ_HEADER.fields], struct.unpack_from(wire.REQ_HEADER.fmt, data)))
-
-
-def step_record(data: bytes, i: int) -> dict:
-    """The fields of step record i by name (array fields as tuples), whatever the layout."""
-    raw = struct.unpack_from(wire.STEP.fmt, data, wire.REQ_HEADER.size + i * wire.STEP.size)
-    out, pos = {}, 0
-    for name, code in wire.STEP.fields:
-        items = len(struct.unpack("<" + code, bytes(struct.calcsize("<" + code))))
-        out[name] = raw[pos] if items == 1 else tuple(raw[pos:pos + items])
-        pos += items
-    return out
 
 
 def payload(data: bytes) -> bytes:
