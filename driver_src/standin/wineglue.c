@@ -71,12 +71,12 @@ void *sg_file_open(const wchar_t *path, int write)
     return h == INVALID_HANDLE_VALUE ? NULL : (void *)h;
 }
 
-int sg_file_put(void *file, const void *p, size_t n)
+/* The whole of n bytes, in chunks WriteFile/ReadFile take; 0 on a short transfer. */
+static int file_io(HANDLE h, BYTE *b, size_t n, int write)
 {
-    const BYTE *b = p;
     while (n) {
         DWORD chunk = n > 0x100000u ? 0x100000u : (DWORD)n, done = 0;
-        if (!WriteFile((HANDLE)file, b, chunk, &done, NULL) || done == 0)
+        if (!(write ? WriteFile(h, b, chunk, &done, NULL) : ReadFile(h, b, chunk, &done, NULL)) || done == 0)
             return 0;
         b += done;
         n -= done;
@@ -84,18 +84,8 @@ int sg_file_put(void *file, const void *p, size_t n)
     return 1;
 }
 
-int sg_file_get(void *file, void *p, size_t n)
-{
-    BYTE *b = p;
-    while (n) {
-        DWORD chunk = n > 0x100000u ? 0x100000u : (DWORD)n, done = 0;
-        if (!ReadFile((HANDLE)file, b, chunk, &done, NULL) || done == 0)
-            return 0;
-        b += done;
-        n -= done;
-    }
-    return 1;
-}
+int sg_file_put(void *file, const void *p, size_t n) { return file_io((HANDLE)file, (BYTE *)p, n, 1); }
+int sg_file_get(void *file, void *p, size_t n) { return file_io((HANDLE)file, (BYTE *)p, n, 0); }
 
 /* Written whole, then renamed over the image: a winedevice.exe killed in between leaves the old
  * image or the new one. No FlushFileBuffers: the harness kills processes, not the host's power,

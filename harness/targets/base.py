@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import abc
 import atexit
-import logging
 import os
 import queue
 import re
@@ -33,7 +32,6 @@ from harness.interrupts import shielded
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
 
-log = logging.getLogger("harness.targets")
 
 
 class _BackgroundWriter:
@@ -294,14 +292,14 @@ class VmTarget(Target):
         runs one phase's request; between phases the guest restarts on the same disk. After the
         case, the guest goes back to the ready snapshot, whatever happened."""
         from harness.errors import UsageError
-        from harness.targets.phases import PhaseArtefacts, run_phases
+        from harness.targets.phases import PhaseArtefacts, note_restart, phase_artefacts, run_phases
 
         refused = self.refuses(case)
         if refused:
             raise UsageError(refused)
 
         def run(phase_case: Case, number: int) -> CaseResult:
-            return run_request(phase_case, PhaseArtefacts(artefacts, number) if artefacts is not None else None)
+            return run_request(phase_case, phase_artefacts(artefacts, number))
 
         restarted = False
         restarts_done: list[str] = []
@@ -323,9 +321,7 @@ class VmTarget(Target):
                                   if artefacts is not None else None, console_from)
             restarts_done.append(how)
             verdict = self._check_bugcheck(planned, number, console_from, artefacts) if planned else ""
-            if artefacts is not None:
-                with open(artefacts.path("restarts.txt"), "a", encoding="utf-8") as fh:
-                    fh.write(f"{how}: ready again in {took:.2f} s on the same disk{verdict}\n")
+            note_restart(artefacts, f"{how}: ready again in {took:.2f} s on the same disk{verdict}")
 
         try:
             return run_phases(case, run, restart, self.name)

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from harness.errors import BugcheckDetected, BuildError, GuestTimeout, InfraError
+from harness.interrupts import shielded
 from harness.protocol import decode_response, encode_request, wire
 from harness.protocol.encode import phase_header
 from harness.protocol.ntstatus import STANDIN_CONTRACT_STATUS
@@ -34,7 +35,7 @@ from harness.scenario.ops import OPS
 from harness.targets.base import CaseArtefacts, Target
 from harness.targets.model import MODEL_SCRATCH
 from harness.targets.winesession import (CLIENT_DIR, EVENTS_DIR, WineSession, copy_prefix, kill_wineserver,
-                                         make_template, wine_binary, wine_version)
+                                         make_template, power_off_prefix, wine_binary, wine_version)
 
 log = logging.getLogger("harness.targets")
 
@@ -141,13 +142,16 @@ class WineTarget(Target):
         return ident
 
     def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            session.stop()
-        if self._prefix is not None:
-            kill_wineserver(self._prefix)
-            shutil.rmtree(self._prefix.parent, ignore_errors=True)
-            self._prefix = None
+        """The session (restarted or not) and the prefix go; Ctrl-C or SIGTERM waits until they have."""
+        with shielded():
+            session, self._session = self._session, None
+            if session is not None:
+                session.stop()
+            if self._prefix is not None:
+                kill_wineserver(self._prefix)
+                power_off_prefix(self._prefix)   # whatever an interrupted restart left of the prefix's processes
+                shutil.rmtree(self._prefix.parent, ignore_errors=True)
+                self._prefix = None
 
     # -- a case ----------------------------------------------------------------------------------
 
@@ -181,7 +185,7 @@ class WineTarget(Target):
     def _execute_phases(self, case: Case, artefacts: CaseArtefacts | None) -> CaseResult:
         """A case in phases (``harness.targets.phases``), the session restarted between them."""
         from harness.errors import UsageError
-        from harness.targets.phases import PhaseArtefacts, run_phases
+        from harness.targets.phases import note_restart, phase_artefacts, run_phases
 
         refused = self.refuses(case)
         if refused:
@@ -189,15 +193,13 @@ class WineTarget(Target):
         restarts_done: list[str] = []
 
         def run(phase_case: Case, number: int) -> CaseResult:
-            return self._execute_request(phase_case, PhaseArtefacts(artefacts, number) if artefacts else None)
+            return self._execute_request(phase_case, phase_artefacts(artefacts, number))
 
         def restart(how: str) -> None:
             number = len(restarts_done) + 2    # the phase this restart starts
             took, note = self._restart(case, how, number, artefacts)
             restarts_done.append(how)
-            if artefacts is not None:
-                with open(artefacts.path("restarts.txt"), "a", encoding="utf-8") as fh:
-                    fh.write(f"{how}: Wine session ready again in {took:.2f} s, the stand-in's disk kept{note}\n")
+            note_restart(artefacts, f"{how}: Wine session ready again in {took:.2f} s, the stand-in's disk kept{note}")
 
         try:
             return run_phases(case, run, restart, self.name)

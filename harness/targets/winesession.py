@@ -257,7 +257,7 @@ class WineSession:
             # ``wineserver -k9`` would SIGKILL the server alone and leave its clients running
             # (winedevice.exe included); the processes of this worker's prefix are found by their
             # WINEPREFIX (a path only this worker uses) and all get SIGKILL at once.
-            _power_off(self.prefix)
+            power_off_prefix(self.prefix)
         kill_wineserver(self.prefix)
         if keeper is not None:
             try:
@@ -275,7 +275,7 @@ class WineSession:
             self._log = None
 
 
-def _power_off(prefix: Path, timeout_s: float = 10.0) -> None:
+def power_off_prefix(prefix: Path, timeout_s: float = 10.0) -> None:
     """SIGKILL to every process of the prefix's session; returns when they are gone (or reaped)."""
     pids = prefix_processes(prefix)
     for pid in pids:
