@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from harness.errors import BugcheckDetected, BuildError, GuestTimeout, InfraError
+from harness import testpoints
 from harness.interrupts import shielded
 from harness.protocol import decode_response, encode_request, wire
 from harness.protocol.encode import phase_header
@@ -229,6 +230,7 @@ class WineTarget(Target):
         except (InfraError, GuestTimeout) as exc:
             raise InfraError(f"{case.id}: the Wine session did not come back for phase {number} after "
                              f"restart: {{how: {how}}}: {exc}") from None
+        testpoints.reached("restart")
         return time.perf_counter() - started, note
 
     def _deliberate_bugcheck(self, case: Case, number: int, artefacts: CaseArtefacts | None) -> str:

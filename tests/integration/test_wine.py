@@ -426,3 +426,59 @@ def test_nothing_of_a_worker_outlives_its_close_after_restarts(nostable):
     assert prefix_processes(prefix), "the worker's session is not running: nothing to check"
     nostable.close()
     assert prefix_processes(prefix) == []
+
+
+def test_ctrl_c_between_phases_leaves_no_wine_process(tmp_path):
+    """Ctrl-C (SIGINT to the run's process group) while a phased case's restarted Wine session is
+    up: the run exits 2 and no process of any of its prefixes is left. The Wine processes run in
+    sessions of their own (the signal never reaches them): only the target's close ends them."""
+    import os
+    import signal
+
+    from harness.targets.winesession import wine_binary
+    if wine_binary() is None:
+        _skip("wine not installed (apt-get install wine wine64; bash .ci/setup)")
+    run_dir, marks = tmp_path / "run", tmp_path / "marks"
+    run_dir.mkdir()
+    marks.mkdir()
+    env = dict(os.environ, CLFS_HARNESS_RUN_DIR=str(run_dir), PYTHONUNBUFFERED="1",
+               CLFS_HARNESS_TESTPOINT_DIR=str(marks), CLFS_HARNESS_TESTPOINT_HOLD="restart",
+               CLFS_HARNESS_TESTPOINT_HOLD_S="60")
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "scenarios/durability/flush.scenario.yaml",
+                             "--target", "wine", "-k", "append_without_flush_then_cut"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(marks.glob("restart.*")):
+            assert proc.poll() is None, f"the run ended before the restart:\n{proc.stdout.read()[-3000:]}"
+            assert time.monotonic() < deadline, "no restart in 300 s"
+            time.sleep(0.1)
+        assert _wine_processes(run_dir), "the restarted session is not up: nothing to check"
+        os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    left = _wine_processes(run_dir)
+    print(f"\nCtrl-C between phases on wine: exit {proc.returncode}, Wine processes left: {left or 'none'}",
+          file=sys.stderr)
+    assert proc.returncode == 2, output[-3000:]
+    assert left == [], left
+
+
+def _wine_processes(run_dir: Path) -> list[str]:
+    """Processes whose WINEPREFIX lies under ``run_dir``, as "pid command"."""
+    import os
+    marker = f"WINEPREFIX={run_dir}/".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                if any(v.startswith(marker) for v in fh.read().split(b"\0")):
+                    with open(f"/proc/{pid}/cmdline", "rb") as cmd:
+                        args = cmd.read().replace(b"\0", b" ").decode(errors="replace")
+                    found.append(f"{pid} {args[:80]}")
+        except OSError:
+            continue
+    return found
