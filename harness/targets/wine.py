@@ -28,7 +28,7 @@ from harness.errors import BugcheckDetected, BuildError, GuestTimeout, InfraErro
 from harness import testpoints
 from harness.interrupts import shielded
 from harness.protocol import decode_response, encode_request, wire
-from harness.protocol.encode import phase_header
+from harness.protocol.encode import CUT_RESTARTS, phase_header
 from harness.protocol.ntstatus import STANDIN_CONTRACT_STATUS
 from harness.protocol.results import RAN, CaseResult, ContractViolation
 from harness.scenario.model import Case
@@ -200,7 +200,9 @@ class WineTarget(Target):
             number = len(restarts_done) + 2    # the phase this restart starts
             took, note = self._restart(case, how, number, artefacts)
             restarts_done.append(how)
-            note_restart(artefacts, f"{how}: Wine session ready again in {took:.2f} s, the stand-in's disk kept{note}")
+            kept = ("what survived: the stand-in's model's simulated cut, from the phase's cut seed"
+                    if how in CUT_RESTARTS else "the stand-in's disk kept whole")
+            note_restart(artefacts, f"{how}: Wine session ready again in {took:.2f} s; {kept}{note}")
 
         try:
             return run_phases(case, run, restart, self.name)
