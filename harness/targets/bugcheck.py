@@ -134,7 +134,9 @@ def from_wine_log(text: str) -> tuple[int, tuple[int, ...], str] | None:
     return int(found[-1][0], 16), tuple(int(p, 16) for p in found[-1][1:]), "Wine KeBugCheckEx log line"
 
 
-# Wine 8, dlls/ntoskrnl.exe/ntoskrnl.c, KeBugCheckEx: ERR("%lx %Ix %Ix %Ix %Ix") then ExitProcess(code).
+# Wine's KeBugCheckEx (dlls/ntoskrnl.exe) as observed with Debian's Wine 8.0 (8.0~repack-4) in
+# tests/integration/test_wine.py: one line "NNNN:err:ntoskrnl:KeBugCheckEx <code> <p1> <p2> <p3> <p4>"
+# (hex; WINEDEBUG err+ntoskrnl), then winedevice.exe ends and the pending IOCTL fails.
 _WINE = re.compile(r"err:ntoskrnl:KeBugCheckEx ([0-9a-fA-F]+) ([0-9a-fA-F]+) ([0-9a-fA-F]+) ([0-9a-fA-F]+) "
                    r"([0-9a-fA-F]+)")
 

@@ -238,8 +238,9 @@ class WineTarget(Target):
     def _deliberate_bugcheck(self, case: Case, number: int, artefacts: CaseArtefacts | None) -> str:
         """restart: {how: bugcheck}: the harness's bugcheck request (harness.targets.bugcheck) through
         the real driver, which calls KeBugCheckEx. Wine 8's KeBugCheckEx (dlls/ntoskrnl.exe) logs
-        ``err:ntoskrnl:KeBugCheckEx`` with the code and the four parameters and ends winedevice.exe
-        (ExitProcess): that line, in the session log, is the witness that the stop was ours."""
+        ``err:ntoskrnl:KeBugCheckEx`` with the code and the four parameters and winedevice.exe ends
+        (observed: bugcheck.from_wine_log): that line, in the session log, is the witness that the
+        stop was ours."""
         from harness.targets import bugcheck
 
         planned = bugcheck.plan(case, number)
