@@ -10,7 +10,8 @@ Points: ``build`` (the shared build, its lock held), ``start`` (inside the libvi
 starts a domain, before it: a start that libvirt holds, as one whose capability cache does not
 validate), ``ssh`` (waiting for the guest's SSH), ``case`` (a case about to run on the target),
 ``revert`` (inside the libvirt call that reverts a guest), ``report`` (the controller about to
-write its reports).
+write its reports), ``restart`` (the wine target between the phases of a case, its Wine session
+just started again).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 import time
 from pathlib import Path
 
-POINTS = ("build", "start", "ssh", "case", "revert", "report")
+POINTS = ("build", "start", "ssh", "case", "revert", "report", "restart")
 ENV_DIR, ENV_HOLD, ENV_HOLD_S = ("CLFS_HARNESS_TESTPOINT_DIR", "CLFS_HARNESS_TESTPOINT_HOLD",
                                  "CLFS_HARNESS_TESTPOINT_HOLD_S")
 

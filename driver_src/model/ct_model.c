@@ -2333,6 +2333,69 @@ static void ct_model_cut(ct_model *m, uint32_t seed)
     persisted(m);
 }
 
+/* ---- the disk image: the durable storage as bytes ----------------------------------------------
+ * One format for every executor that keeps the durable storage outside its own memory: the smoke
+ * guest's executor (main.c --disk: written and fsync'd at each stable point) and the CLFS.SYS
+ * stand-in under Wine (standin/adapter.c: written at the end of each phase's request, read back by
+ * the next winedevice.exe). Header, the streams, the records, the data pool up to its use and the
+ * container table (containers are files on the disk: a scan after the reboot lists them). The
+ * caller does the I/O through put/get; a short write or read fails the whole image. */
+#define CT_IMAGE_MAGIC 0x4B534944544Cull   /* "LTDISK" */
+
+typedef struct ct_image_header {
+    uint64_t magic;
+    uint32_t stream_size, record_size, slots, record_count, data_used;
+    uint32_t container_size, container_count, next_container_id;
+} ct_image_header;
+
+int ct_model_save_image(const ct_model *m, int stable_only, ct_image_put put, void *ctx)
+{
+    static ct_model_record recs[CT_MODEL_MAX_RECORDS];   /* one image at a time (both executors are serial) */
+    ct_image_header h;
+    uint32_t i;
+    memset(&h, 0, sizeof h);
+    h.magic = CT_IMAGE_MAGIC;
+    h.stream_size = sizeof(ct_model_stream);
+    h.record_size = sizeof(ct_model_record);
+    h.slots = CT_MAX_SLOTS;
+    h.record_count = m->record_count;
+    h.data_used = m->data_used;
+    h.container_size = sizeof(ct_model_container);
+    h.container_count = m->container_count;
+    h.next_container_id = m->next_container_id;
+    for (i = 0; i < m->record_count; i++) {
+        recs[i] = m->records[i];
+        if (stable_only && !recs[i].stable)
+            recs[i].used = 0;           /* not on the disk */
+    }
+    return put(ctx, &h, sizeof h) && put(ctx, m->streams, sizeof m->streams) &&
+           put(ctx, recs, sizeof(ct_model_record) * m->record_count) && put(ctx, m->data, m->data_used) &&
+           put(ctx, m->containers, sizeof(ct_model_container) * m->container_count);
+}
+
+int ct_model_load_image(ct_model *m, ct_image_get get, void *ctx)
+{
+    ct_image_header h;
+    int ok = get(ctx, &h, sizeof h) && h.magic == CT_IMAGE_MAGIC && h.stream_size == sizeof(ct_model_stream) &&
+             h.record_size == sizeof(ct_model_record) && h.slots == CT_MAX_SLOTS &&
+             h.record_count <= CT_MODEL_MAX_RECORDS && h.data_used <= CT_MODEL_DATA_BYTES &&
+             h.container_size == sizeof(ct_model_container) && h.container_count <= CT_MODEL_CONTAINER_TABLE &&
+             get(ctx, m->streams, sizeof m->streams) &&
+             get(ctx, m->records, sizeof(ct_model_record) * h.record_count) &&
+             get(ctx, m->data, h.data_used) &&
+             get(ctx, m->containers, sizeof(ct_model_container) * h.container_count);
+    if (!ok) {
+        memset(m->streams, 0, sizeof m->streams);
+        memset(&h, 0, sizeof h);
+    }
+    m->record_count = h.record_count;
+    m->data_used = h.data_used;
+    m->container_count = h.container_count;
+    m->next_container_id = h.next_container_id;
+    ct_model_recover(m);
+    return ok;
+}
+
 /* The power fails after the phase's last step. With a real disk (the smoke guest's executor, main.c
  * --disk) nothing more is written from here on: the harness really cuts the power after the answer,
  * and what the guest's disk holds is what was fsync'd at the stable points, no simulation. Without

@@ -222,4 +222,13 @@ void ct_model_request_end(ct_model *m);
  * stable records, as after a power cut. */
 void ct_model_recover(ct_model *m);
 
+/* The durable storage as a disk image (ct_model.c, "the disk image"): put/get move n bytes and
+ * return nonzero on success. stable_only: records not yet stable are written as unused (what a disk
+ * written only at stable points holds). Load returns 0 (and an empty storage) when the bytes are
+ * not an image of this build; either way the streams are rebuilt as after a reboot. */
+typedef int (*ct_image_put)(void *ctx, const void *p, size_t n);
+typedef int (*ct_image_get)(void *ctx, void *p, size_t n);
+int ct_model_save_image(const ct_model *m, int stable_only, ct_image_put put, void *ctx);
+int ct_model_load_image(ct_model *m, ct_image_get get, void *ctx);
+
 #endif /* CT_MODEL_H */

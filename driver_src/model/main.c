@@ -45,25 +45,18 @@ static uint8_t g_resp[CT_RESPONSE_CAP(CT_MAX_STEPS)];
 static const char *g_disk_dir;           /* --disk DIR, or NULL */
 
 /* ---- the disk image: what is stable, written whole and fsync'd ---------------------------------
- * Header, the streams, the records (unstable ones written as unused: they are not on the disk), the
- * data pool up to its use and the container table (containers are files on the disk: a scan after
- * the reboot lists them). Written to model.disk.tmp, fsync'd, renamed over model.disk, and the
- * directory fsync'd: a power cut leaves the old image or the new one, never a torn one. */
-#define DISK_MAGIC 0x4B534944544Cull   /* "LTDISK" */
-
-typedef struct disk_header {
-    uint64_t magic;
-    uint32_t stream_size, record_size, slots, record_count, data_used;
-    uint32_t container_size, container_count, next_container_id;
-} disk_header;
+ * The image format is the model's (ct_model.c, "the disk image"); unstable records are written as
+ * unused: they are not on the disk. Written to model.disk.tmp, fsync'd, renamed over model.disk, and
+ * the directory fsync'd: a power cut leaves the old image or the new one, never a torn one. */
 
 static void disk_path(char *out, size_t cap, const char *name)
 {
     snprintf(out, cap, "%s/%s", g_disk_dir, name);
 }
 
-static int write_all(int fd, const void *buf, size_t n)
+static int write_all(void *ctx, const void *buf, size_t n)
 {
+    int fd = *(int *)ctx;
     const uint8_t *p = buf;
     while (n) {
         ssize_t w = write(fd, p, n);
@@ -72,6 +65,11 @@ static int write_all(int fd, const void *buf, size_t n)
         p += w; n -= (size_t)w;
     }
     return 1;
+}
+
+static int read_all(void *ctx, void *buf, size_t n)
+{
+    return fread(buf, 1, n, (FILE *)ctx) == n;
 }
 
 static int sync_fd(int fd)
@@ -86,26 +84,8 @@ static int sync_fd(int fd)
 
 static void persist_image(ct_model *m)
 {
-    static ct_model_record recs[CT_MODEL_MAX_RECORDS];
     char tmp[4096], final[4096];
-    disk_header h;
-    uint32_t i;
     int fd, ok, dfd;
-    memset(&h, 0, sizeof h);
-    h.magic = DISK_MAGIC;
-    h.stream_size = sizeof(ct_model_stream);
-    h.record_size = sizeof(ct_model_record);
-    h.slots = CT_MAX_SLOTS;
-    h.record_count = m->record_count;
-    h.data_used = m->data_used;
-    h.container_size = sizeof(ct_model_container);
-    h.container_count = m->container_count;
-    h.next_container_id = m->next_container_id;
-    for (i = 0; i < m->record_count; i++) {
-        recs[i] = m->records[i];
-        if (!recs[i].stable)
-            recs[i].used = 0;
-    }
     disk_path(tmp, sizeof tmp, "model.disk.tmp");
     disk_path(final, sizeof final, "model.disk");
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -113,10 +93,7 @@ static void persist_image(ct_model *m)
         fprintf(stderr, "clfstest-model: cannot write %s: %s\n", tmp, strerror(errno));
         return;
     }
-    ok = write_all(fd, &h, sizeof h) && write_all(fd, m->streams, sizeof m->streams) &&
-         write_all(fd, recs, sizeof(ct_model_record) * m->record_count) &&
-         write_all(fd, m->data, m->data_used) &&
-         write_all(fd, m->containers, sizeof(ct_model_container) * m->container_count) && sync_fd(fd);
+    ok = ct_model_save_image(m, 1, write_all, &fd) && sync_fd(fd);
     ok = close(fd) == 0 && ok;
     if (!ok || rename(tmp, final) != 0) {
         fprintf(stderr, "clfstest-model: cannot write %s: %s\n", final, strerror(errno));
@@ -133,30 +110,14 @@ static void persist_image(ct_model *m)
 static void load_image(ct_model *m)
 {
     char path[4096];
-    disk_header h;
     FILE *f;
     disk_path(path, sizeof path, "model.disk");
     f = fopen(path, "rb");
     if (!f)
         return;
-    if (fread(&h, sizeof h, 1, f) != 1 || h.magic != DISK_MAGIC || h.stream_size != sizeof(ct_model_stream) ||
-        h.record_size != sizeof(ct_model_record) || h.slots != CT_MAX_SLOTS ||
-        h.record_count > CT_MODEL_MAX_RECORDS || h.data_used > CT_MODEL_DATA_BYTES ||
-        h.container_size != sizeof(ct_model_container) || h.container_count > CT_MODEL_CONTAINER_TABLE ||
-        fread(m->streams, sizeof m->streams, 1, f) != 1 ||
-        fread(m->records, sizeof(ct_model_record), h.record_count, f) != h.record_count ||
-        fread(m->data, 1, h.data_used, f) != h.data_used ||
-        fread(m->containers, sizeof(ct_model_container), h.container_count, f) != h.container_count) {
+    if (!ct_model_load_image(m, read_all, f))
         fprintf(stderr, "clfstest-model: %s is not a model disk image of this build: ignored\n", path);
-        memset(m->streams, 0, sizeof m->streams);
-        h.record_count = h.data_used = h.container_count = h.next_container_id = 0;
-    }
     fclose(f);
-    m->record_count = h.record_count;
-    m->data_used = h.data_used;
-    m->container_count = h.container_count;
-    m->next_container_id = h.next_container_id;
-    ct_model_recover(m);
 }
 
 static const char *g_crash_trigger;   /* --crash-trigger PATH, or NULL */

@@ -110,11 +110,80 @@ static void sx_reset(void)
     g_ready = TRUE;
 }
 
-/* Every export starts here: the first call ever sets the state up; the call is counted. */
+/* ---- the phases of one case: the durable storage across winedevice.exe restarts ----------------
+ * A phased case (restart: {how: ...}) sends one request per phase, and the wine target restarts the
+ * Wine session between them: power_cut and bugcheck kill every process of the prefix (no unload),
+ * clean stops the driver first. The model keeps a case's logs on its durable storage from phase to
+ * phase and simulates the cut from the request's flags and cut_seed (ct_model_request, as on the
+ * model target). The driver ignores those flags (Windows has a real disk) and the Clfs* exports never
+ * see the request, so the stand-in learns them through a side channel only Wine has: the wine target
+ * writes the phase's flags and cut_seed to C:\clfs-standin\phase before each request (wineglue.c,
+ * sg_read_phase; absent = an ordinary request). The durable storage itself is a file in the prefix,
+ * C:\clfs-standin\model.disk, in the model's own image format (ct_model_save_image, the smoke
+ * executor's format): written when a phase's request ends, after any cut, and read by the next
+ * process. Written whole, records unstable or not: the model's storage as the model keeps it
+ * between the phases of a case (a clean restart keeps what the request's cleanup left).
+ *
+ * When the cut comes: right after the phase's last step, before the driver's end-of-request cleanup,
+ * whose ClfsDeleteMarshallingArea would flush (proto.h CT_REQ_POWER_CUT). The model's cut gate
+ * (ct_model.c op_gate) tells the cleanup by its step index 0; the stand-in sees no steps, but it
+ * sees the driver's clock: the interpreter reads KeQueryPerformanceCounter(NULL) right before and
+ * right after each step's call (common/ct_interp.c run_step) and nowhere else, so a Clfs call while
+ * an odd number of such reads were made belongs to a step, any other to the cleanup. wineshim.c
+ * counts the reads (the driver's hal.dll import, patched by wineglue.c); nothing changes on
+ * Windows, where none of this exists. */
+static BOOLEAN g_begun;          /* the request's first call came (request_begin ran) */
+static ULONG g_req_flags;        /* the phase flags of the request (0: an ordinary one) */
+static ULONG g_clock_reads;      /* the driver's KeQueryPerformanceCounter(NULL) calls in this request */
+
+void sx_clock_read(void) { g_clock_reads++; }
+
+static void request_begin(void)
+{
+    ULONG flags = 0, seed = 0;
+    void *disk;
+    g_begun = TRUE;   /* g_clock_reads is not reset here: the first call comes after its step's clock read */
+    sg_read_phase(&flags, &seed);
+    g_req_flags = flags & (CT_REQ_DISK | CT_REQ_DISK_NEW | CT_REQ_POWER_CUT);
+    if ((g_req_flags & CT_REQ_DISK) && !(g_req_flags & CT_REQ_DISK_NEW)) {
+        /* the next phase: the disk as the last one left it */
+        if ((disk = sg_file_open(CT_STANDIN_DISK_W, 0)) == NULL ||
+            !ct_model_load_image(&g_model, sg_file_get, disk))
+            sg_emit("{\"event\":\"standin-disk\",\"detail\":\"no readable model.disk for a later phase: the "
+                    "logs start empty\"}");
+        if (disk != NULL)
+            sg_file_close(disk, NULL, NULL);
+    }
+    ct_model_request(&g_model, &g_be, g_req_flags, (g_req_flags & CT_REQ_POWER_CUT) ? seed : 0);
+}
+
+/* The request ended (its IOCTL completes): a cut no cleanup call reached happens now; a phase's
+ * storage goes to the disk file. */
+static void request_end(void)
+{
+    void *disk;
+    if (!g_begun)
+        request_begin();   /* a request that called no Clfs routine: its phase still ends */
+    ct_model_request_end(&g_model);
+    if (g_req_flags & CT_REQ_DISK) {
+        if ((disk = sg_file_open(CT_STANDIN_DISK_TMP_W, 1)) == NULL ||
+            !sg_file_close(disk, ct_model_save_image(&g_model, 0, sg_file_put, disk) ? CT_STANDIN_DISK_W : NULL,
+                           CT_STANDIN_DISK_TMP_W))
+            sg_emit("{\"event\":\"standin-disk\",\"detail\":\"model.disk could not be written\"}");
+    }
+    g_begun = FALSE;
+    g_req_flags = 0;
+    g_clock_reads = 0;   /* the next request's first step opens with a read */
+}
+
+/* Every export starts here: the first call ever sets the state up, the request's first call reads
+ * its phase; the call is counted. */
 static void sx_begin(const char *routine)
 {
     if (!g_ready)
         sx_reset();
+    if (!g_begun)
+        request_begin();
     cs_enter(routine);
 }
 
@@ -122,6 +191,8 @@ static ct_call *new_call(unsigned op)
 {
     RtlZeroMemory(&g_call, sizeof g_call);
     g_call.step.op = (uint16_t)op;
+    /* Inside a step (see above): nonzero, as the interpreter numbers steps; the cleanup's calls 0. */
+    g_call.step.index = (uint16_t)(g_clock_reads & 1u);
     g_call.step.slot = CT_NO_SLOT;
     g_call.step.slot2 = CT_NO_SLOT;
     g_call.step.value_reg = CT_NO_REG;
@@ -1658,6 +1729,12 @@ NTSTATUS NTAPI ClfsMgmtTailAdvanceFailure(CLFS_MGMT_CLIENT Client, NTSTATUS Reas
 /* ---- end of a request ------------------------------------------------------------------------ */
 
 void sx_request_end(void)
+{
+    request_end();
+    sx_session_end();
+}
+
+void sx_session_end(void)
 {
     ULONG i;
     for (i = 0; i < CT_MAX_SLOTS; i++)

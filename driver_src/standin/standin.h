@@ -18,7 +18,9 @@
 #ifndef CT_STANDIN_H
 #define CT_STANDIN_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <wchar.h>
 
 /* Returned to the driver by a call that broke the kernel contract. Customer bit set: no
  * Windows component returns it (harness/protocol/ntstatus.py names it). */
@@ -27,16 +29,33 @@
 /* Where the events go, in the Wine prefix (the wine target creates the folder). */
 #define CT_STANDIN_EVENTS_W L"C:\\clfs-standin\\events.jsonl"
 
+/* The phase side channel and the durable storage of a phased case (adapter.c, "the phases of one
+ * case"): written by the wine target, read by the stand-in; Windows never sees either. */
+#define CT_STANDIN_PHASE_W    L"C:\\clfs-standin\\phase"     /* u32 flags, u32 cut_seed (little-endian) */
+#define CT_STANDIN_DISK_W     L"C:\\clfs-standin\\model.disk"
+#define CT_STANDIN_DISK_TMP_W L"C:\\clfs-standin\\model.disk.tmp"
+
 /* wineglue.c */
 void sg_emit(const char *line);          /* append one line (a JSON object, no newline) */
 unsigned sg_shadow_irql(void);           /* the IRQL the driver last wrote to CR8 */
+void sg_read_phase(unsigned long *flags, unsigned long *cut_seed);   /* 0, 0 when there is no phase file */
+void *sg_file_open(const wchar_t *path, int write);                  /* NULL on failure */
+int sg_file_put(void *file, const void *p, size_t n);                /* ct_image_put */
+int sg_file_get(void *file, void *p, size_t n);                      /* ct_image_get */
+/* Close; when ok_rename_to is given, move the file (from_path) over it. Returns 1 on success. */
+int sg_file_close(void *file, const wchar_t *ok_rename_to, const wchar_t *from_path);
 
-/* adapter.c: called when the driver completes an IOCTL_CLFSTEST_RUN request */
+/* adapter.c: called when the driver completes an IOCTL_CLFSTEST_RUN request (the phase ends, then the
+ * leak check), and when the process ends (the leak check only) */
 void sx_request_end(void);
+void sx_session_end(void);
+void sx_clock_read(void);                /* the driver read KeQueryPerformanceCounter(NULL) */
 
 /* wineshim.c: what wineglue.c puts into the driver's import table (Wine only) */
 void *sw_set_security_entry(void);       /* ObSetSecurityObjectByPointer, checking the descriptor */
 void *sw_complete_entry(void);           /* IofCompleteRequest: sees each request end, then calls */
 extern void *sw_real_complete;           /* ... Wine's own, kept here */
+void *sw_clock_entry(void);              /* KeQueryPerformanceCounter: counts the driver's step clock */
+extern void *sw_real_clock;              /* ... Wine's own (hal.dll), kept here */
 
 #endif /* CT_STANDIN_H */

@@ -6,7 +6,8 @@
  * the driver's DriverEntry. Here the stand-in
  *   - opens the events file (C:\clfs-standin\events.jsonl) the wine target reads;
  *   - patches the driver's import table: ntoskrnl.exe!ObSetSecurityObjectByPointer (unimplemented
- *     in Wine 8) and IofCompleteRequest (the end of each request), see wineshim.c;
+ *     in Wine 8), IofCompleteRequest (the end of each request) and hal.dll!KeQueryPerformanceCounter
+ *     (the step clock), see wineshim.c;
  *   - installs the shadow IRQL: the driver raises and reads the IRQL with inline `mov cr8`, which
  *     Wine emulates in ntoskrnl's exception handler but whose writes it discards (reads give 0;
  *     KERNEL_CONTRACT_EVIDENCE.md "Wine 8.0 as a host"). A first-in-line vectored handler emulates
@@ -42,6 +43,59 @@ void sg_emit(const char *line)
     }
     buf[n++] = '\n';
     WriteFile(g_events, buf, n, &written, NULL);   /* one append per line */
+}
+
+/* ---- files of the prefix: the phase side channel and the disk image (adapter.c) ---------------- */
+
+void sg_read_phase(unsigned long *flags, unsigned long *cut_seed)
+{
+    DWORD v[2] = {0, 0}, got = 0;
+    HANDLE h = CreateFileW(CT_STANDIN_PHASE_W, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                           NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    *flags = *cut_seed = 0;
+    if (h == INVALID_HANDLE_VALUE)
+        return;               /* no phase: an ordinary request */
+    if (ReadFile(h, v, sizeof v, &got, NULL) && got == sizeof v) {
+        *flags = v[0];
+        *cut_seed = v[1];
+    } else {
+        sg_emit("{\"event\":\"standin-disk\",\"detail\":\"the phase file is not 8 bytes: ignored\"}");
+    }
+    CloseHandle(h);
+}
+
+void *sg_file_open(const wchar_t *path, int write)
+{
+    HANDLE h = CreateFileW(path, write ? GENERIC_WRITE : GENERIC_READ, FILE_SHARE_READ, NULL,
+                           write ? CREATE_ALWAYS : OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    return h == INVALID_HANDLE_VALUE ? NULL : (void *)h;
+}
+
+/* The whole of n bytes, in chunks WriteFile/ReadFile take; 0 on a short transfer. */
+static int file_io(HANDLE h, BYTE *b, size_t n, int write)
+{
+    while (n) {
+        DWORD chunk = n > 0x100000u ? 0x100000u : (DWORD)n, done = 0;
+        if (!(write ? WriteFile(h, b, chunk, &done, NULL) : ReadFile(h, b, chunk, &done, NULL)) || done == 0)
+            return 0;
+        b += done;
+        n -= done;
+    }
+    return 1;
+}
+
+int sg_file_put(void *file, const void *p, size_t n) { return file_io((HANDLE)file, (BYTE *)p, n, 1); }
+int sg_file_get(void *file, void *p, size_t n) { return file_io((HANDLE)file, (BYTE *)p, n, 0); }
+
+/* Written whole, then renamed over the image: a winedevice.exe killed in between leaves the old
+ * image or the new one. No FlushFileBuffers: the harness kills processes, not the host's power,
+ * and what survives the simulated cut is the model's decision, already made. */
+int sg_file_close(void *file, const wchar_t *ok_rename_to, const wchar_t *from_path)
+{
+    int ok = CloseHandle((HANDLE)file) != 0;
+    if (ok_rename_to != NULL)
+        ok = ok && MoveFileExW(from_path, ok_rename_to, MOVEFILE_REPLACE_EXISTING);
+    return ok;
 }
 
 /* ---- CR8 (IRQL) emulation --------------------------------------------------------------------- */
@@ -144,6 +198,10 @@ static void attach(void)
     sw_real_complete = patch_import(driver, "ntoskrnl.exe", "IofCompleteRequest", sw_complete_entry());
     if (sw_real_complete == NULL)
         sg_emit("{\"event\":\"wine-shim\",\"detail\":\"IofCompleteRequest not patched: no leak check\"}");
+    sw_real_clock = patch_import(driver, "hal.dll", "KeQueryPerformanceCounter", sw_clock_entry());
+    if (sw_real_clock == NULL)
+        sg_emit("{\"event\":\"wine-shim\",\"detail\":\"KeQueryPerformanceCounter not patched: a phase's "
+                "cut cannot tell the steps from the cleanup\"}");
     sg_emit("{\"event\":\"standin_loaded\"}");
 }
 
@@ -154,6 +212,7 @@ BOOL WINAPI StandinEntry(HINSTANCE instance, DWORD reason, LPVOID reserved)
     if (reason == DLL_PROCESS_ATTACH)
         attach();
     else if (reason == DLL_PROCESS_DETACH)
-        sx_request_end();   /* the session ends: whatever is still open leaked too */
+        sx_session_end();   /* the session ends: whatever is still open leaked too (no phase ends here:
+                             * a killed or bugchecked winedevice.exe writes nothing more to its disk) */
     return TRUE;
 }

@@ -9,7 +9,10 @@
  *   for SYSTEM and Administrators, nothing else) and succeeds; Wine does not enforce a device DACL,
  *   so the wine target's reports say the DACL is not checked there.
  * IofCompleteRequest: Wine's, called unchanged; before it, the completion of IOCTL_CLFSTEST_RUN
- *   tells the stand-in a request ended (leak check, model reset).
+ *   tells the stand-in a request ended (a phase's cut and disk, leak check, model reset).
+ * KeQueryPerformanceCounter (hal.dll): Wine's, called unchanged; a read with no frequency argument is
+ *   the interpreter's step clock, which tells the stand-in a step's calls from the cleanup's
+ *   (adapter.c, "the phases of one case").
  */
 #include <ntifs.h>
 
@@ -17,6 +20,7 @@
 #include "standin.h"
 
 void *sw_real_complete;
+void *sw_real_clock;
 
 static const UCHAR sid_system[] = {1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0};
 static const UCHAR sid_admins[] = {1, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 0x20, 0x02, 0, 0};
@@ -70,5 +74,15 @@ static VOID FASTCALL complete(PIRP irp, CCHAR boost)
     ((complete_fn)sw_real_complete)(irp, boost);
 }
 
+typedef LARGE_INTEGER (NTAPI *clock_fn)(PLARGE_INTEGER);
+
+static LARGE_INTEGER NTAPI clock_read(PLARGE_INTEGER frequency)
+{
+    if (frequency == NULL)
+        sx_clock_read();
+    return ((clock_fn)sw_real_clock)(frequency);
+}
+
+void *sw_clock_entry(void) { return (void *)clock_read; }
 void *sw_set_security_entry(void) { return (void *)set_security; }
 void *sw_complete_entry(void) { return (void *)complete; }

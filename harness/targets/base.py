@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import abc
 import atexit
-import logging
 import os
 import queue
 import re
@@ -33,7 +32,6 @@ from harness.interrupts import shielded
 from harness.protocol.results import CaseResult
 from harness.scenario.model import Case
 
-log = logging.getLogger("harness.targets")
 
 
 class _BackgroundWriter:
@@ -294,14 +292,14 @@ class VmTarget(Target):
         runs one phase's request; between phases the guest restarts on the same disk. After the
         case, the guest goes back to the ready snapshot, whatever happened."""
         from harness.errors import UsageError
-        from harness.targets.phases import PhaseArtefacts, run_phases
+        from harness.targets.phases import PhaseArtefacts, note_restart, phase_artefacts, run_phases
 
         refused = self.refuses(case)
         if refused:
             raise UsageError(refused)
 
         def run(phase_case: Case, number: int) -> CaseResult:
-            return run_request(phase_case, PhaseArtefacts(artefacts, number) if artefacts is not None else None)
+            return run_request(phase_case, phase_artefacts(artefacts, number))
 
         restarted = False
         restarts_done: list[str] = []
@@ -323,9 +321,7 @@ class VmTarget(Target):
                                   if artefacts is not None else None, console_from)
             restarts_done.append(how)
             verdict = self._check_bugcheck(planned, number, console_from, artefacts) if planned else ""
-            if artefacts is not None:
-                with open(artefacts.path("restarts.txt"), "a", encoding="utf-8") as fh:
-                    fh.write(f"{how}: ready again in {took:.2f} s on the same disk{verdict}\n")
+            note_restart(artefacts, f"{how}: ready again in {took:.2f} s on the same disk{verdict}")
 
         try:
             return run_phases(case, run, restart, self.name)
@@ -360,35 +356,18 @@ class VmTarget(Target):
         return None
 
     def _check_bugcheck(self, planned, phase: int, console_from: int, artefacts: CaseArtefacts | None) -> str:
-        """Whether the crash was the one asked for: the code and the four parameters the witness
-        (dump header, crash registers or the executor's console line) gives must be ours. Writes
-        ``phaseN-bugcheck.json``; returns a note for restarts.txt.
+        """Whether the crash was the one asked for (``bugcheck.verify``), the witness being the dump
+        header, crash registers or the executor's console line. Returns a note for restarts.txt.
 
         Raises:
             BugcheckDetected: the guest stopped with another code or other parameters: something
                 else crashed it (the case ends as BUGCHECK, its evidence kept).
         """
-        import json
-
-        from harness.errors import BugcheckDetected
         from harness.targets import bugcheck
 
-        seen = self._bugcheck_witness(self.console_since(console_from))
-        problem = bugcheck.mismatch(planned, *(seen[:2] if seen else (None, None)))
-        record = {"phase": phase, "expected": planned.to_json(), "verified": problem is None,
-                  "witness": seen[2] if seen else None, "problem": problem,
-                  "observed": None if seen is None else
-                  {"code": f"0x{seen[0]:08X}", "parameters": [f"0x{p:X}" for p in seen[1]]}}
-        if artefacts is not None:
-            artefacts.write_text(f"phase{phase}-bugcheck.json", json.dumps(record, indent=2) + "\n")
-        if seen is not None and problem is not None:
-            dump = getattr(getattr(self._guest, "last_crash", None), "dump", None)
-            raise BugcheckDetected(f"restart: {{how: bugcheck}} before phase {phase}: {problem}",
-                                   seen[0], tuple(seen[1]), str(dump) if dump else None)
-        if problem is not None:
-            log.warning("%s: the deliberate bugcheck before phase %d is unverified: %s", self.name, phase, problem)
-            return f"; bugcheck unverified: {problem}"
-        return f"; bugcheck {planned.describe()} verified by the {seen[2]}"
+        dump = getattr(getattr(self._guest, "last_crash", None), "dump", None)
+        return bugcheck.verify(planned, self._bugcheck_witness(self.console_since(console_from)), phase,
+                               artefacts, dump=dump, target=self.name)
 
     def console_since(self, mark: int) -> str:
         """The serial console written since ``mark`` (at most CONSOLE_LIMIT bytes)."""

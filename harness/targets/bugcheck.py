@@ -124,3 +124,51 @@ def from_console(text: str) -> tuple[int, tuple[int, ...]] | None:
         return None
     code, params = found[-1]
     return int(code, 16), tuple(int(p.strip(), 16) for p in params.split(",") if p.strip())
+
+
+def from_wine_log(text: str) -> tuple[int, tuple[int, ...], str] | None:
+    """(code, parameters, witness) of the last KeBugCheckEx Wine logged (WINEDEBUG err+ntoskrnl), or None."""
+    found = _WINE.findall(text)
+    if not found:
+        return None
+    return int(found[-1][0], 16), tuple(int(p, 16) for p in found[-1][1:]), "Wine KeBugCheckEx log line"
+
+
+# Wine's KeBugCheckEx (dlls/ntoskrnl.exe) as observed with Debian's Wine 8.0 (8.0~repack-4) in
+# tests/integration/test_wine.py: one line "NNNN:err:ntoskrnl:KeBugCheckEx <code> <p1> <p2> <p3> <p4>"
+# (hex; WINEDEBUG err+ntoskrnl), then winedevice.exe ends and the pending IOCTL fails.
+_WINE = re.compile(r"err:ntoskrnl:KeBugCheckEx ([0-9a-fA-F]+) ([0-9a-fA-F]+) ([0-9a-fA-F]+) ([0-9a-fA-F]+) "
+                   r"([0-9a-fA-F]+)")
+
+
+def verify(planned: DeliberateBugcheck, seen, phase: int, artefacts=None, *, dump=None, target: str = "") -> str:
+    """Whether the crash before ``phase`` was the one asked for: the code and the four parameters
+    the witness gives must be ours. Writes ``phaseN-bugcheck.json`` into ``artefacts``; returns a
+    note for restarts.txt.
+
+    Args:
+        seen: (code, parameters, witness name) from the target's witness, or None when none spoke.
+    Raises:
+        BugcheckDetected: the stop had another code or other parameters: something else caused it
+            (the case ends as BUGCHECK, its evidence kept).
+    """
+    import json
+    import logging
+
+    from harness.errors import BugcheckDetected
+
+    problem = mismatch(planned, *(seen[:2] if seen else (None, None)))
+    record = {"phase": phase, "expected": planned.to_json(), "verified": problem is None,
+              "witness": seen[2] if seen else None, "problem": problem,
+              "observed": None if seen is None else
+              {"code": f"0x{seen[0]:08X}", "parameters": [f"0x{p:X}" for p in seen[1]]}}
+    if artefacts is not None:
+        artefacts.write_text(f"phase{phase}-bugcheck.json", json.dumps(record, indent=2) + "\n")
+    if seen is not None and problem is not None:
+        raise BugcheckDetected(f"restart: {{how: bugcheck}} before phase {phase}: {problem}",
+                               seen[0], tuple(seen[1]), str(dump) if dump else None)
+    if problem is not None:
+        logging.getLogger("harness.targets").warning("%s: the deliberate bugcheck before phase %d is unverified: %s",
+                                                     target, phase, problem)
+        return f"; bugcheck unverified: {problem}"
+    return f"; bugcheck {planned.describe()} verified by the {seen[2]}"

@@ -203,7 +203,7 @@ class ModelTarget(Target):
         durable storage from the first phase's request (CT_REQ_DISK_NEW) to the last. The next
         request without CT_REQ_DISK (any other case) starts from an empty model again."""
         from harness.errors import UsageError
-        from harness.targets.phases import PhaseArtefacts, run_phases
+        from harness.targets.phases import phase_artefacts, run_phases
 
         refused = self.refuses(case)
         if refused:
@@ -215,7 +215,7 @@ class ModelTarget(Target):
             self._in_phases = True
 
         def run(phase_case: Case, number: int) -> CaseResult:
-            return self.execute(phase_case, PhaseArtefacts(artefacts, number) if artefacts is not None else None)
+            return self.execute(phase_case, phase_artefacts(artefacts, number))
 
         def restart(how: str) -> None:
             """Nothing to do here: the phase's request ended with the simulated restart."""

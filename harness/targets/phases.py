@@ -79,6 +79,18 @@ def _add(a: CleanupSummary, b: CleanupSummary) -> CleanupSummary:
                              for f in dataclasses.fields(CleanupSummary)})
 
 
+def phase_artefacts(artefacts: CaseArtefacts | None, number: int) -> "PhaseArtefacts | None":
+    """The phase's view of the case folder, or None when nothing is kept."""
+    return PhaseArtefacts(artefacts, number) if artefacts is not None else None
+
+
+def note_restart(artefacts: CaseArtefacts | None, line: str) -> None:
+    """One line of the case's restarts.txt: how a restart between phases went."""
+    if artefacts is not None:
+        with open(artefacts.path("restarts.txt"), "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+
 class PhaseArtefacts(CaseArtefacts):
     """A phase's view of the case folder: ``request.bin`` becomes ``phase2-request.bin``."""
 

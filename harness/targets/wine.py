@@ -19,12 +19,16 @@ import hashlib
 import json
 import logging
 import shutil
+import struct
 import tempfile
 import time
 from pathlib import Path
 
-from harness.errors import BugcheckDetected, BuildError, InfraError
+from harness.errors import BugcheckDetected, BuildError, GuestTimeout, InfraError
+from harness import testpoints
+from harness.interrupts import shielded
 from harness.protocol import decode_response, encode_request, wire
+from harness.protocol.encode import CUT_RESTARTS, phase_header
 from harness.protocol.ntstatus import STANDIN_CONTRACT_STATUS
 from harness.protocol.results import RAN, CaseResult, ContractViolation
 from harness.scenario.model import Case
@@ -32,7 +36,7 @@ from harness.scenario.ops import OPS
 from harness.targets.base import CaseArtefacts, Target
 from harness.targets.model import MODEL_SCRATCH
 from harness.targets.winesession import (CLIENT_DIR, EVENTS_DIR, WineSession, copy_prefix, kill_wineserver,
-                                         make_template, wine_binary, wine_version)
+                                         make_template, power_off_prefix, wine_binary, wine_version)
 
 log = logging.getLogger("harness.targets")
 
@@ -44,6 +48,11 @@ NOT_CHECKED = ("Not checked under Wine: guarded and critical regions (no-ops the
 # once winedevice.exe has gone.)
 _SESSION_LOST = (1, 3, 4)
 _TEMPLATE_MAX_AGE_S = 12 * 3600
+# The stand-in's phase side channel and durable storage, in C:\clfs-standin (standin.h).
+PHASE_FILE = "phase"
+DISK_FILE = "model.disk"
+_PHASE = struct.Struct("<II")   # flags, cut_seed
+_WITNESS_WAIT_S = 5.0
 
 
 class WineTarget(Target):
@@ -63,16 +72,15 @@ class WineTarget(Target):
 
     # -- run-wide ------------------------------------------------------------------------------
 
-    def refuses(self, case: Case) -> str | None:
-        if case.restarts:
-            # Not a restart this target cannot do in principle: the model target simulates it from
-            # the phase flags of the request (clfstest_proto.h, CT_REQ_DISK / CT_REQ_POWER_CUT). Under
-            # Wine the model sits behind CLFS.SYS's exports, which never see the request: the
-            # stand-in would need those flags through a side channel of its own. Pending.
-            return ("target wine cannot run phased cases: the CLFS.SYS stand-in's model sees only Clfs* "
-                    "calls, not the request's phase flags that make the model keep its logs and simulate "
-                    "the cut (issue 14); run phased cases on model, smoke or windows")
-        return super().refuses(case)
+    # Phases (restart: {how: ...}): each phase's request runs as any request; between phases the
+    # Wine session restarts for real. power_cut: every process of the prefix gets SIGKILL (no unload,
+    # nothing more written); bugcheck: the driver calls KeBugCheckEx with the harness's code, Wine
+    # ends winedevice.exe (its ERR line is the witness), then the rest of the session goes as in a
+    # power cut; clean: sc stop (DriverUnload), then an orderly end. What survives a cut is the
+    # stand-in's model's decision, from the phase's cut seed, exactly as on the model target: the
+    # stand-in learns the phase's flags and seed through a file only Wine has, and keeps its
+    # durable storage in another (driver_src/standin/adapter.c, "the phases of one case").
+    restarts = frozenset({"power_cut", "bugcheck", "clean"})
 
     @classmethod
     def check(cls, config, options: dict | None = None) -> None:
@@ -107,6 +115,8 @@ class WineTarget(Target):
         template = Path(self.built["template"])
         self._prefix = Path(tempfile.mkdtemp(prefix=f"{self.worker}-", dir=template.parent.parent)) / "prefix"
         copy_prefix(template, self._prefix)
+        # The stand-in this worker was given (a test's deliberate-fault build differs from the template's).
+        shutil.copyfile(self.built["standin"], self._prefix / "drive_c" / "windows" / "system32" / "drivers" / "clfs.sys")
         self._session = WineSession(self._prefix, self._prefix.parent / "wine-session.log")
         self._start()
         driver = Path(self.built["driver"]).read_bytes()
@@ -133,13 +143,16 @@ class WineTarget(Target):
         return ident
 
     def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            session.stop()
-        if self._prefix is not None:
-            kill_wineserver(self._prefix)
-            shutil.rmtree(self._prefix.parent, ignore_errors=True)
-            self._prefix = None
+        """The session (restarted or not) and the prefix go; Ctrl-C or SIGTERM waits until they have."""
+        with shielded():
+            session, self._session = self._session, None
+            if session is not None:
+                session.stop()
+            if self._prefix is not None:
+                kill_wineserver(self._prefix)
+                power_off_prefix(self._prefix)   # whatever an interrupted restart left of the prefix's processes
+                shutil.rmtree(self._prefix.parent, ignore_errors=True)
+                self._prefix = None
 
     # -- a case ----------------------------------------------------------------------------------
 
@@ -149,11 +162,112 @@ class WineTarget(Target):
     def _io(self, name: str) -> Path:
         return self._prefix / "drive_c" / CLIENT_DIR / name
 
+    def _stand_in_file(self, name: str) -> Path:
+        return self._prefix / "drive_c" / EVENTS_DIR / name
+
+    def _write_phase(self, flags: int, cut_seed: int) -> None:
+        """The side channel (standin.h CT_STANDIN_PHASE_W): the phase flags and cut seed of the
+        request about to go, which the driver passes nowhere (Windows has a real disk)."""
+        self._stand_in_file(PHASE_FILE).write_bytes(_PHASE.pack(flags, cut_seed))
+
+    def _forget_phases(self) -> None:
+        """After a phased case: no phase file (the next request is an ordinary one) and no disk."""
+        if self._prefix is not None:
+            for name in (PHASE_FILE, DISK_FILE, DISK_FILE + ".tmp"):
+                self._stand_in_file(name).unlink(missing_ok=True)
+
     def execute(self, case: Case, artefacts: CaseArtefacts | None = None) -> CaseResult:
         if self._session is None:
             self.prepare()
+        if case.restarts:
+            return self._execute_phases(case, artefacts)
+        return self._execute_request(case, artefacts)
+
+    def _execute_phases(self, case: Case, artefacts: CaseArtefacts | None) -> CaseResult:
+        """A case in phases (``harness.targets.phases``), the session restarted between them."""
+        from harness.errors import UsageError
+        from harness.targets.phases import note_restart, phase_artefacts, run_phases
+
+        refused = self.refuses(case)
+        if refused:
+            raise UsageError(refused)
+        restarts_done: list[str] = []
+
+        def run(phase_case: Case, number: int) -> CaseResult:
+            return self._execute_request(phase_case, phase_artefacts(artefacts, number))
+
+        def restart(how: str) -> None:
+            number = len(restarts_done) + 2    # the phase this restart starts
+            took, note = self._restart(case, how, number, artefacts)
+            restarts_done.append(how)
+            kept = ("what survived: the stand-in's model's simulated cut, from the phase's cut seed"
+                    if how in CUT_RESTARTS else "the stand-in's disk kept whole")
+            note_restart(artefacts, f"{how}: Wine session ready again in {took:.2f} s; {kept}{note}")
+
+        try:
+            return run_phases(case, run, restart, self.name)
+        finally:
+            self._forget_phases()
+
+    def _restart(self, case: Case, how: str, number: int, artefacts: CaseArtefacts | None) -> tuple[float, str]:
+        """Restart the session before phase ``number``; returns (seconds, note for restarts.txt).
+
+        Raises:
+            InfraError: the session did not come back (names the case and the phase).
+            BugcheckDetected: a bugcheck restart stopped with another code or other parameters.
+        """
+        started = time.perf_counter()
+        note = ""
+        if how == "bugcheck":
+            note = self._deliberate_bugcheck(case, number, artefacts)
+            self._session.stop(power_off=True)        # winedevice.exe is gone; the rest goes as in a cut
+        elif how == "power_cut":
+            self._session.stop(power_off=True)
+        else:
+            if not self._session.stop_driver():
+                note = "; sc stop failed, the session was ended without DriverUnload"
+            self._session.stop()
+        try:
+            self._start()
+        except (InfraError, GuestTimeout) as exc:
+            raise InfraError(f"{case.id}: the Wine session did not come back for phase {number} after "
+                             f"restart: {{how: {how}}}: {exc}") from None
+        testpoints.reached("restart")
+        return time.perf_counter() - started, note
+
+    def _deliberate_bugcheck(self, case: Case, number: int, artefacts: CaseArtefacts | None) -> str:
+        """restart: {how: bugcheck}: the harness's bugcheck request (harness.targets.bugcheck) through
+        the real driver, which calls KeBugCheckEx. Wine 8's KeBugCheckEx (dlls/ntoskrnl.exe) logs
+        ``err:ntoskrnl:KeBugCheckEx`` with the code and the four parameters and winedevice.exe ends
+        (observed: bugcheck.from_wine_log): that line, in the session log, is the witness that the
+        stop was ours."""
+        from harness.targets import bugcheck
+
+        planned = bugcheck.plan(case, number)
+        request = bugcheck.request(case, planned, scratch="")
+        if artefacts is not None:
+            artefacts.write_bytes(f"phase{number}-bugcheck-request.bin", request)
+        self._write_phase(0, 0)   # not a phase's request: the stand-in leaves its disk alone
+        self._io("request.bin").write_bytes(request)
+        log_from = self._session.log_size()
+        ran = self._session.client(["run", f"C:\\{CLIENT_DIR}\\request.bin", f"C:\\{CLIENT_DIR}\\response.bin"],
+                                   timeout=max(case.timeout_s, 1.0) + 10.0)
+        if ran.returncode == 0:
+            raise InfraError(f"{case.id}: restart: {{how: bugcheck}} before phase {number}: the driver answered "
+                             "the bugcheck request instead of stopping")
+        # clfsctl can see its IOCTL fail before winedevice.exe's last words reach the log.
+        deadline = time.monotonic() + _WITNESS_WAIT_S
+        while (seen := bugcheck.from_wine_log(self._session.log_since(log_from))) is None:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        return bugcheck.verify(planned, seen, number, artefacts, target=self.name)
+
+    def _execute_request(self, case: Case, artefacts: CaseArtefacts | None = None) -> CaseResult:
         if not self._session.running:
             self._start()
+        if case.role is not None:
+            self._write_phase(*phase_header(case))
         request = encode_request(case, scratch=MODEL_SCRATCH)
         if artefacts is not None:
             artefacts.write_bytes("request.bin", request)

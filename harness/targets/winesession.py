@@ -36,6 +36,7 @@ CLIENT_DIR = "clfstest"                                     # C:\clfstest holds 
 EVENTS_DIR = "clfs-standin"                                 # C:\clfs-standin\events.jsonl (standin.h)
 WINEBOOT_TIMEOUT_S = 300.0
 START_TIMEOUT_S = 60.0
+_SC_START_TRIES = 3
 
 
 def wine_binary() -> str | None:
@@ -69,11 +70,15 @@ def wine_env(prefix: Path) -> dict[str, str]:
     return env
 
 
-def _run(args: list[str], prefix: Path, timeout: float, what: str) -> subprocess.CompletedProcess:
+def _run(args: list[str], prefix: Path, timeout: float, what: str,
+         log_path: Path | None = None) -> subprocess.CompletedProcess:
     """Run a Wine command to its end. Output goes to a file, not a pipe: a command that starts
     the session (wineserver, services.exe, winedevice.exe) hands them its stdout, and a pipe
-    would then stay open for as long as the session lives."""
-    with tempfile.TemporaryFile() as out:
+    would then stay open for as long as the session lives. ``log_path``: that file is the session
+    log (appended to), so whichever process starts the session, winedevice.exe's stderr (Wine's
+    backtraces, its KeBugCheckEx line) lands there."""
+    with open(log_path, "ab+") if log_path is not None else tempfile.TemporaryFile() as out:
+        mark = out.seek(0, os.SEEK_END)
         try:
             proc = subprocess.run(args, env=wine_env(prefix), stdin=subprocess.DEVNULL, stdout=out,
                                   stderr=subprocess.STDOUT, timeout=timeout, start_new_session=True)
@@ -82,7 +87,7 @@ def _run(args: list[str], prefix: Path, timeout: float, what: str) -> subprocess
         except subprocess.TimeoutExpired:
             kill_wineserver(prefix)
             raise InfraError(f"{what} took more than {timeout:.0f} s") from None
-        out.seek(0)
+        out.seek(mark)
         text = out.read().decode("utf-8", "replace")
     if proc.returncode != 0:
         raise InfraError(f"{what} failed (exit {proc.returncode}): {text.strip()[-800:]}")
@@ -167,7 +172,17 @@ class WineSession:
         self._keeper = subprocess.Popen(["wine", "cmd.exe"], stdin=subprocess.PIPE, stdout=self._log,
                                         stderr=self._log, env=wine_env(self.prefix), start_new_session=True)
         try:
-            _run(["wine", "sc", "start", SERVICE], self.prefix, START_TIMEOUT_S, "sc start clfstest")
+            for attempt in range(_SC_START_TRIES):
+                try:
+                    _run(["wine", "sc", "start", SERVICE], self.prefix, START_TIMEOUT_S, "sc start clfstest",
+                         self.log_path)
+                    break
+                except InfraError:
+                    # Right after a power-off the new session's services.exe may not take the
+                    # start yet (seen once in ~20 restarts); the last failure is the error.
+                    if attempt + 1 == _SC_START_TRIES:
+                        raise
+                    time.sleep(0.2)
             deadline = time.monotonic() + START_TIMEOUT_S
             while True:
                 probe = self.client(["info"], timeout=START_TIMEOUT_S)
@@ -224,9 +239,25 @@ class WineSession:
         except OSError as exc:
             return f"(session log unavailable: {exc})"
 
-    def stop(self) -> None:
-        """End the session: wineserver -k, then the keeper (its pipe closed, killed if it lingers)."""
+    def stop_driver(self) -> bool:
+        """``sc stop clfstest``: the driver unloads in order (DriverUnload). False when Wine refused."""
+        try:
+            _run(["wine", "sc", "stop", SERVICE], self.prefix, START_TIMEOUT_S, "sc stop clfstest", self.log_path)
+        except InfraError as exc:
+            log.warning("wine session %s: %s", self.prefix.name, exc)
+            return False
+        return True
+
+    def stop(self, *, power_off: bool = False) -> None:
+        """End the session: wineserver -k, then the keeper (its pipe closed, killed if it lingers).
+        ``power_off``: SIGKILL to every process of the prefix at once (``wineserver -k9``): no
+        driver unload, no DLL detach, nothing more written by anyone, as when the power goes."""
         keeper, self._keeper = self._keeper, None
+        if power_off:
+            # ``wineserver -k9`` would SIGKILL the server alone and leave its clients running
+            # (winedevice.exe included); the processes of this worker's prefix are found by their
+            # WINEPREFIX (a path only this worker uses) and all get SIGKILL at once.
+            power_off_prefix(self.prefix)
         kill_wineserver(self.prefix)
         if keeper is not None:
             try:
@@ -242,6 +273,45 @@ class WineSession:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def power_off_prefix(prefix: Path, timeout_s: float = 10.0) -> None:
+    """SIGKILL to every process of the prefix's session; returns when they are gone (or reaped)."""
+    pids = prefix_processes(prefix)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.005)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def prefix_processes(prefix: Path) -> list[int]:
+    """The processes of this user whose environment names ``prefix`` as WINEPREFIX (tests: what a
+    stopped session must not leave behind)."""
+    marker = f"WINEPREFIX={prefix}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as fh:
+                if marker in fh.read().split(b"\0"):
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def _killpg(proc: subprocess.Popen) -> None:

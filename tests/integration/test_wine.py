@@ -7,13 +7,18 @@ One Wine session for the module (built once: driver, stand-in, template prefix).
 - the driver defects 5.1 and 5.2 stay fixed: the three scenario dispositions reach CLFS as kernel
   dispositions, DOS paths reach it in NT form (both fail as CONTRACT without the fix);
 - the contract at work: a name CLFS cannot take ends the case as CONTRACT naming rule, routine,
-  argument and step.
+  argument and step;
+- phases (issue 14): the durability cases run with real restarts of the Wine session, the cut
+  simulated by the stand-in's model from the seed the side channel carries (another seed, other
+  survivors), the bugcheck verified by Wine's KeBugCheckEx line; a stand-in whose flushes make
+  nothing stable fails naming the lost LSN; nothing of a worker outlives its close.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -110,26 +115,32 @@ def _differences(case, model, wine) -> list[str]:
                 diffs.append(f"step {ms.index} {ms.op}: {what} model {mv!r}, wine {wv!r}")
     if m_res.cleanup != w_res.cleanup:
         diffs.append(f"cleanup: model {m_res.cleanup}, wine {w_res.cleanup}")
+    if [s.phase for s in m_res.steps] != [s.phase for s in w_res.steps]:
+        diffs.append("the steps fall into other phases")
+    if case.restarts:   # what came back after each restart, and what was lost (the durable verdict's view)
+        m_dur, w_dur = _survived(case, m_res), _survived(case, w_res)
+        if m_dur != w_dur:
+            diffs.append(f"survivors: model {m_dur}, wine {w_dur}")
     return diffs
+
+
+def _survived(case, result) -> dict | None:
+    from harness.verdict.judge import judge
+    durable = judge(case, result).durable
+    return None if durable is None else durable.survived_summary()
 
 
 def test_catalogue_on_wine_matches_the_model_step_by_step(targets):
     wine, model = targets
     cases = _catalogue()
     assert cases, "no catalogue cases found"
-    # Phased cases (scenarios/durability) run on model but not under Wine: WineTarget.refuses says why.
-    refused = [c for c in cases if wine.refuses(c)]
-    assert all(c.restarts for c in refused), [c.id for c in refused if not c.restarts]
-    cases = [c for c in cases if not wine.refuses(c)]
-    if refused:
-        print(f"\nSKIP {len(refused)} phased case(s) on wine: {wine.refuses(refused[0])}", file=sys.stderr)
+    # Every case runs on both, the phased ones (scenarios/durability) included: the cut is the
+    # stand-in's model's, from the same seed, and the survivors are compared too (_differences).
+    refused = {case.id: wine.refuses(case) or model.refuses(case) for case in cases}
+    assert not any(refused.values()), {k: v for k, v in refused.items() if v}
+    assert any(case.restarts for case in cases), "no phased case in the catalogue"
     started = time.perf_counter()
     report, outcomes = [], {}
-    refused = [case for case in cases if wine.refuses(case) or model.refuses(case)]
-    for case in refused:   # a phased case (restart:): neither restarts; the runner skips it the same way
-        print(f"\nrefused by wine or model, not compared: {case.id}: {wine.refuses(case) or model.refuses(case)}",
-              file=sys.stderr)
-    cases = [case for case in cases if case not in refused]
     for case in cases:
         w = _run(wine, case)
         m = _run(model, case)
@@ -318,3 +329,156 @@ def test_clfsctl_serve_through_the_real_driver_answers_as_clfsctl_run(targets):
         server.close()
         ssh.close_all()
     assert ssh.channels[0].proc.returncode == 0   # the zero-length frame ended it cleanly
+
+
+# -- phases (issue 14): the cut simulated by the stand-in's model, the Wine session restarted -------
+
+def _durability_cases(name: str | None = None):
+    from harness.scenario.load import load_file
+    cases = []
+    for path in sorted((ROOT / "scenarios" / "durability").glob("*.scenario.yaml")):
+        cases += load_file(path, f"scenarios/durability/{path.name}")[0]
+    return [c for c in cases if name is None or c.scenario == name]
+
+
+def test_the_cut_seed_reaches_the_stand_in(targets, monkeypatch):
+    """The side channel carries the seed: the same burst cases with another cut seed written to the
+    stand-in keep other survivors than the model keeps with the case's own (the catalogue test shows
+    the real seed gives the model's). Fails if the stand-in ignored the seed (or the phase file)."""
+    wine, model = targets
+    write = wine._write_phase
+    monkeypatch.setattr(wine, "_write_phase", lambda flags, seed: write(flags, seed + 1 if seed else 0))
+    differ = []
+    for case in _durability_cases("cut_during_burst_of_appends"):
+        w, m = _survived(case, wine.execute(case)), _survived(case, model.execute(case))
+        differ += [case.id] if w != m else []
+    print(f"\nanother cut seed, other survivors than the model's: {len(differ)} of 4 burst cases", file=sys.stderr)
+    assert differ, "the stand-in kept the model's survivors with another seed: it does not use the seed it is given"
+
+
+def test_a_restart_that_does_not_come_back_names_the_case_and_the_phase(targets, monkeypatch):
+    wine, _ = targets
+    (case,) = _durability_cases("append_without_flush_then_cut")
+
+    def no_session():
+        raise InfraError("sc start clfstest failed (exit 1)")
+
+    monkeypatch.setattr(wine, "_start", no_session)
+    with pytest.raises(InfraError) as caught:
+        wine.execute(case)
+    monkeypatch.undo()
+    assert case.id in str(caught.value) and "phase 2" in str(caught.value) and "power_cut" in str(caught.value)
+    assert wine.execute(case).steps[-1].phase == 2   # the next case starts the session again
+
+
+def test_a_phased_case_on_wine_reports_its_restarts_and_the_verified_bugcheck(targets, tmp_path):
+    import json
+
+    from harness.targets.base import CaseArtefacts, flush_artefacts
+    wine, _ = targets
+    (case,) = _durability_cases("flushed_records_survive_a_bugcheck")
+    artefacts = CaseArtefacts(tmp_path / "case")
+    result = wine.execute(case, artefacts)
+    flush_artefacts()
+    assert [p["restart"] for p in result.phases] == [None, "bugcheck"]
+    record = json.loads((artefacts.dir / "phase2-bugcheck.json").read_text())
+    # Wine's KeBugCheckEx logged our code and four parameters before winedevice.exe ended.
+    assert record["verified"] and record["witness"] == "Wine KeBugCheckEx log line", record
+    assert "verified by the Wine KeBugCheckEx log line" in (artefacts.dir / "restarts.txt").read_text()
+    assert result.identity["standin"] is True
+
+
+@pytest.fixture(scope="module")
+def nostable(targets):
+    """A second worker whose stand-in makes nothing stable (make standin-nostable)."""
+    from harness.targets.wine import WineTarget
+    wine, _ = targets
+    standin = Path(wine.built["standin"])
+    proc = subprocess.run(["make", "-s", "-C", str(ROOT / "driver_src"), f"OUT={standin.parents[2]}",
+                           "standin-nostable"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    faulty = WineTarget(wine.config, built={**wine.built, "standin": str(standin.with_name("clfs-nostable.sys"))},
+                        worker="t1")
+    faulty.prepare()
+    yield faulty
+    faulty.close()
+
+
+def test_a_stand_in_whose_flushes_make_nothing_stable_fails_naming_the_lost_lsn(nostable):
+    """The deliberate fault under Wine: flushes answer as always, nothing becomes stable, the power
+    cut drops a flushed record, and the verdict names it."""
+    from harness.verdict.judge import judge
+    lines = []
+    for case in _durability_cases():
+        if case.scenario in ("delete_area_flushes_then_cut", "restart_area_written_cut_read"):
+            verdict = judge(case, nostable.execute(case))
+            lines += [n for n in verdict.notes if n.startswith("durable: phase")] if verdict.outcome == "FAIL" else []
+    for line in lines:
+        print(f"\nnostable stand-in: FAIL {line}", file=sys.stderr)
+    assert any("flushed data record at 0x" in n and "is gone" in n and "(phase 1, step" in n for n in lines), lines
+
+
+def test_nothing_of_a_worker_outlives_its_close_after_restarts(nostable):
+    """The restarted sessions of a worker (here the fault worker's, restarted by its cases) end
+    with close(): no process of its prefix is left."""
+    from harness.targets.winesession import prefix_processes
+    prefix = nostable._prefix
+    assert prefix_processes(prefix), "the worker's session is not running: nothing to check"
+    nostable.close()
+    assert prefix_processes(prefix) == []
+
+
+def test_ctrl_c_between_phases_leaves_no_wine_process(tmp_path):
+    """Ctrl-C (SIGINT to the run's process group) while a phased case's restarted Wine session is
+    up: the run exits 2 and no process of any of its prefixes is left. The Wine processes run in
+    sessions of their own (the signal never reaches them): only the target's close ends them."""
+    import os
+    import signal
+
+    from harness.targets.winesession import wine_binary
+    if wine_binary() is None:
+        _skip("wine not installed (apt-get install wine wine64; bash .ci/setup)")
+    run_dir, marks = tmp_path / "run", tmp_path / "marks"
+    run_dir.mkdir()
+    marks.mkdir()
+    env = dict(os.environ, CLFS_HARNESS_RUN_DIR=str(run_dir), PYTHONUNBUFFERED="1",
+               CLFS_HARNESS_TESTPOINT_DIR=str(marks), CLFS_HARNESS_TESTPOINT_HOLD="restart",
+               CLFS_HARNESS_TESTPOINT_HOLD_S="60")
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "scenarios/durability/flush.scenario.yaml",
+                             "--target", "wine", "-k", "append_without_flush_then_cut"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(marks.glob("restart.*")):
+            assert proc.poll() is None, f"the run ended before the restart:\n{proc.stdout.read()[-3000:]}"
+            assert time.monotonic() < deadline, "no restart in 300 s"
+            time.sleep(0.1)
+        assert _wine_processes(run_dir), "the restarted session is not up: nothing to check"
+        os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    left = _wine_processes(run_dir)
+    print(f"\nCtrl-C between phases on wine: exit {proc.returncode}, Wine processes left: {left or 'none'}",
+          file=sys.stderr)
+    assert proc.returncode == 2, output[-3000:]
+    assert left == [], left
+
+
+def _wine_processes(run_dir: Path) -> list[str]:
+    """Processes whose WINEPREFIX lies under ``run_dir``, as "pid command"."""
+    import os
+    marker = f"WINEPREFIX={run_dir}/".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                if any(v.startswith(marker) for v in fh.read().split(b"\0")):
+                    with open(f"/proc/{pid}/cmdline", "rb") as cmd:
+                        args = cmd.read().replace(b"\0", b" ").decode(errors="replace")
+                    found.append(f"{pid} {args[:80]}")
+        except OSError:
+            continue
+    return found

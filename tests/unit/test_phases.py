@@ -88,8 +88,7 @@ def test_expect_durable_is_accepted_and_marks_the_case(tmp_path):
     assert case.durable and case.restarts[0].how == "bugcheck"
     assert ModelTarget().refuses(case) is None      # the model simulates every restart (issue 14)
     from harness.targets.wine import WineTarget
-    reason = WineTarget().refuses(case)
-    assert "cannot run phased cases" in reason and "phase flags" in reason
+    assert WineTarget().refuses(case) is None       # so does the stand-in's, with real Wine restarts
 
 
 def test_the_schema_accepts_restart_steps_and_refuses_bad_ones():

@@ -358,17 +358,17 @@ def test_phases_restart_the_guest_between_requests_then_revert(tmp_path, how):
             "phase2-restart-console.log"} <= set(artefacts.files())
 
 
-def test_windows_restarts_every_way_the_wine_target_none(tmp_path):
+def test_windows_and_wine_restart_every_way(tmp_path):
     """bugcheck joined power_cut and clean once the driver had its bugcheck op (the flow is in
-    tests/unit/test_bugcheck_restart.py); the wine target restarts nothing, so it refuses a phased
-    case before any request (the stand-in never sees the bugcheck op)."""
+    tests/unit/test_bugcheck_restart.py); the wine target restarts its Wine session each way too
+    (tests/integration/test_wine.py runs the phased cases there)."""
     from harness.targets.wine import WineTarget
 
     target = WindowsTarget(options={"image": "unused"})
     assert target.restarts == {"power_cut", "bugcheck", "clean"}
     assert target.refuses(_phased(tmp_path, "bugcheck")) is None
-    reason = WineTarget().refuses(_phased(tmp_path, "bugcheck"))
-    assert reason.startswith("target wine cannot run phased cases")
+    assert WineTarget.restarts == target.restarts
+    assert WineTarget().refuses(_phased(tmp_path, "bugcheck")) is None
 
 
 def test_the_clean_shutdown_command_returns_before_the_power_goes():
