@@ -1,0 +1,34 @@
+"""Fixtures shared by the integration modules, each made once per test process: the prepared
+smoke target, and the driver build in driver_src/out."""
+
+from __future__ import annotations
+
+import pytest
+
+from smoke_target import prepared_smoke
+
+
+@pytest.fixture(scope="session")
+def smoke_target():
+    """One prepared smoke target (booted guest, model executor installed) for every module that
+    runs cases through it (tests/conftest.py keeps them on one pytest-xdist worker). Each case
+    ends with the guest back at its ready snapshot, as in a run of many cases on one worker."""
+    target = prepared_smoke("smoke target")
+    yield target
+    target.close()
+
+
+@pytest.fixture(scope="session")
+def driver_artifacts(tmp_path_factory):
+    """The signed driver and client, host model and stand-in, built once into the same folder the
+    wine target and ``clfs-harness build-driver`` use by default (driver_src/out; make then finds
+    them made), signed with a certificate made here, in a fresh folder."""
+    from harness.config import LabConfig
+    from harness.driver.build import CROSS_TOOLS, build_driver, missing_tools, out_dir
+
+    missing = missing_tools(CROSS_TOOLS)
+    if missing:
+        pytest.skip(f"missing build tools: {', '.join(missing)}")
+    config = LabConfig(driver_out_dir=out_dir(LabConfig.from_env()),
+                       cert_dir=tmp_path_factory.mktemp("driver") / "cert")
+    return build_driver(config)
