@@ -20,15 +20,16 @@ def smoke_target():
 
 @pytest.fixture(scope="session")
 def driver_artifacts(tmp_path_factory):
-    """The signed driver and client, host model and stand-in, built once into the same folder the
-    wine target and ``clfs-harness build-driver`` use by default (driver_src/out; make then finds
-    them made), signed with a certificate made here, in a fresh folder."""
+    """The signed driver and client, host model and stand-in, built from scratch once per test
+    process into a fresh folder, with a certificate made there: the driver tests check it, the
+    wine target runs it (a build folder of earlier builds would hide a change to the Makefile's
+    flags, which make does not track)."""
     from harness.config import LabConfig
-    from harness.driver.build import CROSS_TOOLS, build_driver, missing_tools, out_dir
+    from harness.driver.build import CROSS_TOOLS, build_driver, missing_tools
 
     missing = missing_tools(CROSS_TOOLS)
     if missing:
         pytest.skip(f"missing build tools: {', '.join(missing)}")
-    config = LabConfig(driver_out_dir=out_dir(LabConfig.from_env()),
-                       cert_dir=tmp_path_factory.mktemp("driver") / "cert")
+    base = tmp_path_factory.mktemp("driver")
+    config = LabConfig(driver_out_dir=base / "out", cert_dir=base / "cert")
     return build_driver(config)

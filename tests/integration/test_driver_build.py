@@ -22,7 +22,7 @@ pytestmark = pytest.mark.driver
 
 @pytest.fixture(scope="module")
 def artifacts(driver_artifacts):
-    """The session's build (tests/integration/conftest.py): driver_src/out, a fresh certificate."""
+    """The session's build from scratch (tests/integration/conftest.py), shared with the wine tests."""
     return driver_artifacts
 
 
@@ -136,8 +136,9 @@ def test_static_model_is_static(artifacts):
 
 
 def test_build_driver_command_prints_the_artefacts(artifacts, capsys):
-    """The command on the session's build folder and certificate (make finds the outputs made,
-    the command signs and checks them again): what it prints, and never the key."""
+    """The command on the session's build folder and certificate (make finds the outputs made, the
+    command signs and checks them again; the build itself is the fixture's): what it prints, and
+    never the key."""
     from harness.cli import main
 
     out_dir, cert_dir = artifacts.out_dir, artifacts.certificate.cert.parent

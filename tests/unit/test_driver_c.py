@@ -12,14 +12,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_c_unit_tests():
-    # Into driver_src/out, where `make host` (build-driver, the driver tests) puts the same ct_tests:
-    # one ASan build for the suite; make rebuilds it whenever a source or header changed.
+def test_c_unit_tests(tmp_path):
     missing = [t for t in ("make", "gcc") if shutil.which(t) is None]
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed: cannot build the C tests")
-    source = ROOT / "driver_src"
-    proc = subprocess.run(["make", "-s", "-C", str(source), f"OUT={source / 'out'}", "test"],
+    proc = subprocess.run(["make", "-s", "-C", str(ROOT / "driver_src"), f"OUT={tmp_path}", "test"],
                           capture_output=True, text=True, timeout=600)
     print(proc.stdout[-4000:], proc.stderr[-4000:])
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
