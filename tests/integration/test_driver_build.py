@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import LabConfig
 from harness.driver import pe
-from harness.driver.build import CROSS_TOOLS, build_driver, missing_tools, run_make
+from harness.driver.build import run_make
 from harness.driver.cert import ensure_test_certificate
 from harness.errors import BuildError
 
@@ -22,13 +21,9 @@ pytestmark = pytest.mark.driver
 
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
-    missing = missing_tools(CROSS_TOOLS)
-    if missing:
-        pytest.skip(f"missing build tools: {', '.join(missing)}")
-    base = tmp_path_factory.mktemp("driver")
-    config = LabConfig(driver_out_dir=base / "out", cert_dir=base / "cert")
-    return build_driver(config)
+def artifacts(driver_artifacts):
+    """The session's build from scratch (tests/integration/conftest.py), shared with the wine tests."""
+    return driver_artifacts
 
 
 def test_signed_driver_passes_every_check(artifacts):
@@ -140,15 +135,16 @@ def test_static_model_is_static(artifacts):
         assert "statically linked" in out
 
 
-def test_build_driver_command_prints_the_artefacts(tmp_path, capsys):
-    missing = missing_tools(CROSS_TOOLS)
-    if missing:
-        pytest.skip(f"missing build tools: {', '.join(missing)}")
+def test_build_driver_command_prints_the_artefacts(artifacts, capsys):
+    """The command on the session's build folder and certificate (make finds the outputs made, the
+    command signs and checks them again; the build itself is the fixture's): what it prints, and
+    never the key."""
     from harness.cli import main
 
-    rc = main(["build-driver", "--out", str(tmp_path / "out"), "--cert-dir", str(tmp_path / "cert")])
+    out_dir, cert_dir = artifacts.out_dir, artifacts.certificate.cert.parent
+    rc = main(["build-driver", "--out", str(out_dir), "--cert-dir", str(cert_dir)])
     out = capsys.readouterr().out
     assert rc == 0
-    assert f"driver:      {tmp_path / 'out' / 'win' / 'signed' / 'clfstest.sys'}" in out
-    assert f"client:      {tmp_path / 'out' / 'win' / 'signed' / 'clfsctl.exe'}" in out
+    assert f"driver:      {out_dir / 'win' / 'signed' / 'clfstest.sys'}" in out
+    assert f"client:      {out_dir / 'win' / 'signed' / 'clfsctl.exe'}" in out
     assert "BEGIN" not in out and "PRIVATE" not in out   # the key never reaches the output

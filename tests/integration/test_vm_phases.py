@@ -17,7 +17,6 @@ import pytest
 from harness.protocol.results import RAN
 from harness.scenario.load import load_file
 from harness.verdict.judge import PASS, judge
-from smoke_target import prepared_smoke
 
 pytestmark = pytest.mark.vm
 
@@ -46,10 +45,10 @@ MARKER = "/srv/scratch/phase1-marker"
 
 
 @pytest.fixture(scope="module")
-def smoke():
-    target = prepared_smoke("phases on the smoke guest")
-    yield target
-    target.close()
+def smoke(smoke_target):
+    """The session's smoke target (tests/integration/conftest.py): each case ends with the guest
+    back at its ready snapshot, so the restarts here start from the same guest as on a fresh one."""
+    return smoke_target
 
 
 @pytest.mark.parametrize("how", ["power_cut", "bugcheck", "clean"])

@@ -11,19 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from smoke_target import prepared_smoke
-
 pytestmark = pytest.mark.vm
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def targets():
+def targets(smoke_target):
+    """The session's smoke target (tests/integration/conftest.py) and a host model."""
     from harness.targets.model import ModelTarget
-    smoke, model = prepared_smoke("smoke target"), ModelTarget()
+    model = ModelTarget()
     model.prepare()
-    yield smoke, model
-    smoke.close()
+    yield smoke_target, model
     model.close()
 
 

@@ -38,7 +38,7 @@ def _skip(reason: str):
 
 
 @pytest.fixture(scope="module")
-def targets(tmp_path_factory):
+def targets(tmp_path_factory, driver_artifacts):
     for tool, package in (("wine", "wine wine64"), ("x86_64-w64-mingw32-gcc", "mingw-w64"),
                           ("osslsigncode", "osslsigncode"), ("make", "make")):
         if shutil.which(tool) is None:
@@ -47,7 +47,10 @@ def targets(tmp_path_factory):
     from harness.targets.model import ModelTarget
     from harness.targets.wine import WineTarget
 
-    config = dataclasses.replace(LabConfig.from_env(), run_dir=tmp_path_factory.mktemp("wine-run"))
+    # The session's driver build (tests/integration/conftest.py): make finds it made.
+    config = dataclasses.replace(LabConfig.from_env(), run_dir=tmp_path_factory.mktemp("wine-run"),
+                                 driver_out_dir=driver_artifacts.out_dir,
+                                 cert_dir=driver_artifacts.certificate.cert.parent)
     wine, model = WineTarget(config, worker="t0"), ModelTarget()
     try:
         wine.prepare()
