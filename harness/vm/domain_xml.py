@@ -185,6 +185,10 @@ def build_domain_xml(spec: VmSpec) -> str:
     if spec.panic_action == "none":
         # libvirt 9.0 passes no -action of its own (only -no-shutdown), so this one holds.
         args += ["-action", "panic=none"]
+    if spec.loadvm is not None:
+        # A warm spare starts at the ready snapshot (harness/vm/spare.py); with libvirt's -S it
+        # stays paused there until resumed.
+        args += ["-loadvm", spec.loadvm]
     if args:
         cmdline = _sub(domain, f"{{{QEMU_NS}}}commandline")
         for arg in args:
