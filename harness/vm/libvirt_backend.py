@@ -314,10 +314,11 @@ class LibvirtInstance(Instance):
         libvirt 9.0 reverts a running domain by killing QEMU and starting a new one (about
         2.5 s here); loading in place takes a tenth of that. Only while QEMU runs the guest
         (a hung guest, or one that panicked under ``-action panic=none``); one QEMU stopped in
-        runstate guest-panicked goes through libvirt's revert. Panicked guests are not reverted
-        in place by default: tried twice, ``system_reset`` + ``loadvm`` + ``cont`` and
-        ``-action panic=none`` + ``loadvm``, both about 0.4 s, and both left guests that later
-        hung at power-off with a soft lockup (harness/vm/domain_xml.py). A TCG guest's TSC
+        runstate guest-panicked is replaced by the warm spare (harness/vm/spare.py), or goes
+        through libvirt's revert. Panicked guests are not reverted in place by default: tried
+        twice, ``system_reset`` + ``loadvm`` + ``cont`` and ``-action panic=none`` + ``loadvm``,
+        both about 0.4 s, and both left guests that later hung at power-off with a soft lockup,
+        in virtio-net's receive path (harness/vm/spare.py). A TCG guest's TSC
         never goes back in the same QEMU, so the Linux guest runs without one under TCG.
         libvirt marks the domain "tainted: custom-monitor"; its own snapshot metadata is unchanged.
         """
