@@ -186,8 +186,13 @@ class LibvirtInstance(Instance):
         if self.spec.warm_spare and self.spare is None:
             self.state.snapshot = name   # the spare loads it
             self.spare = WarmSpare(self, free_port, SETTLE_S)
-            self._slow(f"copy {self.name}'s overlay for a warm spare", self.spare.prepare,
-                       self._snapshot_definition())
+            try:
+                self._slow(f"copy {self.name}'s overlay for a warm spare", self.spare.prepare,
+                           self._snapshot_definition())
+            except (InfraError, OSError) as exc:   # no spare is no failure: libvirt reverts
+                log.warning("%s: no warm spare (%s); reverts after a panic go through libvirt", self.name, exc)
+                self.spare.close()
+                self.spare = None
 
     def _revert(self, name: str) -> None:
         self._quiet = True

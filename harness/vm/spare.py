@@ -73,6 +73,7 @@ class WarmSpare:
         self._ready: Spare | None = None
         self._thread: threading.Thread | None = None
         self._filled = threading.Event()   # set when the latest attempt at a spare has ended
+        self._filled.set()                 # (none yet: take() does not wait)
         self._paths: set[Path] = set()   # every file made here, removed by close()
         self._count = 0
         self.failed: str | None = None   # why the last spare could not be made (logged once)
@@ -87,11 +88,8 @@ class WarmSpare:
         dom = self.inst.dom
         lv(f"suspend {self.inst.name} for the spare's copy", dom.suspend)
         try:
-            with self._lock:
-                if self._closed:
-                    return
-                self._paths.add(self.template)
-            shutil.copyfile(self.inst.spec.overlay, self.template)
+            if not self._copy(self.inst.spec.overlay, self.template):
+                return
         finally:
             lv(f"resume {self.inst.name}", dom.resume)
         self._refill()
@@ -125,6 +123,18 @@ class WarmSpare:
                             "(or by libvirtd's autodestroy)", self.inst.name)
         if spare is not None:
             _quiet_remove(remove_domain, spare.dom)
+
+    def _copy(self, source: Path, dest: Path) -> bool:
+        """Copy ``source`` to ``dest``, a file close() removes; False: closed meanwhile. The file is
+        made under the lock, so close() never misses one made after it looked."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._paths.add(dest)
+            out = open(dest, "wb")
+        with out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        return not self._closed
 
     # ---- on the helper thread --------------------------------------------------------------
 
@@ -182,20 +192,21 @@ class WarmSpare:
         start = time.monotonic()
         base = self.inst.spec
         with self._lock:
-            if self._closed:
-                return None
             self._count += 1
             overlay = base.overlay.with_name(f"spare{self._count}.qcow2")
-            self._paths.add(overlay)
             # The console: the worker's one file, under a second name. virtlogd refuses a path
             # another domain's console has open ("Device or resource busy"); a hard link is
             # another path to the same file, so the swapped-in spare appends where the readers
             # of console.log look. The name goes once the domain has the file open.
             link = self._console.with_name(f"console-s{self._count}.log")
+        if not self._copy(self.template, overlay):
+            return None
+        with self._lock:
+            if self._closed:
+                return None
             self._paths.add(link)
-        shutil.copyfile(self.template, overlay)
-        link.unlink(missing_ok=True)
-        os.link(self._console, link)
+            link.unlink(missing_ok=True)
+            os.link(self._console, link)
         spec = dataclasses.replace(
             base, name=f"{self._root}-s{self._count}", overlay=overlay, loadvm=self.inst.state.snapshot,
             console_log=link,
