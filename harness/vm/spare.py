@@ -104,7 +104,7 @@ class WarmSpare:
         return spare
 
     def retire(self, dom, overlay: Path) -> None:
-        """Destroy the replaced domain, remove its overlay, then make the next spare (helper thread)."""
+        """Make the next spare, then destroy the replaced domain and remove its overlay (helper thread)."""
         self._refill(retire=(dom, overlay))
 
     def close(self) -> None:
