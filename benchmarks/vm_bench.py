@@ -2,13 +2,16 @@
 """VM layer benchmark (not a timed test): prints medians, in one run, of
 
 - cold boot: power-on to SSH-ready (a fresh overlay each time);
-- revert: revert to the ready snapshot, then SSH-ready again (running guest, and crashed guest:
-  the harness's way, libvirt's revert, a new QEMU); then what the kernel said (soft lockups, RCU
-  stalls, clocksource trouble: none expected) and whether the guest's clock came back to the
-  snapshot's;
+- revert: revert to the ready snapshot, then SSH-ready again: a running guest (a loadvm in place),
+  and a panicked one two ways side by side: the harness's (the worker's warm spare, a second QEMU
+  paused at the snapshot, resumed: harness/vm/spare.py) and the old one (libvirt's revert, a new
+  QEMU); then what the kernel said (soft lockups, RCU stalls, clocksource trouble: none expected)
+  and whether the guest's clock came back to the snapshot's. Between two panics the guest runs
+  ``--panic-gap`` seconds (the cases a worker runs between two crashes; the helper thread makes
+  the next spare meanwhile);
 - ``--panic-in-place``: the guest's QEMU keeps running a panicked guest (``-action panic=none``)
-  and the revert after a panic is a loadvm in place, beside libvirt's revert as the baseline.
-  Faster, and not the harness's way: such guests later hung at power-off (harness/vm/domain_xml.py);
+  and the revert after a panic is a loadvm in place. Not the harness's way: such guests later hung
+  at power-off, a soft lockup in virtio-net (harness/vm/spare.py);
 - per-command cost: the harness's ``LinuxGuest.run("true")`` against a bare paramiko
   ``exec_command("true")`` on the same connection.
 
@@ -17,7 +20,7 @@ most 1.2x bare. The host's load average is printed at the start and the end (a s
 Uses the lab configuration (CLFS_HARNESS_*), and the linux-smoke image (built if missing).
 
     .venv/bin/python benchmarks/vm_bench.py [--boots 3] [--reverts 7] [--crash-reverts 5]
-        [--panic-in-place [--libvirt-crash-reverts 2]] [--commands 40]
+        [--libvirt-crash-reverts 3] [--panic-gap 5] [--panic-in-place] [--commands 40]
 """
 
 from __future__ import annotations
@@ -44,8 +47,10 @@ def uptime(guest) -> float:
     return float(guest.run("cat /proc/uptime", check=True).stdout.split()[0])
 
 
-def panic_and_revert(guest) -> tuple[float, dict, str]:
-    """Panic the guest's kernel (sysrq c), then the harness's recovery; its time, parts and path."""
+def panic_and_revert(guest, gap: float) -> tuple[float, dict, str]:
+    """After ``gap`` seconds of the guest running, panic its kernel (sysrq c), then the harness's
+    recovery; its time, parts and path."""
+    time.sleep(gap)
     guest.auto_recover = False
     try:
         guest.run("echo c > /proc/sysrq-trigger", timeout=30)
@@ -69,8 +74,10 @@ def main() -> int:
     parser.add_argument("--crash-reverts", type=int, default=5)
     parser.add_argument("--panic-in-place", action="store_true",
                         help="QEMU keeps running a panicked guest, reverted in place (not the harness's way)")
-    parser.add_argument("--libvirt-crash-reverts", type=int, default=2,
-                        help="with --panic-in-place: reverts after a panic through libvirt, the baseline")
+    parser.add_argument("--libvirt-crash-reverts", type=int, default=3,
+                        help="reverts after a panic through libvirt (a new QEMU), the old route")
+    parser.add_argument("--panic-gap", type=float, default=5.0,
+                        help="seconds the guest runs between two panics (cases between two crashes)")
     parser.add_argument("--commands", type=int, default=40)
     args = parser.parse_args()
 
@@ -106,7 +113,7 @@ def main() -> int:
                 guest.recover()
                 base = uptime(guest)   # the snapshot's uptime (plus one reconnect)
                 for j in range(args.crash_reverts):
-                    took, parts, path = panic_and_revert(guest)
+                    took, parts, path = panic_and_revert(guest, args.panic_gap)
                     crash_reverts.append(took)
                     crash_parts.append(parts)
                     paths.add(path)
@@ -114,15 +121,16 @@ def main() -> int:
                     print(f"revert after panic {j + 1} ({path}): {took:.2f} s to SSH-ready (revert "
                           f"{parts.get('revert_s', 0):.2f} s, SSH {parts.get('ssh_s', 0):.2f} s); guest "
                           f"uptime {clock_off[-1]:+.2f} s from the snapshot's", flush=True)
-                session.backend.fast_revert = False   # the baseline: libvirt's revert, a new QEMU
+                # The old route: libvirt's revert, a new QEMU (no in-place loadvm, no spare).
+                session.backend.fast_revert = session.backend.warm_spares = False
                 try:
-                    for j in range(args.libvirt_crash_reverts if args.panic_in_place else 0):
-                        took, parts, path = panic_and_revert(guest)
+                    for j in range(args.libvirt_crash_reverts):
+                        took, parts, path = panic_and_revert(guest, args.panic_gap)
                         libvirt_crash.append(took)
                         print(f"revert after panic through libvirt {j + 1} ({path}): {took:.2f} s to "
                               f"SSH-ready (revert {parts.get('revert_s', 0):.2f} s)", flush=True)
                 finally:
-                    session.backend.fast_revert = True
+                    session.backend.fast_revert = session.backend.warm_spares = True
                 # The kernel's watchdogs get three periods (4 s) after the last revert to speak.
                 guest.run("sleep 12", check=True, timeout=60)
                 dmesg = guest.run("dmesg", check=True).stdout
@@ -157,8 +165,9 @@ def main() -> int:
         print(f"  of which the revert:        median {med(p['revert_s'] for p in crash_parts):.2f} s, "
               f"SSH-ready again: median {med(p['ssh_s'] for p in crash_parts):.2f} s")
         if libvirt_crash:
-            print(f"  baseline, through libvirt:  median {med(libvirt_crash):.2f} s  (n={len(libvirt_crash)}, "
+            print(f"  old route, libvirt revert:  median {med(libvirt_crash):.2f} s  (n={len(libvirt_crash)}, "
                   f"a new QEMU)  {cold / med(libvirt_crash):.1f}x faster than cold boot")
+        print(f"  (the guest ran {args.panic_gap:g} s between two panics; the spare is made meanwhile)")
         print(f"  guest clock after revert:   {min(clock_off):+.2f} .. {max(clock_off):+.2f} s from the "
               f"snapshot's uptime (a TSC carried on would show the time since the snapshot)")
         print(f"  kernel trouble since:       {', '.join(trouble) if trouble else 'none'} "

@@ -32,11 +32,13 @@ KERNEL_TROUBLE = ("soft lockup", "rcu_sched self-detected stall", "rcu: INFO", "
 class LinuxGuest(VmGuest):
     """One Linux guest on an overlay of ``manifest``'s golden disk (arguments: ``VmGuest``)."""
 
-    # QEMU pauses a panicked guest, so its revert is libvirt's (a new QEMU). "none" would keep it
-    # running and revert it in place, 4x faster, but a guest so reverted later hung at power-off
-    # with a soft lockup (harness/vm/domain_xml.py); benchmarks/vm_bench.py --panic-in-place
-    # measures it.
+    # QEMU pauses a panicked guest, and the revert swaps in the worker's warm spare, a second
+    # QEMU already paused at the ready snapshot (harness/vm/spare.py; 256 MiB more per worker).
+    # "none" would keep the panicked QEMU running for a loadvm in place, but a guest so reverted
+    # later hung at power-off with a soft lockup in virtio-net (harness/vm/spare.py says what was
+    # seen); benchmarks/vm_bench.py --panic-in-place measures it.
     panic_action = "pause"
+    warm_spare = True
 
     def _spec(self, accel: str) -> VmSpec:
         m = self.manifest
@@ -52,7 +54,7 @@ class LinuxGuest(VmGuest):
             cmdline=m.cmdline, panic_model=m.panic_model, panic_action=self.panic_action,
             # Under TCG the guest keeps time without the TSC, which QEMU cannot wind back when it
             # reverts in place (a hung guest): harness/vm/domain_xml.py.
-            tsc=accel != "tcg",
+            tsc=accel != "tcg", warm_spare=self.warm_spare,
             forwards=(PortForward(free_port(), m.ssh_port),), metadata=meta)
 
     # A clean stop syncs and unmounts the work disk (/srv, see vm_images/linux-smoke/init) before

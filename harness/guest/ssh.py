@@ -252,7 +252,12 @@ class SshTransport:
         except (EOFError, paramiko.SSHException, OSError) as exc:
             raise InfraError(f"ssh connection to the guest lost during {command!r}: {exc}") from None
         finally:
-            chan.close()
+            # On a connection that died (the guest powered off or crashed) the close itself raises
+            # EOFError; it must not replace the error above, which says what happened.
+            try:
+                chan.close()
+            except (EOFError, paramiko.SSHException, OSError):
+                pass
         result = ExecResult(command, code, stdout.decode("utf-8", "replace"),
                             stderr.decode("utf-8", "replace"), time.monotonic() - start, bytes(stdout))
         return result.check() if check else result

@@ -76,6 +76,7 @@ class VmGuest:
         self._provision = None
         self._servers: dict = {}   # command -> FrameServer kept running (see exchange())
         self.last_recover: dict[str, float] = {}
+        self._ssh_guest_port: int | None = None   # the guest's sshd port, forwarded to the host
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -139,6 +140,7 @@ class VmGuest:
         self.instance.start()
         self._started()
         m = self.manifest
+        self._ssh_guest_port = m.ssh_port
         self.ssh = SshTransport("127.0.0.1", self.instance.forward(m.ssh_port), m.ssh_user,
                                 m.client_key, m.host_key)
         testpoints.reached("ssh")
@@ -181,6 +183,9 @@ class VmGuest:
             self.instance.revert()
             reverted = time.monotonic()
             self._started()
+            if self._ssh_guest_port is not None:
+                # A warm spare swapped in (harness/vm/spare.py) answers on its own forwarded port.
+                self.ssh.port = self.instance.forward(self._ssh_guest_port)
             self.ssh.reconnect(self.boot_timeout, abort=self._abort_if_crashed)
             # Where a recovery's time goes (benchmarks/vm_bench.py prints it).
             self.last_recover = {"revert_s": reverted - start, "ssh_s": time.monotonic() - reverted}

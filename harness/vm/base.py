@@ -53,6 +53,11 @@ class VmSpec:
     # False hides the TSC from a TCG guest, whose clocks then come from devices a loadvm in place
     # puts back (harness/vm/domain_xml.py says why each guest gets which of these two).
     tsc: bool = True
+    # The snapshot QEMU loads as it starts (``-loadvm``): a warm spare's (harness/vm/spare.py).
+    loadvm: str | None = None
+    # Keep a second domain paused at the ready snapshot, swapped in after a panic
+    # (harness/vm/spare.py: why, and what it costs).
+    warm_spare: bool = False
     nic_model: str = "virtio-net-pci"
     disk_bus: str = "virtio"        # "sata" for a Windows guest without virtio drivers
     forwards: tuple[PortForward, ...] = ()

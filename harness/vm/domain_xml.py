@@ -27,7 +27,10 @@ Golden-file tested (tests/unit/test_domain_xml.py; regenerate with
   NMI, a refused dump), ``sysrq o`` no longer powered the guest off: "watchdog: BUG: soft
   lockup - CPU#0 stuck for 26s!" 25 s after "sysrq: Power Off", four runs out of four, with
   and without the TSC; with "pause" the same module passes. The earlier reset + loadvm
-  attempt ended the same way. Windows keeps "pause" for its own reason too: its crash path
+  attempt ended the same way. Re-tested without the TSC: 2 runs of 2, the stuck task
+  ksoftirqd in ``virtqueue_enable_cb_delayed`` <- ``virtnet_poll`` (virtio-net out of step with
+  QEMU's state outside the snapshot); a panicked guest is now replaced by a warm spare, a second
+  QEMU paused at the snapshot (harness/vm/spare.py). Windows keeps "pause" for its own reason too: its crash path
   takes a dump of the guest stopped where it bugchecked (harness/guest/windows.py).
 - The TSC of a TCG guest reverted in place (``spec.tsc`` False). Under TCG the guest's TSC is
   QEMU's ``cpu_get_ticks()``, which never goes backwards (softmmu/cpu-timers.c: it clamps to
@@ -185,6 +188,10 @@ def build_domain_xml(spec: VmSpec) -> str:
     if spec.panic_action == "none":
         # libvirt 9.0 passes no -action of its own (only -no-shutdown), so this one holds.
         args += ["-action", "panic=none"]
+    if spec.loadvm is not None:
+        # A warm spare starts at the ready snapshot (harness/vm/spare.py); with libvirt's -S it
+        # stays paused there until resumed.
+        args += ["-loadvm", spec.loadvm]
     if args:
         cmdline = _sub(domain, f"{{{QEMU_NS}}}commandline")
         for arg in args:

@@ -33,6 +33,7 @@ from harness.vm.base import Backend, Instance, PortForward, VmSpec
 from harness.vm.domain_xml import METADATA_NS, METADATA_PREFIX, build_domain_xml
 from harness.vm.rundir import metadata_alive, reap_run_files
 from harness.vm.screenshot import to_png
+from harness.vm.spare import Spare, WarmSpare
 
 log = logging.getLogger("harness.vm")
 
@@ -149,7 +150,8 @@ class LibvirtInstance(Instance):
         self.dom = None
         self._quiet = False  # set while we revert or close: our own stops are no crash
         self._pending: list[Pending] = []   # libvirt calls an interrupt left running
-        self.last_revert: str | None = None  # how the last revert went: "in place" or "libvirt"
+        self.last_revert: str | None = None  # how the last revert went: "in place", "spare", "libvirt"
+        self.spare: WarmSpare | None = None  # spec.warm_spare: the domain swapped in after a panic
         # QEMU's GUEST_PANICKED event data, oldest first: {"action": ..., "info": {"type": "hyper-v",
         # "arg1": code, "arg2".."arg5": parameters}} (qapi/run-state.json). Read by any user who
         # can open the connection: no root-only domain log needed for the bugcheck code.
@@ -181,6 +183,16 @@ class LibvirtInstance(Instance):
     def _snapshot(self, name: str) -> None:
         xml = f"<domainsnapshot><name>{name}</name><description>ready guest</description></domainsnapshot>"
         self._slow(f"snapshot {self.name}", lv, f"snapshot {self.name}", self.dom.snapshotCreateXML, xml, 0)
+        if self.spec.warm_spare and self.spare is None:
+            self.state.snapshot = name   # the spare loads it
+            self.spare = WarmSpare(self, free_port, SETTLE_S)
+            try:
+                self._slow(f"copy {self.name}'s overlay for a warm spare", self.spare.prepare,
+                           self._snapshot_definition())
+            except (InfraError, OSError) as exc:   # no spare is no failure: libvirt reverts
+                log.warning("%s: no warm spare (%s); reverts after a panic go through libvirt", self.name, exc)
+                self.spare.close()
+                self.spare = None
 
     def _revert(self, name: str) -> None:
         self._quiet = True
@@ -251,10 +263,34 @@ class LibvirtInstance(Instance):
                 return
             except InfraError as exc:
                 log.warning("%s: in-place loadvm failed (%s); reverting through libvirt", self.name, exc)
+        elif self.backend.warm_spares and self._swap_in_spare():
+            self.last_revert = "spare"
+            return
         snap = lv(f"find snapshot {name}", self.dom.snapshotLookupByName, name, 0)
         lv(f"revert {self.name} to {name}", self.dom.revertToSnapshot, snap,
            libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING | libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
         self.last_revert = "libvirt"
+
+    def _swap_in_spare(self) -> bool:
+        """Resume the warm spare (paused at the ready snapshot) as this instance's domain; the
+        stopped one is destroyed on the spare's helper thread. False: no spare was ready."""
+        spare = self.spare.take() if self.spare is not None else None
+        if spare is None:
+            return False
+        from harness.vm.spare import _quiet_remove
+        try:
+            lv(f"resume spare {spare.spec.name}", spare.dom.resume)
+        except InfraError as exc:
+            log.warning("%s: the warm spare did not resume (%s); reverting through libvirt", self.name, exc)
+            _quiet_remove(remove_domain, spare.dom)
+            self.spare.retire(None, spare.spec.overlay)
+            return False
+        old_dom, old_overlay, old_name = self.dom, self.spec.overlay, self.name
+        self.dom = spare.dom
+        self.state.spec = spare.spec
+        self.backend.rename(self, old_name)   # the old domain's late events go nowhere
+        self.spare.retire(old_dom, old_overlay)
+        return True
 
     def _running(self) -> bool:
         state, _reason = lv(f"state of {self.name}", self.dom.state, 0)
@@ -283,10 +319,11 @@ class LibvirtInstance(Instance):
         libvirt 9.0 reverts a running domain by killing QEMU and starting a new one (about
         2.5 s here); loading in place takes a tenth of that. Only while QEMU runs the guest
         (a hung guest, or one that panicked under ``-action panic=none``); one QEMU stopped in
-        runstate guest-panicked goes through libvirt's revert. Panicked guests are not reverted
-        in place by default: tried twice, ``system_reset`` + ``loadvm`` + ``cont`` and
-        ``-action panic=none`` + ``loadvm``, both about 0.4 s, and both left guests that later
-        hung at power-off with a soft lockup (harness/vm/domain_xml.py). A TCG guest's TSC
+        runstate guest-panicked is replaced by the warm spare (harness/vm/spare.py), or goes
+        through libvirt's revert. Panicked guests are not reverted in place by default: tried
+        twice, ``system_reset`` + ``loadvm`` + ``cont`` and ``-action panic=none`` + ``loadvm``,
+        both about 0.4 s, and both left guests that later hung at power-off with a soft lockup,
+        in virtio-net's receive path (harness/vm/spare.py). A TCG guest's TSC
         never goes back in the same QEMU, so the Linux guest runs without one under TCG.
         libvirt marks the domain "tainted: custom-monitor"; its own snapshot metadata is unchanged.
         """
@@ -345,6 +382,8 @@ class LibvirtInstance(Instance):
             except OSError as exc:
                 log.warning("%s: cannot remove overlay %s: %s", self.name, self.spec.overlay, exc)
             self._settle_pending()
+            if self.spare is not None:
+                self.spare.close()
             if self.dom is not None:
                 remove_domain(self.dom)
         finally:
@@ -391,13 +430,14 @@ class LibvirtBackend(Backend):
     name = "libvirt"
 
     def __init__(self, uri: str = "qemu:///system", *, autodestroy: bool = True,
-                 fast_revert: bool = True):
+                 fast_revert: bool = True, warm_spares: bool = True):
         if libvirt is None:
             raise InfraError("libvirt-python is not installed (pip install libvirt-python)")
         _ensure_event_loop()
         self.uri = uri
         self.autodestroy = autodestroy
         self.fast_revert = fast_revert
+        self.warm_spares = warm_spares   # False: reverts after a panic go through libvirt
         self.conn = lv(f"connect to {uri}", libvirt.open, uri)
         self._instances: dict[str, LibvirtInstance] = {}
         self._lock = threading.Lock()
@@ -431,6 +471,12 @@ class LibvirtBackend(Backend):
         with self._lock:
             self._instances[spec.name] = inst
         return inst
+
+    def rename(self, inst: LibvirtInstance, old_name: str) -> None:
+        """``inst`` now runs as another domain (a warm spare swapped in): route its events."""
+        with self._lock:
+            self._instances.pop(old_name, None)
+            self._instances[inst.name] = inst
 
     def forget(self, inst: LibvirtInstance) -> None:
         with self._lock:
@@ -491,5 +537,5 @@ class LibvirtBackend(Backend):
         quietly("close connection", self.conn.close)
 
 
-__all__ = ["LibvirtBackend", "LibvirtInstance", "lv", "free_port", "create_overlay",
+__all__ = ["LibvirtBackend", "LibvirtInstance", "Spare", "lv", "free_port", "create_overlay",
            "METADATA_NS", "METADATA_PREFIX"]
