@@ -436,3 +436,18 @@ def test_records_gone_from_two_logs_are_listed_log_by_log_in_lsn_order(tmp_path)
             if "is gone" in n]
     assert gone == [("${scratch}/d", "0x0000000000000200"), ("${scratch}/d", "0x0000000000000400"),
                     ("${scratch}/d", "0x0000000000000600"), ("${scratch}/o", "0x0000000000000300")]
+
+
+def test_records_appended_through_an_ex_area_are_judged(tmp_path):
+    # ClfsCreateMarshallingAreaEx's area is an area like any other: its records are promised by
+    # its flushes and read back through it.
+    text = _text(FLUSH_TO_B, _reads(A, B)[0]).replace(
+        "create_marshalling_area: {name: ma, log: log, buffer_size: 4KiB}",
+        "create_marshalling_area_ex: {name: ma, log: log, buffer_size: 4KiB, alignment: 512}").replace(
+        "create_marshalling_area: {name: ma2, log: log, buffer_size: 4KiB}",
+        "create_marshalling_area_ex: {name: ma2, log: log, buffer_size: 4KiB, alignment: 512}")
+    verdict = _verdict(tmp_path, text, _reads(A, B)[1])
+    assert verdict.outcome == PASS, verdict.diff()
+    assert _came_back(verdict).endswith("2 record(s) came back (2 promised stable), 1 unflushed lost")
+    verdict = _verdict(tmp_path, text.replace(_reads(B)[0], ""), _reads(A)[1])
+    assert verdict.outcome == FAIL and "flushed data record at 0x0000000000000400 (" in _gone(verdict)
