@@ -10,6 +10,7 @@ from harness.errors import ProtocolError
 from harness.protocol import encode_request
 from harness.protocol.results import INPUT_MISSING, NOT_RUN, RAN, CaseResult, CleanupSummary, StepResult
 from harness.scenario import schema
+from harness.scenario.model import SavedRef
 from harness.scenario.phases import bind, split_phases
 from harness.scenario.yamlsrc import load_documents
 from harness.targets.model import ModelTarget
@@ -197,3 +198,21 @@ def test_reports_show_each_phase(tmp_path):
     schema = json.loads(SCHEMA_PATH.read_text())
     jsonschema.validate(record, {"$defs": schema["$defs"], "$ref": "#/$defs/case"})
     assert "step 9 flush_to_lsn" in _first_mismatch(record)
+
+
+def test_a_name_saved_again_in_a_later_phase_takes_the_new_value_from_there_on(tmp_path):
+    """Before the phase saves ${first} again, the value phase 1 saved is bound in as a literal; after
+    it, the request refers to the driver's register, which holds the new record's LSN."""
+    content = TWO_PHASES.replace("  - close_log: {log: log}\n",
+                                 "  - reserve_and_append: {area: ma, records: [64]}\n    save: {first: lsn}\n"
+                                 "  - flush_to_lsn: {area: ma, lsn: \"${first}\"}\n")
+    (case,), problems = load(tmp_path, content)
+    assert problems == []
+    sent = []
+
+    def run(phase_case, number):
+        sent.append([s.args["lsn"] for s in phase_case.steps if s.op == "flush_to_lsn"])
+        return _result(phase_case)
+
+    run_phases(case, run, lambda how: None, "fake")
+    assert sent[1] == [0x1234, SavedRef("first")]
