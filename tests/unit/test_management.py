@@ -42,6 +42,32 @@ def test_a_two_field_policy_fills_arg2_and_arg3_and_overwrite_or_flags_make_poli
     assert rec["arg"] == (4, 0, 0, 3)   # ClfsMgmtPolicyLogTail = 4; MinimumAvailableContainers is second
 
 
+# Every policy type as the driver receives it: (PolicyType, PolicyFlags, first field, second field),
+# the fields in the order _CLFS_MGMT_POLICY.md's PolicyParameters union gives them, the type numbered
+# as CLFS_MGMT_POLICY_TYPE counts (_CLFS_MGMT_POLICY_TYPE.md, from 0). Distinct values, so a field
+# sent in the wrong place shows.
+POLICIES = [
+    ({"type": "maximum_size", "containers": 11}, (0, 0, 11, 0)),
+    ({"type": "minimum_size", "containers": 12}, (1, 0, 12, 0)),
+    ({"type": "new_container_size", "size_in_bytes": 1 << 20}, (2, 0, 1 << 20, 0)),
+    ({"type": "growth_rate", "absolute_growth": 13}, (3, 0, 13, 0)),
+    ({"type": "growth_rate", "relative_growth_percentage": 14}, (3, 0, 0, 14)),
+    ({"type": "log_tail", "minimum_available_percentage": 15}, (4, 0, 15, 0)),
+    ({"type": "auto_shrink", "percentage": 16, "overwrite": True}, (5, 1, 16, 0)),
+    ({"type": "auto_grow", "enabled": 1}, (6, 0, 1, 0)),
+    ({"type": "new_container_prefix", "prefix": "C:\\logs\\c"}, (7, 0, 0, 0)),
+    ({"type": "new_container_suffix", "next_suffix": 17}, (8, 0, 0, 0)),
+    ({"type": "new_container_extension", "extension": "dat", "flags": 0x4}, (9, 4, 0, 0)),
+    ({"type": "invalid"}, (10, 0, 0, 0)),
+]
+
+
+@pytest.mark.parametrize("args, sent", POLICIES, ids=[f"{a['type']}-{i}" for i, (a, _) in enumerate(POLICIES)])
+def test_each_policy_type_reaches_the_driver_with_its_fields_in_place(args, sent):
+    rec, _ = policy_record(**args)
+    assert rec["arg"] == sent
+
+
 def test_the_suffix_travels_in_the_value_and_a_prefix_or_extension_in_the_string():
     rec, _ = policy_record(type="new_container_suffix", next_suffix=(1 << 40) + 7)
     assert rec["arg"] == (8, 0, 0, 0) and rec["value"] == (1 << 40) + 7

@@ -216,3 +216,42 @@ def test_a_name_saved_again_in_a_later_phase_takes_the_new_value_from_there_on(t
 
     run_phases(case, run, lambda how: None, "fake")
     assert sent[1] == [0x1234, SavedRef("first")]
+
+
+@pytest.mark.parametrize("restart, message", [
+    ("  - restart: {how: clean}\n    create_log: {name: x}\n",
+     "11:5: scenario 'cut', step 6 (restart): a step has exactly one op, found restart and create_log"),
+    ("  - restart: {how: clean, after: 5}\n",
+     "10:27: scenario 'cut', step 6 (restart): restart: unknown parameter 'after'; restart takes how"),
+    ("  - restart: {how: clean}\n    note: 5\n", "11:11: scenario 'cut', step 6 (restart): note: expected text, got 5"),
+    ("  - restart: {how: clean}\n  - restart: {how: power_cut}\n",
+     "11:5: scenario 'cut', step 7 (restart): restart: step 6 is a restart too: the phase between them has no steps"),
+])
+def test_more_bad_restart_steps_name_file_line_and_column(tmp_path, restart, message):
+    content = TWO_PHASES.replace("  - restart: {how: power_cut}\n", restart)
+    problems = problems_of(tmp_path, content)
+    assert any(p.startswith("x.scenario.yaml:" + message) for p in problems), problems
+
+
+def test_a_log_of_the_same_name_on_another_path_after_a_restart_is_another_stream(tmp_path):
+    content = TWO_PHASES.replace("  - close_log: {log: log}\n",
+                                 "  - create_log: {name: other, path: \"${scratch}/e\"}\n").replace(
+        "  - restart: {how: power_cut}\n  - create_log: {name: log, path: \"${scratch}/d\"}\n",
+        "  - restart: {how: power_cut}\n  - create_log: {name: log, path: \"${scratch}/e\"}\n")
+    problems = problems_of(tmp_path, content)
+    assert any("'${first}' is an LSN of another stream (step 4)" in p for p in problems), problems
+    (case,), problems = load(tmp_path, TWO_PHASES)      # the same path: the same stream
+    assert problems == []
+
+
+def test_each_phase_may_append_up_to_the_request_limit(tmp_path):
+    """One request per phase: the 16 MiB a request may carry counts from the restart afresh."""
+    mib = "  - reserve_and_append: {area: ma, records: [1048576]}\n"
+    content = TWO_PHASES.replace("  - close_log: {log: log}\n", mib * 16)
+    (case,), problems = load(tmp_path, content)
+    assert problems == []
+    assert any("more than the 16777216 (16 MiB) one case may append" in p
+               for p in problems_of(tmp_path, content.replace("  - restart: {how: power_cut}\n", "")
+                                    .replace("  - create_log: {name: log, path: \"${scratch}/d\"}\n"
+                                             "  - create_marshalling_area: {name: ma, log: log, buffer_size: 4KiB}\n"
+                                             "  - flush_to_lsn", "  - flush_to_lsn")))
