@@ -229,3 +229,37 @@ def test_an_unknown_callback_kind_in_an_expectation_is_refused_at_its_line(tmp_p
     cases, problems = load_file(path, file_id="x.scenario.yaml", display="x.scenario.yaml")
     assert cases == [] and len(problems) == 1
     assert "unknown callback 'advance_tale'" in problems[0] and "advance_tail" in problems[0]
+
+
+def test_as_many_events_as_the_driver_holds_decode_and_one_at_high_irql_or_in_the_cleanup_too():
+    events = [(4, 0, 0, 0, 1, 0, wire.NO_SLOT, 64)] * (wire.MAX_EVENTS - 2)
+    events += [(1, 31, 0, 0, 4, 0, 1, 7),                 # IRQL 31: the highest the decoder takes
+               (5, 0, 0, 0, 5, 0, wire.NO_SLOT, 0)]       # step 5 of 4: during the request's cleanup
+    r = decode_response(_events_response(4, events), CLIENT_CASE, target="model")
+    assert len(r.events) == wire.MAX_EVENTS
+    assert (r.events[-2].irql, r.events[-1].kind, r.events[-1].step) == (31, "free_buffer", 5)
+    with pytest.raises(ProtocolError, match="callback event 1: IRQL 32"):
+        decode_response(_events_response(4, [(1, 32, 0, 0, 4, 0, 1, 7)]), CLIENT_CASE, target="model")
+
+
+def _judged(tmp_path, expect: str, events: list[tuple]):
+    from harness.verdict.judge import judge
+    path = tmp_path / "x.scenario.yaml"
+    path.write_text("name: p\ndescription: d\nsteps:\n  - create_log: {name: l}\n"
+                    "  - add_container_set: {log: l, count: 2, size: 512KiB}\n"
+                    "  - register_managed_client: {name: c, log: l}\n"
+                    f"  - handle_log_file_full: {{client: c}}\n    expect: {expect}\n")
+    (c,), problems = load_file(path, file_id="x.scenario.yaml", display="x.scenario.yaml")
+    assert problems == []
+    return judge(c, decode_response(_events_response(4, events), c, target="model"))
+
+
+def test_a_callback_count_is_exact_and_dropped_callbacks_are_a_note(tmp_path):
+    during = (1, 0, 0, 0, 4, 0, 1, 5)
+    one = _judged(tmp_path, "{status: success, callbacks: {advance_tail: 1}}", [during])
+    assert one.outcome == "PASS", one.diff()
+    assert not any(n.startswith("callback:") for n in one.notes)
+    two = _judged(tmp_path, "{status: success, callbacks: {advance_tail: 1}}", [during, during])
+    assert two.outcome == "FAIL" and "callbacks advance_tail" in two.diff()
+    dropped = _judged(tmp_path, "success", [during, (6, 0, 0, 0, 4, 0, wire.NO_SLOT, 3)])
+    assert "callback: 3 more callbacks than the response holds were counted, not listed" in dropped.notes
