@@ -263,3 +263,36 @@ def test_a_run_summary_without_a_readable_model_source_says_coverage_is_unavaila
     markdown = table.markdown_for_run([{"id": "a", "steps": [{"op": "flush_to_lsn"}]}])
     assert markdown.startswith("### Coverage\n\nCoverage unavailable: ")
     assert "gone.c: cannot read the model source" in markdown
+
+
+def test_rules_at_the_edges_of_functions_and_long_rule_texts(tmp_path):
+    long = "x" * 95 + "."
+    exact = "y" * 89 + "."                     # 90 characters: kept whole
+    source = tmp_path / "m.c"
+    source.write_text(f"""
+static int op_read_log_record(void *ctx) {{ return 0; }}/* RULE:tight after a brace (a.md). */
+static int op_write_restart_area(void *ctx)
+{{
+    /* RULE: {long} */
+    /* RULE: {exact} */
+    return 0;
+}}
+/* RULE: after every function: nobody reaches it. */
+""")
+    rules = {r.id: r for r in read_rules(source)}
+    assert set(rules) == {"op_write_restart_area#1", "op_write_restart_area#2", "op_write_restart_area#3"}
+    first = rules["op_write_restart_area#1"]     # right after the brace of op_read_log_record: above the next one
+    assert (first.line, first.text, first.ops) == (2, "tight after a brace (a.md).", {"write_restart_area"})
+    assert rules["op_write_restart_area#2"].text == "x" * 89 + "…" and rules["op_write_restart_area#3"].text == exact
+    # A source cut off inside a function (an edit in progress) still gives that function's rule.
+    source.write_text("static int op_flush_to_lsn(void *ctx)\n{\n    /* RULE: cut off (b.md). */\n    return 0;\n")
+    assert [(r.id, r.ops) for r in read_rules(source)] == [("op_flush_to_lsn#1", {"flush_to_lsn"})]
+
+
+def test_a_model_source_without_rules_or_not_there_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "f.scenario.yaml").write_text(FLUSH_CASE)
+    (tmp_path / "m.c").write_text("static int op_read(void *ctx) { return 0; }\n")
+    assert main(["coverage", str(tmp_path), "--model-source", str(tmp_path / "m.c")]) == 2
+    assert "m.c: no 'RULE:' comments found in the model source" in capsys.readouterr().err
+    assert main(["coverage", str(tmp_path), "--model-source", str(tmp_path / "gone.c")]) == 2
+    assert "gone.c: cannot read the model source: No such file or directory" in capsys.readouterr().err
