@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -221,7 +222,9 @@ def test_write_routines_lists_the_pages_and_the_shipped_list_reads_back_the_same
     # --reference wins over the environment
     assert routines.reference_folder(str(tmp_path)) == tmp_path
     monkeypatch.delenv(routines.REFERENCE_ENV)
-    assert routines.reference_folder() == routines.DEFAULT_REFERENCE
+    # ... and without either, the reference material checked out beside the repository (../shared)
+    beside = Path(__file__).resolve().parents[3] / "shared" / "reference" / "clfs"
+    assert routines.reference_folder() == beside
 
 
 def test_a_reference_folder_without_routine_pages_is_a_usage_error(tmp_path, capsys):
