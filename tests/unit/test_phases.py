@@ -69,6 +69,13 @@ def test_a_name_may_be_created_again_after_a_restart_but_not_twice_in_one_phase(
                                                        "'save'; a restart step takes restart, expect, note"),
     ("  - restart: {how: clean}\n    expect: success\n", "11:13: scenario 'cut', step 6 (restart): expect: a "
                                                         "restart step takes only 'durable'"),
+    ("  - restart: {how: clean}\n    create_log: {name: x}\n",
+     "11:5: scenario 'cut', step 6 (restart): a step has exactly one op, found restart and create_log"),
+    ("  - restart: {how: clean, after: 5}\n",
+     "10:27: scenario 'cut', step 6 (restart): restart: unknown parameter 'after'; restart takes how"),
+    ("  - restart: {how: clean}\n    note: 5\n", "11:11: scenario 'cut', step 6 (restart): note: expected text, got 5"),
+    ("  - restart: {how: clean}\n  - restart: {how: power_cut}\n",
+     "11:5: scenario 'cut', step 7 (restart): restart: step 6 is a restart too: the phase between them has no steps"),
 ])
 def test_bad_restart_steps_name_file_line_and_field(tmp_path, restart, message):
     content = TWO_PHASES.replace("  - restart: {how: power_cut}\n", restart)
@@ -216,21 +223,6 @@ def test_a_name_saved_again_in_a_later_phase_takes_the_new_value_from_there_on(t
 
     run_phases(case, run, lambda how: None, "fake")
     assert sent[1] == [0x1234, SavedRef("first")]
-
-
-@pytest.mark.parametrize("restart, message", [
-    ("  - restart: {how: clean}\n    create_log: {name: x}\n",
-     "11:5: scenario 'cut', step 6 (restart): a step has exactly one op, found restart and create_log"),
-    ("  - restart: {how: clean, after: 5}\n",
-     "10:27: scenario 'cut', step 6 (restart): restart: unknown parameter 'after'; restart takes how"),
-    ("  - restart: {how: clean}\n    note: 5\n", "11:11: scenario 'cut', step 6 (restart): note: expected text, got 5"),
-    ("  - restart: {how: clean}\n  - restart: {how: power_cut}\n",
-     "11:5: scenario 'cut', step 7 (restart): restart: step 6 is a restart too: the phase between them has no steps"),
-])
-def test_more_bad_restart_steps_name_file_line_and_column(tmp_path, restart, message):
-    content = TWO_PHASES.replace("  - restart: {how: power_cut}\n", restart)
-    problems = problems_of(tmp_path, content)
-    assert any(p.startswith("x.scenario.yaml:" + message) for p in problems), problems
 
 
 def test_a_log_of_the_same_name_on_another_path_after_a_restart_is_another_stream(tmp_path):

@@ -88,10 +88,8 @@ def test_a_run_of_scenario_cases_prunes_old_run_folders_other_sessions_do_not(py
     refused.stderr.fnmatch_lines(["*bad keep_runs: 0, want ?1-100000?"])
 
 
-def test_vm_reap_also_prunes_run_folders(tmp_path, monkeypatch, capsys):
-    for i in range(3):
-        _run(tmp_path, f"20261201-10000{i}")
-
+def _without_libvirt(monkeypatch):
+    """vm reap with a backend that has no domains to remove: only the run folders are pruned."""
     class _Backend:
         def reap(self, run_dir):
             return []
@@ -101,6 +99,12 @@ def test_vm_reap_also_prunes_run_folders(tmp_path, monkeypatch, capsys):
 
     from harness.commands import vm
     monkeypatch.setattr(vm, "_backend", lambda config: _Backend())
+
+
+def test_vm_reap_also_prunes_run_folders(tmp_path, monkeypatch, capsys):
+    for i in range(3):
+        _run(tmp_path, f"20261201-10000{i}")
+    _without_libvirt(monkeypatch)
     monkeypatch.setenv("CLFS_HARNESS_RUN_DIR", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     assert main(["vm", "reap", "--keep-runs", "1"]) == 0
@@ -136,15 +140,7 @@ def test_a_negative_keep_or_a_missing_run_directory_removes_nothing(tmp_path):
 
 
 def test_vm_reap_before_any_run_directory_exists_exits_0(tmp_path, monkeypatch, capsys):
-    class _Backend:
-        def reap(self, run_dir):
-            return []
-
-        def close(self):
-            pass
-
-    from harness.commands import vm
-    monkeypatch.setattr(vm, "_backend", lambda config: _Backend())
+    _without_libvirt(monkeypatch)
     monkeypatch.setenv("CLFS_HARNESS_RUN_DIR", str(tmp_path / "runs"))
     monkeypatch.chdir(tmp_path)
     assert main(["vm", "reap"]) == 0
