@@ -52,16 +52,24 @@ REPO = Path(__file__).resolve().parents[1]
 EQUIVALENTS = REPO / "tools" / "mutation_equivalents.txt"
 TESTS = "tests/unit"
 
-# The verdict, the checker, the wire format, the guest-output parsers and the lab file (issue 17).
+# The verdict, the checker, the wire format, the guest-output parsers and the lab file (issue 17);
+# the durability verdict, the phases of a case, run retention (it deletes folders) and the
+# coverage command's tables and exit code.
 DEFAULT_MODULES = (
     "harness/scenario/check.py",
     "harness/scenario/steps.py",
+    "harness/scenario/phases.py",
     "harness/verdict/judge.py",
+    "harness/verdict/durable.py",
     "harness/verdict/baseline.py",
     "harness/protocol/encode.py",
     "harness/protocol/decode.py",
     "harness/guest/winparse.py",
     "harness/lab.py",
+    "harness/retention.py",
+    "harness/coverage/table.py",
+    "harness/coverage/rules.py",
+    "harness/coverage/routines.py",
 )
 
 _CMP_SWAP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,

@@ -144,7 +144,7 @@ class _Streams:
         a = step.args
         if step.op == "create_log":
             self.logs[a["name"]] = str(a.get("path") or a["name"])
-        elif step.op == "create_marshalling_area":
+        elif step.op in ("create_marshalling_area", "create_marshalling_area_ex"):
             self.areas[a["name"]] = self.logs.get(a["log"], a["log"])
         elif step.op in ("read_log_record", "read_restart_area"):
             self.reads[a["name"]] = self.areas.get(a["area"], a["area"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -201,3 +202,100 @@ def test_an_op_exercises_every_routine_it_also_calls():
     for name in ("ClfsLsnContainer", "ClfsLsnLess", "ClfsLsnGreater"):
         assert rows[name].cases == ("c1",) and rows[name].ops == ("inspect_lsn",)
     assert rows["ClfsLsnCreate"].cases == () and rows["ClfsLsnCreate"].ops == ("create_lsn",)
+
+
+def test_write_routines_lists_the_pages_and_the_shipped_list_reads_back_the_same(tmp_path, capsys, monkeypatch):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    for page in ("ClfsFlushToLsn.md", "ClfsCloseLogFileObject.md", "ClfsFreeReservedLog.NOT_DOCUMENTED.md",
+                 "KERNEL_CONTRACT_EVIDENCE.md"):
+        (ref / page).write_text("page")
+    shipped = tmp_path / "documented_routines.txt"
+    monkeypatch.setattr(routines, "ROUTINES_PATH", shipped)
+    monkeypatch.setenv(routines.REFERENCE_ENV, str(ref))       # no --reference: the environment names it
+    assert main(["coverage", "--write-routines"]) == 0
+    assert capsys.readouterr().out == f"wrote {shipped} (2 routines)\n"
+    text = shipped.read_text()
+    assert text.startswith("# The CLFS routines Microsoft documents")
+    assert text.endswith("\nClfsCloseLogFileObject\nClfsFlushToLsn\n")
+    assert routines.shipped_routines() == ["ClfsCloseLogFileObject", "ClfsFlushToLsn"]
+    # --reference wins over the environment
+    assert routines.reference_folder(str(tmp_path)) == tmp_path
+    monkeypatch.delenv(routines.REFERENCE_ENV)
+    # ... and without either, the reference material checked out beside the repository (../shared)
+    beside = Path(__file__).resolve().parents[3] / "shared" / "reference" / "clfs"
+    assert routines.reference_folder() == beside
+
+
+def test_a_reference_folder_without_routine_pages_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "README.md").write_text("no pages")
+    assert main(["coverage", str(tmp_path), "--reference", str(tmp_path)]) == 2
+    assert f"{tmp_path}: no Clfs*.md routine pages in the reference folder" in capsys.readouterr().err
+
+
+def test_the_text_table_lists_the_rules_under_their_own_heading(tmp_path, capsys):
+    assert main(_small_world(tmp_path, "  - close_log: {log: log}\n")) == 0
+    lines = capsys.readouterr().out.splitlines()
+    heading = lines.index(f"{'model rule':<34} {'data path':<9} {'cases':>5}  rule")
+    assert re.match(r"^op_flush_to_lsn#1 +yes +1  flushing \(ClfsFlushToLsn\.md\)\.", lines[heading + 1])
+
+
+def test_the_markdown_table_lists_the_rules_in_a_folded_section_and_ends_with_the_summary(tmp_path, capsys):
+    assert main(_small_world(tmp_path, "  - close_log: {log: log}\n") + ["--markdown"]) == 0
+    out = capsys.readouterr().out
+    rules_at = out.index("<details><summary>model rules</summary>")
+    assert out.index("| `ClfsFlushToLsn` | yes | 1 | `flush_to_lsn` |") < rules_at
+    assert "| `op_close_log#1` |  | 1 | closing (ClfsCloseLogFileObject.md). (ClfsCloseLogFileObject.md) |" \
+        in out[rules_at:]
+    assert out.endswith("</details>\n\n2 of 2 documented routines and 2 of 2 model rules are exercised by 1 cases.\n"
+                        "Every documented routine and every model rule has a case.\n\n")
+
+
+def test_a_routine_without_a_case_is_incomplete_even_when_every_rule_has_one(tmp_path, capsys):
+    argv = _small_world(tmp_path, "  - close_log: {log: log}\n")
+    (tmp_path / "ref" / "ClfsNoOpCallsThis.md").write_text("page")
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "Incomplete: 1 documented routine(s) and 0 model rule(s) without a case, 0 of them on the data path." in out
+    assert "Every documented routine" not in out
+
+
+def test_a_run_summary_without_a_readable_model_source_says_coverage_is_unavailable(tmp_path, monkeypatch):
+    from harness.coverage import rules
+    monkeypatch.setattr(rules.read_rules, "__defaults__", (tmp_path / "gone.c",))
+    markdown = table.markdown_for_run([{"id": "a", "steps": [{"op": "flush_to_lsn"}]}])
+    assert markdown.startswith("### Coverage\n\nCoverage unavailable: ")
+    assert "gone.c: cannot read the model source" in markdown
+
+
+def test_rules_at_the_edges_of_functions_and_long_rule_texts(tmp_path):
+    long = "x" * 95 + "."
+    exact = "y" * 89 + "."                     # 90 characters: kept whole
+    source = tmp_path / "m.c"
+    source.write_text(f"""
+static int op_read_log_record(void *ctx) {{ return 0; }}/* RULE:tight after a brace (a.md). */
+static int op_write_restart_area(void *ctx)
+{{
+    /* RULE: {long} */
+    /* RULE: {exact} */
+    return 0;
+}}
+/* RULE: after every function: nobody reaches it. */
+""")
+    rules = {r.id: r for r in read_rules(source)}
+    assert set(rules) == {"op_write_restart_area#1", "op_write_restart_area#2", "op_write_restart_area#3"}
+    first = rules["op_write_restart_area#1"]     # right after the brace of op_read_log_record: above the next one
+    assert (first.line, first.text, first.ops) == (2, "tight after a brace (a.md).", {"write_restart_area"})
+    assert rules["op_write_restart_area#2"].text == "x" * 89 + "…" and rules["op_write_restart_area#3"].text == exact
+    # A source cut off inside a function (an edit in progress) still gives that function's rule.
+    source.write_text("static int op_flush_to_lsn(void *ctx)\n{\n    /* RULE: cut off (b.md). */\n    return 0;\n")
+    assert [(r.id, r.ops) for r in read_rules(source)] == [("op_flush_to_lsn#1", {"flush_to_lsn"})]
+
+
+def test_a_model_source_without_rules_or_not_there_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "f.scenario.yaml").write_text(FLUSH_CASE)
+    (tmp_path / "m.c").write_text("static int op_read(void *ctx) { return 0; }\n")
+    assert main(["coverage", str(tmp_path), "--model-source", str(tmp_path / "m.c")]) == 2
+    assert "m.c: no 'RULE:' comments found in the model source" in capsys.readouterr().err
+    assert main(["coverage", str(tmp_path), "--model-source", str(tmp_path / "gone.c")]) == 2
+    assert "gone.c: cannot read the model source: No such file or directory" in capsys.readouterr().err

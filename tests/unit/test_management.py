@@ -42,6 +42,32 @@ def test_a_two_field_policy_fills_arg2_and_arg3_and_overwrite_or_flags_make_poli
     assert rec["arg"] == (4, 0, 0, 3)   # ClfsMgmtPolicyLogTail = 4; MinimumAvailableContainers is second
 
 
+# Every policy type as the driver receives it: (PolicyType, PolicyFlags, first field, second field),
+# the fields in the order _CLFS_MGMT_POLICY.md's PolicyParameters union gives them, the type numbered
+# as CLFS_MGMT_POLICY_TYPE counts (_CLFS_MGMT_POLICY_TYPE.md, from 0). Distinct values, so a field
+# sent in the wrong place shows.
+POLICIES = [
+    ({"type": "maximum_size", "containers": 11}, (0, 0, 11, 0)),
+    ({"type": "minimum_size", "containers": 12}, (1, 0, 12, 0)),
+    ({"type": "new_container_size", "size_in_bytes": 1 << 20}, (2, 0, 1 << 20, 0)),
+    ({"type": "growth_rate", "absolute_growth": 13}, (3, 0, 13, 0)),
+    ({"type": "growth_rate", "relative_growth_percentage": 14}, (3, 0, 0, 14)),
+    ({"type": "log_tail", "minimum_available_percentage": 15}, (4, 0, 15, 0)),
+    ({"type": "auto_shrink", "percentage": 16, "overwrite": True}, (5, 1, 16, 0)),
+    ({"type": "auto_grow", "enabled": 1}, (6, 0, 1, 0)),
+    ({"type": "new_container_prefix", "prefix": "C:\\logs\\c"}, (7, 0, 0, 0)),
+    ({"type": "new_container_suffix", "next_suffix": 17}, (8, 0, 0, 0)),
+    ({"type": "new_container_extension", "extension": "dat", "flags": 0x4}, (9, 4, 0, 0)),
+    ({"type": "invalid"}, (10, 0, 0, 0)),
+]
+
+
+@pytest.mark.parametrize("args, sent", POLICIES, ids=[f"{a['type']}-{i}" for i, (a, _) in enumerate(POLICIES)])
+def test_each_policy_type_reaches_the_driver_with_its_fields_in_place(args, sent):
+    rec, _ = policy_record(**args)
+    assert rec["arg"] == sent
+
+
 def test_the_suffix_travels_in_the_value_and_a_prefix_or_extension_in_the_string():
     rec, _ = policy_record(type="new_container_suffix", next_suffix=(1 << 40) + 7)
     assert rec["arg"] == (8, 0, 0, 0) and rec["value"] == (1 << 40) + 7
@@ -203,3 +229,37 @@ def test_an_unknown_callback_kind_in_an_expectation_is_refused_at_its_line(tmp_p
     cases, problems = load_file(path, file_id="x.scenario.yaml", display="x.scenario.yaml")
     assert cases == [] and len(problems) == 1
     assert "unknown callback 'advance_tale'" in problems[0] and "advance_tail" in problems[0]
+
+
+def test_as_many_events_as_the_driver_holds_decode_and_one_at_high_irql_or_in_the_cleanup_too():
+    events = [(4, 0, 0, 0, 1, 0, wire.NO_SLOT, 64)] * (wire.MAX_EVENTS - 2)
+    events += [(1, 31, 0, 0, 4, 0, 1, 7),                 # IRQL 31: the highest the decoder takes
+               (5, 0, 0, 0, 5, 0, wire.NO_SLOT, 0)]       # step 5 of 4: during the request's cleanup
+    r = decode_response(_events_response(4, events), CLIENT_CASE, target="model")
+    assert len(r.events) == wire.MAX_EVENTS
+    assert (r.events[-2].irql, r.events[-1].kind, r.events[-1].step) == (31, "free_buffer", 5)
+    with pytest.raises(ProtocolError, match="callback event 1: IRQL 32"):
+        decode_response(_events_response(4, [(1, 32, 0, 0, 4, 0, 1, 7)]), CLIENT_CASE, target="model")
+
+
+def _judged(tmp_path, expect: str, events: list[tuple]):
+    from harness.verdict.judge import judge
+    path = tmp_path / "x.scenario.yaml"
+    path.write_text("name: p\ndescription: d\nsteps:\n  - create_log: {name: l}\n"
+                    "  - add_container_set: {log: l, count: 2, size: 512KiB}\n"
+                    "  - register_managed_client: {name: c, log: l}\n"
+                    f"  - handle_log_file_full: {{client: c}}\n    expect: {expect}\n")
+    (c,), problems = load_file(path, file_id="x.scenario.yaml", display="x.scenario.yaml")
+    assert problems == []
+    return judge(c, decode_response(_events_response(4, events), c, target="model"))
+
+
+def test_a_callback_count_is_exact_and_dropped_callbacks_are_a_note(tmp_path):
+    during = (1, 0, 0, 0, 4, 0, 1, 5)
+    one = _judged(tmp_path, "{status: success, callbacks: {advance_tail: 1}}", [during])
+    assert one.outcome == "PASS", one.diff()
+    assert not any(n.startswith("callback:") for n in one.notes)
+    two = _judged(tmp_path, "{status: success, callbacks: {advance_tail: 1}}", [during, during])
+    assert two.outcome == "FAIL" and "callbacks advance_tail" in two.diff()
+    dropped = _judged(tmp_path, "success", [during, (6, 0, 0, 0, 4, 0, wire.NO_SLOT, 3)])
+    assert "callback: 3 more callbacks than the response holds were counted, not listed" in dropped.notes

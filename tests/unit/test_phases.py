@@ -10,6 +10,7 @@ from harness.errors import ProtocolError
 from harness.protocol import encode_request
 from harness.protocol.results import INPUT_MISSING, NOT_RUN, RAN, CaseResult, CleanupSummary, StepResult
 from harness.scenario import schema
+from harness.scenario.model import SavedRef
 from harness.scenario.phases import bind, split_phases
 from harness.scenario.yamlsrc import load_documents
 from harness.targets.model import ModelTarget
@@ -68,6 +69,13 @@ def test_a_name_may_be_created_again_after_a_restart_but_not_twice_in_one_phase(
                                                        "'save'; a restart step takes restart, expect, note"),
     ("  - restart: {how: clean}\n    expect: success\n", "11:13: scenario 'cut', step 6 (restart): expect: a "
                                                         "restart step takes only 'durable'"),
+    ("  - restart: {how: clean}\n    create_log: {name: x}\n",
+     "11:5: scenario 'cut', step 6 (restart): a step has exactly one op, found restart and create_log"),
+    ("  - restart: {how: clean, after: 5}\n",
+     "10:27: scenario 'cut', step 6 (restart): restart: unknown parameter 'after'; restart takes how"),
+    ("  - restart: {how: clean}\n    note: 5\n", "11:11: scenario 'cut', step 6 (restart): note: expected text, got 5"),
+    ("  - restart: {how: clean}\n  - restart: {how: power_cut}\n",
+     "11:5: scenario 'cut', step 7 (restart): restart: step 6 is a restart too: the phase between them has no steps"),
 ])
 def test_bad_restart_steps_name_file_line_and_field(tmp_path, restart, message):
     content = TWO_PHASES.replace("  - restart: {how: power_cut}\n", restart)
@@ -196,3 +204,45 @@ def test_reports_show_each_phase(tmp_path):
     schema = json.loads(SCHEMA_PATH.read_text())
     jsonschema.validate(record, {"$defs": schema["$defs"], "$ref": "#/$defs/case"})
     assert "step 9 flush_to_lsn" in _first_mismatch(record)
+
+
+def test_a_name_saved_again_in_a_later_phase_takes_the_new_value_from_there_on(tmp_path):
+    """Before the phase saves ${first} again, the value phase 1 saved is bound in as a literal; after
+    it, the request refers to the driver's register, which holds the new record's LSN."""
+    content = TWO_PHASES.replace("  - close_log: {log: log}\n",
+                                 "  - reserve_and_append: {area: ma, records: [64]}\n    save: {first: lsn}\n"
+                                 "  - flush_to_lsn: {area: ma, lsn: \"${first}\"}\n")
+    (case,), problems = load(tmp_path, content)
+    assert problems == []
+    sent = []
+
+    def run(phase_case, number):
+        sent.append([s.args["lsn"] for s in phase_case.steps if s.op == "flush_to_lsn"])
+        return _result(phase_case)
+
+    run_phases(case, run, lambda how: None, "fake")
+    assert sent[1] == [0x1234, SavedRef("first")]
+
+
+def test_a_log_of_the_same_name_on_another_path_after_a_restart_is_another_stream(tmp_path):
+    content = TWO_PHASES.replace("  - close_log: {log: log}\n",
+                                 "  - create_log: {name: other, path: \"${scratch}/e\"}\n").replace(
+        "  - restart: {how: power_cut}\n  - create_log: {name: log, path: \"${scratch}/d\"}\n",
+        "  - restart: {how: power_cut}\n  - create_log: {name: log, path: \"${scratch}/e\"}\n")
+    problems = problems_of(tmp_path, content)
+    assert any("'${first}' is an LSN of another stream (step 4)" in p for p in problems), problems
+    (case,), problems = load(tmp_path, TWO_PHASES)      # the same path: the same stream
+    assert problems == []
+
+
+def test_each_phase_may_append_up_to_the_request_limit(tmp_path):
+    """One request per phase: the 16 MiB a request may carry counts from the restart afresh."""
+    mib = "  - reserve_and_append: {area: ma, records: [1048576]}\n"
+    content = TWO_PHASES.replace("  - close_log: {log: log}\n", mib * 16)
+    (case,), problems = load(tmp_path, content)
+    assert problems == []
+    assert any("more than the 16777216 (16 MiB) one case may append" in p
+               for p in problems_of(tmp_path, content.replace("  - restart: {how: power_cut}\n", "")
+                                    .replace("  - create_log: {name: log, path: \"${scratch}/d\"}\n"
+                                             "  - create_marshalling_area: {name: ma, log: log, buffer_size: 4KiB}\n"
+                                             "  - flush_to_lsn", "  - flush_to_lsn")))

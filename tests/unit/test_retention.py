@@ -88,10 +88,8 @@ def test_a_run_of_scenario_cases_prunes_old_run_folders_other_sessions_do_not(py
     refused.stderr.fnmatch_lines(["*bad keep_runs: 0, want ?1-100000?"])
 
 
-def test_vm_reap_also_prunes_run_folders(tmp_path, monkeypatch, capsys):
-    for i in range(3):
-        _run(tmp_path, f"20261201-10000{i}")
-
+def _without_libvirt(monkeypatch):
+    """vm reap with a backend that has no domains to remove: only the run folders are pruned."""
     class _Backend:
         def reap(self, run_dir):
             return []
@@ -101,6 +99,12 @@ def test_vm_reap_also_prunes_run_folders(tmp_path, monkeypatch, capsys):
 
     from harness.commands import vm
     monkeypatch.setattr(vm, "_backend", lambda config: _Backend())
+
+
+def test_vm_reap_also_prunes_run_folders(tmp_path, monkeypatch, capsys):
+    for i in range(3):
+        _run(tmp_path, f"20261201-10000{i}")
+    _without_libvirt(monkeypatch)
     monkeypatch.setenv("CLFS_HARNESS_RUN_DIR", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     assert main(["vm", "reap", "--keep-runs", "1"]) == 0
@@ -108,3 +112,64 @@ def test_vm_reap_also_prunes_run_folders(tmp_path, monkeypatch, capsys):
     assert "removed run folder" in out and "run folders kept: the newest 1" in out
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("run-")] == ["run-20261201-100002-999999999"]
     assert main(["vm", "reap", "--keep-runs", "0"]) == 2
+
+
+def test_a_spared_folder_stays_even_when_it_is_old_and_its_process_is_gone(tmp_path):
+    spared = _run(tmp_path, "20261201-080000")          # dead pid, older than every kept run
+    old = _run(tmp_path, "20261201-080001")
+    newest = _run(tmp_path, "20261201-100000")
+    removed = prune_runs(tmp_path, 1, spare=(tmp_path / spared,))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [spared, newest]
+    assert removed == [str(tmp_path / old)]
+
+
+def test_keep_zero_keeps_only_live_and_spared_folders(tmp_path):
+    spared = _run(tmp_path, "20261201-080000")
+    live = _run(tmp_path, "20261201-080001", os.getpid())
+    _run(tmp_path, "20261201-080002")
+    _vm(tmp_path, "20261201-080002")
+    assert len(prune_runs(tmp_path, 0, spare=(tmp_path / spared,))) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [spared, live]
+
+
+def test_a_negative_keep_or_a_missing_run_directory_removes_nothing(tmp_path):
+    names = [_run(tmp_path, f"20261201-10000{i}") for i in range(3)]
+    assert prune_runs(tmp_path, -1) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+    assert prune_runs(tmp_path / "not-made-yet", 1) == []
+
+
+def test_vm_reap_before_any_run_directory_exists_exits_0(tmp_path, monkeypatch, capsys):
+    _without_libvirt(monkeypatch)
+    monkeypatch.setenv("CLFS_HARNESS_RUN_DIR", str(tmp_path / "runs"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["vm", "reap"]) == 0
+    assert "reap: 0 item(s) removed" in capsys.readouterr().out
+
+
+def test_a_vm_folder_whose_owner_file_is_unreadable_counts_as_dead(tmp_path):
+    kept = _run(tmp_path, "20261201-100000")
+    torn = tmp_path / "20261201-090000-4242"
+    torn.mkdir()
+    (torn / "owner.json").write_text('{"pid": "42')      # the writer died mid-write
+    assert prune_runs(tmp_path, 1) == [str(torn)]
+    assert [p.name for p in tmp_path.iterdir()] == [kept]
+
+
+def test_a_run_name_that_links_elsewhere_never_removes_what_it_points_to(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "keep-me").mkdir(parents=True)
+    root = tmp_path / "runs"
+    root.mkdir()
+    (root / "run-20261201-080000-999999999").symlink_to(elsewhere, target_is_directory=True)
+    _run(root, "20261201-100000")
+    prune_runs(root, 1)          # no error: rmtree refuses a link, and that refusal is not fatal
+    assert (elsewhere / "keep-me").is_dir()
+
+
+def test_pruning_says_how_many_folders_went_and_where(tmp_path, caplog):
+    for i in range(3):
+        _run(tmp_path, f"20261201-10000{i}")
+    with caplog.at_level("INFO", logger="harness.run"):
+        prune_runs(tmp_path, 1)
+    assert f"removed 2 run folder(s) beyond the newest 1 under {tmp_path}" in caplog.text
