@@ -6,7 +6,8 @@ shared builds) and ``<stamp>-<pid>/`` with ``owner.json`` (one per process that 
 consoles, screenshots). The newest ``keep`` run folders stay; a VM folder stays when it is as
 new as the oldest run kept (it belongs to a kept run), or, with no run folders at all, when it
 is among the newest ``keep``. A folder whose process is still alive is never removed, nor is
-anything else under ``run_dir``. Names start with the time (``YYYYmmdd-HHMMSS``), so they sort
+anything else under ``run_dir``; a symbolic link is never one of ours (the harness makes real
+folders), so it is neither followed nor removed. Names start with the time (``YYYYmmdd-HHMMSS``), so they sort
 by age.
 """
 
@@ -21,7 +22,6 @@ from pathlib import Path
 from harness.vm.rundir import OWNER_FILE, metadata_alive, owner_alive
 
 log = logging.getLogger("harness.run")
-DEFAULT_KEEP_RUNS = 20
 _RUN_RE = re.compile(r"^run-(\d{8}-\d{6})-(\d+)$")
 _VM_RE = re.compile(r"^(\d{8}-\d{6})-(\d+)$")
 
@@ -47,9 +47,9 @@ def prune_runs(run_root: Path, keep: int, *, spare: tuple[Path, ...] = ()) -> li
     if keep < 0 or not root.is_dir():
         return []
     spared = {Path(p).resolve() for p in spare}
-    runs = sorted((p for p in root.iterdir() if p.is_dir() and _RUN_RE.match(p.name)), key=lambda p: p.name)
-    vms = sorted((p for p in root.iterdir() if p.is_dir() and _VM_RE.match(p.name) and (p / OWNER_FILE).is_file()),
-                 key=lambda p: p.name)
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
+    runs = sorted((p for p in folders if _RUN_RE.match(p.name)), key=lambda p: p.name)
+    vms = sorted((p for p in folders if _VM_RE.match(p.name) and (p / OWNER_FILE).is_file()), key=lambda p: p.name)
     kept_runs = runs[-keep:] if keep else []
     doomed = [p for p in runs if p not in kept_runs and not _run_alive(_RUN_RE.match(p.name).group(2))]
     if runs:
@@ -62,7 +62,11 @@ def prune_runs(run_root: Path, keep: int, *, spare: tuple[Path, ...] = ()) -> li
     for folder in doomed:
         if folder.resolve() in spared:
             continue
-        shutil.rmtree(folder, ignore_errors=True)
+        failures: list[str] = []
+        shutil.rmtree(folder, onerror=lambda _f, path, info: failures.append(f"{path}: {info[1]}"))
+        if folder.exists():     # only what really went is reported as removed
+            log.warning("cannot remove old run folder %s: %s", folder, "; ".join(failures[:3]) or "still there")
+            continue
         removed.append(str(folder))
     if removed:
         log.info("removed %d run folder(s) beyond the newest %d under %s", len(removed), keep, root)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -163,8 +164,30 @@ def test_a_run_name_that_links_elsewhere_never_removes_what_it_points_to(tmp_pat
     root.mkdir()
     (root / "run-20261201-080000-999999999").symlink_to(elsewhere, target_is_directory=True)
     _run(root, "20261201-100000")
-    prune_runs(root, 1)          # no error: rmtree refuses a link, and that refusal is not fatal
+    # A link is never one of the harness's folders: not followed, not removed, not reported.
+    assert prune_runs(root, 1) == []
     assert (elsewhere / "keep-me").is_dir()
+    assert (root / "run-20261201-080000-999999999").is_symlink()
+
+
+def test_a_folder_that_cannot_be_removed_is_named_and_not_reported_as_removed(tmp_path, caplog, monkeypatch):
+    import shutil
+    _run(tmp_path, "20261201-080000")
+    _run(tmp_path, "20261201-100000")
+    old = next(p for p in tmp_path.iterdir() if "080000" in p.name)
+    real_rmtree = shutil.rmtree
+
+    def refusing_rmtree(path, *args, **kwargs):      # a file root owns, an NFS hiccup: rmtree fails
+        if Path(path) == old:
+            kwargs["onerror"](os.rmdir, str(old), (PermissionError, PermissionError(13, "Permission denied"), None))
+            return
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", refusing_rmtree)
+    with caplog.at_level("WARNING", logger="harness.run"):
+        assert prune_runs(tmp_path, 1) == []
+    assert old.is_dir()
+    assert f"cannot remove old run folder {old}: {old}: [Errno 13] Permission denied" in caplog.text
 
 
 def test_pruning_says_how_many_folders_went_and_where(tmp_path, caplog):
