@@ -287,6 +287,23 @@ static inline void ct_record_fill(const ct_call *c, uint64_t off, uint8_t *dst, 
                                : ct_pattern_byte(c->step.arg[1], c->step.arg[2], off + i);
 }
 
+/* read_burst: is `data` (len bytes, read back) record j of an append_burst of `size`-byte records
+ * with seed `seed`? 0 yes; 1 the size differs; 2 byte *at differs (*want expected, *got observed). */
+static inline uint32_t ct_burst_check(uint32_t seed, uint32_t j, uint32_t size, const uint8_t *data,
+                                      uint32_t len, uint32_t *at, uint8_t *want, uint8_t *got)
+{
+    uint32_t i, n = len < size ? len : size;
+    for (i = 0; i < n; i++) {
+        uint8_t w = ct_pattern_byte(seed, CT_BURST_INDEX + j, i);
+        if (data == NULL || data[i] != w) {
+            *at = i; *want = w; *got = data ? data[i] : 0;
+            return 2u;
+        }
+    }
+    *at = n; *want = *got = 0;
+    return len == size ? 0u : 1u;
+}
+
 /* Human-readable name of a CT_REJ_* code (for clfsctl and tests). */
 const char *ct_reject_name(uint32_t reject);
 

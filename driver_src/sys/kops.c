@@ -562,6 +562,43 @@ static ct_status k_read_next_log_record(void *ctx, ct_call *c, ct_out *out)
     return status;
 }
 
+/* read_burst: ClfsReadNextLogRecord until the context ends, arg[1] records, or a record that is not
+ * append_burst's record j (seed arg[2], arg[0] bytes; ct_burst_check). Each buffer is CLFS's and is
+ * valid until the next read on the context (ClfsReadNextLogRecord.md, ppvReadBuffer): checked first. */
+static ct_status k_read_burst(void *ctx, ct_call *c, ct_out *out)
+{
+    ct_call one;
+    ct_out o;
+    NTSTATUS status = STATUS_SUCCESS;
+    uint32_t j, at = 0, bad = 0;
+    uint8_t want = 0, got = 0;
+    for (j = 0; j < c->step.arg[1]; j++) {
+        RtlZeroMemory(&one, sizeof one);
+        one.step.op = CT_OP_READ_NEXT_LOG_RECORD;
+        one.obj = c->obj;
+        one.step.arg[0] = CT_RECORD_DATA;
+        RtlZeroMemory(&o, sizeof o);
+        status = k_read_next_log_record(ctx, &one, &o);
+        if (!NT_SUCCESS(status) || !(o.mask & 1u))
+            break;
+        bad = ct_burst_check(c->step.arg[2], j, c->step.arg[0], o.data, o.data_len, &at, &want, &got);
+        if (bad) {
+            out->v[CT_OUT_READ_BURST_BAD_INDEX] = j;
+            out->v[CT_OUT_READ_BURST_BAD_LSN] = o.v[0];
+            out->v[CT_OUT_READ_BURST_BAD_OFFSET] = bad == 1u ? o.data_len : at;
+            out->v[CT_OUT_READ_BURST_EXPECTED] = bad == 1u ? c->step.arg[0] : want;
+            out->v[CT_OUT_READ_BURST_OBSERVED] = bad == 1u ? o.data_len : got;
+            break;
+        }
+        out->v[CT_OUT_READ_BURST_LAST_LSN] = o.v[0];
+    }
+    out->v[CT_OUT_READ_BURST_RECORDS] = j;
+    out->v[CT_OUT_READ_BURST_BAD] = bad;
+    out->v[CT_OUT_READ_BURST_END_STATUS] = (ULONG)(j == c->step.arg[1] || bad ? 0 : status);
+    out->mask = 0x1FFu;
+    return STATUS_SUCCESS;
+}
+
 static ct_status k_terminate_read(void *ctx, ct_call *c, ct_out *out)
 {
     (void)ctx; (void)out;
