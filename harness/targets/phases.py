@@ -55,7 +55,8 @@ def run_phases(case: Case, run, restart, target: str, cut=None) -> CaseResult:
             restart(phase.restart.how)
             info["restart_s"] = round(time.perf_counter() - started, 3)
         if bound.role is not None and bound.role.cut_during and cut is not None:
-            answered, info["cut"] = came_back_cut = cut(bound, phase.number)
+            answered, came_back_cut = cut(bound, phase.number)
+            info["cut"] = came_back_cut
             if answered is None:   # the answer went with the power: nothing is known of this phase
                 info.update(ran=True, elapsed_s=round(came_back_cut["cut_ms"] / 1000.0, 6))
                 steps += [dataclasses.replace(r, index=scenario_index(phase, r.index))
