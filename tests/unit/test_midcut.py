@@ -284,3 +284,38 @@ def test_windows_without_serve_cannot_cut_a_request_in_flight():
     target.options = {}
     command, scratch = target._serve_channel()
     assert "serve" in command and scratch
+
+
+def test_a_baseline_keeps_of_a_burst_only_whether_a_record_was_bad():
+    from harness.verdict.baseline import observed
+    step = {"index": 14, "op": "read_burst", "disposition": "ran", "status_name": "STATUS_SUCCESS", "irql": 0,
+            "outputs": {"records": 105, "last_lsn": 0x9000, "bad": 0, "end_status": 0xC0000011}}
+    other = dict(step, op="read_log_record", outputs={"size": 100, "lsn": 0})
+    assert [s["outputs"] for s in observed({"steps": [step, other]})] == [{"bad": 0}, {"lsn": 0, "size": 100}]
+
+
+def test_the_guest_cuts_the_power_at_the_planned_time_or_right_after_an_answer(model_binary_free_guest):
+    guest = model_binary_free_guest
+    seen = guest.cut_during("silent", b"abc", 0.3, max_frame=1 << 20)
+    assert seen["answer"] is None and seen["answer_bytes"] == 0 and 300 <= seen["cut_ms"] < 1000
+    assert guest.calls[-1] == ("restart", "power_cut") and seen["restart_s"] == 7.5
+    seen = guest.cut_during("echo", b"abc", 5.0, max_frame=1 << 20)
+    assert seen["answer"] == b"abc" and seen["cut_ms"] < 5000   # no waiting for the plan once answered
+    assert guest.calls[-1] == ("restart", "power_cut")
+
+
+@pytest.fixture
+def model_binary_free_guest():
+    from tests.unit.test_guest_serve import _Guest, _Ssh
+    from tests.unit.guest_fakes import FakeSsh
+
+    class Guest(_Guest):
+        def restart(self, how, crash=None):
+            self.calls.append(("restart", how))
+            return 7.5
+
+    calls: list = []
+    ssh = _Ssh({"silent": SILENT, "echo": ECHO}, calls)
+    FakeSsh.__init__(ssh, calls)
+    yield Guest(ssh, calls)
+    ssh.close_all()

@@ -365,7 +365,7 @@ def test_windows_restarts_every_way_the_wine_target_none(tmp_path):
     from harness.targets.wine import WineTarget
 
     target = WindowsTarget(options={"image": "unused"})
-    assert target.restarts == {"power_cut", "bugcheck", "clean"}
+    assert target.restarts == {"power_cut", "bugcheck", "clean", "reopen"}
     assert target.refuses(_phased(tmp_path, "bugcheck")) is None
     reason = WineTarget().refuses(_phased(tmp_path, "bugcheck"))
     assert reason.startswith("target wine cannot run phased cases")
