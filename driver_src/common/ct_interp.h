@@ -304,6 +304,28 @@ static inline uint32_t ct_burst_check(uint32_t seed, uint32_t j, uint32_t size, 
     return len == size ? 0u : 1u;
 }
 
+/* read_burst's outputs when record j, at `lsn` and `len` bytes long, is the first not whole: where and
+ * what (a size: the sizes; a byte: its offset and the two values). */
+static inline void ct_burst_bad(ct_out *out, uint32_t j, uint64_t lsn, uint32_t bad, uint32_t len, uint32_t size,
+                                uint32_t at, uint8_t want, uint8_t got)
+{
+    out->v[CT_OUT_READ_BURST_BAD_INDEX] = j;
+    out->v[CT_OUT_READ_BURST_BAD_LSN] = lsn;
+    out->v[CT_OUT_READ_BURST_BAD_OFFSET] = bad == 1u ? len : at;
+    out->v[CT_OUT_READ_BURST_EXPECTED] = bad == 1u ? size : want;
+    out->v[CT_OUT_READ_BURST_OBSERVED] = bad == 1u ? len : got;
+}
+
+/* read_burst's outputs at the end of the walk: `records` came back whole; the status that ended it
+ * (0 when it stopped at max or at a bad record). */
+static inline void ct_burst_end(ct_out *out, uint32_t records, uint32_t bad, uint32_t max, uint32_t status)
+{
+    out->v[CT_OUT_READ_BURST_RECORDS] = records;
+    out->v[CT_OUT_READ_BURST_BAD] = bad;
+    out->v[CT_OUT_READ_BURST_END_STATUS] = records == max || bad ? 0u : status;
+    out->mask = 0x1FFu;
+}
+
 /* Human-readable name of a CT_REJ_* code (for clfsctl and tests). */
 const char *ct_reject_name(uint32_t reject);
 

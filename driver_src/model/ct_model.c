@@ -2439,19 +2439,12 @@ static ct_status op_read_burst(void *ctx, ct_call *c, ct_out *out)
             break;
         bad = ct_burst_check(c->step.arg[2], j, c->step.arg[0], o.data, o.data_len, &at, &want, &got);
         if (bad) {
-            out->v[CT_OUT_READ_BURST_BAD_INDEX] = j;
-            out->v[CT_OUT_READ_BURST_BAD_LSN] = o.v[0];
-            out->v[CT_OUT_READ_BURST_BAD_OFFSET] = bad == 1u ? o.data_len : at;
-            out->v[CT_OUT_READ_BURST_EXPECTED] = bad == 1u ? c->step.arg[0] : want;
-            out->v[CT_OUT_READ_BURST_OBSERVED] = bad == 1u ? o.data_len : got;
+            ct_burst_bad(out, j, o.v[0], bad, o.data_len, c->step.arg[0], at, want, got);
             break;
         }
         out->v[CT_OUT_READ_BURST_LAST_LSN] = o.v[0];
     }
-    out->v[CT_OUT_READ_BURST_RECORDS] = j;
-    out->v[CT_OUT_READ_BURST_BAD] = bad;
-    out->v[CT_OUT_READ_BURST_END_STATUS] = (uint32_t)(j == c->step.arg[1] || bad ? 0 : s);
-    out->mask = 0x1FFu;
+    ct_burst_end(out, j, bad, c->step.arg[1], (uint32_t)s);
     return CT_STATUS_SUCCESS;
 }
 

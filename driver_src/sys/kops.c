@@ -567,35 +567,30 @@ static ct_status k_read_next_log_record(void *ctx, ct_call *c, ct_out *out)
  * valid until the next read on the context (ClfsReadNextLogRecord.md, ppvReadBuffer): checked first. */
 static ct_status k_read_burst(void *ctx, ct_call *c, ct_out *out)
 {
-    ct_call one;
-    ct_out o;
+    CLFS_LSN undo_next, previous, record;
+    CLFS_RECORD_TYPE type;
+    PVOID buffer;
+    ULONG cb;
     NTSTATUS status = STATUS_SUCCESS;
     uint32_t j, at = 0, bad = 0;
     uint8_t want = 0, got = 0;
+    (void)ctx;
     for (j = 0; j < c->step.arg[1]; j++) {
-        RtlZeroMemory(&one, sizeof one);
-        one.step.op = CT_OP_READ_NEXT_LOG_RECORD;
-        one.obj = c->obj;
-        one.step.arg[0] = CT_RECORD_DATA;
-        RtlZeroMemory(&o, sizeof o);
-        status = k_read_next_log_record(ctx, &one, &o);
-        if (!NT_SUCCESS(status) || !(o.mask & 1u))
+        type = (CLFS_RECORD_TYPE)CT_RECORD_DATA;
+        buffer = NULL;
+        cb = 0;
+        undo_next.Internal = previous.Internal = record.Internal = 0;
+        status = ClfsReadNextLogRecord(c->obj->handle, &buffer, &cb, &type, NULL, &undo_next, &previous, &record);
+        if (!NT_SUCCESS(status) || buffer == NULL)
             break;
-        bad = ct_burst_check(c->step.arg[2], j, c->step.arg[0], o.data, o.data_len, &at, &want, &got);
+        bad = ct_burst_check(c->step.arg[2], j, c->step.arg[0], (const uint8_t *)buffer, cb, &at, &want, &got);
         if (bad) {
-            out->v[CT_OUT_READ_BURST_BAD_INDEX] = j;
-            out->v[CT_OUT_READ_BURST_BAD_LSN] = o.v[0];
-            out->v[CT_OUT_READ_BURST_BAD_OFFSET] = bad == 1u ? o.data_len : at;
-            out->v[CT_OUT_READ_BURST_EXPECTED] = bad == 1u ? c->step.arg[0] : want;
-            out->v[CT_OUT_READ_BURST_OBSERVED] = bad == 1u ? o.data_len : got;
+            ct_burst_bad(out, j, record.Internal, bad, cb, c->step.arg[0], at, want, got);
             break;
         }
-        out->v[CT_OUT_READ_BURST_LAST_LSN] = o.v[0];
+        out->v[CT_OUT_READ_BURST_LAST_LSN] = record.Internal;
     }
-    out->v[CT_OUT_READ_BURST_RECORDS] = j;
-    out->v[CT_OUT_READ_BURST_BAD] = bad;
-    out->v[CT_OUT_READ_BURST_END_STATUS] = (ULONG)(j == c->step.arg[1] || bad ? 0 : status);
-    out->mask = 0x1FFu;
+    ct_burst_end(out, j, bad, c->step.arg[1], (uint32_t)status);
     return STATUS_SUCCESS;
 }
 

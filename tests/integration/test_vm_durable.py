@@ -8,15 +8,13 @@ the durability verdict must then FAIL naming the lost LSN.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from harness.scenario.load import load_file
-from harness.targets.model import SOURCE_DIR
 from harness.verdict.judge import FAIL, PASS, judge
-from smoke_target import prepared_smoke
+from smoke_target import nofsync_executor, prepared_smoke
 
 pytestmark = pytest.mark.vm
 
@@ -44,11 +42,7 @@ def test_flushed_records_survive_a_real_power_cut_and_fail_without_fsync():
     finally:
         target.close()
 
-    out = SOURCE_DIR / "out"
-    built = subprocess.run(["make", "-s", "-C", str(SOURCE_DIR), f"OUT={out}", "model-nofsync"],
-                           capture_output=True, text=True, timeout=300)
-    assert built.returncode == 0, built.stdout + built.stderr
-    target = _smoke(out / "host" / "clfstest-model-static-nofsync")
+    target = _smoke(nofsync_executor())
     try:
         verdict = judge(case, target.execute(case))
     finally:

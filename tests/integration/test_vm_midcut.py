@@ -9,15 +9,13 @@ built without fsync (make model-nofsync) loses what phase 1 flushed: a FAIL that
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from harness.scenario.load import load_file
-from harness.targets.model import SOURCE_DIR
 from harness.verdict.judge import FAIL, PASS, judge
-from smoke_target import prepared_smoke
+from smoke_target import nofsync_executor, prepared_smoke
 
 pytestmark = pytest.mark.vm
 
@@ -51,12 +49,8 @@ def test_cut_lands_mid_burst_and_what_comes_back_is_whole_then_fails_without_fsy
     finally:
         target.close()
 
-    out = SOURCE_DIR / "out"
-    built = subprocess.run(["make", "-s", "-C", str(SOURCE_DIR), f"OUT={out}", "model-nofsync"],
-                           capture_output=True, text=True, timeout=300)
-    assert built.returncode == 0, built.stdout + built.stderr
     target = prepared_smoke("mid-burst power cut, executor without fsync",
-                            out / "host" / "clfstest-model-static-nofsync")
+                            nofsync_executor())
     try:
         result = target.execute(cases[0])
         verdict = judge(cases[0], result)

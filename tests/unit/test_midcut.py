@@ -259,16 +259,12 @@ def test_run_phases_takes_the_cut_instead_of_the_restart_and_marks_the_lost_step
     case = _case(tmp_path)
     restarts, cuts = [], []
 
-    def run(phase_case, number):
-        return model.execute(phase_case) if number == 1 else model.execute(phase_case)
-
     def cut(phase_case, number):
         cuts.append(number)
         return None, {"during": "append_burst", "simulated": False, "cut_ms": 812.0, "planned_ms": 810.0,
                       "request_ended": False, "restart_s": 14.5, "appended_before_cut": None}
 
     # The model target keeps the disk between its requests: run phases 1 and 3 on it, cut phase 2.
-    model._drain()
     result = run_phases(case, lambda c, n: model.execute(c), lambda how: restarts.append(how), "smoke", cut=cut)
     assert cuts == [2] and restarts == ["reopen"]   # no second power cut after the one in flight
     assert {r.disposition for r in result.steps if r.phase == 2} == {LOST_IN_CUT}
@@ -319,3 +315,61 @@ def model_binary_free_guest():
     FakeSsh.__init__(ssh, calls)
     yield Guest(ssh, calls)
     ssh.close_all()
+
+
+class _WindowsGuest:
+    """A Windows guest at the target's edge: requests answered by the host model (model flag
+    cleared, as clfstest.sys answers); ``cut_during`` runs the request too (the guest did work
+    before the plug was pulled) and loses its answer, or returns it when ``beaten``."""
+
+    class Instance:
+        def crashed(self):
+            return None
+
+    def __init__(self, tmp_path, model, beaten=False):
+        self.console_log = tmp_path / "console.log"
+        self.console_log.write_bytes(b"")
+        self.model, self.beaten, self.events, self.instance = model, beaten, [], self.Instance()
+
+    def _answer(self, request):
+        response = bytearray(self.model.run_bytes(request))
+        response[wire.RESP_HEADER.offsets()["flags"]] &= ~1
+        return bytes(response)
+
+    def serve_request(self, request, timeout, *, max_frame, evidence_dir=None):
+        self.events.append("request")
+        return self._answer(request)
+
+    def cut_during(self, command, frame, delay_s, *, max_frame):
+        self.events.append(("cut", command))
+        answer = self._answer(frame)
+        return {"answer": answer if self.beaten else None, "answer_bytes": len(answer) + 4 if self.beaten else 0,
+                "cut_ms": delay_s * 1000 + 2, "restart_s": 30.0}
+
+    def recover(self):
+        self.events.append("back to ready")
+        return 0.1
+
+
+@pytest.mark.parametrize("beaten", [False, True])
+def test_windows_cuts_the_domain_while_clfsctl_serve_runs_the_request(tmp_path, model, beaten):
+    from harness.guest import wincmd
+    from harness.targets.base import CaseArtefacts
+    from harness.targets.vm_windows import WindowsTarget
+
+    target = WindowsTarget(options={"image": "unused"})
+    target._guest = _WindowsGuest(tmp_path, model, beaten)
+    case = _case(tmp_path)
+    artefacts = CaseArtefacts(tmp_path / "case")
+    result = target.execute(case, artefacts)
+    assert target._guest.events == ["request", ("cut", wincmd.clfsctl_serve_command()), "request", "back to ready"]
+    cut = result.phases[1]["cut"]
+    assert cut["simulated"] is False and cut["request_ended"] is beaten and result.phases[2]["restart_s"] == 30.0
+    phase2 = {r.disposition for r in result.steps if r.phase == 2}
+    assert phase2 == ({RAN} if beaten else {LOST_IN_CUT})
+    verdict = judge(case, result)
+    assert verdict.outcome == PASS, verdict.diff()
+    said = (artefacts.dir / "restarts.txt").read_text()
+    assert said.startswith("power_cut during append_burst: cut at ")
+    assert ("NOT mid-request" in said) is beaten and ("request in flight" in said) is not beaten
+    assert (artefacts.dir / "phase2-request.bin").is_file()
