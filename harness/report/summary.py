@@ -54,7 +54,7 @@ def render_markdown(results: dict) -> str:
                     began += " (not run)"
                 lines.append(f"| `{case['id']}` | {p['phase']} | {began} | {ready} | "
                              f"{len(p['survived']) if 'survived' in p else ''} | "
-                             f"{len(p['lost']) if 'lost' in p else ''} | {_cut_cell(p)} |")
+                             f"{len(p['lost']) if 'lost' in p else ''} | {cut_text(p)} |")
         lines.append("")
     skipped = [c for c in results["cases"] if c["outcome"] == SKIP]
     if skipped:
@@ -73,7 +73,7 @@ def _first_mismatch(case: dict) -> str:
     return first_difference(case).replace("|", "\\|")[:200]
 
 
-def _cut_cell(phase: dict) -> str:
+def cut_text(phase: dict) -> str:
     """A phase whose power was cut while its request ran: when, and whether the request was still
     running; a durable phase after one: how many of the burst's records came back."""
     cut, burst = phase.get("cut"), phase.get("burst")

@@ -373,3 +373,17 @@ def test_windows_cuts_the_domain_while_clfsctl_serve_runs_the_request(tmp_path, 
     assert said.startswith("power_cut during append_burst: cut at ")
     assert ("NOT mid-request" in said) is beaten and ("request in flight" in said) is not beaten
     assert (artefacts.dir / "phase2-request.bin").is_file()
+
+
+def test_the_reports_say_when_the_cut_came_and_whether_the_request_still_ran():
+    from harness.report.summary import cut_text
+    base = {"during": "append_burst", "simulated": False, "cut_ms": 1491.2, "request_ended": False,
+            "appended_before_cut": None}
+    assert cut_text({"cut": base}) == "at 1491 ms, request in flight"
+    assert cut_text({"cut": dict(base, request_ended=True)}) == "at 1491 ms, request had ENDED (not mid-request)"
+    assert cut_text({"cut": dict(base, simulated=True, cut_ms=None, appended_before_cut=938)}) == \
+        "simulated (model): after 938 burst records"
+    assert cut_text({"burst": {"appended": None, "came_back": 105, "promised": 0, "bad": 0}}) == \
+        "burst: 105 came back whole (answer lost)"
+    assert cut_text({"burst": {"appended": 9, "came_back": 3, "promised": 8, "bad": 2}}).endswith("TORN/CORRUPT")
+    assert cut_text({"phase": 1}) == ""
