@@ -387,3 +387,27 @@ def test_the_reports_say_when_the_cut_came_and_whether_the_request_still_ran():
         "burst: 105 came back whole (answer lost)"
     assert cut_text({"burst": {"appended": 9, "came_back": 3, "promised": 8, "bad": 2}}).endswith("TORN/CORRUPT")
     assert cut_text({"phase": 1}) == ""
+
+
+def test_the_case_record_of_a_lost_answer_has_no_made_up_status_and_fits_the_schema(model, tmp_path):
+    import json
+
+    import jsonschema
+
+    from harness.report.record import case_record
+    from harness.report.results import SCHEMA_PATH
+
+    case = _case(tmp_path)
+    result = _lost(model.execute(case))
+    result = dataclasses.replace(result, phases=tuple(
+        dict(p, cut={"during": "append_burst", "simulated": False, "cut_ms": 900.5, "planned_ms": 900.0,
+                     "request_ended": False, "restart_s": 14.0, "appended_before_cut": None})
+        if p["phase"] == 2 else p for p in result.phases))
+    verdict = judge(case, result)
+    record = case_record(case, "smoke", verdict.outcome, result=result, verdict=verdict)
+    lost = [s for s in record["steps"] if s["phase"] == 2]
+    assert {s["disposition"] for s in lost} == {"lost_in_cut"}
+    assert all(s["status"] is None and s["status_name"] is None and s["outputs"] == {} for s in lost)
+    assert record["phases"][2]["burst"]["appended"] is None
+    schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.validate(record, {"$defs": schema["$defs"], "$ref": "#/$defs/case"})
