@@ -20,17 +20,18 @@ collect_ignore = ["integration/pipeline", "data/editor"]
 # (pytest-xdist's own xdist_group marks do nothing under pytest 9: the node ID suffix they rely on
 # can no longer be set, so the groups are made here, by module, in the scheduler.)
 # - "smoke": the modules that run cases through a SmokeTarget in this process, one guest at a
-#   time; phases and smoke-target share one prepared guest (the session fixture ``smoke_target``,
-#   tests/integration/conftest.py): one boot, not two.
+#   time; they share one prepared guest (the session fixture ``smoke_target``,
+#   tests/integration/conftest.py), and durable and midcut one more whose executor has no fsync
+#   (``nofsync_smoke_target``): two boots, not six.
 # - "vm": the other VM modules, one test at a time. They boot guests of their own or start whole
 #   two-worker runs, and some assert what the next run's reap finds or that a run left nothing,
 #   which another test's reap must not touch meanwhile (the "smoke" group opens a session, and so
-#   reaps, only when it starts a target: three times).
+#   reaps, only when it starts a target: twice).
 # - "driver": the modules that build into driver_src/out (the cross build writes its outputs in
 #   place): one worker builds, the next module finds the outputs made.
 # A new module marked vm, wine or driver must be named here (collection stops until it is).
 XDIST_GROUPS = {
-    "smoke": ("test_vm_phases.py", "test_vm_smoke_target.py", "test_vm_durable.py"),
+    "smoke": ("test_vm_phases.py", "test_vm_smoke_target.py", "test_vm_durable.py", "test_vm_midcut.py"),
     "vm": ("test_vm_linux_smoke.py", "test_run_pipeline.py", "test_interrupts.py"),
     "driver": ("test_driver_build.py", "test_wine.py", "test_clfsctl_serve.py", "test_fuzz.py",
                "test_windows_real_image.py"),

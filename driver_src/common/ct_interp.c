@@ -131,6 +131,15 @@ static uint32_t check_args(ct_interp *st, const ct_step *s)
         if (s->arg[0] == 0 || s->arg[0] > CT_MAX_FILL_RECORD || s->arg[1] == 0 || s->arg[2] == 0)
             return CT_REJ_ARG;
         break;
+    case CT_OP_APPEND_BURST:
+        /* As fill_log: one nonpaged buffer of record_size bytes, bounded by a count and a time. */
+        if (s->arg[0] == 0 || s->arg[0] > CT_MAX_FILL_RECORD || s->arg[1] == 0 || s->arg[2] == 0)
+            return CT_REJ_ARG;
+        break;
+    case CT_OP_READ_BURST:
+        if (s->arg[0] == 0 || s->arg[1] == 0)
+            return CT_REJ_ARG;
+        break;
     case CT_OP_QUERY_LOG_INFO:
         if (s->arg[0] != CT_INFO_BASIC && s->arg[0] != CT_INFO_BASIC_PHYSICAL)
             return CT_REJ_ARG;
@@ -326,6 +335,8 @@ uint32_t ct_validate(ct_interp *st, const uint8_t *req, uint32_t req_len, uint32
         return CT_REJ_TOTAL_SIZE;
     if (h->flags & ~CT_REQ_FLAGS_ALL)
         return CT_REJ_FLAGS;
+    if ((h->flags & CT_REQ_CUT_IN_STEP) && !(h->flags & CT_REQ_POWER_CUT))
+        return CT_REJ_FLAGS;       /* a cut inside the last step is a power cut */
     if (h->reserved0)
         return CT_REJ_RESERVED;
     if (h->cut_seed && !(h->flags & CT_REQ_POWER_CUT))

@@ -287,6 +287,45 @@ static inline void ct_record_fill(const ct_call *c, uint64_t off, uint8_t *dst, 
                                : ct_pattern_byte(c->step.arg[1], c->step.arg[2], off + i);
 }
 
+/* read_burst: is `data` (len bytes, read back) record j of an append_burst of `size`-byte records
+ * with seed `seed`? 0 yes; 1 the size differs; 2 byte *at differs (*want expected, *got observed). */
+static inline uint32_t ct_burst_check(uint32_t seed, uint32_t j, uint32_t size, const uint8_t *data,
+                                      uint32_t len, uint32_t *at, uint8_t *want, uint8_t *got)
+{
+    uint32_t i, n = len < size ? len : size;
+    for (i = 0; i < n; i++) {
+        uint8_t w = ct_pattern_byte(seed, CT_BURST_INDEX + j, i);
+        if (data == NULL || data[i] != w) {
+            *at = i; *want = w; *got = data ? data[i] : 0;
+            return 2u;
+        }
+    }
+    *at = n; *want = *got = 0;
+    return len == size ? 0u : 1u;
+}
+
+/* read_burst's outputs when record j, at `lsn` and `len` bytes long, is the first not whole: where and
+ * what (a size: the sizes; a byte: its offset and the two values). */
+static inline void ct_burst_bad(ct_out *out, uint32_t j, uint64_t lsn, uint32_t bad, uint32_t len, uint32_t size,
+                                uint32_t at, uint8_t want, uint8_t got)
+{
+    out->v[CT_OUT_READ_BURST_BAD_INDEX] = j;
+    out->v[CT_OUT_READ_BURST_BAD_LSN] = lsn;
+    out->v[CT_OUT_READ_BURST_BAD_OFFSET] = bad == 1u ? len : at;
+    out->v[CT_OUT_READ_BURST_EXPECTED] = bad == 1u ? size : want;
+    out->v[CT_OUT_READ_BURST_OBSERVED] = bad == 1u ? len : got;
+}
+
+/* read_burst's outputs at the end of the walk: `records` came back whole; the status that ended it
+ * (0 when it stopped at max or at a bad record). */
+static inline void ct_burst_end(ct_out *out, uint32_t records, uint32_t bad, uint32_t max, uint32_t status)
+{
+    out->v[CT_OUT_READ_BURST_RECORDS] = records;
+    out->v[CT_OUT_READ_BURST_BAD] = bad;
+    out->v[CT_OUT_READ_BURST_END_STATUS] = records == max || bad ? 0u : status;
+    out->mask = 0x1FFu;
+}
+
 /* Human-readable name of a CT_REJ_* code (for clfsctl and tests). */
 const char *ct_reject_name(uint32_t reject);
 

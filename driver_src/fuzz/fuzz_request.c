@@ -286,6 +286,18 @@ static void gen_step(gen *g, const uint8_t *b)
         s->arg[1] = 1u + b[5];
         s->arg[2] = 1000u;
         break;
+    case CT_OP_APPEND_BURST:
+        s->arg[0] = 1u + (uint32_t)b[4] * 64u;
+        s->arg[1] = 1u + b[5];
+        s->arg[2] = 1000u;
+        s->arg[3] = b[6] % 8u;
+        s->arg[4] = (uint32_t)v;
+        break;
+    case CT_OP_READ_BURST:
+        s->arg[0] = 1u + (uint32_t)b[4] * 64u;
+        s->arg[1] = 1u + b[5];
+        s->arg[2] = (uint32_t)v;
+        break;
     case CT_OP_BUGCHECK:   /* valid only last, with CT_REQ_DELIBERATE_BUGCHECK (generate sets it) */
         s->arg[0] = (uint32_t)v;               /* payload seed */
         s->arg[1] = b[4];                      /* phase */

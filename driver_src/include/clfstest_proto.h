@@ -144,6 +144,10 @@ enum ct_kind { CT_KIND_NONE = 0, CT_KIND_LOG = 1, CT_KIND_AREA = 2, CT_KIND_READ
 #define CT_FILL_BY_STATUS             0u
 #define CT_FILL_BY_COUNT              1u
 #define CT_FILL_BY_TIME               2u
+/* append_burst: record j of a burst carries the seeded payload of index CT_BURST_INDEX + j, so the
+ * harness knows its bytes from j alone when the power cut took the response
+ * (harness/verdict/burst.py); far above the request's own append indexes. */
+#define CT_BURST_INDEX                0x40000000u
 #define CT_NO_IRQL                    255u  /* callback_irql output: no callback ran yet */
 
 /* read_log_record arg[0]: CLFS_CONTEXT_MODE; read_next_log_record arg[0]: CLFS_RECORD_TYPE. */
@@ -178,7 +182,12 @@ enum ct_kind { CT_KIND_NONE = 0, CT_KIND_LOG = 1, CT_KIND_AREA = 2, CT_KIND_READ
  * opt-in that keeps any other request from stopping the machine. Only the harness's
  * restart: {how: bugcheck} sets it (harness/targets/bugcheck.py). */
 #define CT_REQ_DELIBERATE_BUGCHECK 0x00000020u
-#define CT_REQ_FLAGS_ALL         0x0000003Fu
+/* restart: {how: power_cut, during: append_burst}: the power fails while the request's last step
+ * runs. The model (no real power to cut) stops that burst after a number of its records chosen from
+ * cut_seed and fails the power there; a VM target cuts the real power while the request is in flight
+ * and the driver ignores the flag (harness/targets/midcut.py). Only with CT_REQ_POWER_CUT. */
+#define CT_REQ_CUT_IN_STEP       0x00000040u
+#define CT_REQ_FLAGS_ALL         0x0000007Fu
 
 /* The bugcheck op: KeBugCheckEx(CT_HARNESS_BUGCHECK, CT_BUGCHECK_TAG, seed, phase, nonce).
  * Why this code: the KeBugCheckEx page (learn.microsoft.com .../wdm/nf-wdm-kebugcheckex, Remarks)

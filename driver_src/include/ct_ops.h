@@ -54,7 +54,9 @@ enum ct_op {
     CT_OP_BUGCHECK = 47,   /* KeBugCheckEx */
     CT_OP_CREATE_LSN = 48,   /* ClfsLsnCreate */
     CT_OP_INSPECT_LSN = 49,   /* ClfsLsnContainer */
-    CT_OP_COUNT = 50   /* one past the last op */
+    CT_OP_APPEND_BURST = 50,   /* ClfsReserveAndAppendLog */
+    CT_OP_READ_BURST = 51,   /* ClfsReadNextLogRecord */
+    CT_OP_COUNT = 52   /* one past the last op */
 };
 
 /* Output indexes: the order of each op's outputs. */
@@ -196,6 +198,19 @@ enum ct_op {
 #define CT_OUT_INSPECT_LSN_EQUAL 4
 #define CT_OUT_INSPECT_LSN_LESS 5
 #define CT_OUT_INSPECT_LSN_GREATER 6
+#define CT_OUT_APPEND_BURST_RECORDS 0
+#define CT_OUT_APPEND_BURST_LAST_LSN 1
+#define CT_OUT_APPEND_BURST_STOPPED_BY 2
+#define CT_OUT_APPEND_BURST_FLUSHES 3
+#define CT_OUT_READ_BURST_RECORDS 0
+#define CT_OUT_READ_BURST_BAD 1
+#define CT_OUT_READ_BURST_BAD_INDEX 2
+#define CT_OUT_READ_BURST_BAD_LSN 3
+#define CT_OUT_READ_BURST_BAD_OFFSET 4
+#define CT_OUT_READ_BURST_EXPECTED 5
+#define CT_OUT_READ_BURST_OBSERVED 6
+#define CT_OUT_READ_BURST_END_STATUS 7
+#define CT_OUT_READ_BURST_LAST_LSN 8
 
 /* Ops every backend implements: X(UPPER, lower) -> the backend defines <prefix>_<lower>. */
 #define CT_DRIVER_OPS(X) \
@@ -247,6 +262,8 @@ enum ct_op {
     X(BUGCHECK, bugcheck) \
     X(CREATE_LSN, create_lsn) \
     X(INSPECT_LSN, inspect_lsn) \
+    X(APPEND_BURST, append_burst) \
+    X(READ_BURST, read_burst) \
 
 /* Test-only ops: the model implements them; the driver never does (ct_run refuses them
  * when the backend has no function for them). */

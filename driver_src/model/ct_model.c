@@ -2425,6 +2425,92 @@ static ct_status op_gate(void *ctx, ct_call *c, ct_out *out)
     return m->real_ops[c->step.op](ctx, c, out);
 }
 
+/* append_burst: records of arg[0] bytes, one append each, until arg[1] of them or arg[2] ms (with a
+ * disk under it, main.c --disk, each forced flush writes the image: the burst takes real time), every
+ * arg[3]-th with CLFS_FLAG_FORCE_FLUSH; record j carries the pattern of seed arg[4], index
+ * CT_BURST_INDEX + j. When the power is to fail inside it (CT_REQ_CUT_IN_STEP) and no real power
+ * will be cut (no disk: the model target), the cut is simulated after a seed-chosen number of
+ * records, 0 to all of them: the same case judged the same way as on a VM, deterministically. */
+static uint64_t now_us(void *ctx);
+
+static ct_status op_append_burst(void *ctx, ct_call *c, ct_out *out)
+{
+    static ct_call one;   /* as fill_log: too large for a kernel-mode stack in the stand-in */
+    ct_model *m = M(ctx);
+    ct_out o;
+    ct_status s = CT_STATUS_SUCCESS;
+    uint32_t n, flushes = 0, stop_at = c->step.arg[1];
+    uint64_t deadline = now_us(ctx) + (uint64_t)c->step.arg[2] * 1000u;
+    int simulate = m->cut_in_step && !m->persist;
+    if (simulate)
+        stop_at = cut_mix(m->cut_seed, 0xB0u) % (c->step.arg[1] + 1u);
+    out->v[CT_OUT_APPEND_BURST_STOPPED_BY] = CT_FILL_BY_COUNT;
+    for (n = 0; n < stop_at; n++) {
+        if (n && now_us(ctx) >= deadline && !simulate) {
+            out->v[CT_OUT_APPEND_BURST_STOPPED_BY] = CT_FILL_BY_TIME;
+            break;
+        }
+        memset(&one, 0, sizeof one);
+        one.step.op = CT_OP_RESERVE_AND_APPEND;
+        one.obj = c->obj;
+        one.list_count = 1;
+        one.list[0] = c->step.arg[0];
+        one.step.arg[1] = c->step.arg[4];
+        one.step.arg[2] = CT_BURST_INDEX + n;
+        if (c->step.arg[3] && (n + 1u) % c->step.arg[3] == 0) {
+            one.step.arg[0] = CT_APPEND_FORCE_FLUSH;
+            flushes++;
+        }
+        memset(&o, 0, sizeof o);
+        s = append(m, &one, &o, 1);
+        if (!CT_NT_SUCCESS(s)) {
+            out->v[CT_OUT_APPEND_BURST_STOPPED_BY] = CT_FILL_BY_STATUS;
+            break;
+        }
+        out->v[CT_OUT_APPEND_BURST_LAST_LSN] = o.v[CT_OUT_LSN];
+    }
+    if (simulate) {                      /* the power fails here, mid-step */
+        m->cut_pending = 0;
+        m->powered_off = 1;
+        power_fails(m);
+    }
+    out->v[CT_OUT_APPEND_BURST_RECORDS] = n;
+    out->v[CT_OUT_APPEND_BURST_FLUSHES] = flushes;
+    out->mask = (1u << CT_OUT_APPEND_BURST_RECORDS) | (1u << CT_OUT_APPEND_BURST_STOPPED_BY) |
+                (1u << CT_OUT_APPEND_BURST_FLUSHES) | (n ? 1u << CT_OUT_APPEND_BURST_LAST_LSN : 0u);
+    return s;
+}
+
+/* read_burst: ClfsReadNextLogRecord on the context until it ends, arg[1] records were read, or one is
+ * not append_burst's record j (seed arg[2], arg[0] bytes): the whole check in one step, as a burst
+ * has more records than a request has steps. */
+static ct_status op_read_burst(void *ctx, ct_call *c, ct_out *out)
+{
+    static ct_call one;
+    ct_out o;
+    ct_status s = CT_STATUS_SUCCESS;
+    uint32_t j, at = 0, bad = 0;
+    uint8_t want = 0, got = 0;
+    for (j = 0; j < c->step.arg[1]; j++) {
+        memset(&one, 0, sizeof one);
+        one.step.op = CT_OP_READ_NEXT_LOG_RECORD;
+        one.obj = c->obj;
+        one.step.arg[0] = CT_RECORD_DATA;
+        memset(&o, 0, sizeof o);
+        s = op_read_next_log_record(ctx, &one, &o);
+        if (!CT_NT_SUCCESS(s) || !(o.mask & 1u))
+            break;
+        bad = ct_burst_check(c->step.arg[2], j, c->step.arg[0], o.data, o.data_len, &at, &want, &got);
+        if (bad) {
+            ct_burst_bad(out, j, o.v[0], bad, o.data_len, c->step.arg[0], at, want, got);
+            break;
+        }
+        out->v[CT_OUT_READ_BURST_LAST_LSN] = o.v[0];
+    }
+    ct_burst_end(out, j, bad, c->step.arg[1], (uint32_t)s);
+    return CT_STATUS_SUCCESS;
+}
+
 /* What dies with a reboot: objects, contexts, the IRQL, the counters; what a stream held in memory. */
 static void reopen(ct_model *m)
 {
@@ -2606,6 +2692,7 @@ void ct_model_request(ct_model *m, ct_backend *be, uint32_t req_flags, uint32_t 
             persisted(m);
     }
     fill_ops(m, be);
+    m->cut_in_step = (req_flags & CT_REQ_CUT_IN_STEP) != 0;
     if (req_flags & CT_REQ_POWER_CUT) {
         m->cut_pending = 1;
         m->cut_seed = cut_seed;

@@ -187,6 +187,7 @@ typedef struct ct_model {
     /* Durable storage across the phases of one case (ct_model_request). */
     uint8_t  cut_pending;        /* CT_REQ_POWER_CUT: cut before the request's cleanup */
     uint8_t  powered_off;        /* the cut happened: later calls of this request change nothing */
+    uint8_t  cut_in_step;        /* CT_REQ_CUT_IN_STEP: the cut comes inside the burst (append_burst) */
     uint32_t cut_seed;
     ct_backend *be;              /* the backend of this request (the cut gate swaps its ops) */
     ct_op_fn real_ops[CT_OP_COUNT];

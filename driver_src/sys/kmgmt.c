@@ -1,5 +1,5 @@
 /*
- * kmgmt.c - kernel ops of the CLFS management library (ClfsMgmt*) and fill_log.
+ * kmgmt.c - kernel ops of the CLFS management library (ClfsMgmt*), fill_log and append_burst.
  *
  * What: a managed client is a pool block holding the CLFS_MGMT_CLIENT cookie and the books of the
  * driver's three callbacks (advance tail, log-growth complete, log unpinned): how often each ran,
@@ -289,6 +289,57 @@ ct_status k_fill_log(void *ctx, ct_call *c, ct_out *out)
     out->v[CT_OUT_FILL_LOG_RECORDS] = n;
     out->mask = (1u << CT_OUT_FILL_LOG_RECORDS) | (1u << CT_OUT_FILL_LOG_STOPPED_BY) |
                 (n ? 1u << CT_OUT_FILL_LOG_LAST_LSN : 0u);
+    ct_pool_free(data);
+    return status;
+}
+
+/* Append a burst: records of arg[0] bytes, one ClfsReserveAndAppendLog each, until arg[1] of them or
+ * arg[2] ms pass, every arg[3]-th with CLFS_FLAG_FORCE_FLUSH (ClfsReserveAndAppendLog.md, fFlags).
+ * Record j carries the seeded pattern of seed arg[4], index CT_BURST_INDEX + j: the harness knows its
+ * bytes when a power cut during the burst took the response (harness/verdict/burst.py). */
+ct_status k_append_burst(void *ctx, ct_call *c, ct_out *out)
+{
+    CLFS_WRITE_ENTRY entry;
+    CLFS_LSN lsn;
+    PUCHAR data;
+    ULONG n, i, flags, flushes = 0;
+    LONGLONG deadline;
+    LARGE_INTEGER now;
+    NTSTATUS status = STATUS_SUCCESS;
+    (void)ctx;
+    data = (PUCHAR)ct_pool_alloc(NonPagedPoolNx, c->step.arg[0]);   /* <= CT_MAX_FILL_RECORD (validation) */
+    if (data == NULL)
+        return STATUS_INSUFFICIENT_RESOURCES;
+    entry.Buffer = data;
+    entry.ByteLength = c->step.arg[0];
+    KeQuerySystemTime(&now);
+    deadline = now.QuadPart + (LONGLONG)c->step.arg[2] * 10000;   /* 100 ns units */
+    out->v[CT_OUT_APPEND_BURST_STOPPED_BY] = CT_FILL_BY_COUNT;
+    for (n = 0; n < c->step.arg[1]; n++) {
+        KeQuerySystemTime(&now);
+        if (n && now.QuadPart >= deadline) {
+            out->v[CT_OUT_APPEND_BURST_STOPPED_BY] = CT_FILL_BY_TIME;
+            break;
+        }
+        for (i = 0; i < c->step.arg[0]; i++)
+            data[i] = ct_pattern_byte(c->step.arg[4], CT_BURST_INDEX + n, i);
+        flags = 0;
+        if (c->step.arg[3] && (n + 1) % c->step.arg[3] == 0) {
+            flags = CLFS_FLAG_FORCE_FLUSH;
+            flushes++;
+        }
+        lsn.Internal = 0;
+        status = ClfsReserveAndAppendLog(c->obj->handle, &entry, 1, NULL, NULL, 0, NULL, flags, &lsn);
+        if (!NT_SUCCESS(status)) {
+            out->v[CT_OUT_APPEND_BURST_STOPPED_BY] = CT_FILL_BY_STATUS;
+            break;
+        }
+        out->v[CT_OUT_APPEND_BURST_LAST_LSN] = lsn.Internal;
+    }
+    out->v[CT_OUT_APPEND_BURST_RECORDS] = n;
+    out->v[CT_OUT_APPEND_BURST_FLUSHES] = flushes;
+    out->mask = (1u << CT_OUT_APPEND_BURST_RECORDS) | (1u << CT_OUT_APPEND_BURST_STOPPED_BY) |
+                (1u << CT_OUT_APPEND_BURST_FLUSHES) | (n ? 1u << CT_OUT_APPEND_BURST_LAST_LSN : 0u);
     ct_pool_free(data);
     return status;
 }

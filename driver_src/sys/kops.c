@@ -562,6 +562,38 @@ static ct_status k_read_next_log_record(void *ctx, ct_call *c, ct_out *out)
     return status;
 }
 
+/* read_burst: ClfsReadNextLogRecord until the context ends, arg[1] records, or a record that is not
+ * append_burst's record j (seed arg[2], arg[0] bytes; ct_burst_check). Each buffer is CLFS's and is
+ * valid until the next read on the context (ClfsReadNextLogRecord.md, ppvReadBuffer): checked first. */
+static ct_status k_read_burst(void *ctx, ct_call *c, ct_out *out)
+{
+    CLFS_LSN undo_next, previous, record;
+    CLFS_RECORD_TYPE type;
+    PVOID buffer;
+    ULONG cb;
+    NTSTATUS status = STATUS_SUCCESS;
+    uint32_t j, at = 0, bad = 0;
+    uint8_t want = 0, got = 0;
+    (void)ctx;
+    for (j = 0; j < c->step.arg[1]; j++) {
+        type = (CLFS_RECORD_TYPE)CT_RECORD_DATA;
+        buffer = NULL;
+        cb = 0;
+        undo_next.Internal = previous.Internal = record.Internal = 0;
+        status = ClfsReadNextLogRecord(c->obj->handle, &buffer, &cb, &type, NULL, &undo_next, &previous, &record);
+        if (!NT_SUCCESS(status) || buffer == NULL)
+            break;
+        bad = ct_burst_check(c->step.arg[2], j, c->step.arg[0], (const uint8_t *)buffer, cb, &at, &want, &got);
+        if (bad) {
+            ct_burst_bad(out, j, record.Internal, bad, cb, c->step.arg[0], at, want, got);
+            break;
+        }
+        out->v[CT_OUT_READ_BURST_LAST_LSN] = record.Internal;
+    }
+    ct_burst_end(out, j, bad, c->step.arg[1], (uint32_t)status);
+    return STATUS_SUCCESS;
+}
+
 static ct_status k_terminate_read(void *ctx, ct_call *c, ct_out *out)
 {
     (void)ctx; (void)out;

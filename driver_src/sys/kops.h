@@ -49,5 +49,6 @@ ct_status k_set_log_file_size_as_client(void *ctx, ct_call *c, ct_out *out);
 ct_status k_handle_log_file_full(void *ctx, ct_call *c, ct_out *out);
 ct_status k_tail_advance_failure(void *ctx, ct_call *c, ct_out *out);
 ct_status k_fill_log(void *ctx, ct_call *c, ct_out *out);
+ct_status k_append_burst(void *ctx, ct_call *c, ct_out *out);
 
 #endif /* CT_KOPS_H */

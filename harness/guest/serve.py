@@ -103,6 +103,51 @@ class FrameServer:
         self.exchanges += 1
         return answer
 
+    def answer_or_cut(self, frame: bytes, cut_at: float,
+                      abort: Callable[[], None] | None = None) -> tuple[bytes | None, int]:
+        """Send ``frame``; wait for its answer only until ``cut_at`` (a ``time.monotonic()``
+        time), when the caller cuts the guest's power (a cut while the request is in flight).
+
+        Returns:
+            (the answer, or None when it had not fully come by ``cut_at``; how many bytes of the
+            answer frame, length included, had come by then: 0 means the request was still in
+            flight as far as anything left the guest).
+        Raises:
+            as ``exchange()``, except that ``cut_at`` passing is no timeout.
+        """
+        chan = self._chan
+        if chan is None:
+            raise InfraError(f"guest server {self.command!r} was closed")
+        got, need = bytearray(), _LEN.size
+        try:
+            chan.settimeout(5.0)
+            chan.sendall(_LEN.pack(len(frame)) + frame)
+            while len(got) < need:
+                left = cut_at - time.monotonic()
+                if left <= 0:
+                    return None, len(got)
+                chan.settimeout(min(POLL_S, left))
+                try:
+                    chunk = chan.recv(need - len(got))
+                except socket.timeout:
+                    if abort is not None:
+                        abort()
+                    continue
+                if not chunk:
+                    raise self._exited(got, need)
+                got += chunk
+                if need == _LEN.size and len(got) == need:
+                    (length,) = _LEN.unpack(got)
+                    if length > self.max_frame:
+                        raise InfraError(f"guest server {self.command!r} sent a {length}-byte frame "
+                                         f"(at most {self.max_frame})")
+                    need += length
+        except (EOFError, OSError, paramiko.SSHException) as exc:
+            raise InfraError(f"ssh connection to the guest lost while {self.command!r} "
+                             f"was answering: {exc}") from None
+        self.exchanges += 1
+        return bytes(got[_LEN.size:]), len(got)
+
     def _read(self, n: int, deadline: float, timeout: float, abort) -> bytes:
         chan = self._chan
         got = bytearray()

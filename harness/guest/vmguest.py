@@ -224,6 +224,28 @@ class VmGuest:
             self._provision(self)
         return time.monotonic() - start
 
+    def cut_during(self, command: str, frame: bytes, delay_s: float, *, max_frame: int) -> dict:
+        """Send ``frame`` to the guest server ``command`` and pull the plug ``delay_s`` seconds
+        later, unless its answer came first (then the plug is pulled right after it): the
+        power cut of ``restart: {how: power_cut, during: ...}``. Then the guest comes back on
+        the same disk, as ``restart("power_cut")``.
+
+        Returns:
+            {"answer": the answer frame or None (lost with the power), "answer_bytes": how many
+            bytes of it had arrived when the plug was pulled, "cut_ms": milliseconds from the
+            request sent to the plug pulled, "restart_s": seconds to ready again}.
+        Raises:
+            as ``exchange()`` while the request runs (a crash, a lost connection); as
+            ``restart()`` after the cut.
+        """
+        server = self.start_server(command, max_frame=max_frame)
+        sent = time.monotonic()
+        answer, got = self._guarded(command, lambda: server.answer_or_cut(frame, sent + delay_s,
+                                                                         abort=self._abort_if_crashed))
+        cut_ms = (time.monotonic() - sent) * 1000.0
+        took = self.restart("power_cut")
+        return {"answer": answer, "answer_bytes": got, "cut_ms": cut_ms, "restart_s": took}
+
     def _begin_stop(self, how: str) -> None:
         """Make the guest power itself off (``clean``); OS adapters say how."""
         raise InfraError(f"{type(self).__name__} cannot restart by {how}")

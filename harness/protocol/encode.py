@@ -143,6 +143,16 @@ def payload_seed(case: Case) -> int:
     return zlib.crc32(case.name_with_params.encode("utf-8"))
 
 
+# The ops whose records carry the burst's seed (append_burst writes them, read_burst checks them):
+# one seed for every phase of a case, since the burst is read back in a later phase's request.
+BURST_OPS = ("append_burst", "read_burst")
+
+
+def burst_seed(case: Case) -> int:
+    """The seed of a case's burst records: its name and matrix values without the phase."""
+    return zlib.crc32(case.name_with_params.split("#phase", 1)[0].encode("utf-8"))
+
+
 def payload_bytes(step: Step, text: str) -> bytes:
     """A ``payload:`` value: ``hex:00ff..`` gives bytes, anything else is UTF-8 text."""
     if text.startswith("hex:"):
@@ -195,7 +205,8 @@ def encode_request(case: Case, *, scratch: str, deliberate_bugcheck: bool = Fals
     appends = 0
     record_bytes = 0
     for step in case.steps:
-        internal = {"seed": seed, "record_index": appends, **policy_args(step)}
+        internal = {"seed": burst_seed(case) if step.op in BURST_OPS else seed, "record_index": appends,
+                    **policy_args(step)}
         records.append(_encode_step(step, slots, regs, payload, scratch, internal))
         if _appends_a_record(step):
             record_bytes += _record_bytes(step)
@@ -244,7 +255,7 @@ def phase_header(case: Case) -> tuple[int, int]:
     if role.ends_with is not None:
         flags |= wire.REQ_KEEP_LOGS
     if role.ends_with in CUT_RESTARTS:
-        flags |= wire.REQ_POWER_CUT
+        flags |= wire.REQ_POWER_CUT | (wire.REQ_CUT_IN_STEP if role.cut_during else 0)
         seed = zlib.crc32(f"{case.scenario}[{sorted(case.params.items())}]#cut{role.number}".encode("utf-8")) or 1
     return flags, seed
 

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 RAN = "ran"                    # the step executed; ``status`` is what the routine returned
 NOT_RUN = "not_run"            # an earlier step failed with stop-on-failure set
 INPUT_MISSING = "input_missing"  # a ${saved} input was never produced (its step failed or did not run)
+LOST_IN_CUT = "lost_in_cut"    # its request was in flight when the power was cut: the answer is lost
 
 
 @dataclass(frozen=True, slots=True)
 class StepResult:
     index: int               # 1-based, matches Step.index
     op: str
-    disposition: str         # RAN | NOT_RUN | INPUT_MISSING
+    disposition: str         # RAN | NOT_RUN | INPUT_MISSING | LOST_IN_CUT
     status: int              # NTSTATUS as an unsigned 32-bit value (0 when not run)
     irql: int                # IRQL observed inside the step's context (0 PASSIVE, 1 APC, 2 DISPATCH)
     context: str             # the context the step ran in, as requested
@@ -97,5 +98,20 @@ class CaseResult:
     contract: tuple[ContractViolation, ...] = ()   # wine target: kernel rules the driver broke
     events: tuple[CallbackEvent, ...] = ()         # callbacks CLFS made into the driver, in arrival order
     # A case in phases: per phase {"phase", "restart" (how it began, None for the first),
-    # "restart_s", "elapsed_s", "stopped", "ran"}; () for a case of one phase.
+    # "restart_s", "elapsed_s", "stopped", "ran"}, and "cut" for a phase whose power failed while
+    # its request ran (harness.targets.midcut: "cut_ms", "request_ended", "simulated", ...);
+    # () for a case of one phase.
     phases: tuple[dict, ...] = ()
+
+
+def describe_cut(info: dict) -> str:
+    """One line for the notes: where the cut came and whether the request was still running."""
+    if info.get("simulated"):
+        return (f"cut during {info['during']} (model, simulated): the power failed after "
+                f"{info.get('appended_before_cut')} burst record(s)")
+    when = f"cut at {info['cut_ms']:.0f} ms after the request was sent"
+    if info.get("request_ended"):
+        return (f"{when}: NOT mid-request: the answer had come back before the power went "
+                f"({info.get('appended_before_cut')} burst record(s) appended); the burst was too short for "
+                f"this cut point")
+    return f"{when}, request in flight (no answer before the power went)"

@@ -61,7 +61,10 @@ REQ_POWER_CUT = 0x10
 # The request may carry the internal ``bugcheck`` op (its last step): set only by
 # harness.targets.bugcheck; without it the driver refuses the op (REJ_BUGCHECK).
 REQ_DELIBERATE_BUGCHECK = 0x20
-REQ_FLAGS_ALL = 0x3F
+# restart: {how: power_cut, during: append_burst}: the power fails during the last step (the model
+# simulates it from cut_seed; a VM target cuts the real power while the request is in flight).
+REQ_CUT_IN_STEP = 0x40
+REQ_FLAGS_ALL = 0x7F
 # The harness's own bugcheck code and BugCheckParameter1 (CT_HARNESS_BUGCHECK, CT_BUGCHECK_TAG in
 # clfstest_proto.h, where the choice is explained with its evidence).
 HARNESS_BUGCHECK = 0x2C1F5000

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from harness.report.record import first_difference
+from harness.report.summary import cut_text
 from harness.verdict.judge import IRQL_NAMES
 from harness.verdict.outcome import OUTCOMES, PASS, SKIP
 
@@ -179,13 +180,14 @@ def _case_detail(case: dict, page: Path) -> str:
 def _phases_table(phases: list[dict]) -> str:
     """A case in phases: how each began, how long the restart took, what came back after it."""
     e = html.escape
-    head = "<tr><th>phase</th><th>began with</th><th>ready again</th><th>ran</th><th>came back</th><th>lost</th></tr>"
+    head = ("<tr><th>phase</th><th>began with</th><th>ready again</th><th>ran</th><th>came back</th><th>lost</th>"
+            "<th>cut during the request</th></tr>")
     rows = []
     for p in phases:
         ready = "" if p.get("restart_s") is None else f"{p['restart_s']:.2f} s"
         rows.append(f"<tr><td>{p['phase']}</td><td>{e(p.get('restart') or 'start')}</td><td>{ready}</td>"
                     f"<td>{'yes' if p.get('ran') else 'no'}</td><td>{e(', '.join(p.get('survived', [])))}</td>"
-                    f"<td>{e(', '.join(p.get('lost', [])))}</td></tr>")
+                    f"<td>{e(', '.join(p.get('lost', [])))}</td><td>{e(cut_text(p))}</td></tr>")
     return f'<table class="phases">{head}{"".join(rows)}</table>'
 
 

@@ -7,7 +7,7 @@ survives pytest-xdist (reports are serialised; item objects are not).
 from __future__ import annotations
 
 from harness.protocol import ntstatus
-from harness.protocol.results import CaseResult
+from harness.protocol.results import LOST_IN_CUT, CaseResult
 from harness.scenario.model import Case
 from harness.verdict.judge import Verdict
 
@@ -47,6 +47,8 @@ def case_record(case: Case, target: str, outcome: str, *, result: CaseResult | N
 
 def _step_record(sv) -> dict:
     step, result = sv.step, sv.result
+    # A step whose answer a power cut took has no status, IRQL or time: none is made up.
+    known = result is not None and result.disposition != LOST_IN_CUT
     entry = {
         "index": step.index,
         "phase": step.phase,
@@ -56,11 +58,11 @@ def _step_record(sv) -> dict:
         "expected": step.expect.status,
         "ok": sv.ok,
         "disposition": result.disposition if result else "missing",
-        "status": result.status if result else None,
-        "status_name": ntstatus.status_name(result.status) if result else None,
-        "irql": result.irql if result else None,
-        "outputs": dict(result.outputs) if result else {},
-        "elapsed_us": result.elapsed_us if result else None,
+        "status": result.status if known else None,
+        "status_name": ntstatus.status_name(result.status) if known else None,
+        "irql": result.irql if known else None,
+        "outputs": dict(result.outputs) if known else {},
+        "elapsed_us": result.elapsed_us if known else None,
         "mismatches": [{"what": c.what, "expected": c.expected, "observed": c.observed}
                        for c in sv.checks if not c.ok],
     }

@@ -43,8 +43,9 @@ def render_markdown(results: dict) -> str:
         lines.append("")
     phased = [c for c in results["cases"] if c.get("phases")]
     if phased:
-        lines += ["### Cases in phases", "", "| case | phase | began with | ready again | came back | lost |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["### Cases in phases", "",
+                  "| case | phase | began with | ready again | came back | lost | cut during the request |",
+                  "|---|---|---|---|---|---|---|"]
         for case in phased:
             for p in case["phases"]:
                 ready = "" if p.get("restart_s") is None else f"{p['restart_s']:.2f} s"
@@ -53,7 +54,7 @@ def render_markdown(results: dict) -> str:
                     began += " (not run)"
                 lines.append(f"| `{case['id']}` | {p['phase']} | {began} | {ready} | "
                              f"{len(p['survived']) if 'survived' in p else ''} | "
-                             f"{len(p['lost']) if 'lost' in p else ''} |")
+                             f"{len(p['lost']) if 'lost' in p else ''} | {cut_text(p)} |")
         lines.append("")
     skipped = [c for c in results["cases"] if c["outcome"] == SKIP]
     if skipped:
@@ -70,3 +71,18 @@ def render_markdown(results: dict) -> str:
 
 def _first_mismatch(case: dict) -> str:
     return first_difference(case).replace("|", "\\|")[:200]
+
+
+def cut_text(phase: dict) -> str:
+    """A phase whose power was cut while its request ran: when, and whether the request was still
+    running; a durable phase after one: how many of the burst's records came back."""
+    cut, burst = phase.get("cut"), phase.get("burst")
+    if cut:
+        if cut.get("simulated"):
+            return f"simulated (model): after {cut.get('appended_before_cut')} burst records"
+        state = "request had ENDED (not mid-request)" if cut.get("request_ended") else "request in flight"
+        return f"at {cut['cut_ms']:.0f} ms, {state}"
+    if burst:
+        of = "answer lost" if burst.get("appended") is None else f"of {burst['appended']} appended"
+        return f"burst: {burst['came_back']} came back whole ({of})" + (", TORN/CORRUPT" if burst.get("bad") else "")
+    return ""

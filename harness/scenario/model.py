@@ -71,8 +71,13 @@ class Step:
 
 
 # How a ``restart:`` step ends a phase: a hard power-off, a crash of the guest's kernel, or an
-# orderly shutdown; each followed by a boot of the same disk.
-RESTART_HOWS = ("power_cut", "bugcheck", "clean")
+# orderly shutdown; each followed by a boot of the same disk. ``reopen`` restarts nothing: the
+# phase's request ends (its objects close, its logs stay) and the next request opens them again on
+# the same boot, so what a phase did before a mid-request cut is known from its own answer.
+RESTART_HOWS = ("power_cut", "bugcheck", "clean", "reopen")
+# ``restart: {how: power_cut, during: append_burst}``: the power fails while the phase's last step,
+# an append_burst, runs (harness/targets/midcut.py); the only step a cut may come during.
+CUT_DURING = ("append_burst",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,7 @@ class PhaseRole:
     CT_REQ_KEEP_LOGS ... CT_REQ_POWER_CUT)."""
     number: int                 # 1-based
     ends_with: str | None       # how the restart after this phase goes; None for the last phase
+    cut_during: bool = False    # that restart is a power cut during the phase's last step
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +102,7 @@ class Restart:
     loc: SourceLoc
     durable: bool = False
     note: str = ""
+    during: str | None = None   # a CUT_DURING op: the power fails while the phase's last step runs
 
 
 @dataclass(frozen=True, slots=True)

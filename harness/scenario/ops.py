@@ -571,7 +571,35 @@ OPS: dict[str, Op] = {op.name: op for op in (
        wire=Wire(slot="area", args=("record_size", "max_records", "max_ms")),
        doc="Append records until CLFS refuses one (the step's status is that refusal, e.g. STATUS_LOG_FULL), "
            "bounded by a count and a time; stopped_by: 0 status, 1 count, 2 time."),
+    Op("append_burst", "ClfsReserveAndAppendLog", (
+        _area_ref(),
+        Param("record_size", "u32", default=256, size=True, minimum=1, maximum=64 * 1024,
+              maximum_why="the driver appends from one nonpaged buffer of at most 64 KiB",
+              doc="payload bytes of each record appended"),
+        Param("max_records", "u32", default=2000, minimum=1, doc="stop after this many records"),
+        Param("max_ms", "u32", default=5000, minimum=1, doc="stop after this many milliseconds"),
+        Param("flush_every", "u32", default=0,
+              doc="every this many records, the record is appended with CLFS_FLAG_FORCE_FLUSH (0: never)"),
+    ), outputs=("records", "last_lsn", "stopped_by", "flushes"), code=50, outputs_on_failure=True,
+       wire=Wire(slot="area", args=("record_size", "max_records", "max_ms", "flush_every", "seed")),
+       doc="Append a burst of records, one call each, bounded by a count and a time: the long write a "
+           "restart: {how: power_cut, during: append_burst} cuts. Record j (0-based) carries the seeded "
+           "payload of index BURST_INDEX + j (harness/verdict/burst.py), so its bytes are known without "
+           "the response; stopped_by: 0 status, 1 count, 2 time."),
+    Op("read_burst", "ClfsReadNextLogRecord", (
+        _read_ref(),
+        Param("record_size", "u32", default=256, size=True, minimum=1, maximum=64 * 1024,
+              doc="the record_size of the append_burst read back"),
+        Param("max_records", "u32", default=2000, minimum=1, doc="read at most this many records"),
+    ), outputs=("records", "bad", "bad_index", "bad_lsn", "bad_offset", "expected", "observed", "end_status",
+                "last_lsn"), code=51,
+       wire=Wire(slot="read", args=("record_size", "max_records", "seed")),
+       doc="Read forward from the context's record and compare each record with append_burst's record j "
+           "(its seeded payload; harness/verdict/burst.py): records: how many came back whole and in "
+           "order; bad: 0 none, 1 the size differs, 2 a byte differs (bad_index, bad_lsn, bad_offset, "
+           "expected, observed say where); end_status: the status that ended the walk (0: max_records)."),
     Op("create_lsn", "ClfsLsnCreate", (
+
         Param("container", "u32", default=0, doc="cidContainer: 0x0 through 0xFFFFFFFF"),
         Param("block_offset", "u32", default=0, size=True,
               doc="offBlock: \"must be a multiple of 512\" (ClfsLsnCreate.md); refused before the call otherwise"),

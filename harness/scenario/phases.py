@@ -50,9 +50,10 @@ def split_phases(case: Case) -> tuple[Phase, ...]:
                 # request's register once saved here; before that, the earlier value applies.
                 if isinstance(value, SavedRef) and value.name in saved_before:
                     carried.add(value.name)
-        ends_with = restarts[number + 1].how if number + 1 in restarts else None
+        after = restarts.get(number + 1)
+        role = PhaseRole(number, after.how if after else None, cut_during=bool(after and after.during))
         phase_case = dataclasses.replace(case, id=f"{case.id}#phase{number}", steps=steps, objects=objects,
-                                         restarts=(), role=PhaseRole(number, ends_with))
+                                         restarts=(), role=role)
         phases.append(Phase(number, restarts.get(number), phase_case, frozenset(carried)))
         saved_before |= saved_here
     return tuple(phases)

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from harness.scenario import lsn, ops, values
-from harness.scenario.model import RESTART_HOWS
+from harness.scenario.model import CUT_DURING, RESTART_HOWS
 from harness.scenario.ops import OPS, Op, Param
 
 SCHEMA_PATH = Path(__file__).with_name("scenario.schema.json")
@@ -178,13 +178,19 @@ def _restart_schema() -> dict:
     return {
         "type": "object",
         "description": "Ends a phase: the guest is restarted on the same disk (power_cut: hard power-off; "
-                       "bugcheck: the guest's kernel crashes; clean: orderly shutdown), then boots. Objects "
-                       "created before it are gone after it; saved values stay usable.",
+                       "bugcheck: the guest's kernel crashes; clean: orderly shutdown), then boots; reopen "
+                       "restarts nothing (a new request on the same boot). Objects created before it are "
+                       "gone after it; saved values stay usable. during: append_burst (power_cut only): "
+                       "the power fails while the phase's last step, an append_burst, is running, at a "
+                       "time chosen from the case's seed.",
         "additionalProperties": False,
         "required": ["restart"],
         "properties": {
             "restart": {"type": "object", "additionalProperties": False, "required": ["how"],
-                        "properties": {"how": {"enum": list(RESTART_HOWS)}}},
+                        "properties": {"how": {"enum": list(RESTART_HOWS)},
+                                       "during": {"enum": list(CUT_DURING),
+                                                  "description": "cut the power while this step, the "
+                                                                 "phase's last, runs (how: power_cut)"}}},
             "expect": {"const": "durable",
                        "description": "judge the phase this restart starts with the durability verdict"},
             "note": {"type": "string"},

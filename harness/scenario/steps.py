@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from harness.protocol import ntstatus
 from harness.scenario import lsn, ops
-from harness.scenario.model import RESTART_HOWS, Condition, Expectation, Restart, SavedRef, SourceLoc, Step
+from harness.scenario.model import CUT_DURING, RESTART_HOWS, Condition, Expectation, Restart, SavedRef, SourceLoc, Step
 from harness.scenario.ops import OPS, Op, Param
 from harness.scenario.values import (IDENT_RE, PLACEHOLDER_RE, ValueProblem, parse_int, placeholders, show,
                                      whole_placeholder)
@@ -60,6 +60,7 @@ class StepChecker:
         self._where = scope.label
         self._raw_steps = list(raw_steps or ())
         self.phase = 1
+        self._phase_start = 1   # the first step of the current phase
         # Objects of earlier phases: name -> (kind, step that created it, line of the restart after
         # which it is gone), to say why a name that exists in the file cannot be used here.
         self.gone: dict[str, tuple[str, int, int]] = {}
@@ -122,6 +123,37 @@ class StepChecker:
                     note=note if isinstance(note, str) else "", phase=self.phase)
 
     # -- restart: the end of a phase ------------------------------------------------------------------
+    def _during(self, index: int, spec: dict, how, path: tuple) -> str | None:
+        """``during: append_burst``: the power fails while the phase's last step runs. Only a power
+        cut can come mid-step; the step must be the burst; and no step of the phase may save a value,
+        since a cut in flight takes the phase's answer with it (values the next phases need are
+        saved in a phase of their own, ended by ``restart: {how: reopen}``)."""
+        during = spec["during"]
+        where = path + (RESTART, "during")
+        if during not in CUT_DURING:
+            self._problem(where, f"during: expected one of {', '.join(CUT_DURING)}, got {show(during)}"
+                                 f"{_suggest(during, CUT_DURING)}")
+            return None
+        if how != "power_cut":
+            self._problem(where, f"during: only a power cut comes while a step runs (how: power_cut), "
+                                 f"not how: {show(how)}")
+            return None
+        last = self._raw_steps[index - 2] if index >= 2 else None
+        if not isinstance(last, dict) or during not in last:
+            found = next((k for k in last if k in OPS or k == RESTART), "nothing") if isinstance(last, dict) else "nothing"
+            self._problem(where, f"during: {during}: the step before the restart (step {index - 1}) must be the "
+                                 f"{during} the power fails in; it is {found}")
+            return None
+        for at in range(self._phase_start, index):
+            raw = self._raw_steps[at - 1]
+            if isinstance(raw, dict) and "save" in raw:
+                self._problem(("steps", at - 1, "save"),
+                              f"save: step {at} is in a phase whose power fails while it runs (restart: "
+                              f"{{how: power_cut, during: {during}}} at step {index}): its answer is lost with "
+                              f"the power; save in an earlier phase, ended by restart: {{how: reopen}}")
+        return during
+
+
     def _restart(self, index: int, raw: dict, path: tuple) -> Restart | None:
         """``restart: {how: ...}``: ends the phase. Every object is gone after it (the guest
         rebooted: handles, areas and reservations died with it; only the disk survives), saved
@@ -140,9 +172,10 @@ class StepChecker:
                                              f"{show(spec)}")
         else:
             for key in spec:
-                if key != "how":
-                    self._problem(path + (RESTART, key), f"restart: unknown parameter {key!r}; restart takes how",
-                                  key=True)
+                if key not in ("how", "during"):
+                    self._problem(path + (RESTART, key), f"restart: unknown parameter {key!r}"
+                                                         f"{_suggest(key, ('how', 'during'))}; restart takes how "
+                                                         f"and during", key=True)
             how = spec.get("how")
             if "how" not in spec:
                 self._problem(path + (RESTART,), f"restart: missing required parameter 'how' "
@@ -150,6 +183,7 @@ class StepChecker:
             elif how not in RESTART_HOWS:
                 self._problem(path + (RESTART, "how"), f"how: expected one of {', '.join(RESTART_HOWS)}, got "
                                                        f"{show(how)}{_suggest(how, RESTART_HOWS)}")
+        during = self._during(index, spec, how, path) if isinstance(spec, dict) and "during" in spec else None
         durable = False
         if "expect" in raw:
             if raw["expect"] == "durable":
@@ -170,6 +204,7 @@ class StepChecker:
         line, col = self.scope.doc.loc(path)
         # The phase ends even when the step has problems, so later steps are checked as they would run.
         self.phase += 1
+        self._phase_start = index + 1
         for name, (kind, step) in self.objects.items():
             self.gone[name] = (kind, step, line)
         self.objects.clear()
@@ -177,7 +212,8 @@ class StepChecker:
         self.record_bytes = 0   # the next phase is a request of its own
         if self.failed and not before:
             return None
-        return Restart(index=index, how=how, phase=self.phase, loc=SourceLoc(self.scope.report.file, line, col),
+        return Restart(index=index, how=how, phase=self.phase, during=during,
+                       loc=SourceLoc(self.scope.report.file, line, col),
                        durable=durable, note=note if isinstance(note, str) else "")
 
     # -- parameters -------------------------------------------------------------------------------

@@ -306,8 +306,11 @@ class VmTarget(Target):
 
         def restart(how: str) -> None:
             nonlocal restarted
-            restarted = True
             number = len(restarts_done) + 2    # the phase this restart starts
+            if how == "reopen":                # a new request on the same boot: nothing restarts
+                restarts_done.append(how)
+                return
+            restarted = True
             console_from = self.console_mark()
             planned = crash = None
             if how == "bugcheck":
@@ -323,13 +326,64 @@ class VmTarget(Target):
             verdict = self._check_bugcheck(planned, number, console_from, artefacts) if planned else ""
             note_restart(artefacts, f"{how}: ready again in {took:.2f} s on the same disk{verdict}")
 
+        def cut(phase_case: Case, number: int):
+            nonlocal restarted
+            restarted = True
+            restarts_done.append("power_cut")
+            return self._cut_in_flight(phase_case, number, artefacts)
+
         try:
-            return run_phases(case, run, restart, self.name)
+            return run_phases(case, run, restart, self.name, cut=cut)
         finally:
             # A failure inside a phase has already reverted the guest (VmGuest auto-recovery).
             instance = getattr(self._guest, "instance", None)
             if restarted and instance is not None and not instance.crashed():
                 self._guest.recover()
+
+    # ---- restart: {how: power_cut, during: ...} -----------------------------------------------
+
+    def _serve_channel(self) -> tuple[str, str]:
+        """(the guest server command a case's request goes to, the scratch directory the request
+        names): what a cut in flight sends its request through (targets that serve say)."""
+        from harness.errors import UsageError
+        raise UsageError(f"target {self.name} cannot cut the power while a request runs")
+
+    def _cut_in_flight(self, case: Case, number: int, case_artefacts: CaseArtefacts | None):
+        """Phase ``number``'s request, the power cut while it is in flight (harness.targets.midcut)."""
+        import time
+
+        from harness.protocol import decode_response, encode_request, wire
+        from harness.protocol.results import describe_cut
+        from harness.targets import midcut
+        from harness.targets.phases import PhaseArtefacts
+
+        command, scratch = self._serve_channel()
+        request = encode_request(case, scratch=scratch)
+        artefacts = PhaseArtefacts(case_artefacts, number) if case_artefacts is not None else None
+        if artefacts is not None:
+            artefacts.write_bytes("request.bin", request)
+        console_from = self.console_mark()
+
+        def decode(response: bytes, elapsed: float) -> CaseResult:
+            if artefacts is not None:
+                artefacts.write_bytes("response.bin", response)
+            r = decode_response(response, case, target=self.name)
+            return CaseResult(target=r.target, steps=r.steps, cleanup=r.cleanup, identity=self.identity(),
+                              request=request, response=response, elapsed_s=elapsed, bugcheck=r.bugcheck,
+                              bugcheck_step=r.bugcheck_step, stopped=r.stopped, events=r.events)
+
+        started = time.perf_counter()
+        try:
+            result, info = midcut.cut_in_flight(self._guest, case, number, command=command, request=request,
+                                                max_frame=wire.response_cap(wire.MAX_STEPS), decode=decode)
+        finally:
+            self.save_console(PhaseArtefacts(case_artefacts, number + 1, "-restart") if case_artefacts is not None
+                              else None, console_from)
+        if case_artefacts is not None:
+            with open(case_artefacts.path("restarts.txt"), "a", encoding="utf-8") as fh:
+                fh.write(f"power_cut during {info['during']}: {describe_cut(info)}; ready again in "
+                         f"{time.perf_counter() - started:.2f} s on the same disk\n")
+        return result, info
 
     # ---- restart: {how: bugcheck} -------------------------------------------------------------
 

@@ -157,7 +157,7 @@ class ModelTarget(Target):
     # CT_REQ_DISK / CT_REQ_POWER_CUT): its logs stay on the model's durable storage between the
     # phases of a case; a power cut or bugcheck drops what was not stable, deterministically from the
     # case's seed; a clean restart keeps everything (the request's cleanup flushed it).
-    restarts = frozenset({"power_cut", "bugcheck", "clean"})
+    restarts = frozenset({"power_cut", "bugcheck", "clean", "reopen"})
 
     def identity(self) -> dict:
         if self._identity is None:

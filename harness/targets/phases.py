@@ -1,7 +1,11 @@
 """Runs a case in phases: one request per phase, the guest restarted between them.
 
 The target supplies two callables: ``run(case, phase_number)`` runs one request and returns its
-CaseResult; ``restart(how)`` restarts the guest on the same disk. This module splits the case
+CaseResult; ``restart(how)`` restarts the guest on the same disk (``reopen``: nothing to restart).
+A VM target supplies a third, ``cut(case, phase_number)``, for a phase whose power fails while its
+request runs (``restart: {how: power_cut, during: ...}``, harness.targets.midcut): it sends the
+request, cuts the power and brings the guest back, and returns (the result, or None when the
+answer was lost; the cut's report). Without it (the model) the phase's request simulates the cut. This module splits the case
 (``harness.scenario.phases``), binds the values earlier phases saved into the later phases'
 requests, and joins the step results into one CaseResult that the verdict judges as a whole.
 
@@ -19,11 +23,12 @@ from pathlib import Path
 from harness.protocol.results import INPUT_MISSING, NOT_RUN, CaseResult, CleanupSummary, StepResult
 from harness.scenario.model import Case
 from harness.scenario.phases import bind, saved_values, scenario_index, split_phases
+from harness.targets import midcut
 from harness.targets.base import CaseArtefacts
 
 
-def run_phases(case: Case, run, restart, target: str) -> CaseResult:
-    """Run ``case`` phase by phase; see the module docstring for ``run`` and ``restart``."""
+def run_phases(case: Case, run, restart, target: str, cut=None) -> CaseResult:
+    """Run ``case`` phase by phase; see the module docstring for ``run``, ``restart`` and ``cut``."""
     steps: list[StepResult] = []
     values: dict[str, int] = {}
     phases_info: list[dict] = []
@@ -32,6 +37,7 @@ def run_phases(case: Case, run, restart, target: str) -> CaseResult:
     halted = False
     requests, responses, elapsed = [], [], 0.0
     events: list = []
+    came_back_cut: dict | None = None   # the cut the last phase's request ended in, guest back already
     for phase in split_phases(case):
         info = {"phase": phase.number, "restart": phase.restart.how if phase.restart else None,
                 "restart_s": None, "elapsed_s": None, "stopped": False, "ran": False}
@@ -41,11 +47,26 @@ def run_phases(case: Case, run, restart, target: str) -> CaseResult:
             halted = True
             steps += [_not_run(s, phase.number, s.index in missing) for s in phase.case.steps]
             continue
-        if phase.restart is not None:
+        if came_back_cut is not None:
+            info["restart_s"] = came_back_cut.get("restart_s")
+            came_back_cut = None
+        elif phase.restart is not None:
             started = time.perf_counter()
             restart(phase.restart.how)
             info["restart_s"] = round(time.perf_counter() - started, 3)
-        last = run(bound, phase.number)
+        if bound.role is not None and bound.role.cut_during and cut is not None:
+            answered, came_back_cut = cut(bound, phase.number)
+            info["cut"] = came_back_cut
+            if answered is None:   # the answer went with the power: nothing is known of this phase
+                info.update(ran=True, elapsed_s=round(came_back_cut["cut_ms"] / 1000.0, 6))
+                steps += [dataclasses.replace(r, index=scenario_index(phase, r.index))
+                          for r in midcut.lost_results(bound, phase.number)]
+                continue
+            last = answered
+        else:
+            last = run(bound, phase.number)
+            if bound.role is not None and bound.role.cut_during:
+                info["cut"] = midcut.simulated_info(last)
         info.update(ran=True, elapsed_s=round(last.elapsed_s, 6), stopped=last.stopped)
         joined = [dataclasses.replace(r, phase=phase.number, index=scenario_index(phase, r.index))
                   for r in last.steps]

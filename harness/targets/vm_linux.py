@@ -93,7 +93,7 @@ class SmokeTarget(VmTarget):
     # bugcheck is the harness's bugcheck request, which the executor answers with sysrq c (the
     # kernel panics; pvpanic: libvirt CRASHED), as clfstest.sys answers it with KeBugCheckEx
     # (harness/targets/bugcheck.py). Each boots the same overlay again (VmGuest.restart).
-    restarts = frozenset({"power_cut", "bugcheck", "clean"})
+    restarts = frozenset({"power_cut", "bugcheck", "clean", "reopen"})
 
     def __init__(self, config: LabConfig | None = None, *, built: dict | None = None,
                  worker: str = "smoke", options: dict | None = None, binary: Path | None = None):
@@ -185,6 +185,9 @@ class SmokeTarget(VmTarget):
                           identity=self.identity(), request=request, response=response,
                           elapsed_s=elapsed, bugcheck=result.bugcheck,
                           bugcheck_step=result.bugcheck_step, stopped=result.stopped, events=result.events)
+
+    def _serve_channel(self) -> tuple[str, str]:
+        return SERVE, MODEL_SCRATCH
 
     def _deliberate_crash(self, request: bytes, evidence_dir: Path | None):
         from harness.guest.vmguest import DeliberateCrash

@@ -161,7 +161,7 @@ class WindowsTarget(VmTarget):
     # KeBugCheckEx with the harness's own code (harness/targets/bugcheck.py); the dump it leaves
     # is kept in the case folder and its code and parameters checked against ours. After each,
     # VmGuest.restart provisions again: tools copied, the clfstest service created and started.
-    restarts = frozenset({"power_cut", "bugcheck", "clean"})
+    restarts = frozenset({"power_cut", "bugcheck", "clean", "reopen"})
 
     def __init__(self, config: LabConfig | None = None, *, built: dict | None = None,
                  worker: str = "windows", options: dict | None = None):
@@ -249,6 +249,16 @@ class WindowsTarget(VmTarget):
         if case.restarts:
             return self.execute_phases(case, artefacts, self._execute_request)
         return self._execute_request(case, artefacts)
+
+    def _serve_channel(self) -> tuple[str, str]:
+        """``clfsctl serve``: a cut in flight needs the request on an open channel (in run mode the
+        request file's copy and clfsctl's start would be cut too, not the request)."""
+        from harness.errors import UsageError
+        from harness.guest import wincmd
+
+        if not self.options.get("serve", True):
+            raise UsageError("restart: {how: power_cut, during: ...} needs clfsctl serve (the lab's serve: false)")
+        return wincmd.clfsctl_serve_command(), GUEST_SCRATCH
 
     def _deliberate_crash(self, request: bytes, evidence_dir: Path | None):
         """``clfsctl run`` on the bugcheck request, by the same file and command as a case's

@@ -31,6 +31,15 @@ back; a record no phase appended is garbage. Bytes are compared by size, CRC-32 
 records: its own read steps — ``read_log_record`` at a saved LSN, then ``read_next_log_record``
 forward, and ``read_restart_area`` / ``read_previous_restart_area`` for restart records. A
 promised record no read returned is a FAIL that says whether a read of it failed, or no step read it.
+
+A burst cut while it ran (``restart: {how: power_cut, during: append_burst}``, harness/targets/
+midcut.py): its answer is lost with the power, so it promises nothing, and any of its records may
+be gone; those that come back must be a prefix of the burst in LSN order, each byte-exact.
+``read_burst`` compares each in the guest with the burst's record j (seeded payload of index
+CT_BURST_INDEX + j, known without the answer) and reports the first that is not: a FAIL naming
+its LSN, the phase and the bytes. When the burst's answer is known after all (the model, which
+simulates the cut; or an answer that beat the cut), its forced records are promised too: every
+record up to the last one appended with CLFS_FLAG_FORCE_FLUSH (each ``flush_every``-th).
 """
 
 from __future__ import annotations
@@ -118,6 +127,10 @@ class PhaseReport:
     survived: list[int] = field(default_factory=list)
     lost: list[int] = field(default_factory=list)
     promised: list[int] = field(default_factory=list)
+    # A burst cut while it ran: {"appended": records its answer says it appended (None: the answer
+    # was lost), "came_back": records read_burst read back whole, "promised": forced ones of those
+    # appended, "bad": 0 or read_burst's finding}.
+    burst: dict | None = None
 
 
 @dataclass
@@ -129,7 +142,8 @@ class DurableVerdict:
         """For baselines: per durable phase, the LSNs that came back and those that did not."""
         return {str(p.phase): {"restart": p.restart, "survived": [f"0x{x:016X}" for x in p.survived],
                                "lost": [f"0x{x:016X}" for x in p.lost],
-                               "promised": [f"0x{x:016X}" for x in p.promised]} for p in self.phases}
+                               "promised": [f"0x{x:016X}" for x in p.promised],
+                               **({"burst": dict(p.burst)} if p.burst is not None else {})} for p in self.phases}
 
 
 class _Streams:
@@ -173,6 +187,7 @@ def judge_durable(case: Case, result: CaseResult) -> DurableVerdict:
     saved: dict[str, int] = {}
     findings: list[Finding] = []
     reports: list[PhaseReport] = []
+    bursts: dict[str, tuple[Step, StepResult | None]] = {}   # stream -> its last append_burst
     for number in range(1, case.phase_count + 1):
         steps = [s for s in case.steps if s.phase == number]
         restart = restarts.get(number)
@@ -186,11 +201,14 @@ def judge_durable(case: Case, result: CaseResult) -> DurableVerdict:
         # record of before the cut that may not have survived it.
         promised_at_cut = {key for key, rec in known.items() if rec.promised}
         first_failure = ""      # the first step of the phase that failed: why later reads never ran
+        burst_seen = None       # what read_burst saw of a burst in this phase
         for step in steps:
             r = results.get(step.index)
             stream = streams.of(step)
             ran = r is not None and r.disposition == RAN
             ok = ran and nt_success(r.status)
+            if step.op == "append_burst" and stream is not None:
+                bursts[stream] = (step, r if ran else None)
             if ok:
                 for name, output in step.save.items():
                     if output in r.outputs:
@@ -209,10 +227,46 @@ def judge_durable(case: Case, result: CaseResult) -> DurableVerdict:
             if judged and step.op in READ_OPS:
                 _judge_read(step, r, stream, number, known, appended_here, seen, failed_reads,
                             walked_to_end, findings, saved)
+            if judged and step.op == "read_burst" and ok:
+                burst_seen = _judge_burst(step, r, number, bursts.get(stream), findings)
         if judged:
             reports.append(_cover(number, restart.how, known, base, seen, failed_reads, walked_to_end,
                                   findings, appended_here, promised_at_cut, first_failure))
+            reports[-1].burst = burst_seen
     return DurableVerdict(findings, reports)
+
+
+def _judge_burst(step, r, number, burst, findings) -> dict:
+    """read_burst's outputs against the burst: a torn or foreign record is a FAIL; so is a forced
+    record gone, or more records than were appended, when the burst's answer is known."""
+    out = r.outputs
+    came, bad = out.get("records", 0), out.get("bad", 0)
+    appended = flush_every = None
+    if burst is not None:
+        flush_every = int(burst[0].args.get("flush_every", 0) or 0)
+        if burst[1] is not None:
+            appended = burst[1].outputs.get("records")
+    promised = (appended // flush_every) * flush_every if appended is not None and flush_every else 0
+    if bad:
+        j, at = out.get("bad_index", 0), out.get("bad_lsn", 0)
+        what = (f"{out.get('observed')} bytes where record #{j} has {out.get('expected')}" if bad == 1 else
+                f"byte {out.get('bad_offset')} is 0x{out.get('observed', 0):02X}, expected "
+                f"0x{out.get('expected', 0):02X}")
+        findings.append(Finding(number, step.index, at,
+                                f"phase {number} step {step.index}: torn or corrupt burst record #{j} at "
+                                f"{lsnmod.describe(at)}: {what} (the burst's seeded payload, index "
+                                f"CT_BURST_INDEX + {j}); {j} record(s) before it came back whole"))
+    elif appended is not None and came > appended:
+        findings.append(Finding(number, step.index, out.get("last_lsn", 0),
+                                f"phase {number} step {step.index}: {came} burst records read back, but the "
+                                f"burst appended {appended}: garbage after its last record"))
+    if came < promised and not bad:
+        findings.append(Finding(number, step.index, out.get("last_lsn", 0),
+                                f"phase {number}: forced burst record #{came} is gone: the burst appended "
+                                f"{appended} with CLFS_FLAG_FORCE_FLUSH every {flush_every}, so records #0 to "
+                                f"#{promised - 1} were stable, and {came} came back (the read ended with "
+                                f"{ntstatus.status_name(out.get('end_status', 0))})"))
+    return {"appended": appended, "came_back": came, "promised": promised, "bad": bad}
 
 
 def _note_write(step, r, stream, number, known, base, saved, appended_here) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from harness.protocol import ntstatus
 from harness.protocol.ntstatus import nt_success
-from harness.protocol.results import RAN, CaseResult, StepResult
+from harness.protocol.results import LOST_IN_CUT, RAN, CaseResult, StepResult, describe_cut
 from harness.scenario import lsn, ops
 from harness.scenario.model import Case, Condition, Expectation, SavedRef, Step
 from harness.verdict import payload
@@ -100,7 +100,10 @@ def judge(case: Case, result: CaseResult) -> Verdict:
             notes.append(f"callback: {e.arg} more callbacks than the response holds were counted, not listed")
     if result.cleanup.failures:
         notes.append(f"cleanup: {result.cleanup.failures} release call(s) failed at the end of the request")
-    titles = {r.phase: f"phase {r.phase}, after restart: {r.how} ({r.loc})" for r in getattr(case, "restarts", ())}
+    # A power cut while a request ran: when it came, and whether the request had ended by then.
+    notes.extend(f"cut: phase {p['phase']}: {describe_cut(p['cut'])}" for p in result.phases if p.get("cut"))
+    titles = {r.phase: f"phase {r.phase}, after restart: {r.how}{' during ' + r.during if r.during else ''} "
+                       f"({r.loc})" for r in getattr(case, "restarts", ())}
     if titles:
         titles[1] = "phase 1"
     durable = None
@@ -109,10 +112,18 @@ def judge(case: Case, result: CaseResult) -> Verdict:
         verdicts = _with_durable_checks(verdicts, durable)
         notes.extend(f"durable: {f.text}" for f in durable.findings if f.step is None)
         notes.extend(f"durable: phase {p.phase} after {p.restart}: {len(p.survived)} record(s) came back "
-                     f"({len(p.promised)} promised stable), {len(p.lost)} unflushed lost" for p in durable.phases)
+                     f"({len(p.promised)} promised stable), {len(p.lost)} unflushed lost{_burst_note(p.burst)}"
+                     for p in durable.phases)
         if durable.findings and outcome == PASS:
             outcome = FAIL
     return Verdict(outcome, verdicts, result.target, tuple(notes), titles, durable)
+
+
+def _burst_note(burst: dict | None) -> str:
+    if burst is None:
+        return ""
+    appended = "its answer lost" if burst["appended"] is None else f"of {burst['appended']} appended"
+    return f"; burst: {burst['came_back']} record(s) came back whole ({appended})"
 
 
 def _with_durable_checks(verdicts: tuple, durable) -> tuple:
@@ -176,6 +187,10 @@ def _judge_step(step: Step, result: StepResult | None, saved: _Saved | None = No
     expected_status = _describe_expectation(step.expect)
     if result is None:
         return StepVerdict(step, None, (Check("ran", "a result", "none reported", False),))
+    if result.disposition == LOST_IN_CUT:
+        # The power was cut while its request ran (restart: {how: power_cut, during: ...}): there
+        # is no result to judge; what the burst left is the durable phase's to judge.
+        return StepVerdict(step, result, (Check("status", expected_status, _describe_disposition(result), True),))
     if result.disposition != RAN:
         ok = step.expect.status == "any"
         return StepVerdict(step, result, (Check("status", expected_status, _describe_disposition(result), ok),))
@@ -261,6 +276,8 @@ def _describe_status(status: int) -> str:
 def _describe_disposition(result: StepResult) -> str:
     if result.disposition == "input_missing":
         return "not run: a saved value it needs was never produced"
+    if result.disposition == LOST_IN_CUT:
+        return "no result: the power was cut while its request ran"
     return "not run: an earlier step failed and stopped the request"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from smoke_target import prepared_smoke
+from smoke_target import nofsync_executor, prepared_smoke
 
 
 @pytest.fixture(scope="session")
@@ -14,6 +14,16 @@ def smoke_target():
     runs cases through it (tests/conftest.py keeps them on one pytest-xdist worker). Each case
     ends with the guest back at its ready snapshot, as in a run of many cases on one worker."""
     target = prepared_smoke("smoke target")
+    yield target
+    target.close()
+
+
+@pytest.fixture(scope="session")
+def nofsync_smoke_target():
+    """One smoke target whose executor is built without its fsyncs (``make model-nofsync``, the
+    deliberate fault) for the modules that show a durability case FAIL on it: one boot, not one
+    per module."""
+    target = prepared_smoke("smoke target, executor without fsync", nofsync_executor())
     yield target
     target.close()
 

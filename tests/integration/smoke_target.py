@@ -31,3 +31,16 @@ def prepared_smoke(what: str, binary: Path | None = None):
     except BuildError as exc:
         pytest.fail(f"static model build failed: {exc}\n{exc.output[-2000:]}")
     return target
+
+
+def nofsync_executor() -> Path:
+    """``make model-nofsync``: the smoke executor without its fsyncs (the deliberate fault)."""
+    import subprocess
+
+    from harness.targets.model import SOURCE_DIR
+
+    out = SOURCE_DIR / "out"
+    built = subprocess.run(["make", "-s", "-C", str(SOURCE_DIR), f"OUT={out}", "model-nofsync"],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    return out / "host" / "clfstest-model-static-nofsync"

@@ -8,23 +8,16 @@ the durability verdict must then FAIL naming the lost LSN.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from harness.scenario.load import load_file
-from harness.targets.model import SOURCE_DIR
 from harness.verdict.judge import FAIL, PASS, judge
-from smoke_target import prepared_smoke
 
 pytestmark = pytest.mark.vm
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "scenarios" / "durability" / "flush.scenario.yaml"
-
-
-def _smoke(binary: Path | None = None):
-    return prepared_smoke("durability on the smoke guest", binary)
 
 
 def _case():
@@ -33,26 +26,14 @@ def _case():
     return next(c for c in cases if c.scenario == "flush_to_lsn_then_cut")
 
 
-def test_flushed_records_survive_a_real_power_cut_and_fail_without_fsync():
+def test_flushed_records_survive_a_real_power_cut_and_fail_without_fsync(smoke_target, nofsync_smoke_target):
     case = _case()
-    target = _smoke()
-    try:
-        result = target.execute(case)
-        verdict = judge(case, result)
-        assert verdict.outcome == PASS, verdict.diff()
-        assert [p["restart"] for p in result.phases] == [None, "power_cut"]
-    finally:
-        target.close()
+    result = smoke_target.execute(case)
+    verdict = judge(case, result)
+    assert verdict.outcome == PASS, verdict.diff()
+    assert [p["restart"] for p in result.phases] == [None, "power_cut"]
 
-    out = SOURCE_DIR / "out"
-    built = subprocess.run(["make", "-s", "-C", str(SOURCE_DIR), f"OUT={out}", "model-nofsync"],
-                           capture_output=True, text=True, timeout=300)
-    assert built.returncode == 0, built.stdout + built.stderr
-    target = _smoke(out / "host" / "clfstest-model-static-nofsync")
-    try:
-        verdict = judge(case, target.execute(case))
-    finally:
-        target.close()
+    verdict = judge(case, nofsync_smoke_target.execute(case))
     assert verdict.outcome == FAIL, verdict.diff()
     gone = [n for n in verdict.notes if n.startswith("durable: phase 2: flushed data record at 0x")]
     assert gone and "is gone" in gone[0], verdict.diff()

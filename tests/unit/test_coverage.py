@@ -55,7 +55,7 @@ def test_every_rule_of_the_model_source_is_read_with_the_ops_that_reach_it():
     # while appending): the ops of both reach it.
     assert by_id["container_size_for#1"].ops == {
         "add_container", "add_container_set", "set_log_file_size", "set_log_file_size_as_client",
-        "handle_log_file_full", "reserve_and_append", "reserve_and_append_aligned", "fill_log"}
+        "handle_log_file_full", "reserve_and_append", "reserve_and_append_aligned", "fill_log", "append_burst"}
     for op in (name for name, spec in OPS.items() if not spec.test_only):
         assert any(op in r.ops for r in rules), f"{op} reaches no model rule"
 

@@ -61,7 +61,7 @@ def test_a_name_may_be_created_again_after_a_restart_but_not_twice_in_one_phase(
 
 @pytest.mark.parametrize("restart, message", [
     ("  - restart: {how: cut}\n", "10:20: scenario 'cut', step 6 (restart): how: expected one of power_cut, "
-                                  "bugcheck, clean, got 'cut'"),
+                                  "bugcheck, clean, reopen, got 'cut'"),
     ("  - restart: power_cut\n", "10:14: scenario 'cut', step 6 (restart): restart: expected a mapping such as "
                                  "{how: power_cut}, got 'power_cut'"),
     ("  - restart: {}\n", "10:14: scenario 'cut', step 6 (restart): restart: missing required parameter 'how'"),

@@ -43,7 +43,7 @@ CASES = {
          "get_io_statistics, set_log_info, create_marshalling_area_ex, "
          "register_managed_client, deregister_managed_client, install_policy, query_policy, remove_policy, "
          "set_log_file_size, set_log_file_size_as_client, handle_log_file_full, tail_advance_failure, fill_log, "
-         "create_lsn, inspect_lsn, corrupt_record"],
+         "append_burst, read_burst, create_lsn, inspect_lsn, corrupt_record"],
     ),
     "wrong_type": (
         HEADER + LOG + CONTAINERS + AREA + "  - alloc_reserved_log: {area: ma, records: two, adjustment: 512}\n",

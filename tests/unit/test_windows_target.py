@@ -365,7 +365,7 @@ def test_windows_and_wine_restart_every_way(tmp_path):
     from harness.targets.wine import WineTarget
 
     target = WindowsTarget(options={"image": "unused"})
-    assert target.restarts == {"power_cut", "bugcheck", "clean"}
+    assert target.restarts == {"power_cut", "bugcheck", "clean", "reopen"}
     assert target.refuses(_phased(tmp_path, "bugcheck")) is None
     assert WineTarget.restarts == target.restarts
     assert WineTarget().refuses(_phased(tmp_path, "bugcheck")) is None
