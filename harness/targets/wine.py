@@ -269,12 +269,7 @@ class WineTarget(Target):
                              "stand-in did not arm the cut (phase file ignored?)")
         cut_event = next(e for e in events if e.get("event") == "power-cut")
         restarted = time.perf_counter()
-        try:
-            self._start()
-        except (InfraError, GuestTimeout) as exc:
-            raise InfraError(f"{case.id}: the Wine session did not come back for phase {number + 1} after "
-                             f"the power cut during {burst.op}: {exc}") from None
-        testpoints.reached("restart")
+        self._start_again(case, number + 1, f"the power cut during {burst.op}")
         # simulated: the cut point is the model's record, not a time; cut_ms is when the session was
         # really killed (the stand-in's event seen), for the phase's elapsed time.
         info = {"during": burst.op, "simulated": True, "cut_ms": round((restarted - started) * 1000.0, 1),
@@ -306,13 +301,21 @@ class WineTarget(Target):
             if not self._session.stop_driver():
                 note = "; sc stop failed, the session was ended without DriverUnload"
             self._session.stop()
+        self._start_again(case, number, f"restart: {{how: {how}}}")
+        return time.perf_counter() - started, note
+
+    def _start_again(self, case: Case, number: int, after: str) -> None:
+        """A new session for phase ``number`` after the old one ended (``after`` says how).
+
+        Raises:
+            InfraError: the session did not come back (names the case and the phase).
+        """
         try:
             self._start()
         except (InfraError, GuestTimeout) as exc:
             raise InfraError(f"{case.id}: the Wine session did not come back for phase {number} after "
-                             f"restart: {{how: {how}}}: {exc}") from None
+                             f"{after}: {exc}") from None
         testpoints.reached("restart")
-        return time.perf_counter() - started, note
 
     def _deliberate_bugcheck(self, case: Case, number: int, artefacts: CaseArtefacts | None) -> str:
         """restart: {how: bugcheck}: the harness's bugcheck request (harness.targets.bugcheck) through
