@@ -2425,6 +2425,22 @@ static ct_status op_gate(void *ctx, ct_call *c, ct_out *out)
     return m->real_ops[c->step.op](ctx, c, out);
 }
 
+/* How many records of a burst of at most max_records (0 to all of them) are appended before the power
+ * fails inside it: chosen from the request's cut seed. Also the CLFS.SYS stand-in's (standin/adapter.c),
+ * whose burst is the real driver's loop: the same cut on the model and wine targets. */
+uint32_t ct_model_burst_cut_at(const ct_model *m, uint32_t max_records)
+{
+    return cut_mix(m->cut_seed, 0xB0u) % (max_records + 1u);
+}
+
+/* The power fails now, inside a step: nothing more reaches the disk in this request. */
+void ct_model_power_fails_now(ct_model *m)
+{
+    m->cut_pending = 0;
+    m->powered_off = 1;
+    power_fails(m);
+}
+
 /* append_burst: records of arg[0] bytes, one append each, until arg[1] of them or arg[2] ms (with a
  * disk under it, main.c --disk, each forced flush writes the image: the burst takes real time), every
  * arg[3]-th with CLFS_FLAG_FORCE_FLUSH; record j carries the pattern of seed arg[4], index
@@ -2443,7 +2459,7 @@ static ct_status op_append_burst(void *ctx, ct_call *c, ct_out *out)
     uint64_t deadline = now_us(ctx) + (uint64_t)c->step.arg[2] * 1000u;
     int simulate = m->cut_in_step && !m->persist;
     if (simulate)
-        stop_at = cut_mix(m->cut_seed, 0xB0u) % (c->step.arg[1] + 1u);
+        stop_at = ct_model_burst_cut_at(m, c->step.arg[1]);
     out->v[CT_OUT_APPEND_BURST_STOPPED_BY] = CT_FILL_BY_COUNT;
     for (n = 0; n < stop_at; n++) {
         if (n && now_us(ctx) >= deadline && !simulate) {
@@ -2469,11 +2485,8 @@ static ct_status op_append_burst(void *ctx, ct_call *c, ct_out *out)
         }
         out->v[CT_OUT_APPEND_BURST_LAST_LSN] = o.v[CT_OUT_LSN];
     }
-    if (simulate) {                      /* the power fails here, mid-step */
-        m->cut_pending = 0;
-        m->powered_off = 1;
-        power_fails(m);
-    }
+    if (simulate)                        /* the power fails here, mid-step */
+        ct_model_power_fails_now(m);
     out->v[CT_OUT_APPEND_BURST_RECORDS] = n;
     out->v[CT_OUT_APPEND_BURST_FLUSHES] = flushes;
     out->mask = (1u << CT_OUT_APPEND_BURST_RECORDS) | (1u << CT_OUT_APPEND_BURST_STOPPED_BY) |

@@ -219,6 +219,11 @@ void ct_model_reset(ct_model *m);
  * one), and CT_REQ_POWER_CUT arms the simulated cut. Call ct_model_request_end after ct_run. */
 void ct_model_request(ct_model *m, ct_backend *be, uint32_t req_flags, uint32_t cut_seed);
 void ct_model_request_end(ct_model *m);
+/* restart: {how: power_cut, during: append_burst} (CT_REQ_CUT_IN_STEP): the record of a burst of at
+ * most max_records before which the power fails (from the request's cut seed), and the failure itself
+ * (what was not stable is dropped, as at the end of a cut phase; nothing more is written). */
+uint32_t ct_model_burst_cut_at(const ct_model *m, uint32_t max_records);
+void ct_model_power_fails_now(ct_model *m);
 /* After loading stable state from a disk image (main.c --disk): rebuild each stream from its
  * stable records, as after a power cut. */
 void ct_model_recover(ct_model *m);

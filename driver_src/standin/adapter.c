@@ -136,15 +136,37 @@ static BOOLEAN g_begun;          /* the request's first call came (request_begin
 static ULONG g_req_flags;        /* the phase flags of the request (0: an ordinary one) */
 static ULONG g_clock_reads;      /* the driver's KeQueryPerformanceCounter(NULL) calls in this request */
 
+/* restart: {how: power_cut, during: append_burst} (CT_REQ_CUT_IN_STEP): the power fails inside the
+ * burst, the phase's last step, after the record the model's seed chooses (ct_model_burst_cut_at, the
+ * model target's own choice, so both keep the same survivors). The burst is the real driver's loop
+ * of ClfsReserveAndAppendLog calls (sys/kmgmt.c k_append_burst); the phase file names its step and
+ * max_records. When the call that would append record g_cut_at comes (or any call after the burst's
+ * step: a burst that ended first), the model fails the power, its disk is written as the cut left it,
+ * the event tells the target how many burst records went before, and the calling thread never
+ * returns: no answer comes back, as when a real power fails mid-request; the wine target kills the
+ * session on the event (harness/targets/wine.py, _cut). */
+static BOOLEAN g_cut_armed;
+static ULONG g_cut_step, g_cut_at, g_burst_appends;
+
 void sx_clock_read(void) { g_clock_reads++; }
+
+/* The phase's storage to the disk file (written whole, replaced atomically). */
+static void save_disk(void)
+{
+    void *disk;
+    if ((disk = sg_file_open(CT_STANDIN_DISK_TMP_W, 1)) == NULL ||
+        !sg_file_close(disk, ct_model_save_image(&g_model, 0, sg_file_put, disk) ? CT_STANDIN_DISK_W : NULL,
+                       CT_STANDIN_DISK_TMP_W))
+        sg_emit("{\"event\":\"standin-disk\",\"detail\":\"model.disk could not be written\"}");
+}
 
 static void request_begin(void)
 {
-    ULONG flags = 0, seed = 0;
+    unsigned long phase[CT_STANDIN_PHASE_WORDS];
     void *disk;
     g_begun = TRUE;   /* g_clock_reads is not reset here: the first call comes after its step's clock read */
-    sg_read_phase(&flags, &seed);
-    g_req_flags = flags & (CT_REQ_DISK | CT_REQ_DISK_NEW | CT_REQ_POWER_CUT);
+    sg_read_phase(phase);
+    g_req_flags = phase[0] & (CT_REQ_DISK | CT_REQ_DISK_NEW | CT_REQ_POWER_CUT | CT_REQ_CUT_IN_STEP);
     if ((g_req_flags & CT_REQ_DISK) && !(g_req_flags & CT_REQ_DISK_NEW)) {
         /* the next phase: the disk as the last one left it */
         if ((disk = sg_file_open(CT_STANDIN_DISK_W, 0)) == NULL ||
@@ -154,26 +176,80 @@ static void request_begin(void)
         if (disk != NULL)
             sg_file_close(disk, NULL, NULL);
     }
-    ct_model_request(&g_model, &g_be, g_req_flags, (g_req_flags & CT_REQ_POWER_CUT) ? seed : 0);
+    ct_model_request(&g_model, &g_be, g_req_flags, (g_req_flags & CT_REQ_POWER_CUT) ? phase[1] : 0);
+    g_cut_armed = (g_req_flags & CT_REQ_POWER_CUT) && (g_req_flags & CT_REQ_CUT_IN_STEP) && phase[2] != 0;
+    g_cut_step = phase[2];
+    g_cut_at = g_cut_armed ? ct_model_burst_cut_at(&g_model, phase[3]) : 0;
+    g_burst_appends = 0;
+}
+
+static char *put_dec(char *p, ULONG v)
+{
+    char digits[12];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
+    while (n)
+        *p++ = digits[--n];
+    return p;
+}
+
+/* The power fails inside the burst (see g_cut_armed): never returns. */
+static void cut_now(void)
+{
+    static const char head[] = "{\"event\":\"power-cut\",\"during\":\"append_burst\",\"appended\":";
+    char line[sizeof head + 16], *p = line;
+    ULONG i;
+    g_cut_armed = FALSE;
+    ct_model_power_fails_now(&g_model);
+    save_disk();
+    for (i = 0; head[i]; i++)
+        *p++ = head[i];
+    p = put_dec(p, g_burst_appends);
+    *p++ = '}';
+    *p = 0;
+    sg_emit(line);
+    sg_power_off();
+}
+
+/* Before each Clfs call of an armed request: is this where the power fails? The step a call belongs
+ * to is known from the driver's clock reads (above): step k runs while 2k-1 of them were made. */
+static void cut_point(BOOLEAN append)
+{
+    ULONG step = (g_clock_reads & 1u) ? (g_clock_reads + 1u) / 2u : 0;
+    if (step == g_cut_step && append) {
+        if (g_burst_appends == g_cut_at)
+            cut_now();
+        g_burst_appends++;
+    } else if (step > g_cut_step || (step == 0 && g_clock_reads >= 2u * g_cut_step)) {
+        cut_now();   /* the burst ended before the chosen record: the power fails right after it */
+    }
 }
 
 /* The request ended (its IOCTL completes): a cut no cleanup call reached happens now; a phase's
  * storage goes to the disk file. */
 static void request_end(void)
 {
-    void *disk;
     if (!g_begun)
         request_begin();   /* a request that called no Clfs routine: its phase still ends */
+    if (g_cut_armed)
+        cut_now();         /* nothing came after the burst: the power fails before the answer goes */
     ct_model_request_end(&g_model);
-    if (g_req_flags & CT_REQ_DISK) {
-        if ((disk = sg_file_open(CT_STANDIN_DISK_TMP_W, 1)) == NULL ||
-            !sg_file_close(disk, ct_model_save_image(&g_model, 0, sg_file_put, disk) ? CT_STANDIN_DISK_W : NULL,
-                           CT_STANDIN_DISK_TMP_W))
-            sg_emit("{\"event\":\"standin-disk\",\"detail\":\"model.disk could not be written\"}");
-    }
+    if (g_req_flags & CT_REQ_DISK)
+        save_disk();
     g_begun = FALSE;
     g_req_flags = 0;
     g_clock_reads = 0;   /* the next request's first step opens with a read */
+}
+
+static BOOLEAN starts_with(const char *s, const char *prefix)
+{
+    while (*prefix)
+        if (*s++ != *prefix++)
+            return FALSE;
+    return TRUE;
 }
 
 /* Every export starts here: the first call ever sets the state up, the request's first call reads
@@ -184,6 +260,8 @@ static void sx_begin(const char *routine)
         sx_reset();
     if (!g_begun)
         request_begin();
+    if (g_cut_armed)
+        cut_point(starts_with(routine, "ClfsReserveAndAppendLog"));   /* or ...Aligned: one append each */
     cs_enter(routine);
 }
 

@@ -31,14 +31,18 @@
 
 /* The phase side channel and the durable storage of a phased case (adapter.c, "the phases of one
  * case"): written by the wine target, read by the stand-in; Windows never sees either. */
-#define CT_STANDIN_PHASE_W    L"C:\\clfs-standin\\phase"     /* u32 flags, u32 cut_seed (little-endian) */
+/* u32 little-endian: flags, cut_seed, and for CT_REQ_CUT_IN_STEP the burst's step (1-based, as the
+ * interpreter numbers the request's steps) and its max_records */
+#define CT_STANDIN_PHASE_W    L"C:\\clfs-standin\\phase"
+#define CT_STANDIN_PHASE_WORDS 4
 #define CT_STANDIN_DISK_W     L"C:\\clfs-standin\\model.disk"
 #define CT_STANDIN_DISK_TMP_W L"C:\\clfs-standin\\model.disk.tmp"
 
 /* wineglue.c */
 void sg_emit(const char *line);          /* append one line (a JSON object, no newline) */
 unsigned sg_shadow_irql(void);           /* the IRQL the driver last wrote to CR8 */
-void sg_read_phase(unsigned long *flags, unsigned long *cut_seed);   /* 0, 0 when there is no phase file */
+void sg_read_phase(unsigned long v[CT_STANDIN_PHASE_WORDS]);   /* all 0 when there is no phase file */
+void sg_power_off(void);                 /* never returns: the power is gone (adapter.c, cut_now) */
 void *sg_file_open(const wchar_t *path, int write);                  /* NULL on failure */
 int sg_file_put(void *file, const void *p, size_t n);                /* ct_image_put */
 int sg_file_get(void *file, void *p, size_t n);                      /* ct_image_get */

@@ -47,21 +47,30 @@ void sg_emit(const char *line)
 
 /* ---- files of the prefix: the phase side channel and the disk image (adapter.c) ---------------- */
 
-void sg_read_phase(unsigned long *flags, unsigned long *cut_seed)
+void sg_read_phase(unsigned long v_out[CT_STANDIN_PHASE_WORDS])
 {
-    DWORD v[2] = {0, 0}, got = 0;
+    DWORD v[CT_STANDIN_PHASE_WORDS] = {0}, got = 0;
+    unsigned i;
     HANDLE h = CreateFileW(CT_STANDIN_PHASE_W, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
                            NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
-    *flags = *cut_seed = 0;
+    for (i = 0; i < CT_STANDIN_PHASE_WORDS; i++)
+        v_out[i] = 0;
     if (h == INVALID_HANDLE_VALUE)
         return;               /* no phase: an ordinary request */
     if (ReadFile(h, v, sizeof v, &got, NULL) && got == sizeof v) {
-        *flags = v[0];
-        *cut_seed = v[1];
+        for (i = 0; i < CT_STANDIN_PHASE_WORDS; i++)
+            v_out[i] = v[i];
     } else {
-        sg_emit("{\"event\":\"standin-disk\",\"detail\":\"the phase file is not 8 bytes: ignored\"}");
+        sg_emit("{\"event\":\"standin-disk\",\"detail\":\"the phase file is not 16 bytes: ignored\"}");
     }
     CloseHandle(h);
+}
+
+/* The power is off: the calling thread never returns (the wine target kills the session). */
+void sg_power_off(void)
+{
+    for (;;)
+        Sleep(INFINITE);
 }
 
 void *sg_file_open(const wchar_t *path, int write)

@@ -51,7 +51,7 @@ _TEMPLATE_MAX_AGE_S = 12 * 3600
 # The stand-in's phase side channel and durable storage, in C:\clfs-standin (standin.h).
 PHASE_FILE = "phase"
 DISK_FILE = "model.disk"
-_PHASE = struct.Struct("<II")   # flags, cut_seed
+_PHASE = struct.Struct("<IIII")   # flags, cut_seed, the cut burst's step (1-based) and max_records
 _WITNESS_WAIT_S = 5.0
 
 
@@ -79,8 +79,12 @@ class WineTarget(Target):
     # power cut; clean: sc stop (DriverUnload), then an orderly end. What survives a cut is the
     # stand-in's model's decision, from the phase's cut seed, exactly as on the model target: the
     # stand-in learns the phase's flags and seed through a file only Wine has, and keeps its
-    # durable storage in another (driver_src/standin/adapter.c, "the phases of one case").
-    restarts = frozenset({"power_cut", "bugcheck", "clean"})
+    # durable storage in another (driver_src/standin/adapter.c, "the phases of one case"). reopen: a new
+    # request in the same session, nothing restarted. A cut during a burst (power_cut, during:
+    # append_burst): the stand-in's model fails the power before the burst record its seed chooses
+    # (the model target's choice, ct_model_burst_cut_at), writes its disk and never returns; the target
+    # kills the session on the stand-in's event, so the answer is lost as with a real power (_cut).
+    restarts = frozenset({"power_cut", "bugcheck", "clean", "reopen"})
 
     @classmethod
     def check(cls, config, options: dict | None = None) -> None:
@@ -165,10 +169,11 @@ class WineTarget(Target):
     def _stand_in_file(self, name: str) -> Path:
         return self._prefix / "drive_c" / EVENTS_DIR / name
 
-    def _write_phase(self, flags: int, cut_seed: int) -> None:
+    def _write_phase(self, flags: int, cut_seed: int, cut_step: int = 0, cut_max: int = 0) -> None:
         """The side channel (standin.h CT_STANDIN_PHASE_W): the phase flags and cut seed of the
-        request about to go, which the driver passes nowhere (Windows has a real disk)."""
-        self._stand_in_file(PHASE_FILE).write_bytes(_PHASE.pack(flags, cut_seed))
+        request about to go, which the driver passes nowhere (Windows has a real disk), and for a cut
+        during a burst the burst's step in the request and its max_records."""
+        self._stand_in_file(PHASE_FILE).write_bytes(_PHASE.pack(flags, cut_seed, cut_step, cut_max))
 
     def _forget_phases(self) -> None:
         """After a phased case: no phase file (the next request is an ordinary one) and no disk."""
@@ -198,16 +203,85 @@ class WineTarget(Target):
 
         def restart(how: str) -> None:
             number = len(restarts_done) + 2    # the phase this restart starts
+            if how == "reopen":                # a new request in the same session: nothing restarts
+                restarts_done.append(how)
+                note_restart(artefacts, "reopen: a new request in the same Wine session, nothing restarted")
+                return
             took, note = self._restart(case, how, number, artefacts)
             restarts_done.append(how)
             kept = ("what survived: the stand-in's model's simulated cut, from the phase's cut seed"
                     if how in CUT_RESTARTS else "the stand-in's disk kept whole")
             note_restart(artefacts, f"{how}: Wine session ready again in {took:.2f} s; {kept}{note}")
 
+        def cut(phase_case: Case, number: int):
+            restarts_done.append("power_cut")
+            return self._cut_in_flight(phase_case, number, artefacts)
+
         try:
-            return run_phases(case, run, restart, self.name)
+            return run_phases(case, run, restart, self.name, cut=cut)
         finally:
             self._forget_phases()
+
+    def _cut_in_flight(self, case: Case, number: int, case_artefacts: CaseArtefacts | None) -> tuple[None, dict]:
+        """restart: {how: power_cut, during: append_burst} after phase ``number``: its request goes with
+        the cut armed in the stand-in, which fails the power before the burst record the model's seed
+        chooses and stops answering; on its ``power-cut`` event every process of the prefix is killed
+        and a new session starts on the same files. The answer is lost (as with a real power cut:
+        ``request_ended`` False); the cut point is the model's, so ``simulated`` (no time was chosen).
+
+        Raises:
+            InfraError: the request ended without the stand-in's cut (it ignored the phase file), or
+                the session did not come back.
+        """
+        from harness.protocol.results import describe_cut
+        from harness.targets.phases import PhaseArtefacts, note_restart
+
+        if not self._session.running:
+            self._start()
+        burst = case.steps[-1]
+        flags, seed = phase_header(case)
+        self._write_phase(flags, seed, len(case.steps), _arg(burst, "max_records"))
+        request = encode_request(case, scratch=MODEL_SCRATCH)
+        artefacts = PhaseArtefacts(case_artefacts, number) if case_artefacts is not None else None
+        if artefacts is not None:
+            artefacts.write_bytes("request.bin", request)
+        self._io("request.bin").write_bytes(request)
+        self._io("response.bin").unlink(missing_ok=True)
+        events: list[dict] = []
+
+        def power_cut() -> bool:
+            events.extend(self._read_events())
+            return any(e.get("event") == "power-cut" for e in events)
+
+        log_from = self._session.log_size()
+        started = time.perf_counter()
+        ran = self._session.client_until_cut(["run", f"C:\\{CLIENT_DIR}\\request.bin",
+                                              f"C:\\{CLIENT_DIR}\\response.bin"],
+                                             timeout=max(case.timeout_s, 1.0) + 10.0, cut=power_cut)
+        events.extend(self._read_events())
+        if artefacts is not None and events:
+            artefacts.write_text("standin-events.jsonl", "".join(json.dumps(e) + "\n" for e in events))
+        if ran is not None:
+            self._keep_session_log(artefacts, log_from, ran)
+            self._session.stop(power_off=True)
+            raise InfraError(f"{case.id}: phase {number}'s power was to fail inside {burst.op}, but clfsctl "
+                             f"ended (exit {ran.returncode}) without the stand-in's power-cut event: the "
+                             "stand-in did not arm the cut (phase file ignored?)")
+        cut_event = next(e for e in events if e.get("event") == "power-cut")
+        restarted = time.perf_counter()
+        self._start_again(case, number + 1, f"the power cut during {burst.op}")
+        # simulated: the cut point is the model's record, not a time; cut_ms is when the session was
+        # really killed (the stand-in's event seen), for the phase's elapsed time.
+        info = {"during": burst.op, "simulated": True, "cut_ms": round((restarted - started) * 1000.0, 1),
+                "request_ended": False,
+                "restart_s": round(time.perf_counter() - restarted, 3),
+                "appended_before_cut": int(cut_event.get("appended", 0))}
+        if case_artefacts is not None:
+            note_restart(case_artefacts, f"power_cut during {burst.op}: {describe_cut(info)} (the stand-in's "
+                                         f"model, seed-chosen record; the Wine session killed "
+                                         f"{info['cut_ms']:.0f} ms after the request was sent, "
+                                         f"its answer lost); Wine session ready again in {info['restart_s']:.2f} s")
+        return None, info
 
     def _restart(self, case: Case, how: str, number: int, artefacts: CaseArtefacts | None) -> tuple[float, str]:
         """Restart the session before phase ``number``; returns (seconds, note for restarts.txt).
@@ -227,13 +301,21 @@ class WineTarget(Target):
             if not self._session.stop_driver():
                 note = "; sc stop failed, the session was ended without DriverUnload"
             self._session.stop()
+        self._start_again(case, number, f"restart: {{how: {how}}}")
+        return time.perf_counter() - started, note
+
+    def _start_again(self, case: Case, number: int, after: str) -> None:
+        """A new session for phase ``number`` after the old one ended (``after`` says how).
+
+        Raises:
+            InfraError: the session did not come back (names the case and the phase).
+        """
         try:
             self._start()
         except (InfraError, GuestTimeout) as exc:
             raise InfraError(f"{case.id}: the Wine session did not come back for phase {number} after "
-                             f"restart: {{how: {how}}}: {exc}") from None
+                             f"{after}: {exc}") from None
         testpoints.reached("restart")
-        return time.perf_counter() - started, note
 
     def _deliberate_bugcheck(self, case: Case, number: int, artefacts: CaseArtefacts | None) -> str:
         """restart: {how: bugcheck}: the harness's bugcheck request (harness.targets.bugcheck) through
@@ -352,6 +434,13 @@ def _violations(events: list[dict], steps) -> tuple[ContractViolation, ...]:
         out.append(ContractViolation("unreported", "?", "?", "", index,
                                      "the stand-in returned its contract status without an event"))
     return tuple(out)
+
+
+def _arg(step, name: str) -> int:
+    """A step's argument as the request carries it (its default when the scenario left it out)."""
+    if name in step.args:
+        return int(step.args[name])
+    return int(next(p.default for p in OPS[step.op].params if p.name == name))
 
 
 def _bugcheck_step(case: Case, event: dict) -> int | None:

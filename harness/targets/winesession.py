@@ -36,6 +36,7 @@ CLIENT_DIR = "clfstest"                                     # C:\clfstest holds 
 EVENTS_DIR = "clfs-standin"                                 # C:\clfs-standin\events.jsonl (standin.h)
 WINEBOOT_TIMEOUT_S = 300.0
 START_TIMEOUT_S = 60.0
+_CUT_POLL_S = 0.01   # how often a request whose power is to fail looks for the stand-in's cut
 _SC_START_TRIES = 3
 
 
@@ -206,13 +207,31 @@ class WineSession:
         """
         return self.run_exe(f"C:\\{CLIENT_DIR}\\clfsctl.exe", args, timeout)
 
-    def run_exe(self, exe: str, args: list[str], timeout: float) -> subprocess.CompletedProcess:
-        """A Windows program (path in the prefix) in the session; see ``client``."""
+    def client_until_cut(self, args: list[str], timeout: float, cut) -> subprocess.CompletedProcess | None:
+        """``clfsctl.exe ARGS`` while ``cut()`` is polled: when it says True before clfsctl ends, the
+        power goes off (``stop(power_off=True)``: every process of the prefix, clfsctl included) and
+        None is returned; else clfsctl's result, as ``client``'s."""
+        return self.run_exe(f"C:\\{CLIENT_DIR}\\clfsctl.exe", args, timeout, cut=cut)
+
+    def run_exe(self, exe: str, args: list[str], timeout: float, *, cut=None) -> subprocess.CompletedProcess | None:
+        """A Windows program (path in the prefix) in the session; see ``client`` and ``client_until_cut``."""
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(["wine", exe, *args], env=wine_env(self.prefix), stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=err, start_new_session=True)
+            deadline = time.monotonic() + timeout
             try:
-                proc.wait(timeout=timeout)
+                while True:
+                    try:
+                        proc.wait(timeout=timeout if cut is None else min(_CUT_POLL_S, max(deadline - time.monotonic(), 0.0)))
+                        break
+                    except subprocess.TimeoutExpired:
+                        if cut is not None and cut():
+                            self.stop(power_off=True)
+                            _killpg(proc)
+                            proc.wait()
+                            return None
+                        if cut is None or time.monotonic() >= deadline:
+                            raise
             except subprocess.TimeoutExpired:
                 _killpg(proc)
                 proc.wait()

@@ -109,22 +109,73 @@ def _differences(case, model, wine) -> list[str]:
         return diffs
     if w_res.contract:
         diffs.extend(f"contract: {v.describe()}" for v in w_res.contract)
+    lost = _lost_with_the_power(m_res, w_res, diffs)
     for ms, ws in zip(m_res.steps, w_res.steps):
+        if ms.phase in lost:
+            continue
         for what in ("disposition", "status", "irql", "outputs"):
             mv, wv = getattr(ms, what), getattr(ws, what)
             if mv != wv:
                 if what == "status":
                     mv, wv = status_name(mv), status_name(wv)
                 diffs.append(f"step {ms.index} {ms.op}: {what} model {mv!r}, wine {wv!r}")
-    if m_res.cleanup != w_res.cleanup:
+    if lost:   # the lost answers' cleanup counts went with them: wine's are the model's less those
+        if any(getattr(w_res.cleanup, f.name) > getattr(m_res.cleanup, f.name)
+               for f in dataclasses.fields(w_res.cleanup)):
+            diffs.append(f"cleanup: model {m_res.cleanup}, wine {w_res.cleanup} (more, with an answer lost)")
+    elif m_res.cleanup != w_res.cleanup:
         diffs.append(f"cleanup: model {m_res.cleanup}, wine {w_res.cleanup}")
     if [s.phase for s in m_res.steps] != [s.phase for s in w_res.steps]:
         diffs.append("the steps fall into other phases")
     if case.restarts:   # what came back after each restart, and what was lost (the durable verdict's view)
         m_dur, w_dur = _survived(case, m_res), _survived(case, w_res)
+        if lost:
+            m_dur = _without_the_burst_answer(m_dur)
         if m_dur != w_dur:
             diffs.append(f"survivors: model {m_dur}, wine {w_dur}")
     return diffs
+
+
+# A power cut during a burst (restart: {how: power_cut, during: append_burst}) is the one place where
+# wine's result legitimately differs from the model's, and only in what the cut phase's answer said:
+# the model has no power to cut and answers (its burst stops at the seed-chosen record), while on wine
+# the stand-in's model fails the power before that same record and the session is killed, so the
+# answer is lost as on smoke and windows (steps LOST_IN_CUT; the case's cleanup counts lack that
+# request's; the durable verdict's burst summary has appended None and promised 0, as it knows no
+# answer). Everything else is compared: where the cut
+# came (appended_before_cut, from the stand-in's event), that both say simulated and no answer came
+# before the cut, every other phase step by step, and every survivor, lost and promised LSN and the
+# burst records that came back.
+_CUT_KEYS = ("during", "simulated", "request_ended", "appended_before_cut")
+
+
+def _lost_with_the_power(m_res, w_res, diffs: list[str]) -> set[int]:
+    """The phases whose answer wine lost in a cut during them; their cut reports compared into diffs."""
+    from harness.protocol.results import LOST_IN_CUT, RAN
+    lost = set()
+    for mp, wp in zip(m_res.phases, w_res.phases):
+        mc, wc = mp.get("cut"), wp.get("cut")
+        if mc is None and wc is None:
+            continue
+        if mc is None or wc is None or any(mc.get(k) != wc.get(k) for k in _CUT_KEYS):
+            diffs.append(f"phase {mp['phase']} cut: model {mc}, wine {wc}")
+            continue
+        steps = [(m, w) for m, w in zip(m_res.steps, w_res.steps) if m.phase == mp["phase"]]
+        if not (wc["simulated"] and not wc["request_ended"]
+                and all(m.disposition == RAN and w.disposition == LOST_IN_CUT for m, w in steps)):
+            diffs.append(f"phase {mp['phase']}: wine's cut during {wc['during']} did not lose the answer, or the "
+                         "model did not answer")
+            continue
+        lost.add(mp["phase"])
+    return lost
+
+
+def _without_the_burst_answer(summary: dict | None) -> dict | None:
+    """The model's durable summary as it reads when the burst's answer is lost (durable._judge_burst)."""
+    if summary is None:
+        return None
+    return {k: ({**v, "burst": {**v["burst"], "appended": None, "promised": 0}} if "burst" in v else v)
+            for k, v in summary.items()}
 
 
 def _survived(case, result) -> dict | None:
@@ -347,16 +398,63 @@ def _durability_cases(name: str | None = None):
 def test_the_cut_seed_reaches_the_stand_in(targets, monkeypatch):
     """The side channel carries the seed: the same burst cases with another cut seed written to the
     stand-in keep other survivors than the model keeps with the case's own (the catalogue test shows
-    the real seed gives the model's). Fails if the stand-in ignored the seed (or the phase file)."""
+    the real seed gives the model's), and a cut during a burst comes at another record. Fails if the
+    stand-in ignored the seed (or the phase file)."""
     wine, model = targets
     write = wine._write_phase
-    monkeypatch.setattr(wine, "_write_phase", lambda flags, seed: write(flags, seed + 1 if seed else 0))
+    monkeypatch.setattr(wine, "_write_phase", lambda flags, seed, *cut: write(flags, seed + 1 if seed else 0, *cut))
     differ = []
     for case in _durability_cases("cut_during_burst_of_appends"):
         w, m = _survived(case, wine.execute(case)), _survived(case, model.execute(case))
         differ += [case.id] if w != m else []
     print(f"\nanother cut seed, other survivors than the model's: {len(differ)} of 4 burst cases", file=sys.stderr)
     assert differ, "the stand-in kept the model's survivors with another seed: it does not use the seed it is given"
+    midcut = [c for c in _durability_cases() if "midcut" in c.tags]
+    assert len(midcut) == 6
+    moved = [c.id for c in midcut if _cut_record(wine.execute(c)) != _cut_record(model.execute(c))]
+    print(f"another cut seed, a cut during a burst at another record: {len(moved)} of {len(midcut)}", file=sys.stderr)
+    assert len(moved) >= len(midcut) - 1, "the stand-in's cut during a burst does not follow the seed it is given"
+
+
+def _cut_record(result) -> int | None:
+    return next(p["cut"]["appended_before_cut"] for p in result.phases if p.get("cut"))
+
+
+def test_a_cut_during_a_burst_needs_the_stand_in_to_arm_it(targets, monkeypatch):
+    """Without CT_REQ_CUT_IN_STEP in the phase file the stand-in runs the burst to its end and answers:
+    the target refuses that answer (the power was to fail before it), naming the case and the phase,
+    instead of passing a cut that never came. Fails if the flag is not what arms the cut."""
+    from harness.protocol import wire
+    wine, _ = targets
+    write = wine._write_phase
+    monkeypatch.setattr(wine, "_write_phase",
+                        lambda flags, seed, *cut: write(flags & ~wire.REQ_CUT_IN_STEP, seed, *cut))
+    case = next(c for c in _durability_cases() if "midcut" in c.tags)
+    with pytest.raises(InfraError, match=r"phase 2's power was to fail inside append_burst.*without the stand-in's "
+                                         r"power-cut event"):
+        wine.execute(case)
+
+
+def test_a_cut_during_a_burst_on_wine_loses_the_answer_and_says_where_it_came(targets, tmp_path):
+    """The cut phase's steps are LOST_IN_CUT, its report says simulated (the model's seed-chosen record)
+    with no answer before the cut, the burst records before the cut came back whole, and restarts.txt
+    says what happened; the case passes."""
+    from harness.protocol.results import LOST_IN_CUT
+    from harness.targets.base import CaseArtefacts
+    from harness.verdict.judge import judge
+    wine, model = targets
+    case = next(c for c in _durability_cases() if "midcut" in c.tags)
+    result = wine.execute(case, CaseArtefacts(tmp_path))
+    cut = result.phases[1]["cut"]
+    assert cut["simulated"] is True and cut["request_ended"] is False and cut["cut_ms"] > 0
+    assert cut["appended_before_cut"] == _cut_record(model.execute(case))
+    assert {s.disposition for s in result.steps if s.phase == 2} == {LOST_IN_CUT}
+    verdict = judge(case, result)
+    assert verdict.outcome == "PASS", verdict
+    assert verdict.durable.phases[0].burst["came_back"] == cut["appended_before_cut"]
+    notes = (tmp_path / "restarts.txt").read_text()
+    assert "reopen: a new request in the same Wine session" in notes
+    assert f"the power failed after {cut['appended_before_cut']} burst record(s)" in notes and "answer lost" in notes
 
 
 def test_a_restart_that_does_not_come_back_names_the_case_and_the_phase(targets, monkeypatch):
