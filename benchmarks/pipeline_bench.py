@@ -58,7 +58,9 @@ def warm_instance_costs(count: int) -> dict:
 
     cases = []
     for file in discover([ROOT / "scenarios"]):
-        cases.extend(c for c in load_file(file.path, file.file_id)[0] if not c.expect_bugcheck)
+        # One request per case: no deliberate bugcheck, no phases (a phased case is a request per
+        # phase with a restart between, timed by phases_bench.py).
+        cases.extend(c for c in load_file(file.path, file.file_id)[0] if not c.expect_bugcheck and not c.restarts)
     cases = (cases * (count // len(cases) + 1))[:count]
     smoke, model = SmokeTarget(worker="bench"), ModelTarget()
     try:
