@@ -312,9 +312,17 @@ class WineTarget(Target):
         """
         try:
             self._start()
-        except (InfraError, GuestTimeout) as exc:
-            raise InfraError(f"{case.id}: the Wine session did not come back for phase {number} after "
-                             f"{after}: {exc}") from None
+        except (InfraError, GuestTimeout) as first:
+            # Once more from nothing: every process of the prefix killed, the server gone. A
+            # session that still does not come back is the error (it names the case and phase).
+            log.warning("%s: the Wine session did not come back for phase %d after %s (%s); "
+                        "killing the prefix's processes and starting once more", case.id, number, after, first)
+            self._session.stop(power_off=True)
+            try:
+                self._start()
+            except (InfraError, GuestTimeout) as exc:
+                raise InfraError(f"{case.id}: the Wine session did not come back for phase {number} after "
+                                 f"{after}, twice: {exc}") from None
         testpoints.reached("restart")
 
     def _deliberate_bugcheck(self, case: Case, number: int, artefacts: CaseArtefacts | None) -> str:

@@ -295,15 +295,22 @@ class WineSession:
 
 
 def power_off_prefix(prefix: Path, timeout_s: float = 10.0) -> None:
-    """SIGKILL to every process of the prefix's session; returns when they are gone (or reaped)."""
-    pids = prefix_processes(prefix)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    """SIGKILL to every process of the prefix's session; returns when none is left (or reaped).
+
+    The prefix is scanned again until a scan finds nothing alive: a process the session started
+    while the first ones were being killed (services.exe restarting winedevice.exe, a wine loader
+    mid-exec) would otherwise outlive the cut and keep the old session's state for the next one
+    (seen once in a full suite: the next session's ``sc start`` failed three times)."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+    while True:
+        pids = [pid for pid in prefix_processes(prefix) if _alive(pid)]
+        if not pids or time.monotonic() > deadline:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         time.sleep(0.005)
 
 

@@ -472,6 +472,28 @@ def test_a_restart_that_does_not_come_back_names_the_case_and_the_phase(targets,
     assert wine.execute(case).steps[-1].phase == 2   # the next case starts the session again
 
 
+def test_a_session_that_fails_to_come_back_once_is_started_again_from_nothing(targets, monkeypatch, caplog):
+    """One failed start after a restart (seen once in a full suite: ``sc start`` refused three
+    times) gets a second, after every process of the prefix is killed; only a second failure is
+    the error above."""
+    wine, _ = targets
+    (case,) = _durability_cases("append_without_flush_then_cut")
+    real_start, calls = wine._start, []
+
+    def fails_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise InfraError("sc start clfstest failed (exit 1)")
+        real_start()
+
+    monkeypatch.setattr(wine, "_start", fails_once)
+    with caplog.at_level("WARNING", logger="harness.targets"):
+        result = wine.execute(case)
+    monkeypatch.undo()
+    assert len(calls) == 2 and result.steps[-1].phase == 2
+    assert "did not come back for phase 2" in caplog.text and "starting once more" in caplog.text
+
+
 def test_a_phased_case_on_wine_reports_its_restarts_and_the_verified_bugcheck(targets, tmp_path):
     import json
 
