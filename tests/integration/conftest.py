@@ -40,6 +40,20 @@ def driver_artifacts(tmp_path_factory):
     missing = missing_tools(CROSS_TOOLS)
     if missing:
         pytest.skip(f"missing build tools: {', '.join(missing)}")
+    import os
+
     base = tmp_path_factory.mktemp("driver")
     config = LabConfig(driver_out_dir=base / "out", cert_dir=base / "cert")
-    return build_driver(config)
+    # The build's temporary folder (out_dir's sibling "tmpdir"), empty: test_driver_build checks
+    # that the build left nothing in it.
+    tmp = base / "tmpdir"
+    tmp.mkdir()
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp)
+    try:
+        return build_driver(config)
+    finally:
+        if saved is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved

@@ -37,6 +37,13 @@ def test_signed_driver_passes_every_check(artifacts):
             "ClfsCreateLogFile", "ClfsReserveAndAppendLog"} <= set(imports["clfs.sys"])
 
 
+def test_the_build_leaves_nothing_in_the_temporary_folder(artifacts):
+    """binutils' dlltool leaves two empty ccXXXXXX files in $TMPDIR on every run (Makefile gives it
+    a folder of its own): a build, like anything the harness starts, leaves no temporary file."""
+    tmp = artifacts.out_dir.parent / "tmpdir"
+    assert tmp.is_dir() and sorted(p.name for p in tmp.iterdir()) == []
+
+
 def test_driver_keeps_unwind_data_and_exports_nothing(artifacts):
     """A crash dump's stack walk needs .pdata for every non-leaf function; nothing internal is exported."""
     assert pe.unwind_problems(artifacts.sys) == []
