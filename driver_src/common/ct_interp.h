@@ -253,13 +253,38 @@ static inline uint32_t ct_container_number(const uint16_t *name, uint32_t chars)
  * mix (xorshift-multiply) of seed, index and offset: neighbouring records and bytes differ, so a
  * shifted, swapped or stale record does not compare equal. Inline: the stand-in links the model
  * without the interpreter. */
-static inline uint8_t ct_pattern_byte(uint32_t seed, uint32_t index, uint64_t off)
+static inline uint64_t ct_pattern_word(uint32_t seed, uint32_t index, uint64_t word)
 {
-    uint64_t x = ((uint64_t)seed << 32) ^ ((uint64_t)index * 0x9E3779B97F4A7C15ull) ^ (off >> 3);
+    uint64_t x = ((uint64_t)seed << 32) ^ ((uint64_t)index * 0x9E3779B97F4A7C15ull) ^ word;
     x ^= x >> 33;
     x *= 0xFF51AFD7ED558CCDull;
     x ^= x >> 29;
-    return (uint8_t)(x >> ((off & 7u) * 8u));
+    return x;
+}
+
+static inline uint8_t ct_pattern_byte(uint32_t seed, uint32_t index, uint64_t off)
+{
+    return (uint8_t)(ct_pattern_word(seed, index, off >> 3) >> ((off & 7u) * 8u));
+}
+
+/* n bytes of the pattern from offset off into dst: one mix per 8 bytes (byte k of word w is
+ * ct_pattern_byte's byte 8w + k), not one per byte; written byte by byte, so any alignment and
+ * byte order give the same bytes. The model fills every record it keeps with this. */
+static inline void ct_pattern_fill(uint32_t seed, uint32_t index, uint64_t off, uint8_t *dst, uint64_t n)
+{
+    uint64_t i = 0;
+    while (i < n && ((off + i) & 7u)) {          /* up to the first whole word */
+        dst[i] = ct_pattern_byte(seed, index, off + i);
+        i++;
+    }
+    for (; n - i >= 8u; i += 8u) {               /* whole words: the compiler merges the stores */
+        uint64_t x = ct_pattern_word(seed, index, (off + i) >> 3);
+        uint8_t *d = dst + i;
+        d[0] = (uint8_t)x;         d[1] = (uint8_t)(x >> 8);  d[2] = (uint8_t)(x >> 16); d[3] = (uint8_t)(x >> 24);
+        d[4] = (uint8_t)(x >> 32); d[5] = (uint8_t)(x >> 40); d[6] = (uint8_t)(x >> 48); d[7] = (uint8_t)(x >> 56);
+    }
+    for (; i < n; i++)
+        dst[i] = ct_pattern_byte(seed, index, off + i);
 }
 
 /* The bytes of the record a reserve_and_append call writes, from offset off: the explicit
@@ -282,9 +307,12 @@ static inline uint64_t ct_aligned_layout(const int64_t *sizes, uint32_t count, u
 static inline void ct_record_fill(const ct_call *c, uint64_t off, uint8_t *dst, uint32_t n)
 {
     uint32_t i;
+    if (!c->blob_bytes) {
+        ct_pattern_fill(c->step.arg[1], c->step.arg[2], off, dst, n);
+        return;
+    }
     for (i = 0; i < n; i++)
-        dst[i] = c->blob_bytes ? (off + i < c->blob_bytes ? c->blob[off + i] : 0)
-                               : ct_pattern_byte(c->step.arg[1], c->step.arg[2], off + i);
+        dst[i] = off + i < c->blob_bytes ? c->blob[off + i] : 0;
 }
 
 /* read_burst: is `data` (len bytes, read back) record j of an append_burst of `size`-byte records
@@ -293,8 +321,12 @@ static inline uint32_t ct_burst_check(uint32_t seed, uint32_t j, uint32_t size, 
                                       uint32_t len, uint32_t *at, uint8_t *want, uint8_t *got)
 {
     uint32_t i, n = len < size ? len : size;
+    uint64_t x = 0;
     for (i = 0; i < n; i++) {
-        uint8_t w = ct_pattern_byte(seed, CT_BURST_INDEX + j, i);
+        uint8_t w;
+        if ((i & 7u) == 0)   /* one mix per 8 bytes, as ct_pattern_fill */
+            x = ct_pattern_word(seed, CT_BURST_INDEX + j, i >> 3);
+        w = (uint8_t)(x >> ((i & 7u) * 8u));
         if (data == NULL || data[i] != w) {
             *at = i; *want = w; *got = data ? data[i] : 0;
             return 2u;

@@ -302,7 +302,7 @@ ct_status k_append_burst(void *ctx, ct_call *c, ct_out *out)
     CLFS_WRITE_ENTRY entry;
     CLFS_LSN lsn;
     PUCHAR data;
-    ULONG n, i, flags, flushes = 0;
+    ULONG n, flags, flushes = 0;
     LONGLONG deadline;
     LARGE_INTEGER now;
     NTSTATUS status = STATUS_SUCCESS;
@@ -321,8 +321,7 @@ ct_status k_append_burst(void *ctx, ct_call *c, ct_out *out)
             out->v[CT_OUT_APPEND_BURST_STOPPED_BY] = CT_FILL_BY_TIME;
             break;
         }
-        for (i = 0; i < c->step.arg[0]; i++)
-            data[i] = ct_pattern_byte(c->step.arg[4], CT_BURST_INDEX + n, i);
+        ct_pattern_fill(c->step.arg[4], CT_BURST_INDEX + n, 0, data, c->step.arg[0]);
         flags = 0;
         if (c->step.arg[3] && (n + 1) % c->step.arg[3] == 0) {
             flags = CLFS_FLAG_FORCE_FLUSH;

@@ -1051,8 +1051,29 @@ static void test_nt_names(void)
     CHECK(nt_name_is("LOG:", longp, NULL, 512u + 8u), "longest path in a short buffer: refused");
 }
 
+/* ct_pattern_fill writes a word at a time: at every offset and length it must give the bytes
+ * ct_pattern_byte gives one by one (the harness's verdict computes them the same way). */
+static void test_pattern_fill(void)
+{
+    uint8_t buf[64];
+    uint64_t off, n, i;
+    for (off = 0; off < 20; off++) {
+        for (n = 0; n <= 41; n++) {
+            int same = 1;
+            memset(buf, 0xAA, sizeof buf);
+            ct_pattern_fill(0xC0FFEEu, 7u, off, buf, n);
+            for (i = 0; i < n; i++)
+                same &= buf[i] == ct_pattern_byte(0xC0FFEEu, 7u, off + i);
+            for (i = n; i < sizeof buf; i++)
+                same &= buf[i] == 0xAA;
+            CHECK(same, "ct_pattern_fill at offset %u, %u bytes", (unsigned)off, (unsigned)n);
+        }
+    }
+}
+
 int main(void)
 {
+    test_pattern_fill();
     test_nt_names();
     test_rejections();
     test_ops();
