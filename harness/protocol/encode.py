@@ -23,7 +23,6 @@ _MASK64 = (1 << 64) - 1
 
 
 _LAYOUTS: dict[str, dict] = {}   # op name -> its layout (the op table is fixed: built once per op)
-_OUTPUT_INDEX: dict[str, dict[str, int]] = {}   # op name -> output name -> its index
 
 
 def _layout(op) -> dict:
@@ -94,24 +93,13 @@ def _u32(step: Step, name: str, value) -> int:
     return value
 
 
-def _arg_value(step: Step, name: str):
-    value = step.args.get(name)
-    table = _OP_ENUMS.get((step.op, name), _ENUMS.get(name))
-    if table is not None:
-        code = table.get(value)
-        if code is None:
-            raise _fail(step, f"{name} {value!r} is not one of {', '.join(table)}")
-        return code
-    if WIRE_OPS[step.op].param(name).kind == "bool":
-        return int(bool(value))
-    if WIRE_OPS[step.op].param(name).kind == "flags":
-        bits = 0
-        for flag in value or ():   # the one table of CLFS_FLAG_* values serves every flags param
-            if flag not in wire.APPEND_FLAG_CODES:
-                raise _fail(step, f"unknown flag {flag!r}")
-            bits |= wire.APPEND_FLAG_CODES[flag]
-        return bits
-    return _u32(step, name, value)
+def _flag_bits(step: Step, value) -> int:
+    bits = 0
+    for flag in value or ():   # the one table of CLFS_FLAG_* values serves every flags param
+        if flag not in wire.APPEND_FLAG_CODES:
+            raise _fail(step, f"unknown flag {flag!r}")
+        bits |= wire.APPEND_FLAG_CODES[flag]
+    return bits
 
 
 def _string(step: Step, value: str, scratch: str) -> bytes:
@@ -205,10 +193,11 @@ def encode_request(case: Case, *, scratch: str, deliberate_bugcheck: bool = Fals
     appends = 0
     record_bytes = 0
     for step in case.steps:
-        internal = {"seed": burst_seed(case) if step.op in BURST_OPS else seed, "record_index": appends,
-                    **policy_args(step)}
+        internal = {"seed": burst_seed(case) if step.op in BURST_OPS else seed, "record_index": appends}
+        if step.op == "install_policy":
+            internal.update(policy_args(step))
         records.append(_encode_step(step, slots, regs, payload, scratch, internal))
-        if _appends_a_record(step):
+        if _plan(step).appends:
             record_bytes += _record_bytes(step)
             if record_bytes > wire.MAX_REQUEST_RECORD_BYTES:
                 raise _fail(step, f"records add up to {record_bytes} bytes, more than the "
@@ -277,49 +266,98 @@ def _expected_code(case: Case) -> int:
     return (expected.single or 0) & 0xFFFF_FFFF if expected is not None else 0
 
 
-def _appends_a_record(step: Step) -> bool:
-    """Every op that writes a record carries its record index (the payload pattern's input)."""
-    op = WIRE_OPS.get(step.op)
-    return op is not None and "record_index" in op.wire.args
-
-
 def _record_bytes(step: Step) -> int:
     """Payload bytes of the one record an append step writes, within the driver's cap."""
-    if not _appends_a_record(step):
-        return 0
     total = sum(int(v) for v in step.args.get("records") or ())
     if total > wire.MAX_RECORD_BYTES:
         raise _fail(step, f"a record of {total} bytes, more than the driver's {wire.MAX_RECORD_BYTES} per record")
     return total
 
 
+class _OpPlan:
+    """What encoding a step of one op needs, worked out once per op from its declaration
+    (``Op.wire``): the op table is fixed, so every step of the op reuses it. Per step only the
+    arguments' values are looked at."""
+
+    __slots__ = ("op", "code", "layout", "args", "appends", "size_at", "slot", "slot2", "value", "value_optional",
+                 "strs", "blob", "lists", "regs", "outputs", "step_flags")
+
+    def __init__(self, op) -> None:
+        w = op.wire
+        layout = _layout(op)
+        self.op, self.code, self.layout = op, wire.OP_CODES[op.name], layout
+        internal = _INTERNAL_ARGS | (_POLICY_ARGS if op.name == "install_policy" else frozenset())
+        self.args = tuple((name, _arg_kind(op, name, internal)) for name in layout.get("args", ()))
+        # Every op that writes a record carries its record index (the payload pattern's input).
+        self.appends = "record_index" in w.args
+        # An explicit payload's length goes to the "size" arg (the driver reads that many bytes).
+        self.size_at = layout["args"].index("size") if w.blob is not None and "size" in layout.get("args", ()) else None
+        self.slot, self.slot2 = layout.get("slot"), layout.get("slot2")
+        self.value = layout.get("value")
+        self.value_optional = self.value is not None and not op.param(self.value).required
+        self.strs = tuple(n for n in (w.str, *w.str_alts) if n is not None)
+        self.blob = w.blob
+        self.lists = tuple((key, layout[key]) for key in ("list", "list2") if key in layout)
+        self.regs = (w.reg2, w.reg3)
+        self.outputs = {name: i for i, name in enumerate(op.outputs)}
+        self.step_flags = tuple((param, wire.STEP_FLAG_CODES[flag]) for param, flag in w.step_flags)
+
+
+_INTERNAL_ARGS = frozenset({"seed", "record_index"})
+_POLICY_ARGS = frozenset({"policy_flags", "field1", "field2"})   # policy_args(): install_policy's only
+_PLANS: dict[str, _OpPlan] = {}
+
+
+def _arg_kind(op, name: str, internal: frozenset):
+    """How arg ``name`` of ``op`` is encoded: "internal" (the harness's own value), an enum's
+    table (name -> code), or the param's kind ("bool", "flags", or a u32 for anything else)."""
+    if name in internal:
+        return "internal"
+    table = _OP_ENUMS.get((op.name, name), _ENUMS.get(name))
+    if table is not None:
+        return table
+    kind = op.param(name).kind
+    return kind if kind in ("bool", "flags") else "u32"
+
+
+def _plan(step: Step) -> _OpPlan:
+    plan = _PLANS.get(step.op)
+    if plan is None:
+        op = WIRE_OPS.get(step.op)
+        if op is None:
+            raise _fail(step, "unknown op")
+        plan = _PLANS[step.op] = _OpPlan(op)
+    return plan
+
+
 def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch: str,
                  internal: dict) -> bytes:
-    op = WIRE_OPS.get(step.op)
-    if op is None:
-        raise _fail(step, "unknown op")
-    layout = _layout(op)
+    plan = _plan(step)
     context = wire.CONTEXT_CODES.get(step.context)
     if context is None:
         raise _fail(step, f"unknown context {step.context!r}")
     args = step.args
 
-    def slot_of(param: str | None) -> int:
-        if param is None:
-            return wire.NO_SLOT
-        name = args.get(param)
-        if name not in slots:
-            raise _fail(step, f"object {name!r} is not among the case's objects")
-        return slots[name]
-
     flags = wire.STEP_STOP_ON_FAILURE if step.stop_on_failure else 0
-    for param, flag in op.wire.step_flags:
+    for param, bit in plan.step_flags:
         if args.get(param):
-            flags |= wire.STEP_FLAG_CODES[flag]
+            flags |= bit
 
     arg = [0] * wire.STEP_ARGS
-    for i, name in enumerate(layout.get("args", ())):
-        arg[i] = internal[name] if name in internal else _arg_value(step, name)
+    for i, (name, kind) in enumerate(plan.args):
+        if kind == "internal":
+            arg[i] = internal[name]
+        elif kind.__class__ is dict:
+            code = kind.get(args.get(name))
+            if code is None:
+                raise _fail(step, f"{name} {args.get(name)!r} is not one of {', '.join(kind)}")
+            arg[i] = code
+        elif kind == "u32":
+            arg[i] = _u32(step, name, args.get(name))
+        elif kind == "bool":
+            arg[i] = int(bool(args.get(name)))
+        else:
+            arg[i] = _flag_bits(step, args.get(name))
     if step.op == "add_container_set" and not 1 <= arg[0] <= wire.MAX_CONTAINER_SET:
         raise _fail(step, f"count {arg[0]} is outside the driver's range of 1 to {wire.MAX_CONTAINER_SET} "
                           f"containers per set")
@@ -327,74 +365,83 @@ def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch
     if step.op == "create_lsn" and arg[1] % 512:
         raise _fail(step, f"block_offset {arg[1]} is not a multiple of 512 (ClfsLsnCreate.md: offBlock \"must be "
                           f"a multiple of 512\")")
-    value, value_reg = 0, wire.NO_REG
-    if op.wire.blob is not None and "size" in layout.get("args", ()) and args.get(op.wire.blob) is not None:
-        arg[layout["args"].index("size")] = len(payload_bytes(step, args[op.wire.blob]))
+    has_blob, blob = plan.blob is not None and args.get(plan.blob) is not None, None
+    if has_blob and plan.size_at is not None:
+        blob = payload_bytes(step, args[plan.blob])
+        arg[plan.size_at] = len(blob)
 
-    if "value" in layout:
-        raw = args.get(layout["value"])
-        if raw is None and not op.param(layout["value"]).required:
+    value, value_reg = 0, wire.NO_REG
+    if plan.value is not None:
+        raw = args.get(plan.value)
+        if raw is None and plan.value_optional:
             raw = 0   # an optional value left out (install_policy's next_suffix for other types)
         if isinstance(raw, SavedRef):
             if raw.name not in regs:
                 raise _fail(step, f"${{{raw.name}}} is not saved by any step")
             value_reg = regs[raw.name]
         elif isinstance(raw, bool) or not isinstance(raw, int) or not -(1 << 63) <= raw <= _MASK64:
-            raise _fail(step, f"{layout['value']} must be a 64-bit integer, got {raw!r}")
+            raise _fail(step, f"{plan.value} must be a 64-bit integer, got {raw!r}")
         else:
             value = raw - (1 << 64) if raw >= (1 << 63) else raw
 
     str_offset = str_bytes = 0
-    texts = [args[n] for n in (op.wire.str, *op.wire.str_alts) if n is not None and args.get(n) is not None]
-    if texts:
-        data = _string(step, texts[0], scratch)
-        if data:
-            str_offset, str_bytes = payload.add(data, 2), len(data)
+    for name in plan.strs:
+        if args.get(name) is not None:
+            data = _string(step, args[name], scratch)
+            if data:
+                str_offset, str_bytes = payload.add(data, 2), len(data)
+            break
 
     blob_offset = blob_bytes = 0
-    list_values = {key: args.get(layout[key]) for key in ("list", "list2") if key in layout}
-    if op.wire.blob is not None and args.get(op.wire.blob) is not None:
-        blob = payload_bytes(step, args[op.wire.blob])
-        if "list" in layout:
+    list_values = {key: args.get(param) for key, param in plan.lists}
+    if has_blob:
+        if blob is None:
+            blob = payload_bytes(step, args[plan.blob])
+        if plan.lists and plan.lists[0][0] == "list":
             if list_values.get("list"):
-                raise _fail(step, f"give {op.wire.blob} or {layout['list']}, not both")
+                raise _fail(step, f"give {plan.blob} or {plan.lists[0][1]}, not both")
             list_values["list"] = (len(blob),)   # the explicit payload is the record's one write entry
         blob_offset, blob_bytes = payload.add(blob, 1), len(blob)
 
-    lists = []
-    for key in ("list", "list2"):
+    lists = [0, 0, 0, 0]
+    for key, param in plan.lists:
         if list_values.get(key):
-            data = _int_list(step, layout[key], list_values[key])
-            lists += [payload.add(data, 8), len(data) // 8]
-        else:
-            lists += [0, 0]
+            data = _int_list(step, param, list_values[key])
+            at = 0 if key == "list" else 2
+            lists[at:at + 2] = payload.add(data, 8), len(data) // 8
 
-    extra_regs = []
-    for param in (op.wire.reg2, op.wire.reg3):
+    extra_regs = [0, 0]
+    for n, param in enumerate(plan.regs):
         raw = args.get(param) if param is not None else None
         if raw is None:
-            extra_regs.append(0)
-        elif isinstance(raw, SavedRef) and raw.name in regs:
-            extra_regs.append(regs[raw.name] + 1)
+            continue
+        if isinstance(raw, SavedRef) and raw.name in regs:
+            extra_regs[n] = regs[raw.name] + 1
         else:
             raise _fail(step, f"{param} takes a saved LSN (${{name}}), got {raw!r}")
 
-    outputs = _OUTPUT_INDEX.get(op.name)
-    if outputs is None:
-        outputs = _OUTPUT_INDEX[op.name] = {name: i for i, name in enumerate(op.outputs)}
     save_offset = 0
     if step.save:
         if len(step.save) > wire.MAX_SAVES:
             raise _fail(step, f"{len(step.save)} saves, at most {wire.MAX_SAVES}")
         entries = b""
         for saved, output in step.save.items():
-            if output not in outputs:
+            if output not in plan.outputs:
                 raise _fail(step, f"{step.op} has no output {output!r}")
-            entries += _SAVE.pack(outputs[output], regs[saved])
+            entries += _SAVE.pack(plan.outputs[output], regs[saved])
         save_offset = payload.add(entries, 4)
 
     return _STEP.pack(
-        step.index, wire.OP_CODES[step.op], context, flags,
-        slot_of(layout.get("slot")), slot_of(layout.get("slot2")), value_reg, len(step.save),
+        step.index, plan.code, context, flags,
+        _slot(step, slots, plan.slot), _slot(step, slots, plan.slot2), value_reg, len(step.save),
         *arg, value, str_offset, str_bytes, *lists, save_offset, blob_offset, blob_bytes, *extra_regs,
     )
+
+
+def _slot(step: Step, slots: dict, param: str | None) -> int:
+    if param is None:
+        return wire.NO_SLOT
+    name = step.args.get(param)
+    if name not in slots:
+        raise _fail(step, f"object {name!r} is not among the case's objects")
+    return slots[name]
