@@ -105,9 +105,60 @@ def decode_response(data: bytes, case: Case, *, target: str) -> CaseResult:
                       stopped=bool(flags & wire.RESP_STOPPED))
 
 
+class _OpOutputs:
+    """An op's outputs as a result carries them, worked out once per op: their names, which are
+    signed, which are LSNs (reported decomposed too), and whether a failed step may carry them."""
+
+    __slots__ = ("code", "names", "count", "signed", "lsns", "on_failure")
+
+    def __init__(self, op_name: str) -> None:
+        op = WIRE_OPS[op_name]
+        self.code = wire.OP_CODES[op_name]
+        self.names = op.outputs
+        self.count = len(op.outputs)
+        self.signed = frozenset(i for i, n in enumerate(op.outputs) if n in wire.SIGNED_OUTPUTS)
+        self.lsns = frozenset(i for i, n in enumerate(op.outputs) if n in LSN_OUTPUTS)
+        self.on_failure = op.outputs_on_failure
+
+
+_OUTPUTS: dict[str, _OpOutputs] = {}
+_ZERO3 = b"\0\0\0"
+
+
 def _decode_step(data: bytes, offset: int, step) -> StepResult:
     (index, op, disposition, context, status, irql, reserved0, output_mask, reserved1,
      elapsed_us, *outputs) = _RES.unpack_from(data, offset)
+    plan = _OUTPUTS.get(step.op)
+    if plan is None:
+        plan = _OUTPUTS[step.op] = _OpOutputs(step.op)
+    # The common case in one test; anything off is looked at check by check below, for its message.
+    if (index != step.index or op != plan.code or context != wire.CONTEXT_CODES.get(step.context)
+            or disposition not in _DISPOSITIONS or reserved0 != _ZERO3 or reserved1 or irql > _MAX_IRQL
+            or output_mask >> plan.count):
+        _refuse_step(step, index, op, disposition, context, irql, reserved0, reserved1, output_mask, plan)
+    if output_mask != (1 << len(outputs)) - 1 and any(map(outputs.__getitem__, _unmarked(output_mask, len(outputs)))):
+        raise _bad(f"step {step.index}: values in outputs the mask does not mark")
+    if disposition != wire.DISP_RAN and (status or irql or output_mask or elapsed_us):
+        raise _bad(f"step {step.index}: a step that did not run carries results")
+    if output_mask and status & 0x8000_0000 and not plan.on_failure:
+        raise _bad(f"step {step.index}: outputs on a failed step")
+    values = {}
+    if output_mask:
+        lsns = []
+        for i, name in enumerate(plan.names):
+            if (output_mask >> i) & 1:
+                v = outputs[i]
+                if i in plan.signed and v >= (1 << 63):
+                    v -= 1 << 64
+                values[name] = v
+                if i in plan.lsns:
+                    lsns.append(name)
+        for name in lsns:
+            values.update(lsn.decompose(name, values[name]))
+    return StepResult(index, step.op, _DISPOSITIONS[disposition], status, irql, step.context, values, elapsed_us)
+
+
+def _refuse_step(step, index, op, disposition, context, irql, reserved0, reserved1, output_mask, plan) -> None:
     where = f"step {step.index}"
     if index != step.index:
         raise _bad(f"{where}: result carries index {index}")
@@ -117,28 +168,11 @@ def _decode_step(data: bytes, offset: int, step) -> StepResult:
         raise _bad(f"{where}: context {context}, expected {step.context}")
     if disposition not in _DISPOSITIONS:
         raise _bad(f"{where}: unknown disposition {disposition}")
-    if reserved0 != b"\0\0\0" or reserved1 != 0:
+    if reserved0 != _ZERO3 or reserved1 != 0:
         raise _bad(f"{where}: reserved bytes not zero")
     if irql > _MAX_IRQL:
         raise _bad(f"{where}: IRQL {irql}")
-    names = WIRE_OPS[step.op].outputs
-    if output_mask >> len(names):
-        raise _bad(f"{where}: output mask 0x{output_mask:X} names outputs {step.op} does not have")
-    if any(map(outputs.__getitem__, _unmarked(output_mask, len(outputs)))):
-        raise _bad(f"{where}: values in outputs the mask does not mark")
-    if disposition != wire.DISP_RAN and (status or irql or output_mask or elapsed_us):
-        raise _bad(f"{where}: a step that did not run carries results")
-    if output_mask and status & 0x8000_0000 and not WIRE_OPS[step.op].outputs_on_failure:
-        raise _bad(f"{where}: outputs on a failed step")
-    values = {}
-    for i, name in enumerate(names):
-        if (output_mask >> i) & 1:
-            v = outputs[i]
-            values[name] = v - (1 << 64) if name in wire.SIGNED_OUTPUTS and v >= (1 << 63) else v
-    for name in [n for n in values if n in LSN_OUTPUTS]:
-        values.update(lsn.decompose(name, values[name]))
-    return StepResult(index=index, op=step.op, disposition=_DISPOSITIONS[disposition], status=status,
-                      irql=irql, context=step.context, outputs=values, elapsed_us=elapsed_us)
+    raise _bad(f"{where}: output mask 0x{output_mask:X} names outputs {step.op} does not have")
 
 
 _UNMARKED: dict[tuple[int, int], tuple[int, ...]] = {}
