@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from harness.protocol import ntstatus
 from harness.protocol.ntstatus import nt_success
@@ -23,14 +24,16 @@ from harness.verdict.outcome import BUGCHECK, CONTRACT, FAIL, PASS
 # (all, or normal kernel APCs) without raising the IRQL, so they stay at PASSIVE_LEVEL.
 CONTEXT_IRQL = {"passive": 0, "apc": 1, "guarded": 0, "critical": 0, "dispatch": 2}
 IRQL_NAMES = {0: "PASSIVE_LEVEL", 1: "APC_LEVEL", 2: "DISPATCH_LEVEL"}
+_IRQL_WANTED = {context: f"{IRQL_NAMES[irql]} ({context})" for context, irql in CONTEXT_IRQL.items()}
 
 _COMPARE = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
             "gt": operator.gt, "ge": operator.ge}
 _SYMBOL = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
+    """One comparison of a step. A named tuple, not a dataclass: a run makes two or three per step
+    of every case, and a tuple is made in half the time (it is as immutable)."""
     what: str          # "status", "irql", "output adjustment", "ran"
     expected: str
     observed: str
@@ -68,12 +71,14 @@ def judge(case: Case, result: CaseResult) -> Verdict:
     by_index = {r.index: r for r in result.steps}
     saved = _Saved()
     verdicts = []
+    events = tuple(getattr(result, "events", ()))
     for step in case.steps:
         step_result = by_index.get(step.index)
-        verdicts.append(_judge_step(step, step_result, saved, tuple(getattr(result, "events", ()))))
-        saved.record(step, step_result)
+        verdicts.append(_judge_step(step, step_result, saved, events))
+        if step.save:
+            saved.record(step, step_result)
     verdicts = tuple(verdicts)
-    outcome = PASS if all(v.ok for v in verdicts) else FAIL
+    outcome = PASS if all(c.ok for v in verdicts for c in v.checks) else FAIL
     notes = []
     expected = getattr(case, "expect_bugcheck", None)
     observed = result.bugcheck
@@ -194,11 +199,11 @@ def _judge_step(step: Step, result: StepResult | None, saved: _Saved | None = No
     if result.disposition != RAN:
         ok = step.expect.status == "any"
         return StepVerdict(step, result, (Check("status", expected_status, _describe_disposition(result), ok),))
-    checks = [Check("status", expected_status, _describe_status(result.status),
-                    _status_matches(step.expect, result.status))]
     want_irql = CONTEXT_IRQL[step.context]
-    checks.append(Check("irql", f"{IRQL_NAMES.get(want_irql)} ({step.context})",
-                        IRQL_NAMES.get(result.irql, str(result.irql)), result.irql == want_irql))
+    checks = [Check("status", expected_status, _describe_status(result.status),
+                    _status_matches(step.expect, result.status)),
+              Check("irql", _IRQL_WANTED[step.context], IRQL_NAMES.get(result.irql, str(result.irql)),
+                    result.irql == want_irql)]
     for output, conditions in step.expect.outputs:
         checks.append(_output_check(output, conditions, result.outputs.get(output), saved or _Saved()))
     for kind, conditions in step.expect.callbacks:
@@ -255,10 +260,13 @@ def _status_matches(expect: Expectation, status: int) -> bool:
     return nt_success(status) == (expect.status == "success")
 
 
+_EXPECTED_TEXT = {"success": "success (NT_SUCCESS)", "failure": "failure (not NT_SUCCESS)", "any": "any status"}
+
+
 def _describe_expectation(expect: Expectation) -> str:
     if expect.status_code is not None:
-        return f"{ntstatus.status_name(expect.status_code)} (0x{expect.status_code:08X})"
-    return {"success": "success (NT_SUCCESS)", "failure": "failure (not NT_SUCCESS)", "any": "any status"}[expect.status]
+        return _describe_status(expect.status_code)
+    return _EXPECTED_TEXT[expect.status]
 
 
 _STATUS_TEXT: dict[int, str] = {}
