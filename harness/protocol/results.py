@@ -27,6 +27,12 @@ class StepResult:
     elapsed_us: int
     phase: int = 1           # the scenario phase (one request each) the step ran in
 
+    def renumbered(self, index: int, phase: int | None = None) -> "StepResult":
+        """This result as the scenario's step ``index`` (of ``phase`` when given): a phase's request
+        numbers its steps 1..n. The constructor, not dataclasses.replace (see Step.renumbered)."""
+        return StepResult(index, self.op, self.disposition, self.status, self.irql, self.context, self.outputs,
+                          self.elapsed_us, self.phase if phase is None else phase)
+
 
 @dataclass(frozen=True, slots=True)
 class CleanupSummary:

@@ -69,6 +69,13 @@ class Step:
     note: str = ""
     phase: int = 1              # 1 + the number of ``restart:`` steps before this one
 
+    def renumbered(self, index: int, args: dict | None = None) -> "Step":
+        """This step as step ``index`` of a phase's request (numbered 1..n there), with ``args`` in
+        place of its own when given. The constructor, not dataclasses.replace: a case in phases
+        renumbers every step, and replace() cost more than encoding the step."""
+        return Step(index, self.op, self.args if args is None else args, self.context, self.expect, self.save,
+                    self.stop_on_failure, self.loc, self.note, self.phase)
+
 
 # How a ``restart:`` step ends a phase: a hard power-off, a crash of the guest's kernel, or an
 # orderly shutdown; each followed by a boot of the same disk. ``reopen`` restarts nothing: the

@@ -94,13 +94,15 @@ def bind(phase: Phase, values: dict[str, int]) -> tuple[Case, list[int]]:
     steps = []
     saved_here: set[str] = set()
     for step in phase.case.steps:
-        args = dict(step.args)
-        for key, value in step.args.items():
-            if isinstance(value, SavedRef) and value.name in phase.carried and value.name not in saved_here:
-                if value.name in values:
-                    args[key] = values[value.name]
-                else:
-                    missing.append(step.index)
-        steps.append(dataclasses.replace(step, args=args, index=len(steps) + 1))
+        args = None   # the step's own, unless a carried value is bound into a copy
+        if phase.carried:
+            for key, value in step.args.items():
+                if isinstance(value, SavedRef) and value.name in phase.carried and value.name not in saved_here:
+                    if value.name in values:
+                        args = dict(step.args) if args is None else args
+                        args[key] = values[value.name]
+                    else:
+                        missing.append(step.index)
+        steps.append(step.renumbered(len(steps) + 1, args))
         saved_here |= set(step.save)
     return dataclasses.replace(phase.case, steps=tuple(steps)), missing

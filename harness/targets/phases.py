@@ -59,7 +59,7 @@ def run_phases(case: Case, run, restart, target: str, cut=None) -> CaseResult:
             info["cut"] = came_back_cut
             if answered is None:   # the answer went with the power: nothing is known of this phase
                 info.update(ran=True, elapsed_s=round(came_back_cut["cut_ms"] / 1000.0, 6))
-                steps += [dataclasses.replace(r, index=scenario_index(phase, r.index))
+                steps += [r.renumbered(scenario_index(phase, r.index))
                           for r in midcut.lost_results(bound, phase.number)]
                 continue
             last = answered
@@ -68,7 +68,7 @@ def run_phases(case: Case, run, restart, target: str, cut=None) -> CaseResult:
             if bound.role is not None and bound.role.cut_during:
                 info["cut"] = midcut.simulated_info(last)
         info.update(ran=True, elapsed_s=round(last.elapsed_s, 6), stopped=last.stopped)
-        joined = [dataclasses.replace(r, phase=phase.number, index=scenario_index(phase, r.index))
+        joined = [r.renumbered(scenario_index(phase, r.index), phase.number)
                   for r in last.steps]
         steps += joined
         # A callback during a step is renumbered as the step is; between steps or in the phase's

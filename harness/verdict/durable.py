@@ -44,6 +44,8 @@ record up to the last one appended with CLFS_FLAG_FORCE_FLUSH (each ``flush_ever
 
 from __future__ import annotations
 
+import functools
+import struct
 import zlib
 from dataclasses import dataclass, field
 
@@ -60,14 +62,14 @@ READ_OPS = ("read_log_record", "read_next_log_record", "read_restart_area", "rea
 
 def pattern_bytes(seed: int, index: int, n: int) -> bytes:
     """The seeded payload of a record: the bytes driver_src/common/ct_interp.h ct_pattern_byte makes."""
-    out = bytearray()
+    words = []
+    high = ((seed << 32) ^ ((index * 0x9E3779B97F4A7C15) & _M64)) & _M64
     for word in range((n + 7) // 8):
-        x = ((seed << 32) ^ ((index * 0x9E3779B97F4A7C15) & _M64) ^ word) & _M64
+        x = high ^ word
         x ^= x >> 33
         x = (x * 0xFF51AFD7ED558CCD) & _M64
-        x ^= x >> 29
-        out += x.to_bytes(8, "little")
-    return bytes(out[:n])
+        words.append(x ^ (x >> 29))
+    return struct.pack(f"<{len(words)}Q", *words)[:n]
 
 
 def appended_bytes(step: Step, outputs: dict) -> bytes:
@@ -100,10 +102,16 @@ class Record:
     stream: str
     lsn: int
     kind: str               # "data" or "restart"
-    data: bytes
     phase: int
     step: int
     promised: bool = False
+    # The append step and its outputs: the record's bytes are made from them when a read back or a
+    # message first needs them (most records of a case are never read in a later phase).
+    source: tuple = field(default=(), repr=False)
+
+    @functools.cached_property
+    def data(self) -> bytes:
+        return appended_bytes(*self.source)
 
     def describe(self) -> str:
         return (f"{self.kind} record at {lsnmod.describe(self.lsn)} on {self.stream} "
@@ -274,7 +282,7 @@ def _note_write(step, r, stream, number, known, base, saved, appended_here) -> N
     flags = step.args.get("flags") or ()
     if step.op in APPEND_OPS + ("write_restart_area",) and "lsn" in r.outputs:
         rec = Record(stream, r.outputs["lsn"], "restart" if step.op == "write_restart_area" else "data",
-                     appended_bytes(step, r.outputs), number, step.index)
+                     number, step.index, source=(step, r.outputs))
         known[(stream, rec.lsn)] = rec
         appended_here.add((stream, rec.lsn))
         if step.op == "write_restart_area" or "force_flush" in flags:

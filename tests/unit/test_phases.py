@@ -3,6 +3,8 @@ values saved before a restart carried into the next phase as literals, and the j
 
 from __future__ import annotations
 
+import dataclasses
+
 import jsonschema
 import pytest
 
@@ -124,6 +126,23 @@ def test_split_gives_each_phase_its_steps_objects_and_carried_names(tmp_path):
     assert missing == [9]
     with pytest.raises(ProtocolError, match="one request per phase"):
         encode_request(case, scratch="/s")
+
+
+def test_renumbering_keeps_every_other_field_of_a_step_and_a_result(tmp_path):
+    """Step.renumbered and StepResult.renumbered call the constructor field by field (for speed):
+    a field added to either class and not passed on would be lost in every phased case."""
+    (case,), _ = load(tmp_path, TWO_PHASES)
+    step = dataclasses.replace(case.steps[-1], note="a note")
+    moved = step.renumbered(2, {"x": 1})
+    assert moved == dataclasses.replace(step, index=2, args={"x": 1})
+    assert step.renumbered(3) == dataclasses.replace(step, index=3)
+    result = StepResult(index=4, op="append", disposition=RAN, status=5, irql=1, context="apc",
+                        outputs={"lsn": 7}, elapsed_us=9, phase=2)
+    assert result.renumbered(8) == dataclasses.replace(result, index=8)
+    assert result.renumbered(8, 3) == dataclasses.replace(result, index=8, phase=3)
+    for cls in (type(step), StepResult):   # every field differs from its default in the samples above
+        sample = step if cls is type(step) else result
+        assert all(getattr(sample, f.name) != f.default for f in dataclasses.fields(cls)), cls
 
 
 def _result(case, lsn_value=0x1234, stopped=False) -> CaseResult:
