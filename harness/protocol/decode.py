@@ -21,6 +21,8 @@ _HDR = struct.Struct(wire.RESP_HEADER.fmt)
 _RES = struct.Struct(wire.STEP_RESULT.fmt)
 _CLEAN = struct.Struct(wire.CLEANUP.fmt)
 _EVENT = struct.Struct(wire.EVENT.fmt)
+_EVENTS_COUNT = struct.Struct("<I")
+_EVENTS_AT = wire.CLEANUP.offsets()["events"]   # where the cleanup record says how many events follow
 _DISPOSITIONS = {wire.DISP_RAN: RAN, wire.DISP_NOT_RUN: NOT_RUN, wire.DISP_INPUT_MISSING: INPUT_MISSING}
 _MAX_IRQL = 31  # HIGH_LEVEL on x64 is 15; anything above 31 is garbage
 
@@ -80,7 +82,7 @@ def decode_response(data: bytes, case: Case, *, target: str) -> CaseResult:
         raise _bad(f"{step_count} step results for {len(case.steps)} steps")
     if results_offset != _HDR.size or cleanup_offset != results_offset + step_count * _RES.size:
         raise _bad(f"offsets {results_offset}/{cleanup_offset} do not follow the layout")
-    (events,) = struct.unpack_from("<I", data, cleanup_offset + wire.CLEANUP.offsets()["events"]) \
+    (events,) = _EVENTS_COUNT.unpack_from(data, cleanup_offset + _EVENTS_AT) \
         if len(data) >= cleanup_offset + _CLEAN.size else (0,)
     if events > wire.MAX_EVENTS:
         raise _bad(f"{events} callback events, at most {wire.MAX_EVENTS}")

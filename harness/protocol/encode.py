@@ -197,7 +197,7 @@ def encode_request(case: Case, *, scratch: str, deliberate_bugcheck: bool = Fals
         if step.op == "install_policy":
             internal.update(policy_args(step))
         records.append(_encode_step(step, slots, regs, payload, scratch, internal))
-        if _plan(step).appends:
+        if (_PLANS.get(step.op) or _plan(step)).appends:
             record_bytes += _record_bytes(step)
             if record_bytes > wire.MAX_REQUEST_RECORD_BYTES:
                 raise _fail(step, f"records add up to {record_bytes} bytes, more than the "
@@ -298,7 +298,7 @@ class _OpPlan:
         self.strs = tuple(n for n in (w.str, *w.str_alts) if n is not None)
         self.blob = w.blob
         self.lists = tuple((key, layout[key]) for key in ("list", "list2") if key in layout)
-        self.regs = (w.reg2, w.reg3)
+        self.regs = tuple((n, param) for n, param in enumerate((w.reg2, w.reg3)) if param is not None)
         self.outputs = {name: i for i, name in enumerate(op.outputs)}
         self.step_flags = tuple((param, wire.STEP_FLAG_CODES[flag]) for param, flag in w.step_flags)
 
@@ -332,7 +332,7 @@ def _plan(step: Step) -> _OpPlan:
 
 def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch: str,
                  internal: dict) -> bytes:
-    plan = _plan(step)
+    plan = _PLANS.get(step.op) or _plan(step)
     context = wire.CONTEXT_CODES.get(step.context)
     if context is None:
         raise _fail(step, f"unknown context {step.context!r}")
@@ -393,7 +393,7 @@ def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch
             break
 
     blob_offset = blob_bytes = 0
-    list_values = {key: args.get(param) for key, param in plan.lists}
+    list_values = {key: args.get(param) for key, param in plan.lists} if plan.lists else {}
     if has_blob:
         if blob is None:
             blob = payload_bytes(step, args[plan.blob])
@@ -411,8 +411,8 @@ def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch
             lists[at:at + 2] = payload.add(data, 8), len(data) // 8
 
     extra_regs = [0, 0]
-    for n, param in enumerate(plan.regs):
-        raw = args.get(param) if param is not None else None
+    for n, param in plan.regs:
+        raw = args.get(param)
         if raw is None:
             continue
         if isinstance(raw, SavedRef) and raw.name in regs:
