@@ -110,10 +110,16 @@ class CaseResult:
     phases: tuple[dict, ...] = ()
 
 
+def simulated_by(info: dict) -> str:
+    """Who simulated a cut that no real power loss made: the model target's own model, or, on wine,
+    the stand-in's model (it chose the record; the target then killed the Wine session)."""
+    return info.get("simulated_by") or "model"
+
+
 def describe_cut(info: dict) -> str:
     """One line for the notes: where the cut came and whether the request was still running."""
     if info.get("simulated"):
-        return (f"cut during {info['during']} (model, simulated): the power failed after "
+        return (f"cut during {info['during']} ({simulated_by(info)}, simulated): the power failed after "
                 f"{info.get('appended_before_cut')} burst record(s)")
     when = f"cut at {info['cut_ms']:.0f} ms after the request was sent"
     if info.get("request_ended"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.protocol.results import simulated_by
 from harness.report.record import first_difference
 from harness.verdict.outcome import OUTCOMES, PASS, SKIP
 
@@ -79,7 +80,7 @@ def cut_text(phase: dict) -> str:
     cut, burst = phase.get("cut"), phase.get("burst")
     if cut:
         if cut.get("simulated"):
-            return f"simulated (model): after {cut.get('appended_before_cut')} burst records"
+            return f"simulated ({simulated_by(cut)}): after {cut.get('appended_before_cut')} burst records"
         state = "request had ENDED (not mid-request)" if cut.get("request_ended") else "request in flight"
         return f"at {cut['cut_ms']:.0f} ms, {state}"
     if burst:

@@ -272,7 +272,8 @@ class WineTarget(Target):
         self._start_again(case, number + 1, f"the power cut during {burst.op}")
         # simulated: the cut point is the model's record, not a time; cut_ms is when the session was
         # really killed (the stand-in's event seen), for the phase's elapsed time.
-        info = {"during": burst.op, "simulated": True, "cut_ms": round((restarted - started) * 1000.0, 1),
+        info = {"during": burst.op, "simulated": True, "simulated_by": "the stand-in's model on wine",
+                "cut_ms": round((restarted - started) * 1000.0, 1),
                 "request_ended": False,
                 "restart_s": round(time.perf_counter() - restarted, 3),
                 "appended_before_cut": int(cut_event.get("appended", 0))}

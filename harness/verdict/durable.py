@@ -37,9 +37,13 @@ midcut.py): its answer is lost with the power, so it promises nothing, and any o
 be gone; those that come back must be a prefix of the burst in LSN order, each byte-exact.
 ``read_burst`` compares each in the guest with the burst's record j (seeded payload of index
 CT_BURST_INDEX + j, known without the answer) and reports the first that is not: a FAIL naming
-its LSN, the phase and the bytes. When the burst's answer is known after all (the model, which
-simulates the cut; or an answer that beat the cut), its forced records are promised too: every
-record up to the last one appended with CLFS_FLAG_FORCE_FLUSH (each ``flush_every``-th).
+its LSN, the phase and the bytes. When the number of records the burst appended is known after
+all, its forced records are promised too: every record up to the last one appended with
+CLFS_FLAG_FORCE_FLUSH (each ``flush_every``-th). It is known from the burst's answer (the model,
+which simulates the cut and answers; or an answer that beat the cut), or from a simulated cut that
+counted them (wine: the stand-in's model fails the power after a seed-chosen record and says after
+how many, ``appended_before_cut``, although the killed session's answer is lost). A real cut of a
+VM counts nothing: there only the answer tells.
 """
 
 from __future__ import annotations
@@ -195,7 +199,8 @@ def judge_durable(case: Case, result: CaseResult) -> DurableVerdict:
     saved: dict[str, int] = {}
     findings: list[Finding] = []
     reports: list[PhaseReport] = []
-    bursts: dict[str, tuple[Step, StepResult | None]] = {}   # stream -> its last append_burst
+    bursts: dict[str, tuple[Step, int | None]] = {}   # stream -> its last append_burst, records appended
+    counted = _counted_by_cut(result)
     for number in range(1, case.phase_count + 1):
         steps = [s for s in case.steps if s.phase == number]
         restart = restarts.get(number)
@@ -216,7 +221,7 @@ def judge_durable(case: Case, result: CaseResult) -> DurableVerdict:
             ran = r is not None and r.disposition == RAN
             ok = ran and nt_success(r.status)
             if step.op == "append_burst" and stream is not None:
-                bursts[stream] = (step, r if ran else None)
+                bursts[stream] = (step, r.outputs.get("records") if ran else counted.get(number))
             if ok:
                 for name, output in step.save.items():
                     if output in r.outputs:
@@ -244,6 +249,16 @@ def judge_durable(case: Case, result: CaseResult) -> DurableVerdict:
     return DurableVerdict(findings, reports)
 
 
+def _counted_by_cut(result: CaseResult) -> dict[int, int]:
+    """Phase -> burst records appended before the power failed, where a simulated cut counted them."""
+    counted = {}
+    for p in result.phases:
+        cut = p.get("cut") or {}
+        if cut.get("simulated") and cut.get("appended_before_cut") is not None:
+            counted[p["phase"]] = int(cut["appended_before_cut"])
+    return counted
+
+
 def _judge_burst(step, r, number, burst, findings) -> dict:
     """read_burst's outputs against the burst: a torn or foreign record is a FAIL; so is a forced
     record gone, or more records than were appended, when the burst's answer is known."""
@@ -252,8 +267,7 @@ def _judge_burst(step, r, number, burst, findings) -> dict:
     appended = flush_every = None
     if burst is not None:
         flush_every = int(burst[0].args.get("flush_every", 0) or 0)
-        if burst[1] is not None:
-            appended = burst[1].outputs.get("records")
+        appended = burst[1]
     promised = (appended // flush_every) * flush_every if appended is not None and flush_every else 0
     if bad:
         j, at = out.get("bad_index", 0), out.get("bad_lsn", 0)

@@ -136,9 +136,13 @@ def _patched(result, index, **outputs):
         dataclasses.replace(r, outputs={**r.outputs, **outputs}) if r.index == index else r for r in result.steps))
 
 
-def _lost(result):
-    """As a VM reports it when the cut beat the answer: phase 2 has no results."""
-    return dataclasses.replace(result, steps=tuple(
+def _lost(result, *, counted: bool = False):
+    """As a VM reports it when the cut beat the answer: phase 2 has no results, and its real cut
+    counted nothing. ``counted``: as wine reports it instead: the answer lost too, but the
+    stand-in's simulated cut says after how many burst records the power failed."""
+    phases = tuple({**p, "cut": {**p["cut"], "simulated": False, "appended_before_cut": None, "cut_ms": 1500.0}}
+                   if p.get("cut") and not counted else p for p in result.phases)
+    return dataclasses.replace(result, phases=phases, steps=tuple(
         dataclasses.replace(r, disposition=LOST_IN_CUT, status=0, outputs={}) if r.phase == 2 else r
         for r in result.steps))
 
@@ -168,6 +172,28 @@ def test_a_forced_burst_record_gone_fails_when_the_answer_is_known(model, tmp_pa
     assert any("forced burst record #0 is gone" in f.text for f in verdict.durable.findings)
     # With the answer lost nothing of the burst was promised: none coming back is allowed.
     assert judge(case, _lost(short)).outcome == PASS
+
+
+def test_a_forced_burst_record_gone_fails_when_a_simulated_cut_counted_the_burst(model, tmp_path):
+    """wine: the killed session's answer is lost, but the stand-in's model says after how many burst
+    records it failed the power (appended_before_cut), so the forced ones among them are promised.
+    Fails if the verdict ignores that count (it did: wine promised nothing of a burst)."""
+    case = _case(tmp_path)
+    result = model.execute(case)
+    cut = next(p["cut"] for p in result.phases if p.get("cut"))
+    appended = [r for r in result.steps if r.index == BURST_STEP][0].outputs["records"]
+    every = int(next(s for s in case.steps if s.index == BURST_STEP).args["flush_every"])
+    promised = appended // every * every
+    assert cut["simulated"] and cut["appended_before_cut"] == appended and promised >= every
+    wine_like = _lost(result, counted=True)
+    verdict = judge(case, wine_like)
+    assert verdict.outcome == PASS
+    assert verdict.durable.phases[-1].burst == {"appended": appended, "came_back": promised,
+                                                "promised": promised, "bad": 0}
+    short = judge(case, _patched(wine_like, READ_BURST_STEP, records=2))
+    assert short.outcome == FAIL
+    assert any(f.text.startswith(f"phase 3: forced burst record #2 is gone: the burst appended {appended} with "
+                                 f"CLFS_FLAG_FORCE_FLUSH every {every}") for f in short.durable.findings)
 
 
 def test_more_burst_records_than_appended_is_garbage(model, tmp_path):
