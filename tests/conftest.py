@@ -32,7 +32,8 @@ collect_ignore = ["integration/pipeline", "data/editor"]
 # A new module marked vm, wine or driver must be named here (collection stops until it is).
 XDIST_GROUPS = {
     "smoke": ("test_vm_phases.py", "test_vm_smoke_target.py", "test_vm_durable.py", "test_vm_midcut.py"),
-    "vm": ("test_vm_linux_smoke.py", "test_run_pipeline.py", "test_interrupts.py"),
+    "vm": ("test_vm_linux_smoke.py", "test_run_pipeline.py", "test_interrupts.py",
+           "test_vm_windows_firmware.py"),
     "driver": ("test_driver_build.py", "test_wine.py", "test_clfsctl_serve.py", "test_fuzz.py",
                "test_windows_real_image.py"),
 }

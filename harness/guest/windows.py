@@ -50,6 +50,7 @@ from harness.guest.winparse import (VERIFIER_EXIT, GuestOutputError, ScOutcome, 
                                     parse_sc, parse_service_state, parse_sha256, parse_verifier_settings)
 from harness.vm.base import PortForward, VmSpec
 from harness.vm.libvirt_backend import free_port
+from harness.vm.rundir import nvram_path
 from harness.vm.stage import stage
 
 log = logging.getLogger("harness.guest")
@@ -148,6 +149,7 @@ class WindowsGuest(CrashCollector, VmGuest):
             golden=stage(m.disk, self.run_dir.staging_dir(m.name)), console_log=self.console_log,
             machine="q35", memory_mib=m.memory_mib, vcpus=m.vcpus, panic_model=self.panic_model,
             nic_model=m.nic_model, disk_bus=m.disk_bus, firmware=m.firmware, vmcoreinfo=m.vmcoreinfo,
+            nvram=nvram_path(self.dir, m.firmware),
             forwards=(PortForward(free_port(), m.ssh_port),), metadata=meta, windows=True,
             # No warm spare (harness/vm/spare.py), unlike the smoke guest: it would hold a second
             # copy of the guest's RAM (4 GiB and more, not 256 MiB) and of its RAM snapshot on

@@ -67,6 +67,9 @@ class VmSpec:
     # vmcoreinfo device that lets QEMU write a Windows-format dump of the guest.
     cdroms: tuple[Path, ...] = ()
     firmware: str = "bios"
+    # UEFI only, and then required: the guest's variable store (libvirt copies OVMF's template
+    # there at the first start), a file of this run that goes with the overlay; see domain_xml.
+    nvram: Path | None = None
     vmcoreinfo: bool = False
     # Windows: the Hyper-V enlightenments, timers and one-socket topology a Windows guest needs
     # (harness/vm/domain_xml.py says which and why).

@@ -54,7 +54,18 @@ Golden-file tested (tests/unit/test_domain_xml.py; regenerate with
   *without* Secure Boot, because test signing is refused under Secure Boot
   (``bcdedit /set testsigning on``: "The value is protected by Secure Boot policy").
   libvirt before 10.9/10.10 refuses internal snapshots of a domain with pflash firmware,
-  which is why Windows images default to BIOS (see vm_images/windows/README.md).
+  which is why Windows images default to BIOS (see vm_images/windows/README.md; on libvirt 9.0:
+  "internal snapshots of a VM with pflash based firmware are not supported",
+  tests/integration/test_vm_windows_firmware.py).
+- The UEFI variable store is named (``spec.nvram``, a file in the run's worker folder). Left
+  unnamed, libvirt makes it as ``/var/lib/libvirt/qemu/nvram/<name>_VARS.fd`` (qemu_firmware.c,
+  ``qemuFirmwareEnableFeatures``: the path is generated only ``if (!def->os.loader->nvram)``) and
+  removes that file only when a persistent domain is undefined with ``VIR_DOMAIN_UNDEFINE_NVRAM``
+  (qemu_driver.c, ``qemuDomainUndefineFlags``). A transient domain is never undefined: measured on
+  libvirt 9.0, each start left a 540 KiB file there after the domain was destroyed, one more per
+  run (every run's domain has a new name). Named, it goes with the overlay at close and at the
+  reap of a dead run, and a power cut (the same domain started again) keeps it, as a real
+  machine keeps its flash.
 - ``vmcoreinfo`` adds QEMU's vmcoreinfo device: with the virtio-win FwCfg driver in the
   guest, ``dump-guest-memory -w`` can write a Windows-format dump of a hung guest.
 - Windows (``spec.windows``): one socket with N cores (without ``<topology>`` libvirt gives one
@@ -116,9 +127,13 @@ def build_domain_xml(spec: VmSpec) -> str:
     os_el = _sub(domain, "os")
     _sub(os_el, "type", "hvm", arch="x86_64", machine=spec.machine)
     if spec.firmware == "uefi":
-        # libvirt >= 8.6 picks an OVMF build matching these features; Secure Boot off.
+        if spec.nvram is None:
+            raise ValueError("firmware uefi needs spec.nvram: where this run keeps the guest's variable store")
+        # libvirt >= 8.6 picks an OVMF build matching these features; Secure Boot off. It copies
+        # that build's variable store template to the file named here at the first start.
         os_el.set("firmware", "efi")
         _sub(_sub(os_el, "firmware"), "feature", enabled="no", name="secure-boot")
+        _sub(os_el, "nvram", str(spec.nvram))
     if spec.kernel is not None:
         _sub(os_el, "kernel", str(spec.kernel))
         if spec.initrd is not None:

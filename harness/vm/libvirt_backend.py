@@ -31,7 +31,7 @@ from harness.errors import BootError, InfraError
 from harness.interrupts import Pending, call_interruptibly
 from harness.vm.base import Backend, Instance, PortForward, VmSpec
 from harness.vm.domain_xml import METADATA_NS, METADATA_PREFIX, build_domain_xml
-from harness.vm.rundir import metadata_alive, reap_run_files
+from harness.vm.rundir import NVRAM_FILE, metadata_alive, reap_run_files
 from harness.vm.screenshot import to_png
 from harness.vm.spare import Spare, WarmSpare
 
@@ -167,6 +167,10 @@ class LibvirtInstance(Instance):
 
     def _start(self) -> None:
         create_overlay(self.spec.golden, self.spec.overlay)
+        if self.spec.nvram is not None:
+            # A fresh start, like its fresh overlay, begins from OVMF's template: libvirt copies it
+            # only where no file is (a power cut, _start_same_disk, keeps the store).
+            self.spec.nvram.unlink(missing_ok=True)
         flags = libvirt.VIR_DOMAIN_START_AUTODESTROY if self.backend.autodestroy else 0
         for attempt in range(3):
             xml = build_domain_xml(self.spec)
@@ -373,14 +377,16 @@ class LibvirtInstance(Instance):
 
     def _close(self) -> None:
         self._quiet = True
-        # The overlay goes first (QEMU keeps its open file until it exits): a worker killed while
-        # the domain is still being destroyed then leaves no file, and the domain goes by
-        # autodestroy when the killed process's connection closes.
+        # The overlay and a UEFI guest's variable store go first (QEMU keeps its open files until
+        # it exits): a worker killed while the domain is still being destroyed then leaves no
+        # file, and the domain goes by autodestroy when the killed process's connection closes.
         try:
-            try:
-                self.spec.overlay.unlink(missing_ok=True)
-            except OSError as exc:
-                log.warning("%s: cannot remove overlay %s: %s", self.name, self.spec.overlay, exc)
+            for path, what in ((self.spec.overlay, "overlay"), (self.spec.nvram, "UEFI variable store")):
+                try:
+                    if path is not None:
+                        path.unlink(missing_ok=True)
+                except OSError as exc:
+                    log.warning("%s: cannot remove %s %s: %s", self.name, what, path, exc)
             self._settle_pending()
             if self.spare is not None:
                 self.spare.close()
@@ -519,7 +525,8 @@ class LibvirtBackend(Backend):
             if overlay and os.path.exists(overlay):
                 os.unlink(overlay)
                 removed.append(f"overlay {overlay}")
-        removed += [f"overlay {p}" for p in reap_run_files(run_dir)]
+        removed += [f"{'UEFI variable store' if p.endswith(NVRAM_FILE) else 'overlay'} {p}"
+                    for p in reap_run_files(run_dir)]
         for line in removed:
             log.info("reap: removed %s", line)
         return removed

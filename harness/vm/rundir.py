@@ -21,6 +21,8 @@ from pathlib import Path
 log = logging.getLogger("harness.vm")
 OWNER_FILE = "owner.json"
 STAGING = "images"
+# A UEFI guest's variable store in its worker folder (VmSpec.nvram): run state like an overlay.
+NVRAM_FILE = "uefi-vars.fd"
 
 
 def process_start_time(pid: int) -> str | None:
@@ -110,8 +112,14 @@ def metadata_alive(meta: dict[str, str]) -> bool:
     return owner_alive(pid, meta.get("pid-start") or None, meta.get("host"))
 
 
+def nvram_path(worker_dir: Path, firmware: str) -> Path | None:
+    """Where a guest of ``worker_dir`` keeps its UEFI variable store (None with BIOS)."""
+    return Path(worker_dir) / NVRAM_FILE if firmware == "uefi" else None
+
+
 def reap_run_files(run_root: Path) -> list[str]:
-    """Remove the overlays of dead runs under ``run_root``; return the paths removed."""
+    """Remove the overlays and UEFI variable stores of dead runs under ``run_root``; return the
+    paths removed."""
     removed: list[str] = []
     root = Path(run_root).resolve()
     if not root.is_dir():
@@ -123,14 +131,15 @@ def reap_run_files(run_root: Path) -> list[str]:
             continue
         if meta.get("reaped") or metadata_alive(meta):
             continue
-        for overlay in owner_file.parent.rglob("*.qcow2"):
-            if overlay.relative_to(owner_file.parent).parts[0] == STAGING:
+        run_state = [*owner_file.parent.rglob("*.qcow2"), *owner_file.parent.rglob(NVRAM_FILE)]
+        for path in run_state:
+            if path.relative_to(owner_file.parent).parts[0] == STAGING:
                 continue  # a link to a golden image, removed with the staging directory below
             try:
-                overlay.unlink()
-                removed.append(str(overlay))
+                path.unlink()
+                removed.append(str(path))
             except OSError as exc:
-                log.warning("reap: cannot remove %s: %s", overlay, exc)
+                log.warning("reap: cannot remove %s: %s", path, exc)
         staging = owner_file.parent / STAGING
         if staging.is_dir():
             shutil.rmtree(staging, ignore_errors=True)
@@ -138,5 +147,5 @@ def reap_run_files(run_root: Path) -> list[str]:
         meta["reaped"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         owner_file.write_text(json.dumps(meta, indent=2) + "\n")
     if removed:
-        log.info("reap: removed %d overlay(s) of dead runs", len(removed))
+        log.info("reap: removed %d file(s) of dead runs", len(removed))
     return removed

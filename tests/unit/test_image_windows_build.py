@@ -237,6 +237,7 @@ def test_uefi_needs_a_backend_that_can_press_a_key(lab):
     manifest = load_manifest(lab.build(backend, options=lab.options(firmware="uefi")))
     assert manifest.firmware == "uefi" and backend.instances[0].nudges > 0
     assert backend.instances[0].spec.firmware == "uefi"
+    assert all(i.spec.nvram is not None and i.spec.nvram.parent == i.spec.overlay.parent for i in backend.instances)
 
 
 def test_inputs_are_checked_before_anything_is_built(lab):

@@ -56,8 +56,8 @@ SPECS = {
         golden=Path("/runs/20260101-000000-42/images/windows-build/blank.qcow2"),
         console_log=Path("/runs/20260101-000000-42/image-build/console.log"), panic_model="hyperv",
         disk_bus="sata", nic_model="e1000e", forwards=(PortForward(40025, 22),), metadata=META,
-        vmcoreinfo=True, firmware="uefi", windows=True,
-        cdroms=(Path("/isos/SERVER_2022_EVAL_x64FRE_en-us.iso"), Path("/isos/virtio-win.iso"),
+        vmcoreinfo=True, firmware="uefi", nvram=Path("/runs/20260101-000000-42/image-build/uefi-vars.fd"),
+        windows=True, cdroms=(Path("/isos/SERVER_2022_EVAL_x64FRE_en-us.iso"), Path("/isos/virtio-win.iso"),
                 Path("/runs/20260101-000000-42/images/windows-build/answer.iso"))),
 }
 
@@ -175,6 +175,17 @@ def test_uefi_is_efi_autoselection_with_secure_boot_off():
     assert os_el.get("firmware") == "efi"
     features = {f.get("name"): f.get("enabled") for f in os_el.iter("feature")}
     assert features == {"secure-boot": "no"}
+
+
+def test_uefi_names_its_variable_store_and_needs_one():
+    """libvirt's own default (/var/lib/libvirt/qemu/nvram/<name>_VARS.fd) outlives a transient
+    domain; the spec's file is the run's (tests/integration/test_vm_windows_firmware.py)."""
+    import dataclasses
+    spec = SPECS["domain_windows_install_uefi.xml"]
+    assert [n.text for n in _root("domain_windows_install_uefi.xml").iter("nvram")] == [str(spec.nvram)]
+    assert not list(_root("domain_windows_install_bios.xml").iter("nvram"))
+    with pytest.raises(ValueError, match="firmware uefi needs spec.nvram"):
+        build_domain_xml(dataclasses.replace(spec, nvram=None))
 
 
 def test_bad_firmware_and_too_many_cdroms_rejected():

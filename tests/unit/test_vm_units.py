@@ -16,7 +16,7 @@ import pytest
 from harness.errors import InfraError, UsageError
 from harness.vm import backend_class
 from harness.vm.image import load_manifest, sha256_file
-from harness.vm.rundir import RunDir, owner_alive, process_start_time, reap_run_files
+from harness.vm.rundir import NVRAM_FILE, RunDir, owner_alive, process_start_time, reap_run_files
 from harness.vm.screenshot import to_png
 
 
@@ -57,13 +57,17 @@ def test_dead_runs_lose_overlays_keep_consoles(tmp_path):
     (run_dir / "w0").mkdir(parents=True)
     (run_dir / "w0" / "overlay.qcow2").write_bytes(b"x")
     (run_dir / "w0" / "console.log").write_text("boot")
+    (run_dir / "w1").mkdir()
+    (run_dir / "w1" / NVRAM_FILE).write_bytes(b"v")   # a UEFI guest's variable store: run state too
     (run_dir / "owner.json").write_text(json.dumps({"pid": str(dead.pid), "pid-start": "1", "host": os.uname().nodename}))
     mine = RunDir.create(tmp_path, check_reachable=False)
     (mine.worker_dir("w0") / "overlay.qcow2").write_bytes(b"y")
+    (mine.worker_dir("w0") / NVRAM_FILE).write_bytes(b"y")
     removed = reap_run_files(tmp_path)
-    assert removed == [str((run_dir / "w0" / "overlay.qcow2").resolve())]
+    assert sorted(removed) == sorted([str((run_dir / "w0" / "overlay.qcow2").resolve()),
+                                      str((run_dir / "w1" / NVRAM_FILE).resolve())])
     assert (run_dir / "w0" / "console.log").exists()
-    assert (mine.path / "w0" / "overlay.qcow2").exists()
+    assert (mine.path / "w0" / "overlay.qcow2").exists() and (mine.path / "w0" / NVRAM_FILE).exists()
     assert json.loads((run_dir / "owner.json").read_text())["reaped"]
     assert reap_run_files(tmp_path) == []
 

@@ -20,7 +20,7 @@ from harness.guest.hvpanic import DomainLog
 from harness.guest.wincrash import GuestHang
 from harness.guest.windows import DriverLoadError, TestSigningOff, WindowsGuest
 from harness.guest.winparse import parse_facts
-from harness.vm.rundir import RunDir
+from harness.vm.rundir import NVRAM_FILE, RunDir
 
 from guest_fakes import FakeInstance, FakeSsh, timeout_error
 from windows_samples import (EVENT_1001, FACTS, SC_577, SC_START_OK, SERVICE_RUNNING, VERIFIER, VERIFIER_NONE,
@@ -487,6 +487,10 @@ def test_domain_spec(tmp_path):
         "q35", "hyperv", "sata", "e1000e", "uefi", True)
     assert spec.kernel is None and spec.forwards[0].guest_port == 22 and spec.memory_mib == 4096
     assert guest.kvm_probe_timeout == guest.boot_timeout == 600.0
+    # UEFI's variable store is the worker's, removed with its overlay; BIOS has none.
+    assert spec.nvram == guest.dir / NVRAM_FILE
+    bios = WindowsGuest(None, SimpleNamespace(**{**vars(m), "firmware": "bios"}), guest.run_dir, worker="w2")
+    assert bios._spec("kvm").nvram is None
 
 
 # ---- a runner that is not root ------------------------------------------------------------------

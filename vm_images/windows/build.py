@@ -56,6 +56,7 @@ from harness.images.windows_options import WindowsBuildOptions
 from harness.vm import accel as accel_mod
 from harness.vm.base import PortForward, VmSpec
 from harness.vm.image import MANIFEST_NAME, sha256_file
+from harness.vm.rundir import nvram_path
 from harness.vm.stage import stage
 
 HERE = Path(__file__).resolve().parent
@@ -377,7 +378,8 @@ def _install_spec(run, options: WindowsBuildOptions, accel: str, golden: Path, c
         vcpus=options.vcpus, panic_model="hyperv", nic_model=options.nic_model,
         disk_bus=options.disk_bus, forwards=(PortForward(free_port(), UNUSED_GUEST_PORT),),
         metadata={**run.metadata(), "worker": WORKER, "overlay": str(overlay), "image": f"{NAME}-build"},
-        cdroms=cdroms, firmware=options.firmware, vmcoreinfo=True, windows=True)
+        cdroms=cdroms, firmware=options.firmware, nvram=nvram_path(wdir, options.firmware), vmcoreinfo=True,
+        windows=True)
 
 
 def _uefi_nudge(instance):
@@ -408,7 +410,7 @@ def _verify_spec(run, options: WindowsBuildOptions, accel: str, work: Path) -> V
         vcpus=options.vcpus, panic_model="hyperv", nic_model=options.nic_model,
         disk_bus=options.disk_bus, forwards=(PortForward(free_port(), 22),),
         metadata={**run.metadata(), "worker": f"{NAME}-verify", "overlay": str(overlay), "image": NAME},
-        firmware=options.firmware, vmcoreinfo=True, windows=True)
+        firmware=options.firmware, nvram=nvram_path(wdir, options.firmware), vmcoreinfo=True, windows=True)
 
 
 def _manifest(name: str, options: WindowsBuildOptions, plan: Plan, host_key: str, windows: dict,
