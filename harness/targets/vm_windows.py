@@ -123,6 +123,30 @@ def boot_timeout(options: dict, config: LabConfig) -> float:
     return options["boot_timeout_s"] or max(config.boot_timeout_s, MIN_BOOT_TIMEOUT_S)
 
 
+# libvirt creates internal snapshots of a domain with UEFI (pflash) firmware from 10.9.0 and reverts
+# them from 10.10.0; before, it refuses: "internal snapshots of a VM with pflash based firmware are not
+# supported" (a libvirt maintainer, virt-manager issue #851; seen on Debian 12's libvirt 9.0 by
+# tests/integration/test_vm_windows_firmware.py). Every case reverts the guest to its ready snapshot.
+UEFI_REVERT_LIBVIRT = (10, 10, 0)
+
+
+def uefi_revert_refusal(manifest, libvirt_version: str) -> str | None:
+    """Why a run on this image cannot work on this libvirt (one line), or None: a UEFI image on a
+    libvirt that cannot revert it. Said before the guest boots, not after its first revert fails."""
+    if manifest.firmware != "uefi":
+        return None
+    try:
+        have = tuple(int(x) for x in libvirt_version.split("."))
+    except ValueError:
+        return None   # an unknown version: the snapshot itself will say
+    if have >= UEFI_REVERT_LIBVIRT:
+        return None
+    need = ".".join(map(str, UEFI_REVERT_LIBVIRT))
+    return (f"{manifest.path}: firmware: uefi, but libvirt {libvirt_version} cannot revert "
+            f"internal snapshots of UEFI (pflash) domains, and every case reverts to the ready snapshot "
+            f"(libvirt >= {need} can); rebuild the image with --firmware bios, or run on libvirt >= {need}")
+
+
 def load_windows_image(image: str | os.PathLike | None):
     """The Windows image manifest named by ``image`` (a manifest file or its directory).
 
@@ -199,6 +223,10 @@ class WindowsTarget(VmTarget):
         if "driver" not in self.built or "client" not in self.built:
             self.built.update(self.build_shared(self.config, o))
         self._session = open_session(self.config)
+        refused = uefi_revert_refusal(self._manifest, self._session.backend.versions().get("libvirt", ""))
+        if refused:
+            self.close()
+            raise UsageError(refused)
         self._guest = WindowsGuest(
             self._session.backend, self._manifest, self._session.run, worker=self.worker,
             accel=self.config.accel, uri=self.config.libvirt_uri,

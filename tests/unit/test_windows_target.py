@@ -140,6 +140,42 @@ def test_prepare_without_image_fails_before_building_or_booting(monkeypatch):
         target.prepare()
 
 
+def test_a_uefi_image_on_a_libvirt_that_cannot_revert_it_is_refused_before_the_boot(monkeypatch, tmp_path):
+    """libvirt reverts internal snapshots of UEFI domains from 10.10 only (Debian 12 has 9.0, where
+    test_vm_windows_firmware.py sees the refusal); every case reverts, so a run must stop before its
+    boot, naming the manifest's field and both ways out. A BIOS image, or 10.10, goes on."""
+    import harness.vm.session as session_mod
+    image = write_image(tmp_path / "win")    # firmware: uefi
+    versions = {"libvirt": "9.0.0"}
+    closed = []
+    fake_session = SimpleNamespace(backend=SimpleNamespace(versions=lambda: dict(versions)), run=None)
+    monkeypatch.setattr(session_mod, "open_session", lambda config: fake_session)
+    monkeypatch.setattr(WindowsTarget, "close", lambda self: closed.append(True))
+
+    def booted(*_a, **_k):
+        raise RuntimeError("went on to the boot")
+    monkeypatch.setattr("harness.guest.windows.WindowsGuest.__init__", booted)
+    target = WindowsTarget(LabConfig(), built={"driver": "d", "client": "c"}, options={"image": str(image)})
+    with pytest.raises(UsageError) as info:
+        target.prepare()
+    assert str(info.value) == (f"{image / 'manifest.json'}: firmware: uefi, but libvirt 9.0.0 cannot revert internal "
+                               "snapshots of UEFI (pflash) domains, and every case reverts to the ready snapshot "
+                               "(libvirt >= 10.10.0 can); rebuild the image with --firmware bios, or run on "
+                               "libvirt >= 10.10.0")
+    assert closed == [True]
+    for version in ("10.10.0", "11.0.0"):
+        versions["libvirt"] = version
+        with pytest.raises(RuntimeError, match="went on to the boot"):
+            target.prepare()
+    versions["libvirt"] = "10.9.0"
+    with pytest.raises(UsageError, match="libvirt 10.9.0 cannot revert"):
+        target.prepare()
+    bios = json.loads((image / "manifest.json").read_text())
+    (image / "manifest.json").write_text(json.dumps({**bios, "firmware": "bios"}))
+    with pytest.raises(RuntimeError, match="went on to the boot"):
+        target.prepare()
+
+
 def test_build_shared_names_the_signed_files(monkeypatch, tmp_path):
     import harness.driver.build as build
     fake = SimpleNamespace(sys=tmp_path / "clfstest.sys", client=tmp_path / "clfsctl.exe",
