@@ -143,7 +143,7 @@ def test_prepare_without_image_fails_before_building_or_booting(monkeypatch):
 def test_a_uefi_image_on_a_libvirt_that_cannot_revert_it_is_refused_before_the_boot(monkeypatch, tmp_path):
     """libvirt reverts internal snapshots of UEFI domains from 10.10 only (Debian 12 has 9.0, where
     test_vm_windows_firmware.py sees the refusal); every case reverts, so a run must stop before its
-    boot, naming the manifest's field and both ways out. A BIOS image, or 10.10, goes on."""
+    boot, naming the manifest's field and the way out. A BIOS image, or 10.10, goes on."""
     import harness.vm.session as session_mod
     image = write_image(tmp_path / "win")    # firmware: uefi
     versions = {"libvirt": "9.0.0"}
@@ -160,8 +160,7 @@ def test_a_uefi_image_on_a_libvirt_that_cannot_revert_it_is_refused_before_the_b
         target.prepare()
     assert str(info.value) == (f"{image / 'manifest.json'}: firmware: uefi, but libvirt 9.0.0 cannot revert internal "
                                "snapshots of UEFI (pflash) domains, and every case reverts to the ready snapshot "
-                               "(libvirt >= 10.10.0 can); rebuild the image with --firmware bios, or run on "
-                               "libvirt >= 10.10.0")
+                               "(libvirt >= 10.10.0 can); rebuild the image with --firmware bios")
     assert closed == [True]
     for version in ("10.10.0", "11.0.0"):
         versions["libvirt"] = version
