@@ -469,3 +469,78 @@ def test_create_marshalling_area_ex_carries_six_arguments_and_64_bit_flags():
     assert rec["value"] == (1 << 32) | 1 and rec["value_reg"] == wire.NO_REG
     assert rec["flags"] == wire.STEP_STOP_ON_FAILURE | wire.STEP_ALLOC_CALLBACK | wire.STEP_FREE_CALLBACK
     assert (rec["slot"], rec["slot2"]) == (1, 0)
+
+
+# ---- a step result off in one field: the combined test lets none through, and each is refused
+# ---- with the message the field-by-field checks give (decode._refuse_step, in their old order)
+
+_AT = wire.STEP_RESULT.offsets()
+
+
+@pytest.mark.parametrize("field, fmt, value, message", [
+    ("index", "<I", 2, "result carries index 2"),
+    ("op", "<H", wire.OP_CODES["create_log"], f"result for op {wire.OP_CODES['create_log']}, "
+                                              f"expected align_reserved_log"),
+    ("op", "<H", 0xFFFF, "result for op 65535, expected align_reserved_log"),
+    ("disposition", "<B", 9, "unknown disposition 9"),
+    ("context", "<B", wire.CONTEXT_CODES["dispatch"], f"context {wire.CONTEXT_CODES['dispatch']}, expected passive"),
+    ("context", "<B", 99, "context 99, expected passive"),
+    ("reserved0", "<B", 1, "reserved bytes not zero"),
+    ("reserved1", "<I", 1, "reserved bytes not zero"),
+    ("irql", "<B", 32, "IRQL 32"),
+    ("output_mask", "<I", 0b10, "output mask 0x2 names outputs align_reserved_log does not have"),
+])
+def test_a_result_off_in_one_field_is_refused_naming_that_field(field, fmt, value, message):
+    good = response([result(1, "align_reserved_log")])
+    decode(good)
+    bad = bytearray(good)
+    struct.pack_into(fmt, bad, wire.RESP_HEADER.size + _AT[field], value)
+    with pytest.raises(ProtocolError) as info:
+        decode(bytes(bad))
+    assert str(info.value) == f"bad response: step 1: {message}"
+
+
+def test_the_last_byte_of_the_reserved_field_counts_too():
+    bad = bytearray(response([result(1, "align_reserved_log")]))
+    bad[wire.RESP_HEADER.size + _AT["reserved0"] + 2] = 0x80
+    with pytest.raises(ProtocolError, match="^bad response: step 1: reserved bytes not zero$"):
+        decode(bytes(bad))
+
+
+def test_a_result_at_the_highest_irql_with_a_bad_mask_is_refused_for_its_mask():
+    """IRQL 31 is allowed: a result that fails the combined test for its mask alone must not be
+    refused for its IRQL (found by tools/mutation.py: `irql > _MAX_IRQL` -> `>=` in _refuse_step)."""
+    with pytest.raises(ProtocolError) as info:
+        decode(response([result(1, "align_reserved_log", irql=31, mask=0b10, outputs=[0, 1])]))
+    assert str(info.value) == "bad response: step 1: output mask 0x2 names outputs align_reserved_log does not have"
+
+
+def test_the_first_field_off_is_the_one_named():
+    """Two fields off: the message names the first in the order the checks always had (index, op,
+    context, disposition, reserved, IRQL, mask)."""
+    both = result(2, "create_log", irql=32, mask=0b10, outputs=[0, 1])
+    with pytest.raises(ProtocolError, match="^bad response: step 1: result carries index 2$"):
+        decode(response([both]))
+    with pytest.raises(ProtocolError, match="^bad response: step 1: result for op"):
+        decode(response([result(1, "create_log", irql=32)]))
+    with pytest.raises(ProtocolError, match="^bad response: step 1: IRQL 32$"):
+        decode(response([result(1, "align_reserved_log", irql=32, mask=0b10, outputs=[0, 1])]))
+
+
+def test_an_op_with_all_twelve_outputs_marked_skips_no_check_it_needs(monkeypatch):
+    """No op has the wire's twelve outputs yet; when one does, a mask marking all twelve passes the
+    unmarked-values check without looking, and a mask missing any one still looks (decode's
+    shortcut, checked here with align_reserved_log given twelve outputs)."""
+    from harness.protocol import decode as decode_module
+    twelve = decode_module._OpOutputs("align_reserved_log")
+    twelve.names = tuple(f"o{i}" for i in range(wire.MAX_OUTPUTS))
+    twelve.count, twelve.signed, twelve.lsns = wire.MAX_OUTPUTS, frozenset(), frozenset()
+    monkeypatch.setitem(decode_module._OUTPUTS, "align_reserved_log", twelve)
+    values = list(range(1, wire.MAX_OUTPUTS + 1))
+    full = (1 << wire.MAX_OUTPUTS) - 1
+    r = decode(response([result(1, "align_reserved_log", mask=full, outputs=values)]))
+    assert r.steps[0].outputs == {f"o{i}": i + 1 for i in range(wire.MAX_OUTPUTS)}
+    for unmarked in (0, 5, wire.MAX_OUTPUTS - 1):
+        with pytest.raises(ProtocolError, match="^bad response: step 1: values in outputs the mask does not mark$"):
+            decode(response([result(1, "align_reserved_log", mask=full & ~(1 << unmarked), outputs=values)]))
+
