@@ -12,7 +12,9 @@ deleted), and each such mutant runs against the unit tests that execute its line
 How, and why so:
 - Lines are mapped to tests once, with coverage.py and one dynamic context per pytest item, in a
   forked child (the parent never imports the project, so every mutant starts from the same clean
-  state). A line executed only at import time maps to every test that covers the module.
+  state). A line executed only at import time maps to every test that covers the module. The
+  module's memo caches (module-level names bound to ``{}``) are emptied before each test, so the
+  code that fills them maps to every test that needs it, not only to the first.
 - Each mutant runs in a forked child of its own process group: an import hook serves the mutated
   code object for that one module, pytest runs only the selected tests, and the child is killed
   (group and all) when it passes the bound. No mutated source is ever written, so nothing in the
@@ -369,10 +371,12 @@ def _child_map(paths: list[str], out: str) -> int:
 
     cov = coverage.Coverage(data_file=None, include=[str(REPO / p) for p in paths], config_file=False)
     seconds = {}
+    caches = {_module_name(p): _memo_caches((REPO / p).read_text()) for p in paths}
 
     class SwitchContext:
         @pytest.hookimpl(hookwrapper=True)
         def pytest_runtest_protocol(self, item, nextitem):
+            _clear_caches(caches)
             cov.switch_context(item.nodeid)
             started = time.perf_counter()
             yield
@@ -392,6 +396,34 @@ def _child_map(paths: list[str], out: str) -> int:
         lines[p] = {str(line): sorted(ctx for ctx in ctxs if ctx) for line, ctxs in by_line.items()}
     Path(out).write_text(json.dumps({"lines": lines, "seconds": seconds}))
     return 0 if code == 0 else 1
+
+
+def _memo_caches(source: str) -> list[str]:
+    """The module's memo caches: module-level names bound to an empty dict display (``_PLANS: dict
+    = {}``), filled lazily, per op or per value, by the code that needs an entry.
+
+    A cache hides the code that fills it from every test but the first to need each entry: mapped
+    as is, a mutant in that code (the per-op plans of encode and decode) would run only against
+    the test that happened to come first, and survive what the others would catch. So the mapping
+    run empties them before each test; the mutants' runs leave them alone (the first test to fill
+    an entry fills it with the mutated code, and every later test reads that).
+    """
+    names = []
+    for node in ast.parse(source).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
+            node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(target, ast.Name) and isinstance(node.value, ast.Dict) and not node.value.keys:
+            names.append(target.id)
+    return names
+
+
+def _clear_caches(caches: dict[str, list[str]]) -> None:
+    for module_name, names in caches.items():
+        module = sys.modules.get(module_name)
+        for name in names if module is not None else ():
+            cache = getattr(module, name, None)
+            if isinstance(cache, dict):
+                cache.clear()
 
 
 def map_lines_to_tests(paths: list[str]) -> tuple[dict[str, dict[int, list[str]]], dict[str, float]]:

@@ -1071,9 +1071,45 @@ static void test_pattern_fill(void)
     }
 }
 
+/* ct_burst_check compares a word at a time too: record j of a burst, as ct_pattern_fill writes it,
+ * is whole; a byte flipped anywhere (every byte of every word, the tail past the last whole word)
+ * is reported at its offset with the byte wanted and the byte got; a record of another index, a
+ * short or long one and a missing one are told apart. */
+static void test_burst_check(void)
+{
+    enum { SIZE = 45 };   /* five whole words and a tail */
+    uint8_t rec[SIZE + 8];
+    uint32_t j, k, at, bad;
+    uint8_t want, got;
+    for (j = 0; j < 3; j++) {
+        ct_pattern_fill(0xC0FFEEu, CT_BURST_INDEX + j, 0, rec, sizeof rec);
+        bad = ct_burst_check(0xC0FFEEu, j, SIZE, rec, SIZE, &at, &want, &got);
+        CHECK(bad == 0 && at == SIZE && want == 0 && got == 0, "record %u whole: %u at %u", j, bad, at);
+        for (k = 0; k < SIZE; k++) {
+            uint8_t orig = rec[k];
+            rec[k] ^= (uint8_t)(0x5Au + k);
+            bad = ct_burst_check(0xC0FFEEu, j, SIZE, rec, SIZE, &at, &want, &got);
+            CHECK(bad == 2 && at == k && want == orig && got == rec[k],
+                  "record %u, byte %u flipped: %u at %u, want 0x%02X got 0x%02X", j, k, bad, at, want, got);
+            rec[k] = orig;
+        }
+        bad = ct_burst_check(0xC0FFEEu, j + 1, SIZE, rec, SIZE, &at, &want, &got);
+        CHECK(bad == 2, "record %u checked as record %u: %u", j, j + 1, bad);
+        bad = ct_burst_check(0xC0FFEEu ^ 1u, j, SIZE, rec, SIZE, &at, &want, &got);
+        CHECK(bad == 2, "record %u checked with another seed: %u", j, bad);
+        bad = ct_burst_check(0xC0FFEEu, j, SIZE, rec, SIZE - 1, &at, &want, &got);
+        CHECK(bad == 1 && at == SIZE - 1, "record %u one byte short: %u at %u", j, bad, at);
+        bad = ct_burst_check(0xC0FFEEu, j, SIZE, rec, SIZE + 8, &at, &want, &got);
+        CHECK(bad == 1 && at == SIZE, "record %u eight bytes long: %u at %u", j, bad, at);
+        bad = ct_burst_check(0xC0FFEEu, j, SIZE, NULL, SIZE, &at, &want, &got);
+        CHECK(bad == 2 && at == 0 && want == rec[0] && got == 0, "record %u missing: %u at %u", j, bad, at);
+    }
+}
+
 int main(void)
 {
     test_pattern_fill();
+    test_burst_check();
     test_nt_names();
     test_rejections();
     test_ops();

@@ -437,3 +437,21 @@ def test_the_case_record_of_a_lost_answer_has_no_made_up_status_and_fits_the_sch
     assert record["phases"][2]["burst"]["appended"] is None
     schema = json.loads(SCHEMA_PATH.read_text())
     jsonschema.validate(record, {"$defs": schema["$defs"], "$ref": "#/$defs/case"})
+
+
+def test_the_burst_note_counts_what_came_back_of_what_was_appended_or_says_the_answer_was_lost(model, tmp_path):
+    """judge's durable note for the phase that reads the burst back, and the steps of the phase the
+    power failed in when their answers were lost (found by tools/mutation.py: the note and the
+    observed text were never looked at)."""
+    case = _case(tmp_path)
+    result = model.execute(case)
+    appended = [r for r in result.steps if r.index == BURST_STEP][0].outputs["records"]
+    came_back = [r for r in result.steps if r.index == READ_BURST_STEP][0].outputs["records"]
+    (note,) = [n for n in judge(case, result).notes if n.startswith("durable: phase 3 ")]
+    assert note.endswith(f"; burst: {came_back} record(s) came back whole (of {appended} appended)"), note
+    lost = judge(case, _lost(result))
+    (note,) = [n for n in lost.notes if n.startswith("durable: phase 3 ")]
+    assert note.endswith(f"; burst: {came_back} record(s) came back whole (its answer lost)"), note
+    in_cut = [sv for sv in lost.steps if sv.step.phase == 2]
+    assert in_cut and all([(c.what, c.observed, c.ok) for c in sv.checks] ==
+                          [("status", "no result: the power was cut while its request ran", True)] for sv in in_cut)

@@ -78,3 +78,17 @@ def test_keys_survive_lines_moving_and_tell_repeated_changes_apart(tool):
 def test_a_module_constant_is_tested_by_the_tests_of_the_lines_that_read_it(tool):
     limit = next(m for m in tool.find_mutants("m.py", SOURCE) if m.change == "`3` -> 4")
     assert 7 in limit.lines
+
+
+def test_memo_caches_are_emptied_before_each_test_of_the_mapping_run(tool, monkeypatch):
+    """A per-op cache filled by the first test that needs an entry would map the code filling it to
+    that one test only (a mutant there survived what the others catch): the mapping run empties every
+    module-level ``{}`` before each test, and nothing else."""
+    source = ('TABLE = {"a": 1}\n_PLANS: dict[str, int] = {}\n_SEEN = {}\nNAMES = []\nBUILT = dict()\n'
+              'X, Y = {}, {}\n')
+    assert tool._memo_caches(source) == ["_PLANS", "_SEEN"]
+    module = type(sys)("fake_cached_module")
+    module.TABLE, module._PLANS, module._SEEN = {"a": 1}, {"op": 1}, {"x": 2}
+    monkeypatch.setitem(sys.modules, "fake_cached_module", module)
+    tool._clear_caches({"fake_cached_module": ["_PLANS", "_SEEN"], "not_imported_module": ["_PLANS"]})
+    assert (module.TABLE, module._PLANS, module._SEEN) == ({"a": 1}, {}, {})

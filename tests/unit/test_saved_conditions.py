@@ -204,9 +204,11 @@ def test_a_saved_number_is_compared_as_a_number():
                                    "reported no lsn"),
     (result(1, disposition=NOT_RUN), "step 1 (reserve_and_append) did not run"),
     (result(1, {}), "step 1 (reserve_and_append) did not report lsn"),
+    (None, "step 1 (reserve_and_append) reported no result"),
 ])
 def test_a_saved_value_that_was_never_produced_is_a_fail_line_not_a_crash(first, why):
-    failed = verdict([step(1, save={"first": "lsn"}), greater_than_first()], [first, result(2, {"lsn": FIRST})])
+    results = [r for r in (first, result(2, {"lsn": FIRST})) if r is not None]
+    failed = verdict([step(1, save={"first": "lsn"}), greater_than_first()], results)
     assert failed.outcome == FAIL
     assert f"cannot compare: ${{first}} has no value: {why}" in failed.diff()
 

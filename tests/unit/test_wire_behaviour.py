@@ -469,3 +469,157 @@ def test_create_marshalling_area_ex_carries_six_arguments_and_64_bit_flags():
     assert rec["value"] == (1 << 32) | 1 and rec["value_reg"] == wire.NO_REG
     assert rec["flags"] == wire.STEP_STOP_ON_FAILURE | wire.STEP_ALLOC_CALLBACK | wire.STEP_FREE_CALLBACK
     assert (rec["slot"], rec["slot2"]) == (1, 0)
+
+
+# ---- a step result off in one field: the combined test lets none through, and each is refused
+# ---- with the message the field-by-field checks give (decode._refuse_step, in their old order)
+
+_AT = wire.STEP_RESULT.offsets()
+
+
+@pytest.mark.parametrize("field, fmt, value, message", [
+    ("index", "<I", 2, "result carries index 2"),
+    ("op", "<H", wire.OP_CODES["create_log"], f"result for op {wire.OP_CODES['create_log']}, "
+                                              f"expected align_reserved_log"),
+    ("op", "<H", 0xFFFF, "result for op 65535, expected align_reserved_log"),
+    ("disposition", "<B", 9, "unknown disposition 9"),
+    ("context", "<B", wire.CONTEXT_CODES["dispatch"], f"context {wire.CONTEXT_CODES['dispatch']}, expected passive"),
+    ("context", "<B", 99, "context 99, expected passive"),
+    ("reserved0", "<B", 1, "reserved bytes not zero"),
+    ("reserved1", "<I", 1, "reserved bytes not zero"),
+    ("irql", "<B", 32, "IRQL 32"),
+    ("output_mask", "<I", 0b10, "output mask 0x2 names outputs align_reserved_log does not have"),
+])
+def test_a_result_off_in_one_field_is_refused_naming_that_field(field, fmt, value, message):
+    good = response([result(1, "align_reserved_log")])
+    decode(good)
+    bad = bytearray(good)
+    struct.pack_into(fmt, bad, wire.RESP_HEADER.size + _AT[field], value)
+    with pytest.raises(ProtocolError) as info:
+        decode(bytes(bad))
+    assert str(info.value) == f"bad response: step 1: {message}"
+
+
+def test_the_last_byte_of_the_reserved_field_counts_too():
+    bad = bytearray(response([result(1, "align_reserved_log")]))
+    bad[wire.RESP_HEADER.size + _AT["reserved0"] + 2] = 0x80
+    with pytest.raises(ProtocolError, match="^bad response: step 1: reserved bytes not zero$"):
+        decode(bytes(bad))
+
+
+def test_a_result_at_the_highest_irql_with_a_bad_mask_is_refused_for_its_mask():
+    """IRQL 31 is allowed: a result that fails the combined test for its mask alone must not be
+    refused for its IRQL (found by tools/mutation.py: `irql > _MAX_IRQL` -> `>=` in _refuse_step)."""
+    with pytest.raises(ProtocolError) as info:
+        decode(response([result(1, "align_reserved_log", irql=31, mask=0b10, outputs=[0, 1])]))
+    assert str(info.value) == "bad response: step 1: output mask 0x2 names outputs align_reserved_log does not have"
+
+
+def test_the_first_field_off_is_the_one_named():
+    """Two fields off: the message names the first in the order the checks always had (index, op,
+    context, disposition, reserved, IRQL, mask)."""
+    both = result(2, "create_log", irql=32, mask=0b10, outputs=[0, 1])
+    with pytest.raises(ProtocolError, match="^bad response: step 1: result carries index 2$"):
+        decode(response([both]))
+    with pytest.raises(ProtocolError, match="^bad response: step 1: result for op"):
+        decode(response([result(1, "create_log", irql=32)]))
+    with pytest.raises(ProtocolError, match="^bad response: step 1: IRQL 32$"):
+        decode(response([result(1, "align_reserved_log", irql=32, mask=0b10, outputs=[0, 1])]))
+
+
+def test_an_op_with_all_twelve_outputs_marked_skips_no_check_it_needs(monkeypatch):
+    """No op has the wire's twelve outputs yet; when one does, a mask marking all twelve passes the
+    unmarked-values check without looking, and a mask missing any one still looks (decode's
+    shortcut, checked here with align_reserved_log given twelve outputs)."""
+    from harness.protocol import decode as decode_module
+    twelve = decode_module._OpOutputs("align_reserved_log")
+    twelve.names = tuple(f"o{i}" for i in range(wire.MAX_OUTPUTS))
+    twelve.count, twelve.signed, twelve.lsns = wire.MAX_OUTPUTS, frozenset(), frozenset()
+    monkeypatch.setitem(decode_module._OUTPUTS, "align_reserved_log", twelve)
+    values = list(range(1, wire.MAX_OUTPUTS + 1))
+    full = (1 << wire.MAX_OUTPUTS) - 1
+    r = decode(response([result(1, "align_reserved_log", mask=full, outputs=values)]))
+    assert r.steps[0].outputs == {f"o{i}": i + 1 for i in range(wire.MAX_OUTPUTS)}
+    for unmarked in (0, 5, wire.MAX_OUTPUTS - 1):
+        with pytest.raises(ProtocolError, match="^bad response: step 1: values in outputs the mask does not mark$"):
+            decode(response([result(1, "align_reserved_log", mask=full & ~(1 << unmarked), outputs=values)]))
+
+
+# ---- requests: what the per-op plans of the encoder must keep (found by tools/mutation.py) -------
+
+def _append(index, **args):
+    return step(index, "reserve_and_append", area="a", **args)
+
+
+def test_a_payload_of_1_to_max_blob_bytes_travels_and_none_or_one_more_is_refused():
+    for text, size in (("x", 1), ("y" * wire.MAX_BLOB, wire.MAX_BLOB), ("hex:" + "ab" * wire.MAX_BLOB, wire.MAX_BLOB)):
+        rec = step_record(encode(*SETUP, _append(4, payload=text)), 3)
+        assert rec["blob_bytes"] == size and rec["list_count"] == 1
+    for text, size in (("hex:", 0), ("", 0), ("z" * (wire.MAX_BLOB + 1), wire.MAX_BLOB + 1),
+                       ("hex:" + "00" * (wire.MAX_BLOB + 1), wire.MAX_BLOB + 1)):
+        with pytest.raises(ProtocolError) as info:
+            encode(*SETUP, _append(4, payload=text))
+        assert str(info.value) == (f"cannot encode request: step 4 (reserve_and_append): payload of {size} bytes: "
+                                   f"give 1 to {wire.MAX_BLOB}")
+
+
+def test_a_payload_and_write_entries_together_are_refused():
+    with pytest.raises(ProtocolError) as info:
+        encode(*SETUP, _append(4, payload="abc", records=(3,)))
+    assert str(info.value) == "cannot encode request: step 4 (reserve_and_append): give payload or records, not both"
+
+
+def test_payloads_are_packed_byte_after_byte_and_their_size_goes_where_the_op_reads_it():
+    """A payload has no alignment: after a 3-byte restart area the next payload starts at the very
+    next byte (and write_restart_area's size is the payload's length, whatever size says)."""
+    data = encode(*SETUP, step(4, "write_restart_area", area="a", payload="abc", size=64),
+                  _append(5, payload="hex:00ff"))
+    area, append = step_record(data, 3), step_record(data, 4)
+    at = area["blob_offset"]
+    assert (area["blob_bytes"], area["arg"][3]) == (3, 3)
+    assert (append["blob_offset"], append["blob_bytes"]) == (at + 3, 2)
+    assert payload(data)[at:at + 5] == b"abc\x00\xff"
+
+
+def test_a_saved_lsn_parameter_takes_only_a_saved_value():
+    base = [*SETUP, _append(4, save={"first": "lsn"})]
+    rec = step_record(encode(*base, _append(5, undo_next=SavedRef("first"), previous=SavedRef("first"))), 4)
+    assert (rec["reg2"], rec["reg3"]) == (1, 1)   # register 0, plus one: 0 means "none"
+    assert (step_record(encode(*base, _append(5)), 4)["reg2"], step_record(encode(*base, _append(5)), 4)["reg3"]) \
+        == (0, 0)
+    for bad in (5, SavedRef("never")):
+        for param in ("undo_next", "previous"):
+            with pytest.raises(ProtocolError) as info:
+                encode(*base, _append(5, **{param: bad}))
+            assert str(info.value) == (f"cannot encode request: step 5 (reserve_and_append): {param} takes a saved "
+                                       f"LSN (${{name}}), got {bad!r}")
+
+
+def test_a_boolean_argument_travels_as_0_or_1():
+    for force, value in ((True, 1), (False, 0), (None, 0), (2, 1)):
+        rec = step_record(encode(LOG, step(2, "remove_container", log="l", number=3, force=force)), 1)
+        assert rec["arg"][:2] == (3, value)
+
+
+def test_policy_args_of_any_other_op_are_none():
+    from harness.protocol.encode import policy_args
+    assert policy_args(LOG) == {}
+    policy = step(2, "install_policy", log="l", type="maximum_size", containers=7, overwrite=True)
+    assert set(policy_args(policy)) == {"policy_flags", "field1", "field2"}
+
+
+def test_a_cut_seed_that_hashes_to_zero_is_sent_as_one():
+    """0 would be no seed: a phase ending in a power cut always carries a nonzero one. The name
+    below makes the seed's text hash to 0 (found by solving the CRC-32 for five bits of each of its
+    last eight characters)."""
+    import zlib
+
+    from harness.protocol.encode import phase_header
+    from harness.scenario.model import PhaseRole
+    name = "cut-seed-]SUOBD@@"
+    assert zlib.crc32(f"{name}[[]]#cut1".encode("utf-8")) == 0
+    zero = dataclasses.replace(case([LOG], name=name), role=PhaseRole(1, "power_cut"))
+    flags, seed = phase_header(zero)
+    assert flags & wire.REQ_POWER_CUT and seed == 1
+    plain = dataclasses.replace(case([LOG], name="cut-seed-plain"), role=PhaseRole(1, "power_cut"))
+    assert phase_header(plain)[1] == zlib.crc32(b"cut-seed-plain[[]]#cut1") != 0
