@@ -87,11 +87,12 @@ def _checks(config: LabConfig, boot: bool):
 
 
 def _start(config: LabConfig, backend):
-    """One tiny domain started and timed; when slow, the cause seen and its fix."""
+    """One tiny domain started and destroyed, both timed; when slow, the cause seen and its fix."""
     from harness.vm import accel, hostcheck
 
     facts = hostcheck.gather(backend, accel.is_local(config.libvirt_uri))
     yield from hostcheck.diagnose_start(facts)
+    yield from hostcheck.diagnose_stop(facts)
 
 
 def _accel(config: LabConfig, backend, boot: bool):

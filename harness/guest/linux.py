@@ -39,6 +39,10 @@ class LinuxGuest(VmGuest):
     # seen); benchmarks/vm_bench.py --panic-in-place measures it.
     panic_action = "pause"
     warm_spare = True
+    # Dropbear writes its banner as it accepts a connection, in milliseconds once it listens: a
+    # boot's wait for SSH drops a silent connection after 2 s and makes a new one
+    # (harness/guest/ssh.py says what a connection that stays silent cost).
+    ssh_ready_banner_s = 2.0
 
     def _spec(self, accel: str) -> VmSpec:
         m = self.manifest

@@ -58,6 +58,11 @@ class VmGuest:
         auto_recover: revert after a crash, a timeout or a lost connection.
     """
 
+    # How long one attempt of the wait for SSH waits for the server's banner (harness/guest/ssh.py,
+    # READY_BANNER_FOR_S); None: the whole connect timeout. For OS adapters whose SSH server
+    # sends its banner as it accepts.
+    ssh_ready_banner_s: float | None = None
+
     def __init__(self, backend: Backend, manifest: ImageManifest, run: RunDir, *,
                  worker: str = "w0", accel: str = "auto", uri: str = "qemu:///system",
                  boot_timeout: float = 120.0, kvm_probe_timeout: float = 15.0,
@@ -142,7 +147,7 @@ class VmGuest:
         m = self.manifest
         self._ssh_guest_port = m.ssh_port
         self.ssh = SshTransport("127.0.0.1", self.instance.forward(m.ssh_port), m.ssh_user,
-                                m.client_key, m.host_key)
+                                m.client_key, m.host_key, ready_banner_s=self.ssh_ready_banner_s)
         testpoints.reached("ssh")
         try:
             self.ssh.wait_ready(deadline, abort=self._abort_if_crashed)

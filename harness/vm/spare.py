@@ -147,7 +147,8 @@ class WarmSpare:
 
     def _work(self, previous: threading.Thread | None, retire, filled: threading.Event) -> None:
         """Make the next spare, then remove the replaced domain: in that order, so a second panic
-        soon after the first finds a spare sooner (the destroy alone takes 1.2-1.8 s here)."""
+        soon after the first finds a spare sooner (the destroy alone took 1.2-1.8 s here, most of
+        it libvirt waiting for PID 1 to reap QEMU: 0.2-0.3 s under tini, harness/vm/hostcheck.py)."""
         from harness.vm.libvirt_backend import remove_domain
         if previous is not None:
             previous.join()

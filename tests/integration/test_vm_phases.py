@@ -67,7 +67,10 @@ def test_second_phase_runs_on_the_same_disk_after_a_real_restart(smoke, how, tmp
         seen["boot_before"] = guest.run("cat /proc/sys/kernel/random/boot_id", check=True).stdout.strip()
         guest.run(f"echo {how} > {MARKER} && sync", check=True)
         seen["inode_before"] = overlay.stat().st_ino
+        real_put = guest.put
+        monkeypatch.setattr(guest, "put", lambda *a: (seen.setdefault("puts", []).append(a[1]), real_put(*a)))
         took = real_restart(kind, **how_exactly)
+        monkeypatch.setattr(guest, "put", real_put)
         seen["boot_after"] = guest.run("cat /proc/sys/kernel/random/boot_id", check=True).stdout.strip()
         seen["marker_after"] = guest.run(f"cat {MARKER}").stdout.strip()
         seen["inode_after"] = overlay.stat().st_ino
@@ -79,6 +82,9 @@ def test_second_phase_runs_on_the_same_disk_after_a_real_restart(smoke, how, tmp
     assert seen["boot_after"] != seen["boot_before"], "the guest did not boot again"
     assert seen["marker_after"] == how, "a file synced before the restart is gone: not the same disk"
     assert seen["inode_after"] == seen["inode_before"], "the overlay was replaced"
+    # The executor is on the ready snapshot's disk (synced when it was copied in): the restart
+    # checks it in the guest and does not copy it again.
+    assert seen.get("puts") is None, f"copied in again after the restart: {seen['puts']}"
     assert [p["restart"] for p in result.phases] == [None, how]
     assert all(p["ran"] for p in result.phases)
     assert [r.phase for r in result.steps] == [1] * 7 + [2] * 6

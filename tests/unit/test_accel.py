@@ -75,7 +75,7 @@ class _Backend:
 
 
 class _Ssh:
-    def __init__(self, *args):
+    def __init__(self, *args, **options):
         pass
 
     def wait_ready(self, deadline, abort=None):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import grp
 import pwd
 
+import pytest
+
 from harness.vm import hostcheck
 from harness.vm.hostcheck import FIX, OK, WARN, KvmNode, StartFacts
 
@@ -76,3 +78,34 @@ def test_who_can_open_a_device_node():
 def test_the_tiny_domain_has_no_disk_and_is_tcg():
     xml = hostcheck.tiny_domain_xml("clfs-doctor-1")
     assert "type=\"qemu\"" in xml and "<disk" not in xml and "<interface" not in xml
+
+
+def test_a_slow_destroy_under_a_pid_1_that_is_not_systemd_names_the_late_reaper_and_tini():
+    facts = StartFacts(start_s=0.4, stop_s=1.8, libvirtd_parent=(1, "process_api"))
+    status, _, text = _line(hostcheck.diagnose_stop(facts), "stop")
+    assert status == FIX and "took 1.8 s to destroy" in text
+    assert "PID 1 (process_api), which reaps exited processes late" in text and "tini -s" in text
+
+
+@pytest.mark.parametrize("parent, local", [((1, "systemd"), True), ((812, "tini"), True), (None, True),
+                                           ((1, "process_api"), False)])
+def test_a_slow_destroy_without_a_late_reaper_in_sight_is_a_warning(parent, local):
+    facts = StartFacts(start_s=0.4, stop_s=1.8, libvirtd_parent=parent, local=local)
+    status, _, text = _line(hostcheck.diagnose_stop(facts), "stop")
+    assert status == WARN and "no cause visible" in text and "tini" not in text
+
+
+def test_a_quick_destroy_is_ok_and_an_untimed_one_says_nothing():
+    assert hostcheck.diagnose_stop(StartFacts(start_s=0.4, stop_s=0.2, libvirtd_parent=(1, "process_api"))) == [
+        (OK, "stop", "the tiny domain was destroyed in 0.2 s")]
+    assert hostcheck.diagnose_stop(StartFacts(start_s=None, start_error="no QEMU")) == []
+
+
+def test_libvirtds_parent_is_read_from_its_pid_file_and_proc(tmp_path):
+    (tmp_path / "libvirtd.pid").write_text("26662\n")
+    (tmp_path / "26662").mkdir()
+    (tmp_path / "26662" / "stat").write_text("26662 (libvirtd (x)) S 1 26661 26661 0 -1 4194560 ...\n")
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "comm").write_text("process_api\n")
+    assert hostcheck.libvirtd_parent(tmp_path / "libvirtd.pid", tmp_path) == (1, "process_api")
+    assert hostcheck.libvirtd_parent(tmp_path / "missing.pid", tmp_path) is None

@@ -82,3 +82,46 @@ def test_closing_a_vm_target_closes_its_guest_and_session():
                                      "run": type("R", (), {"remove_staging": lambda self: None})()})()
     target.close()
     assert closed == ["guest", "session"] and target._guest is None
+
+
+class ProvisionedGuest:
+    """A guest's side of SmokeTarget._provision: a file system of one executor, kept as bytes.
+    ``sha256sum -c`` and the run check pass only on the executor as the host built it."""
+
+    def __init__(self, on_disk: bytes | None):
+        self.on_disk, self.puts, self.commands = on_disk, [], []
+
+    def run(self, command, timeout=None, *, check=False, stdin=None):
+        import hashlib
+        import re
+
+        from harness.errors import GuestCommandError
+        self.commands.append(command)
+        want = re.search(r"echo '([0-9a-f]{64})  ", command)   # a command that checks no sum passes
+        whole = want is None or (self.on_disk is not None
+                                 and hashlib.sha256(self.on_disk).hexdigest() == want.group(1))
+        if check and not whole:
+            raise GuestCommandError(command, 1, "", "")
+        return type("R", (), {"exit_code": 0 if whole else 1, "stdout": "", "stderr": ""})()
+
+    def put(self, local, remote):
+        self.puts.append(remote)
+        self.on_disk = Path(local).read_bytes()
+
+
+@pytest.mark.parametrize("on_disk, copied", [
+    (b"the executor", False),        # the cut kept it: checked in the guest, not copied again
+    (b"the exec", True),             # cut short by the power: copied
+    (None, True),                    # lost, or the first boot: copied
+])
+def test_a_restart_copies_the_executor_only_when_the_guest_has_lost_it(tmp_path, on_disk, copied):
+    from harness.targets.vm_linux import GUEST_MODEL, SmokeTarget
+
+    binary = tmp_path / "clfstest-model-static"
+    binary.write_bytes(b"the executor")
+    guest = ProvisionedGuest(on_disk)
+    SmokeTarget(binary=binary)._provision(guest)
+    assert guest.puts == ([GUEST_MODEL] if copied else [])
+    assert guest.on_disk == b"the executor"
+    # A copy is made stable before the ready snapshot: every case starts from that disk.
+    assert ("sync" in guest.commands[-1].split(" && ")) == copied
