@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from vm_host import vm_host_missing
 
 from harness.config import LabConfig
 from harness.errors import BugcheckDetected, GuestCommandError, GuestTimeout, InfraError
@@ -37,14 +38,9 @@ def _skip(reason: str):
 @pytest.fixture(scope="module")
 def lab():
     """A VM session on a fresh run directory, with the smoke image built (or skip, saying why)."""
-    try:
-        import libvirt  # noqa: F401
-        import paramiko  # noqa: F401
-    except ImportError as exc:
-        _skip(f"python module missing: {exc.name}; run bash .ci/setup")
-    for tool in ("qemu-system-x86_64", "qemu-img"):
-        if shutil.which(tool) is None:
-            _skip(f"{tool} not installed (apt-get install qemu-system-x86 qemu-utils)")
+    missing = vm_host_missing()
+    if missing:
+        _skip(missing)
     # The configured run directory (default ./runs): QEMU, as its own user, must reach it
     # (pytest's 0700 temp directories would not do). Overlays go at close; consoles stay.
     config = LabConfig.from_env()

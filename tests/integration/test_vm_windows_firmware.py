@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from vm_host import vm_host_missing
+
 from harness.config import LabConfig
 from harness.errors import InfraError
 
@@ -74,13 +76,9 @@ def _descriptors() -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def lab():
-    try:
-        import libvirt  # noqa: F401
-    except ImportError as exc:
-        _skip(f"python module missing: {exc.name}; run bash .ci/setup")
-    for tool in ("qemu-system-x86_64", "qemu-img"):
-        if shutil.which(tool) is None:
-            _skip(f"{tool} not installed (apt-get install qemu-system-x86 qemu-utils)")
+    missing = vm_host_missing(("libvirt",))
+    if missing:
+        _skip(missing)
     if not any("uefi" in d.get("interface-types", ()) for d in _descriptors().values()):
         _skip(f"no UEFI firmware descriptor in {' or '.join(map(str, DESCRIPTOR_DIRS))}: "
               f"apt-get install ovmf (.ci/setup does)")

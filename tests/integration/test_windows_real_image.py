@@ -8,11 +8,12 @@ Run: CLFS_HARNESS_WINDOWS_IMAGE=DIR pytest -m windows tests/integration -rs
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
+
+from vm_host import vm_host_missing
 
 from harness.errors import HarnessError
 
@@ -32,14 +33,9 @@ def _lab_or_skip():
     """Skip, saying why, unless an image is named and the host can boot and build."""
     if not os.environ.get(IMAGE_ENV):
         _skip(NO_IMAGE)
-    try:
-        import libvirt  # noqa: F401
-        import paramiko  # noqa: F401
-    except ImportError as exc:
-        _skip(f"python module missing: {exc.name}; run bash .ci/setup")
-    for tool in ("qemu-system-x86_64", "qemu-img"):
-        if shutil.which(tool) is None:
-            _skip(f"{tool} not installed (apt-get install qemu-system-x86 qemu-utils)")
+    missing = vm_host_missing()
+    if missing:
+        _skip(missing)
     from harness.driver.build import missing_tools
     missing = missing_tools()
     if missing:
