@@ -137,7 +137,7 @@ def _decode_step(data: bytes, offset: int, step) -> StepResult:
     if (index != step.index or op != plan.code or context != wire.CONTEXT_CODES.get(step.context)
             or disposition not in _DISPOSITIONS or reserved0 != _ZERO3 or reserved1 or irql > _MAX_IRQL
             or output_mask >> plan.count):
-        _refuse_step(step, index, op, disposition, context, irql, reserved0, reserved1, output_mask, plan)
+        _refuse_step(step, index, op, disposition, context, irql, reserved0, reserved1, output_mask)
     if any(map(outputs.__getitem__, _unmarked(output_mask, len(outputs)))):
         raise _bad(f"step {step.index}: values in outputs the mask does not mark")
     if disposition != wire.DISP_RAN and (status or irql or output_mask or elapsed_us):
@@ -160,7 +160,7 @@ def _decode_step(data: bytes, offset: int, step) -> StepResult:
     return StepResult(index, step.op, _DISPOSITIONS[disposition], status, irql, step.context, values, elapsed_us)
 
 
-def _refuse_step(step, index, op, disposition, context, irql, reserved0, reserved1, output_mask, plan) -> None:
+def _refuse_step(step, index, op, disposition, context, irql, reserved0, reserved1, output_mask) -> None:
     where = f"step {step.index}"
     if index != step.index:
         raise _bad(f"{where}: result carries index {index}")

@@ -22,29 +22,6 @@ _SAVE = struct.Struct(wire.SAVE.fmt)
 _MASK64 = (1 << 64) - 1
 
 
-_LAYOUTS: dict[str, dict] = {}   # op name -> its layout (the op table is fixed: built once per op)
-
-
-def _layout(op) -> dict:
-    """Where each param goes (from the op's one declaration, ``Op.wire``): "value" is the 64-bit
-    field (may be a register); "args" fill arg[0..]; "str" the string; "list"/"list2" the int64
-    lists; "slot"/"slot2" object slots. Do not modify the dict: it is shared."""
-    layout = _LAYOUTS.get(op.name)
-    if layout is None:
-        layout = _LAYOUTS[op.name] = _make_layout(op)
-    return layout
-
-
-def _make_layout(op) -> dict:
-    w = op.wire
-    fields = {"slot": w.slot, "slot2": w.slot2, "value": w.value, "str": w.str,
-              "list": w.list, "list2": w.list2}
-    layout: dict = {k: v for k, v in fields.items() if v is not None}
-    if w.args:
-        layout["args"] = w.args
-    return layout
-
-
 _ENUMS = {
     "mode": wire.MODE_CODES,
     "record_type": wire.RECORD_TYPE_CODES,
@@ -197,7 +174,7 @@ def encode_request(case: Case, *, scratch: str, deliberate_bugcheck: bool = Fals
         if step.op == "install_policy":
             internal.update(policy_args(step))
         records.append(_encode_step(step, slots, regs, payload, scratch, internal))
-        if (_PLANS.get(step.op) or _plan(step)).appends:
+        if _plan(step).appends:
             record_bytes += _record_bytes(step)
             if record_bytes > wire.MAX_REQUEST_RECORD_BYTES:
                 raise _fail(step, f"records add up to {record_bytes} bytes, more than the "
@@ -275,29 +252,29 @@ def _record_bytes(step: Step) -> int:
 
 
 class _OpPlan:
-    """What encoding a step of one op needs, worked out once per op from its declaration
-    (``Op.wire``): the op table is fixed, so every step of the op reuses it. Per step only the
-    arguments' values are looked at."""
+    """What encoding a step of one op needs, worked out once per op from its one declaration,
+    ``Op.wire`` (which param travels where: "value" the 64-bit field, a register when saved; "args"
+    fill arg[0..]; the string; "list"/"list2" the int64 lists; "slot"/"slot2" object slots). The op
+    table is fixed, so every step of the op reuses it; per step only the arguments' values are looked at."""
 
-    __slots__ = ("op", "code", "layout", "args", "appends", "size_at", "slot", "slot2", "value", "value_optional",
+    __slots__ = ("code", "args", "appends", "size_at", "slot", "slot2", "value", "value_optional",
                  "strs", "blob", "lists", "regs", "outputs", "step_flags")
 
     def __init__(self, op) -> None:
         w = op.wire
-        layout = _layout(op)
-        self.op, self.code, self.layout = op, wire.OP_CODES[op.name], layout
+        self.code = wire.OP_CODES[op.name]
         internal = _INTERNAL_ARGS | (_POLICY_ARGS if op.name == "install_policy" else frozenset())
-        self.args = tuple((name, _arg_kind(op, name, internal)) for name in layout.get("args", ()))
+        self.args = tuple((name, _arg_kind(op, name, internal)) for name in w.args)
         # Every op that writes a record carries its record index (the payload pattern's input).
         self.appends = "record_index" in w.args
         # An explicit payload's length goes to the "size" arg (the driver reads that many bytes).
-        self.size_at = layout["args"].index("size") if w.blob is not None and "size" in layout.get("args", ()) else None
-        self.slot, self.slot2 = layout.get("slot"), layout.get("slot2")
-        self.value = layout.get("value")
+        self.size_at = w.args.index("size") if w.blob is not None and "size" in w.args else None
+        self.slot, self.slot2 = w.slot, w.slot2
+        self.value = w.value
         self.value_optional = self.value is not None and not op.param(self.value).required
         self.strs = tuple(n for n in (w.str, *w.str_alts) if n is not None)
         self.blob = w.blob
-        self.lists = tuple((key, layout[key]) for key in ("list", "list2") if key in layout)
+        self.lists = tuple((key, param) for key, param in (("list", w.list), ("list2", w.list2)) if param is not None)
         self.regs = tuple((n, param) for n, param in enumerate((w.reg2, w.reg3)) if param is not None)
         self.outputs = {name: i for i, name in enumerate(op.outputs)}
         self.step_flags = tuple((param, wire.STEP_FLAG_CODES[flag]) for param, flag in w.step_flags)
@@ -332,7 +309,7 @@ def _plan(step: Step) -> _OpPlan:
 
 def _encode_step(step: Step, slots: dict, regs: dict, payload: _Payload, scratch: str,
                  internal: dict) -> bytes:
-    plan = _PLANS.get(step.op) or _plan(step)
+    plan = _plan(step)
     context = wire.CONTEXT_CODES.get(step.context)
     if context is None:
         raise _fail(step, f"unknown context {step.context!r}")

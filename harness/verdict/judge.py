@@ -78,7 +78,7 @@ def judge(case: Case, result: CaseResult) -> Verdict:
         if step.save:
             saved.record(step, step_result)
     verdicts = tuple(verdicts)
-    outcome = PASS if all(c.ok for v in verdicts for c in v.checks) else FAIL
+    outcome = PASS if all(v.ok for v in verdicts) else FAIL
     notes = []
     expected = getattr(case, "expect_bugcheck", None)
     observed = result.bugcheck
